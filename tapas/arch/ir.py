@@ -108,6 +108,14 @@ def _normalize_layer(raw: Any, i: int) -> tuple[str, dict[str, Any], tuple[int, 
                 raise ArchError(f"must be a number, got {v!r}", i, name, op)
             v = float(v)
         fields[name] = v
+    # Fill derived defaults so equal networks have equal canonical JSON (and ids).
+    if op == "conv" and fields["padding"] is None:
+        k = fields["kernel"]
+        fields["padding"] = [k[0] // 2, k[1] // 2] if isinstance(k, list) else k // 2
+        if isinstance(fields["padding"], list) and fields["padding"][0] == fields["padding"][1]:
+            fields["padding"] = fields["padding"][0]
+    if op in ("maxpool", "avgpool") and fields["stride"] is None:
+        fields["stride"] = fields["kernel"]
     if "inputs" in raw and raw["inputs"] is not None:
         ins = raw["inputs"]
         if isinstance(ins, int) and not isinstance(ins, bool):
@@ -149,7 +157,8 @@ class Architecture:
             raise ArchError(f"an architecture must be an object, got {type(obj).__name__}")
         unknown = set(obj) - {"input", "layers", "name"}
         if unknown:
-            raise ArchError(f"unknown top-level field(s) {sorted(unknown)}", field=sorted(unknown)[0])
+            raise ArchError(f"unknown top-level field(s) {sorted(unknown)}",
+                            field=sorted(unknown)[0])
         inp = obj.get("input")
         if not isinstance(inp, dict):
             raise ArchError("is required: an object with 'shape' and 'num_classes'", field="input")
