@@ -206,6 +206,19 @@ class Architecture:
         """Content hash of the canonical JSON: the architecture's identity."""
         return hashlib.sha256(self.canonical_json.encode()).hexdigest()[:32]
 
+    @cached_property
+    def template_id(self) -> str:
+        """Identity of the layer structure regardless of input shape and class count.
+
+        The same network trained on datasets of different image size or number of
+        classes has different ``id``s but one ``template_id``: the hash of the layer
+        list without the input description and without the classifier's width.
+        """
+        layers = self.to_dict()["layers"]
+        layers[-1] = {k: v for k, v in layers[-1].items() if k != "out"}
+        text = json.dumps(layers, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Architecture) and self.canonical_json == other.canonical_json
 

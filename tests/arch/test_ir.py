@@ -144,3 +144,12 @@ def test_absurd_and_malformed_top_level() -> None:
 def test_error_path_is_json_like() -> None:
     err = _bad([{"op": "conv", "out": 4}, *HEAD])
     assert err.path == "layers[0].kernel"
+
+
+def test_template_id_ignores_input_and_classes() -> None:
+    from tapas.arch import from_nb201
+
+    cell = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|"
+    a, b, c = from_nb201(cell, 10, 32), from_nb201(cell, 120, 16), from_nb201(cell, 10, 32, 8)
+    assert a.id != b.id and a.template_id == b.template_id
+    assert c.template_id != a.template_id
