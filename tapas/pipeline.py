@@ -1,0 +1,222 @@
+"""The end-to-end pipeline: dataset -> DCN -> LDE filter -> trained TAP -> predictions.
+
+This is the one layer the service, the CLI and the in-process scorer call; it
+wires ``probenet``, ``lde`` and ``predictor`` together and owns the rule for
+reusing a trained predictor: a predictor is identified by the LDE snapshot, the
+set of datasets its DCN filter selected and its hyper-parameters, so a second
+request whose filter selects the same experiments gets the same model back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tapas import __version__
+from tapas.arch import Architecture
+from tapas.config import get_settings
+
+if TYPE_CHECKING:
+    from lde import IngestReport, Store
+    from predictor import TAPRegressor
+    from probenet import Dataset, DCNResult
+
+#: Hyper-parameters of the predictors the pipeline trains (the estimator's defaults
+#: unless overridden here or per call).
+DEFAULT_PREDICTOR_PARAMS: dict[str, Any] = {}
+#: The adaptive DCN filter widens tau until this many experiments from this many
+#: datasets remain (TAPAS starts from tau = 0.05).
+MIN_EXPERIMENTS = 1_000
+MIN_DATASETS = 2
+TAU = 0.05
+
+
+@dataclass(frozen=True)
+class PredictorInfo:
+    """Where a predictor came from; what the service reports beside each prediction."""
+
+    id: str
+    dcn: float
+    tau: float
+    dcn_lo: float
+    dcn_hi: float
+    snapshot: str
+    n_train: int
+    datasets: tuple[str, ...]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    artifact: str = ""
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["datasets"] = list(self.datasets)
+        return d
+
+
+@dataclass(frozen=True)
+class PredictionBatch:
+    """Per-architecture predictions from one predictor."""
+
+    mean: np.ndarray
+    spread: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    coverage: float
+    predictor: PredictorInfo
+
+
+# ---------------------------------------------------------------------- database
+def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
+    """Open the LDE; a database created by this call is seeded with the starter data."""
+    from lde import Store
+
+    db = Path(path) if path is not None else get_settings().database
+    is_new = not db.exists()
+    if is_new and not read_only:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(db, read_only=read_only)
+    if is_new and not read_only:
+        from lde.starter import seed_starter
+
+        seed_starter(store)
+    return store
+
+
+def ingest_records(store: Store, records: Sequence[dict[str, Any]],
+                   source: str = "api") -> IngestReport:
+    """Validate and add experiment records given as dicts (the JSONL record format)."""
+    from lde import IngestReport
+    from lde.ingest import record_from_row
+
+    parsed, rejected = [], []
+    for i, row in enumerate(records):
+        try:
+            parsed.append(record_from_row(dict(row), source))
+        except (ValueError, TypeError, KeyError) as e:
+            rejected.append((i, str(e)))
+    report = store.add_experiments(parsed) if parsed else IngestReport()
+    report.rejected = rejected + list(report.rejected)
+    return report
+
+
+# --------------------------------------------------------------- characterization
+def characterize(store: Store, dataset: str | Path | Dataset, seed: int = 0,
+                 force: bool = False, progress: Callable[[int, int], None] | None = None
+                 ) -> tuple[Any, DCNResult]:
+    """Load a dataset, compute (or reuse) its DCN, and record both in the LDE."""
+    import probenet
+
+    ds = dataset if isinstance(dataset, probenet.Dataset) else probenet.load_dataset(dataset)
+    result = probenet.characterize(ds, store=store, seed=seed, force=force, progress=progress)
+    return store.dataset_by_fingerprint(ds.fingerprint), result
+
+
+# ------------------------------------------------------------------- predictors
+_models: OrderedDict[str, TAPRegressor] = OrderedDict()
+_models_lock = threading.Lock()
+_train_lock = threading.Lock()
+_MODEL_CACHE = 8
+#: (snapshot, dcn, excluded, params, min_experiments) -> the predictor that answered.
+_resolved: dict[tuple[Any, ...], PredictorInfo] = {}
+
+
+def _remember(pid: str, model: TAPRegressor) -> None:
+    with _models_lock:
+        _models[pid] = model
+        _models.move_to_end(pid)
+        while len(_models) > _MODEL_CACHE:
+            _models.popitem(last=False)
+
+
+def _cached_model(pid: str) -> TAPRegressor | None:
+    with _models_lock:
+        model = _models.get(pid)
+        if model is not None:
+            _models.move_to_end(pid)
+        return model
+
+
+def _predictor_id(snapshot: str, datasets: Sequence[str], params: dict[str, Any]) -> str:
+    key = json.dumps({"snapshot": snapshot, "datasets": sorted(datasets), "params": params,
+                      "version": __version__}, sort_keys=True, default=str)
+    return "p_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] = (),
+                  params: dict[str, Any] | None = None, force: bool = False,
+                  min_experiments: int = MIN_EXPERIMENTS,
+                  ) -> tuple[TAPRegressor, PredictorInfo]:
+    """The predictor for a target DCN: reused when one was trained on the same
+    experiments (same LDE snapshot and DCN selection), else trained and registered."""
+    import predictor as tap
+
+    params = {**DEFAULT_PREDICTOR_PARAMS, **(params or {})}
+    key = (float(dcn), tuple(sorted(exclude_datasets)), json.dumps(params, sort_keys=True),
+           min_experiments)
+    if not force:  # fast path: same request at the same snapshot, model in memory
+        snapshot = store.snapshot_id()
+        hit = _resolved.get((snapshot, *key))
+        model = _cached_model(hit.id) if hit else None
+        if hit and model is not None:
+            return model, hit
+    with _train_lock:  # one training at a time; concurrent callers reuse its result
+        snapshot = store.snapshot_id()
+        exps, tau = store.filter_adaptive(dcn, min_experiments=min_experiments,
+                                          min_datasets=MIN_DATASETS, tau=TAU,
+                                          exclude_datasets=exclude_datasets, with_curves=True)
+        if len(exps) == 0:
+            raise LookupError("the LDE holds no experiments on characterised datasets; "
+                              "ingest some first (tapas ingest)")
+        datasets = tuple(exps.datasets())
+        pid = _predictor_id(snapshot, datasets, params)
+        dcns = exps.dcn
+        row = store.predictor(pid)
+        info = PredictorInfo(pid, float(dcn), float(tau), min(float(dcns.min()), float(dcn)),
+                             max(float(dcns.max()), float(dcn)),
+                             snapshot, len(exps), datasets)
+        if row is not None and not force:
+            model = _cached_model(pid)
+            if model is None and Path(row.artifact).exists():
+                model = tap.load(row.artifact)
+                _remember(pid, model)
+            if model is not None:
+                info = PredictorInfo(**{**asdict(info), "metrics": row.metrics,
+                                        "artifact": row.artifact, "cached": True})
+                _resolved[(snapshot, *key)] = info
+                return model, info
+        arch_by_id = store.architectures(exps.arch_ids())
+        archs = [arch_by_id[a] for a in exps.arch_id]
+        model = tap.TAPRegressor(**params).fit(archs, dcns, exps.accuracy, curves=exps.curves)
+        metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
+                   "n_train": len(exps), "tau": float(tau)}
+        directory = get_settings().models
+        directory.mkdir(parents=True, exist_ok=True)
+        artifact = str(directory / f"{pid}.tap")
+        provenance = {"lde_snapshot": snapshot, "dcn": float(dcn), "tau": float(tau),
+                      "datasets": list(datasets), "n_train": len(exps),
+                      "tapas_version": __version__, "params": params}
+        model.save(artifact, provenance=provenance)
+        store.register_predictor(pid, float(dcn), float(tau), info.dcn_lo, info.dcn_hi, snapshot,
+                                 len(exps), metrics, artifact, provenance)
+        _remember(pid, model)
+        _resolved[(snapshot, *key)] = PredictorInfo(**{**asdict(info), "metrics": metrics,
+                                                       "artifact": artifact, "cached": True})
+        return model, PredictorInfo(**{**asdict(info), "metrics": metrics,
+                                       "artifact": artifact})
+
+
+def predict(store: Store, archs: Sequence[Architecture], dcn: float,
+            **kwargs: Any) -> PredictionBatch:
+    """Predicted accuracy, spread and calibrated interval of each network for a DCN."""
+    model, info = get_predictor(store, dcn, **kwargs)
+    p = model.predict_interval(list(archs), dcn)
+    return PredictionBatch(np.asarray(p.mean), np.asarray(p.spread), np.asarray(p.lower),
+                           np.asarray(p.upper), float(p.coverage), info)
