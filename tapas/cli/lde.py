@@ -1,9 +1,258 @@
-"""CLI commands of this part (filled in by its issue)."""
+"""CLI of the LDE: ``tapas ingest``, ``tapas lde stats|export|import`` and ``tapas bench lde``."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from tapas.cli.common import console, err_console, fail, print_json
+
+lde_app = typer.Typer(help="The Lifelong Database of Experiments (DuckDB).",
+                      no_args_is_help=True)
+
+_DB = typer.Option(None, "--db", help="Database file (default: TAPAS_DB_PATH or "
+                                     "TAPAS_HOME/lde.duckdb).")
+
+
+@contextmanager
+def _open(db: Path | None, read_only: bool = False) -> Any:
+    """Open the store, turning LDE errors into clean one-line exits."""
+    import duckdb
+
+    from lde import LDEError, Store
+
+    try:
+        store = Store(db, read_only=read_only)
+    except LDEError as e:
+        fail(str(e))
+    try:
+        yield store
+    except LDEError as e:
+        store.close()
+        fail(str(e))
+    except duckdb.Error as e:
+        store.close()
+        fail(f"database error in {store.path} (nothing was written): {e}")
+    else:
+        store.close()
+
+
+@contextmanager
+def _progress(enabled: bool) -> Any:
+    """A rich progress bar fed by ``progress(phase, done, total)`` callbacks."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
+                  transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def cb(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=max(total, 1))
+            bar.update(tasks[phase], completed=done, total=max(total, 1))
+
+        yield cb
+
+
+def _print_report(rep: Any, as_json: bool, show: int, title: str) -> None:
+    """An ingest report (``IngestReport`` or its ``to_dict()`` form) as a table or JSON."""
+    d = rep if isinstance(rep, dict) else rep.to_dict()
+    if as_json:
+        print_json(d)
+        return
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False)
+    rejected = d.get("rejected", [])
+    for label, key in (("experiments added", "added"), ("skipped (already present)", "skipped"),
+                       ("architectures added", "architectures_added"),
+                       ("datasets added", "datasets_added")):
+        if key in d:
+            t.add_row(label, f"{d[key]:,}")
+    t.add_row("rejected", f"{len(rejected):,}")
+    if "seconds" in d:
+        t.add_row("seconds", f"{d['seconds']:.2f}")
+    console.print(t)
+    for r in rejected[:show]:
+        where = r["where"]
+        label = f"line {where}" if isinstance(where, int) else str(where)
+        console.print(f"  [yellow]rejected[/] {label}: {r['reason']}", highlight=False)
+    if len(rejected) > show:
+        console.print(f"  ... and {len(rejected) - show:,} more (use --json for all)")
+
+
+def _ingest_remote(url: str, path: Path, token: str | None, source: str | None,
+                   as_json: bool, show: int) -> None:
+    """``tapas ingest --url``: send own records to a running server (which holds the LDE)."""
+    from lde import LDEError
+    from service.remote import RemoteError, post_file
+
+    if path.is_dir() or path.suffix.lower() not in (".jsonl", ".ndjson", ".json", ".csv",
+                                                    ".parquet"):
+        fail(f"--url sends own experiment records (.jsonl, .csv, .parquet); {path} is not one. "
+             "Stop the server to ingest NAS-Bench-201 tables or exports locally.")
+    with _progress(not as_json) as cb:
+        try:
+            rep = post_file(url, path, token, source=source,
+                            progress=(lambda done, total: cb("send", done, total)) if cb
+                            else None)
+        except (RemoteError, LDEError) as e:
+            fail(str(e))
+    _print_report(rep, as_json, show, f"ingest {path.name} -> {url}")
+
+
+def ingest(
+    path: Path = typer.Argument(..., help="Records (.jsonl/.csv/.parquet), a NAS-Bench-201 "
+                                          "table (.csv with arch_str) or an export folder."),
+    fmt: str = typer.Option("auto", "--format", "-f",
+                            help="auto | records | nb201 | lde (an export folder)."),
+    dcn: list[str] = typer.Option([], "--dcn", help="NAME=VALUE: the DCN of a dataset "
+                                                    "(repeatable), e.g. --dcn cifar10=0.91."),
+    dcn_file: Path | None = typer.Option(None, "--dcn-file", help="JSON object or "
+                                         "'name,dcn' lines giving DCNs."),
+    column: list[str] = typer.Option([], "--column", help="NB201 tables: COLUMN=DATASET"
+                                     "[:SPLIT] mapping an accuracy column (repeatable)."),
+    columns: str | None = typer.Option(None, "--columns", help="NB201 tables: comma-separated "
+                                       "accuracy columns to ingest (default: all that map)."),
+    source: str | None = typer.Option(None, "--source", help="Where the records came from "
+                                      "(default: file name / nas-bench-201)."),
+    verify: bool = typer.Option(False, "--verify", help="Exports: re-expand every "
+                                "NAS-Bench-201 architecture instead of a sample."),
+    workers: int = typer.Option(0, "--workers", help="NB201 tables: processes expanding "
+                                "cells (0: one per core, up to 4)."),
+    db: Path | None = _DB,
+    url: str | None = typer.Option(None, "--url", help="Send the records to a running "
+                                   "`tapas serve` at this URL instead of opening the file."),
+    token: str | None = typer.Option(None, "--token", envvar="TAPAS_API_TOKEN",
+                                     help="Bearer token for --url."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+    show: int = typer.Option(20, "--show-rejected", help="How many rejections to list."),
+) -> None:
+    """Ingest experiments: idempotent, one transaction, rejected rows listed with line numbers."""
+    from lde import LDEError
+
+    if not path.exists():
+        fail(f"{path} not found")
+    if url:
+        _ingest_remote(url, path, token, source, as_json, show)
+        return
+    from lde.ingest import ingest_path, parse_column_items, parse_dcn_items, read_dcn_file
+
+    try:
+        dcns = read_dcn_file(dcn_file) if dcn_file else {}
+        dcns.update(parse_dcn_items(dcn))
+        mapping = parse_column_items(column)
+    except LDEError as e:
+        fail(str(e))
+    cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    with _open(db) as store, _progress(not as_json) as cb:
+        if fmt == "lde" or (fmt == "auto" and path.is_dir()):
+            rep = store.import_parquet(path, cb, verify=verify)
+        else:
+            rep = ingest_path(store, path, fmt, dcn=dcns, mapping=mapping, columns=cols,
+                              source=source, progress=cb, workers=workers or None)
+        missing = [d.name for d in store.datasets() if d.dcn is None]
+    _print_report(rep, as_json, show, f"ingest {path.name}")
+    if missing and not as_json:
+        err_console.print(f"[yellow]note:[/] no DCN yet for {', '.join(missing)}; DCN filters "
+                          "skip them until one is given (--dcn NAME=VALUE).", highlight=False)
+
+
+def stats(db: Path | None = _DB,
+          as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """Datasets, their DCNs and experiment counts."""
+    with _open(db) as store:
+        s = store.stats()
+    if as_json:
+        print_json(s)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"LDE {s['path']} (schema {s['schema_version']}, snapshot {s['snapshot']})")
+    t.add_column("dataset", overflow="fold", min_width=12)
+    for c in ("DCN", "classes", "input", "experiments", "archs", "mean acc", "max acc"):
+        t.add_column(c, justify="right", no_wrap=True)
+    for d in s["per_dataset"]:
+        t.add_row(d["name"], "-" if d["dcn"] is None else f"{d['dcn']:.3f}",
+                  str(d["n_classes"]), "x".join(map(str, d["input_shape"])),
+                  str(d["experiments"]), str(d["architectures"]),
+                  "-" if d["mean_accuracy"] is None else f"{d['mean_accuracy']:.3f}",
+                  "-" if d["max_accuracy"] is None else f"{d['max_accuracy']:.3f}")
+    console.print(t)
+    console.print(f"{s['datasets']:,} datasets, {s['architectures']:,} architectures "
+                  f"({s['families']:,} families), {s['experiments']:,} experiments, "
+                  f"{s['predictors']:,} predictors")
+
+
+def export(directory: Path = typer.Argument(..., help="New folder to write."),
+           force: bool = typer.Option(False, "--force", help="Replace a non-empty folder."),
+           db: Path | None = _DB,
+           as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """Write the whole LDE as partitioned Parquet (to share it or query it elsewhere)."""
+    from lde.parquet_io import export_parquet
+
+    with _open(db, read_only=True) as store, _progress(not as_json) as cb:
+        out = export_parquet(store, directory, cb, overwrite=force)
+    if as_json:
+        print_json(out)
+    else:
+        c = out["counts"]
+        console.print(f"exported {c['experiments']:,} experiments, {c['architectures']:,} "
+                      f"architectures, {c['datasets']:,} datasets to {out['path']}")
+
+
+def import_(directory: Path = typer.Argument(..., help="A folder written by tapas lde export."),
+            verify: bool = typer.Option(False, "--verify", help="Re-expand every "
+                                        "NAS-Bench-201 architecture instead of a sample."),
+            db: Path | None = _DB,
+            as_json: bool = typer.Option(False, "--json", help="One JSON object."),
+            show: int = typer.Option(20, "--show-rejected")) -> None:
+    """Merge an export into the LDE (idempotent, one transaction)."""
+    if not directory.is_dir():
+        fail(f"{directory} is not a folder written by `tapas lde export`")
+    with _open(db) as store, _progress(not as_json) as cb:
+        rep = store.import_parquet(directory, cb, verify=verify)
+    _print_report(rep, as_json, show, f"import {directory.name}")
+
+
+def bench_lde(rows: int = typer.Option(1_000_000, help="Synthetic experiments."),
+              datasets: int = typer.Option(50, help="Synthetic datasets."),
+              repeats: int = typer.Option(50, help="Filter queries timed."),
+              nb201: Path | None = typer.Option(None, help="NAS-Bench-201 table (default "
+                                                "../shared/data/nb201.csv when present)."),
+              as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """Parquet ingest rate, DCN filter latency over 1M experiments, NB201 ingest time."""
+    from tapas.bench.lde import run
+
+    with _progress(not as_json) as cb:
+        res = run(rows=rows, n_datasets=datasets, repeats=repeats, nb201=nb201, progress=cb)
+    if as_json:
+        print_json(res)
+        return
+    from rich.table import Table
+
+    t = Table(title="tapas bench lde")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_column("target", justify="right")
+    targets = {"ingest_rows_per_s": ">= 100,000", "filter_p50_ms": "<= 50"}
+    for k, v in res.items():
+        t.add_row(k, f"{v:,.1f}" if isinstance(v, float) else str(v), targets.get(k, ""))
+    console.print(t)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this part's commands to ``app`` and its benchmark to ``bench``."""
+    app.command("ingest")(ingest)
+    lde_app.command("stats")(stats)
+    lde_app.command("export")(export)
+    lde_app.command("import")(import_)
+    app.add_typer(lde_app, name="lde")
+    bench.command("lde")(bench_lde)

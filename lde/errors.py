@@ -1,0 +1,30 @@
+"""Errors raised by the LDE; each says what is wrong and how to proceed."""
+
+from __future__ import annotations
+
+
+class LDEError(Exception):
+    """Base class: a problem with the database or with data handed to it."""
+
+
+class LockedError(LDEError):
+    """The DuckDB file is held by another process (DuckDB allows one writer)."""
+
+    def __init__(self, path: str, detail: str = "") -> None:
+        self.path = path
+        self.detail = detail
+        holder = f" ({detail})" if detail else ""
+        super().__init__(
+            f"the experiment database {path} is locked by another process{holder}. "
+            "DuckDB allows one writing process at a time: a running `tapas serve` (or another "
+            "`tapas ingest`) holds it. Stop that process and retry, or send the data to the "
+            "running server over HTTP instead of opening the file directly."
+        )
+
+
+class SchemaError(LDEError):
+    """The file is not an LDE, or was written by a newer version of tapas."""
+
+
+class IngestError(LDEError):
+    """A whole input cannot be read (missing file, missing columns, bad mapping)."""

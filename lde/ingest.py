@@ -1,0 +1,559 @@
+"""Ingest formats: the project's own experiment records and NAS-Bench-201 tables.
+
+Every ingest is one transaction (all of a file lands or none of it), idempotent
+(a second ingest of the same file adds nothing), and reports rows added, skipped
+(already present) and rejected, with the line number and the reason.
+
+Own records (``.jsonl``, ``.csv`` or ``.parquet``), one experiment per row/line:
+
+=================  ===========================================================
+column             meaning
+=================  ===========================================================
+``arch``           required. IR JSON (an object in JSONL/Parquet, or JSON text)
+                   or a NAS-Bench-201 cell string ``|op~0|+|op~0|op~1|+|...|``,
+                   expanded for the dataset's classes and input size.
+``dataset``        required. Name (or id) of the dataset.
+``accuracy``       final accuracy as a fraction in [0, 1] ...
+``accuracy_pct``   ... or as a percentage in [0, 100] (exactly one of the two;
+                   there is no guessing: 0.9 is 0.9 and 90 in ``accuracy`` is an
+                   error). Stored as a fraction.
+``split``          ``test`` (default), ``valid`` or ``train``.
+``epochs``         optional integer.
+``hparams``        optional object (or JSON text in CSV).
+``curve``          optional per-epoch accuracies, a list (or JSON text in CSV),
+                   on the same scale as the accuracy column used.
+``seed``           optional integer.
+``source``         optional; default: the ``source`` given to the ingest.
+``num_classes``,   optional; only used to register a dataset that is not yet in
+``input_shape``    the LDE and whose DCN is given to the ingest (``input_shape``
+                   as ``[C, H, W]`` or ``"CxHxW"``).
+=================  ===========================================================
+
+A dataset that is not in the LDE is registered when its DCN is given to the
+ingest (``dcn={"name": 0.81}``); otherwise its rows are rejected.
+
+NAS-Bench-201 tables (CSV, the layout of ``nb201.csv``): an ``arch_str`` column of
+cell strings and one accuracy column per (dataset, split), in **percent**. Known
+columns map by default (:data:`NB201_COLUMNS`); ``<dataset>_<test|valid|val>``
+maps when the dataset is known; others need an explicit mapping.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lde.archs import NB201_DATASETS, ArchRow, iter_nb201_rows
+from lde.errors import IngestError, LDEError
+from lde.store import (
+    SPLITS,
+    ExperimentRecord,
+    IngestReport,
+    Progress,
+    Store,
+    check_accuracy,
+    experiment_table,
+)
+
+NB201_COLUMNS: dict[str, tuple[str, str]] = {
+    "cifar10_test": ("cifar10", "test"),
+    "cifar100_test": ("cifar100", "test"),
+    "imagenet16_test": ("ImageNet16-120", "test"),
+    "cifar10_valid_val": ("cifar10", "valid"),
+    "cifar100_val": ("cifar100", "valid"),
+    "imagenet16_val": ("ImageNet16-120", "valid"),
+}
+_ALIASES = {"imagenet16": "ImageNet16-120", "imagenet16-120": "ImageNet16-120",
+            "cifar10-valid": "cifar10"}
+_CHUNK = 1000
+
+
+# ------------------------------------------------------------------------ DCN mapping
+def parse_dcn_items(items: list[str]) -> dict[str, float]:
+    """``["cifar10=0.9", ...]`` -> ``{"cifar10": 0.9}`` (errors name the bad item)."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise IngestError(f"--dcn {item!r}: expected NAME=VALUE, e.g. cifar10=0.91")
+        try:
+            out[name.strip()] = check_accuracy(float(value), f"DCN of {name.strip()!r}")
+        except ValueError as e:
+            raise IngestError(f"--dcn {item!r}: {e}") from None
+    return out
+
+
+def read_dcn_file(path: Path) -> dict[str, float]:
+    """A small mapping file: a JSON object ``{"cifar10": 0.9}`` or ``name,dcn`` CSV lines."""
+    if not path.is_file():
+        raise IngestError(f"DCN mapping file {path} not found")
+    text = path.read_text()
+    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise IngestError(f"{path}: malformed JSON at line {e.lineno}: {e.msg}") from None
+        if not isinstance(obj, dict):
+            raise IngestError(f"{path}: expected an object mapping dataset names to DCNs")
+        items = [f"{k}={v}" for k, v in obj.items()]
+    else:
+        items = []
+        for i, line in enumerate(text.splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#") or (i == 1 and "dcn" in line.lower()):
+                continue
+            parts = re.split(r"\s*[,=:\s]\s*", line, maxsplit=1)
+            if len(parts) != 2:
+                raise IngestError(f"{path} line {i}: expected 'name,dcn', got {line!r}")
+            items.append(f"{parts[0]}={parts[1]}")
+    try:
+        return parse_dcn_items(items)
+    except IngestError as e:
+        raise IngestError(f"{path}: {e}") from None
+
+
+def _shape(v: Any) -> tuple[int, int, int] | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        v = json.loads(v) if v.strip().startswith("[") else v.lower().split("x")
+    vals = tuple(int(x) for x in v)
+    if len(vals) != 3:
+        raise ValueError(f"input_shape must be [C, H, W], got {v!r}")
+    return vals  # type: ignore[return-value]
+
+
+def _ensure_datasets(store: Store, wanted: dict[str, dict[str, Any]], dcn: dict[str, float],
+                     source: str, rep: IngestReport) -> None:
+    """Register datasets named in ``dcn`` but absent; set given DCNs on present ones."""
+    for name, info in wanted.items():
+        row = store.dataset(name)
+        if row is None:
+            if name not in dcn:
+                continue
+            if info.get("num_classes") is None or info.get("input_shape") is None:
+                continue
+            store.upsert_dataset(name, info.get("fingerprint"), None, info["num_classes"],
+                                 info["input_shape"], dcn[name],
+                                 {"method": "given at ingest"}, source)
+            rep.datasets_added += 1
+        elif name in dcn and row.dcn != dcn[name]:
+            store.set_dcn(row.id, dcn[name], {"method": "given at ingest"})
+
+
+# --------------------------------------------------------------------- own records
+def _iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, row dict) per record; a string instead of a dict is a parse error."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        with path.open(encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    yield i, f"malformed JSON at column {e.colno}: {e.msg}"
+                    continue
+                yield i, obj if isinstance(obj, dict) else f"expected an object, got {obj!r:.40}"
+    elif suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames:
+                raise IngestError(f"{path} is empty")
+            _check_columns(path, reader.fieldnames)
+            start = 2
+            for row in reader:
+                yield start, {k: v for k, v in row.items() if k is not None}
+                start = reader.line_num + 1
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except Exception as e:  # pyarrow raises several types for unreadable files
+            raise IngestError(f"{path} is not a readable Parquet file: {e}") from None
+        _check_columns(path, table.column_names)
+        for i, row in enumerate(table.to_pylist(), 1):
+            yield i, row
+    else:
+        raise IngestError(f"{path}: unknown record format {suffix!r} (use .jsonl, .csv or "
+                          ".parquet)")
+
+
+def _check_columns(path: Path, cols: list[str]) -> None:
+    missing = [c for c in ("arch", "dataset") if c not in cols]
+    if "accuracy" not in cols and "accuracy_pct" not in cols:
+        missing.append("accuracy (or accuracy_pct)")
+    if missing:
+        raise IngestError(f"{path}: missing column(s) {', '.join(missing)}; found "
+                          f"{', '.join(cols)}")
+
+
+def _blank(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _num(v: Any, what: str) -> float:
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            raise ValueError(f"{what} must be a number, got {v!r}") from None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"{what} must be a number, got {v!r}")
+    return float(v)
+
+
+def _int(v: Any, what: str) -> int | None:
+    if _blank(v):
+        return None
+    f = _num(v, what)
+    if math.isnan(f) or f != int(f):
+        raise ValueError(f"{what} must be an integer, got {v!r}")
+    return int(f)
+
+
+def _json_field(v: Any, what: str) -> Any:
+    if isinstance(v, str):
+        try:
+            return json.loads(v)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{what} is not valid JSON ({e.msg})") from None
+    return v
+
+
+def record_from_row(row: dict[str, Any], source: str) -> ExperimentRecord:
+    """One record from a parsed row (see the module docstring); ValueError names the field."""
+    arch = row.get("arch")
+    if _blank(arch):
+        raise ValueError("arch is missing")
+    if isinstance(arch, str) and arch.lstrip().startswith("{"):
+        arch = _json_field(arch, "arch")
+    dataset = row.get("dataset")
+    if _blank(dataset) or not isinstance(dataset, str):
+        raise ValueError(f"dataset must be a name, got {dataset!r}")
+    pct = not _blank(row.get("accuracy_pct"))
+    if pct and not _blank(row.get("accuracy")):
+        raise ValueError("give either accuracy or accuracy_pct, not both")
+    raw = row.get("accuracy_pct") if pct else row.get("accuracy")
+    if _blank(raw):
+        raise ValueError("accuracy is missing")
+    name = "accuracy_pct" if pct else "accuracy"
+    acc = _num(raw, name)
+    if math.isnan(acc):
+        raise ValueError(f"{name} is NaN")
+    if pct and not 0 <= acc <= 100:
+        raise ValueError(f"accuracy_pct {acc!r} is outside [0, 100]")
+    scale = 100.0 if pct else 1.0
+    curve = None if _blank(row.get("curve")) else _json_field(row["curve"], "curve")
+    if curve is not None:
+        if not isinstance(curve, list):
+            raise ValueError(f"curve must be a list, got {curve!r:.40}")
+        curve = [_num(x, f"curve[{j}]") / scale for j, x in enumerate(curve)]
+    hp = None if _blank(row.get("hparams")) else _json_field(row["hparams"], "hparams")
+    split = row.get("split")
+    split = "test" if _blank(split) else str(split).strip()
+    if split == "val":
+        split = "valid"
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    src = row.get("source")
+    return ExperimentRecord(arch=arch, dataset=dataset.strip(), accuracy=acc / scale, split=split,
+                            epochs=_int(row.get("epochs"), "epochs"), hparams=hp, curve=curve,
+                            seed=_int(row.get("seed"), "seed"),
+                            source=source if _blank(src) else str(src))
+
+
+def ingest_records(store: Store, path: str | Path, *, source: str | None = None,
+                   dcn: dict[str, float] | None = None,
+                   progress: Progress | None = None) -> IngestReport:
+    """Ingest own experiment records (JSONL, CSV or Parquet) in one transaction."""
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path} not found")
+    src = source or f"file:{path.name}"
+    dcn = dcn or {}
+    rep = IngestReport()
+    records: list[ExperimentRecord] = []
+    lines: list[int] = []
+    wanted: dict[str, dict[str, Any]] = {}
+    for line, row in _iter_rows(path):
+        if isinstance(row, str):
+            rep.rejected.append((line, row))
+            continue
+        try:
+            rec = record_from_row(row, src)
+            if rec.dataset in dcn and rec.dataset not in wanted:
+                wanted[rec.dataset] = _dataset_info(rec, row)
+        except (ValueError, TypeError) as e:
+            rep.rejected.append((line, str(e)))
+            continue
+        records.append(rec)
+        lines.append(line)
+    with store.transaction():
+        _ensure_datasets(store, wanted, dcn, src, rep)
+        sub = store.add_experiments(records, progress=progress)
+    rep.added, rep.skipped, rep.batch = sub.added, sub.skipped, sub.batch
+    rep.architectures_added = sub.architectures_added
+    rep.rejected.extend((lines[i], why) for i, why in sub.rejected)  # type: ignore[index]
+    rep.rejected.sort(key=lambda r: (r[0] if isinstance(r[0], int) else 0))
+    rep.seconds = sub.seconds
+    return rep
+
+
+def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
+    """Classes and input shape of a dataset to register, from the row or its arch."""
+    from tapas.arch import Architecture, is_nb201_string
+
+    k = _int(row.get("num_classes"), "num_classes")
+    shape = _shape(row.get("input_shape"))
+    if (k is None or shape is None) and rec.dataset in NB201_DATASETS:
+        nk, size = NB201_DATASETS[rec.dataset]
+        k, shape = k or nk, shape or (3, size, size)
+    if (k is None or shape is None) and not (isinstance(rec.arch, str)
+                                             and is_nb201_string(rec.arch)):
+        arch = rec.arch if isinstance(rec.arch, Architecture) else None
+        if arch is None:
+            from tapas.arch import load
+
+            arch = load(rec.arch)
+        k, shape = k or arch.num_classes, shape or tuple(arch.input_shape)
+    return {"num_classes": k, "input_shape": shape}
+
+
+# ------------------------------------------------------------------ NAS-Bench-201
+def nb201_column(col: str, known: set[str]) -> tuple[str, str] | None:
+    """Default (dataset, split) for a column of an NB201 table, or None if unknown."""
+    if col in NB201_COLUMNS:
+        return NB201_COLUMNS[col]
+    m = re.match(r"^(.+)_(test|valid|val)$", col)
+    if m:
+        name = _ALIASES.get(m.group(1).lower(), m.group(1))
+        if name in known or name in NB201_DATASETS:
+            return name, "valid" if m.group(2) == "val" else m.group(2)
+    return None
+
+
+def parse_column_items(items: list[str]) -> dict[str, tuple[str, str]]:
+    """``["col=dataset:split", ...]`` -> mapping (errors name the bad item)."""
+    out = {}
+    for item in items:
+        col, sep, rest = item.partition("=")
+        name, _, split = rest.partition(":")
+        split = split or "test"
+        if not sep or not col or not name:
+            raise IngestError(f"--column {item!r}: expected COLUMN=DATASET[:SPLIT]")
+        if split == "val":
+            split = "valid"
+        if split not in SPLITS:
+            raise IngestError(f"--column {item!r}: split must be one of {', '.join(SPLITS)}")
+        out[col] = (name, split)
+    return out
+
+
+def ingest_nb201(store: Store, path: str | Path, *, columns: list[str] | None = None,
+                 mapping: dict[str, tuple[str, str]] | None = None,
+                 dcn: dict[str, float] | None = None, source: str = "nas-bench-201",
+                 progress: Progress | None = None, workers: int | None = 1) -> IngestReport:
+    """Ingest a NAS-Bench-201 table (cell + percent accuracy columns) in one transaction.
+
+    ``columns`` selects accuracy columns (default: every column that maps);
+    ``mapping`` overrides ``column -> (dataset, split)``; ``dcn`` gives DCNs by name.
+    ``workers``: processes expanding cells (None: one per core; see
+    :func:`lde.archs.iter_nb201_rows` for when that is safe).
+    """
+    from tapas.arch import ArchError, parse_cell
+
+    t0 = time.perf_counter()
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path} not found")
+    dcn = dcn or {}
+    mapping = dict(mapping or {})
+    rep = IngestReport()
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            raise IngestError(f"{path} is empty")
+        header = [h.strip() for h in header]
+        cell_col = next((c for c in ("arch_str", "arch", "cell") if c in header), None)
+        if cell_col is None:
+            raise IngestError(f"{path}: no cell column (arch_str) in header {header}")
+        known = {d.name for d in store.datasets()}
+        acc_cols = [c for c in header if c != cell_col]
+        if columns:
+            bad = [c for c in columns if c not in acc_cols]
+            if bad:
+                raise IngestError(f"{path}: column(s) {', '.join(bad)} not in the header "
+                                  f"({', '.join(acc_cols)})")
+            acc_cols = list(columns)
+        targets: dict[str, tuple[str, str]] = {}
+        for c in acc_cols:
+            t = mapping.get(c) or nb201_column(c, known)
+            if t is None:
+                rep.rejected.append((1, f"column {c!r}: unknown dataset column; map it with "
+                                        f"--column {c}=DATASET:SPLIT"))
+            else:
+                targets[c] = (_ALIASES.get(t[0].lower(), t[0]) if t[0] not in known else t[0],
+                              t[1])
+        idx = {c: header.index(c) for c in targets}
+        ci = header.index(cell_col)
+        rows: list[tuple[int, str, list[tuple[str, float]]]] = []
+        bad_cells: dict[str, str] = {}
+        for rec in reader:
+            line = reader.line_num
+            if not rec or not any(x.strip() for x in rec):
+                continue
+            if len(rec) != len(header):
+                rep.rejected.append((line, f"expected {len(header)} fields, found {len(rec)}"))
+                continue
+            cell = rec[ci].strip()
+            if cell not in bad_cells:
+                try:
+                    parse_cell(cell)
+                    bad_cells[cell] = ""
+                except ArchError as e:
+                    bad_cells[cell] = str(e)
+            if bad_cells[cell]:
+                rep.rejected.append((line, bad_cells[cell]))
+                continue
+            vals = []
+            for c in targets:
+                raw = rec[idx[c]].strip()
+                try:
+                    v = float(raw)
+                except ValueError:
+                    rep.rejected.append((line, f"column {c!r}: accuracy {raw!r} is not a number"))
+                    continue
+                if math.isnan(v):
+                    rep.rejected.append((line, f"column {c!r}: accuracy is NaN"))
+                elif not 0.0 <= v <= 100.0:
+                    rep.rejected.append((line, f"column {c!r}: accuracy {v!r}% is outside "
+                                               "[0, 100]"))
+                else:
+                    vals.append((c, v / 100.0))
+            rows.append((line, cell, vals))
+
+    # datasets: known ones, or NAS-Bench-201 ones registered with their DCN
+    ds_of: dict[str, Any] = {}
+    with store.transaction():
+        for name, _split in set(targets.values()):
+            row = store.dataset(name)
+            if row is None:
+                if name not in NB201_DATASETS:
+                    raise IngestError(f"dataset {name!r} (from the column mapping) is not in "
+                                      "the LDE and is not a NAS-Bench-201 dataset; register it "
+                                      "first")
+                k, size = NB201_DATASETS[name]
+                store.upsert_dataset(name, f"nas-bench-201:{name}", None, k, (3, size, size),
+                                     dcn.get(name),
+                                     {"method": "given at ingest"} if name in dcn else None,
+                                     source)
+                rep.datasets_added += 1
+                row = store.dataset(name)
+            elif name in dcn and row.dcn != dcn[name]:
+                store.set_dcn(row.id, dcn[name], {"method": "given at ingest"})
+            ds_of[name] = row
+
+        configs: list[tuple[int, int]] = []
+        bad_cfg: dict[str, str] = {}
+        for name, row in ds_of.items():
+            c, h, w = row.input_shape
+            if c != 3 or h != w:
+                bad_cfg[name] = (f"dataset {name!r} has input {list(row.input_shape)}; NAS-Bench-"
+                                 "201 networks take square 3-channel images")
+                continue
+            if (row.n_classes, h) not in configs:
+                configs.append((row.n_classes, h))
+        if bad_cfg:
+            raise IngestError("; ".join(bad_cfg.values()))
+        cells = list(dict.fromkeys(cell for _, cell, vals in rows if vals))
+        # networks already stored need no expansion (a repeated ingest is a lookup)
+        arch_of = _stored_nb201(store, configs)
+        cells = [c for c in cells if any((c, cfg) not in arch_of for cfg in configs)]
+        done = 0
+        for chunk, got in iter_nb201_rows(cells, configs, _CHUNK, workers):
+            for cell, per in zip(chunk, got, strict=True):
+                for cfg, r in zip(configs, per, strict=True):
+                    arch_of[(cell, cfg)] = r
+            done += len(chunk)
+            if progress:
+                progress("expand cells", done, len(cells))
+
+        cols: dict[str, list[Any]] = {"arch_id": [], "dataset_id": [], "split": [],
+                                      "source": [], "accuracy": []}
+        for _line, cell, vals in rows:
+            for c, v in vals:
+                name, split = targets[c]
+                ds = ds_of[name]
+                cols["arch_id"].append(arch_of[(cell, (ds.n_classes, ds.input_shape[1]))].id)
+                cols["dataset_id"].append(ds.id)
+                cols["split"].append(split)
+                cols["source"].append(source)
+                cols["accuracy"].append(v)
+        if progress:
+            progress("write", 0, 1)
+        store.ingest_rows(list(arch_of.values()), experiment_table(cols), kind="nb201",
+                          origin=str(path), arch_source=source, report=rep)
+        if progress:
+            progress("write", 1, 1)
+    rep.rejected.sort(key=lambda r: (r[0] if isinstance(r[0], int) else 0))
+    rep.seconds = time.perf_counter() - t0
+    return rep
+
+
+def _stored_nb201(store: Store, configs: list[tuple[int, int]]
+                  ) -> dict[tuple[str, tuple[int, int]], ArchRow]:
+    """Stored NAS-Bench-201 networks for ``configs``, keyed by (cell, (classes, size))."""
+    out: dict[tuple[str, tuple[int, int]], ArchRow] = {}
+    for k, size in configs:
+        for aid, fam, p, f, n, cell in store._q(
+                """SELECT id, family, params, flops, n_layers, nb201_cell FROM architectures
+                   WHERE nb201_cell IS NOT NULL AND num_classes = ?
+                     AND input_shape = [3, ?, ?]::INTEGER[]""", [k, size, size]):
+            out[(cell, (k, size))] = ArchRow(aid, fam, None, p, f, n, k, (3, size, size), cell)
+    return out
+
+
+# ------------------------------------------------------------------------ dispatch
+FORMATS = ("auto", "records", "nb201", "lde")
+
+
+def detect_format(path: Path) -> str:
+    """``lde`` for an export folder, ``nb201`` for a CSV with ``arch_str``, else ``records``."""
+    if path.is_dir():
+        return "lde"
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), [])
+        if "arch_str" in [h.strip() for h in header]:
+            return "nb201"
+    return "records"
+
+
+def ingest_path(store: Store, path: str | Path, fmt: str = "auto", **kw: Any) -> IngestReport:
+    """Ingest ``path`` in ``fmt`` (see :data:`FORMATS`)."""
+    path = Path(path)
+    if not path.exists():
+        raise IngestError(f"{path} not found")
+    if fmt not in FORMATS:
+        raise LDEError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    progress = kw.get("progress")
+    if fmt == "lde":
+        return store.import_parquet(path, progress)
+    if fmt == "nb201":
+        return ingest_nb201(store, path, columns=kw.get("columns"), mapping=kw.get("mapping"),
+                            dcn=kw.get("dcn"), source=kw.get("source") or "nas-bench-201",
+                            progress=progress, workers=kw.get("workers", 1))
+    return ingest_records(store, path, source=kw.get("source"), dcn=kw.get("dcn"),
+                          progress=progress)

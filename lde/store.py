@@ -1,0 +1,916 @@
+"""The LDE store: one DuckDB file holding datasets, architectures, experiments and predictors.
+
+Bulk paths are vectorised: rows are gathered into an Arrow table, registered with
+DuckDB and written with one ``INSERT ... SELECT`` (deduplicated against the table
+by an anti-join on the natural key), inside one transaction per batch, so a
+failing or killed batch leaves the database as it was.
+
+The natural key of an experiment is ``(arch_id, dataset_id, split, seed, source)``;
+ingesting the same record twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lde.archs import ArchRow, arch_row, family_of, nb201_rows
+from lde.errors import LDEError, LockedError, SchemaError
+from lde.schema import SCHEMA_VERSION, current_version, migrate
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from tapas.arch import Architecture
+
+SPLITS = ("test", "valid", "train")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ARCH_CACHE_SIZE = 4096
+
+Progress = Callable[[str, int, int], None]
+"""``progress(phase, done, total)``: called by long operations (the CLI draws a bar)."""
+
+
+def dataset_id_for(name: str) -> str:
+    """A stable id from a dataset name: the name itself when it is a simple slug."""
+    if _ID_RE.match(name):
+        return name
+    return "d_" + hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class DatasetRow:
+    """One dataset; ``dcn`` is None until it has been characterised."""
+
+    id: str
+    name: str
+    fingerprint: str | None
+    n_samples: int | None
+    n_classes: int
+    input_shape: tuple[int, ...]
+    dcn: float | None
+    dcn_meta: dict[str, Any] | None
+    source: str
+
+
+@dataclass
+class ExperimentRecord:
+    """One training run to ingest.
+
+    ``arch``: an :class:`~tapas.arch.Architecture`, its canonical dict, IR JSON text
+    or a NAS-Bench-201 cell string (expanded for the dataset's classes and input).
+    ``dataset``: id or name of a dataset already in the store. ``accuracy`` and
+    ``curve`` are fractions in [0, 1].
+    """
+
+    arch: Any
+    dataset: str
+    accuracy: float
+    split: str = "test"
+    epochs: int | None = None
+    hparams: dict[str, Any] | None = None
+    curve: list[float] | None = None
+    seed: int | None = None
+    source: str = "user"
+
+
+@dataclass
+class IngestReport:
+    """What one batch did: rows added, skipped as already present, and rejected."""
+
+    added: int = 0
+    skipped: int = 0
+    rejected: list[tuple[int | str, str]] = field(default_factory=list)
+    architectures_added: int = 0
+    datasets_added: int = 0
+    batch: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"added": self.added, "skipped": self.skipped,
+                "rejected": [{"where": w, "reason": r} for w, r in self.rejected],
+                "n_rejected": len(self.rejected),
+                "architectures_added": self.architectures_added,
+                "datasets_added": self.datasets_added, "batch": self.batch,
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class ExperimentSet:
+    """Experiments returned by a DCN filter, as numpy columns (one entry per experiment).
+
+    ``tau`` is the radius actually used; ``satisfied`` is False when an adaptive
+    filter could not reach its minimums even with every dataset included.
+    """
+
+    arch_id: np.ndarray
+    dataset_id: np.ndarray
+    dcn: np.ndarray
+    accuracy: np.ndarray
+    num_classes: np.ndarray
+    split: np.ndarray
+    curves: list[list[float] | None] | None
+    tau: float
+    target_dcn: float
+    satisfied: bool = True
+
+    def __len__(self) -> int:
+        return int(self.accuracy.shape[0])
+
+    def arch_ids(self) -> list[str]:
+        """Distinct architecture ids, in first-seen order (pass to ``Store.architectures``)."""
+        return list(dict.fromkeys(self.arch_id.tolist()))
+
+    def datasets(self) -> list[str]:
+        return sorted(set(self.dataset_id.tolist()))
+
+
+@dataclass(frozen=True)
+class PredictorRow:
+    """A trained predictor in the registry; reusable while the LDE snapshot is unchanged."""
+
+    id: str
+    dcn: float
+    tau: float
+    dcn_lo: float
+    dcn_hi: float
+    snapshot: str
+    n_train: int
+    metrics: dict[str, Any]
+    artifact: str
+    provenance: dict[str, Any]
+    created_at: Any
+
+
+# ----------------------------------------------------------------------------- helpers
+def _holder(message: str) -> str:
+    m = re.search(r"held in (.+?) \(PID (\d+)\)", message)
+    return f"PID {m.group(2)}, {Path(m.group(1)).name}" if m else ""
+
+
+def _unregister(con: Any, name: str) -> None:
+    """Drop a registered Arrow view; quiet when the transaction is already aborted."""
+    import duckdb
+
+    with suppress(duckdb.Error):
+        con.unregister(name)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+
+
+def check_accuracy(v: Any, what: str = "accuracy") -> float:
+    """A finite fraction in [0, 1], or ValueError naming the problem."""
+    if not _is_number(v):
+        raise ValueError(f"{what} must be a number, got {v!r}")
+    f = float(v)
+    if math.isnan(f):
+        raise ValueError(f"{what} is NaN")
+    if not 0.0 <= f <= 1.0:
+        raise ValueError(f"{what} {f!r} is outside [0, 1]")
+    return f
+
+
+def _opt_int(v: Any, what: str, lo: int = 0) -> int | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, bool) or not _is_number(v) or float(v) != int(v):
+        raise ValueError(f"{what} must be an integer, got {v!r}")
+    if int(v) < lo:
+        raise ValueError(f"{what} must be >= {lo}, got {int(v)}")
+    return int(v)
+
+
+def _arch_table(rows: Sequence[ArchRow], source: str) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table({
+        "id": pa.array([r.id for r in rows], pa.string()),
+        "family": pa.array([r.family for r in rows], pa.string()),
+        "canonical_json": pa.array([r.canonical_json for r in rows], pa.string()),
+        "params": pa.array([r.params for r in rows], pa.int64()),
+        "flops": pa.array([r.flops for r in rows], pa.int64()),
+        "n_layers": pa.array([r.n_layers for r in rows], pa.int32()),
+        "num_classes": pa.array([r.num_classes for r in rows], pa.int32()),
+        "input_shape": pa.array([list(r.input_shape) for r in rows], pa.list_(pa.int32())),
+        "nb201_cell": pa.array([r.nb201_cell for r in rows], pa.string()),
+        "source": pa.array([source] * len(rows), pa.string()),
+    })
+
+
+EXPERIMENT_COLUMNS = ("arch_id", "dataset_id", "split", "seed", "source", "accuracy", "epochs",
+                      "hparams", "curve")
+
+
+def experiment_table(cols: dict[str, Sequence[Any]]) -> pa.Table:
+    """Arrow table of experiments in the store's column types (``hparams`` as JSON text)."""
+    import pyarrow as pa
+
+    types = {"arch_id": pa.string(), "dataset_id": pa.string(), "split": pa.string(),
+             "seed": pa.int64(), "source": pa.string(), "accuracy": pa.float64(),
+             "epochs": pa.int32(), "hparams": pa.string(), "curve": pa.list_(pa.float64())}
+    n = len(cols["arch_id"])
+    return pa.table({k: pa.array(cols[k] if k in cols else [None] * n, types[k])
+                     for k in EXPERIMENT_COLUMNS})
+
+
+CACHE_MAX_ROWS = 20_000_000
+"""Above this many experiments, filters query DuckDB instead of the in-memory columns."""
+
+
+@dataclass
+class _Columns:
+    """The experiments table as dictionary codes (about 15 bytes per experiment)."""
+
+    generation: int
+    arch_vals: np.ndarray
+    arch_codes: np.ndarray
+    ds_vals: np.ndarray
+    ds_codes: np.ndarray
+    accuracy: np.ndarray
+    split_vals: np.ndarray
+    split_codes: np.ndarray
+
+
+# ------------------------------------------------------------------------------- store
+class Store:
+    """An open LDE. ``Store(path=None, read_only=False)``; use as a context manager.
+
+    Raises :class:`~lde.errors.LockedError` when another process holds the file.
+    One ``Store`` may be shared by threads (calls are serialised). DCN filters answer
+    from an in-memory copy of the experiment columns when the table has at most
+    ``cache_rows`` rows (0: always query DuckDB).
+    """
+
+    def __init__(self, path: str | Path | None = None, read_only: bool = False,
+                 cache_rows: int = CACHE_MAX_ROWS) -> None:
+        import duckdb
+
+        if path is None:
+            from tapas.config import get_settings
+
+            path = get_settings().database
+        self.path = Path(path).expanduser()
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._arch_cache: dict[str, Architecture] = {}
+        self._generation = 0  # bumped by every write transaction (invalidates caches)
+        self._dcn_cache: tuple[int, list[tuple[str, float, int, int]]] | None = None
+        self._cols: _Columns | None = None
+        self._cache_rows = int(cache_rows)
+        if read_only and not self.path.exists():
+            raise LDEError(f"no experiment database at {self.path} (ingest something first)")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower():
+                raise LockedError(str(self.path), _holder(str(e))) from None
+            raise LDEError(f"cannot open the experiment database {self.path}: {e}") from None
+        except duckdb.Error as e:
+            raise SchemaError(f"{self.path} is not a usable DuckDB database: {e}") from None
+        with suppress(duckdb.Error):
+            self._con.execute("SET enable_progress_bar = false")
+        try:
+            self._init_schema()
+        except BaseException:
+            self._con.close()
+            raise
+
+    # ------------------------------------------------------------- lifecycle
+    def _init_schema(self) -> None:
+        v = current_version(self._con)
+        if v is None:
+            raise SchemaError(f"{self.path} is a DuckDB file but not a tapas experiment database")
+        if v > SCHEMA_VERSION:
+            raise SchemaError(f"{self.path} has schema version {v}, newer than this tapas "
+                              f"understands ({SCHEMA_VERSION}); upgrade tapas")
+        if v < SCHEMA_VERSION:
+            if self.read_only:
+                raise SchemaError(f"{self.path} has schema version {v}; open it once for "
+                                  f"writing (e.g. `tapas lde stats`) to migrate it to "
+                                  f"{SCHEMA_VERSION}")
+            migrate(self._con, v)
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._q1("SELECT value FROM meta WHERE key = 'schema_version'")[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, read_only={self.read_only})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """All writes inside commit together or not at all (nestable)."""
+        with self._lock:
+            if self.read_only:
+                raise LDEError(f"{self.path} is open read-only")
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._con
+                finally:
+                    self._depth -= 1
+                return
+            self._con.execute("BEGIN TRANSACTION")
+            self._depth = 1
+            try:
+                yield self._con
+            except BaseException:
+                self._depth = 0
+                self._generation += 1
+                self._con.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._generation += 1
+            self._con.execute("COMMIT")
+
+    def _q(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        with self._lock:
+            return self._con.execute(sql, params or []).fetchall()
+
+    def _q1(self, sql: str, params: Sequence[Any] | None = None) -> tuple:
+        rows = self._q(sql, params)
+        return rows[0] if rows else ()
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run a read query and return Arrow (for notebooks and ad-hoc analysis)."""
+        with self._lock:
+            return self._con.sql(query, params=params or None).to_arrow_table()
+
+    # -------------------------------------------------------------- datasets
+    def upsert_dataset(self, name: str, fingerprint: str | None, n_samples: int | None,
+                       n_classes: int, input_shape: Sequence[int], dcn: float | None = None,
+                       dcn_meta: dict[str, Any] | None = None, source: str = "user") -> str:
+        """Add or update a dataset by name; returns its id. ``dcn=None`` keeps a stored DCN."""
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise LDEError(f"dataset name must be a non-empty string of at most 200 "
+                           f"characters, got {name!r}")
+        k = _opt_int(n_classes, "n_classes", 2)
+        if k is None:
+            raise LDEError("n_classes is required")
+        shape = [int(x) for x in input_shape]
+        if len(shape) != 3 or min(shape) < 1:
+            raise LDEError(f"input_shape must be [channels, height, width], got {input_shape!r}")
+        if dcn is not None:
+            dcn = check_accuracy(dcn, "dcn")
+        ns = _opt_int(n_samples, "n_samples")
+        did = dataset_id_for(name)
+        meta = json.dumps(dcn_meta, sort_keys=True) if dcn_meta is not None else None
+        with self.transaction() as con:
+            con.execute(
+                """INSERT INTO datasets (id, name, fingerprint, n_samples, n_classes, input_shape,
+                       dcn, dcn_meta, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET
+                       fingerprint = coalesce(excluded.fingerprint, fingerprint),
+                       n_samples = coalesce(excluded.n_samples, n_samples),
+                       n_classes = excluded.n_classes, input_shape = excluded.input_shape,
+                       dcn = coalesce(excluded.dcn, dcn),
+                       dcn_meta = CASE WHEN excluded.dcn IS NULL THEN dcn_meta
+                                       ELSE excluded.dcn_meta END,
+                       source = excluded.source, updated_at = now()""",
+                [did, name, fingerprint, ns, k, shape, dcn, meta, source])
+        return did
+
+    def set_dcn(self, dataset_id: str, dcn: float, meta: dict[str, Any] | None = None) -> None:
+        """Store a dataset's DCN and how it was computed (changes the snapshot id)."""
+        row = self.dataset(dataset_id)
+        if row is None:
+            raise LDEError(f"unknown dataset {dataset_id!r}")
+        d = check_accuracy(dcn, "dcn")
+        with self.transaction() as con:
+            con.execute("UPDATE datasets SET dcn = ?, dcn_meta = ?, updated_at = current_timestamp "
+                        "WHERE id = ?", [d, json.dumps(meta or {}, sort_keys=True), row.id])
+
+    _DS_COLS = "id, name, fingerprint, n_samples, n_classes, input_shape, dcn, dcn_meta, source"
+
+    @staticmethod
+    def _ds(r: tuple) -> DatasetRow:
+        return DatasetRow(r[0], r[1], r[2], r[3], int(r[4]), tuple(r[5]), r[6],
+                          json.loads(r[7]) if r[7] else None, r[8])
+
+    def dataset(self, id_or_name: str) -> DatasetRow | None:
+        rows = self._q(f"SELECT {self._DS_COLS} FROM datasets WHERE id = ? OR name = ? "
+                       "ORDER BY (id = ?) DESC LIMIT 1", [id_or_name, id_or_name, id_or_name])
+        return self._ds(rows[0]) if rows else None
+
+    def dataset_by_fingerprint(self, fingerprint: str) -> DatasetRow | None:
+        rows = self._q(f"SELECT {self._DS_COLS} FROM datasets WHERE fingerprint = ? "
+                       "ORDER BY updated_at DESC LIMIT 1", [fingerprint])
+        return self._ds(rows[0]) if rows else None
+
+    def datasets(self) -> list[DatasetRow]:
+        return [self._ds(r) for r in self._q(f"SELECT {self._DS_COLS} FROM datasets ORDER BY name")]
+
+    # --------------------------------------------------------- architectures
+    def _insert_archs(self, rows: Sequence[ArchRow], source: str) -> int:
+        if not rows:
+            return 0
+        with self.transaction() as con:
+            con.register("_new_archs", _arch_table(rows, source))
+            try:
+                before = con.execute("SELECT count(*) FROM architectures").fetchall()[0][0]
+                con.execute(
+                    """INSERT INTO architectures (id, canonical_json, params, flops, n_layers,
+                           num_classes, input_shape, source, added_at, family, nb201_cell)
+                       SELECT n.id, n.canonical_json, n.params, n.flops, n.n_layers,
+                              n.num_classes, n.input_shape, n.source, current_timestamp,
+                              n.family, n.nb201_cell
+                       FROM (SELECT * FROM _new_archs
+                             QUALIFY row_number() OVER (PARTITION BY id) = 1) n
+                       ANTI JOIN architectures a ON a.id = n.id""")
+                after = con.execute("SELECT count(*) FROM architectures").fetchall()[0][0]
+            finally:
+                _unregister(con, "_new_archs")
+        return int(after - before)
+
+    def add_architectures(self, archs: Iterable[Architecture], source: str = "user") -> int:
+        """Store architectures (already present ones are skipped); returns how many were new."""
+        return self._insert_archs([arch_row(a) for a in archs], source)
+
+    def architectures(self, ids: Iterable[str]) -> dict[str, Architecture]:
+        """Rebuild :class:`~tapas.arch.Architecture` objects by id (unknown ids are absent).
+
+        NAS-Bench-201 networks come from :func:`tapas.arch.from_nb201` (cached process-wide);
+        others from their canonical JSON (cached here, up to 4,096).
+        """
+        import pyarrow as pa
+
+        from tapas.arch import Architecture, from_nb201
+
+        want = list(dict.fromkeys(str(i) for i in ids))
+        out: dict[str, Architecture] = {i: self._arch_cache[i] for i in want
+                                        if i in self._arch_cache}
+        todo = [i for i in want if i not in out]
+        if not todo:
+            return out
+        with self._lock:
+            self._con.register("_ids", pa.table({"id": pa.array(todo, pa.string())}))
+            try:
+                rows = self._con.execute(
+                    """SELECT a.id, a.canonical_json, a.nb201_cell, a.num_classes, a.input_shape
+                       FROM architectures a SEMI JOIN _ids USING (id)""").fetchall()
+            finally:
+                _unregister(self._con, "_ids")
+        for aid, cj, cell, k, shape in rows:
+            if cell is not None:
+                arch = from_nb201(cell, int(k), int(shape[1]), in_channels=int(shape[0]))
+            else:
+                arch = Architecture.from_json(cj)
+                if len(self._arch_cache) >= _ARCH_CACHE_SIZE:
+                    self._arch_cache.pop(next(iter(self._arch_cache)))
+                self._arch_cache[aid] = arch
+            if arch.id != aid:
+                raise LDEError(f"architecture {aid} does not match its stored description "
+                               f"(rebuilt as {arch.id}); the database is inconsistent")
+            out[aid] = arch
+        return out
+
+    def canonical_json(self, arch_id: str) -> str | None:
+        """Canonical JSON of one stored architecture (rebuilt for NAS-Bench-201 cells)."""
+        got = self.architectures([arch_id])
+        return got[arch_id].canonical_json if arch_id in got else None
+
+    # ----------------------------------------------------------- experiments
+    def _next_batch(self, con: Any) -> int:
+        return int(con.execute("SELECT coalesce(max(batch), 0) + 1 FROM ingest_batches")
+                   .fetchall()[0][0])
+
+    def ingest_rows(self, arch_rows: Sequence[ArchRow], experiments: pa.Table | str, *,
+                    kind: str, origin: str | None = None, arch_source: str = "user",
+                    report: IngestReport | None = None) -> IngestReport:
+        """Write architectures and a batch of experiments as one transaction.
+
+        ``experiments``: an Arrow table with :data:`EXPERIMENT_COLUMNS` (see
+        :func:`experiment_table`), or the name of a table in this connection with those
+        columns and ``seq``; already validated. ``ingested_at`` is kept when present
+        (imports), and ``seq`` gives the order. Rows whose natural key is already stored,
+        or repeated in the batch, are counted as skipped.
+        """
+        rep = report or IngestReport()
+        t0 = time.perf_counter()
+        key = "arch_id, dataset_id, split, seed, source"
+        with self.transaction() as con:
+            if isinstance(experiments, str):
+                src = experiments
+                names = [r[0] for r in con.execute(f"DESCRIBE {src}").fetchall()]
+                n = int(con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0])
+            else:
+                import pyarrow as pa
+
+                src = "_new_exps"
+                n = experiments.num_rows
+                experiments = experiments.append_column(
+                    "_ord", pa.array(np.arange(n, dtype=np.int64)))
+                names = experiments.column_names
+                con.register(src, experiments)
+            order = "seq" if "seq" in names else "_ord"
+            stamp = "x.ingested_at" if "ingested_at" in names else "current_timestamp"
+            try:
+                rep.architectures_added += self._insert_archs(arch_rows, arch_source)
+                batch = self._next_batch(con)
+                base = int(con.execute("SELECT coalesce(max(seq), 0) FROM experiments")
+                           .fetchall()[0][0])
+                # repeated keys inside the batch are rare: pay for the window only then
+                dups = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {src} GROUP BY {key} "
+                                   "HAVING count(*) > 1)").fetchall()[0][0]
+                rows = (f"(SELECT * FROM {src} QUALIFY row_number() OVER (PARTITION BY {key} "
+                        f"ORDER BY {order}) = 1)" if dups else src)
+                added = int(con.execute(
+                    f"""INSERT INTO experiments (seq, arch_id, dataset_id, split, seed, source,
+                            accuracy, epochs, hparams, curve, ingested_at)
+                        SELECT {base} + row_number() OVER (ORDER BY x.{order}), x.arch_id,
+                               x.dataset_id, x.split, x.seed, x.source, x.accuracy, x.epochs,
+                               x.hparams, x.curve, {stamp}
+                        FROM {rows} x
+                        ANTI JOIN experiments e ON e.arch_id = x.arch_id
+                            AND e.dataset_id = x.dataset_id AND e.split = x.split
+                            AND e.seed IS NOT DISTINCT FROM x.seed AND e.source = x.source"""
+                ).fetchall()[0][0])
+            finally:
+                if src == "_new_exps":
+                    _unregister(con, src)
+            con.execute("INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                        "current_timestamp)",
+                        [batch, kind, origin, added, n - added, len(rep.rejected),
+                         base + 1 if added else None, base + added if added else None])
+        rep.added += added
+        rep.skipped += n - added
+        rep.batch = batch
+        rep.seconds += time.perf_counter() - t0
+        return rep
+
+    def add_experiments(self, records: Iterable[ExperimentRecord],
+                        progress: Progress | None = None) -> IngestReport:
+        """Validate and add records in one transaction; bad ones are rejected by index."""
+        from tapas.arch import ArchError, Architecture, is_nb201_string, load
+
+        rep = IngestReport()
+        t0 = time.perf_counter()
+        ds_cache: dict[str, DatasetRow | None] = {}
+        arch_cache: dict[Any, ArchRow] = {}
+        rows: dict[str, ArchRow] = {}
+        cols: dict[str, list[Any]] = {k: [] for k in EXPERIMENT_COLUMNS}
+        records = list(records)
+        for i, rec in enumerate(records):
+            try:
+                if not isinstance(rec.dataset, str):
+                    raise ValueError(f"dataset must be a name or id, got {rec.dataset!r}")
+                if rec.dataset not in ds_cache:
+                    ds_cache[rec.dataset] = self.dataset(rec.dataset)
+                ds = ds_cache[rec.dataset]
+                if ds is None:
+                    raise ValueError(f"unknown dataset {rec.dataset!r}; register it first "
+                                     "(or give its DCN when ingesting)")
+                acc = check_accuracy(rec.accuracy)
+                row = self._arch_row(rec.arch, ds, arch_cache, Architecture, is_nb201_string, load)
+                curve = None
+                if rec.curve is not None:
+                    if not isinstance(rec.curve, list | tuple | np.ndarray):
+                        raise ValueError(f"curve must be a list of accuracies, got {rec.curve!r}")
+                    curve = [check_accuracy(v, f"curve[{j}]") for j, v in enumerate(rec.curve)]
+                split = self._split(rec.split)
+                hp = None
+                if rec.hparams is not None:
+                    if not isinstance(rec.hparams, dict):
+                        raise ValueError(f"hparams must be an object, got {rec.hparams!r}")
+                    hp = json.dumps(rec.hparams, sort_keys=True, allow_nan=False)
+                if not isinstance(rec.source, str) or not rec.source:
+                    raise ValueError(f"source must be a non-empty string, got {rec.source!r}")
+                seed = _opt_int(rec.seed, "seed", -(2**62))
+                epochs = _opt_int(rec.epochs, "epochs")
+            except (ArchError, ValueError, TypeError) as e:
+                rep.rejected.append((i, str(e)))
+                continue
+            rows[row.id] = row
+            for k, v in (("arch_id", row.id), ("dataset_id", ds.id), ("split", split),
+                         ("seed", seed), ("source", rec.source), ("accuracy", acc),
+                         ("epochs", epochs), ("hparams", hp), ("curve", curve)):
+                cols[k].append(v)
+            if progress and i % 1000 == 0:
+                progress("validate", i, len(records))
+        if progress:
+            progress("validate", len(records), len(records))
+        self.ingest_rows(list(rows.values()), experiment_table(cols), kind="records",
+                         report=rep)
+        rep.seconds = time.perf_counter() - t0
+        return rep
+
+    @staticmethod
+    def _split(split: Any) -> str:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        return split
+
+    @staticmethod
+    def _arch_row(obj: Any, ds: DatasetRow, cache: dict[Any, ArchRow], architecture: type,
+                  is_nb201: Callable[[str], bool], load: Callable[..., Any]) -> ArchRow:
+        """Resolve one record's architecture for dataset ``ds`` (memoised per batch)."""
+        from tapas.arch import parse_cell
+
+        if isinstance(obj, architecture):
+            key: Any = ("arch", obj.id)
+        elif isinstance(obj, str):
+            key = (obj, ds.n_classes, ds.input_shape)
+        else:
+            key = None
+        if key is not None and key in cache:
+            row = cache[key]
+        elif isinstance(obj, str) and is_nb201(obj):
+            cell = obj.strip()
+            parse_cell(cell)
+            if ds.input_shape[1] != ds.input_shape[2]:
+                raise ValueError(f"NAS-Bench-201 cells need square inputs; dataset {ds.name!r} "
+                                 f"has {list(ds.input_shape)}")
+            if ds.input_shape[0] == 3:
+                row = nb201_rows([cell], [(ds.n_classes, ds.input_shape[1])])[0][0]
+            else:
+                row = arch_row(load(cell, ds.n_classes, ds.input_shape))
+        else:
+            row = arch_row(load(obj))
+        if key is not None:
+            cache[key] = row
+        if row.num_classes != ds.n_classes or tuple(row.input_shape) != tuple(ds.input_shape):
+            raise ValueError(f"architecture takes {list(row.input_shape)} input with "
+                             f"{row.num_classes} classes, but dataset {ds.name!r} has "
+                             f"{list(ds.input_shape)} input with {ds.n_classes} classes")
+        return row
+
+    # --------------------------------------------------------------- queries
+    def snapshot_id(self) -> str:
+        """Identifies the content the filters see (experiments and DCNs); changes on writes."""
+        n, hi = self._q1("SELECT count(*), coalesce(max(seq), 0) FROM experiments")
+        ds = self._q1("SELECT coalesce(string_agg(id || '=' || coalesce(CAST(dcn AS VARCHAR), '-')"
+                      ", ',' ORDER BY id), '') FROM datasets")[0]
+        return hashlib.sha256(f"v{SCHEMA_VERSION}|{n}|{hi}|{ds}".encode()).hexdigest()[:16]
+
+    def _resolve_ids(self, names: Iterable[str]) -> list[str]:
+        out = []
+        for n in names:
+            row = self.dataset(n)
+            out.append(row.id if row else str(n))
+        return out
+
+    def _dcn_table(self, exclude: Sequence[str]) -> list[tuple[str, float, int, int]]:
+        """(id, dcn, experiment count, n_classes) of characterised datasets not excluded.
+
+        Cached until this store writes again (DuckDB allows no other writer meanwhile).
+        """
+        with self._lock:
+            if self._dcn_cache is None or self._dcn_cache[0] != self._generation:
+                rows = self._q("""SELECT d.id, d.dcn, coalesce(c.n, 0), d.n_classes
+                                  FROM datasets d
+                                  LEFT JOIN (SELECT dataset_id, count(*) AS n FROM experiments
+                                             GROUP BY dataset_id) c ON c.dataset_id = d.id
+                                  WHERE d.dcn IS NOT NULL ORDER BY d.id""")
+                self._dcn_cache = (self._generation,
+                                   [(i, float(d), int(n), int(k)) for i, d, n, k in rows])
+            table = self._dcn_cache[1]
+        ex = set(self._resolve_ids(exclude)) if exclude else set()
+        return [r for r in table if r[0] not in ex]
+
+    @staticmethod
+    def _decode(col: Any) -> tuple[np.ndarray, np.ndarray]:
+        """A string column as (distinct values, codes): far cheaper than one str per row."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        enc = pc.dictionary_encode(col)
+        enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+        values = np.array(enc.dictionary.to_pylist() + [None], dtype=object)
+        codes = enc.indices.fill_null(len(values) - 1).to_numpy(zero_copy_only=False)
+        return values, codes.astype(np.int64, copy=False)
+
+    def _columns(self) -> _Columns | None:
+        """Experiment columns held in memory as codes, reloaded after this store writes.
+
+        Valid because while this store has the file open no other process can write it.
+        None (use SQL) for very large databases.
+        """
+        with self._lock:
+            if self._cols is not None and self._cols.generation == self._generation:
+                return self._cols
+            n = self._q1("SELECT count(*) FROM experiments")[0]
+            if n > self._cache_rows:
+                self._cols = None
+                return None
+            t = self._con.sql("SELECT arch_id, dataset_id, accuracy, split FROM experiments "
+                              "ORDER BY seq").to_arrow_table()
+            arch_vals, arch_codes = self._decode(t.column("arch_id"))
+            ds_vals, ds_codes = self._decode(t.column("dataset_id"))
+            split_vals, split_codes = self._decode(t.column("split"))
+            self._cols = _Columns(
+                self._generation, arch_vals, arch_codes.astype(np.int32), ds_vals,
+                ds_codes.astype(np.int32), t.column("accuracy").to_numpy().astype(np.float64),
+                split_vals, split_codes.astype(np.int8))
+            return self._cols
+
+    def _select(self, table: list[tuple[str, float, int, int]], split: str | None,
+                with_curves: bool, tau: float, target: float,
+                satisfied: bool = True) -> ExperimentSet:
+        if split is not None:
+            self._split(split)
+        info = {r[0]: r for r in table}
+        cols = None if with_curves else self._columns()
+        if cols is not None:
+            # in memory: a boolean lookup per dataset code, then one gather per column
+            want = np.array([v in info for v in cols.ds_vals], dtype=bool)
+            mask = want[cols.ds_codes]
+            if split is not None:
+                mask &= cols.split_vals[cols.split_codes] == split
+            idx = np.flatnonzero(mask)
+            ds_codes = cols.ds_codes[idx]
+            dcn_of = np.array([info[v][1] if v in info else np.nan for v in cols.ds_vals])
+            k_of = np.array([info[v][3] if v in info else 0 for v in cols.ds_vals], np.int64)
+            return ExperimentSet(
+                arch_id=cols.arch_vals[cols.arch_codes[idx]], dataset_id=cols.ds_vals[ds_codes],
+                dcn=dcn_of[ds_codes], num_classes=k_of[ds_codes], accuracy=cols.accuracy[idx],
+                split=cols.split_vals[cols.split_codes[idx]], curves=None, tau=float(tau),
+                target_dcn=float(target), satisfied=satisfied)
+        return self._select_sql(table, split, with_curves, tau, target, satisfied)
+
+    def _select_sql(self, table: list[tuple[str, float, int, int]], split: str | None,
+                    with_curves: bool, tau: float, target: float,
+                    satisfied: bool = True) -> ExperimentSet:
+        ids = [r[0] for r in table]
+        cols = "arch_id, dataset_id, accuracy, split" + (", curve" if with_curves else "")
+        where = "dataset_id IN (" + ", ".join("?" * len(ids)) + ")" if ids else "FALSE"
+        params: list[Any] = list(ids)
+        if split is not None:
+            where += " AND split = ?"
+            params.append(split)
+        with self._lock:
+            t = self._con.sql(f"SELECT {cols} FROM experiments WHERE {where} ORDER BY seq",
+                              params=params or None).to_arrow_table()
+        arch_vals, arch_codes = self._decode(t.column("arch_id"))
+        ds_vals, ds_codes = self._decode(t.column("dataset_id"))
+        split_vals, split_codes = self._decode(t.column("split"))
+        info = {r[0]: r for r in table}
+        dcn_of = np.array([info[v][1] if v in info else np.nan for v in ds_vals], np.float64)
+        k_of = np.array([info[v][3] if v in info else 0 for v in ds_vals], np.int64)
+        return ExperimentSet(
+            arch_id=arch_vals[arch_codes], dataset_id=ds_vals[ds_codes],
+            dcn=dcn_of[ds_codes], num_classes=k_of[ds_codes],
+            accuracy=t.column("accuracy").to_numpy().astype(np.float64, copy=False),
+            split=split_vals[split_codes],
+            curves=t.column("curve").to_pylist() if with_curves else None,
+            tau=float(tau), target_dcn=float(target), satisfied=satisfied)
+
+    def filter_by_dcn(self, dcn: float, tau: float = 0.05, exclude_datasets: Sequence[str] = (),
+                      split: str | None = None, with_curves: bool = False) -> ExperimentSet:
+        """Experiments on datasets with ``|DCN - dcn| <= tau`` (``split=None``: every split).
+
+        ``exclude_datasets`` (ids or names) leaves datasets out, e.g. a held-out target.
+        """
+        dcn = check_accuracy(dcn, "dcn")
+        if not _is_number(tau) or not 0 <= float(tau) <= 1:
+            raise LDEError(f"tau must be a number in [0, 1], got {tau!r}")
+        table = [r for r in self._dcn_table(exclude_datasets)
+                 if abs(r[1] - dcn) <= float(tau) + 1e-12]
+        return self._select(table, split, with_curves, float(tau), dcn)
+
+    def filter_adaptive(self, dcn: float, min_experiments: int = 500, min_datasets: int = 2,
+                        tau: float = 0.05, exclude_datasets: Sequence[str] = (),
+                        split: str | None = None, with_curves: bool = False
+                        ) -> tuple[ExperimentSet, float]:
+        """Like :meth:`filter_by_dcn`, widening tau to the nearest datasets until at least
+        ``min_experiments`` experiments from ``min_datasets`` datasets remain.
+
+        Returns the set and the tau used. When even all datasets fall short, all are used
+        and ``set.satisfied`` is False.
+        """
+        dcn = check_accuracy(dcn, "dcn")
+        table = sorted(self._dcn_table(exclude_datasets), key=lambda r: abs(r[1] - dcn))
+        used = float(tau)
+        total, n_ds, ok = 0, 0, False
+        for _, d, n, _k in table:
+            dist = abs(d - dcn)
+            if dist > used + 1e-12 and total >= min_experiments and n_ds >= min_datasets:
+                ok = True
+                break
+            if n:
+                total, n_ds = total + n, n_ds + 1
+                used = max(used, dist)
+        else:
+            ok = total >= min_experiments and n_ds >= min_datasets
+        chosen = [r for r in table if abs(r[1] - dcn) <= used + 1e-12]
+        s = self._select(chosen, split, with_curves, used, dcn, ok)
+        return s, used
+
+    # ------------------------------------------------------------ predictors
+    def register_predictor(self, id: str, dcn: float, tau: float, dcn_lo: float, dcn_hi: float,
+                           snapshot: str, n_train: int, metrics: dict[str, Any], artifact: str,
+                           provenance: dict[str, Any]) -> None:
+        """Record a trained predictor (replacing one of the same id)."""
+        if not dcn_lo <= dcn <= dcn_hi:
+            raise LDEError(f"predictor range [{dcn_lo}, {dcn_hi}] must contain its dcn {dcn}")
+        with self.transaction() as con:
+            con.execute("INSERT OR REPLACE INTO predictors (id, dcn, tau, dcn_lo, dcn_hi, "
+                        "snapshot, n_train, metrics, artifact, provenance) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [id, float(dcn), float(tau), float(dcn_lo), float(dcn_hi), snapshot,
+                         int(n_train), json.dumps(metrics, sort_keys=True, default=str),
+                         str(artifact), json.dumps(provenance, sort_keys=True, default=str)])
+
+    _P_COLS = ("id, dcn, tau, dcn_lo, dcn_hi, snapshot, n_train, metrics, artifact, provenance, "
+               "created_at")
+
+    @staticmethod
+    def _pred(r: tuple) -> PredictorRow:
+        return PredictorRow(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), json.loads(r[7]),
+                            r[8], json.loads(r[9]), r[10])
+
+    def find_predictor(self, dcn: float, snapshot: str) -> PredictorRow | None:
+        """The predictor trained at ``snapshot`` whose [dcn_lo, dcn_hi] covers ``dcn``
+        (the one centred nearest, newest first on ties)."""
+        rows = self._q(f"SELECT {self._P_COLS} FROM predictors WHERE snapshot = ? AND "
+                       "dcn_lo <= ? AND ? <= dcn_hi ORDER BY abs(dcn - ?), created_at DESC "
+                       "LIMIT 1", [snapshot, dcn, dcn, dcn])
+        return self._pred(rows[0]) if rows else None
+
+    def predictors(self) -> list[PredictorRow]:
+        return [self._pred(r) for r in
+                self._q(f"SELECT {self._P_COLS} FROM predictors ORDER BY created_at, id")]
+
+    def predictor(self, id: str) -> PredictorRow | None:
+        rows = self._q(f"SELECT {self._P_COLS} FROM predictors WHERE id = ?", [id])
+        return self._pred(rows[0]) if rows else None
+
+    def delete_predictor(self, id: str) -> bool:
+        with self.transaction() as con:
+            n = con.execute("SELECT count(*) FROM predictors WHERE id = ?", [id]).fetchall()[0][0]
+            con.execute("DELETE FROM predictors WHERE id = ?", [id])
+        return bool(n)
+
+    # ----------------------------------------------------------------- stats
+    def counts(self) -> dict[str, int]:
+        r = self._q1("""SELECT (SELECT count(*) FROM datasets),
+                               (SELECT count(*) FROM architectures),
+                               (SELECT count(DISTINCT family) FROM architectures),
+                               (SELECT count(*) FROM experiments),
+                               (SELECT count(*) FROM predictors)""")
+        return dict(zip(("datasets", "architectures", "families", "experiments", "predictors"),
+                        (int(x) for x in r), strict=True))
+
+    def stats(self) -> dict[str, Any]:
+        """Totals plus one summary per dataset (DCN, experiment counts by split, accuracy)."""
+        per = self._q("""SELECT d.id, d.name, d.dcn, d.n_classes, d.input_shape, d.source,
+                                count(e.seq), count(DISTINCT e.arch_id),
+                                count(e.seq) FILTER (WHERE e.split = 'test'),
+                                count(e.seq) FILTER (WHERE e.split = 'valid'),
+                                count(e.seq) FILTER (WHERE e.split = 'train'),
+                                avg(e.accuracy), max(e.accuracy)
+                         FROM datasets d LEFT JOIN experiments e ON e.dataset_id = d.id
+                         GROUP BY ALL ORDER BY d.dcn NULLS LAST, d.name""")
+        keys = ("id", "name", "dcn", "n_classes", "input_shape", "source", "experiments",
+                "architectures", "test", "valid", "train", "mean_accuracy", "max_accuracy")
+        datasets = [dict(zip(keys, r, strict=True)) for r in per]
+        for d in datasets:
+            d["input_shape"] = list(d["input_shape"])
+        return {"path": str(self.path), "schema_version": self.schema_version,
+                "snapshot": self.snapshot_id(), **self.counts(), "per_dataset": datasets}
+
+    # ------------------------------------------------------------ parquet io
+    def export_parquet(self, directory: str | Path, progress: Progress | None = None
+                       ) -> dict[str, Any]:
+        """Write the whole LDE as partitioned Parquet (see :mod:`lde.parquet_io`)."""
+        from lde.parquet_io import export_parquet
+
+        return export_parquet(self, Path(directory), progress)
+
+    def import_parquet(self, directory: str | Path, progress: Progress | None = None,
+                       verify: bool = False) -> IngestReport:
+        """Merge an export (or starter data) into this LDE, idempotently, in one transaction."""
+        from lde.parquet_io import import_parquet
+
+        return import_parquet(self, Path(directory), progress, verify=verify)
+
+
+__all__ = ["SPLITS", "DatasetRow", "ExperimentRecord", "ExperimentSet", "IngestReport",
+           "PredictorRow", "Store", "check_accuracy", "dataset_id_for", "experiment_table",
+           "family_of"]
