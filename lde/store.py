@@ -481,7 +481,7 @@ class Store:
             if cell is not None:
                 arch = from_nb201(cell, int(k), int(shape[1]), in_channels=int(shape[0]))
             else:
-                arch = Architecture.from_json(cj)
+                arch = Architecture.from_canonical(json.loads(cj))
                 if len(self._arch_cache) >= _ARCH_CACHE_SIZE:
                     self._arch_cache.pop(next(iter(self._arch_cache)))
                 self._arch_cache[aid] = arch

@@ -41,7 +41,7 @@ MAX_PARAMS = 10**10
 INPUT = -1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LayerInfo:
     """What shape inference learned about one layer."""
 
@@ -181,6 +181,26 @@ class Architecture:
         return cls((c, h, w), k, [_normalize_layer(raw, i) for i, raw in enumerate(layers)])
 
     @classmethod
+    def from_canonical(cls, obj: dict[str, Any]) -> Architecture:
+        """Rebuild from a canonical dict (``to_dict()`` output, e.g. read back from the LDE).
+
+        Skips per-field normalisation, which such a dict has already been through;
+        shape inference still runs, and anything not in canonical form falls back to
+        the full :meth:`from_dict` validation.
+        """
+        try:
+            inp = obj["input"]
+            layers = []
+            for d in obj["layers"]:
+                spec = OPS[d["op"]]
+                if len(d) != len(spec.fields) + 2:
+                    return cls.from_dict(obj)
+                layers.append((d["op"], {k: d[k] for k in spec.fields}, tuple(d["inputs"])))
+            return cls(tuple(inp["shape"]), int(inp["num_classes"]), layers)
+        except (KeyError, TypeError, IndexError):
+            return cls.from_dict(obj)
+
+    @classmethod
     def from_json(cls, text: str | bytes) -> Architecture:
         try:
             obj = json.loads(text)
@@ -256,9 +276,10 @@ class Architecture:
         params = np.zeros(n, dtype=np.int64)
         flops = np.zeros(n, dtype=np.int64)
         depths: list[int] = []
-        # anc[i, j]: layer j is layer i or one of its ancestors. Exact cumulative
-        # params/FLOPs on DAGs, where shared ancestors must count once.
-        anc = np.zeros((n, n), dtype=bool)
+        # Ancestor sets as int bitsets (bit j: layer j is layer i or an ancestor), unpacked
+        # once into a matrix: exact cumulative params/FLOPs on DAGs, where shared
+        # ancestors must count once.
+        masks: list[int] = []
         for i, (op, fields, inputs) in enumerate(self.layers):
             in_shapes = [self.input_shape if x == INPUT else shapes[x] for x in inputs]
             try:
@@ -272,12 +293,17 @@ class Architecture:
                                 f"{MAX_PARAMS:,}", i, op=op)
             shapes.append(tuple(out))
             params[i], flops[i] = p, f
-            anc[i, i] = True
+            m = 1 << i
+            d = 0
             for x in inputs:
                 if x != INPUT:
-                    anc[i] |= anc[x]
-            depths.append(max((0 if x == INPUT else depths[x]) for x in inputs)
-                          + (op in WEIGHTED_OPS))
+                    m |= masks[x]
+                    d = max(d, depths[x])
+            masks.append(m)
+            depths.append(d + (op in WEIGHTED_OPS))
+        nbytes = (n + 7) // 8
+        bits = np.frombuffer(b"".join(m.to_bytes(nbytes, "little") for m in masks), np.uint8)
+        anc = np.unpackbits(bits.reshape(n, nbytes), axis=1, bitorder="little")[:, :n]
         cum_p = anc @ params
         cum_f = anc @ flops
         if int(params.sum()) > MAX_PARAMS:

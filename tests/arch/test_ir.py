@@ -51,6 +51,11 @@ def test_canonical_round_trip() -> None:
     b = Architecture.from_json(a.canonical_json)
     assert a == b and b.canonical_json == a.canonical_json and len(a.id) == 32
     assert load(a.to_dict()) == a and load(a.canonical_json) == a and load(a) is a
+    assert Architecture.from_canonical(a.to_dict()).id == a.id
+    # a non-canonical dict still goes through full validation
+    assert Architecture.from_canonical(RESNETISH).id == a.id
+    with pytest.raises(ArchError, match="unknown op"):
+        Architecture.from_canonical({**RESNETISH, "layers": [{"op": "conv7"}]})
 
 
 def test_concat_and_pair_kernels() -> None:
