@@ -1,0 +1,29 @@
+"""State and progress of background jobs (DCNs, predictor training)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from service.errors import not_found
+from service.routes import State, errors
+from service.schemas import Job, JobList
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.get("", response_model=JobList)
+def list_jobs(state: State, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
+    """The most recent jobs, newest first (jobs are kept in memory until a restart)."""
+    return {"items": [j.to_dict() for j in state.jobs.list(limit)]}
+
+
+@router.get("/{id}", response_model=Job, responses=errors(404))
+def get_job(state: State, id: Annotated[str, Path(max_length=200)]) -> dict:
+    """A job's state (`queued`, `running`, `succeeded`, `failed`, `cancelled`), progress,
+    and its result or error."""
+    job = state.jobs.get(id)
+    if job is None:
+        raise not_found("job", id, "url.id")
+    return job.to_dict()

@@ -1,0 +1,68 @@
+"""Score architectures: predicted accuracy, ensemble spread and calibrated interval."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from service.archs import parse_archs
+from service.errors import APIError
+from service.routes import State, errors
+from service.schemas import PredictRequest, PredictResponse
+
+router = APIRouter(prefix="/v1", tags=["predict"])
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    """JSON-safe floats: a non-finite value (never expected) becomes null, not invalid JSON."""
+    v = np.asarray(values, dtype=np.float64)
+    if np.isfinite(v).all():
+        return v.tolist()
+    return [float(x) if np.isfinite(x) else None for x in v]
+
+
+@router.post("/predict", response_model=PredictResponse,
+             responses=errors(404, 409, 413, 422, 503))
+def predict(req: PredictRequest, state: State) -> Response:
+    """Predict each architecture's final accuracy on a dataset of the given DCN.
+
+    `archs` holds IR JSON objects or NAS-Bench-201 cell strings (up to
+    `max_archs_per_request`, default 10,000: more is 413 `too_many_archs`). Give `dcn`,
+    or `dataset` (a characterised dataset: its DCN, classes and input shape are used).
+    An invalid architecture fails the request with 422 `invalid_architecture` and the
+    path of the field, e.g. `body.archs[3].layers[2].kernel`. The answer names the
+    predictor that scored (a loaded one whose DCN range covers the target; none: 409
+    `no_predictor`, train one with `POST /v1/predictors`).
+    """
+    cap = state.settings.max_archs_per_request
+    if len(req.archs) > cap:
+        raise APIError(413, "too_many_archs", f"{len(req.archs)} architectures in one request; "
+                       f"at most {cap} are allowed (split the batch)", "body.archs")
+    if (req.dcn is None) == (req.dataset is None):
+        raise APIError(422, "dcn_or_dataset", "give exactly one of 'dcn' or 'dataset'",
+                       "body.dcn")
+    num_classes, shape = 10, (3, 32, 32)
+    if req.dataset is not None:
+        dcn, ds = state.dataset_dcn(req.dataset, "body.dataset")
+        num_classes, shape = ds["n_classes"], tuple(ds["input_shape"])
+    else:
+        dcn = float(req.dcn)
+    if req.num_classes is not None:
+        num_classes = req.num_classes
+    if req.input_shape is not None:
+        if min(req.input_shape) < 1 or max(req.input_shape) > 4096:
+            raise APIError(422, "invalid_request", "input_shape entries must lie in [1, 4096]",
+                           "body.input_shape")
+        shape = tuple(req.input_shape)
+    archs = parse_archs(req.archs, num_classes, shape)
+    batch, info = state.predict(archs, dcn)
+    mean, spread, lower, upper = (_floats(v) for v in (batch.mean, batch.spread, batch.lower,
+                                                       batch.upper))
+    results = [{"id": a.id, "mean": m, "spread": s, "lower": lo, "upper": hi}
+               for a, m, s, lo, hi in zip(archs, mean, spread, lower, upper, strict=True)]
+    body = {"predictor": info, "dcn": dcn, "coverage": float(batch.coverage), "results": results}
+    return Response(json.dumps(body, default=str, allow_nan=False).encode(),
+                    media_type="application/json")

@@ -1,0 +1,384 @@
+"""What the running service holds: the open store, the job runner, loaded predictors.
+
+This is the only module of ``service`` that calls :mod:`tapas.pipeline`; routes call
+this. The store is opened once for writing when the app starts (DuckDB allows one
+writing process, so while the service runs it is the database's only writer) and is
+shared by request threads and jobs (``lde.Store`` serialises calls).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from service.errors import APIError, join_path, not_found
+from service.jobs import JobContext, JobRunner
+from tapas.config import Settings
+
+log = logging.getLogger("tapas.service")
+
+DEFAULT_DCN = 0.5
+"""The default predictor's target when the database has no characterised dataset."""
+MAX_LOADED = 16
+"""Predictors kept in memory (the default one always stays)."""
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if hasattr(v, "isoformat") else v
+
+
+def dataset_dict(row: Any) -> dict[str, Any]:
+    """An ``lde.DatasetRow`` as the API's ``Dataset``."""
+    return {"id": row.id, "name": row.name, "fingerprint": row.fingerprint,
+            "n_samples": row.n_samples, "n_classes": int(row.n_classes),
+            "input_shape": [int(s) for s in row.input_shape],
+            "dcn": None if row.dcn is None else float(row.dcn), "dcn_meta": row.dcn_meta,
+            "source": row.source}
+
+
+def predictor_dict(info: Any) -> dict[str, Any]:
+    """A ``PredictorInfo`` (pipeline) or ``PredictorRow`` (store) as the API's ``Predictor``."""
+    out = {"id": info.id, "dcn": float(info.dcn), "tau": float(info.tau),
+           "dcn_lo": float(info.dcn_lo), "dcn_hi": float(info.dcn_hi),
+           "n_train": int(info.n_train), "snapshot": info.snapshot,
+           "metrics": dict(info.metrics or {}),
+           "created": _iso(getattr(info, "created", None) or getattr(info, "created_at", None)),
+           "cached": getattr(info, "cached", None)}
+    prov = getattr(info, "provenance", None)
+    if prov is not None:
+        out["provenance"] = prov
+    return out
+
+
+def _timestamp(v: Any) -> float:
+    return v.timestamp() if hasattr(v, "timestamp") else 0.0
+
+
+def map_error(e: BaseException) -> dict[str, Any]:
+    """Turn a failure inside a job into the API's error shape (no traceback)."""
+    from lde.errors import LDEError
+
+    api = to_api_error(e)
+    if api is not None:
+        return api.body()["error"]
+    if isinstance(e, LDEError):
+        return {"code": "database_error", "message": str(e), "path": None}
+    log.error("job failed", exc_info=e)
+    return {"code": "job_failed", "message": f"{type(e).__name__}: {e}", "path": None}
+
+
+def to_api_error(e: BaseException, path: str | None = None) -> APIError | None:
+    """Known bad-input exceptions of the lower layers as a 4xx :class:`APIError`."""
+    from probenet.datasets import DatasetError
+    from tapas.arch import ArchError
+
+    if isinstance(e, APIError):
+        return e
+    if isinstance(e, ArchError):
+        return APIError(422, "invalid_architecture", str(e), join_path(path or "", e.path))
+    if isinstance(e, DatasetError):
+        return APIError(422, "invalid_dataset", str(e), path)
+    return None
+
+
+class ServiceState:
+    """Everything the routes need; built by the app's lifespan, closed at shutdown."""
+
+    def __init__(self, settings: Settings, *, train_default: bool = True,
+                 job_workers: int = 1, predictor_params: dict[str, Any] | None = None,
+                 min_experiments: int | None = None, torch_threads: int | None = 1) -> None:
+        self.settings = settings
+        self.train_default = train_default
+        self.torch_threads = torch_threads
+        self._prev_threads: int | None = None
+        self.predictor_kwargs: dict[str, Any] = {}
+        if predictor_params:
+            self.predictor_kwargs["params"] = dict(predictor_params)
+        if min_experiments is not None:
+            self.predictor_kwargs["min_experiments"] = int(min_experiments)
+        self._loaded: dict[str, tuple[Any, dict[str, Any], int]] = {}
+        self._loaded_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._seq = 0
+        self.store: Any = None
+        self.jobs = JobRunner(workers=job_workers, error_mapper=map_error)
+        self.default_predictor: dict[str, Any] | None = None
+        self.startup_error: dict[str, Any] | None = None
+        self.no_default: str | None = None
+        self.started = time.time()
+
+    # ------------------------------------------------------------------ lifecycle
+    def open(self) -> None:
+        """Open (and on first use seed) the database; queue the default predictor."""
+        from tapas import pipeline
+
+        if self.torch_threads:
+            # Requests run in parallel on the server's thread pool; torch's own intra-op
+            # threads on top of that oversubscribe the cores (measured on 2 cores: 1,000
+            # networks in 0.17 s with 1 thread, 0.9-1.4 s with 2 under load).
+            import torch
+
+            self._prev_threads = torch.get_num_threads()
+            torch.set_num_threads(self.torch_threads)
+        self.store = pipeline.open_store(self.settings.database, read_only=False)
+        if self.train_default:
+            self.jobs.submit("predictor", "load or train the default predictor",
+                             self._default_predictor_work)
+
+    def _default_predictor_work(self, ctx: JobContext) -> dict[str, Any]:
+        """Load the registered predictor nearest the default DCN (a restart serves at once,
+        even after ingests), else train one (first start)."""
+        try:
+            dcn = self.default_dcn()
+            with self._load_lock:
+                found = self._load_registered(dcn)
+            info = found[1] if found else self.ensure_predictor(dcn, force=False, ctx=ctx)
+        except APIError as e:
+            if e.code != "no_experiments":
+                self.startup_error = e.body()["error"]
+                raise
+            # An empty database is usable: ready, and predict answers 409 until data and a
+            # predictor exist.
+            self.no_default = e.message
+            return {"predictor": None, "reason": e.message}
+        except Exception as e:
+            self.startup_error = map_error(e)
+            raise
+        self.default_predictor = info
+        return {"predictor": info}
+
+    def close(self, grace_s: float = 10.0) -> None:
+        """Stop the jobs (queued ones are cancelled; running ones get ``grace_s`` to stop at
+        their next progress report; a training run without reports is abandoned), then
+        close the database."""
+        self.jobs.shutdown(wait=grace_s)
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self._prev_threads is not None:
+            import torch
+
+            torch.set_num_threads(self._prev_threads)
+            self._prev_threads = None
+
+    @property
+    def ready(self) -> bool:
+        return self.store is not None and (self.default_predictor is not None
+                                           or self.no_default is not None
+                                           or not self.train_default)
+
+    def default_dcn(self) -> float:
+        """The median DCN of the characterised datasets (what most requests will be near)."""
+        dcns = sorted(float(d.dcn) for d in self.store.datasets() if d.dcn is not None)
+        if not dcns:
+            return DEFAULT_DCN
+        mid = len(dcns) // 2
+        return dcns[mid] if len(dcns) % 2 else 0.5 * (dcns[mid - 1] + dcns[mid])
+
+    # ------------------------------------------------------------------ datasets
+    def datasets(self) -> list[dict[str, Any]]:
+        return [dataset_dict(r) for r in self.store.datasets()]
+
+    def dataset(self, ident: str, path: str = "url.id") -> dict[str, Any]:
+        row = self.store.dataset(ident)
+        if row is None:
+            raise not_found("dataset", ident, path)
+        return dataset_dict(row)
+
+    def dataset_dcn(self, ident: str, path: str) -> tuple[float, dict[str, Any]]:
+        """The DCN of a stored dataset; 404 when unknown, 409 while it is being computed."""
+        ds = self.dataset(ident, path)
+        if ds["dcn"] is None:
+            raise APIError(409, "dcn_pending", f"dataset {ident!r} has no DCN yet; wait for its "
+                           "job (GET /v1/jobs/{id}) or characterise it (POST /v1/datasets)", path)
+        return float(ds["dcn"]), ds
+
+    def load_builtin(self, spec: str) -> Any:
+        """A built-in dataset spec (never a server-side path) as a loaded dataset."""
+        from probenet.datasets import BUILTINS, load_dataset
+
+        base = spec.strip().partition("?")[0]
+        if base not in BUILTINS:
+            raise APIError(422, "unknown_dataset_spec",
+                           f"{base!r} is not a built-in dataset ({', '.join(BUILTINS)}); upload "
+                           "other data as a .npz file (multipart field 'file')", "body.spec")
+        try:
+            return load_dataset(spec)
+        except Exception as e:
+            raise to_api_error(e, "body.spec") or e from None
+
+    def load_npz(self, path: Path, name: str) -> Any:
+        """An uploaded ``.npz`` as a loaded dataset named ``name`` (bad data is a 4xx)."""
+        from probenet.datasets import load_dataset
+
+        try:
+            ds = load_dataset(path)
+        except Exception as e:
+            err = to_api_error(e, "body.file")
+            if err is None:
+                raise
+            msg = err.message.replace(str(path), "the uploaded file")
+            raise APIError(422, "invalid_npz", msg, "body.file") from None
+        return dataclasses.replace(ds, name=name)
+
+    def check_name(self, dataset: Any, path: str) -> None:
+        """409 when another dataset (different data) is stored under this name: its
+        experiments would silently describe data they were not trained on."""
+        row = self.store.dataset(dataset.name)
+        if row is not None and row.fingerprint not in (None, dataset.fingerprint):
+            raise APIError(409, "dataset_exists",
+                           f"a different dataset is already stored as {dataset.name!r} "
+                           f"(fingerprint {row.fingerprint[:12]}..., the upload has "
+                           f"{dataset.fingerprint[:12]}...); choose another name", path)
+
+    def submit_characterize(self, dataset: Any, seed: int, force: bool) -> Any:
+        """Queue the DCN computation of a loaded dataset; returns the job."""
+        from tapas import pipeline
+
+        def work(ctx: JobContext) -> dict[str, Any]:
+            row, res = pipeline.characterize(self.store, dataset, seed=seed, force=force,
+                                             progress=ctx.progress)
+            out = {"dataset": dataset_dict(row)}
+            to_dict = getattr(res, "to_dict", None)
+            out["dcn"] = to_dict() if callable(to_dict) else {"dcn": float(res.dcn)}
+            return out
+
+        return self.jobs.submit("dcn", f"DCN of {dataset.name}", work)
+
+    # --------------------------------------------------------------- experiments
+    def ingest(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        from tapas import pipeline
+
+        rep = pipeline.ingest_records(self.store, records)
+        out = rep.to_dict()
+        rejected = []
+        for r in out["rejected"]:
+            where = r["where"]
+            r = dict(r)
+            if isinstance(where, int):
+                r["path"] = f"body.records[{where}]"
+            rejected.append(r)
+        out["rejected"] = rejected
+        return out
+
+    def experiments(self, dcn: float, tau: float, limit: int, offset: int) -> dict[str, Any]:
+        s = self.store.filter_by_dcn(dcn, tau)
+        n = len(s)
+        sl = slice(offset, min(offset + limit, n))
+        cols = zip(s.arch_id[sl].tolist(), s.dataset_id[sl].tolist(), s.dcn[sl].tolist(),
+                   s.accuracy[sl].tolist(), s.num_classes[sl].tolist(), s.split[sl].tolist(),
+                   strict=True)
+        items = [{"arch_id": a, "dataset_id": d, "dcn": c, "accuracy": acc, "num_classes": k,
+                  "split": sp} for a, d, c, acc, k, sp in cols]
+        return {"items": items, "total": n, "limit": limit, "offset": offset, "dcn": dcn,
+                "tau": tau}
+
+    # ---------------------------------------------------------------- predictors
+    def ensure_predictor(self, dcn: float, force: bool = False,
+                         ctx: JobContext | None = None) -> dict[str, Any]:
+        """Train (or reuse) the predictor for ``dcn`` and keep it loaded for predict."""
+        from tapas import pipeline
+
+        if ctx is not None:
+            ctx.progress(0.05, message="selecting experiments; training unless cached")
+        try:
+            model, info = pipeline.get_predictor(self.store, dcn, force=force,
+                                                 **self.predictor_kwargs)
+        except LookupError as e:
+            raise APIError(409, "no_experiments", str(e), "body.dcn") from None
+        out = predictor_dict(info)
+        self._remember(model, out)
+        return out
+
+    def _remember(self, model: Any, info: dict[str, Any]) -> None:
+        with self._loaded_lock:
+            self._seq += 1
+            self._loaded[info["id"]] = (model, info, self._seq)
+            while len(self._loaded) > MAX_LOADED:
+                oldest = min(self._loaded, key=lambda k: self._loaded[k][2])
+                if self.default_predictor and oldest == self.default_predictor["id"]:
+                    self._loaded[oldest] = (*self._loaded[oldest][:2], self._seq + 1)
+                    continue
+                del self._loaded[oldest]
+
+    def submit_predictor(self, dcn: float, force: bool) -> Any:
+        def work(ctx: JobContext) -> dict[str, Any]:
+            return {"predictor": self.ensure_predictor(dcn, force, ctx)}
+
+        return self.jobs.submit("predictor", f"predictor for DCN {dcn:.4f}", work)
+
+    def predictors(self) -> list[dict[str, Any]]:
+        return [predictor_dict(r) for r in self.store.predictors()]
+
+    def predictor(self, ident: str) -> dict[str, Any]:
+        row = self.store.predictor(ident)
+        if row is None:
+            raise not_found("predictor", ident, "url.id")
+        return predictor_dict(row)
+
+    def covering(self, dcn: float) -> tuple[Any, dict[str, Any]] | None:
+        """The loaded predictor whose DCN range covers ``dcn``: nearest target, newest."""
+        best = None
+        with self._loaded_lock:
+            for model, info, seq in self._loaded.values():
+                if info["dcn_lo"] - 1e-9 <= dcn <= info["dcn_hi"] + 1e-9:
+                    key = (abs(info["dcn"] - dcn), -seq)
+                    if best is None or key < best[0]:
+                        best = (key, model, info)
+        return None if best is None else (best[1], best[2])
+
+    def _load_registered(self, dcn: float) -> tuple[Any, dict[str, Any]] | None:
+        """A predictor in the registry covering ``dcn`` (trained earlier), loaded from disk;
+        one whose file is gone or unreadable (e.g. an older format) is passed over."""
+        rows = [r for r in self.store.predictors() if r.dcn_lo - 1e-9 <= dcn <= r.dcn_hi + 1e-9
+                and Path(r.artifact).exists()]
+        rows.sort(key=lambda r: (abs(r.dcn - dcn), -_timestamp(r.created_at)))
+        import predictor as tap
+
+        for row in rows:
+            try:
+                model = tap.load(row.artifact)
+            except (tap.ModelFileError, OSError, ValueError) as e:
+                log.warning("skipping predictor %s: %s", row.id, e)
+                continue
+            info = predictor_dict(row)
+            info["cached"] = True
+            self._remember(model, info)
+            return model, info
+        return None
+
+    def select_predictor(self, dcn: float) -> tuple[Any, dict[str, Any]]:
+        """The predictor that answers a request for ``dcn``; never trains on the request path.
+
+        A loaded predictor whose experiments' DCN range covers ``dcn`` answers (the one
+        trained for the nearest DCN, newest first); else one from the registry; else 409
+        ``no_predictor`` (train one with ``POST /v1/predictors``). Ingesting experiments
+        does not retire a loaded predictor: it answers until a newer one is trained.
+        """
+        if not self.ready:
+            raise APIError(503, "not_ready", "the service is starting (loading the default "
+                           "predictor); retry when GET /health/ready answers 200")
+        found = self.covering(dcn)
+        if found is None:
+            with self._load_lock:
+                found = self.covering(dcn) or self._load_registered(dcn)
+        if found is None:
+            raise APIError(409, "no_predictor",
+                           f"no trained predictor covers DCN {dcn:.4f}; train one with "
+                           f"POST /v1/predictors {{\"dcn\": {dcn:.4f}}} (a background job) and "
+                           "retry", "body.dcn")
+        return found
+
+    # ------------------------------------------------------------------- predict
+    def predict(self, archs: Sequence[Any], dcn: float) -> tuple[Any, dict[str, Any]]:
+        """Score parsed architectures: (prediction with mean/spread/lower/upper, predictor)."""
+        model, info = self.select_predictor(dcn)
+        try:
+            return model.predict_interval(list(archs), dcn), info
+        except ValueError as e:  # e.g. an architecture the encoding cannot represent
+            raise APIError(422, "unscorable_architecture", str(e), "body.archs") from None

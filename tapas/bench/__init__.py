@@ -1,0 +1,1 @@
+"""Benchmark logic behind `tapas bench <part>` (one module per part)."""

@@ -1,0 +1,185 @@
+"""``tapas bench service``: /v1/predict over real HTTP on loopback.
+
+A ``tapas serve`` subprocess (its own interpreter, so client and server do not share a
+GIL) serves a database (default: a fresh temporary one seeded with the starter data);
+the benchmark waits for ``/health/ready`` and then measures, with keep-alive clients:
+
+* latency of requests scoring 1 and 1,000 NAS-Bench-201 cells (p50, p99; after a
+  warm-up request, so the cell expansion and encoding caches are warm, as in a search
+  loop that re-scores the cells of its population);
+* requests per second with ``clients`` concurrent clients (1 cell per request);
+* errors: every non-200 answer or failed request over all phases.
+
+With ``db`` the server uses the user's settings (model directory included), so
+predictors registered there load at startup instead of being trained again.
+
+Every loop is bounded by its request count; the server listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Progress = Callable[[str, int, int], None]
+READY_TIMEOUT_S = 900.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> float:
+    import httpx
+
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the server exited with status {proc.returncode}:\n{tail}")
+        try:
+            r = httpx.get(url + "/health/ready", timeout=5)
+            if r.status_code == 200:
+                return time.perf_counter() - t0
+            if r.json().get("status") == "failed":
+                raise RuntimeError(f"the server could not load its predictor: {r.text}")
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server was not ready within {timeout:g} s")
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs) * 1e3, q)) if xs else float("nan")
+
+
+def _target_dcn(url: str) -> float:
+    """The default predictor's DCN (what the server answers without training)."""
+    import httpx
+
+    ready = httpx.get(url + "/health/ready", timeout=10).json()
+    if not ready.get("predictor"):
+        raise RuntimeError("the served database has no predictor to score with "
+                           f"({ready.get('detail')}); ingest experiments first")
+    return float(httpx.get(f"{url}/v1/predictors/{ready['predictor']}", timeout=10).json()["dcn"])
+
+
+def run_benchmark(requests_1: int = 300, requests_1000: int = 40, clients: int = 16,
+                  concurrent_requests: int = 50, db: Path | None = None,
+                  progress: Progress | None = None) -> dict[str, Any]:
+    """Start a server, measure, stop it; returns the stable-keyed result dict."""
+    import httpx
+
+    from tapas.arch import all_cells
+
+    def report(phase: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(phase, done, total)
+
+    rng = np.random.default_rng(0)
+    cells = all_cells()
+    batch = [cells[i] for i in rng.choice(len(cells), 1000, replace=False)]
+    singles = batch[:50]
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    errors = 0
+    with tempfile.TemporaryDirectory(prefix="tapas-bench-service-") as tmp:
+        env = dict(os.environ)
+        if db is None:  # a fresh database and model directory, thrown away afterwards
+            env["TAPAS_HOME"] = str(Path(tmp) / "home")
+            env.pop("TAPAS_MODEL_DIR", None)
+        env.pop("TAPAS_API_TOKEN", None)  # loopback only; reads and predict need no token
+        root = str(Path(__file__).resolve().parents[2])  # the checkout holding tapas/, service/
+        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        database = db.expanduser() if db is not None else Path(tmp) / "home" / "lde.duckdb"
+        log = Path(tmp) / "server.log"
+        cmd = [sys.executable, "-m", "tapas.cli.main", "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--db", str(database), "--log-level", "warning"]
+        report("starting the server and its default predictor", 0, 1)
+        with open(log, "wb") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        try:
+            ready_s = _wait_ready(url, proc, log, READY_TIMEOUT_S)
+            dcn = _target_dcn(url)
+            with httpx.Client(base_url=url, timeout=60) as c:
+                def call(archs: list[str]) -> float:
+                    nonlocal errors
+                    t = time.perf_counter()
+                    try:
+                        r = c.post("/v1/predict", json={"archs": archs, "dcn": dcn})
+                        ok = r.status_code == 200 and len(r.json()["results"]) == len(archs)
+                    except httpx.HTTPError:
+                        ok = False
+                    dt = time.perf_counter() - t
+                    errors += not ok
+                    return dt
+
+                cold_1000 = call(batch)  # expands and encodes the 1,000 cells once
+                for s in singles:
+                    call([s])
+                lat1 = []
+                for i in range(requests_1):
+                    lat1.append(call([singles[i % len(singles)]]))
+                    if i % 20 == 0:
+                        report("1 architecture per request", i, requests_1)
+                lat1000 = []
+                for i in range(requests_1000):
+                    lat1000.append(call(batch))
+                    report("1,000 architectures per request", i + 1, requests_1000)
+
+            lock = threading.Lock()
+            conc_errors = [0]
+
+            def client(k: int) -> None:
+                with httpx.Client(base_url=url, timeout=60) as cc:
+                    for i in range(concurrent_requests):
+                        try:
+                            r = cc.post("/v1/predict",
+                                        json={"archs": [singles[(k + i) % len(singles)]],
+                                              "dcn": dcn})
+                            ok = r.status_code == 200
+                        except httpx.HTTPError:
+                            ok = False
+                        if not ok:
+                            with lock:
+                                conc_errors[0] += 1
+
+            report(f"{clients} concurrent clients", 0, 1)
+            threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+            errors += conc_errors[0]
+            report(f"{clients} concurrent clients", 1, 1)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return {
+        "p50_ms_1": _pct(lat1, 50), "p99_ms_1": _pct(lat1, 99),
+        "p50_ms_1000": _pct(lat1000, 50), "p99_ms_1000": _pct(lat1000, 99),
+        "rps_16_clients": clients * concurrent_requests / wall,
+        "errors": int(errors),
+        "clients": clients, "requests_1": requests_1, "requests_1000": requests_1000,
+        "concurrent_requests": clients * concurrent_requests,
+        "cold_ms_1000": cold_1000 * 1e3, "ready_s": ready_s, "dcn": dcn,
+        "cpu_count": os.cpu_count(),
+    }

@@ -1,0 +1,81 @@
+"""Startup on a database that holds data: the default predictor is trained at the first
+start and loaded from the registry (not retrained) at the next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.service.conftest import MIN_EXPERIMENTS, TINY_PREDICTOR, wait_ready
+
+CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+
+
+def _seed(db: Path, tmp: Path, exps: dict[str, Any]) -> float:
+    """A database with the real digits subset (its DCN computed) and the measured runs."""
+    import torch
+
+    from tapas import pipeline
+
+    npz = tmp / "digits300.npz"
+    npz.write_bytes(exps["npz"])
+    store = pipeline.open_store(db)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny probe: more threads only oversubscribe a shared CPU
+    try:
+        row, res = pipeline.characterize(store, npz, seed=0)
+        recs = [{"arch": a, "dataset": row.id, "accuracy": acc, "epochs": 5, "seed": 0}
+                for a, acc in zip(exps["nets"], exps["accuracies"], strict=True)]
+        rep = pipeline.ingest_records(store, recs)
+        assert rep.added == len(recs), rep.to_dict()
+    finally:
+        torch.set_num_threads(threads)
+        store.close()
+    return float(res.dcn)
+
+
+def _start(settings: Any) -> Any:
+    from service import create_app
+    from service.server import BackgroundServer
+
+    app = create_app(settings, predictor_params=TINY_PREDICTOR, min_experiments=MIN_EXPERIMENTS)
+    return BackgroundServer(app, token_set=True).start()
+
+
+def test_default_predictor_trained_then_reloaded(service_env: Path, tmp_path: Path,
+                                                 digits_experiments: dict) -> None:
+    from lde import Store
+    from tapas.config import get_settings
+
+    settings = get_settings()
+    Store(settings.database).close()  # exists: no starter seeding
+    dcn = _seed(settings.database, tmp_path, digits_experiments)
+
+    srv = _start(settings)
+    try:
+        ready = wait_ready(srv.url)
+        assert ready["predictor"] is not None, ready
+        first = httpx.get(f"{srv.url}/v1/predictors/{ready['predictor']}").json()
+        assert first["dcn_lo"] <= dcn <= first["dcn_hi"] and first["n_train"] == 4
+        r = httpx.post(srv.url + "/v1/predict",
+                       json={"archs": [CELL, *digits_experiments["nets"]], "dcn": dcn,
+                             "input_shape": [1, 8, 8]})
+        assert r.status_code == 200, r.text
+        assert r.json()["predictor"]["id"] == first["id"]
+        jobs = httpx.get(srv.url + "/v1/jobs").json()["items"]
+        assert jobs[-1]["kind"] == "predictor" and jobs[-1]["state"] == "succeeded"
+    finally:
+        srv.stop()
+
+    srv = _start(settings)  # a restart: the registered model file is loaded, not retrained
+    try:
+        ready = wait_ready(srv.url)
+        assert ready["predictor"] == first["id"]
+        r = httpx.post(srv.url + "/v1/predict", json={"archs": [CELL], "dcn": dcn,
+                                                      "input_shape": [1, 8, 8]})
+        assert r.status_code == 200 and r.json()["predictor"]["cached"] is True
+        assert len(httpx.get(srv.url + "/v1/predictors").json()["items"]) == 1
+    finally:
+        srv.stop()
