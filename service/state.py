@@ -74,8 +74,8 @@ def map_error(e: BaseException) -> dict[str, Any]:
 
 def to_api_error(e: BaseException, path: str | None = None) -> APIError | None:
     """Known bad-input exceptions of the lower layers as a 4xx :class:`APIError`."""
-    from probenet.datasets import DatasetError
     from tapas.arch import ArchError
+    from tapas.pipeline import DatasetError
 
     if isinstance(e, APIError):
         return e
@@ -96,7 +96,7 @@ class ServiceState:
         self.train_default = train_default
         self.torch_threads = torch_threads
         self._prev_threads: int | None = None
-        self.predictor_kwargs: dict[str, Any] = {}
+        self.predictor_kwargs: dict[str, Any] = {"model_dir": settings.models}
         if predictor_params:
             self.predictor_kwargs["params"] = dict(predictor_params)
         if min_experiments is not None:
@@ -200,7 +200,8 @@ class ServiceState:
 
     def load_builtin(self, spec: str) -> Any:
         """A built-in dataset spec (never a server-side path) as a loaded dataset."""
-        from probenet.datasets import BUILTINS, load_dataset
+        from tapas.pipeline import BUILTIN_DATASETS as BUILTINS
+        from tapas.pipeline import load_dataset
 
         base = spec.strip().partition("?")[0]
         if base not in BUILTINS:
@@ -214,7 +215,7 @@ class ServiceState:
 
     def load_npz(self, path: Path, name: str) -> Any:
         """An uploaded ``.npz`` as a loaded dataset named ``name`` (bad data is a 4xx)."""
-        from probenet.datasets import load_dataset
+        from tapas.pipeline import load_dataset
 
         try:
             ds = load_dataset(path)
@@ -338,12 +339,12 @@ class ServiceState:
         rows = [r for r in self.store.predictors() if r.dcn_lo - 1e-9 <= dcn <= r.dcn_hi + 1e-9
                 and Path(r.artifact).exists()]
         rows.sort(key=lambda r: (abs(r.dcn - dcn), -_timestamp(r.created_at)))
-        import predictor as tap
+        from tapas.pipeline import ModelFileError, load_predictor
 
         for row in rows:
             try:
-                model = tap.load(row.artifact)
-            except (tap.ModelFileError, OSError, ValueError) as e:
+                model = load_predictor(row.artifact)
+            except (ModelFileError, OSError, ValueError) as e:
                 log.warning("skipping predictor %s: %s", row.id, e)
                 continue
             info = predictor_dict(row)

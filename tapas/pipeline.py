@@ -73,6 +73,36 @@ class PredictionBatch:
     predictor: PredictorInfo
 
 
+_LAZY = {  # re-exported lazily so callers (the service) depend on the pipeline alone
+    "DatasetError": ("probenet", "DatasetError"),
+    "BUILTIN_DATASETS": ("probenet.datasets", "BUILTINS"),
+    "ModelFileError": ("predictor", "ModelFileError"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'tapas.pipeline' has no attribute {name!r}")
+
+
+def load_dataset(spec: str | Path) -> Dataset:
+    """A dataset from a built-in spec, an ``.npz`` file or an image folder."""
+    import probenet
+
+    return probenet.load_dataset(spec)
+
+
+def load_predictor(path: str | Path) -> TAPRegressor:
+    """A saved predictor (verified; never unpickled)."""
+    import predictor
+
+    return predictor.load(path)
+
+
 # ---------------------------------------------------------------------- database
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
     """Open the LDE; a database created by this call is seeded with the starter data."""
@@ -152,10 +182,13 @@ def _predictor_id(snapshot: str, datasets: Sequence[str], params: dict[str, Any]
 
 def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] = (),
                   params: dict[str, Any] | None = None, force: bool = False,
-                  min_experiments: int = MIN_EXPERIMENTS,
+                  min_experiments: int = MIN_EXPERIMENTS, model_dir: Path | None = None,
                   ) -> tuple[TAPRegressor, PredictorInfo]:
     """The predictor for a target DCN: reused when one was trained on the same
-    experiments (same LDE snapshot and DCN selection), else trained and registered."""
+    experiments (same LDE snapshot and DCN selection), else trained and registered.
+
+    ``model_dir`` (default: the settings' model directory) receives new model files.
+    """
     import predictor as tap
 
     params = {**DEFAULT_PREDICTOR_PARAMS, **(params or {})}
@@ -197,7 +230,7 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
         model = tap.TAPRegressor(**params).fit(archs, dcns, exps.accuracy, curves=exps.curves)
         metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
                    "n_train": len(exps), "tau": float(tau)}
-        directory = get_settings().models
+        directory = Path(model_dir) if model_dir is not None else get_settings().models
         directory.mkdir(parents=True, exist_ok=True)
         artifact = str(directory / f"{pid}.tap")
         provenance = {"lde_snapshot": snapshot, "dcn": float(dcn), "tau": float(tau),
