@@ -19,13 +19,23 @@ _DB = typer.Option(None, "--db", help="Database file (default: TAPAS_DB_PATH or 
 
 @contextmanager
 def _open(db: Path | None, read_only: bool = False) -> Any:
-    """Open the store, turning LDE errors into clean one-line exits."""
+    """Open the store, turning LDE errors into clean one-line exits.
+
+    A database that does not exist yet is (unless ``read_only``) created and seeded with
+    the starter data
+    (:func:`tapas.pipeline.open_store`), so a fresh install starts with real experiments.
+    """
     import duckdb
 
     from lde import LDEError, Store
+    from tapas.config import get_settings
+    from tapas.pipeline import open_store
 
     try:
-        store = Store(db, read_only=read_only)
+        path = Path(db) if db is not None else get_settings().database
+        if not path.exists() and not read_only:
+            open_store(path).close()
+        store = Store(path, read_only=read_only)
     except LDEError as e:
         fail(str(e))
     try:
