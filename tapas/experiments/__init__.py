@@ -1,0 +1,26 @@
+"""The experiment runner: train sampled architectures on many datasets, into the LDE.
+
+* :mod:`tapas.experiments.jobs` -- :class:`Job` and the pure job function
+  :func:`run_job` (any executor can run it: process pool, Ray, Dask, Slurm arrays);
+* :mod:`tapas.experiments.plan` -- spreading genotypes over datasets, and the
+  starter preset that generated the shipped data (:func:`starter_plan`);
+* :mod:`tapas.experiments.runner` -- the parallel, resumable runner that writes to
+  the LDE in batches (:func:`run_jobs`, :func:`ensure_datasets`).
+"""
+
+from __future__ import annotations
+
+from tapas.experiments.jobs import Job, dcn_job, run_job
+from tapas.experiments.plan import (
+    STARTER_DATASETS,
+    STARTER_RECIPE,
+    STARTER_SOURCE,
+    Plan,
+    plan_jobs,
+    starter_plan,
+)
+from tapas.experiments.runner import RunReport, done_keys, ensure_datasets, run_jobs
+
+__all__ = ["STARTER_DATASETS", "STARTER_RECIPE", "STARTER_SOURCE", "Job", "Plan", "RunReport",
+           "dcn_job", "done_keys", "ensure_datasets", "plan_jobs", "run_job", "run_jobs",
+           "starter_plan"]

@@ -1,0 +1,129 @@
+"""Planning: which architectures train on which datasets, and the starter preset.
+
+:func:`plan_jobs` samples distinct genotypes from each search space (seeded) and
+gives each one ``datasets_per_arch`` of the datasets it fits, always picking the
+least-used datasets so every dataset gets about the same number of runs. Giving one
+genotype several datasets of different difficulty is what lets the predictor learn
+how one architecture's accuracy moves with the DCN. Jobs are ordered architecture by
+architecture, so a run stopped half-way has complete rows of datasets for the
+architectures it did.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tapas.experiments.jobs import Job, dataset_info
+
+STARTER_SOURCE = "tapas-starter-v1"
+
+#: The recipe of every starter run (fields of :class:`probenet.train.Recipe`): short,
+#: fixed and identical for every architecture and dataset.
+STARTER_RECIPE: dict[str, Any] = {
+    "epochs": 4, "batch_size": 64, "lr": 0.01, "optimizer": "adamw", "momentum": 0.9,
+    "weight_decay": 5e-4, "schedule": "onecycle", "augmentation": "none",
+    "label_smoothing": 0.0, "standardize": True,
+}
+
+#: Built-in datasets and variants of graded difficulty (specs for probenet.load_dataset).
+#: Each is capped at a few hundred images per class so a run takes about a second on
+#: one core; 8x8 digits and 4x4 MNIST also fit the NAS-Bench-201 skeleton.
+STARTER_DATASETS: tuple[str, ...] = (
+    "digits?per_class=75",
+    "digits?per_class=40",
+    "digits?per_class=75&label_noise=0.2",
+    "digits?per_class=75&label_noise=0.45",
+    "digits?per_class=75&pixel_noise=0.35",
+    "digits?per_class=75&occlude=0.5",
+    "digits?classes=3,5,8,9&per_class=150",
+    "digits?per_class=75&pixel_noise=0.25&label_noise=0.3",
+    "mnist5k?per_class=75&downsample=4",
+    "mnist5k?per_class=75&downsample=4&label_noise=0.3",
+    "mnist5k?per_class=75&downsample=4&occlude=0.4",
+    "mnist5k?per_class=75&downsample=4&pixel_noise=0.3",
+    "mnist5k?classes=3,5,8&per_class=200&downsample=4",
+    "mnist5k?per_class=100&downsample=7",
+    "mnist1d?per_class=75",
+    "mnist1d?per_class=120",
+    "mnist1d?per_class=75&label_noise=0.2",
+    "mnist1d?classes=0,1,2,3,4&per_class=120",
+)
+
+#: Architectures sampled per space for the starter data, and datasets per architecture.
+STARTER_SPACES: dict[str, int] = {"chain": 480, "nb201": 30}
+STARTER_DATASETS_PER_ARCH = 8
+STARTER_SEED = 0
+STARTER_TEST_FRACTION = 1 / 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Jobs plus what the planner learned about the datasets."""
+
+    jobs: list[Job]
+    datasets: dict[str, dict[str, Any]]
+    """spec -> name, fingerprint, n_samples, num_classes, input_shape."""
+
+    def summary(self) -> dict[str, Any]:
+        per_ds = Counter(j.dataset for j in self.jobs)
+        per_space = Counter(j.genotype["space"] for j in self.jobs)
+        archs = {_gkey(j.genotype) for j in self.jobs}
+        per_arch = Counter(_gkey(j.genotype) for j in self.jobs)
+        return {"jobs": len(self.jobs), "architectures": len(archs),
+                "datasets": len(per_ds), "per_dataset": dict(per_ds),
+                "per_space": dict(per_space),
+                "archs_on_8_or_more_datasets": sum(1 for n in per_arch.values() if n >= 8)}
+
+
+def _gkey(g: dict[str, Any]) -> str:
+    from tapas.spaces import genotype_key
+
+    return genotype_key(g)
+
+
+def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch: int,
+              recipe: dict[str, Any], seed: int = 0, test_fraction: float = STARTER_TEST_FRACTION,
+              split_seed: int = 0, train_seed: int = 0,
+              source: str = "tapas-experiments") -> Plan:
+    """Sample ``spaces[name]`` distinct genotypes per space and spread them over
+    ``datasets`` (each genotype on ``datasets_per_arch`` compatible datasets)."""
+    from probenet.train import Recipe
+    from tapas import spaces as sp
+
+    if not datasets:
+        raise ValueError("no datasets given")
+    if datasets_per_arch < 1:
+        raise ValueError(f"datasets_per_arch must be >= 1, got {datasets_per_arch}")
+    Recipe(**recipe)  # validates the recipe before any work
+    infos = {d: dataset_info(d) for d in dict.fromkeys(datasets)}
+    rng = random.Random(seed)
+    genotypes: list[dict[str, Any]] = []
+    for i, (name, n) in enumerate(spaces.items()):
+        mod = sp.get_space(name)
+        if not any(mod.compatible(tuple(v["input_shape"])) for v in infos.values()):
+            raise ValueError(f"search space {name!r} fits none of the datasets "
+                             f"({', '.join(infos)})")
+        genotypes += sp.sample_unique(name, n, seed * 1000 + i)
+    rng.shuffle(genotypes)
+    load: Counter[str] = Counter()
+    jobs: list[Job] = []
+    for g in genotypes:
+        mod = sp.get_space(g["space"])
+        fits = [d for d in infos if mod.compatible(tuple(infos[d]["input_shape"]))]
+        rng.shuffle(fits)
+        fits.sort(key=lambda d: load[d])  # stable: random among the least used
+        for d in sorted(fits[:datasets_per_arch], key=list(infos).index):
+            load[d] += 1
+            jobs.append(Job(genotype=g, dataset=d, recipe=dict(recipe), seed=train_seed,
+                            test_fraction=test_fraction, split_seed=split_seed, source=source))
+    return Plan(jobs, infos)
+
+
+def starter_plan() -> Plan:
+    """The exact plan behind the shipped starter data (``--preset starter``)."""
+    return plan_jobs(STARTER_DATASETS, STARTER_SPACES, STARTER_DATASETS_PER_ARCH,
+                     STARTER_RECIPE, seed=STARTER_SEED, source=STARTER_SOURCE)
