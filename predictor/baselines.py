@@ -1,0 +1,149 @@
+"""Baselines with TAP's fit/predict interface, for honest comparison.
+
+* :class:`ParamsBaseline`, :class:`FlopsBaseline`: rank by size. A least-squares
+  map of ``[log size, DCN, log size x DCN]`` turns the ranking into accuracies
+  (ranking within one dataset is exactly the ranking by size).
+* :class:`GBRBaseline`: scikit-learn's ``HistGradientBoostingRegressor`` on whole-
+  network summary features (:func:`predictor.encoding.summary_features`) + DCN.
+* :class:`NearestDatasetBaseline`: "copy the nearest dataset's accuracy for the same
+  architecture": among the training datasets (distinct DCNs) that hold the same
+  network body, take the one whose DCN is nearest to the target's. The body key
+  ignores the input size and the classifier's width, so the 16x16/120-class
+  ImageNet16-120 network and the CIFAR networks of one NAS-Bench-201 cell match.
+  Networks seen on no training dataset get the mean accuracy of the nearest dataset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator
+
+from predictor.encoding import summary_features
+from predictor.tap import NotFittedError, check_archs, check_fit_inputs, check_vector
+from tapas.arch import Architecture
+
+
+def body_key(arch: Architecture) -> str:
+    """Identity of a network's body: the layers without the classifier's width, on any
+    input size (``Architecture.template_id``, cached on the object)."""
+    cached = arch.__dict__.get("_tap_body_key")
+    if cached is None:
+        cached = arch.template_id
+        arch.__dict__["_tap_body_key"] = cached
+    return cached
+
+
+class _Base(BaseEstimator):
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_train_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit() first")
+
+    def _inputs(self, archs: Sequence[Architecture],
+                dcn: float | ArrayLike) -> tuple[list[Architecture], np.ndarray]:
+        self._check_fitted()
+        a = check_archs(archs)
+        return a, check_vector(dcn, len(a), "dcn")
+
+
+class _SizeBaseline(_Base):
+    attr = "params"
+
+    def _x(self, archs: list[Architecture], d: np.ndarray) -> np.ndarray:
+        s = np.array([math.log10(1.0 + getattr(a, self.attr)) for a in archs])
+        return np.column_stack([np.ones_like(s), s, d, s * d])
+
+    def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
+            accuracies: ArrayLike, curves: object = None) -> _SizeBaseline:
+        a, d, y = check_fit_inputs(archs, dcns, accuracies)
+        self.coef_, *_ = np.linalg.lstsq(self._x(a, d), y, rcond=None)
+        if self.coef_[1] + self.coef_[3] * float(np.mean(d)) < 0:  # keep "bigger is better"
+            self.coef_ = np.array([float(np.mean(y)), 1e-3, 0.0, 0.0])
+        self.n_train_ = len(y)
+        return self
+
+    def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
+        a, d = self._inputs(archs, dcn)
+        if not a:
+            return np.zeros(0)
+        return self._x(a, d) @ self.coef_
+
+
+class ParamsBaseline(_SizeBaseline):
+    """Predicts by parameter count (more parameters, higher accuracy)."""
+
+    attr = "params"
+
+
+class FlopsBaseline(_SizeBaseline):
+    """Predicts by FLOPs (more compute, higher accuracy)."""
+
+    attr = "flops"
+
+
+class GBRBaseline(_Base):
+    """Gradient-boosted trees on whole-network summary features plus the DCN."""
+
+    def __init__(self, max_iter: int = 400, learning_rate: float = 0.05, seed: int = 0) -> None:
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.seed = seed
+
+    @staticmethod
+    def _x(archs: list[Architecture], d: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.stack([summary_features(a) for a in archs]), d])
+
+    def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
+            accuracies: ArrayLike, curves: object = None) -> GBRBaseline:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        a, d, y = check_fit_inputs(archs, dcns, accuracies)
+        self.model_ = HistGradientBoostingRegressor(
+            max_iter=self.max_iter, learning_rate=self.learning_rate, random_state=self.seed,
+            early_stopping=False).fit(self._x(a, d), y)
+        self.n_train_ = len(y)
+        return self
+
+    def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
+        a, d = self._inputs(archs, dcn)
+        if not a:
+            return np.zeros(0)
+        return np.clip(self.model_.predict(self._x(a, d)), 0.0, 1.0)
+
+
+class NearestDatasetBaseline(_Base):
+    """Copies the accuracy the same network reached on the nearest training dataset."""
+
+    def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
+            accuracies: ArrayLike, curves: object = None) -> NearestDatasetBaseline:
+        a, d, y = check_fit_inputs(archs, dcns, accuracies)
+        table: dict[str, dict[float, list[float]]] = {}
+        for arch, dd, yy in zip(a, d, y, strict=True):
+            table.setdefault(body_key(arch), {}).setdefault(float(dd), []).append(float(yy))
+        self.table_ = {k: {dd: float(np.mean(v)) for dd, v in per.items()}
+                       for k, per in table.items()}
+        self.dataset_means_ = {float(dd): float(np.mean(y[d == dd])) for dd in np.unique(d)}
+        self.n_train_ = len(y)
+        return self
+
+    def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
+        a, d = self._inputs(archs, dcn)
+        out = np.empty(len(a))
+        means = self.dataset_means_
+        for i, (arch, dd) in enumerate(zip(a, d, strict=True)):
+            per = self.table_.get(body_key(arch))
+            src = per if per else means
+            best = min(src, key=lambda k: (abs(k - dd), k))
+            out[i] = src[best]
+        return out
+
+
+BASELINES: dict[str, type[_Base]] = {
+    "params": ParamsBaseline,
+    "flops": FlopsBaseline,
+    "gbr": GBRBaseline,
+    "nearest": NearestDatasetBaseline,
+}

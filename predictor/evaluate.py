@@ -1,0 +1,275 @@
+"""Evaluation scenarios over any ``(architecture, dataset, DCN, accuracy)`` table.
+
+* **A, seen dataset**: train on ``n_train`` random rows of one dataset, score the rest.
+* **B, unseen dataset, no filtering**: leave the target dataset out, train on (a
+  seeded sample of at most ``max_train`` rows of) everything else.
+* **C, unseen dataset, DCN-filtered (TAPAS)**: leave the target out; keep the rows
+  whose dataset DCN lies within ``tau`` of the target's, doubling ``tau`` until at
+  least ``min_rows`` rows from at least ``min_datasets`` datasets remain (the LDE's
+  adaptive filter); train on a sample of at most ``max_train`` of them.
+
+NAS-Bench-201 (``load_nb201``): the raw images are not available, so no ProbeNet
+can run on them. Each dataset's DCN is instead the final test accuracy of one
+fixed *reference network* trained on it: the benchmark's ResNet-like cell
+``|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|``. This is
+what a probe network is (a fixed small network's accuracy ranks datasets by
+difficulty); it costs one label of the target dataset (one trained network), and
+that cell is removed from every test set so it is never scored against itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predictor.metrics import all_metrics, coverage, kendall
+from tapas.arch import Architecture
+
+REFERENCE_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|"
+NB201_DATASETS: dict[str, dict[str, Any]] = {
+    "cifar10": {"column": "cifar10_test", "num_classes": 10, "input_size": 32},
+    "cifar100": {"column": "cifar100_test", "num_classes": 100, "input_size": 32},
+    "imagenet16": {"column": "imagenet16_test", "num_classes": 120, "input_size": 16},
+}
+
+
+@dataclass
+class Table:
+    """Experiments: one row per (network, dataset) with the dataset's DCN and final accuracy."""
+
+    archs: list[Architecture]
+    datasets: np.ndarray
+    dcns: np.ndarray
+    accuracies: np.ndarray
+    names: list[str] = field(default_factory=list)
+    """Optional per-row label (e.g. the NAS-Bench-201 cell string)."""
+    reference: np.ndarray | None = None
+    """Rows that define a DCN (never scored)."""
+
+    def __post_init__(self) -> None:
+        n = len(self.archs)
+        self.datasets = np.asarray(self.datasets, dtype=object)
+        self.dcns = np.asarray(self.dcns, dtype=np.float64)
+        self.accuracies = np.asarray(self.accuracies, dtype=np.float64)
+        if not (len(self.datasets) == len(self.dcns) == len(self.accuracies) == n):
+            raise ValueError("archs, datasets, dcns and accuracies must have equal lengths")
+        if self.reference is None:
+            self.reference = np.zeros(n, dtype=bool)
+
+    def dataset_dcn(self) -> dict[str, float]:
+        return {str(ds): float(self.dcns[self.datasets == ds][0])
+                for ds in dict.fromkeys(self.datasets.tolist())}
+
+    def take(self, idx: np.ndarray) -> tuple[list[Architecture], np.ndarray, np.ndarray]:
+        return [self.archs[i] for i in idx], self.dcns[idx], self.accuracies[idx]
+
+
+def load_nb201(data_dir: Path, datasets: Sequence[str] = tuple(NB201_DATASETS),
+               limit: int | None = None, progress: Callable[[int], None] | None = None
+               ) -> Table:
+    """The NAS-Bench-201 table from ``nb201.csv`` (accuracies / 100; see the module doc)."""
+    from tapas.arch import from_nb201
+
+    path = Path(data_dir) / "nb201.csv"
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if limit is not None:
+        ref = [r for r in rows if r["arch_str"] == REFERENCE_CELL]
+        rng = np.random.default_rng(0)
+        keep = rng.permutation(len(rows))[:limit]
+        rows = ref + [rows[i] for i in sorted(keep) if rows[i]["arch_str"] != REFERENCE_CELL]
+    archs, dsets, dcns, accs, names, refs = [], [], [], [], [], []
+    for ds in datasets:
+        spec = NB201_DATASETS[ds]
+        col = spec["column"]
+        ref_rows = [r for r in rows if r["arch_str"] == REFERENCE_CELL]
+        if not ref_rows:
+            raise ValueError(f"{path}: the reference cell {REFERENCE_CELL} is missing")
+        dcn = float(ref_rows[0][col]) / 100.0
+        for r in rows:
+            archs.append(from_nb201(r["arch_str"], num_classes=spec["num_classes"],
+                                    input_size=spec["input_size"]))
+            dsets.append(ds)
+            dcns.append(dcn)
+            accs.append(float(r[col]) / 100.0)
+            names.append(r["arch_str"])
+            refs.append(r["arch_str"] == REFERENCE_CELL)
+            if progress is not None:
+                progress(1)
+    return Table(archs, np.array(dsets, dtype=object), np.array(dcns), np.array(accs), names,
+                 np.array(refs))
+
+
+def adaptive_filter(dataset_dcn: dict[str, float], target: float, counts: dict[str, int],
+                    tau: float = 0.05, min_rows: int = 1000, min_datasets: int = 1
+                    ) -> tuple[list[str], float]:
+    """Datasets with ``|DCN - target| <= tau``, doubling tau until enough remain."""
+    if not dataset_dcn:
+        raise ValueError("no training datasets to filter")
+    t = tau
+    while True:
+        keep = [d for d, v in dataset_dcn.items() if abs(v - target) <= t + 1e-12]
+        if ((sum(counts[d] for d in keep) >= min_rows and len(keep) >= min_datasets)
+                or len(keep) == len(dataset_dcn)):
+            return keep, t
+        t *= 2
+
+
+def _score(model: Any, archs: list[Architecture], dcn: np.ndarray,
+           y: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    if hasattr(model, "predict_interval"):
+        p = model.predict_interval(archs, dcn)
+        m = all_metrics(p.mean, y)
+        m["coverage"] = coverage(p.lower, p.upper, y)
+        return m, p.mean
+    pred = model.predict(archs, dcn)
+    return all_metrics(pred, y), pred
+
+
+@dataclass
+class Result:
+    scenario: str
+    target: str
+    model: str
+    metrics: dict[str, float]
+    n_train: int
+    n_test: int
+    fit_seconds: float
+    train_datasets: list[str]
+    predictions: np.ndarray | None = None
+    test_index: np.ndarray | None = None
+
+
+def _run(table: Table, scenario: str, target: str, tr: np.ndarray, te: np.ndarray,
+         models: dict[str, Callable[[], Any]], train_sets: list[str]) -> list[Result]:
+    out = []
+    a_tr, d_tr, y_tr = table.take(tr)
+    a_te, d_te, y_te = table.take(te)
+    for name, make in models.items():
+        model = make()
+        t0 = time.perf_counter()
+        model.fit(a_tr, d_tr, y_tr)
+        fs = time.perf_counter() - t0
+        m, pred = _score(model, a_te, d_te, y_te)
+        out.append(Result(scenario, target, name, m, len(tr), len(te), fs, train_sets, pred, te))
+    return out
+
+
+def scenario_a(table: Table, target: str, models: dict[str, Callable[[], Any]],
+               n_train: int = 1000, seed: int = 0) -> list[Result]:
+    rows = np.flatnonzero((table.datasets == target) & ~table.reference)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(rows)
+    return _run(table, "A", target, np.sort(perm[:n_train]), np.sort(perm[n_train:]), models,
+                [target])
+
+
+def _cap(rows: np.ndarray, max_train: int | None, seed: int) -> np.ndarray:
+    if max_train is None or len(rows) <= max_train:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, max_train, replace=False))
+
+
+def _test_rows(table: Table, target: str) -> np.ndarray:
+    return np.flatnonzero((table.datasets == target) & ~table.reference)
+
+
+def scenario_b(table: Table, target: str, models: dict[str, Callable[[], Any]],
+               max_train: int | None = 10_000, seed: int = 0) -> list[Result]:
+    others = [d for d in table.dataset_dcn() if d != target]
+    tr = _cap(np.flatnonzero(table.datasets != target), max_train, seed)
+    return _run(table, "B", target, tr, _test_rows(table, target), models, others)
+
+
+def scenario_c(table: Table, target: str, models: dict[str, Callable[[], Any]],
+               tau: float = 0.05, min_rows: int = 1000, min_datasets: int = 1,
+               max_train: int | None = 10_000, seed: int = 0) -> list[Result]:
+    dd = table.dataset_dcn()
+    target_dcn = dd.pop(target)
+    counts = {d: int(np.sum(table.datasets == d)) for d in dd}
+    keep, _ = adaptive_filter(dd, target_dcn, counts, tau, min_rows, min_datasets)
+    tr = _cap(np.flatnonzero(np.isin(table.datasets, keep)), max_train, seed)
+    return _run(table, "C", target, tr, _test_rows(table, target), models, keep)
+
+
+def zero_cost_kendall(data_dir: Path, table: Table, results: list[Result]
+                      ) -> dict[str, dict[str, float]]:
+    """Kendall tau of each published zero-cost proxy on its 725 cells per dataset, and of
+    each scenario-C model's predictions on the same cells (final test accuracy as truth)."""
+    path = Path(data_dir) / "nb201_zero_cost.csv"
+    name_map = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16": "imagenet16"}
+    with path.open(newline="") as f:
+        zc = list(csv.DictReader(f))
+    proxies = [c for c in zc[0] if c not in ("dataset", "arch_str", "val_accuracy")]
+    out: dict[str, dict[str, float]] = {}
+    for ds in dict.fromkeys(table.datasets.tolist()):
+        rows = [r for r in zc if r["dataset"] == name_map.get(ds)]
+        if not rows:
+            continue
+        idx = {n: i for i, n in enumerate(table.names) if table.datasets[i] == ds}
+        cells = [r for r in rows if r["arch_str"] in idx]
+        truth = np.array([table.accuracies[idx[r["arch_str"]]] for r in cells])
+        res: dict[str, float] = {}
+        for p in proxies:
+            # the published file has a few blank scores (e.g. one synflow): skip those cells
+            vals = np.array([float(r[p]) if r[p] not in ("", None) else np.nan for r in cells])
+            ok = np.isfinite(vals)
+            res[p] = kendall(vals[ok], truth[ok])
+        for r in results:
+            if r.target != ds or r.scenario != "C" or r.predictions is None:
+                continue
+            pos = {int(t): k for k, t in enumerate(r.test_index)}
+            sel = [pos.get(idx[c["arch_str"]]) for c in cells]
+            ok = [i for i, s in enumerate(sel) if s is not None]
+            res[f"{r.model} (C)"] = kendall(r.predictions[[sel[i] for i in ok]], truth[ok])
+        res["n_cells"] = float(len(cells))
+        out[ds] = res
+    return out
+
+
+def load_table_file(paths: Sequence[Path] | Path) -> Table:
+    """A table from Parquet or CSV files with columns ``arch`` (IR JSON or a NAS-Bench-201
+    cell string), ``dataset``, ``dcn`` and ``accuracy`` (in [0, 1]); optional
+    ``num_classes``/``input_size`` for cell strings. This is how other experiment
+    collections (the starter LDE, exports of an LDE) plug into the scenarios."""
+    from tapas.arch import load as load_arch
+
+    files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    recs: list[dict[str, Any]] = []
+    for p in files:
+        if p.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            recs += pq.read_table(p).to_pylist()
+        elif p.suffix == ".csv":
+            with p.open(newline="") as f:
+                recs += list(csv.DictReader(f))
+        else:
+            raise ValueError(f"{p}: expected a .parquet or .csv experiments table")
+    if not recs:
+        raise ValueError("the experiments table is empty")
+    need = {"arch", "dataset", "dcn", "accuracy"}
+    missing = need - set(recs[0])
+    if missing:
+        raise ValueError(f"the experiments table lacks column(s) {sorted(missing)}")
+    archs, dsets, dcns, accs = [], [], [], []
+    for i, r in enumerate(recs):
+        try:
+            shape = None
+            if r.get("input_size"):
+                s = int(r["input_size"])
+                shape = (3, s, s)
+            nc = int(r["num_classes"]) if r.get("num_classes") else None
+            archs.append(load_arch(r["arch"], num_classes=nc, input_shape=shape))
+            dcns.append(float(r["dcn"]))
+            accs.append(float(r["accuracy"]))
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"experiments table row {i}: {e}") from None
+        dsets.append(str(r["dataset"]))
+    return Table(archs, np.array(dsets, dtype=object), np.array(dcns), np.array(accs))

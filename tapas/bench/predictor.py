@@ -1,0 +1,216 @@
+"""``tapas bench predictor``: TAP quality (scenarios A/B/C), baselines, speed.
+
+Quality: Kendall tau, Spearman, MAE, top-10 precision and conformal coverage per
+scenario and left-out dataset (see :mod:`predictor.evaluate`), TAP beside every
+baseline, and (NAS-Bench-201) the published zero-cost proxies on their 725 cells.
+Speed: in-process scoring throughput (median of repeated runs on 5,000 networks,
+with the per-architecture encoding cached and, separately, cold) and the wall time
+of fitting TAP on 10,000 experiments (encoding included), both at a stated torch
+thread count.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SCENARIO_KEYS = {"A": "scenario_a_kendall", "B": "scenario_b_kendall", "C": "scenario_c_kendall"}
+
+
+def default_models(seed: int = 0, tap_kwargs: dict[str, Any] | None = None
+                   ) -> dict[str, Callable[[], Any]]:
+    from predictor import TAPRegressor
+    from predictor.baselines import BASELINES
+
+    kw = dict(tap_kwargs or {})
+    models: dict[str, Callable[[], Any]] = {"tap": lambda: TAPRegressor(seed=seed, **kw)}
+    for name, cls in BASELINES.items():
+        models[name] = (lambda c=cls: c(seed=seed)) if name == "gbr" else cls
+    return models
+
+
+def _clear_encodings(archs: list[Any]) -> None:
+    for a in archs:
+        for k in [k for k in a.__dict__ if k.startswith("_tap_steps_")]:
+            del a.__dict__[k]
+
+
+def measure_throughput(model: Any, archs: list[Any], dcn: float, repeats: int = 5
+                       ) -> tuple[float, float]:
+    """Median networks/s scoring ``archs`` in one batch: (encodings cached, cold)."""
+    model.predict(archs, dcn)  # warm up (and fill the per-object encoding cache)
+    warm = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict(archs, dcn)
+        warm.append(len(archs) / (time.perf_counter() - t0))
+    cold = []
+    for _ in range(max(1, repeats // 2)):
+        _clear_encodings(archs)
+        t0 = time.perf_counter()
+        model.predict(archs, dcn)
+        cold.append(len(archs) / (time.perf_counter() - t0))
+    return statistics.median(warm), statistics.median(cold)
+
+
+def load_suite(suite: str, data_dir: Path | None, limit: int | None,
+               progress: Callable[[int], None] | None = None) -> Any:
+    from predictor.evaluate import load_nb201
+
+    if suite == "nb201":
+        d = Path(data_dir) if data_dir else SHARED_DATA
+        if not (d / "nb201.csv").exists():
+            raise FileNotFoundError(f"NAS-Bench-201 data not found in {d} (expected nb201.csv)")
+        return load_nb201(d, limit=limit, progress=progress)
+    if suite == "starter":
+        return load_starter()
+    raise ValueError(f"unknown suite {suite!r}; expected nb201 or starter")
+
+
+def load_starter() -> Any:
+    """Every experiment of the starter LDE (issue 5), through a throwaway DuckDB store."""
+    import tempfile
+
+    from lde import starter
+    from lde.store import Store
+    from predictor.evaluate import Table
+
+    if not starter.available():
+        raise FileNotFoundError(f"the starter LDE is not built yet (no manifest in "
+                                f"{starter.STARTER_DIR}); run the nb201 suite or pass --table")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "starter.duckdb")
+        try:
+            starter.seed_starter(store)
+            es = store.filter_by_dcn(0.5, tau=1.0)
+            archs = store.architectures(es.arch_ids())
+        finally:
+            store.close()
+    return Table([archs[a] for a in es.arch_id.tolist()], es.dataset_id, es.dcn, es.accuracy)
+
+
+def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: int = 1,
+                  limit: int | None = None, scenarios: str = "ABC", n_train_a: int = 1000,
+                  max_train: int = 10_000, min_datasets: int = 1, seed: int = 0,
+                  tap_kwargs: dict[str, Any] | None = None, table: Any = None,
+                  log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the suite and return one JSON-ready dict (stable keys; see the CLI help)."""
+    import torch
+
+    from predictor.evaluate import (
+        scenario_a,
+        scenario_b,
+        scenario_c,
+        zero_cost_kendall,
+    )
+
+    torch.set_num_threads(threads)
+    say = log or (lambda s: None)
+    t_all = time.perf_counter()
+    if table is None:
+        say(f"loading suite {suite}")
+        table = load_suite(suite, data_dir, limit)
+    dd = table.dataset_dcn()
+    models = default_models(seed, tap_kwargs)
+    # copying another dataset's accuracy is undefined when only the target is seen
+    models_a = {k: v for k, v in models.items() if k != "nearest"}
+    results = []
+    for ds in dd:
+        if "A" in scenarios:
+            say(f"scenario A on {ds}")
+            results += scenario_a(table, ds, models_a, n_train=n_train_a, seed=seed)
+        if len(dd) > 1 and "B" in scenarios:
+            say(f"scenario B, {ds} left out")
+            results += scenario_b(table, ds, models, max_train=max_train, seed=seed)
+        if len(dd) > 1 and "C" in scenarios:
+            say(f"scenario C, {ds} left out")
+            results += scenario_c(table, ds, models, max_train=max_train,
+                                  min_datasets=min_datasets, seed=seed)
+
+    def maps(model: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for sc, key in SCENARIO_KEYS.items():
+            out[key] = {r.target: r.metrics["kendall"] for r in results
+                        if r.model == model and r.scenario == sc}
+        c = [r for r in results if r.model == model and r.scenario == "C"]
+        out["scenario_c_kendall_mean"] = (float(np.mean([r.metrics["kendall"] for r in c]))
+                                          if c else None)
+        out["scenario_c_mae_mean"] = (float(np.mean([r.metrics["mae"] for r in c]))
+                                      if c else None)
+        return out
+
+    report: dict[str, Any] = {"suite": suite, "threads": threads, "dcn": dd,
+                              "n_rows": len(table.archs)}
+    report.update(maps("tap"))
+    cov = {r.target: r.metrics.get("coverage") for r in results
+           if r.model == "tap" and r.scenario == "C"}
+    report["coverage_90_by_dataset"] = cov
+    report["coverage_90"] = float(np.mean(list(cov.values()))) if cov else None
+    report["coverage_90_scenario_a"] = {r.target: r.metrics.get("coverage") for r in results
+                                        if r.model == "tap" and r.scenario == "A"}
+    report["baselines"] = {m: maps(m) for m in models if m != "tap"}
+    report["details"] = [
+        {"scenario": r.scenario, "target": r.target, "model": r.model, "n_train": r.n_train,
+         "n_test": r.n_test, "fit_seconds": round(r.fit_seconds, 3),
+         "train_datasets": r.train_datasets, **{k: round(v, 4) for k, v in r.metrics.items()}}
+        for r in results]
+    if suite == "nb201" and "C" in scenarios:
+        d = Path(data_dir) if data_dir else SHARED_DATA
+        if (d / "nb201_zero_cost.csv").exists():
+            report["zero_cost_kendall"] = zero_cost_kendall(d, table, results)
+
+    # speed: scoring throughput and training on 10,000 experiments
+    say("measuring throughput and training time")
+    from predictor import TAPRegressor
+
+    first = next(iter(dd))
+    rows = np.flatnonzero(table.datasets == first)[:5000]
+    archs = [table.archs[i] for i in rows]
+    n10 = min(10_000, len(table.archs))
+    idx = np.sort(np.random.default_rng(seed).choice(len(table.archs), n10, replace=False))
+    a10, d10, y10 = table.take(idx)
+    _clear_encodings(a10)
+    t0 = time.perf_counter()
+    tap = TAPRegressor(seed=seed, **(tap_kwargs or {})).fit(a10, d10, y10)
+    train_s = time.perf_counter() - t0
+    warm, cold = measure_throughput(tap, archs, dd[first])
+    report["throughput_archs_per_s"] = warm
+    report["throughput_cold_archs_per_s"] = cold
+    report["throughput_batch"] = len(archs)
+    report["train_seconds_10k"] = train_s
+    report["train_rows"] = n10
+    report["total_seconds"] = time.perf_counter() - t_all
+    return report
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Grouped bars: Kendall tau per scenario and dataset, TAP beside the baselines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = {"tap": report, **report["baselines"]}
+    groups = [(sc, ds) for sc, key in SCENARIO_KEYS.items() for ds in report[key]]
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups)), 4))
+    w = 0.8 / len(models)
+    for j, (name, rep) in enumerate(models.items()):
+        vals = [rep[SCENARIO_KEYS[sc]].get(ds, 0.0) for sc, ds in groups]
+        ax.bar(np.arange(len(groups)) + j * w, vals, w, label=name)
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - w / 2,
+                  [f"{sc}:{ds}" for sc, ds in groups], rotation=30, ha="right")
+    ax.axhline(0.9, ls="--", c="gray", lw=0.8)
+    ax.axhline(0.86, ls=":", c="gray", lw=0.8)
+    ax.set_ylabel("Kendall tau")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, ncol=len(models))
+    ax.set_title(f"tapas predictor, suite {report['suite']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

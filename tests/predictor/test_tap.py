@@ -1,0 +1,161 @@
+"""TAP: batching equals one-by-one scoring, determinism, intervals, save/load, refusals."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from predictor import ModelFileError, NotFittedError, TAPRegressor, load, read_header
+from predictor.persist import MAGIC
+
+SMALL = dict(hidden_size=8, embed_size=8, epochs=4, n_members=3, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def fitted(toy_data) -> TAPRegressor:  # noqa: ANN001
+    archs, dcn, y = toy_data
+    return TAPRegressor(**SMALL).fit(archs, dcn, y)
+
+
+def test_batched_equals_one_by_one(fitted: TAPRegressor, mixed_archs) -> None:  # noqa: ANN001
+    batch = fitted.predict(mixed_archs, 0.5)
+    single = np.array([fitted.predict([a], 0.5)[0] for a in mixed_archs])
+    np.testing.assert_allclose(batch, single, rtol=0, atol=1e-6)
+    rev = fitted.predict(mixed_archs[::-1], 0.5)[::-1]
+    np.testing.assert_allclose(batch, rev, rtol=0, atol=1e-6)
+
+
+def test_deterministic_for_a_seed(toy_data) -> None:  # noqa: ANN001
+    archs, dcn, y = toy_data
+    p1 = TAPRegressor(**SMALL, seed=3).fit(archs, dcn, y).predict(archs, dcn)
+    p2 = TAPRegressor(**SMALL, seed=3).fit(archs, dcn, y).predict(archs, dcn)
+    p3 = TAPRegressor(**SMALL, seed=4).fit(archs, dcn, y).predict(archs, dcn)
+    np.testing.assert_array_equal(p1, p2)
+    assert not np.allclose(p1, p3)
+
+
+def test_interval_is_ordered_and_calibrated_on_its_split(fitted: TAPRegressor,
+                                                          toy_data) -> None:  # noqa: ANN001
+    archs, dcn, _ = toy_data
+    p = fitted.predict_interval(archs, dcn)
+    assert p.coverage == 0.9
+    assert (p.lower <= p.mean + 1e-12).all() and (p.mean <= p.upper + 1e-12).all()
+    assert (p.spread >= 0).all() and np.isfinite(p.spread).all()
+    assert fitted.n_calibration_ > 0 and fitted.n_train_ + fitted.n_calibration_ == len(archs)
+    assert fitted.q_ > 0
+
+
+def test_learns_the_toy_target(toy_data) -> None:  # noqa: ANN001
+    from predictor.metrics import kendall
+
+    archs, dcn, y = toy_data
+    m = TAPRegressor(hidden_size=16, embed_size=16, epochs=100, n_members=2,
+                     device="cpu").fit(archs, dcn, y)
+    assert kendall(m.predict(archs, dcn), y) > 0.6
+    assert m.loss_curve_[-1] < m.loss_curve_[0]
+
+
+def test_not_fitted_and_bad_inputs(toy_data) -> None:  # noqa: ANN001
+    archs, dcn, y = toy_data
+    with pytest.raises(NotFittedError):
+        TAPRegressor().predict(archs, 0.5)
+    with pytest.raises(ValueError, match="accuracies"):
+        TAPRegressor(**SMALL).fit(archs, dcn, y * 100)
+    with pytest.raises(ValueError, match="dcns"):
+        TAPRegressor(**SMALL).fit(archs, dcn[:3], y)
+    with pytest.raises(ValueError, match="hidden_size"):
+        TAPRegressor(hidden_size=0).fit(archs, dcn, y)
+    with pytest.raises(ValueError, match="coverage"):
+        TAPRegressor(coverage=1.5).fit(archs, dcn, y)
+
+
+def test_save_load_round_trip(fitted: TAPRegressor, toy_data, tmp_path: Path) -> None:  # noqa: ANN001
+    archs, dcn, _ = toy_data
+    path = tmp_path / "m.tap"
+    fitted.save(path, provenance={"dcn": 0.5, "tau": 0.05, "n": len(archs),
+                                  "lde_snapshot": "abc", "metrics": {"kendall": 0.9}})
+    m2 = load(path)
+    np.testing.assert_array_equal(fitted.predict(archs, dcn), m2.predict(archs, dcn))
+    a, b = fitted.predict_interval(archs, dcn), m2.predict_interval(archs, dcn)
+    np.testing.assert_array_equal(a.lower, b.lower)
+    np.testing.assert_array_equal(a.upper, b.upper)
+    assert m2.provenance_["lde_snapshot"] == "abc"
+    assert m2.provenance_["metrics"] == {"kendall": 0.9}
+    assert "torch" in m2.provenance_["versions"]
+    assert m2.get_params() == fitted.get_params()
+
+
+def test_tampered_files_are_refused(fitted: TAPRegressor, tmp_path: Path) -> None:
+    path = tmp_path / "m.tap"
+    fitted.save(path)
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0x01  # one flipped bit in a weight
+    bad = tmp_path / "bad.tap"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="checksum"):
+        load(bad)
+    bad.write_bytes(bytes(raw[: len(raw) // 2]))
+    with pytest.raises(ModelFileError):
+        load(bad)
+    bad.write_bytes(b"\x80\x04 a pickle, not a model")
+    with pytest.raises(ModelFileError, match="not a tapas predictor"):
+        load(bad)
+    with pytest.raises(ModelFileError, match="cannot read"):
+        load(tmp_path / "missing.tap")
+
+
+def _rewrite_header(path: Path, out: Path, **changes: object) -> None:
+    """Change header fields and re-sign, as a file from another version would be."""
+    from predictor.persist import _digest
+
+    header, payload = read_header(path)
+    header.update(changes)
+    header["sha256"] = _digest(header, payload)
+    hb = json.dumps(header, sort_keys=True).encode()
+    out.write_bytes(MAGIC + struct.pack("<Q", len(hb)) + hb + payload)
+
+
+def test_incompatible_files_are_refused(fitted: TAPRegressor, tmp_path: Path) -> None:
+    path = tmp_path / "m.tap"
+    fitted.save(path)
+    other = tmp_path / "other.tap"
+    _rewrite_header(path, other, encoding_version=999)
+    with pytest.raises(ModelFileError, match="encoding"):
+        load(other)
+    _rewrite_header(path, other, step_dim=7)
+    with pytest.raises(ModelFileError, match="encoding"):
+        load(other)
+    _rewrite_header(path, other, format_version=2)
+    with pytest.raises(ModelFileError, match="format version"):
+        load(other)
+    header, _ = read_header(path)
+    arrays = dict(header["arrays"])
+    name = next(iter(arrays))
+    arrays[name] = {**arrays[name], "shape": [3, 3, 3, 3]}
+    _rewrite_header(path, other, arrays=arrays)
+    with pytest.raises(ModelFileError):
+        load(other)
+
+
+def test_save_requires_fit_and_plain_provenance(fitted: TAPRegressor, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="fitted"):
+        TAPRegressor().save(tmp_path / "x.tap")
+    with pytest.raises(ValueError, match="provenance"):
+        fitted.save(tmp_path / "x.tap", provenance={"obj": object()})
+    assert not (tmp_path / "x.tap").exists()
+
+
+def test_dcn_beyond_the_trained_range_moves_the_level_linearly(
+        fitted: TAPRegressor, mixed_archs) -> None:  # noqa: ANN001
+    lo, hi = fitted.dcn_range_
+    assert (lo, hi) == (0.3, 0.7)
+    at_hi = fitted.predict_members(mixed_archs, hi)
+    beyond = fitted.predict_members(mixed_archs, hi + 0.1)
+    expected = np.clip(at_hi + fitted.dcn_slope_ * 0.1, 0.0, 1.0)
+    np.testing.assert_allclose(beyond, expected, atol=1e-6)
+    # toy accuracies rise by 0.3 per unit of DCN: the fitted slope must be near that
+    assert 0.15 < fitted.dcn_slope_ < 0.45
