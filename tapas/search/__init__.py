@@ -1,0 +1,42 @@
+"""Architecture search that calls the predictor instead of training.
+
+Random search and regularized evolution over the NAS-Bench-201 cell space, the
+chain-CNN space and the reduced NAS-Bench-201 space of the starter data, driven by
+any scorer: :class:`tapas.client.Client` (HTTP) or :class:`tapas.scorer.LocalScorer`
+(in process)::
+
+    from tapas.client import Client
+    from tapas.search import regularized_evolution
+
+    with Client("http://127.0.0.1:8000") as c:
+        res = regularized_evolution(c, "nb201", dataset="digits", budget=500, seed=0)
+    print(res.chosen.label, res.chosen.mean, res.chosen.lower, res.chosen.upper)
+
+Pure Python (no torch, no duckdb): importing it is as cheap as the client.
+"""
+
+from __future__ import annotations
+
+from tapas.search.algorithms import (
+    OBJECTIVES,
+    STRATEGIES,
+    Candidate,
+    Scorer,
+    SearchResult,
+    random_search,
+    regularized_evolution,
+    resolve_target,
+)
+from tapas.search.spaces import (
+    SPACE_NAMES,
+    NB201CellSpace,
+    SearchSpace,
+    Target,
+    cell_ops,
+    cell_string,
+    get_search_space,
+)
+
+__all__ = ["OBJECTIVES", "SPACE_NAMES", "STRATEGIES", "Candidate", "NB201CellSpace", "Scorer",
+           "SearchResult", "SearchSpace", "Target", "cell_ops", "cell_string",
+           "get_search_space", "random_search", "regularized_evolution", "resolve_target"]

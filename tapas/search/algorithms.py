@@ -1,0 +1,342 @@
+"""Random search and regularized evolution driven by a predictor instead of training.
+
+Both strategies take any *scorer*: an object with ``predict(archs, dcn=|dataset=,
+num_classes=, input_shape=) -> list[Prediction]`` and ``dataset_info(name)``, i.e.
+:class:`tapas.client.Client` (over HTTP) or :class:`tapas.scorer.LocalScorer`
+(in process). Candidates are scored in batches (one request per batch). A scorer
+with ``train_predictor(dcn=|dataset=)`` is asked for the target's predictor first
+(trained, or found ready), so the search's first batch does not wait on training.
+
+Budget: the number of distinct architectures sent to the scorer. A genotype seen
+before is answered from the search's own cache and costs nothing, so a search never
+asks the predictor twice about the same network. A search may stop before its budget
+is spent: evolution once it has converged (``stop == "converged"``: for
+``20 * population`` children in a row every mutation was already scored), either
+strategy when the space holds no unscored member (``"exhausted"``).
+
+Regularized evolution follows Real et al. (2019, "aging evolution"): a population
+of ``population`` members; each child is a mutation of the best of ``sample_size``
+members drawn at random; every new child joins the population and the *oldest*
+member leaves. To score in batches, new children are collected until ``batch_size``
+of them can be scored together, as with that many parallel workers (a child seen
+before is answered from the cache and joins the population at once).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tapas.client import DatasetInfo, Prediction
+from tapas.search.spaces import SearchSpace, Target, get_search_space
+
+OBJECTIVES = ("mean", "lower", "upper")
+Progress = Callable[[int, int, float], None]
+"""``progress(queries_used, budget, best_so_far)``."""
+
+
+class Scorer(Protocol):
+    def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
+                dataset: str | None = None, num_classes: int | None = None,
+                input_shape: Sequence[int] | None = None) -> list[Prediction]: ...
+
+    def dataset_info(self, ident: str) -> DatasetInfo: ...
+
+
+# ---------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Candidate:
+    """One scored architecture: its genotype, and the predictor's answer."""
+
+    genotype: Any
+    label: str
+    arch_id: str
+    mean: float
+    spread: float
+    lower: float
+    upper: float
+    predictor: str
+    coverage: float
+    query: int
+    """1-based index of the predictor query that scored it."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"genotype": self.genotype, "label": self.label, "arch_id": self.arch_id,
+                "mean": self.mean, "spread": self.spread, "lower": self.lower,
+                "upper": self.upper, "coverage": self.coverage, "predictor": self.predictor,
+                "query": self.query}
+
+
+@dataclass
+class SearchResult:
+    """What a search found: the best architectures by predicted accuracy, and how the
+    best-so-far evolved (``history[i]``: best objective after ``i + 1`` queries)."""
+
+    strategy: str
+    space: str
+    target: Target
+    budget: int
+    queries: int
+    seed: int
+    objective: str
+    seconds: float
+    best: list[Candidate]
+    history: list[float]
+    params: dict[str, Any] = field(default_factory=dict)
+    predictors: list[str] = field(default_factory=list)
+    stop: str = "budget"
+    """Why it stopped: ``budget`` (spent), ``converged`` (evolution: every mutation of
+    the population was already scored) or ``exhausted`` (no unscored member found)."""
+
+    @property
+    def chosen(self) -> Candidate:
+        """The architecture the search returns (highest objective)."""
+        return self.best[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "space": self.space, "target": self.target.to_dict(),
+                "budget": self.budget, "queries": self.queries, "seed": self.seed,
+                "objective": self.objective, "stop": self.stop,
+                "seconds": round(self.seconds, 4),
+                "params": self.params, "predictors": self.predictors,
+                "best": [c.to_dict() for c in self.best], "history": self.history}
+
+
+# ---------------------------------------------------------------------------- evaluator
+class BudgetExhausted(Exception):
+    """Internal: the search has used its whole budget."""
+
+
+class _Evaluator:
+    """Scores genotypes in batches with a cache, a query budget and a best-so-far log."""
+
+    def __init__(self, scorer: Scorer, space: SearchSpace, target: Target, budget: int,
+                 objective: str, progress: Progress | None) -> None:
+        self.scorer, self.space, self.target = scorer, space, target
+        self.budget, self.objective, self.progress = budget, objective, progress
+        self.cache: dict[str, Candidate] = {}
+        self.history: list[float] = []
+        self.best = float("-inf")
+        self.predictors: list[str] = []
+        self._kw = target.predict_kwargs()
+
+    @property
+    def queries(self) -> int:
+        return len(self.cache)
+
+    @property
+    def left(self) -> int:
+        return self.budget - self.queries
+
+    def fitness(self, c: Candidate) -> float:
+        return {"mean": c.mean, "lower": c.lower, "upper": c.upper}[self.objective]
+
+    def score(self, genotypes: Sequence[Any]) -> list[Candidate | None]:
+        """Candidates for ``genotypes`` (cached ones free); None past the budget."""
+        keys = [self.space.key(g) for g in genotypes]
+        new: dict[str, Any] = {}
+        for k, g in zip(keys, genotypes, strict=True):
+            if k not in self.cache and k not in new and len(new) < self.left:
+                new[k] = g
+        if new:
+            queries = [self.space.query(g, self.target) for g in new.values()]
+            preds = self.scorer.predict(queries, **self._kw)
+            if len(preds) != len(queries):
+                raise RuntimeError(f"the scorer answered {len(preds)} predictions for "
+                                   f"{len(queries)} architectures")
+            for (k, g), p in zip(new.items(), preds, strict=True):
+                c = Candidate(genotype=g, label=self.space.describe(g), arch_id=p.arch_id,
+                              mean=p.mean, spread=p.spread, lower=p.lower, upper=p.upper,
+                              predictor=p.predictor, coverage=p.coverage,
+                              query=len(self.cache) + 1)
+                self.cache[k] = c
+                if p.predictor not in self.predictors:
+                    self.predictors.append(p.predictor)
+                f = self.fitness(c)
+                if f > self.best:
+                    self.best = f
+                self.history.append(self.best)
+            if self.progress is not None:
+                self.progress(self.queries, self.budget, self.best)
+        return [self.cache.get(k) for k in keys]
+
+    def top(self, k: int) -> list[Candidate]:
+        return sorted(self.cache.values(), key=lambda c: (-self.fitness(c), c.query))[:k]
+
+
+def _check(budget: int, batch_size: int, objective: str, top_k: int) -> None:
+    if not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"budget must be a positive number of predictor queries, got {budget!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+
+
+def resolve_target(scorer: Scorer, *, dcn: float | None = None, dataset: str | None = None,
+                   num_classes: int | None = None,
+                   input_shape: Sequence[int] | None = None) -> Target:
+    """The search target: a DCN (networks built for ``num_classes``/``input_shape``,
+    default 10 and 3x32x32) or a stored dataset (its classes and shape)."""
+    if (dcn is None) == (dataset is None):
+        raise ValueError("give exactly one of dcn= and dataset=")
+    k, shape = 10, (3, 32, 32)
+    if dataset is not None:
+        info = scorer.dataset_info(dataset)
+        if info.dcn is None:
+            raise ValueError(f"dataset {dataset!r} has no DCN yet; characterise it first")
+        k, shape = info.n_classes, tuple(info.input_shape)
+    elif not 0.0 <= float(dcn) <= 1.0:  # type: ignore[arg-type]
+        raise ValueError(f"dcn must lie in [0, 1], got {dcn!r}")
+    if num_classes is not None:
+        k = int(num_classes)
+    if input_shape is not None:
+        shape = tuple(int(s) for s in input_shape)
+        if len(shape) != 3:
+            raise ValueError(f"input_shape must be [C, H, W], got {list(input_shape)}")
+    return Target(None if dcn is None else float(dcn), dataset, k, shape)  # type: ignore
+
+
+def _setup(scorer: Scorer, space: SearchSpace | str, target: Target | None,
+           kw: dict[str, Any]) -> tuple[SearchSpace, Target]:
+    sp = get_search_space(space) if isinstance(space, str) else space
+    tg = target if target is not None else resolve_target(scorer, **kw)
+    sp.check(tg)
+    prepare = getattr(scorer, "train_predictor", None)
+    if callable(prepare):  # train (or find) the predictor before the first batch is scored
+        prepare(**({"dcn": tg.dcn} if tg.dataset is None else {"dataset": tg.dataset}))
+    return sp, tg
+
+
+# ---------------------------------------------------------------------------- strategies
+def random_search(scorer: Scorer, space: SearchSpace | str = "nb201", *, budget: int = 1000,
+                  seed: int = 0, dcn: float | None = None, dataset: str | None = None,
+                  num_classes: int | None = None, input_shape: Sequence[int] | None = None,
+                  target: Target | None = None, batch_size: int = 100,
+                  objective: str = "mean", top_k: int = 10,
+                  progress: Progress | None = None) -> SearchResult:
+    """Score ``budget`` distinct random architectures; return the best ones."""
+    _check(budget, batch_size, objective, top_k)
+    sp, tg = _setup(scorer, space, target, {"dcn": dcn, "dataset": dataset,
+                                            "num_classes": num_classes,
+                                            "input_shape": input_shape})
+    rng = random.Random(seed)
+    ev = _Evaluator(scorer, sp, tg, budget, objective, progress)
+    t0 = time.perf_counter()
+    draws, max_draws = 0, 50 * budget + 1000  # stops in spaces smaller than the budget
+    while ev.left > 0:
+        if draws >= max_draws:
+            break
+        batch: dict[str, Any] = {}
+        while len(batch) < min(batch_size, ev.left) and draws < max_draws:
+            g = sp.sample(rng)
+            draws += 1
+            k = sp.key(g)
+            if k not in ev.cache:
+                batch.setdefault(k, g)
+        if batch:
+            ev.score(list(batch.values()))
+    return _result("random", sp, tg, budget, seed, objective, t0, ev, top_k,
+                   {"batch_size": batch_size}, "budget" if ev.left == 0 else "exhausted")
+
+
+def regularized_evolution(scorer: Scorer, space: SearchSpace | str = "nb201", *,
+                          budget: int = 1000, seed: int = 0, dcn: float | None = None,
+                          dataset: str | None = None, num_classes: int | None = None,
+                          input_shape: Sequence[int] | None = None,
+                          target: Target | None = None, population: int = 50,
+                          sample_size: int = 10, batch_size: int = 10,
+                          objective: str = "mean", top_k: int = 10,
+                          progress: Progress | None = None) -> SearchResult:
+    """Aging evolution (Real et al. 2019) with a budget of ``budget`` predictor queries.
+
+    ``population`` random architectures start the population; then each child is a
+    mutation of the best of ``sample_size`` random members, joins the population and
+    pushes out the oldest member. New children are scored ``batch_size`` at a time.
+    """
+    _check(budget, batch_size, objective, top_k)
+    if population < 2 or not 1 <= sample_size <= population:
+        raise ValueError(f"need population >= 2 and 1 <= sample_size <= population, got "
+                         f"population={population}, sample_size={sample_size}")
+    sp, tg = _setup(scorer, space, target, {"dcn": dcn, "dataset": dataset,
+                                            "num_classes": num_classes,
+                                            "input_shape": input_shape})
+    rng = random.Random(seed)
+    ev = _Evaluator(scorer, sp, tg, budget, objective, progress)
+    t0 = time.perf_counter()
+
+    # initial population: distinct random members (at most the budget)
+    init: dict[str, Any] = {}
+    draws = 0
+    while len(init) < min(population, budget) and draws < 50 * population:
+        g = sp.sample(rng)
+        draws += 1
+        init.setdefault(sp.key(g), g)
+    pop: deque[tuple[Any, float]] = deque()
+    for start in range(0, len(init), batch_size * 10):
+        chunk = list(init.values())[start:start + batch_size * 10]
+        for g, c in zip(chunk, ev.score(chunk), strict=True):
+            if c is not None:
+                pop.append((g, ev.fitness(c)))
+
+    # evolution: a child already scored costs nothing and joins at once; new children
+    # wait until ``batch_size`` of them can be scored together (as if bred by parallel
+    # workers: they join the population when their scores come back)
+    def join(g: Any, fitness: float) -> None:
+        pop.append((g, fitness))
+        if len(pop) > population:
+            pop.popleft()
+
+    pending: dict[str, Any] = {}
+    # converged: this many children in a row were all scored before (the population
+    # sits on one optimum and every mutation of it is known); the search stops there
+    stall_limit, stalled = 20 * population, 0
+    stop = "budget"
+    while ev.left > 0 and len(pop) >= 2:
+        if stalled >= stall_limit:
+            stop = "converged"
+            break
+        tournament = rng.sample(list(pop), min(sample_size, len(pop)))
+        parent = max(tournament, key=lambda m: m[1])
+        child = sp.mutate(parent[0], rng)
+        k = sp.key(child)
+        if k in ev.cache or k in pending:
+            stalled += 1
+            if k in ev.cache:
+                join(child, ev.fitness(ev.cache[k]))
+            continue
+        stalled = 0
+        pending[k] = child
+        if len(pending) >= min(batch_size, ev.left):
+            kids = list(pending.values())
+            pending = {}
+            for g, c in zip(kids, ev.score(kids), strict=True):
+                if c is not None:
+                    join(g, ev.fitness(c))
+    if pending and ev.left > 0:
+        ev.score(list(pending.values()))
+    return _result("rea", sp, tg, budget, seed, objective, t0, ev, top_k,
+                   {"population": population, "sample_size": sample_size,
+                    "batch_size": batch_size}, stop)
+
+
+STRATEGIES: dict[str, Callable[..., SearchResult]] = {
+    "rea": regularized_evolution, "random": random_search}
+
+
+def _result(strategy: str, sp: SearchSpace, tg: Target, budget: int, seed: int, objective: str,
+            t0: float, ev: _Evaluator, top_k: int, params: dict[str, Any],
+            stop: str) -> SearchResult:
+    if not ev.cache:
+        raise RuntimeError("the search scored no architecture")
+    return SearchResult(strategy=strategy, space=sp.name, target=tg, budget=budget,
+                        queries=ev.queries, seed=seed, objective=objective,
+                        seconds=time.perf_counter() - t0, best=ev.top(top_k),
+                        history=list(ev.history), params=params,
+                        predictors=list(ev.predictors), stop=stop)

@@ -1,0 +1,167 @@
+"""Search spaces as the search strategies see them: sample, mutate, key, and the query
+that a scorer (HTTP client or in-process) turns into a prediction.
+
+* ``nb201``: the NAS-Bench-201 cell space (15,625 cells; a genotype is the cell
+  string; mutation changes one of the six edge ops). Queries are cell strings, which
+  the scorer expands into the full benchmark network for the target's classes and
+  input size.
+* ``chain``: the chain-CNN space of the starter data (:mod:`tapas.spaces.chain`).
+* ``nb201-small``: NAS-Bench-201 cells in the reduced macro skeleton of the starter
+  data (:mod:`tapas.spaces.nb201`: 8/12 channels, 1-2 cells per stage).
+
+Chain and reduced-cell genotypes are built into IR networks for the target's input
+shape and classes, so they only need ``tapas.arch`` (pure Python).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tapas.arch import NB201_OPS, all_cells, parse_cell
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the predictions are for: a DCN or a stored dataset, plus the classes and
+    input shape the networks are built for."""
+
+    dcn: float | None
+    dataset: str | None
+    num_classes: int
+    input_shape: tuple[int, int, int]
+
+    def predict_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"dcn": self.dcn} if self.dataset is None else {
+            "dataset": self.dataset}
+        kw["num_classes"] = self.num_classes
+        kw["input_shape"] = list(self.input_shape)
+        return kw
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dcn": self.dcn, "dataset": self.dataset, "num_classes": self.num_classes,
+                "input_shape": list(self.input_shape)}
+
+
+class SearchSpace(Protocol):
+    """What a search strategy needs from a space (genotypes are JSON-able values)."""
+
+    name: str
+
+    def check(self, target: Target) -> None:
+        """Raise ``ValueError`` when the space cannot build networks for ``target``."""
+
+    def sample(self, rng: random.Random) -> Any: ...
+
+    def mutate(self, genotype: Any, rng: random.Random) -> Any: ...
+
+    def key(self, genotype: Any) -> str:
+        """A stable string identifying the genotype (the evaluation cache's key)."""
+
+    def query(self, genotype: Any, target: Target) -> Any:
+        """What the scorer is asked: a cell string, or an ``Architecture``."""
+
+    def describe(self, genotype: Any) -> str: ...
+
+
+# ---------------------------------------------------------------------- NAS-Bench-201
+def cell_ops(cell: str) -> list[str]:
+    """The six edge ops of a cell string, in string order (1<-0, 2<-0, 2<-1, 3<-0, ...)."""
+    return [op for node in parse_cell(cell) for op, _ in node]
+
+
+def cell_string(ops: list[str]) -> str:
+    """Inverse of :func:`cell_ops`."""
+    return f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
+
+
+class NB201CellSpace:
+    """The NAS-Bench-201 cell space: five ops on each of six edges, 15,625 cells."""
+
+    name = "nb201"
+    size = len(NB201_OPS) ** 6
+
+    def check(self, target: Target) -> None:
+        _, h, w = target.input_shape
+        if h != w:
+            raise ValueError(f"NAS-Bench-201 networks need square inputs, the target has "
+                             f"{list(target.input_shape)}")
+
+    def sample(self, rng: random.Random) -> str:
+        return cell_string([rng.choice(NB201_OPS) for _ in range(6)])
+
+    def mutate(self, genotype: str, rng: random.Random) -> str:
+        """Change the op of one uniformly chosen edge to a different op."""
+        ops = cell_ops(genotype)
+        e = rng.randrange(6)
+        ops[e] = rng.choice([op for op in NB201_OPS if op != ops[e]])
+        return cell_string(ops)
+
+    def key(self, genotype: str) -> str:
+        return genotype
+
+    def query(self, genotype: str, target: Target) -> str:
+        return genotype
+
+    def describe(self, genotype: str) -> str:
+        return genotype
+
+    def enumerate(self) -> list[str]:
+        """Every cell (the space is small enough to list)."""
+        return all_cells()
+
+
+class _GenotypeSpace:
+    """A :mod:`tapas.spaces` module (dict genotypes) as a search space."""
+
+    def __init__(self, name: str, module: Any) -> None:
+        self.name = name
+        self._mod = module
+
+    def check(self, target: Target) -> None:
+        if not self._mod.compatible(tuple(target.input_shape)):
+            raise ValueError(f"the {self.name} space cannot build networks for input "
+                             f"{list(target.input_shape)}")
+
+    def sample(self, rng: random.Random) -> dict[str, Any]:
+        return self._mod.sample(rng)
+
+    def mutate(self, genotype: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+        return self._mod.mutate(genotype, rng)
+
+    def key(self, genotype: dict[str, Any]) -> str:
+        return json.dumps(genotype, sort_keys=True, separators=(",", ":"))
+
+    def query(self, genotype: dict[str, Any], target: Target) -> Any:
+        return self._mod.build(genotype, tuple(target.input_shape), target.num_classes)
+
+    def describe(self, genotype: dict[str, Any]) -> str:
+        return self._mod.describe(genotype)
+
+
+def chain_space() -> _GenotypeSpace:
+    from tapas.spaces import chain
+
+    return _GenotypeSpace("chain", chain)
+
+
+def small_nb201_space() -> _GenotypeSpace:
+    from tapas.spaces import nb201
+
+    return _GenotypeSpace("nb201-small", nb201)
+
+
+SPACE_NAMES = ("nb201", "chain", "nb201-small")
+
+
+def get_search_space(name: str) -> SearchSpace:
+    """The search space called ``name`` (one of :data:`SPACE_NAMES`)."""
+    if name == "nb201":
+        return NB201CellSpace()
+    if name == "chain":
+        return chain_space()
+    if name == "nb201-small":
+        return small_nb201_space()
+    raise ValueError(f"unknown search space {name!r}; expected one of {', '.join(SPACE_NAMES)}")

@@ -1,0 +1,259 @@
+"""tapas.client: against the real service on loopback, and against tiny real HTTP servers
+that misbehave on purpose (retries, 413 splitting)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tapas.client import Client, JobFailed, Prediction, TapasConnectionError, TapasError
+from tests.tapas.live_server import TOKEN, live_server, service_env  # noqa: F401
+
+CELL = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
+        "|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
+
+
+# ------------------------------------------------------------------ import hygiene
+def test_client_imports_neither_torch_nor_duckdb() -> None:
+    code = ("import sys, tapas.client, tapas.search\n"
+            "heavy = [m for m in ('torch', 'duckdb', 'lde', 'predictor', 'probenet', 'service')"
+            " if m in sys.modules]\n"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "", f"tapas.client pulled in: {out.stdout.strip()}"
+
+
+# ------------------------------------------------------------------ tiny real servers
+class _Flaky(BaseHTTPRequestHandler):
+    """Answers /v1/predict with ``fail_codes`` first (503, 503, ...), then a valid body;
+    caps requests at ``cap`` architectures (413 too_many_archs beyond)."""
+
+    def log_message(self, *args: Any) -> None:  # keep pytest output clean
+        pass
+
+    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+              ) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        st = self.server.state  # type: ignore[attr-defined]
+        n = int(self.headers.get("Content-Length", 0))
+        req = json.loads(self.rfile.read(n))
+        st["requests"].append(req)
+        if st["fail_codes"]:
+            code = st["fail_codes"].pop(0)
+            self._send(code, {"error": {"code": "not_ready", "message": "warming up",
+                                        "path": None}}, {"Retry-After": "0"})
+            return
+        archs = req["archs"]
+        if len(archs) > st["cap"]:
+            self._send(413, {"error": {"code": "too_many_archs", "path": "body.archs",
+                                       "message": f"at most {st['cap']} are allowed"}})
+            return
+        st["batches"].append(len(archs))
+        results = [{"id": f"id-{a}", "mean": 0.5 + 0.001 * len(a), "spread": 0.01,
+                    "lower": 0.4, "upper": 0.6} for a in archs]
+        self._send(200, {"predictor": {"id": "p_flaky"}, "dcn": req.get("dcn", 0.5),
+                         "coverage": 0.9, "results": results})
+
+
+@pytest.fixture()
+def flaky() -> Iterator[dict[str, Any]]:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    srv.state = {"fail_codes": [], "cap": 10_000, "requests": [], "batches": []}  # type: ignore
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield {"url": f"http://127.0.0.1:{srv.server_address[1]}",
+               "state": srv.state}  # type: ignore[attr-defined]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_retries_transient_503_with_backoff(flaky: dict[str, Any]) -> None:
+    flaky["state"]["fail_codes"] = [503, 503]
+    with Client(flaky["url"], retries=3, backoff=0.05) as c:
+        t0 = time.perf_counter()
+        preds = c.predict(["a", "bb"], dcn=0.5)
+        elapsed = time.perf_counter() - t0
+        assert c.last_attempts == 3
+    assert [p.arch_id for p in preds] == ["id-a", "id-bb"]
+    assert len(flaky["state"]["requests"]) == 3
+    assert elapsed >= 0.05 * 0.75 + 0.1 * 0.75  # two back-off sleeps happened
+
+
+def test_gives_up_after_retries(flaky: dict[str, Any]) -> None:
+    flaky["state"]["fail_codes"] = [502, 504, 429, 503]
+    with Client(flaky["url"], retries=2, backoff=0.01) as c, \
+            pytest.raises(TapasConnectionError) as ei:
+        c.predict(["a"], dcn=0.5)
+    assert ei.value.status == 429 and "3 attempts" in str(ei.value)
+    assert len(flaky["state"]["requests"]) == 3
+
+
+def test_connection_refused_is_retried_then_clear_error() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with Client(f"http://127.0.0.1:{port}", retries=2, backoff=0.01) as c:
+        with pytest.raises(TapasConnectionError) as ei:
+            c.health()
+        assert c.last_attempts == 3
+    assert ei.value.code == "unreachable" and f"127.0.0.1:{port}" in str(ei.value)
+
+
+def test_batches_large_requests_and_halves_on_413(flaky: dict[str, Any]) -> None:
+    archs = [f"a{i}" for i in range(23)]
+    with Client(flaky["url"], max_batch=10, retries=0) as c:
+        preds = c.predict(archs, dcn=0.3)
+    assert flaky["state"]["batches"] == [10, 10, 3]
+    assert [p.arch_id for p in preds] == [f"id-{a}" for a in archs]
+    assert all(isinstance(p, Prediction) and p.predictor == "p_flaky" for p in preds)
+
+    flaky["state"]["batches"].clear()
+    flaky["state"]["cap"] = 4  # the server allows fewer than the client's max_batch
+    with Client(flaky["url"], max_batch=10, retries=0) as c:
+        preds = c.predict(archs, dcn=0.3)
+        assert c.max_batch <= 4
+    assert sum(flaky["state"]["batches"]) == 23 and max(flaky["state"]["batches"]) <= 4
+    assert [p.arch_id for p in preds] == [f"id-{a}" for a in archs]
+
+
+def test_client_checks_arguments() -> None:
+    with pytest.raises(ValueError, match="http"):
+        Client("localhost:8000")
+    c = Client("http://127.0.0.1:9")
+    with pytest.raises(ValueError, match="exactly one"):
+        c.predict([CELL])
+    with pytest.raises(ValueError, match="exactly one"):
+        c.predict([CELL], dcn=0.5, dataset="digits")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        c.predict([CELL], dcn=1.5)
+    with pytest.raises(TypeError, match="cell string"):
+        c.predict([object()], dcn=0.5)
+    c.close()
+
+
+# ------------------------------------------------------------------ the real service
+@pytest.fixture(scope="module")
+def api(live_server: Any) -> Iterator[Client]:  # noqa: F811
+    with Client(live_server.url, token=TOKEN, timeout=120, retries=2, backoff=0.1) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def digits_ds(api: Client) -> Any:
+    """Real digits uploaded as arrays; the client waits for the DCN job."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    seen: list[float] = []
+    info = api.characterize(x=d.images[:240].astype(np.float32), y=d.target[:240],
+                            name="digits240", progress=lambda job: seen.append(job.progress))
+    assert seen and seen[-1] == 1.0
+    pred = api.train_predictor(dataset="digits240")  # predict never trains on its own
+    assert pred["id"].startswith("p_") and pred["dcn_lo"] <= info.dcn <= pred["dcn_hi"]
+    return info
+
+
+def test_health_and_ready(api: Client) -> None:
+    assert api.health()["status"] == "ok"
+    assert api.ready()["status"] == "ok"
+    assert api.wait_ready(timeout=5)["predictor"]
+
+
+def test_characterize_arrays_gives_dataset_with_dcn(api: Client, digits_ds: Any) -> None:
+    assert digits_ds.name == "digits240"
+    assert digits_ds.n_classes == 10 and digits_ds.input_shape == (1, 8, 8)
+    assert 0.0 <= digits_ds.dcn <= 1.0
+    assert api.dataset("digits240").dcn == digits_ds.dcn
+    assert "digits240" in [d.name for d in api.datasets()]
+
+
+def test_predict_typed_results_and_batching_match(api: Client, digits_ds: Any) -> None:
+    from tapas.arch import all_cells, from_nb201
+
+    cells = all_cells()[::997][:12]
+    whole = api.predict(cells, dataset="digits240")
+    assert len(whole) == 12 and all(isinstance(p, Prediction) for p in whole)
+    for p, cell in zip(whole, cells, strict=True):
+        assert p.arch_id == from_nb201(cell, 10, 8, in_channels=1).id
+        assert p.lower <= p.mean <= p.upper and p.spread >= 0
+        assert p.predictor.startswith("p_") and p.dcn == pytest.approx(digits_ds.dcn)
+    api.max_batch = 5  # three requests, same answers in the same order
+    try:
+        split = api.predict(cells, dataset="digits240")
+    finally:
+        api.max_batch = 5000
+    assert [p.to_dict() for p in split] == [p.to_dict() for p in whole]
+    # Architecture objects and IR dicts work like cell strings
+    arch = from_nb201(cells[0], 10, 8, in_channels=1)
+    by_obj = api.predict([arch, arch.to_dict()], dataset="digits240")
+    assert by_obj[0].mean == pytest.approx(whole[0].mean) == pytest.approx(by_obj[1].mean)
+
+
+def test_typed_errors_carry_code_and_path(api: Client, digits_ds: Any) -> None:
+    bad = {"input": {"shape": [1, 8, 8], "num_classes": 10},
+           "layers": [{"op": "conv", "out": 4, "kernel": 0}, {"op": "gap"},
+                      {"op": "linear", "out": 10}]}
+    api.max_batch = 2
+    try:  # the bad one is item 3: second batch, index 1 there -> reported as archs[3]
+        with pytest.raises(TapasError) as ei:
+            api.predict([CELL, CELL, CELL, bad], dataset="digits240")
+    finally:
+        api.max_batch = 5000
+    e = ei.value
+    assert e.status == 422 and e.code == "invalid_architecture"
+    assert e.path.startswith("body.archs[3].layers[0]"), e.path
+    with pytest.raises(TapasError) as ei:
+        api.predict([CELL], dataset="no-such-dataset")
+    assert ei.value.status == 404 and ei.value.code == "dataset_not_found"
+    assert ei.value.path == "body.dataset"
+    with pytest.raises(TapasError) as ei:  # no predictor trained for this DCN
+        api.predict([CELL], dcn=0.001)
+    assert ei.value.status == 409 and ei.value.code == "no_predictor"
+    with Client(api.url) as anon, pytest.raises(TapasError) as ei:
+        anon.ingest([{"arch": CELL, "dataset": "digits240", "accuracy": 0.5}])
+    assert ei.value.status == 401 and ei.value.code == "missing_token"
+
+
+def test_ingest_is_batched_and_idempotent(api: Client, digits_ds: Any) -> None:
+    from tapas.arch import all_cells
+
+    recs = [{"arch": c, "dataset": "digits240", "accuracy": 0.5 + i / 100, "source": "test"}
+            for i, c in enumerate(all_cells()[5:12])]
+    recs.append({"arch": CELL, "dataset": "digits240", "accuracy": 7.0})  # invalid
+    seen: list[tuple[int, int]] = []
+    rep = api.ingest(recs, batch_size=3, progress=lambda d, t: seen.append((d, t)))
+    assert rep["batches"] == 3 and seen[-1] == (8, 8)
+    assert rep["added"] == 7 and rep["n_rejected"] == 1
+    assert rep["rejected"][0]["where"] == 7
+    again = api.ingest(recs[:7], batch_size=100)
+    assert again["added"] == 0 and again["skipped"] == 7
+
+
+def test_characterize_unknown_builtin_is_a_clear_error(api: Client) -> None:
+    with pytest.raises(TapasError) as ei:
+        api.characterize(spec="no-such-builtin")
+    assert ei.value.status == 422 and ei.value.code == "unknown_dataset_spec"
+    assert isinstance(JobFailed("x"), TapasError)
