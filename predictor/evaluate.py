@@ -121,15 +121,15 @@ def adaptive_filter(dataset_dcn: dict[str, float], target: float, counts: dict[s
         t *= 2
 
 
-def _score(model: Any, archs: list[Architecture], dcn: np.ndarray,
-           y: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+def _score(model: Any, archs: list[Architecture], dcn: np.ndarray, y: np.ndarray
+           ) -> tuple[dict[str, float], np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     if hasattr(model, "predict_interval"):
         p = model.predict_interval(archs, dcn)
         m = all_metrics(p.mean, y)
         m["coverage"] = coverage(p.lower, p.upper, y)
-        return m, p.mean
+        return m, p.mean, (np.asarray(p.lower), np.asarray(p.upper))
     pred = model.predict(archs, dcn)
-    return all_metrics(pred, y), pred
+    return all_metrics(pred, y), pred, None
 
 
 @dataclass
@@ -144,6 +144,7 @@ class Result:
     train_datasets: list[str]
     predictions: np.ndarray | None = None
     test_index: np.ndarray | None = None
+    interval: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _run(table: Table, scenario: str, target: str, tr: np.ndarray, te: np.ndarray,
@@ -156,8 +157,9 @@ def _run(table: Table, scenario: str, target: str, tr: np.ndarray, te: np.ndarra
         t0 = time.perf_counter()
         model.fit(a_tr, d_tr, y_tr)
         fs = time.perf_counter() - t0
-        m, pred = _score(model, a_te, d_te, y_te)
-        out.append(Result(scenario, target, name, m, len(tr), len(te), fs, train_sets, pred, te))
+        m, pred, iv = _score(model, a_te, d_te, y_te)
+        out.append(Result(scenario, target, name, m, len(tr), len(te), fs, train_sets, pred, te,
+                          iv))
     return out
 
 

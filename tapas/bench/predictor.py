@@ -155,6 +155,15 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
     report["coverage_90_scenario_a"] = {r.target: r.metrics.get("coverage") for r in results
                                         if r.model == "tap" and r.scenario == "A"}
     report["baselines"] = {m: maps(m) for m in models if m != "tap"}
+    # predicted vs true for the plot: TAP on each left-out dataset (C), else seen (A)
+    shown = [r for r in results if r.model == "tap" and r.scenario == "C"] or [
+        r for r in results if r.model == "tap" and r.scenario == "A"]
+    report["scatter"] = [
+        {"scenario": r.scenario, "target": r.target, "kendall": r.metrics["kendall"],
+         "true": table.accuracies[r.test_index].tolist(), "pred": r.predictions.tolist(),
+         "lower": r.interval[0].tolist() if r.interval else None,
+         "upper": r.interval[1].tolist() if r.interval else None}
+        for r in shown if r.predictions is not None and r.test_index is not None]
     report["details"] = [
         {"scenario": r.scenario, "target": r.target, "model": r.model, "n_train": r.n_train,
          "n_test": r.n_test, "fit_seconds": round(r.fit_seconds, 3),
@@ -189,28 +198,50 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
     return report
 
 
-def plot(report: dict[str, Any], path: Path) -> None:
-    """Grouped bars: Kendall tau per scenario and dataset, TAP beside the baselines."""
+def plot(report: dict[str, Any], path: Path, max_points: int = 600) -> None:
+    """Predicted vs true accuracy of TAP per left-out dataset (intervals as error bars,
+    identity line, Kendall tau in each title), then Kendall tau of TAP beside the
+    baselines per scenario."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    panels = report.get("scatter", [])
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4.2 * (len(panels) + 1), 4.2),
+                             squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, p in zip(axes[0], panels, strict=False):
+        y, m = np.asarray(p["true"]), np.asarray(p["pred"])
+        keep = np.sort(rng.choice(len(y), min(max_points, len(y)), replace=False))
+        if p["lower"] is not None:
+            lo, hi = np.asarray(p["lower"])[keep], np.asarray(p["upper"])[keep]
+            ax.errorbar(y[keep], m[keep], yerr=[m[keep] - lo, hi - m[keep]], fmt="none",
+                        ecolor="tab:blue", alpha=0.15, lw=0.8)
+        ax.scatter(y[keep], m[keep], s=6, c="tab:blue")
+        lim = [min(y.min(), m.min()) - 0.02, max(y.max(), m.max()) + 0.02]
+        ax.plot(lim, lim, "k--", lw=0.8)
+        ax.set_xlim(lim)
+        ax.set_ylim(lim)
+        what = "left out" if p["scenario"] == "C" else "seen"
+        ax.set_title(f"{p['target']} ({what}): Kendall tau {p['kendall']:.3f}", fontsize=9)
+        ax.set_xlabel("true accuracy")
+        ax.set_ylabel("predicted accuracy")
+    ax = axes[0][-1]
     models = {"tap": report, **report["baselines"]}
     groups = [(sc, ds) for sc, key in SCENARIO_KEYS.items() for ds in report[key]]
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups)), 4))
     w = 0.8 / len(models)
     for j, (name, rep) in enumerate(models.items()):
         vals = [rep[SCENARIO_KEYS[sc]].get(ds, 0.0) for sc, ds in groups]
         ax.bar(np.arange(len(groups)) + j * w, vals, w, label=name)
     ax.set_xticks(np.arange(len(groups)) + 0.4 - w / 2,
-                  [f"{sc}:{ds}" for sc, ds in groups], rotation=30, ha="right")
+                  [f"{sc}:{ds}" for sc, ds in groups], rotation=30, ha="right", fontsize=7)
     ax.axhline(0.9, ls="--", c="gray", lw=0.8)
     ax.axhline(0.86, ls=":", c="gray", lw=0.8)
     ax.set_ylabel("Kendall tau")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=8, ncol=len(models))
-    ax.set_title(f"tapas predictor, suite {report['suite']}")
+    ax.legend(fontsize=6, ncol=2)
+    ax.set_title(f"suite {report['suite']}: TAP vs baselines", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -185,6 +185,7 @@ def bench_predictor(
         fail(str(e))
     if plot_path is not None:
         plot(rep, plot_path)
+    rep.pop("scatter", None)  # per-network data for the plot only
     if as_json:
         print_json(rep)
         return
