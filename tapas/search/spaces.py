@@ -116,9 +116,14 @@ class NB201CellSpace:
 class _GenotypeSpace:
     """A :mod:`tapas.spaces` module (dict genotypes) as a search space."""
 
+    #: Input used only to build a genotype for its key; every genotype of these spaces
+    #: builds for it, and the key (``template_id``) does not depend on the input.
+    KEY_INPUT = (1, 32, 32)
+
     def __init__(self, name: str, module: Any) -> None:
         self.name = name
         self._mod = module
+        self._keys: dict[str, str] = {}
 
     def check(self, target: Target) -> None:
         if not self._mod.compatible(tuple(target.input_shape)):
@@ -132,7 +137,15 @@ class _GenotypeSpace:
         return self._mod.mutate(genotype, rng)
 
     def key(self, genotype: dict[str, Any]) -> str:
-        return json.dumps(genotype, sort_keys=True, separators=(",", ":"))
+        """The built network's ``template_id``: genotypes that differ only in choices
+        leaving no trace in the network (e.g. the down-sampling kind of a one-stage
+        chain) share a key, so a search never spends two queries on one network."""
+        text = json.dumps(genotype, sort_keys=True, separators=(",", ":"))
+        key = self._keys.get(text)
+        if key is None:
+            key = self._mod.build(genotype, self.KEY_INPUT, 10).template_id
+            self._keys[text] = key
+        return key
 
     def query(self, genotype: dict[str, Any], target: Target) -> Any:
         return self._mod.build(genotype, tuple(target.input_shape), target.num_classes)

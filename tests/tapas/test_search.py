@@ -236,3 +236,23 @@ def test_bench_search_refuses_bad_input_cleanly(tmp_path: Path) -> None:
                                       "|none~0|none~1|none~2|,10.0\n")
     with pytest.raises(BenchError, match="missing columns"):
         run_benchmark(data=tmp_path / "bad.csv")
+
+
+def test_chain_genotypes_building_one_network_share_a_key() -> None:
+    import random
+
+    from tapas.search.spaces import chain_space
+
+    sp = chain_space()
+    rng = random.Random(0)
+    by_key: dict[str, set[str]] = {}
+    genotypes = set()
+    for _ in range(400):
+        g = sp.sample(rng)
+        genotypes.add(json.dumps(g, sort_keys=True))
+        arch = sp._mod.build(g, (1, 8, 8), 10)
+        by_key.setdefault(sp.key(g), set()).add(arch.id)
+    # one key, one network: keys never merge different networks ...
+    assert all(len(ids) == 1 for ids in by_key.values())
+    # ... and distinct genotypes that build the same network are merged (seed 0 has one)
+    assert len(by_key) < len(genotypes)
