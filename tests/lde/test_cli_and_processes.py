@@ -52,16 +52,21 @@ def test_cli_ingest_stats_export_import(tapas_home: Path, tmp_path: Path) -> Non
     assert rep["rejected"][0]["where"] == 26
     r = _cli("ingest", str(p))  # table output, idempotent
     assert r.exit_code == 0 and "skipped" in r.stdout and "line 26" in r.stdout
+    # a database the CLI creates starts with the starter data (when it is installed)
+    from lde import starter
+
+    n0 = starter.starter_stats()["experiments"] if starter.available() else 0
     r = _cli("lde", "stats", "--json")
     s = json.loads(r.stdout)
-    assert s["experiments"] == 25 and s["per_dataset"][0]["dcn"] == 0.4
+    toy = [d for d in s["per_dataset"] if d["name"] == "toy"]
+    assert s["experiments"] == n0 + 25 and toy and toy[0]["dcn"] == 0.4
     assert "toy" in _cli("lde", "stats").stdout
     r = _cli("lde", "export", str(tmp_path / "ex"), "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout)["counts"]["experiments"] == 25
+    assert r.exit_code == 0 and json.loads(r.stdout)["counts"]["experiments"] == n0 + 25
     r = _cli("lde", "import", str(tmp_path / "ex"), "--db", str(tmp_path / "b.duckdb"), "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["added"] == 25
     r = _cli("ingest", str(tmp_path / "ex"), "--db", str(tmp_path / "b.duckdb"), "--json")
-    assert json.loads(r.stdout)["skipped"] == 25
+    assert json.loads(r.stdout)["skipped"] == n0 + 25
 
 
 def test_cli_errors_are_one_line(tapas_home: Path, tmp_path: Path) -> None:
