@@ -23,7 +23,7 @@ import io
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +86,7 @@ class Prediction:
     coverage: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"arch_id": self.arch_id, "mean": self.mean, "spread": self.spread,
-                "lower": self.lower, "upper": self.upper, "predictor": self.predictor,
-                "dcn": self.dcn, "coverage": self.coverage}
+        return asdict(self)
 
 
 @dataclass(frozen=True)

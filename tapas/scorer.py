@@ -79,7 +79,7 @@ class LocalScorer:
         row = self.store.dataset(ident)
         if row is None:
             raise LookupError(f"no dataset {ident!r} in the LDE; characterise it first "
-                              "(tapas dcn compute)")
+                              "(tapas dcn DATASET)")
         return DatasetInfo(id=row.id, name=row.name, n_classes=int(row.n_classes),
                            input_shape=tuple(int(s) for s in row.input_shape),  # type: ignore
                            dcn=None if row.dcn is None else float(row.dcn),
@@ -97,25 +97,13 @@ class LocalScorer:
 
     def _target(self, dcn: float | None, dataset: str | None, num_classes: int | None,
                 input_shape: Sequence[int] | None) -> tuple[float, int, tuple[int, int, int]]:
-        if (dcn is None) == (dataset is None):
-            raise ValueError("give exactly one of dcn= and dataset=")
-        k, shape = 10, (3, 32, 32)
-        if dataset is not None:
-            ds = self.dataset_info(dataset)
-            if ds.dcn is None:
-                raise LookupError(f"dataset {dataset!r} has no DCN yet; characterise it first")
-            target, k, shape = ds.dcn, ds.n_classes, ds.input_shape
-        else:
-            target = float(dcn)  # type: ignore[arg-type]
-            if not 0.0 <= target <= 1.0:
-                raise ValueError(f"dcn must lie in [0, 1], got {dcn!r}")
-        if num_classes is not None:
-            k = int(num_classes)
-        if input_shape is not None:
-            shape = tuple(int(s) for s in input_shape)  # type: ignore[assignment]
-            if len(shape) != 3:
-                raise ValueError(f"input_shape must be [C, H, W], got {list(input_shape)}")
-        return target, k, shape
+        """The target DCN, classes and input shape (the search's own rules)."""
+        from tapas.search import resolve_target
+
+        tg = resolve_target(self, dcn=dcn, dataset=dataset, num_classes=num_classes,
+                            input_shape=input_shape)
+        target = tg.dcn if tg.dcn is not None else self.dataset_info(tg.dataset).dcn
+        return float(target), tg.num_classes, tg.input_shape  # type: ignore[arg-type]
 
     def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
                 dataset: str | None = None, num_classes: int | None = None,

@@ -28,7 +28,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from tapas.client import DatasetInfo, Prediction
@@ -65,10 +65,7 @@ class Candidate:
     """1-based index of the predictor query that scored it."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"genotype": self.genotype, "label": self.label, "arch_id": self.arch_id,
-                "mean": self.mean, "spread": self.spread, "lower": self.lower,
-                "upper": self.upper, "coverage": self.coverage, "predictor": self.predictor,
-                "query": self.query}
+        return asdict(self)
 
 
 @dataclass
