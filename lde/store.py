@@ -28,6 +28,7 @@ import numpy as np
 from lde.archs import ArchRow, arch_row, family_of, nb201_rows
 from lde.errors import LDEError, LockedError, SchemaError
 from lde.schema import SCHEMA_VERSION, current_version, migrate
+from lde.selection import select_adaptive
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -805,22 +806,33 @@ class Store:
         and ``set.satisfied`` is False.
         """
         dcn = check_accuracy(dcn, "dcn")
-        table = sorted(self._dcn_table(exclude_datasets), key=lambda r: abs(r[1] - dcn))
-        used = float(tau)
-        total, n_ds, ok = 0, 0, False
-        for _, d, n, _k in table:
-            dist = abs(d - dcn)
-            if dist > used + 1e-12 and total >= min_experiments and n_ds >= min_datasets:
-                ok = True
-                break
-            if n:
-                total, n_ds = total + n, n_ds + 1
-                used = max(used, dist)
-        else:
-            ok = total >= min_experiments and n_ds >= min_datasets
-        chosen = [r for r in table if abs(r[1] - dcn) <= used + 1e-12]
+        table = self._dcn_table(exclude_datasets)
+        ids, used, ok = select_adaptive([(r[0], r[1], r[2]) for r in table], dcn,
+                                        min_experiments, min_datasets, float(tau))
+        keep = set(ids)
+        chosen = [r for r in table if r[0] in keep]
         s = self._select(chosen, split, with_curves, used, dcn, ok)
         return s, used
+
+    def family_accuracies(self, exclude_datasets: Sequence[str] = ()
+                          ) -> dict[str, np.ndarray]:
+        """Every experiment on a characterised dataset as numpy columns ``family``,
+        ``dataset_id``, ``dcn`` and ``accuracy`` (what the predictor's history features
+        read: :class:`predictor.history.HistoryTable`), leaving ``exclude_datasets`` out."""
+        ex = sorted(set(self._resolve_ids(exclude_datasets))) if exclude_datasets else []
+        where = ("AND e.dataset_id NOT IN (" + ", ".join("?" * len(ex)) + ")") if ex else ""
+        with self._lock:
+            t = self._con.sql(f"""SELECT a.family, e.dataset_id, d.dcn, e.accuracy
+                                  FROM experiments e
+                                  JOIN datasets d ON d.id = e.dataset_id
+                                  JOIN architectures a ON a.id = e.arch_id
+                                  WHERE d.dcn IS NOT NULL {where}
+                                  ORDER BY e.seq""", params=ex or None).to_arrow_table()
+        fam_vals, fam_codes = self._decode(t.column("family"))
+        ds_vals, ds_codes = self._decode(t.column("dataset_id"))
+        return {"family": fam_vals[fam_codes], "dataset_id": ds_vals[ds_codes],
+                "dcn": t.column("dcn").to_numpy().astype(np.float64),
+                "accuracy": t.column("accuracy").to_numpy().astype(np.float64)}
 
     # ------------------------------------------------------------ predictors
     def register_predictor(self, id: str, dcn: float, tau: float, dcn_lo: float, dcn_hi: float,

@@ -8,8 +8,9 @@ Importing this package is cheap (torch loads when a model is built or used).
 from __future__ import annotations
 
 from predictor.ensemble import Prediction
-from predictor.persist import ModelFileError, load, read_header
-from predictor.tap import NotFittedError, TAPRegressor
+from predictor.history import HistoryTable
+from predictor.persist import ModelFileError, read_header
+from predictor.tap import NotFittedError, TAPRegressor, load
 
-__all__ = ["ModelFileError", "NotFittedError", "Prediction", "TAPRegressor", "load",
-           "read_header"]
+__all__ = ["HistoryTable", "ModelFileError", "NotFittedError", "Prediction", "TAPRegressor",
+           "load", "read_header"]

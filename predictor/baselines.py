@@ -7,10 +7,12 @@
   network summary features (:func:`predictor.encoding.summary_features`) + DCN.
 * :class:`NearestDatasetBaseline`: "copy the nearest dataset's accuracy for the same
   architecture": among the training datasets (distinct DCNs) that hold the same
-  network body, take the one whose DCN is nearest to the target's. The body key
+  network family, take the one whose DCN is nearest to the target's. The family key
   ignores the input size and the classifier's width, so the 16x16/120-class
   ImageNet16-120 network and the CIFAR networks of one NAS-Bench-201 cell match.
   Networks seen on no training dataset get the mean accuracy of the nearest dataset.
+* :class:`MeanRankOtherBaseline`: the network's mean percentile over the training
+  datasets that hold it (the "mean rank of the other datasets" reference).
 """
 
 from __future__ import annotations
@@ -21,30 +23,18 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from predictor.encoding import summary_features
-from predictor.tap import NotFittedError, check_archs, check_fit_inputs, check_vector
+from predictor.history import HistoryTable, family_key
+from predictor.tap import check_archs, check_fit_inputs, check_vector
 from tapas.arch import Architecture
 
 
-def body_key(arch: Architecture) -> str:
-    """Identity of a network's body: the layers without the classifier's width, on any
-    input size (``Architecture.template_id``, cached on the object)."""
-    cached = arch.__dict__.get("_tap_body_key")
-    if cached is None:
-        cached = arch.template_id
-        arch.__dict__["_tap_body_key"] = cached
-    return cached
-
-
 class _Base(BaseEstimator):
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "n_train_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit() first")
-
     def _inputs(self, archs: Sequence[Architecture],
                 dcn: float | ArrayLike) -> tuple[list[Architecture], np.ndarray]:
-        self._check_fitted()
+        check_is_fitted(self, "n_train_")
         a = check_archs(archs)
         return a, check_vector(dcn, len(a), "dcn")
 
@@ -122,7 +112,7 @@ class NearestDatasetBaseline(_Base):
         a, d, y = check_fit_inputs(archs, dcns, accuracies)
         table: dict[str, dict[float, list[float]]] = {}
         for arch, dd, yy in zip(a, d, y, strict=True):
-            table.setdefault(body_key(arch), {}).setdefault(float(dd), []).append(float(yy))
+            table.setdefault(family_key(arch), {}).setdefault(float(dd), []).append(float(yy))
         self.table_ = {k: {dd: float(np.mean(v)) for dd, v in per.items()}
                        for k, per in table.items()}
         self.dataset_means_ = {float(dd): float(np.mean(y[d == dd])) for dd in np.unique(d)}
@@ -134,10 +124,40 @@ class NearestDatasetBaseline(_Base):
         out = np.empty(len(a))
         means = self.dataset_means_
         for i, (arch, dd) in enumerate(zip(a, d, strict=True)):
-            per = self.table_.get(body_key(arch))
+            per = self.table_.get(family_key(arch))
             src = per if per else means
             best = min(src, key=lambda k: (abs(k - dd), k))
             out[i] = src[best]
+        return out
+
+
+class MeanRankOtherBaseline(_Base):
+    """Ranks a network by its mean within-dataset percentile over the training datasets
+    that hold its family (NAS-Bench-201's "mean rank of the other datasets"), read as an
+    accuracy through the nearest training dataset's accuracy quantiles."""
+
+    def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
+            accuracies: ArrayLike, curves: object = None) -> MeanRankOtherBaseline:
+        a, d, y = check_fit_inputs(archs, dcns, accuracies)
+        groups = [repr(float(v)) for v in d]
+        self.history_ = HistoryTable([family_key(x) for x in a], groups, d, y)
+        self.levels_ = {float(v): np.sort(y[d == v]) for v in np.unique(d)}
+        self.n_train_ = len(y)
+        return self
+
+    def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
+        a, d = self._inputs(archs, dcn)
+        h = self.history_
+        pct = h.pct[np.maximum(h.rows(a), 0)]
+        pct = np.where((h.rows(a) >= 0)[:, None], pct, np.nan)
+        with np.errstate(all="ignore"):
+            mean_pct = np.nanmean(pct, axis=1) if pct.shape[1] else np.full(len(a), np.nan)
+        mean_pct = np.where(np.isfinite(mean_pct), mean_pct, 0.5)
+        out = np.empty(len(a))
+        levels = np.array(sorted(self.levels_))
+        for i, (p, dd) in enumerate(zip(mean_pct, d, strict=True)):
+            ys = self.levels_[float(levels[np.argmin(np.abs(levels - dd))])]
+            out[i] = float(np.quantile(ys, p))
         return out
 
 
@@ -146,4 +166,5 @@ BASELINES: dict[str, type[_Base]] = {
     "flops": FlopsBaseline,
     "gbr": GBRBaseline,
     "nearest": NearestDatasetBaseline,
+    "mean_rank_other": MeanRankOtherBaseline,
 }

@@ -28,11 +28,17 @@ class Prediction:
     lower: np.ndarray
     upper: np.ndarray
     coverage: float
+    in_domain: np.ndarray | None = None
+    """Per network: whether it lies inside what the training experiments cover."""
+    reasons: tuple[tuple[str, ...], ...] = ()
+    """Per network: why not (empty when in domain); see :mod:`predictor.domain`."""
 
-    def to_dict(self) -> dict[str, list[float] | float]:
+    def to_dict(self) -> dict[str, object]:
         return {"mean": self.mean.tolist(), "spread": self.spread.tolist(),
                 "lower": self.lower.tolist(), "upper": self.upper.tolist(),
-                "coverage": self.coverage}
+                "coverage": self.coverage,
+                "in_domain": None if self.in_domain is None else self.in_domain.tolist(),
+                "reasons": [list(r) for r in self.reasons]}
 
 
 def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
@@ -54,8 +60,9 @@ def calibrate(y: np.ndarray, mean: np.ndarray, spread: np.ndarray,
 
 
 def interval(mean: np.ndarray, spread: np.ndarray, q: float, s0: float,
-             coverage: float) -> Prediction:
-    """Build the :class:`Prediction`; bounds are clipped to the valid range [0, 1]."""
-    half = q * (spread + s0) if math.isfinite(q) else np.full_like(mean, np.inf)
+             coverage: float, widen: np.ndarray | float = 1.0) -> Prediction:
+    """Build the :class:`Prediction`; half-widths are multiplied by ``widen`` (per
+    network: wider outside the training domain); bounds are clipped to [0, 1]."""
+    half = q * (spread + s0) * widen if math.isfinite(q) else np.full_like(mean, np.inf)
     return Prediction(mean=mean, spread=spread, lower=np.clip(mean - half, 0.0, 1.0),
                       upper=np.clip(mean + half, 0.0, 1.0), coverage=coverage)

@@ -3,10 +3,11 @@
 * **A, seen dataset**: train on ``n_train`` random rows of one dataset, score the rest.
 * **B, unseen dataset, no filtering**: leave the target dataset out, train on (a
   seeded sample of at most ``max_train`` rows of) everything else.
-* **C, unseen dataset, DCN-filtered (TAPAS)**: leave the target out; keep the rows
-  whose dataset DCN lies within ``tau`` of the target's, doubling ``tau`` until at
-  least ``min_rows`` rows from at least ``min_datasets`` datasets remain (the LDE's
-  adaptive filter); train on a sample of at most ``max_train`` of them.
+* **C, unseen dataset, DCN-filtered (TAPAS)**: leave the target out; keep the datasets
+  the LDE's own selection rule picks for the target's DCN (passed in as ``select``,
+  :func:`lde.selection.select_adaptive` in the benchmark); train on a sample of at
+  most ``max_train`` of their rows. History features (``predictor.history``) may
+  use every row of the other datasets, never the target's.
 
 NAS-Bench-201 (``load_nb201``): the raw images are not available, so no ProbeNet
 can run on them. Each dataset's DCN is instead the final test accuracy of one
@@ -20,6 +21,7 @@ that cell is removed from every test set so it is never scored against itself.
 from __future__ import annotations
 
 import csv
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from predictor.history import HistoryTable, family_key
 from predictor.metrics import all_metrics, coverage, kendall
 from tapas.arch import Architecture
+from tapas.arch.nb201 import REFERENCE_CELL  # noqa: E402  (re-exported for callers)
 
-REFERENCE_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|"
 NB201_DATASETS: dict[str, dict[str, Any]] = {
     "cifar10": {"column": "cifar10_test", "num_classes": 10, "input_size": 32},
     "cifar100": {"column": "cifar100_test", "num_classes": 100, "input_size": 32},
@@ -106,21 +109,6 @@ def load_nb201(data_dir: Path, datasets: Sequence[str] = tuple(NB201_DATASETS),
                  np.array(refs))
 
 
-def adaptive_filter(dataset_dcn: dict[str, float], target: float, counts: dict[str, int],
-                    tau: float = 0.05, min_rows: int = 1000, min_datasets: int = 1
-                    ) -> tuple[list[str], float]:
-    """Datasets with ``|DCN - target| <= tau``, doubling tau until enough remain."""
-    if not dataset_dcn:
-        raise ValueError("no training datasets to filter")
-    t = tau
-    while True:
-        keep = [d for d, v in dataset_dcn.items() if abs(v - target) <= t + 1e-12]
-        if ((sum(counts[d] for d in keep) >= min_rows and len(keep) >= min_datasets)
-                or len(keep) == len(dataset_dcn)):
-            return keep, t
-        t *= 2
-
-
 def _score(model: Any, archs: list[Architecture], dcn: np.ndarray, y: np.ndarray
            ) -> tuple[dict[str, float], np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     if hasattr(model, "predict_interval"):
@@ -147,15 +135,27 @@ class Result:
     interval: tuple[np.ndarray, np.ndarray] | None = None
 
 
+def history_of(table: Table, rows: np.ndarray) -> HistoryTable:
+    """What an LDE holding ``rows`` knows of each network family (see predictor.history)."""
+    return HistoryTable([family_key(table.archs[i]) for i in rows], table.datasets[rows],
+                        table.dcns[rows], table.accuracies[rows])
+
+
 def _run(table: Table, scenario: str, target: str, tr: np.ndarray, te: np.ndarray,
-         models: dict[str, Callable[[], Any]], train_sets: list[str]) -> list[Result]:
+         models: dict[str, Callable[[], Any]], train_sets: list[str],
+         history: HistoryTable | None = None) -> list[Result]:
+    """Fit each model on ``tr`` and score ``te``. Models that take ``groups`` and
+    ``history`` (TAP) get the rows' dataset ids and ``history`` (default: ``tr``)."""
     out = []
     a_tr, d_tr, y_tr = table.take(tr)
     a_te, d_te, y_te = table.take(te)
     for name, make in models.items():
         model = make()
         t0 = time.perf_counter()
-        model.fit(a_tr, d_tr, y_tr)
+        if "history" in inspect.signature(model.fit).parameters:
+            model.fit(a_tr, d_tr, y_tr, groups=table.datasets[tr], history=history)
+        else:
+            model.fit(a_tr, d_tr, y_tr)
         fs = time.perf_counter() - t0
         m, pred, iv = _score(model, a_te, d_te, y_te)
         out.append(Result(scenario, target, name, m, len(tr), len(te), fs, train_sets, pred, te,
@@ -185,19 +185,30 @@ def _test_rows(table: Table, target: str) -> np.ndarray:
 def scenario_b(table: Table, target: str, models: dict[str, Callable[[], Any]],
                max_train: int | None = 10_000, seed: int = 0) -> list[Result]:
     others = [d for d in table.dataset_dcn() if d != target]
-    tr = _cap(np.flatnonzero(table.datasets != target), max_train, seed)
-    return _run(table, "B", target, tr, _test_rows(table, target), models, others)
+    rest = np.flatnonzero(table.datasets != target)
+    tr = _cap(rest, max_train, seed)
+    return _run(table, "B", target, tr, _test_rows(table, target), models, others,
+                history_of(table, rest))
+
+
+#: ``select(rows, target_dcn) -> (dataset ids, tau, satisfied)`` over ``(id, dcn, n)`` rows:
+#: the LDE's selection rule (:func:`lde.selection.select_adaptive` in the benchmark).
+Selector = Callable[[list[tuple[str, float, int]], float], tuple[list[str], float, bool]]
 
 
 def scenario_c(table: Table, target: str, models: dict[str, Callable[[], Any]],
-               tau: float = 0.05, min_rows: int = 1000, min_datasets: int = 1,
-               max_train: int | None = 10_000, seed: int = 0) -> list[Result]:
+               select: Selector, max_train: int | None = 10_000,
+               seed: int = 0) -> list[Result]:
+    """Leave ``target`` out; train on the datasets ``select`` picks for its DCN. The
+    history features may use everything the table holds about the other datasets."""
     dd = table.dataset_dcn()
     target_dcn = dd.pop(target)
-    counts = {d: int(np.sum(table.datasets == d)) for d in dd}
-    keep, _ = adaptive_filter(dd, target_dcn, counts, tau, min_rows, min_datasets)
+    rows = [(d, v, int(np.sum(table.datasets == d))) for d, v in dd.items()]
+    keep, _, _ = select(rows, target_dcn)
     tr = _cap(np.flatnonzero(np.isin(table.datasets, keep)), max_train, seed)
-    return _run(table, "C", target, tr, _test_rows(table, target), models, keep)
+    rest = np.flatnonzero(table.datasets != target)
+    return _run(table, "C", target, tr, _test_rows(table, target), models, keep,
+                history_of(table, rest))
 
 
 def zero_cost_kendall(data_dir: Path, table: Table, results: list[Result]
@@ -205,13 +216,12 @@ def zero_cost_kendall(data_dir: Path, table: Table, results: list[Result]
     """Kendall tau of each published zero-cost proxy on its 725 cells per dataset, and of
     each scenario-C model's predictions on the same cells (final test accuracy as truth)."""
     path = Path(data_dir) / "nb201_zero_cost.csv"
-    name_map = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16": "imagenet16"}
     with path.open(newline="") as f:
         zc = list(csv.DictReader(f))
     proxies = [c for c in zc[0] if c not in ("dataset", "arch_str", "val_accuracy")]
     out: dict[str, dict[str, float]] = {}
     for ds in dict.fromkeys(table.datasets.tolist()):
-        rows = [r for r in zc if r["dataset"] == name_map.get(ds)]
+        rows = [r for r in zc if r["dataset"] == ds]
         if not rows:
             continue
         idx = {n: i for i, n in enumerate(table.names) if table.datasets[i] == ds}

@@ -1,8 +1,11 @@
-"""Save and load fitted TAP models without unpickling anything.
+"""The predictor file format: fitted models saved and loaded without unpickling anything.
+
+This module knows the bytes, not the model: :meth:`predictor.tap.TAPRegressor.save`
+and ``load`` turn a model into hyper-parameters, scalar state and named arrays and back.
 
 File format (one ``.tap`` file): the magic line ``TAPMODEL\\n``, an 8-byte
 little-endian header length, a UTF-8 JSON header, then the raw little-endian
-float32/int64 bytes of every array. The header holds the format version, the
+float32/float64/int64 bytes of every array. The header holds the format version, the
 encoding version and width, the hyper-parameters, the scalar learned state, the
 provenance (LDE snapshot, DCN, tau, training size, metrics, versions) and, per
 array, its dtype, shape and byte range, plus a SHA-256 over the header (without
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import platform
 import struct
@@ -28,11 +30,8 @@ import numpy as np
 from predictor.encoding import ENCODING_VERSION, STEP_DIM
 
 MAGIC = b"TAPMODEL\n"
-FORMAT_VERSION = 1
-_HYPER = ("hidden_size", "embed_size", "epochs", "lr", "batch_size", "weight_decay",
-          "n_members", "coverage", "calibration_fraction", "rank_weight", "max_steps", "seed",
-          "device")
-_DTYPES = {"float32": np.float32, "int64": np.int64}
+FORMAT_VERSION = 2
+_DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64}
 
 
 class ModelFileError(ValueError):
@@ -67,16 +66,9 @@ def _digest(header: dict[str, Any], payload: bytes) -> str:
     return h.hexdigest()
 
 
-def save(model: Any, path: str | os.PathLike[str],
-         provenance: dict[str, Any] | None = None) -> Path:
-    """Write a fitted :class:`~predictor.tap.TAPRegressor` atomically to ``path``."""
-    if not hasattr(model, "net_"):
-        raise ValueError("only a fitted TAPRegressor can be saved; call fit() first")
-    arrays: dict[str, np.ndarray] = {
-        f"net.{k}": v.detach().cpu().numpy().astype(np.float32)
-        for k, v in model.net_.state_dict().items()}
-    arrays["x_mean"] = np.asarray(model.x_mean_, np.float32)
-    arrays["x_std"] = np.asarray(model.x_std_, np.float32)
+def write(path: str | os.PathLike[str], *, params: dict[str, Any], state: dict[str, Any],
+          arrays: dict[str, np.ndarray], provenance: dict[str, Any] | None = None) -> Path:
+    """Write a model's hyper-parameters, scalar state and arrays atomically to ``path``."""
     index, chunks, off = {}, [], 0
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
@@ -91,12 +83,7 @@ def save(model: Any, path: str | os.PathLike[str],
     header: dict[str, Any] = {
         "format": "tapas-tap", "format_version": FORMAT_VERSION,
         "encoding_version": ENCODING_VERSION, "step_dim": STEP_DIM,
-        "params": {k: getattr(model, k) for k in _HYPER},
-        "state": {"q": None if not math.isfinite(model.q_) else model.q_, "s0": model.s0_,
-                  "n_train": model.n_train_, "n_calibration": model.n_calibration_,
-                  "n_curves": model.n_curves_, "dcn_range": list(model.dcn_range_),
-                  "dcn_slope": model.dcn_slope_,
-                  "fit_seconds": model.fit_seconds_},
+        "params": _jsonable(params), "state": _jsonable(state),
         "provenance": _jsonable(prov),
         "arrays": index,
     }
@@ -151,12 +138,8 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], bytes]:
     return header, payload
 
 
-def load(path: str | os.PathLike[str], device: str | None = None) -> Any:
-    """Load a model saved by :func:`save` (no unpickling); ``device`` overrides the saved one."""
-    import torch
-
-    from predictor.tap import TAPRegressor, _Net
-
+def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A verified model file as ``(header, arrays)``; raises :class:`ModelFileError`."""
     header, payload = read_header(path)
     arrays: dict[str, np.ndarray] = {}
     for name, meta in header["arrays"].items():
@@ -171,33 +154,4 @@ def load(path: str | os.PathLike[str], device: str | None = None) -> Any:
             arrays[name] = a.reshape(meta["shape"]).astype(dt)
         except ValueError:
             raise ModelFileError(f"{path}: array {name!r} does not match its shape") from None
-    params = dict(header["params"])
-    if device is not None:
-        params["device"] = device
-    model = TAPRegressor(**params)
-    model._check_params()
-    st = header["state"]
-    model.x_mean_ = arrays["x_mean"]
-    model.x_std_ = arrays["x_std"]
-    model.q_ = math.inf if st["q"] is None else float(st["q"])
-    model.s0_ = float(st["s0"])
-    model.n_train_ = int(st["n_train"])
-    model.n_calibration_ = int(st["n_calibration"])
-    model.n_curves_ = int(st["n_curves"])
-    model.dcn_range_ = tuple(st["dcn_range"])
-    model.dcn_slope_ = float(st["dcn_slope"])
-    model.fit_seconds_ = float(st["fit_seconds"])
-    model.n_features_ = STEP_DIM
-    model.encoding_version_ = ENCODING_VERSION
-    model.provenance_ = header["provenance"]
-    model.device_ = model._device()
-    net = _Net.build(model.n_members, STEP_DIM, model.hidden_size, model.embed_size, 0)
-    sd = {k[4:]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith("net.")}
-    try:
-        net.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise ModelFileError(f"{path}: weights do not fit the model they claim: "
-                             f"{str(e).splitlines()[0]}") from None
-    net.eval()
-    model.net_ = net.to(model.device_)
-    return model
+    return header, arrays

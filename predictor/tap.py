@@ -2,11 +2,16 @@
 
 Model (per network, ``T`` encoded steps ``e_1..e_T`` from :mod:`predictor.encoding`):
 step ``t`` sees the pair ``[e_{t-1}, e_t]`` (``e_0`` is an all-zero "input"
-step), the dataset's DCN and the accuracy field ``A_{t-1}``; the stacked LSTM's
+step), a *context* vector and the accuracy field ``A_{t-1}``; the stacked LSTM's
 head predicts ``A_t``. ``A_0 = 1 / num_classes``; each predicted ``A_t`` is fed
 into step ``t + 1``; ``A_T`` is the network's predicted accuracy. Networks of
 different lengths share one padded batch: after its last step a network's ``A``
 is frozen, so its output does not depend on what else is in the batch.
+
+The context describes the target dataset and what the LDE knows of the candidate:
+the DCN, the class count and input geometry, and (``use_history``) the history
+features of :mod:`predictor.history`: the candidate family's within-dataset rank on
+the other datasets the LDE holds, nearest DCN first, masked when absent.
 
 Speed: the feedback makes the recurrence sequential in ``t``, so the loop runs
 over the (at most 16) steps and is batched over all networks *and* all ensemble
@@ -20,9 +25,11 @@ Training: the unrolled recurrence is trained end to end on the final accuracy
 same dataset, because users judge the predictor by its ranking). Intermediate
 ``A_t`` get no direct targets: the LDE's per-epoch curves describe training time,
 not depth, so there is no ground truth for the accuracy "after layer i"; ``curves``
-are validated and recorded in the provenance but do not enter the loss. Each member
-trains on its own bootstrap weights and initialisation (diversity for the
-spread); a held-out calibration split sets the conformal interval.
+are validated and recorded in the provenance but do not enter the loss. History
+features are dropped for a share of the training rows (``history_dropout``) so the
+model also scores networks the LDE has never seen. Each member trains on its own
+bootstrap weights and initialisation (diversity for the spread); a held-out
+calibration split sets the conformal interval.
 """
 
 from __future__ import annotations
@@ -30,21 +37,44 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
+from predictor.domain import OUT_OF_DOMAIN_WIDENING, Domain
 from predictor.encoding import ENCODING_VERSION, MAX_STEPS, STEP_DIM, encode_batch
 from predictor.ensemble import Prediction, calibrate, interval
+from predictor.history import HISTORY_DIM, HistoryTable, family_key
 from tapas.arch import Architecture
 
+__all__ = ["CONTEXT_DIM", "NotFittedError", "TAPRegressor"]
+
+#: ``epochs=None`` aims at this many gradient steps, within [MIN_EPOCHS, MAX_EPOCHS].
 AUTO_UPDATES = 900
-
-
-class NotFittedError(RuntimeError):
-    """Raised by ``predict`` before ``fit``."""
+MIN_EPOCHS, MAX_EPOCHS = 8, 150
+#: Below this many rows no calibration split is held out (the interval is unbounded).
+MIN_ROWS_FOR_CALIBRATION = 20
+#: Floor of the target scale that normalises the squared error.
+MIN_TARGET_SCALE = 1e-3
+#: The ranking term's logistic temperature, as a share of the target scale.
+RANK_TEMPERATURE = 0.1
+#: Pairs closer than this in true accuracy carry no ranking signal.
+RANK_MIN_GAP = 1e-3
+GRAD_CLIP_NORM = 5.0
+#: ``target="relative"``: the accuracy field holds 0.5 + REL_SCALE x (within-dataset
+#: z-score), clipped to [REL_CLIP, 1 - REL_CLIP]; the level comes from ``level_at``.
+REL_SCALE = 0.15
+REL_CLIP = 0.02
+MIN_LEVEL_STD = 0.005
+LEVEL_SOFTENING = 0.05
+#: The context: DCN, log2 classes / 7, log2 input size / 5, input channels / 3, history.
+N_DATASET_FEATURES = 4
+CONTEXT_DIM = N_DATASET_FEATURES + HISTORY_DIM
 
 
 def check_archs(archs: Sequence[Any], what: str = "archs") -> list[Architecture]:
@@ -86,6 +116,16 @@ def check_fit_inputs(archs: Sequence[Any], dcns: float | ArrayLike,
     return a, d, y
 
 
+def check_groups(groups: Sequence[Any] | None, d: np.ndarray) -> np.ndarray:
+    """Dataset id per row; without ids, rows of equal DCN are taken as one dataset."""
+    if groups is None:
+        return np.array([f"dcn={v!r}" for v in d.tolist()], dtype=object)
+    g = np.asarray([str(x) for x in groups], dtype=object)
+    if len(g) != len(d):
+        raise ValueError(f"groups has {len(g)} entries for {len(d)} networks")
+    return g
+
+
 def dcn_slope(d: np.ndarray, y: np.ndarray) -> float:
     """How the mean accuracy moves with the DCN, for predictions beyond the DCNs seen.
 
@@ -100,76 +140,117 @@ def dcn_slope(d: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(levels, means, 1)[0])
 
 
-class _Net:
-    """Namespace for the torch module (built lazily so importing this file stays cheap)."""
+def dataset_levels(d: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """``[G, 3]`` rows of (DCN, mean accuracy, accuracy std) per training dataset."""
+    out = []
+    for g in dict.fromkeys(groups.tolist()):
+        m = groups == g
+        out.append((float(d[m][0]), float(y[m].mean()), float(max(y[m].std(), MIN_LEVEL_STD))))
+    return np.asarray(out, dtype=np.float64)
 
-    @staticmethod
-    def build(k: int, f: int, h: int, e: int, seed: int) -> Any:
-        import torch
-        from torch import nn
 
-        class TAPNet(nn.Module):
-            """K stacked-LSTM members with accuracy feedback, evaluated in one batch.
+def level_at(levels: np.ndarray, dcn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and spread of accuracies expected on datasets of DCN ``dcn``: a weighted
+    linear fit over the training datasets, nearest DCNs weighing most (weights
+    ``1 / (|dDCN| + LEVEL_SOFTENING)^2``); one training dataset: its level moved
+    one-for-one with the DCN (what a DCN *is*), its spread kept."""
+    dcn = np.asarray(dcn, np.float64)
+    mu, sd = np.empty(len(dcn)), np.empty(len(dcn))
+    dg, mg, sg = levels[:, 0], levels[:, 1], levels[:, 2]
+    for v in np.unique(dcn):
+        at = dcn == v
+        if len(np.unique(dg)) < 2:
+            mu[at], sd[at] = mg[0] + (v - dg[0]), sg[0]
+            continue
+        w = 1.0 / (np.abs(dg - v) + LEVEL_SOFTENING) ** 2
+        x = np.column_stack([np.ones_like(dg), dg - v])
+        sw = np.sqrt(w)[:, None]
+        mu[at] = np.linalg.lstsq(x * sw, mg * sw[:, 0], rcond=None)[0][0]
+        sd[at] = np.linalg.lstsq(x * sw, sg * sw[:, 0], rcond=None)[0][0]
+    return np.clip(mu, 0.0, 1.0), np.maximum(sd, MIN_LEVEL_STD)
 
-            A shared linear embedding (F -> E) of each encoded step feeds every member;
-            each member's first LSTM layer sees ``[emb(e_{t-1}), emb(e_t), DCN, A_{t-1}]``.
-            """
 
-            def __init__(self) -> None:
-                super().__init__()
-                g = torch.Generator().manual_seed(seed)
+def dataset_features(archs: Sequence[Architecture], dcn: np.ndarray) -> np.ndarray:
+    """``[N, N_DATASET_FEATURES]``: the DCN and the target's geometry, read off each network."""
+    out = np.empty((len(archs), N_DATASET_FEATURES))
+    out[:, 0] = dcn
+    for i, a in enumerate(archs):
+        c, h, _ = a.input_shape
+        out[i, 1:] = (math.log2(max(a.num_classes, 2)) / 7.0, math.log2(max(h, 1)) / 5.0,
+                      c / 3.0)
+    return out
 
-                def u(*shape: int, fan: int) -> nn.Parameter:
-                    b = 1.0 / math.sqrt(fan)
-                    return nn.Parameter((torch.rand(*shape, generator=g) * 2 - 1) * b)
 
-                self.w_e = u(f, e, fan=f)                   # shared step embedding
-                self.b_e = nn.Parameter(torch.zeros(e))
-                self.w_in = u(2 * e + 1, k * 4 * h, fan=h)  # [prev, cur, DCN] -> gates
-                self.w_a = u(k, 1, 4 * h, fan=h)            # feedback A_{t-1} -> gates
-                self.w_hh = u(k, h, 4 * h, fan=h)
-                self.b1 = nn.Parameter(torch.zeros(k * 4 * h))
-                self.w2 = u(k, 2 * h, 4 * h, fan=h)         # [h1, h2] -> gates (layer 2)
-                self.b2 = nn.Parameter(torch.zeros(k, 1, 4 * h))
-                self.w_o = u(k, h, 1, fan=h)
-                self.b_o = nn.Parameter(torch.zeros(k, 1, 1))
-                with torch.no_grad():  # forget-gate bias 1: the usual LSTM start
-                    self.b1.view(k, 4 * h)[:, h:2 * h] = 1.0
-                    self.b2[..., h:2 * h] = 1.0
-                self.h, self.k = h, k
+def build_net(k: int, f: int, c: int, h: int, e: int, seed: int) -> Any:
+    """The torch module: K stacked-LSTM members with accuracy feedback, one batch."""
+    import torch
+    from torch import nn
 
-            def forward(self, x: torch.Tensor, lengths: torch.Tensor, a0: torch.Tensor,
-                        dcn: torch.Tensor) -> torch.Tensor:
-                n, t_max, f_ = x.shape
-                kk, h = self.k, self.h
-                ne = self.w_e.shape[1]
-                # shared step embedding, time-major: (T, N, E)
-                xt = x.transpose(0, 1).reshape(t_max * n, f_)
-                emb = torch.tanh(torch.addmm(self.b_e, xt, self.w_e)).reshape(t_max, n, ne)
-                prev = torch.cat([emb.new_zeros(1, n, ne), emb[:-1]], 0)
-                pairs = torch.cat([prev, emb, dcn[None, :, None].expand(t_max, n, 1)], 2)
-                # the feedback-free part of layer 1 for all steps and members: one GEMM
-                proj = torch.addmm(self.b1, pairs.reshape(t_max * n, 2 * ne + 1), self.w_in)
-                # unbind: one gradient stack in backward instead of a full-size zero fill
-                # per step (slicing proj[t] would allocate and fill T times)
-                projs = proj.reshape(t_max, n, kk, 4 * h).transpose(1, 2).unbind(0)
-                a = a0[None, :].expand(kk, n)
-                h1 = c1 = h2 = c2 = x.new_zeros(kk, n, h)
-                for t in range(t_max):
-                    g1 = torch.baddbmm(torch.addcmul(projs[t], a[..., None], self.w_a),
-                                       h1, self.w_hh)
-                    i1, f1, z1, o1 = torch.sigmoid(g1).chunk(4, 2)
-                    c1 = torch.addcmul(f1 * c1, i1, 2 * z1 - 1)
-                    h1 = o1 * torch.tanh(c1)
-                    g2 = torch.baddbmm(self.b2, torch.cat([h1, h2], 2), self.w2)
-                    i2, f2, z2, o2 = torch.sigmoid(g2).chunk(4, 2)
-                    c2 = torch.addcmul(f2 * c2, i2, 2 * z2 - 1)
-                    h2 = o2 * torch.tanh(c2)
-                    a_new = torch.sigmoid(torch.baddbmm(self.b_o, h2, self.w_o)[..., 0])
-                    a = torch.where((t < lengths)[None, :], a_new, a)
-                return a  # (K, N)
+    class TAPNet(nn.Module):
+        """A shared linear embedding (F -> E) of each encoded step feeds every member;
+        each member's first LSTM layer sees ``[emb(e_{t-1}), emb(e_t), context, A_{t-1}]``,
+        and the context also reaches the head linearly (the history features are close
+        to the answer; the LSTM learns the correction the architecture implies).
+        """
 
-        return TAPNet()
+        def __init__(self) -> None:
+            super().__init__()
+            g = torch.Generator().manual_seed(seed)
+
+            def u(*shape: int, fan: int) -> nn.Parameter:
+                b = 1.0 / math.sqrt(fan)
+                return nn.Parameter((torch.rand(*shape, generator=g) * 2 - 1) * b)
+
+            self.w_e = u(f, e, fan=f)                   # shared step embedding
+            self.b_e = nn.Parameter(torch.zeros(e))
+            self.w_in = u(2 * e + c, k * 4 * h, fan=h)  # [prev, cur, context] -> gates
+            self.w_a = u(k, 1, 4 * h, fan=h)            # feedback A_{t-1} -> gates
+            self.w_hh = u(k, h, 4 * h, fan=h)
+            self.b1 = nn.Parameter(torch.zeros(k * 4 * h))
+            self.w2 = u(k, 2 * h, 4 * h, fan=h)         # [h1, h2] -> gates (layer 2)
+            self.b2 = nn.Parameter(torch.zeros(k, 1, 4 * h))
+            self.w_o = u(k, h, 1, fan=h)
+            self.b_o = nn.Parameter(torch.zeros(k, 1, 1))
+            self.w_c = nn.Parameter(torch.zeros(k, c, 1))  # context -> head, linear path
+            with torch.no_grad():  # forget-gate bias 1: the usual LSTM start
+                self.b1.view(k, 4 * h)[:, h:2 * h] = 1.0
+                self.b2[..., h:2 * h] = 1.0
+            self.h, self.k = h, k
+
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor, a0: torch.Tensor,
+                    ctx: torch.Tensor) -> torch.Tensor:
+            n, t_max, f_ = x.shape
+            kk, h = self.k, self.h
+            ne = self.w_e.shape[1]
+            # shared step embedding, time-major: (T, N, E)
+            xt = x.transpose(0, 1).reshape(t_max * n, f_)
+            emb = torch.tanh(torch.addmm(self.b_e, xt, self.w_e)).reshape(t_max, n, ne)
+            prev = torch.cat([emb.new_zeros(1, n, ne), emb[:-1]], 0)
+            nc = ctx.shape[1]
+            pairs = torch.cat([prev, emb, ctx[None].expand(t_max, n, nc)], 2)
+            # the feedback-free part of layer 1 for all steps and members: one GEMM
+            proj = torch.addmm(self.b1, pairs.reshape(t_max * n, 2 * ne + nc), self.w_in)
+            # unbind: one gradient stack in backward instead of a full-size zero fill
+            # per step (slicing proj[t] would allocate and fill T times)
+            projs = proj.reshape(t_max, n, kk, 4 * h).transpose(1, 2).unbind(0)
+            a = a0[None, :].expand(kk, n)
+            head_bias = self.b_o + torch.matmul(ctx[None], self.w_c)  # (K, N, 1)
+            h1 = c1 = h2 = c2 = x.new_zeros(kk, n, h)
+            for t in range(t_max):
+                g1 = torch.baddbmm(torch.addcmul(projs[t], a[..., None], self.w_a),
+                                   h1, self.w_hh)
+                i1, f1, z1, o1 = torch.sigmoid(g1).chunk(4, 2)
+                c1 = torch.addcmul(f1 * c1, i1, 2 * z1 - 1)
+                h1 = o1 * torch.tanh(c1)
+                g2 = torch.baddbmm(self.b2, torch.cat([h1, h2], 2), self.w2)
+                i2, f2, z2, o2 = torch.sigmoid(g2).chunk(4, 2)
+                c2 = torch.addcmul(f2 * c2, i2, 2 * z2 - 1)
+                h2 = o2 * torch.tanh(c2)
+                a_new = torch.sigmoid(torch.baddbmm(head_bias, h2, self.w_o)[..., 0])
+                a = torch.where((t < lengths)[None, :], a_new, a)
+            return a  # (K, N)
+
+    return TAPNet()
 
 
 class TAPRegressor(BaseEstimator):
@@ -187,6 +268,13 @@ class TAPRegressor(BaseEstimator):
     coverage : nominal coverage of the split-conformal interval.
     calibration_fraction : share of the training rows held out for calibration.
     rank_weight : weight of the pairwise ranking term next to the squared error.
+    target : ``"relative"``: the LSTM learns each network's standing *within* its
+        dataset (z-score) and a separate weighted fit over the training datasets gives
+        the accuracy level and spread for the target DCN (:func:`level_at`);
+        ``"absolute"``: the LSTM predicts the accuracy itself (TAPAS).
+    use_history : feed the candidate family's ranks on other datasets (see
+        :mod:`predictor.history`); off, the context is the dataset alone (TAPAS).
+    history_dropout : share of training rows whose history is hidden.
     max_steps : encoding length cap (see :mod:`predictor.encoding`).
     seed : everything random derives from it; same seed, same data -> same model.
     device : ``auto|cpu|cuda``.
@@ -196,7 +284,8 @@ class TAPRegressor(BaseEstimator):
                  lr: float = 3e-3, batch_size: int = 128, weight_decay: float = 1e-5,
                  n_members: int = 4,
                  coverage: float = 0.9, calibration_fraction: float = 0.15,
-                 rank_weight: float = 0.5, max_steps: int = MAX_STEPS, seed: int = 0,
+                 rank_weight: float = 0.5, target: str = "relative", use_history: bool = True,
+                 history_dropout: float = 0.15, max_steps: int = MAX_STEPS, seed: int = 0,
                  device: str = "auto") -> None:
         self.hidden_size = hidden_size
         self.embed_size = embed_size
@@ -208,6 +297,9 @@ class TAPRegressor(BaseEstimator):
         self.coverage = coverage
         self.calibration_fraction = calibration_fraction
         self.rank_weight = rank_weight
+        self.target = target
+        self.use_history = use_history
+        self.history_dropout = history_dropout
         self.max_steps = max_steps
         self.seed = seed
         self.device = device
@@ -227,6 +319,10 @@ class TAPRegressor(BaseEstimator):
         if not 0.0 < self.calibration_fraction < 0.9:
             raise ValueError("calibration_fraction must lie in (0, 0.9), got "
                              f"{self.calibration_fraction!r}")
+        if self.target not in ("relative", "absolute"):
+            raise ValueError(f"target must be 'relative' or 'absolute', got {self.target!r}")
+        if not 0.0 <= self.history_dropout < 1.0:
+            raise ValueError(f"history_dropout must lie in [0, 1), got {self.history_dropout!r}")
         if not (self.lr > 0 and self.batch_size >= 1 and self.weight_decay >= 0
                 and self.rank_weight >= 0 and 1 <= self.max_steps <= 256):
             raise ValueError("lr, batch_size, weight_decay, rank_weight or max_steps is out "
@@ -237,23 +333,29 @@ class TAPRegressor(BaseEstimator):
 
         return resolve_device(self.device)
 
-    def _members(self, archs: list[Architecture], dcn: np.ndarray,
-                 chunk: int = 8192) -> np.ndarray:
-        """Every member's prediction, (K, N)."""
-        if not hasattr(self, "net_"):
-            raise NotFittedError("this TAPRegressor is not fitted yet; call fit() first")
-        x, lengths, ncls = encode_batch(archs, self.max_steps)
-        return self._members_encoded(x, lengths, ncls, dcn, chunk)
+    def _context(self, archs: Sequence[Architecture], dcn: np.ndarray,
+                 history: HistoryTable | None, exclude: np.ndarray | None = None
+                 ) -> np.ndarray:
+        ctx = np.zeros((len(archs), CONTEXT_DIM))
+        ctx[:, :N_DATASET_FEATURES] = dataset_features(archs, dcn)
+        if self.use_history and history is not None:
+            ctx[:, N_DATASET_FEATURES:] = history.features(history.rows(archs), dcn, exclude)
+        return ctx
 
     def _members_encoded(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
-                         dcn: np.ndarray, chunk: int = 8192) -> np.ndarray:
+                         ctx: np.ndarray, chunk: int = 8192,
+                         levels: np.ndarray | None = None) -> np.ndarray:
+        """Every member's predicted accuracy (K, N); ``levels`` overrides, per network,
+        the ``[G, 3]`` dataset levels the relative output is read against."""
         import torch
 
         dev = self.device_
         # outside the DCN range seen in training the LSTM would extrapolate blindly;
         # evaluate it at the nearest seen DCN and move the level linearly (dcn_slope_)
         lo, hi = self.dcn_range_
-        d_in = np.clip(dcn, lo, hi)
+        dcn = ctx[:, 0].copy()
+        ctx = ctx.copy()
+        ctx[:, 0] = np.clip(dcn, lo, hi)
         outs = []
         with torch.inference_mode():
             for s in range(0, len(x), chunk):
@@ -264,17 +366,27 @@ class TAPRegressor(BaseEstimator):
                     torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)).to(dev),
                     torch.from_numpy(ln).to(dev),
                     torch.from_numpy((1.0 / ncls[s:s + chunk]).astype(np.float32)).to(dev),
-                    torch.from_numpy(d_in[s:s + chunk].astype(np.float32)).to(dev)).cpu())
+                    torch.from_numpy(ctx[s:s + chunk].astype(np.float32)).to(dev)).cpu())
         m = torch.cat(outs, 1).numpy().astype(np.float64)
-        return np.clip(m + self.dcn_slope_ * (dcn - d_in)[None, :], 0.0, 1.0)
+        if self.target == "relative":
+            mu, sd = level_at(self.levels_ if levels is None else levels, dcn)
+            return np.clip(mu[None, :] + sd[None, :] * (m - 0.5) / REL_SCALE, 0.0, 1.0)
+        return np.clip(m + self.dcn_slope_ * (dcn - ctx[:, 0])[None, :], 0.0, 1.0)
 
     # --------------------------------------------------------------------- API
     def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
-            accuracies: ArrayLike, curves: Sequence[Sequence[float] | None] | None = None
+            accuracies: ArrayLike, curves: Sequence[Sequence[float] | None] | None = None,
+            groups: Sequence[Any] | None = None, history: HistoryTable | None = None
             ) -> TAPRegressor:
-        """Train the ensemble on ``(architecture, dataset DCN) -> final accuracy`` rows."""
+        """Train the ensemble on ``(architecture, dataset DCN) -> final accuracy`` rows.
+
+        ``groups`` names each row's dataset (default: rows of equal DCN share one);
+        ``history`` is what the LDE knows beyond these rows (default: the rows
+        themselves). A row's own dataset never enters its own history features.
+        """
         self._check_params()
         archs_l, d, y = check_fit_inputs(archs, dcns, accuracies)
+        g = check_groups(groups, d)
         n_curves = 0
         if curves is not None:
             if len(curves) != len(archs_l):
@@ -283,24 +395,30 @@ class TAPRegressor(BaseEstimator):
                 if c is not None:
                     check_vector(c, len(c), f"curves[{i}]")
                     n_curves += 1
+        if history is None:
+            history = HistoryTable([family_key(a) for a in archs_l], g, d, y)
+        exclude = np.array([history.group_index(x) for x in g.tolist()], dtype=np.int64)
+        ctx = self._context(archs_l, d, history, exclude)
         x_all, len_all, ncls_all = encode_batch(archs_l, self.max_steps)
+        self._fit_encoded(x_all, len_all, ncls_all, ctx, y, g)
         self.n_curves_ = n_curves
-        return self._fit_encoded(x_all, len_all, ncls_all, d, y)
+        self.history_ = history
+        self.domain_ = Domain.of(archs_l, d)
+        return self
 
     def _fit_encoded(self, x_all: np.ndarray, len_all: np.ndarray, ncls_all: np.ndarray,
-                     d: np.ndarray, y: np.ndarray) -> TAPRegressor:
+                     ctx_all: np.ndarray, y: np.ndarray, groups: np.ndarray) -> None:
         """Training on already encoded, padded step sequences (see ``encode_batch``)."""
         import torch
 
         t0 = time.perf_counter()
-        self._check_params()
-        if not hasattr(self, "n_curves_"):
-            self.n_curves_ = 0
         rng = np.random.default_rng(self.seed)
         n = len(y)
-        n_cal = int(round(self.calibration_fraction * n)) if n >= 20 else 0
+        n_cal = (int(round(self.calibration_fraction * n))
+                 if n >= MIN_ROWS_FOR_CALIBRATION else 0)
         perm = rng.permutation(n)
         cal, tr = perm[:n_cal], perm[n_cal:]
+        d = ctx_all[:, 0]
 
         mask = np.arange(x_all.shape[1])[None, :] < len_all[:, None]
         steps = x_all[tr][mask[tr]]
@@ -310,26 +428,39 @@ class TAPRegressor(BaseEstimator):
         dev = self.device_
         torch.manual_seed(self.seed)
         k, h = self.n_members, self.hidden_size
-        net = _Net.build(k, STEP_DIM, h, self.embed_size, self.seed).to(dev)
+        net = build_net(k, STEP_DIM, CONTEXT_DIM, h, self.embed_size, self.seed).to(dev)
 
         xt = torch.from_numpy(((x_all - self.x_mean_) / self.x_std_).astype(np.float32)).to(dev)
         lt = torch.from_numpy(len_all).to(dev)
         a0 = torch.from_numpy((1.0 / ncls_all).astype(np.float32)).to(dev)
-        dt = torch.from_numpy(d.astype(np.float32)).to(dev)
-        yt = torch.from_numpy(y.astype(np.float32)).to(dev)
+        ct = torch.from_numpy(ctx_all.astype(np.float32)).to(dev)
+        _, gcode = np.unique(groups.astype(str), return_inverse=True)
+        gt = torch.from_numpy(gcode.astype(np.int64)).to(dev)
+        self.levels_ = dataset_levels(d[tr], y[tr], groups[tr])
+        field = y
+        if self.target == "relative":
+            lv = {g: row for g, row in zip(dict.fromkeys(groups[tr].tolist()), self.levels_,
+                                           strict=True)}
+            mu = np.array([lv[g][1] if g in lv else y.mean() for g in groups.tolist()])
+            sd = np.array([lv[g][2] if g in lv else y.std() + MIN_LEVEL_STD
+                           for g in groups.tolist()])
+            field = np.clip(0.5 + REL_SCALE * (y - mu) / sd, REL_CLIP, 1 - REL_CLIP)
+        yt = torch.from_numpy(field.astype(np.float32)).to(dev)
         # bootstrap weights per member (Poisson(1)): diversity for the ensemble spread
         boot = torch.from_numpy(rng.poisson(1.0, size=(k, n)).astype(np.float32)).to(dev)
-        y_scale = float(max(np.std(y[tr]), 1e-3))
+        y_scale = float(max(np.std(field[tr]), MIN_TARGET_SCALE))
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         bs = min(self.batch_size, len(tr))
         n_batches = max(1, math.ceil(len(tr) / bs))
-        epochs = self.epochs or int(min(150, max(8, math.ceil(AUTO_UPDATES / n_batches))))
+        epochs = self.epochs or int(min(MAX_EPOCHS,
+                                        max(MIN_EPOCHS, math.ceil(AUTO_UPDATES / n_batches))))
         self.epochs_ = epochs
         total = epochs * n_batches
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
         gen = torch.Generator().manual_seed(self.seed)
         tr_t = torch.from_numpy(tr)
+        drop_hist = self.use_history and self.history_dropout > 0
         self.loss_curve_: list[float] = []
         net.train()
         for _ in range(epochs):
@@ -338,22 +469,28 @@ class TAPRegressor(BaseEstimator):
             for b in range(n_batches):
                 idx = order[b * bs:(b + 1) * bs].to(dev)
                 t_b = int(lt[idx].max())
-                pred = net(xt[idx, :t_b], lt[idx], a0[idx], dt[idx])  # (K, B)
+                cb = ct[idx]
+                if drop_hist:
+                    keep = (torch.rand(len(idx), 1, generator=gen) >= self.history_dropout)
+                    cb = torch.cat([cb[:, :N_DATASET_FEATURES],
+                                    cb[:, N_DATASET_FEATURES:] * keep.to(dev)], 1)
+                pred = net(xt[idx, :t_b], lt[idx], a0[idx], cb)  # (K, B)
                 w = boot[:, idx]
                 yb = yt[idx]
                 err = ((pred - yb[None]) / y_scale) ** 2
                 loss = (w * err).sum() / w.sum().clamp_min(1.0)
                 if self.rank_weight > 0 and len(idx) > 1:
                     dy = yb[:, None] - yb[None, :]
-                    same = (dt[idx][:, None] == dt[idx][None, :]) & (dy.abs() > 1e-3)
+                    gb = gt[idx]
+                    same = (gb[:, None] == gb[None, :]) & (dy.abs() > RANK_MIN_GAP)
                     if bool(same.any()):
-                        dp = (pred[:, :, None] - pred[:, None, :]) / (0.1 * y_scale)
+                        dp = (pred[:, :, None] - pred[:, None, :]) / (RANK_TEMPERATURE * y_scale)
                         pl = torch.nn.functional.softplus(-torch.sign(dy)[None] * dp)
                         pw = (w[:, :, None] * w[:, None, :]) * same[None]
                         loss = loss + self.rank_weight * (pl * pw).sum() / pw.sum().clamp_min(1)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP_NORM)
                 opt.step()
                 sched.step()
                 ep += float(loss.detach())
@@ -367,34 +504,141 @@ class TAPRegressor(BaseEstimator):
         self.dcn_range_ = (float(d.min()), float(d.max()))
         self.dcn_slope_ = dcn_slope(d[tr], y[tr])
         if n_cal:
-            m = self._members_encoded(x_all[cal], len_all[cal], ncls_all[cal], d[cal])
+            m = self._calibration_members(x_all[cal], len_all[cal], ncls_all[cal],
+                                          ctx_all[cal], groups[cal], groups[tr])
             self.q_, self.s0_ = calibrate(y[cal], m.mean(0), m.std(0), self.coverage)
         else:
             self.q_, self.s0_ = math.inf, 1e-4
         self.fit_seconds_ = time.perf_counter() - t0
-        return self
 
-    def predict_members(self, archs: Sequence[Architecture],
-                        dcn: float | ArrayLike) -> np.ndarray:
-        """Each member's predicted accuracy, shape (K, N)."""
+    def _calibration_members(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
+                             ctx: np.ndarray, groups: np.ndarray, train_groups: np.ndarray
+                             ) -> np.ndarray:
+        """Calibration predictions as for a dataset the predictor never saw.
+
+        Users query datasets that are not in the training set, whose accuracy level the
+        predictor must guess from the DCN. With relative targets and at least two
+        training datasets, each calibration row is therefore read against the levels
+        fitted *without its own dataset* (leave-one-dataset-out), so the conformal
+        quantile includes the level error an unseen dataset brings.
+        """
+        names = list(dict.fromkeys(train_groups.tolist()))
+        if self.target != "relative" or len(names) < 2:
+            return self._members_encoded(x, lengths, ncls, ctx)
+        out = np.empty((self.n_members, len(x)))
+        for g in dict.fromkeys(groups.tolist()):
+            rows = np.flatnonzero(groups == g)
+            keep = [i for i, n in enumerate(names) if n != g]
+            out[:, rows] = self._members_encoded(x[rows], lengths[rows], ncls[rows],
+                                                 ctx[rows], levels=self.levels_[keep])
+        return out
+
+    def predict_members(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
+                        history: HistoryTable | None = None) -> np.ndarray:
+        """Each member's predicted accuracy, shape (K, N).
+
+        ``history`` replaces the table saved at training time (e.g. a fresher one from
+        the LDE); it must not hold the target dataset's own results for these networks.
+        """
+        check_is_fitted(self, "net_")
         a = check_archs(archs)
         if not a:
-            return np.zeros((getattr(self, "n_members", 1), 0))
-        return self._members(a, check_vector(dcn, len(a), "dcn"))
+            return np.zeros((self.n_members, 0))
+        d = check_vector(dcn, len(a), "dcn")
+        ctx = self._context(a, d, history if history is not None else self.history_)
+        x, lengths, ncls = encode_batch(a, self.max_steps)
+        return self._members_encoded(x, lengths, ncls, ctx)
 
-    def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
+    def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
+                history: HistoryTable | None = None) -> np.ndarray:
         """Predicted final accuracy in [0, 1] for each network on a dataset of DCN ``dcn``."""
-        return self.predict_members(archs, dcn).mean(0)
+        return self.predict_members(archs, dcn, history).mean(0)
 
-    def predict_interval(self, archs: Sequence[Architecture],
-                         dcn: float | ArrayLike) -> Prediction:
-        """Mean, ensemble spread and the split-conformal interval at ``coverage``."""
-        m = self.predict_members(archs, dcn)
-        return interval(m.mean(0), m.std(0), self.q_, self.s0_, self.coverage)
+    def predict_interval(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
+                         history: HistoryTable | None = None) -> Prediction:
+        """Mean, ensemble spread and the split-conformal interval at ``coverage``, with
+        ``in_domain`` per network; intervals widen outside the training domain."""
+        a = check_archs(archs)
+        m = self.predict_members(a, dcn, history)
+        inside, why = self.domain_.check(a, check_vector(dcn, len(a), "dcn"))
+        widen = np.where(inside, 1.0, OUT_OF_DOMAIN_WIDENING)
+        p = interval(m.mean(0), m.std(0), self.q_, self.s0_, self.coverage, widen)
+        return replace(p, in_domain=inside, reasons=tuple(why))
 
     # ------------------------------------------------------------- persistence
     def save(self, path: Any, provenance: dict[str, Any] | None = None) -> None:
         """Write the fitted model (no pickle); see :mod:`predictor.persist`."""
-        from predictor.persist import save
+        from predictor import persist
 
-        save(self, path, provenance)
+        check_is_fitted(self, "net_")
+        arrays = {f"net.{k}": v.detach().cpu().numpy().astype(np.float32)
+                  for k, v in self.net_.state_dict().items()}
+        arrays["x_mean"] = np.asarray(self.x_mean_, np.float32)
+        arrays["x_std"] = np.asarray(self.x_std_, np.float32)
+        arrays["levels"] = np.asarray(self.levels_, np.float64)
+        for k, v in self.history_.to_arrays().items():
+            arrays[f"history.{k}"] = np.asarray(v, np.float64)
+        state = {"q": None if not math.isfinite(self.q_) else self.q_, "s0": self.s0_,
+                 "n_train": self.n_train_, "n_calibration": self.n_calibration_,
+                 "n_curves": self.n_curves_, "dcn_range": list(self.dcn_range_),
+                 "dcn_slope": self.dcn_slope_, "fit_seconds": self.fit_seconds_,
+                 "domain": self.domain_.to_dict(),
+                 "history_families": self.history_.families,
+                 "history_groups": self.history_.groups}
+        persist.write(path, params=self.get_params(), state=state, arrays=arrays,
+                      provenance=provenance)
+
+    @classmethod
+    def load(cls, path: Any, device: str | None = None) -> TAPRegressor:
+        """A model written by :meth:`save` (verified; never unpickled)."""
+        import torch
+
+        from predictor import persist
+
+        header, arrays = persist.read(path)
+        params = dict(header["params"])
+        if device is not None:
+            params["device"] = device
+        try:
+            model = cls(**params)
+            model._check_params()
+            st = header["state"]
+            model.x_mean_ = arrays["x_mean"]
+            model.x_std_ = arrays["x_std"]
+            model.levels_ = arrays["levels"].astype(np.float64)
+            model.q_ = math.inf if st["q"] is None else float(st["q"])
+            model.s0_ = float(st["s0"])
+            model.n_train_ = int(st["n_train"])
+            model.n_calibration_ = int(st["n_calibration"])
+            model.n_curves_ = int(st["n_curves"])
+            model.dcn_range_ = tuple(st["dcn_range"])
+            model.dcn_slope_ = float(st["dcn_slope"])
+            model.fit_seconds_ = float(st["fit_seconds"])
+            model.domain_ = Domain.from_dict(st["domain"])
+            model.history_ = HistoryTable.from_arrays(
+                st["history_families"], st["history_groups"], arrays["history.group_dcn"],
+                arrays["history.pct"], arrays["history.z"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise persist.ModelFileError(f"{path}: incomplete or inconsistent model state "
+                                         f"({type(e).__name__}: {e})") from None
+        model.n_features_ = STEP_DIM
+        model.encoding_version_ = ENCODING_VERSION
+        model.provenance_ = header["provenance"]
+        model.device_ = model._device()
+        net = build_net(model.n_members, STEP_DIM, CONTEXT_DIM, model.hidden_size,
+                        model.embed_size, 0)
+        sd = {k[4:]: torch.from_numpy(v.copy()) for k, v in arrays.items()
+              if k.startswith("net.")}
+        try:
+            net.load_state_dict(sd, strict=True)
+        except RuntimeError as e:
+            raise persist.ModelFileError(f"{path}: weights do not fit the model they claim: "
+                                         f"{str(e).splitlines()[0]}") from None
+        net.eval()
+        model.net_ = net.to(model.device_)
+        return model
+
+
+def load(path: Any, device: str | None = None) -> TAPRegressor:
+    """A saved predictor (see :meth:`TAPRegressor.load`)."""
+    return TAPRegressor.load(path, device)

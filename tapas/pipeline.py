@@ -105,7 +105,8 @@ def load_predictor(path: str | Path) -> TAPRegressor:
 
 # ---------------------------------------------------------------------- database
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
-    """Open the LDE; a database created by this call is seeded with the starter data."""
+    """Open the LDE; a database created by this call is seeded with the shipped data
+    (starter experiments and NAS-Bench-201 results, :mod:`lde.default_data`)."""
     from lde import Store
 
     db = Path(path) if path is not None else get_settings().database
@@ -114,9 +115,9 @@ def open_store(path: str | Path | None = None, read_only: bool = False) -> Store
         db.parent.mkdir(parents=True, exist_ok=True)
     store = Store(db, read_only=read_only)
     if is_new and not read_only:
-        from lde.starter import seed_starter
+        from lde.default_data import seed_default
 
-        seed_starter(store)
+        seed_default(store)
     return store
 
 

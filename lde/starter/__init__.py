@@ -88,12 +88,17 @@ def starter_stats(directory: Path | None = None) -> dict[str, Any]:
         spaces = dict(_q(con, """SELECT json_extract_string(hparams, '$.space') s, count(*)
                                  FROM e GROUP BY s ORDER BY s"""))
         sources = sorted(r[0] for r in _q(con, "SELECT DISTINCT source FROM e"))
+        pairs = _q(con, """SELECT ds.name, x.accuracy, y.accuracy
+                            FROM e x JOIN e y ON x.arch_id = y.arch_id
+                             AND x.dataset_id = y.dataset_id AND x.seed < y.seed
+                            JOIN ds ON ds.id = x.dataset_id ORDER BY ds.name, x.arch_id""")
         acc_min, acc_max, acc_mean, n_curves = _q(con, """
             SELECT min(accuracy), max(accuracy), avg(accuracy),
                    count(*) FILTER (WHERE curve IS NOT NULL AND len(curve) = epochs) FROM e""")[0]
     finally:
         con.close()
     size = sum(f.stat().st_size for f in d.rglob("*.parquet"))
+    seed_tau = seed_to_seed_kendall(pairs)
     return {
         "experiments": int(n_exp),
         "datasets": int(n_ds),
@@ -112,11 +117,28 @@ def starter_stats(directory: Path | None = None) -> dict[str, Any]:
         "per_space": {k: int(v) for k, v in spaces.items()},
         "sources": sources,
         "parquet_bytes": int(size),
+        "seed_pairs": len(pairs),
+        "seed_to_seed_kendall_mean": (round(sum(seed_tau.values()) / len(seed_tau), 4)
+                                      if seed_tau else None),
         "per_dataset": [{"name": r[0], "dcn": round(float(r[1]), 4), "experiments": int(r[2]),
                          "families": int(r[3]), "accuracy_mean": float(r[4]),
-                         "accuracy_min": float(r[5]), "accuracy_max": float(r[6])}
+                         "accuracy_min": float(r[5]), "accuracy_max": float(r[6]),
+                         "seed_to_seed_kendall": seed_tau.get(r[0])}
                         for r in per_ds],
     }
+
+
+def seed_to_seed_kendall(pairs: list[tuple]) -> dict[str, float]:
+    """Per dataset, Kendall tau between two seeds' accuracies of the same networks
+    (rows ``(dataset, first seed's accuracy, second seed's accuracy)``): how much of a
+    ranking survives retraining, the most a predictor can score against one run."""
+    from scipy.stats import kendalltau
+
+    by: dict[str, list[tuple[float, float]]] = {}
+    for name, a, b in pairs:
+        by.setdefault(name, []).append((float(a), float(b)))
+    return {k: round(float(kendalltau(*zip(*v, strict=True)).statistic), 4)
+            for k, v in by.items() if len(v) >= 2}
 
 
 def card_stats(card: Path | None = None) -> dict[str, Any]:

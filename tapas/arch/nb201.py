@@ -154,3 +154,8 @@ def all_cells() -> list[str]:
     for o in itertools.product(NB201_OPS, repeat=6):
         cells.append(f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|")
     return cells
+
+
+#: The fixed cell whose NAS-Bench-201 test accuracy serves as each benchmark dataset's DCN
+#: (the benchmark's ResNet-like cell): a probe network, since the raw images are absent.
+REFERENCE_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|"

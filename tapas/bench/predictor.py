@@ -74,7 +74,8 @@ def load_suite(suite: str, data_dir: Path | None, limit: int | None,
 
 
 def load_starter() -> Any:
-    """Every experiment of the starter LDE (issue 5), through a throwaway DuckDB store."""
+    """Every experiment of the starter LDE, through a throwaway DuckDB store; the table's
+    ``noise_ceiling`` holds the seed-to-seed Kendall tau per dataset."""
     import tempfile
 
     from lde import starter
@@ -90,19 +91,48 @@ def load_starter() -> Any:
             starter.seed_starter(store)
             es = store.filter_by_dcn(0.5, tau=1.0)
             archs = store.architectures(es.arch_ids())
+            pairs = store.sql("""SELECT a.dataset_id, a.accuracy AS first, b.accuracy AS second
+                                 FROM experiments a JOIN experiments b
+                                   ON a.arch_id = b.arch_id AND a.dataset_id = b.dataset_id
+                                  AND a.split = b.split AND a.seed < b.seed""").to_pylist()
         finally:
             store.close()
-    return Table([archs[a] for a in es.arch_id.tolist()], es.dataset_id, es.dcn, es.accuracy)
+    table = Table([archs[a] for a in es.arch_id.tolist()], es.dataset_id, es.dcn, es.accuracy)
+    table.noise_ceiling = noise_ceiling(pairs)  # type: ignore[attr-defined]
+    return table
+
+
+#: Fewer networks than this with two seeds on a dataset: no ceiling reported for it.
+MIN_SEED_PAIRS = 20
+
+
+def noise_ceiling(pairs: list[dict[str, Any]]) -> dict[str, float]:
+    """Kendall tau between two seeds' accuracies of the same networks, per dataset
+    (rows ``{"dataset_id", "first", "second"}``)."""
+    from predictor.metrics import kendall
+
+    by: dict[str, list[tuple[float, float]]] = {}
+    for p in pairs:
+        by.setdefault(str(p["dataset_id"]), []).append((float(p["first"]), float(p["second"])))
+    return {d: kendall([a for a, _ in v], [b for _, b in v])
+            for d, v in sorted(by.items()) if len(v) >= MIN_SEED_PAIRS}
 
 
 def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: int = 1,
                   limit: int | None = None, scenarios: str = "ABC", n_train_a: int = 1000,
-                  max_train: int = 10_000, min_datasets: int = 1, seed: int = 0,
+                  max_train: int = 10_000, min_datasets: int | None = None, seed: int = 0,
                   tap_kwargs: dict[str, Any] | None = None, table: Any = None,
                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the suite and return one JSON-ready dict (stable keys; see the CLI help)."""
+    """Run the suite and return one JSON-ready dict (stable keys; see the CLI help).
+
+    Scenario C selects training datasets with the LDE's own rule and constants
+    (:mod:`lde.selection`); ``min_datasets`` overrides its minimum number of datasets.
+    """
+    from functools import partial
+
     import torch
 
+    from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, TAU, select_adaptive
     from predictor.evaluate import (
         scenario_a,
         scenario_b,
@@ -119,7 +149,10 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
     dd = table.dataset_dcn()
     models = default_models(seed, tap_kwargs)
     # copying another dataset's accuracy is undefined when only the target is seen
-    models_a = {k: v for k, v in models.items() if k != "nearest"}
+    models_a = {k: v for k, v in models.items() if k not in ("nearest", "mean_rank_other")}
+    select = partial(select_adaptive, min_experiments=MIN_EXPERIMENTS,
+                     min_datasets=MIN_DATASETS if min_datasets is None else min_datasets,
+                     tau=TAU)
     results = []
     for ds in dd:
         if "A" in scenarios:
@@ -130,8 +163,7 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
             results += scenario_b(table, ds, models, max_train=max_train, seed=seed)
         if len(dd) > 1 and "C" in scenarios:
             say(f"scenario C, {ds} left out")
-            results += scenario_c(table, ds, models, max_train=max_train,
-                                  min_datasets=min_datasets, seed=seed)
+            results += scenario_c(table, ds, models, select, max_train=max_train, seed=seed)
 
     def maps(model: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -143,7 +175,13 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
                                           if c else None)
         out["scenario_c_mae_mean"] = (float(np.mean([r.metrics["mae"] for r in c]))
                                       if c else None)
+        ceil = [(r.metrics["kendall"], ceiling[r.target]) for r in c if r.target in ceiling]
+        out["scenario_c_fraction_of_ceiling"] = (
+            float(np.mean([k for k, _ in ceil]) / np.mean([v for _, v in ceil]))
+            if ceil else None)
         return out
+
+    ceiling: dict[str, float] = dict(getattr(table, "noise_ceiling", None) or {})
 
     report: dict[str, Any] = {"suite": suite, "threads": threads, "dcn": dd,
                               "n_rows": len(table.archs)}
@@ -152,6 +190,11 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
            if r.model == "tap" and r.scenario == "C"}
     report["coverage_90_by_dataset"] = cov
     report["coverage_90"] = float(np.mean(list(cov.values()))) if cov else None
+    widths = [float(np.median(r.interval[1] - r.interval[0])) for r in results
+              if r.model == "tap" and r.scenario == "C" and r.interval is not None]
+    report["interval_width_median"] = float(np.median(widths)) if widths else None
+    report["noise_ceiling_kendall"] = ceiling
+    report["noise_ceiling_mean"] = float(np.mean(list(ceiling.values()))) if ceiling else None
     report["coverage_90_scenario_a"] = {r.target: r.metrics.get("coverage") for r in results
                                         if r.model == "tap" and r.scenario == "A"}
     report["baselines"] = {m: maps(m) for m in models if m != "tap"}

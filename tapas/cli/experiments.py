@@ -27,7 +27,8 @@ NArchsOpt = Annotated[int, typer.Option("--n-archs", "-n", min=1,
 PerArchOpt = Annotated[int, typer.Option("--datasets-per-arch", "-k", min=1,
                                          help="Datasets each architecture trains on.")]
 PresetOpt = Annotated[str | None, typer.Option(
-    "--preset", help="'starter': the plan of the shipped starter data (other options "
+    "--preset", help="'starter': the plan of the shipped starter data; 'starter-seed1': "
+                     "its first 60 networks per dataset with another seed (other options "
                      "except --slice/--workers/--db are ignored).")]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1,
                                                help="Override the recipe's epochs.")]
@@ -76,9 +77,10 @@ def _make_plan(preset: str | None, datasets: list[str] | None, spaces: list[str]
 
     try:
         if preset is not None:
-            if preset != "starter":
-                fail(f"unknown --preset {preset!r}; the only preset is 'starter'")
-            return P.starter_plan()
+            presets = {"starter": P.starter_plan, "starter-seed1": P.starter_second_seed_plan}
+            if preset not in presets:
+                fail(f"unknown --preset {preset!r}; expected one of {', '.join(presets)}")
+            return presets[preset]()
         if not datasets:
             fail("give at least one --dataset (or --preset starter)")
         recipe = dict(P.STARTER_RECIPE)

@@ -156,8 +156,9 @@ def bench_predictor(
     limit: Annotated[int | None, typer.Option(
         help="Use a seeded subset of N cells (quick runs; default all).")] = None,
     scenarios: Annotated[str, typer.Option(help="Any of A, B, C.")] = "ABC",
-    min_datasets: Annotated[int, typer.Option(
-        help="Scenario C: datasets the adaptive DCN filter must keep.")] = 1,
+    min_datasets: Annotated[int | None, typer.Option(
+        help="Scenario C: datasets the DCN selection must keep (default: the LDE's "
+             "production rule, 2).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     plot_path: Annotated[Path | None, typer.Option("--plot", help="Write a PNG chart.")] = None,

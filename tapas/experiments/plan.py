@@ -127,3 +127,25 @@ def starter_plan() -> Plan:
     """The exact plan behind the shipped starter data (``--preset starter``)."""
     return plan_jobs(STARTER_DATASETS, STARTER_SPACES, STARTER_DATASETS_PER_ARCH,
                      STARTER_RECIPE, seed=STARTER_SEED, source=STARTER_SOURCE)
+
+
+#: Networks per starter dataset trained again with another seed (the noise ceiling).
+SECOND_SEED_PER_DATASET = 60
+
+
+def starter_second_seed_plan(per_dataset: int = SECOND_SEED_PER_DATASET,
+                             seed_offset: int = 1) -> Plan:
+    """The first ``per_dataset`` starter jobs of every dataset (plan order), trained
+    with seed + ``seed_offset`` (``--preset starter-seed1``). Two seeds of the same
+    networks give the seed-to-seed Kendall tau: the most any predictor can score
+    against one noisy measurement."""
+    from dataclasses import replace
+
+    base = starter_plan()
+    taken: Counter[str] = Counter()
+    jobs = []
+    for j in base.jobs:
+        if taken[j.dataset] < per_dataset:
+            taken[j.dataset] += 1
+            jobs.append(replace(j, seed=j.seed + seed_offset))
+    return Plan(jobs, base.datasets)

@@ -72,10 +72,45 @@ def test_seeding_a_fresh_database(tmp_path: Path, stats: dict) -> None:
 def test_open_store_seeds_a_new_default_database(tapas_home: Path, stats: dict) -> None:
     from tapas.pipeline import open_store
 
+    n = stats["experiments"] + NB201_EXPERIMENTS
     with open_store() as store:
-        assert store.counts()["experiments"] == stats["experiments"]
+        assert store.counts()["experiments"] == n
+        nb = {d.name: d for d in store.datasets() if d.source == "nas-bench-201"}
+        assert sorted(nb) == ["ImageNet16-120", "cifar10", "cifar100"]
+        assert all(d.dcn_meta["method"] == "reference-cell" for d in nb.values())
+        assert nb["cifar10"].input_shape == (3, 32, 32)
+        assert nb["ImageNet16-120"].input_shape == (3, 16, 16)
     with open_store() as store:  # an existing database is not re-seeded or changed
-        assert store.counts()["experiments"] == stats["experiments"]
+        assert store.counts()["experiments"] == n
+
+
+NB201_EXPERIMENTS = 3 * 15_625
+
+
+def test_shipped_nb201_results_carry_their_licence_and_reference_dcns() -> None:
+    import duckdb
+
+    from lde.nb201 import NB201_DIR, available
+    from tapas.arch.nb201 import REFERENCE_CELL
+
+    assert available()
+    notice = (NB201_DIR.parent / "NOTICE.md").read_text()
+    assert "MIT License" in notice and "NATS-Bench" in notice
+    con = duckdb.connect()
+    exps = str(NB201_DIR / "experiments" / "*" / "*.parquet")
+    n, lo, hi = con.execute(f"SELECT count(*), min(accuracy), max(accuracy) "
+                            f"FROM read_parquet('{exps}')").fetchone()
+    assert n == NB201_EXPERIMENTS and 0.0 <= lo < hi <= 1.0
+    meta = con.execute(f"SELECT name, dcn, dcn_meta FROM "
+                       f"read_parquet('{NB201_DIR / 'datasets.parquet'}')").fetchall()
+    assert {m[0] for m in meta} == {"cifar10", "cifar100", "ImageNet16-120"}
+    assert all(REFERENCE_CELL in m[2] for m in meta)
+    # the reference cell's own accuracy is the DCN (the convention the card documents)
+    ref = dict(con.execute(f"""
+        SELECT e.dataset_id, e.accuracy FROM read_parquet('{exps}', hive_partitioning = true) e
+        JOIN read_parquet('{NB201_DIR / 'architectures.parquet'}') a ON a.id = e.arch_id
+        WHERE a.nb201_cell = '{REFERENCE_CELL}'""").fetchall())
+    assert {m[0]: round(m[1], 6) for m in meta} == {k: round(v, 6) for k, v in ref.items()}
 
 
 def test_missing_starter_data_warns(tmp_path: Path) -> None:

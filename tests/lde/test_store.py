@@ -296,3 +296,16 @@ def test_stats(store: Store) -> None:
     assert per["b"]["experiments"] == 20 and per["b"]["test"] == 20
     assert per["uncharacterised"]["dcn"] is None
     json.dumps(s, default=str)
+
+
+def test_selection_rule_widens_to_the_nearest_dataset() -> None:
+    from lde.selection import select_adaptive
+
+    rows = [("a", 0.50, 10), ("b", 0.58, 10), ("c", 0.90, 10)]
+    assert select_adaptive(rows, 0.52, min_experiments=5, min_datasets=1) == (["a"], 0.05, True)
+    keep, tau, ok = select_adaptive(rows, 0.52, min_experiments=15, min_datasets=1)
+    assert keep == ["a", "b"] and np.isclose(tau, 0.06) and ok
+    keep, _, ok = select_adaptive(rows, 0.52, min_experiments=5, min_datasets=3)
+    assert keep == ["a", "b", "c"] and ok
+    keep, _, ok = select_adaptive(rows, 0.52, min_experiments=100, min_datasets=1)
+    assert keep == ["a", "b", "c"] and not ok

@@ -15,7 +15,7 @@ from predictor.baselines import (
     GBRBaseline,
     NearestDatasetBaseline,
     ParamsBaseline,
-    body_key,
+    family_key,
 )
 from tapas.arch import from_nb201
 
@@ -84,7 +84,7 @@ def test_nearest_dataset_copies_the_nearest_accuracy() -> None:
     c10 = [from_nb201(cell_a), from_nb201(cell_b)]
     c100 = [from_nb201(cell_a, num_classes=100), from_nb201(cell_b, num_classes=100)]
     im = [from_nb201(cell_a, num_classes=120, input_size=16)]
-    assert body_key(c10[0]) == body_key(c100[0]) == body_key(im[0]) != body_key(c10[1])
+    assert family_key(c10[0]) == family_key(c100[0]) == family_key(im[0]) != family_key(c10[1])
     m = NearestDatasetBaseline().fit(c10 + c100, [0.9, 0.9, 0.6, 0.6], [0.93, 0.80, 0.70, 0.5])
     assert m.predict(im, 0.4)[0] == pytest.approx(0.70)   # nearest DCN is 0.6
     assert m.predict(im, 0.85)[0] == pytest.approx(0.93)  # nearest DCN is 0.9

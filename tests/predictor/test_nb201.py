@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
+from lde.selection import select_adaptive
 from predictor import TAPRegressor
 from predictor.baselines import ParamsBaseline
 from predictor.evaluate import (
     REFERENCE_CELL,
-    adaptive_filter,
     load_nb201,
     scenario_a,
     scenario_c,
@@ -34,21 +34,31 @@ def test_tap_beats_params_on_real_nb201_rows(shared_data: Path) -> None:
 
 def test_scenario_c_leaves_the_target_out(shared_data: Path) -> None:
     table = load_nb201(shared_data, limit=60)
-    res = scenario_c(table, "imagenet16", {"params": ParamsBaseline}, min_rows=10)
+    one = partial(select_adaptive, min_experiments=10, min_datasets=1)
+    res = scenario_c(table, "imagenet16", {"params": ParamsBaseline}, one)
     assert "imagenet16" not in res[0].train_datasets
     assert res[0].train_datasets == ["cifar100"]  # nearest DCN to ImageNet16-120
     assert res[0].n_test == 60
 
 
-def test_adaptive_filter_widens_tau() -> None:
-    dcn = {"a": 0.50, "b": 0.58, "c": 0.90}
-    counts = {"a": 10, "b": 10, "c": 10}
-    assert adaptive_filter(dcn, 0.52, counts, tau=0.05, min_rows=5) == (["a"], 0.05)
-    keep, tau = adaptive_filter(dcn, 0.52, counts, tau=0.05, min_rows=15)
-    assert keep == ["a", "b"] and tau == 0.1
-    keep, _ = adaptive_filter(dcn, 0.52, counts, tau=0.05, min_rows=5, min_datasets=3)
-    assert keep == ["a", "b", "c"]
-    assert np.isclose(tau, 0.1)
+def test_scenario_c_history_never_holds_the_target(shared_data: Path) -> None:
+    """TAP's history features in scenario C come from the other datasets only."""
+    table = load_nb201(shared_data, limit=80)
+    seen: dict[str, Any] = {}
+
+    class Spy(ParamsBaseline):
+        def fit(self, archs, dcns, accuracies, curves=None, groups=None,  # noqa: ANN001
+                history=None):  # noqa: ANN001
+            seen["history"], seen["groups"] = history, list(groups)
+            return super().fit(archs, dcns, accuracies)
+
+    scenario_c(table, "cifar10", {"spy": Spy}, select_adaptive)
+    assert sorted(set(seen["groups"])) == ["cifar100", "imagenet16"]
+    assert sorted(seen["history"].groups) == ["cifar100", "imagenet16"]
+    # every cifar10 cell is known to the history through the other two datasets only
+    rows = seen["history"].rows([a for a, d in zip(table.archs, table.datasets,
+                                                   strict=True) if d == "cifar10"])
+    assert (rows >= 0).all()
 
 
 def test_kendall_agrees_with_a_known_value() -> None:

@@ -129,7 +129,7 @@ def test_incompatible_files_are_refused(fitted: TAPRegressor, tmp_path: Path) ->
     _rewrite_header(path, other, step_dim=7)
     with pytest.raises(ModelFileError, match="encoding"):
         load(other)
-    _rewrite_header(path, other, format_version=2)
+    _rewrite_header(path, other, format_version=1)
     with pytest.raises(ModelFileError, match="format version"):
         load(other)
     header, _ = read_header(path)
@@ -150,7 +150,12 @@ def test_save_requires_fit_and_plain_provenance(fitted: TAPRegressor, tmp_path: 
 
 
 def test_dcn_beyond_the_trained_range_moves_the_level_linearly(
-        fitted: TAPRegressor, mixed_archs) -> None:  # noqa: ANN001
+        toy_data, mixed_archs) -> None:  # noqa: ANN001
+    # without history features the DCN enters only through the clipped dataset block
+    # (with them, the distance to the nearest known dataset is real information)
+    archs, dcn, y = toy_data
+    fitted = TAPRegressor(**{**SMALL, "use_history": False, "target": "absolute"}).fit(
+        archs, dcn, y)
     lo, hi = fitted.dcn_range_
     assert (lo, hi) == (0.3, 0.7)
     at_hi = fitted.predict_members(mixed_archs, hi)
@@ -159,3 +164,32 @@ def test_dcn_beyond_the_trained_range_moves_the_level_linearly(
     np.testing.assert_allclose(beyond, expected, atol=1e-6)
     # toy accuracies rise by 0.3 per unit of DCN: the fitted slope must be near that
     assert 0.15 < fitted.dcn_slope_ < 0.45
+
+
+def test_relative_levels_follow_the_training_datasets() -> None:
+    """``level_at``: exact on datasets whose levels are linear in the DCN, the single
+    dataset's level moved one-for-one with the DCN when it is alone."""
+    from predictor.tap import level_at
+
+    levels = np.array([[0.2, 0.30, 0.05], [0.5, 0.45, 0.06], [0.8, 0.60, 0.07]])
+    mu, sd = level_at(levels, np.array([0.2, 0.65, 0.95]))
+    np.testing.assert_allclose(mu, [0.30, 0.525, 0.675], atol=1e-9)
+    np.testing.assert_allclose(sd, [0.05, 0.065, 0.075], atol=1e-9)
+    mu, sd = level_at(levels[:1], np.array([0.3]))
+    np.testing.assert_allclose(mu, [0.40]) and np.testing.assert_allclose(sd, [0.05])
+
+
+def test_out_of_domain_predictions_say_why_and_widen(fitted: TAPRegressor) -> None:
+    from tests.predictor.conftest import chain_cnn
+
+    inside = chain_cnn(4, 3)  # a training network, at a training DCN
+    big = chain_cnn(64, 5, num_classes=1000, size=64)  # unlike anything trained on
+    p = fitted.predict_interval([inside, big, inside], [0.3, 0.3, 0.99])
+    assert p.in_domain.tolist() == [True, False, False]
+    assert p.reasons[0] == ()
+    why = " ".join(p.reasons[1])
+    assert "input shape" in why and "1000 classes" in why and "parameters" in why
+    assert "DCN 0.990" in " ".join(p.reasons[2])
+    half = (p.upper - p.lower) / 2
+    q = fitted.predict_interval([inside], [0.99])  # same network, same DCN
+    assert np.isfinite(half).all() and half[2] >= (q.upper - q.lower)[0] / 2 - 1e-12

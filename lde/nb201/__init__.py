@@ -1,0 +1,87 @@
+"""NAS-Bench-201 in the default database: real benchmark results, shipped as an LDE export.
+
+The folder holds an LDE export (see :mod:`lde.parquet_io`) of the benchmark's final
+*test* accuracies (200 epochs, mean over seeds) of all 15,625 cells on CIFAR-10,
+CIFAR-100 and ImageNet16-120: 46,875 experiments whose networks are stored by cell
+string (rebuilt with :func:`tapas.arch.from_nb201`). It is a derived table of
+NATS-Bench (MIT licence, see ``NOTICE.md``), the one piece of shared data the package
+ships, so that a fresh install knows the CIFAR-sized networks most users score.
+
+Each dataset's DCN follows the reference-cell convention (``dcn_meta.method ==
+"reference-cell"``): the raw images are not shipped, so no probe can run on them and
+the DCN is the test accuracy of one fixed cell (:data:`tapas.arch.nb201.REFERENCE_CELL`),
+which is what a probe network measures. A user who has the images can replace it with
+the probe's value: ``tapas dcn IMAGES --name cifar10`` (see the README).
+
+``python -m lde.nb201 ../shared/data/nb201.csv`` rebuilds the folder from the CSV.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lde.store import IngestReport, Store
+
+NB201_DIR = Path(__file__).resolve().parent / "export"
+SOURCE = "nas-bench-201"
+#: CSV column -> dataset name in the LDE.
+COLUMNS = {"cifar10_test": "cifar10", "cifar100_test": "cifar100",
+           "imagenet16_test": "ImageNet16-120"}
+
+
+def available(directory: Path | None = None) -> bool:
+    d = directory or NB201_DIR
+    return (d / "manifest.json").is_file()
+
+
+def seed_nb201(store: Store, directory: Path | None = None) -> IngestReport | None:
+    """Merge the shipped NAS-Bench-201 results into ``store`` (idempotent)."""
+    d = Path(directory) if directory is not None else NB201_DIR
+    if not available(d):
+        warnings.warn(f"NAS-Bench-201 data not found in {d}; the database starts without it",
+                      RuntimeWarning, stacklevel=2)
+        return None
+    return store.import_parquet(d)
+
+
+def reference_dcns(csv_path: Path) -> dict[str, float]:
+    """Each dataset's DCN: the reference cell's test accuracy in [0, 1]."""
+    import csv
+
+    from tapas.arch.nb201 import REFERENCE_CELL
+
+    with Path(csv_path).open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row["arch_str"] == REFERENCE_CELL:
+                return {name: float(row[col]) / 100.0 for col, name in COLUMNS.items()}
+    raise ValueError(f"{csv_path}: the reference cell {REFERENCE_CELL} is missing")
+
+
+def build(csv_path: Path, out: Path = NB201_DIR) -> IngestReport:
+    """Rebuild the shipped export from ``nb201.csv`` (the test columns only)."""
+    import shutil
+
+    from lde.ingest import ingest_nb201
+    from lde.store import Store
+    from tapas.arch.nb201 import REFERENCE_CELL
+
+    dcn = reference_dcns(csv_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        with Store(Path(tmp) / "nb201.duckdb") as store:
+            rep = ingest_nb201(store, csv_path, columns=list(COLUMNS), dcn=dcn, source=SOURCE)
+            for name, v in dcn.items():
+                row = store.dataset(name)
+                assert row is not None
+                store.set_dcn(row.id, v, {"method": "reference-cell", "cell": REFERENCE_CELL,
+                                          "metric": "NAS-Bench-201 test accuracy, 200 epochs"})
+            staged = Path(tmp) / "export"
+            store.export_parquet(staged)
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(staged, out)
+    return rep
+

@@ -1,0 +1,43 @@
+"""The DCN selection rule: which datasets' experiments train the predictor for a target.
+
+One rule, used by :meth:`lde.Store.filter_adaptive` in production and by the predictor
+benchmark (so the benchmark measures what users get). TAPAS keeps the datasets whose
+DCN lies within ``tau`` of the target's (``tau = 0.05``); when those hold too little,
+the radius widens to the next-nearest dataset, one dataset at a time, until at least
+``min_experiments`` experiments from ``min_datasets`` datasets are selected. Pure
+Python: no store, no numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+#: TAPAS's radius, and the minimums the pipeline asks of a selection.
+TAU = 0.05
+MIN_EXPERIMENTS = 1_000
+MIN_DATASETS = 2
+_EPS = 1e-12
+
+
+def select_adaptive(table: Sequence[tuple[str, float, int]], dcn: float,
+                    min_experiments: int = MIN_EXPERIMENTS, min_datasets: int = MIN_DATASETS,
+                    tau: float = TAU) -> tuple[list[str], float, bool]:
+    """``(dataset ids, radius used, satisfied)`` for rows ``(id, dcn, n_experiments)``.
+
+    Every dataset within the final radius is selected (ties at equal distance go
+    together); ``satisfied`` is False when even every dataset falls short.
+    """
+    ranked = sorted(table, key=lambda r: (abs(r[1] - dcn), r[0]))
+    used = float(tau)
+    total, n_ds, ok = 0, 0, False
+    for _, d, n in ranked:
+        dist = abs(d - dcn)
+        if dist > used + _EPS and total >= min_experiments and n_ds >= min_datasets:
+            ok = True
+            break
+        if n:
+            total, n_ds = total + n, n_ds + 1
+            used = max(used, dist)
+    else:
+        ok = total >= min_experiments and n_ds >= min_datasets
+    return [r[0] for r in ranked if abs(r[1] - dcn) <= used + _EPS], used, ok

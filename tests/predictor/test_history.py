@@ -1,0 +1,89 @@
+"""History features: within-dataset ranks of a family on other datasets, masked when
+absent, never including the row's own dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from predictor import HistoryTable, TAPRegressor
+from predictor.history import HISTORY_DIM, family_key
+from predictor.tap import N_DATASET_FEATURES
+from tests.predictor.conftest import chain_cnn
+
+SMALL = dict(hidden_size=8, embed_size=8, epochs=3, n_members=2, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def table() -> HistoryTable:
+    # families f0..f3 on dataset "a" (DCN 0.5) and "b" (DCN 0.8); f3 only on "a"
+    fams = ["f0", "f1", "f2", "f3", "f0", "f1", "f2"]
+    groups = ["a", "a", "a", "a", "b", "b", "b"]
+    dcns = [0.5, 0.5, 0.5, 0.5, 0.8, 0.8, 0.8]
+    accs = [0.40, 0.50, 0.60, 0.70, 0.90, 0.80, 0.85]
+    return HistoryTable(fams, groups, dcns, accs)
+
+
+def test_percentiles_are_within_each_dataset(table: HistoryTable) -> None:
+    a, b = table.group_index("a"), table.group_index("b")
+    np.testing.assert_allclose(table.pct[:, a], [0.0, 1 / 3, 2 / 3, 1.0])
+    np.testing.assert_allclose(table.pct[:3, b], [1.0, 0.0, 0.5])
+    assert np.isnan(table.pct[3, b])  # f3 was never trained on "b"
+
+
+def test_unknown_families_are_masked(table: HistoryTable) -> None:
+    rows = np.array([table._index["f1"], -1])
+    f = table.features(rows, np.array([0.7, 0.7]))
+    assert f.shape == (2, HISTORY_DIM)
+    assert f[0, 0] == 1.0 and (f[1] == 0.0).all()
+
+
+def test_nearest_dataset_first_and_own_dataset_excluded(table: HistoryTable) -> None:
+    r = np.array([table._index["f0"]] * 2)
+    f = table.features(r, np.array([0.75, 0.75]))
+    assert f[0, 1] == 1.0  # nearest is "b" (0.8), where f0 is the best
+    assert f[0, 3] == pytest.approx(0.05)
+    # the same query *on* dataset "b" must not see its own label: nearest becomes "a"
+    g = table.group_index("b")
+    f = table.features(r, np.array([0.8, 0.8]), exclude=np.array([g, -1]))
+    assert f[0, 1] == 0.0 and f[0, 3] == pytest.approx(0.3)
+    assert f[1, 1] == 1.0
+    # f3 exists only on "a": excluding "a" leaves nothing, so everything is masked
+    r3 = np.array([table._index["f3"]])
+    assert (table.features(r3, np.array([0.5]), exclude=np.array([0])) == 0.0).all()
+
+
+def test_fit_never_feeds_a_row_its_own_label() -> None:
+    """TAP's training context equals features computed from the *other* datasets only."""
+    archs = [chain_cnn(w, d) for w in (4, 6, 8) for d in (1, 2, 3)]
+    n = len(archs)
+    rng = np.random.default_rng(0)
+    a_all = archs * 3
+    groups = np.array(["x"] * n + ["y"] * n + ["z"] * n, dtype=object)
+    dcns = np.repeat([0.3, 0.5, 0.9], n)
+    y = rng.uniform(0.2, 0.9, 3 * n)
+    model = TAPRegressor(**SMALL).fit(a_all, dcns, y, groups=groups)
+    hist = model.history_
+    ctx = model._context(a_all, dcns, hist,
+                         np.array([hist.group_index(g) for g in groups.tolist()]))
+    for k, g in enumerate(("x", "y", "z")):
+        keep = groups != g
+        others = HistoryTable([family_key(a) for a in np.array(a_all, dtype=object)[keep]],
+                              groups[keep], dcns[keep], y[keep])
+        rows = slice(k * n, (k + 1) * n)
+        want = others.features(others.rows(a_all[rows]), dcns[rows])
+        np.testing.assert_allclose(ctx[rows, N_DATASET_FEATURES:], want, atol=1e-12)
+
+
+def test_a_fresher_history_changes_predictions_without_refit(mixed_archs) -> None:  # noqa: ANN001
+    archs = mixed_archs[:20]
+    rng = np.random.default_rng(1)
+    d = np.repeat([0.4, 0.6], 10)
+    model = TAPRegressor(**SMALL).fit(archs, d, rng.uniform(0.3, 0.8, 20))
+    empty = HistoryTable([], [], [], [])
+    other = HistoryTable([family_key(a) for a in archs], ["new"] * 20, [0.5] * 20,
+                         np.linspace(0.1, 0.9, 20))
+    p_empty = model.predict(archs, 0.5, history=empty)
+    p_other = model.predict(archs, 0.5, history=other)
+    assert not np.allclose(p_empty, p_other)
+    np.testing.assert_allclose(model.predict(archs, 0.5, history=other), p_other)
