@@ -1,4 +1,5 @@
-"""``tapas arch``: inspect architectures (IR JSON files or NAS-Bench-201 cell strings)."""
+"""``tapas arch``: inspect architectures (IR JSON files, NAS-Bench-201 cell strings, DARTS /
+NAS-Bench-301 genotypes, NAS-Bench-101 cells)."""
 
 from __future__ import annotations
 
@@ -20,37 +21,44 @@ def parse_input_shape(text: str | None) -> tuple[int, int, int] | None:
         c, h, w = (int(p) for p in text.split(","))
     except ValueError:
         fail(f"--input must be C,H,W (three integers), got {text!r}")
-    if h != w:
-        fail(f"--input for a NAS-Bench-201 cell must be square, got {text!r}")
     return c, h, w
 
 
 def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # noqa: ANN201
-    """Load an architecture from a cell string or a JSON file, with CLI-friendly errors."""
-    from tapas.arch import ArchError, from_nb201, is_nb201_string, load
+    """Load an architecture from a cell spec (NAS-Bench-201 cell string, DARTS genotype)
+    or a file (IR JSON, a genotype, a DARTS/NAS-Bench-101 cell object), with CLI-friendly
+    errors."""
+    from tapas.arch import ArchError, expand, is_cell_spec, load
 
     try:
-        if is_nb201_string(source):
+        if is_cell_spec(source):
             shape = parse_input_shape(input_shape) or (3, 32, 32)
-            return from_nb201(source.strip(), classes or 10, shape[1], in_channels=shape[0])
+            return expand(source.strip(), classes or 10, shape)
         path = Path(source)
         if not path.is_file():
-            fail(f"{source!r} is neither a NAS-Bench-201 cell string nor a file")
+            fail(f"{source!r} is neither a NAS-Bench-201 cell string, a DARTS genotype nor "
+                 "a file")
         try:
             text = path.read_text()
         except (OSError, UnicodeDecodeError) as e:
             fail(f"cannot read {path}: {e}")
+        if is_cell_spec(text.strip()):
+            shape = parse_input_shape(input_shape) or (3, 32, 32)
+            return expand(text.strip(), classes or 10, shape)
         import json
 
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
             fail(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}")
+        if is_cell_spec(obj):
+            shape = parse_input_shape(input_shape) or (3, 32, 32)
+            return expand(obj, classes or 10, shape)
         if isinstance(obj, dict) and isinstance(obj.get("input"), dict):
             if classes is not None:
                 obj["input"]["num_classes"] = classes
             if input_shape is not None:
-                obj["input"]["shape"] = [int(p) for p in input_shape.split(",")]
+                obj["input"]["shape"] = list(parse_input_shape(input_shape) or ())
         return load(obj)
     except ArchError as e:
         fail(f"{source}: {e}")
@@ -58,7 +66,11 @@ def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # 
 
 @arch_app.command("show")
 def show(
-    source: Annotated[str, typer.Argument(help="IR JSON file or NAS-Bench-201 cell string.")],
+    source: Annotated[str, typer.Argument(
+        help="IR JSON file, NAS-Bench-201 cell string, DARTS genotype "
+             "(Genotype(normal=[...], ...)) or a file holding a genotype or a DARTS "
+             '({"genotype": ..., "C": 16, "layers": 8}) or NAS-Bench-101 '
+             '({"matrix": ..., "ops": ...}) cell.')],
     classes: Annotated[int | None, typer.Option("--classes", help="Number of classes.")] = None,
     input_shape: Annotated[str | None, typer.Option("--input", help="Input shape C,H,W.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
