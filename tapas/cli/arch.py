@@ -61,7 +61,8 @@ def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # 
                 obj["input"]["shape"] = list(parse_input_shape(input_shape) or ())
         return load(obj)
     except ArchError as e:
-        fail(f"{source}: {e}")
+        label = source[:40] + "..." if is_cell_spec(source) and len(source) > 60 else source
+        fail(f"{label}: {e}")
 
 
 @arch_app.command("show")
