@@ -176,3 +176,30 @@ def test_cli_arch_show_darts_genotype(tmp_path: Path) -> None:
     r = runner.invoke(app, ["arch", "show", bad])
     assert r.exit_code != 0 and "unknown DARTS op 'conv_9x9'" in " ".join(r.output.split())
     assert "Traceback" not in r.output
+
+
+def test_ingest_own_results_on_darts_and_nb101(tapas_home: Path, tmp_path: Path) -> None:
+    """The README's recipe: cells as the ``arch`` of one's own records."""
+    rows = [
+        {"arch": DARTS_V2, "dataset": "my-cifar10", "accuracy_pct": 97.24, "num_classes": 10,
+         "input_shape": [3, 32, 32]},
+        {"arch": {"genotype": DARTS_V2, "C": 16, "layers": 8}, "dataset": "my-cifar10",
+         "accuracy": 0.951},
+        {"arch": NB101_README, "dataset": "my-cifar10", "accuracy": 0.92},
+        {"arch": DARTS_V2.replace("'dil_conv_3x3'", "'conv_9x9'"), "dataset": "my-cifar10",
+         "accuracy": 0.5},
+    ]
+    f = tmp_path / "runs.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    r = runner.invoke(app, ["ingest", str(f), "--dcn", "my-cifar10=0.86", "--json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rep["added"] == 3 and rep["n_rejected"] == 1
+    assert "conv_9x9" in json.dumps(rep["rejected"])
+    from lde.store import Store
+    from tapas.config import get_settings
+
+    want = {from_darts(DARTS_V2).id: 3_349_342, from_nb101(NB101_README).id: 8_555_530}
+    with Store(get_settings().database) as store:
+        got = store.architectures(list(want))
+    assert {k: a.params for k, a in got.items()} == want
