@@ -34,16 +34,22 @@ def from_module(module: torch.nn.Module, input_shape: tuple[int, int, int],
 
 
 _DARTS_SIZE_KEYS = {"genotype", "C", "layers"}
+_DARTS_DICT_KEYS = {"normal", "normal_concat", "reduce", "reduce_concat", "C", "layers", "space"}
+
+
+def _darts_dict(obj: Any) -> bool:
+    return (isinstance(obj, dict) and (("genotype" in obj and set(obj) <= _DARTS_SIZE_KEYS)
+            or ("normal" in obj and "reduce" in obj and set(obj) <= _DARTS_DICT_KEYS)))
 
 
 def is_cell_spec(obj: Any) -> bool:
     """Whether ``obj`` is a benchmark cell rather than an IR network: a NAS-Bench-201
-    cell string, a DARTS genotype (printed, or ``{"genotype": ..., "C": .., "layers": ..}``)
-    or a NAS-Bench-101 cell ``{"matrix": ..., "ops": ...}``."""
+    cell string, a DARTS genotype (printed, ``{"genotype": ..., "C": .., "layers": ..}``
+    or a ``darts`` search-space genotype dict) or a NAS-Bench-101 cell
+    ``{"matrix": ..., "ops": ...}``."""
     if isinstance(obj, str):
         return is_nb201_string(obj) or is_darts_string(obj)
-    return isinstance(obj, dict) and (is_nb101(obj) or (
-        "genotype" in obj and set(obj) <= _DARTS_SIZE_KEYS))
+    return isinstance(obj, dict) and (is_nb101(obj) or _darts_dict(obj))
 
 
 def expand(obj: Any, num_classes: int = 10,
@@ -61,12 +67,14 @@ def expand(obj: Any, num_classes: int = 10,
         return from_darts(obj, num_classes=num_classes, input_shape=input_shape)
     if isinstance(obj, dict) and is_nb101(obj):
         return from_nb101(obj, num_classes, input_shape)
-    if isinstance(obj, dict) and "genotype" in obj and set(obj) <= _DARTS_SIZE_KEYS:
+    if _darts_dict(obj):
         size = {k: obj[k] for k in ("C", "layers") if k in obj}
         for k, v in size.items():
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ArchError(f"must be an integer, got {v!r}", field=k)
-        return from_darts(obj["genotype"], size.get("C", 36), size.get("layers", 20),
+        genotype = obj["genotype"] if "genotype" in obj else {
+            k: obj[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat") if k in obj}
+        return from_darts(genotype, size.get("C", 36), size.get("layers", 20),
                           num_classes, input_shape)
     raise ArchError("not a NAS-Bench-201 cell string, DARTS genotype or NAS-Bench-101 cell")
 

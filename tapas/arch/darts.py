@@ -280,7 +280,7 @@ def from_darts(genotype: Any, channels: int = 36, layers: int = 20, num_classes:
                                              tuple(input_shape)))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)  # a C=36, 20-cell network holds ~1,000 layers: keep the cache small
 def _from_text(text: str, channels: int, layers: int, num_classes: int,
                input_shape: tuple[int, int, int]) -> Architecture:
     return Architecture.from_dict(darts_dict(text, channels, layers, num_classes, input_shape))

@@ -99,6 +99,7 @@ def test_space_spec_expands_to_the_built_network() -> None:
         g = sp.sample(random.Random(7))
         mod = spaces.get_space(name)
         assert expand(mod.spec(g), 10, (3, 16, 16)) == mod.build(g, (3, 16, 16), 10)
+        assert expand(g, 10, (3, 16, 16)) == mod.build(g, (3, 16, 16), 10)  # genotype itself
     s = darts.spec(darts.sample(random.Random(1)))
     assert parse_genotype(s["genotype"]) and len(json.dumps(s)) < 1000
 
