@@ -10,7 +10,10 @@ Own records (``.jsonl``, ``.csv`` or ``.parquet``), one experiment per row/line:
 column             meaning
 =================  ===========================================================
 ``arch``           required. IR JSON (an object in JSONL/Parquet, or JSON text)
-                   or a NAS-Bench-201 cell string ``|op~0|+|op~0|op~1|+|...|``,
+                   or a cell (see :func:`tapas.arch.is_cell_spec`): a NAS-Bench-201
+                   cell string ``|op~0|+|op~0|op~1|+|...|``, a DARTS genotype
+                   ``Genotype(normal=[...], ...)``, ``{"genotype": ..., "C": ..,
+                   "layers": ..}`` or a NAS-Bench-101 ``{"matrix": .., "ops": ..}``,
                    expanded for the dataset's classes and input size.
 ``dataset``        required. Name (or id) of the dataset.
 ``accuracy``       final accuracy as a fraction in [0, 1] ...

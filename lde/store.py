@@ -652,8 +652,8 @@ class Store:
                 row = nb201_rows([cell], [(ds.n_classes, ds.input_shape[1])])[0][0]
             else:
                 row = arch_row(load(cell, ds.n_classes, ds.input_shape))
-        else:
-            row = arch_row(load(obj))
+        else:  # IR, or a DARTS/NAS-Bench-101 cell built for the dataset
+            row = arch_row(load(obj, ds.n_classes, ds.input_shape))
         if key is not None:
             cache[key] = row
         if row.num_classes != ds.n_classes or tuple(row.input_shape) != tuple(ds.input_shape):

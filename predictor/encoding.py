@@ -41,14 +41,22 @@ import numpy as np
 from tapas.arch import Architecture
 from tapas.arch.ops import OPS
 
-ENCODING_VERSION = 1
+ENCODING_VERSION = 2
 MAX_STEPS = 16
-OP_NAMES: tuple[str, ...] = tuple(sorted(OPS))
-_OP_INDEX = {op: i for i, op in enumerate(OP_NAMES)}
+# One one-hot slot per op *family* (tapas.arch.ops.OpSpec.family): the smooth activations
+# (GELU, SiLU, hardswish, ReLU6) share "act", the gates (sigmoid, hard sigmoid, tanh)
+# share "gate", and reshape encodes as flatten, so new activation variants do not
+# widen the vector and networks that differ only in the activation encode alike.
+_FAMILY = {name: spec.family or ("flatten" if name == "reshape" else name)
+           for name, spec in OPS.items()}
+OP_NAMES: tuple[str, ...] = tuple(sorted(set(_FAMILY.values())))
+_OP_INDEX = {op: OP_NAMES.index(fam) for op, fam in _FAMILY.items()}
 _N_OPS = len(OP_NAMES)
 _MERGE = frozenset({"add", "concat"})
+# ops whose output is zero when their input is (sigmoid and hard sigmoid are not)
 _ZERO_PRESERVING = frozenset({"conv", "bn", "relu", "identity", "dropout", "maxpool", "avgpool",
-                              "gap", "flatten"})
+                              "gap", "flatten", "relu6", "gelu", "silu", "hardswish", "tanh",
+                              "layernorm", "reshape", "crop"})
 
 # layer block (per layer): op one-hot, then these numbers
 _LAYER_NUM = ("log2_kernel", "stride_gt1", "log2_width_ratio", "spatial_ratio",
@@ -114,6 +122,9 @@ def layer_vectors(arch: Architecture) -> tuple[np.ndarray, np.ndarray, np.ndarra
         k = f.get("kernel")
         st = f.get("stride")
         kk = (k if isinstance(k, int) else max(k)) if k is not None else 0
+        dil = f.get("dilation", 1)
+        if kk and dil != 1:  # a dilated kernel sees d*(k-1)+1 pixels
+            kk = (dil if isinstance(dil, int) else max(dil)) * (kk - 1) + 1
         sv = (st if isinstance(st, int) else max(st)) if st is not None else 1
         rows.append([
             log2(kk) if kk > 0 else 0.0,

@@ -42,24 +42,22 @@ def _from_ir(obj: Any) -> Any:
 
 def parse_archs(raw: Sequence[Any], num_classes: int, input_shape: tuple[int, int, int],
                 prefix: str = "body.archs") -> list[Any]:
-    """``raw`` items (IR dicts, IR JSON text or NAS-Bench-201 cell strings) as Architectures.
+    """``raw`` items (IR dicts or JSON text; cell specs: NAS-Bench-201 cell strings, DARTS
+    genotypes, NAS-Bench-101 cells) as Architectures.
 
     Cell strings go through the cached ``from_nb201``, so a search loop that re-scores
     the same cells pays the expansion once. All bad items are collected (up to
     :data:`MAX_REPORTED`) into one 422 whose ``path`` names the first.
     """
-    from tapas.arch import ArchError, Architecture, from_nb201, is_nb201_string
+    from tapas.arch import ArchError, Architecture, expand, is_cell_spec
 
-    c, h, w = input_shape
     out: list[Any] = []
     errors: list[dict[str, Any]] = []
     for i, obj in enumerate(raw):
         try:
-            if isinstance(obj, str) and is_nb201_string(obj):
-                if h != w:
-                    raise ArchError(f"NAS-Bench-201 cells need a square input, got "
-                                    f"{list(input_shape)}", field=None)
-                arch = from_nb201(obj.strip(), num_classes, h, in_channels=c)
+            if is_cell_spec(obj):  # NAS-Bench-201/-101 cells, DARTS genotypes
+                arch = expand(obj.strip() if isinstance(obj, str) else obj, num_classes,
+                              input_shape)
             elif isinstance(obj, str):
                 arch = Architecture.from_json(obj)
             else:

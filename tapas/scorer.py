@@ -141,19 +141,16 @@ def parse_archs(archs: Sequence[Any], num_classes: int,
                 input_shape: tuple[int, int, int]) -> list[Architecture]:
     """Cell strings (expanded for ``num_classes``/``input_shape``), IR dicts/JSON text or
     ``Architecture`` objects as Architectures; errors name the item (``archs[i]: ...``)."""
-    from tapas.arch import ArchError, Architecture, from_nb201, is_nb201_string
+    from tapas.arch import ArchError, Architecture, expand, is_cell_spec
 
-    c, h, w = input_shape
     out = []
     for i, obj in enumerate(archs):
         try:
             if isinstance(obj, Architecture):
                 out.append(obj)
-            elif isinstance(obj, str) and is_nb201_string(obj):
-                if h != w:
-                    raise ArchError(f"NAS-Bench-201 cells need a square input, got "
-                                    f"{list(input_shape)}")
-                out.append(from_nb201(obj.strip(), num_classes, h, in_channels=c))
+            elif is_cell_spec(obj):  # NAS-Bench-201/-101 cells, DARTS genotypes
+                out.append(expand(obj.strip() if isinstance(obj, str) else obj, num_classes,
+                                  tuple(input_shape)))
             elif isinstance(obj, str | bytes):
                 out.append(Architecture.from_json(obj))
             elif isinstance(obj, dict):

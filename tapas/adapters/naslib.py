@@ -11,9 +11,15 @@ with the service's predictor for a DCN or dataset (the train-less mode).
 Architectures may be given as NAS-Bench-201 cell strings, as NASLib's six op indices
 (op order ``skip_connect, none, nor_conv_3x3, nor_conv_1x1, avg_pool_3x3``; edges
 (1,2), (1,3), (1,4), (2,3), (2,4), (3,4)), or as objects with NASLib's
-``get_op_indices()``. Accuracies may be percentages (NASLib's convention) or
-fractions; ``query`` answers on the scale ``fit`` saw (percent for a scorer unless
-``percent=False``).
+``get_op_indices()``. With ``ss_type="nasbench301"`` (the DARTS space) they are DARTS
+genotypes (printed text, ``Genotype`` namedtuples), NASLib's compact form (two tuples
+of eight ``(input, op index)`` pairs, op order ``max_pool_3x3, avg_pool_3x3,
+skip_connect, sep_conv_3x3, sep_conv_5x5, dil_conv_3x3, dil_conv_5x5``) or objects
+with ``get_compact()``, expanded at NAS-Bench-301's size (C=32, 8 cells) unless
+``channels``/``layers`` say otherwise; with ``ss_type="nasbench101"`` they are
+``{"matrix", "ops"}`` specs or objects with NASLib's ``get_spec()``. Accuracies may be
+percentages (NASLib's convention) or fractions; ``query`` answers on the scale ``fit``
+saw (percent for a scorer unless ``percent=False``).
 """
 
 from __future__ import annotations
@@ -63,8 +69,74 @@ def to_cell(x: Any) -> str:
                     "string, six op indices, or an object with get_op_indices()")
 
 
+NASLIB_DARTS_OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
+                    "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+SS_TYPES = ("nasbench201", "nasbench301", "nasbench101")
+
+
+def compact_to_genotype(compact: Sequence[Sequence[Sequence[int]]]) -> str:
+    """NASLib's compact DARTS form as the genotype text the DARTS code prints."""
+    from tapas.arch.darts import genotype_string
+
+    if len(compact) != 2 or any(len(cell) != 8 for cell in compact):
+        raise ValueError("a compact DARTS architecture is two cells of eight (input, op) pairs")
+    cells = []
+    for cell in compact:
+        edges = []
+        for src, op in cell:
+            if not 0 <= int(op) < len(NASLIB_DARTS_OPS):
+                raise ValueError(f"op index {op} is not in 0..{len(NASLIB_DARTS_OPS) - 1}")
+            edges.append((NASLIB_DARTS_OPS[int(op)], int(src)))
+        cells.append(edges)
+    return genotype_string({"normal": cells[0], "normal_concat": [2, 3, 4, 5],
+                            "reduce": cells[1], "reduce_concat": [2, 3, 4, 5]})
+
+
+def to_spec(x: Any, ss_type: str, channels: int = 32, layers: int = 8) -> Any:
+    """The cell spec tapas expands (:func:`tapas.arch.expand`) from what NASLib hands over
+    for ``ss_type``; NAS-Bench-201 cells stay cell strings."""
+    from tapas.arch import parse_genotype
+    from tapas.arch.nb101 import parse_cell as parse_nb101
+
+    if ss_type == "nasbench201":
+        return to_cell(x)
+    if ss_type == "nasbench301":
+        get = getattr(x, "get_compact", None)
+        if callable(get):
+            x = get()
+        if isinstance(x, str):
+            text = x.strip()
+        elif all(hasattr(x, k) for k in ("normal", "normal_concat", "reduce", "reduce_concat")):
+            text = compact_genotype_text(x)
+        elif isinstance(x, Sequence | np.ndarray):
+            text = compact_to_genotype(x)
+        else:
+            raise TypeError(f"cannot read a DARTS architecture from {type(x).__name__}")
+        parse_genotype(text)  # ArchError names what is wrong
+        return {"genotype": text, "C": channels, "layers": layers}
+    get = getattr(x, "get_spec", None)
+    if callable(get):
+        x = get()
+    if not isinstance(x, dict) or "matrix" not in x or "ops" not in x:
+        raise TypeError(f"cannot read a NAS-Bench-101 cell from {type(x).__name__}; give "
+                        "{'matrix': ..., 'ops': ...} or an object with get_spec()")
+    spec = {"matrix": np.asarray(x["matrix"]).astype(int).tolist(), "ops": list(x["ops"])}
+    parse_nb101(spec)
+    return spec
+
+
+def compact_genotype_text(g: Any) -> str:
+    """A ``Genotype`` namedtuple (the DARTS code's) as its printed text."""
+    from tapas.arch.darts import genotype_string
+
+    return genotype_string({"normal": [tuple(e) for e in g.normal],
+                            "normal_concat": list(g.normal_concat),
+                            "reduce": [tuple(e) for e in g.reduce],
+                            "reduce_concat": list(g.reduce_concat)})
+
+
 class TapasNASLibPredictor:
-    """TAP behind NASLib's predictor interface (NAS-Bench-201 search space).
+    """TAP behind NASLib's predictor interface (NAS-Bench-201, -301/DARTS and -101).
 
     Parameters
     ----------
@@ -72,7 +144,9 @@ class TapasNASLibPredictor:
         no ``fit``, give this or ``dataset``.
     dataset : a stored dataset's name (zero-shot mode through ``scorer``).
     num_classes, input_size, in_channels : the network each cell is expanded into
-        (default: NAS-Bench-201's CIFAR-10 network).
+        (default: the benchmark's CIFAR-10 network).
+    ss_type : ``nasbench201``, ``nasbench301`` (DARTS) or ``nasbench101``.
+    channels, layers : size of DARTS networks (default NAS-Bench-301's C=32, 8 cells).
     scorer : a :class:`tapas.client.Client` or :class:`tapas.scorer.LocalScorer` for
         zero-shot queries.
     hparams : :class:`predictor.TAPRegressor` hyper-parameters for ``fit``.
@@ -82,9 +156,10 @@ class TapasNASLibPredictor:
     def __init__(self, dcn: float | None = None, dataset: str | None = None,
                  num_classes: int = 10, input_size: int = 32, in_channels: int = 3,
                  scorer: Any = None, hparams: dict[str, Any] | None = None,
-                 percent: bool = True, ss_type: str = "nasbench201") -> None:
-        if ss_type != "nasbench201":
-            raise ValueError(f"only the nasbench201 search space is supported, got {ss_type!r}")
+                 percent: bool = True, ss_type: str = "nasbench201", channels: int = 32,
+                 layers: int = 8) -> None:
+        if ss_type not in SS_TYPES:
+            raise ValueError(f"ss_type must be one of {', '.join(SS_TYPES)}, got {ss_type!r}")
         self.dcn = dcn
         self.dataset = dataset
         self.num_classes = num_classes
@@ -94,6 +169,8 @@ class TapasNASLibPredictor:
         self.hparams = dict(hparams or {})
         self.percent = percent
         self.ss_type = ss_type
+        self.channels = channels
+        self.layers = layers
         self.model_: Any = None
         self.scale_ = 100.0 if percent else 1.0
 
@@ -116,11 +193,14 @@ class TapasNASLibPredictor:
     def reset_hyperparams(self) -> None:
         self.hparams = {}
 
-    def _archs(self, xs: Sequence[Any]) -> list[Any]:
-        from tapas.arch import from_nb201
+    def _specs(self, xs: Sequence[Any]) -> list[Any]:
+        return [to_spec(x, self.ss_type, self.channels, self.layers) for x in xs]
 
-        return [from_nb201(to_cell(x), self.num_classes, self.input_size,
-                           in_channels=self.in_channels) for x in xs]
+    def _archs(self, xs: Sequence[Any]) -> list[Any]:
+        from tapas.arch import expand
+
+        shape = (self.in_channels, self.input_size, self.input_size)
+        return [expand(s, self.num_classes, shape) for s in self._specs(xs)]
 
     def fit(self, xtrain: Sequence[Any], ytrain: Sequence[float],
             train_info: Any = None, **kwargs: Any) -> TapasNASLibPredictor:
@@ -148,12 +228,12 @@ class TapasNASLibPredictor:
         if self.scorer is None:
             raise RuntimeError("call fit() first, or give a scorer for zero-shot queries")
         target = {"dcn": self.dcn} if self.dataset is None else {"dataset": self.dataset}
-        cells = [to_cell(x) for x in xtest]
-        preds = self.scorer.predict(cells, num_classes=self.num_classes,
+        preds = self.scorer.predict(self._specs(xtest), num_classes=self.num_classes,
                                     input_shape=[self.in_channels, self.input_size,
                                                  self.input_size], **target)
         return np.array([p.mean for p in preds]) * self.scale_
 
 
-__all__ = ["NASLIB_OPS", "TapasNASLibPredictor", "cell_to_op_indices", "op_indices_to_cell",
-           "to_cell"]
+__all__ = ["NASLIB_DARTS_OPS", "NASLIB_OPS", "SS_TYPES", "TapasNASLibPredictor",
+           "cell_to_op_indices", "compact_to_genotype", "op_indices_to_cell", "to_cell",
+           "to_spec"]

@@ -25,6 +25,7 @@ import numpy as np
 
 from tapas.arch.ops import (
     MAX_CHANNELS,
+    MAX_FEATURES,
     MAX_KERNEL,
     MAX_SPATIAL,
     OPS,
@@ -103,17 +104,26 @@ def _normalize_layer(raw: Any, i: int) -> tuple[str, dict[str, Any], tuple[int, 
         elif isinstance(default, bool):
             if not isinstance(v, bool):
                 raise ArchError(f"must be true or false, got {v!r}", i, name, op)
-        elif name == "p":
+        elif name == "p" or name in spec.float_fields:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 raise ArchError(f"must be a number, got {v!r}", i, name, op)
             v = float(v)
+        elif name == "shape":
+            if not isinstance(v, list | tuple) or not 1 <= len(v) <= 3:
+                raise ArchError(f"must be a list of 1 to 3 sizes (batch excluded), got {v!r}",
+                                i, name, op)
+            v = [_check_int(x, i, op, name, 1, MAX_FEATURES) for x in v]
+        elif op == "crop" and v is not None:
+            v = _check_int(v, i, op, name, 1 if name == "channels" else 0,
+                           MAX_CHANNELS if name == "channels" else MAX_SPATIAL)
         fields[name] = v
     # Fill derived defaults so equal networks have equal canonical JSON (and ids).
     if op == "conv" and fields["padding"] is None:
-        k = fields["kernel"]
-        fields["padding"] = [k[0] // 2, k[1] // 2] if isinstance(k, list) else k // 2
-        if isinstance(fields["padding"], list) and fields["padding"][0] == fields["padding"][1]:
-            fields["padding"] = fields["padding"][0]
+        k, d = fields["kernel"], fields["dilation"]
+        k2 = k if isinstance(k, list) else [k, k]
+        d2 = d if isinstance(d, list) else [d, d]
+        pad = [d2[0] * (k2[0] // 2), d2[1] * (k2[1] // 2)]
+        fields["padding"] = pad[0] if pad[0] == pad[1] else pad
     if op in ("maxpool", "avgpool") and fields["stride"] is None:
         fields["stride"] = fields["kernel"]
     if "inputs" in raw and raw["inputs"] is not None:
@@ -135,6 +145,15 @@ def _normalize_layer(raw: Any, i: int) -> tuple[str, dict[str, Any], tuple[int, 
                 else f"{spec.min_inputs} to {spec.max_inputs}")
         raise ArchError(f"'{op}' takes {want} inputs, got {len(inputs)}", i, "inputs", op)
     return op, fields, inputs
+
+
+def _canonical_fields(op: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` without optional fields at their default (see :mod:`tapas.arch.ops`)."""
+    spec = OPS[op]
+    if not spec.optional:
+        return fields
+    return {k: v for k, v in fields.items()
+            if k not in spec.optional or v != spec.fields[k]}
 
 
 class Architecture:
@@ -193,9 +212,11 @@ class Architecture:
             layers = []
             for d in obj["layers"]:
                 spec = OPS[d["op"]]
-                if len(d) != len(spec.fields) + 2:
+                n_opt = sum(k in d for k in spec.optional)
+                if len(d) != len(spec.fields) - len(spec.optional) + n_opt + 2:
                     return cls.from_dict(obj)
-                layers.append((d["op"], {k: d[k] for k in spec.fields}, tuple(d["inputs"])))
+                layers.append((d["op"], {k: d.get(k, spec.fields[k]) if k in spec.optional
+                                         else d[k] for k in spec.fields}, tuple(d["inputs"])))
             return cls(tuple(inp["shape"]), int(inp["num_classes"]), layers)
         except (KeyError, TypeError, IndexError):
             return cls.from_dict(obj)
@@ -213,7 +234,7 @@ class Architecture:
         """The canonical form: defaults filled in, inputs explicit."""
         return {
             "input": {"shape": list(self.input_shape), "num_classes": self.num_classes},
-            "layers": [{"op": op, **fields, "inputs": list(inputs)}
+            "layers": [{"op": op, **_canonical_fields(op, fields), "inputs": list(inputs)}
                        for op, fields, inputs in self.layers],
         }
 

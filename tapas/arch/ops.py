@@ -5,7 +5,12 @@ inputs and returns ``(out_shape, params, flops)``. Shapes exclude the batch
 dimension: ``(C, H, W)`` for feature maps, ``(F,)`` for vectors.
 
 FLOPs convention: multiply-accumulates (MACs) of conv and linear layers, bias
-additions included; element-wise ops, BN, pooling and activations count zero.
+additions included; element-wise ops, BN, layer norm, pooling and activations count
+zero.
+
+Fields added after the first release (``optional`` in :class:`OpSpec`, e.g. a conv's
+``dilation``) are left out of the canonical JSON while they hold their default, so
+every network described before they existed keeps its id.
 """
 
 from __future__ import annotations
@@ -66,6 +71,12 @@ class OpSpec:
     pair_fields: tuple[str, ...] = ()
     doc: str = ""
     int_fields: tuple[str, ...] = field(default=())
+    optional: tuple[str, ...] = ()
+    """Fields omitted from the canonical JSON while at their default (ids stay stable)."""
+    family: str = ""
+    """Ops of one family play the same role (e.g. smooth activations); the encoder may
+    give them one slot. Empty: the op is its own family."""
+    float_fields: tuple[str, ...] = ()
 
 
 REQUIRED = object()
@@ -95,12 +106,15 @@ def _window(h: int, w: int, k: tuple[int, int], s: tuple[int, int], p: tuple[int
 
 def _conv(f: dict[str, Any], shapes: list[Shape]) -> tuple[Shape, int, int]:
     c, h, w = _need_map(shapes[0])
-    k, s = _pair(f["kernel"]), _pair(f["stride"])
-    p = _pair(f["padding"]) if f["padding"] is not None else (k[0] // 2, k[1] // 2)
+    k, s, d = _pair(f["kernel"]), _pair(f["stride"]), _pair(f["dilation"])
+    p = (_pair(f["padding"]) if f["padding"] is not None
+         else (d[0] * (k[0] // 2), d[1] * (k[1] // 2)))
     g, out = f["groups"], f["out"]
     if c % g or out % g:
         raise _Fail(f"groups={g} must divide both input channels {c} and out {out}", "groups")
-    oh, ow = _window(h, w, k, s, p, "conv")
+    # A dilated kernel covers d*(k-1)+1 pixels: the window rule applies to that span.
+    span = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+    oh, ow = _window(h, w, span, s, p, "conv")
     weights = out * (c // g) * k[0] * k[1]
     bias = out if f["bias"] else 0
     macs = (weights + bias) * oh * ow
@@ -135,11 +149,51 @@ def _gap(f: dict[str, Any], shapes: list[Shape]) -> tuple[Shape, int, int]:
     return ((c,) if f["flatten"] else (c, 1, 1)), 0, 0
 
 
-def _flatten(f: dict[str, Any], shapes: list[Shape]) -> tuple[Shape, int, int]:
+def _numel(shape: Shape) -> int:
     n = 1
-    for d in shapes[0]:
+    for d in shape:
         n *= d
-    return (n,), 0, 0
+    return n
+
+
+def _flatten(f: dict[str, Any], shapes: list[Shape]) -> tuple[Shape, int, int]:
+    return (_numel(shapes[0]),), 0, 0
+
+
+def _reshape(f: dict[str, Any], shapes: list[Shape]) -> tuple[Shape, int, int]:
+    shape = tuple(f["shape"])
+    if _numel(shape) != _numel(shapes[0]):
+        raise _Fail(f"cannot reshape {list(shapes[0])} ({_numel(shapes[0])} values) to "
+                    f"{list(shape)} ({_numel(shape)} values)", "shape")
+    return shape, 0, 0
+
+
+def _crop(f: dict[str, Any], shapes: list[Shape]) -> tuple[Shape, int, int]:
+    c, h, w = _need_map(shapes[0])
+    keep = c if f["channels"] is None else f["channels"]
+    if keep > c:
+        raise _Fail(f"keeps {keep} channels of an input that has {c}", "channels")
+    oh, ow = h - f["top"] - f["bottom"], w - f["left"] - f["right"]
+    if oh < 1 or ow < 1:
+        raise _Fail(f"cropping {[f['top'], f['bottom'], f['left'], f['right']]} (top, bottom, "
+                    f"left, right) from a {h}x{w} input leaves nothing", "top")
+    return (keep, oh, ow), 0, 0
+
+
+def _layernorm(f: dict[str, Any], shapes: list[Shape]) -> tuple[Shape, int, int]:
+    if len(shapes[0]) not in (1, 3):
+        raise _Fail(f"needs a (C, H, W) map or a (C,) vector, got {list(shapes[0])}")
+    if not 0.0 < float(f["eps"]) < 1.0:
+        raise _Fail(f"must be in (0, 1), got {f['eps']}", "eps")
+    return shapes[0], (2 * shapes[0][0] if f["affine"] else 0), 0
+
+
+def _mul(f: dict[str, Any], shapes: list[Shape]) -> tuple[Shape, int, int]:
+    a, b = shapes
+    if len(a) != len(b) or any(x != y and 1 not in (x, y) for x, y in zip(a, b, strict=True)):
+        raise _Fail(f"cannot multiply tensors of shapes {list(a)} and {list(b)}: each "
+                    "dimension must match or be 1 (e.g. a (C, 1, 1) gate)", "inputs")
+    return tuple(max(x, y) for x, y in zip(a, b, strict=True)), 0, 0
 
 
 def _linear(f: dict[str, Any], shapes: list[Shape]) -> tuple[Shape, int, int]:
@@ -172,11 +226,22 @@ OPS: dict[str, OpSpec] = {
     spec.name: spec
     for spec in [
         OpSpec("conv", {"out": REQUIRED, "kernel": REQUIRED, "stride": 1, "padding": None,
-                        "groups": 1, "bias": False}, _conv,
-               pair_fields=("kernel", "stride", "padding"), int_fields=("out", "groups"),
-               doc="2-D convolution; padding defaults to kernel//2 ('same' at stride 1)"),
+                        "groups": 1, "bias": False, "dilation": 1}, _conv,
+               pair_fields=("kernel", "stride", "padding", "dilation"),
+               int_fields=("out", "groups"), optional=("dilation",),
+               doc="2-D convolution; padding defaults to dilation*(kernel//2) ('same' at "
+                   "stride 1); groups=out=in is depthwise"),
         OpSpec("bn", {"affine": True}, _bn, doc="2-D batch normalization"),
         OpSpec("relu", {}, _same, doc="ReLU"),
+        OpSpec("relu6", {}, _same, family="act", doc="ReLU clipped at 6 (MobileNetV2)"),
+        OpSpec("gelu", {}, _same, family="act", doc="GELU (exact, erf form)"),
+        OpSpec("silu", {}, _same, family="act", doc="SiLU / swish: x * sigmoid(x)"),
+        OpSpec("hardswish", {}, _same, family="act", doc="hard swish (MobileNetV3)"),
+        OpSpec("sigmoid", {}, _same, family="gate", doc="logistic sigmoid"),
+        OpSpec("hardsigmoid", {}, _same, family="gate", doc="hard sigmoid (MobileNetV3)"),
+        OpSpec("tanh", {}, _same, family="gate", doc="hyperbolic tangent"),
+        OpSpec("layernorm", {"affine": True, "eps": 1e-5}, _layernorm, float_fields=("eps",),
+               doc="layer norm over the channels at each position (ConvNeXt's LayerNorm)"),
         OpSpec("identity", {}, _same, doc="identity (skip connection)"),
         OpSpec("zero", {}, _same, doc="outputs zeros (NAS-Bench-201 'none')"),
         OpSpec("dropout", {"p": 0.5}, _dropout, doc="dropout with probability p"),
@@ -187,11 +252,18 @@ OPS: dict[str, OpSpec] = {
                pair_fields=("kernel", "stride", "padding"), doc="average pooling"),
         OpSpec("gap", {"flatten": True}, _gap, doc="global average pooling to (C,)"),
         OpSpec("flatten", {}, _flatten, doc="flatten to (features,)"),
+        OpSpec("reshape", {"shape": REQUIRED}, _reshape,
+               doc="reshape to 'shape' (1-3 dims, batch excluded; same number of values)"),
+        OpSpec("crop", {"channels": None, "top": 0, "bottom": 0, "left": 0, "right": 0}, _crop,
+               doc="keep the first 'channels' channels and drop rows/columns at the edges "
+                   "(x[:, :channels, top:H-bottom, left:W-right])"),
         OpSpec("linear", {"out": REQUIRED, "bias": True}, _linear, int_fields=("out",),
                doc="fully connected layer"),
         OpSpec("add", {}, _add, min_inputs=2, max_inputs=64, doc="element-wise sum"),
         OpSpec("concat", {}, _concat, min_inputs=2, max_inputs=64,
                doc="channel concatenation"),
+        OpSpec("mul", {}, _mul, min_inputs=2, max_inputs=2,
+               doc="element-wise product, broadcasting size-1 dims (squeeze-and-excite gates)"),
     ]
 }
 

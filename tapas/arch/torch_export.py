@@ -28,6 +28,48 @@ class _Concat(nn.Module):
         return torch.cat(xs, dim=1)
 
 
+class _Mul(nn.Module):
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a * b
+
+
+class _Reshape(nn.Module):
+    def __init__(self, shape: list[int]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class _Crop(nn.Module):
+    def __init__(self, f: dict[str, Any]) -> None:
+        super().__init__()
+        self.c, self.t, self.b, self.l, self.r = (f["channels"], f["top"], f["bottom"],
+                                                  f["left"], f["right"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2], x.shape[3]
+        return x[:, :self.c, self.t:h - self.b, self.l:w - self.r]
+
+
+class _ChannelLayerNorm(nn.LayerNorm):
+    """Layer norm over the channels of each position of an (N, C, H, W) map (or of an
+    (N, C) vector): ConvNeXt's LayerNorm, whichever data format it was written in."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            return super().forward(x)
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU,
+    "hardswish": nn.Hardswish, "sigmoid": nn.Sigmoid, "hardsigmoid": nn.Hardsigmoid,
+    "tanh": nn.Tanh,
+}
+
+
 def _pad(v: Any, kernel: Any) -> Any:
     if v is None:
         k = kernel if isinstance(kernel, list) else [kernel, kernel]
@@ -43,11 +85,20 @@ def layer_module(op: str, f: dict[str, Any], in_shapes: tuple[tuple[int, ...], .
     """The ``nn.Module`` for one IR layer, given its input shapes."""
     if op == "conv":
         return nn.Conv2d(in_shapes[0][0], f["out"], _tuple(f["kernel"]), _tuple(f["stride"]),
-                         _pad(f["padding"], f["kernel"]), groups=f["groups"], bias=f["bias"])
+                         _pad(f["padding"], f["kernel"]), dilation=_tuple(f["dilation"]),
+                         groups=f["groups"], bias=f["bias"])
     if op == "bn":
         return nn.BatchNorm2d(in_shapes[0][0], affine=f["affine"])
-    if op == "relu":
-        return nn.ReLU()
+    if op in _ACTIVATIONS:
+        return _ACTIVATIONS[op]()
+    if op == "layernorm":
+        return _ChannelLayerNorm(in_shapes[0][0], eps=f["eps"], elementwise_affine=f["affine"])
+    if op == "mul":
+        return _Mul()
+    if op == "reshape":
+        return _Reshape(f["shape"])
+    if op == "crop":
+        return _Crop(f)
     if op == "identity":
         return nn.Identity()
     if op == "zero":

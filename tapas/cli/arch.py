@@ -1,4 +1,5 @@
-"""``tapas arch``: inspect architectures (IR JSON files or NAS-Bench-201 cell strings)."""
+"""``tapas arch``: inspect architectures (IR JSON files, NAS-Bench-201 cell strings, DARTS /
+NAS-Bench-301 genotypes, NAS-Bench-101 cells)."""
 
 from __future__ import annotations
 
@@ -20,45 +21,57 @@ def parse_input_shape(text: str | None) -> tuple[int, int, int] | None:
         c, h, w = (int(p) for p in text.split(","))
     except ValueError:
         fail(f"--input must be C,H,W (three integers), got {text!r}")
-    if h != w:
-        fail(f"--input for a NAS-Bench-201 cell must be square, got {text!r}")
     return c, h, w
 
 
 def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # noqa: ANN201
-    """Load an architecture from a cell string or a JSON file, with CLI-friendly errors."""
-    from tapas.arch import ArchError, from_nb201, is_nb201_string, load
+    """Load an architecture from a cell spec (NAS-Bench-201 cell string, DARTS genotype)
+    or a file (IR JSON, a genotype, a DARTS/NAS-Bench-101 cell object), with CLI-friendly
+    errors."""
+    from tapas.arch import ArchError, expand, is_cell_spec, load
 
     try:
-        if is_nb201_string(source):
+        if is_cell_spec(source):
             shape = parse_input_shape(input_shape) or (3, 32, 32)
-            return from_nb201(source.strip(), classes or 10, shape[1], in_channels=shape[0])
+            return expand(source.strip(), classes or 10, shape)
         path = Path(source)
         if not path.is_file():
-            fail(f"{source!r} is neither a NAS-Bench-201 cell string nor a file")
+            fail(f"{source!r} is neither a NAS-Bench-201 cell string, a DARTS genotype nor "
+                 "a file")
         try:
             text = path.read_text()
         except (OSError, UnicodeDecodeError) as e:
             fail(f"cannot read {path}: {e}")
+        if is_cell_spec(text.strip()):
+            shape = parse_input_shape(input_shape) or (3, 32, 32)
+            return expand(text.strip(), classes or 10, shape)
         import json
 
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
             fail(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}")
+        if is_cell_spec(obj):
+            shape = parse_input_shape(input_shape) or (3, 32, 32)
+            return expand(obj, classes or 10, shape)
         if isinstance(obj, dict) and isinstance(obj.get("input"), dict):
             if classes is not None:
                 obj["input"]["num_classes"] = classes
             if input_shape is not None:
-                obj["input"]["shape"] = [int(p) for p in input_shape.split(",")]
+                obj["input"]["shape"] = list(parse_input_shape(input_shape) or ())
         return load(obj)
     except ArchError as e:
-        fail(f"{source}: {e}")
+        label = source[:40] + "..." if is_cell_spec(source) and len(source) > 60 else source
+        fail(f"{label}: {e}")
 
 
 @arch_app.command("show")
 def show(
-    source: Annotated[str, typer.Argument(help="IR JSON file or NAS-Bench-201 cell string.")],
+    source: Annotated[str, typer.Argument(
+        help="IR JSON file, NAS-Bench-201 cell string, DARTS genotype "
+             "(Genotype(normal=[...], ...)) or a file holding a genotype or a DARTS "
+             '({"genotype": ..., "C": 16, "layers": 8}) or NAS-Bench-101 '
+             '({"matrix": ..., "ops": ...}) cell.')],
     classes: Annotated[int | None, typer.Option("--classes", help="Number of classes.")] = None,
     input_shape: Annotated[str | None, typer.Option("--input", help="Input shape C,H,W.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -100,5 +113,31 @@ def ops(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add ``tapas arch``."""
+    """Add ``tapas arch`` and ``tapas bench spaces``."""
     app.add_typer(arch_app, name="arch")
+
+    @bench.command("spaces")
+    def bench_spaces(
+        n: Annotated[int, typer.Option(min=1, max=100_000,
+                                       help="Networks per space.")] = 500,
+        repeats: Annotated[int, typer.Option(min=1, max=20, help="Runs; medians.")] = 3,
+        seed: Annotated[int, typer.Option(min=0)] = 0,
+        data: Annotated[Path | None, typer.Option(
+            help="NAS-Bench-201 results CSV the timed predictor is fitted on "
+                 "(default ../shared/data/nb201.csv).")] = None,
+        space: Annotated[list[str] | None, typer.Option(
+            "--space", help="nb201, darts (C=16, 8 cells), darts-paper (C=36, 20 cells), "
+                            "nb101; repeat for several (default all).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    ) -> None:
+        """Build, encoding and scoring speed of DARTS / NB-101 networks vs NB-201."""
+        from tapas.bench.spaces import SPACES, BenchError, print_table, run_benchmark
+
+        try:
+            res = run_benchmark(n, repeats, seed, data, tuple(space or SPACES))
+        except BenchError as e:
+            fail(str(e))
+        if as_json:
+            print_json(res)
+        else:
+            print_table(res)

@@ -89,7 +89,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                   help="Target DCN instead of a dataset."),
         space: str = typer.Option("nb201", "--space", "-s",
                                   help="Search space: nb201 (NAS-Bench-201 cells), chain "
-                                       "(chain CNNs) or nb201-small."),
+                                       "(chain CNNs), nb201-small, darts (DARTS / "
+                                       "NAS-Bench-301 cells) or nb101 (NAS-Bench-101)."),
         budget: int = typer.Option(1000, "--budget", "-b", min=1, max=10_000_000,
                                    help="Predictor queries (distinct architectures scored)."),
         strategy: str = typer.Option("rea", help="rea (regularized evolution) or random."),

@@ -8,6 +8,9 @@ that a scorer (HTTP client or in-process) turns into a prediction.
 * ``chain``: the chain-CNN space of the starter data (:mod:`tapas.spaces.chain`).
 * ``nb201-small``: NAS-Bench-201 cells in the reduced macro skeleton of the starter
   data (:mod:`tapas.spaces.nb201`: 8/12 channels, 1-2 cells per stage).
+* ``darts``: the DARTS / NAS-Bench-301 cell space (:mod:`tapas.spaces.darts`; C=16,
+  8 cells); ``nb101``: the NAS-Bench-101 cell space (:mod:`tapas.spaces.nb101`).
+  Their queries are cell specs the scorer expands for the target.
 
 Chain and reduced-cell genotypes are built into IR networks for the target's input
 shape and classes, so they only need ``tapas.arch`` (pure Python).
@@ -154,6 +157,29 @@ class _GenotypeSpace:
         return self._mod.describe(genotype)
 
 
+class _CellSpecSpace(_GenotypeSpace):
+    """A benchmark cell space whose queries are compact cell specs (a DARTS genotype
+    string, a NAS-Bench-101 matrix and op list) that the scorer, in process or behind
+    HTTP, expands for the target: a search loop sends a few hundred bytes per
+    candidate instead of a network of hundreds of layers."""
+
+    def query(self, genotype: dict[str, Any], target: Target) -> Any:
+        self._mod.validate(genotype)
+        return self._mod.spec(genotype)
+
+
+def darts_space() -> _GenotypeSpace:
+    from tapas.spaces import darts
+
+    return _CellSpecSpace("darts", darts)
+
+
+def nb101_space() -> _GenotypeSpace:
+    from tapas.spaces import nb101
+
+    return _CellSpecSpace("nb101", nb101)
+
+
 def chain_space() -> _GenotypeSpace:
     from tapas.spaces import chain
 
@@ -166,7 +192,7 @@ def small_nb201_space() -> _GenotypeSpace:
     return _GenotypeSpace("nb201-small", nb201)
 
 
-SPACE_NAMES = ("nb201", "chain", "nb201-small")
+SPACE_NAMES = ("nb201", "chain", "nb201-small", "darts", "nb101")
 
 
 def get_search_space(name: str) -> SearchSpace:
@@ -177,4 +203,8 @@ def get_search_space(name: str) -> SearchSpace:
         return chain_space()
     if name == "nb201-small":
         return small_nb201_space()
+    if name == "darts":
+        return darts_space()
+    if name == "nb101":
+        return nb101_space()
     raise ValueError(f"unknown search space {name!r}; expected one of {', '.join(SPACE_NAMES)}")

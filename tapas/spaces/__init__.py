@@ -22,9 +22,10 @@ from types import ModuleType
 from typing import Any
 
 from tapas.arch import Architecture
-from tapas.spaces import chain, nb201
+from tapas.spaces import chain, darts, nb101, nb201
 
-SPACES: dict[str, ModuleType] = {"chain": chain, "nb201": nb201}
+SPACES: dict[str, ModuleType] = {"chain": chain, "nb201": nb201, "darts": darts,
+                                 "nb101": nb101}
 
 
 def get_space(name: str) -> ModuleType:
@@ -79,5 +80,5 @@ def sample_unique(space: str, n: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["REFERENCE_SHAPE", "SPACES", "build", "chain", "genotype_key", "get_space", "nb201",
-           "sample_unique", "template_of"]
+__all__ = ["REFERENCE_SHAPE", "SPACES", "build", "chain", "darts", "genotype_key", "get_space",
+           "nb101", "nb201", "sample_unique", "template_of"]

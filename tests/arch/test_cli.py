@@ -45,7 +45,7 @@ def test_show_errors_are_clean(tmp_path) -> None:
     bad.write_text('{"input": {"shape": [3, 8, 8], "num_classes": 10}, '
                    '"layers": [{"op": "conv9"}]}')
     r = runner.invoke(app, ["arch", "show", str(bad)])
-    assert r.exit_code == 1 and "unknown op 'conv9'" in r.output
+    assert r.exit_code == 1 and "unknown op 'conv9'" in " ".join(r.output.split())
     r = runner.invoke(app, ["arch", "show", "no-such-file.json"])
     assert r.exit_code == 1 and "neither" in r.output
     r = runner.invoke(app, ["arch", "show", "|conv~0|+|x|"])

@@ -1,0 +1,195 @@
+"""The DARTS / NAS-Bench-301 and NAS-Bench-101 search spaces: sampling, mutation and
+validity, and real searches over them from the CLI, the HTTP client, the in-process
+scorer and the NASLib adapter."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tapas import spaces
+from tapas.arch import DARTS_V2, ArchError, from_darts, from_nb101, parse_genotype
+from tapas.client import Client
+from tapas.search import get_search_space, regularized_evolution
+from tapas.spaces import darts, nb101
+from tests.tapas.live_server import TOKEN, live_server, service_env  # noqa: F401
+
+
+@pytest.mark.parametrize("mod", [darts, nb101])
+def test_sample_is_seeded_valid_and_diverse(mod) -> None:
+    assert mod.sample(random.Random(3)) == mod.sample(random.Random(3))
+    gs = [mod.sample(random.Random(s)) for s in range(40)]
+    assert len({json.dumps(g, sort_keys=True) for g in gs}) == 40
+    for g in gs:
+        mod.validate(g)
+        json.loads(json.dumps(g))
+    assert len(spaces.sample_unique(mod.NAME, 25, 1)) == 25
+
+
+def test_darts_samples_are_nas_bench_301_cells() -> None:
+    rng = random.Random(0)
+    for _ in range(50):
+        g = darts.sample(rng)
+        for kind in ("normal", "reduce"):
+            edges = g[kind]
+            assert len(edges) == 8 and g[f"{kind}_concat"] == [2, 3, 4, 5]
+            for j in range(4):
+                (o1, a), (o2, b) = edges[2 * j], edges[2 * j + 1]
+                assert a < b < j + 2 and {o1, o2} <= set(darts.OPS)
+
+
+@pytest.mark.parametrize("mod", [darts, nb101])
+def test_mutation_is_a_seeded_valid_local_edit(mod) -> None:
+    rng = random.Random(1)
+    for g in spaces.sample_unique(mod.NAME, 20, 4):
+        before = json.dumps(g, sort_keys=True)
+        m1, m2 = mod.mutate(g, random.Random(9)), mod.mutate(g, random.Random(9))
+        assert m1 == m2 and m1 != g and json.dumps(g, sort_keys=True) == before
+        for _ in range(10):
+            m1 = mod.mutate(m1, rng)
+            mod.validate(m1)
+            spaces.build(m1, (1, 8, 8), 10)
+    if mod is darts:  # exactly one edge (op or input) of one cell changes
+        g = darts.sample(random.Random(2))
+        for s in range(30):
+            m = darts.mutate(g, random.Random(s))
+            diff = sum(len({tuple(e) for e in g[kind][2 * j: 2 * j + 2]}
+                           - {tuple(e) for e in m[kind][2 * j: 2 * j + 2]})
+                       for kind in ("normal", "reduce") for j in range(4))
+            assert diff == 1  # one edge of one node (its pair may be reordered)
+
+
+def test_builds_share_a_template_across_datasets() -> None:
+    for name in ("darts", "nb101"):
+        g = spaces.sample_unique(name, 1, 5)[0]
+        built = [spaces.build(g, s, k) for s, k in (((1, 8, 8), 10), ((3, 28, 28), 3),
+                                                   ((3, 32, 32), 100))]
+        assert len({a.template_id for a in built}) == 1 and len({a.id for a in built}) == 3
+
+
+def test_bad_genotypes_and_shapes_are_named() -> None:
+    g = darts.sample(random.Random(0))
+    bad = json.loads(json.dumps(g))
+    bad["normal"][1][1] = bad["normal"][0][1]
+    with pytest.raises(ValueError, match="twice"):
+        darts.validate(bad)
+    with pytest.raises(ValueError, match="'C' must be"):
+        darts.validate({**g, "C": 15})
+    with pytest.raises(ArchError, match="unknown DARTS op"):
+        darts.validate({**g, "reduce": [["conv_9x9", 0]] + g["reduce"][1:]})
+    with pytest.raises(ValueError, match="multiples of 4"):
+        darts.build(g, (1, 7, 7), 10)
+    n = nb101.sample(random.Random(0))
+    with pytest.raises(ArchError, match="upper triangular"):
+        nb101.validate({**n, "matrix": [[1] * 7] * 7})
+    with pytest.raises(ValueError, match="multiples of 4"):
+        nb101.build(n, (1, 5, 8), 10)
+
+
+def test_space_spec_expands_to_the_built_network() -> None:
+    from tapas.arch import expand
+
+    for name in ("darts", "nb101"):
+        sp = get_search_space(name)
+        g = sp.sample(random.Random(7))
+        mod = spaces.get_space(name)
+        assert expand(mod.spec(g), 10, (3, 16, 16)) == mod.build(g, (3, 16, 16), 10)
+        assert expand(g, 10, (3, 16, 16)) == mod.build(g, (3, 16, 16), 10)  # genotype itself
+    s = darts.spec(darts.sample(random.Random(1)))
+    assert parse_genotype(s["genotype"]) and len(json.dumps(s)) < 1000
+
+
+# ------------------------------------------------------------------ real search loops
+@pytest.fixture(scope="module")
+def api(live_server: Any) -> Iterator[Client]:  # noqa: F811
+    with Client(live_server.url, token=TOKEN, timeout=120, retries=2, backoff=0.1) as c:
+        yield c
+
+
+@pytest.mark.parametrize("space", ["darts", "nb101"])
+def test_cli_search_cell_spaces(api: Client, tmp_path: Path, space: str) -> None:
+    from typer.testing import CliRunner
+
+    from tapas.cli.main import app
+
+    out = tmp_path / "res.json"
+    r = CliRunner().invoke(app, ["search", "--dcn", "0.6", "--space", space, "--budget", "16",
+                                 "--population", "6", "--sample-size", "3", "--url", api.url,
+                                 "--token", TOKEN, "--out", str(out), "--json", "--top", "3"])
+    assert r.exit_code == 0, r.output
+    obj = json.loads(out.read_text())
+    assert obj["space"] == space and obj["queries"] == 16 and len(obj["best"]) == 3
+    best = obj["best"][0]
+    assert best["genotype"]["space"] == space
+    # the reported arch id is the network the genotype builds for the target
+    built = spaces.build(best["genotype"], tuple(obj["target"]["input_shape"]),
+                         obj["target"]["num_classes"])
+    assert best["arch_id"] == built.id
+    r = CliRunner().invoke(app, ["search", "--dcn", "0.6", "--space", space, "--budget", "8",
+                                 "--strategy", "random", "--url", api.url])
+    assert r.exit_code == 0, r.output
+    assert f"random on {space}: best of 8 predictor queries" in r.output
+
+
+def test_client_search_and_scoring_of_cell_specs(api: Client) -> None:
+    res = regularized_evolution(api, "darts", dcn=0.6, budget=12, seed=0, population=6,
+                                sample_size=3, batch_size=4)
+    assert res.queries == 12 and 0.0 <= res.chosen.mean <= 1.0
+    res2 = regularized_evolution(api, "darts", dcn=0.6, budget=12, seed=0, population=6,
+                                 sample_size=3, batch_size=4)
+    assert [c.arch_id for c in res2.best] == [c.arch_id for c in res.best]
+    # the service takes genotype text, sized DARTS cells and NAS-Bench-101 cells directly
+    nb = {"matrix": [[0, 1, 0], [0, 0, 1], [0, 0, 0]],
+          "ops": ["input", "conv3x3-bn-relu", "output"]}
+    preds = api.predict([DARTS_V2, {"genotype": DARTS_V2, "C": 16, "layers": 8}, nb], dcn=0.6)
+    assert [p.arch_id for p in preds] == [from_darts(DARTS_V2).id,
+                                          from_darts(DARTS_V2, 16, 8).id, from_nb101(nb).id]
+    from tapas.client import TapasError
+
+    with pytest.raises(TapasError, match=r"archs\[0\].*unknown DARTS op"):
+        api.predict([DARTS_V2.replace("'dil_conv_3x3'", "'conv_9x9'")], dcn=0.6)
+
+
+def test_naslib_adapter_on_darts_and_nb101(api: Client) -> None:
+    from tapas.adapters.naslib import TapasNASLibPredictor, compact_to_genotype
+
+    compact = (((0, 3), (1, 3), (0, 3), (1, 3), (1, 3), (0, 2), (0, 2), (2, 5)),
+               ((0, 0), (1, 0), (2, 2), (1, 0), (0, 0), (2, 2), (2, 2), (1, 0)))
+    assert parse_genotype(compact_to_genotype(compact)) == parse_genotype(DARTS_V2)
+
+    class NB301Graph:  # what NASLib's NasBench301SearchSpace offers
+        def get_compact(self) -> Any:
+            return compact
+
+    pred = TapasNASLibPredictor(dcn=0.6, scorer=api, ss_type="nasbench301")
+    a = pred.query([NB301Graph(), DARTS_V2])
+    assert a.shape == (2,) and a[0] == pytest.approx(a[1]) and 0 <= a[0] <= 100
+    pred = TapasNASLibPredictor(dcn=0.6, scorer=api, ss_type="nasbench101")
+    cells = [nb101.spec(g) for g in spaces.sample_unique("nb101", 3, 0)]
+    assert pred.query(cells).shape == (3,)
+    with pytest.raises(ValueError, match="ss_type"):
+        TapasNASLibPredictor(ss_type="transbench")
+
+
+def test_bench_spaces(shared_data: Path) -> None:
+    from tapas.bench.spaces import run_benchmark
+
+    res = run_benchmark(n=4, repeats=1, data=shared_data / "nb201.csv", n_fit=40,
+                        spaces=("nb201", "darts"))
+    assert set(res["spaces"]) == {"nb201", "darts"}
+    assert res["spaces"]["darts"]["mean_layers"] > res["spaces"]["nb201"]["mean_layers"]
+    assert all(v > 0 for r in res["spaces"].values() for v in r.values())
+
+
+def test_bench_spaces_refuses_bad_input(tmp_path: Path) -> None:
+    from tapas.bench.spaces import BenchError, run_benchmark
+
+    with pytest.raises(BenchError, match="not found"):
+        run_benchmark(n=2, data=tmp_path / "none.csv")
+    with pytest.raises(BenchError, match="unknown space"):
+        run_benchmark(n=2, spaces=("nasnet",))
