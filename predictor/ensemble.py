@@ -28,6 +28,9 @@ class Prediction:
     lower: np.ndarray
     upper: np.ndarray
     coverage: float
+    members: np.ndarray | None = None
+    """Each ensemble member's prediction, shape (K, N), for acquisitions (e.g. Thompson
+    sampling) that need more than the mean and spread."""
 
     def to_dict(self) -> dict[str, list[float] | float]:
         return {"mean": self.mean.tolist(), "spread": self.spread.tolist(),
@@ -54,8 +57,9 @@ def calibrate(y: np.ndarray, mean: np.ndarray, spread: np.ndarray,
 
 
 def interval(mean: np.ndarray, spread: np.ndarray, q: float, s0: float,
-             coverage: float) -> Prediction:
+             coverage: float, members: np.ndarray | None = None) -> Prediction:
     """Build the :class:`Prediction`; bounds are clipped to the valid range [0, 1]."""
     half = q * (spread + s0) if math.isfinite(q) else np.full_like(mean, np.inf)
     return Prediction(mean=mean, spread=spread, lower=np.clip(mean - half, 0.0, 1.0),
-                      upper=np.clip(mean + half, 0.0, 1.0), coverage=coverage)
+                      upper=np.clip(mean + half, 0.0, 1.0), coverage=coverage,
+                      members=members)

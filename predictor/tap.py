@@ -390,7 +390,7 @@ class TAPRegressor(BaseEstimator):
                          dcn: float | ArrayLike) -> Prediction:
         """Mean, ensemble spread and the split-conformal interval at ``coverage``."""
         m = self.predict_members(archs, dcn)
-        return interval(m.mean(0), m.std(0), self.q_, self.s0_, self.coverage)
+        return interval(m.mean(0), m.std(0), self.q_, self.s0_, self.coverage, members=m)
 
     # ------------------------------------------------------------- persistence
     def save(self, path: Any, provenance: dict[str, Any] | None = None) -> None:

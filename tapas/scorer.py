@@ -107,8 +107,10 @@ class LocalScorer:
 
     def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
                 dataset: str | None = None, num_classes: int | None = None,
-                input_shape: Sequence[int] | None = None) -> list[Prediction]:
-        """Predicted accuracy of each architecture (same call and answer as the client's)."""
+                input_shape: Sequence[int] | None = None,
+                members: bool = False) -> list[Prediction]:
+        """Predicted accuracy of each architecture (same call and answer as the client's);
+        ``members=True`` adds each ensemble member's prediction."""
         target, k, shape = self._target(dcn, dataset, num_classes, input_shape)
         parsed = parse_archs(archs, k, shape)
         if not parsed:
@@ -116,10 +118,13 @@ class LocalScorer:
         model, info = self._predictor(target)
         p = model.predict_interval(parsed, target)
         cov = float(p.coverage)
+        mem: list[Any] = ([tuple(float(v) for v in col) for col in p.members.T]
+                          if members and p.members is not None else [None] * len(parsed))
         return [Prediction(arch_id=a.id, mean=float(m), spread=float(s), lower=float(lo),
-                           upper=float(hi), predictor=info.id, dcn=target, coverage=cov)
-                for a, m, s, lo, hi in zip(parsed, p.mean, p.spread, p.lower, p.upper,
-                                           strict=True)]
+                           upper=float(hi), predictor=info.id, dcn=target, coverage=cov,
+                           members=mb)
+                for a, m, s, lo, hi, mb in zip(parsed, p.mean, p.spread, p.lower, p.upper, mem,
+                                               strict=True)]
 
     def _predictor(self, dcn: float) -> tuple[Any, PredictorInfo]:
         """The pipeline's predictor for ``dcn``, resolved once per scorer (see

@@ -63,6 +63,9 @@ def predict(req: PredictRequest, state: State) -> Response:
                                                        batch.upper))
     results = [{"id": a.id, "mean": m, "spread": s, "lower": lo, "upper": hi}
                for a, m, s, lo, hi in zip(archs, mean, spread, lower, upper, strict=True)]
+    if req.members and batch.members is not None:
+        for r, col in zip(results, np.asarray(batch.members).T, strict=True):
+            r["members"] = _floats(col)
     body = {"predictor": info, "dcn": dcn, "coverage": float(batch.coverage), "results": results}
     return Response(json.dumps(body, default=str, allow_nan=False).encode(),
                     media_type="application/json")

@@ -13,7 +13,8 @@ Architectures may be given as NAS-Bench-201 cell strings, as NASLib's six op ind
 (1,2), (1,3), (1,4), (2,3), (2,4), (3,4)), or as objects with NASLib's
 ``get_op_indices()``. Accuracies may be percentages (NASLib's convention) or
 fractions; ``query`` answers on the scale ``fit`` saw (percent for a scorer unless
-``percent=False``).
+``percent=False``). ``query_members`` (and :class:`TapasNASLibEnsemble`'s ``query``)
+answers every ensemble member, for BANANAS-style acquisitions.
 """
 
 from __future__ import annotations
@@ -140,20 +141,33 @@ class TapasNASLibPredictor:
 
     def query(self, xtest: Sequence[Any], info: Any = None, **kwargs: Any) -> np.ndarray:
         """Predicted accuracy of each cell (on the scale of ``fit``'s accuracies)."""
+        return self.query_members(xtest).mean(0)
+
+    def query_members(self, xtest: Sequence[Any]) -> np.ndarray:
+        """Each ensemble member's prediction, shape (K, N): what BANANAS-style
+        acquisitions (independent Thompson sampling, UCB) compute mean and spread from."""
         if len(xtest) == 0:
-            return np.zeros(0)
+            return np.zeros((1, 0))
         if self.model_ is not None:
             dcn = 0.5 if self.dcn is None else float(self.dcn)
-            return np.asarray(self.model_.predict(self._archs(xtest), dcn)) * self.scale_
+            return np.asarray(self.model_.predict_members(self._archs(xtest), dcn)) * self.scale_
         if self.scorer is None:
             raise RuntimeError("call fit() first, or give a scorer for zero-shot queries")
         target = {"dcn": self.dcn} if self.dataset is None else {"dataset": self.dataset}
         cells = [to_cell(x) for x in xtest]
         preds = self.scorer.predict(cells, num_classes=self.num_classes,
                                     input_shape=[self.in_channels, self.input_size,
-                                                 self.input_size], **target)
-        return np.array([p.mean for p in preds]) * self.scale_
+                                                 self.input_size], members=True, **target)
+        return np.array([p.members for p in preds]).T * self.scale_
 
 
-__all__ = ["NASLIB_OPS", "TapasNASLibPredictor", "cell_to_op_indices", "op_indices_to_cell",
-           "to_cell"]
+class TapasNASLibEnsemble(TapasNASLibPredictor):
+    """The same predictor behind NASLib's ``Ensemble`` contract: ``query`` answers one row
+    per member, shape (K, N), as BANANAS's acquisition functions expect."""
+
+    def query(self, xtest: Sequence[Any], info: Any = None, **kwargs: Any) -> np.ndarray:
+        return self.query_members(xtest)
+
+
+__all__ = ["NASLIB_OPS", "TapasNASLibEnsemble", "TapasNASLibPredictor", "cell_to_op_indices",
+           "op_indices_to_cell", "to_cell"]

@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from tapas.cli.common import console, err_console, fail, print_json
+from tapas.cli.common import (
+    FORMAT_HELP,
+    console,
+    emit,
+    err_console,
+    fail,
+    plain,
+    print_json,
+    resolve_format,
+)
 
 
 def _tap_kwargs(epochs: int | None, members: int | None, seed: int, device: str | None
@@ -28,7 +37,11 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")] = Path(
         "predictor.tap"),
     nb201: Annotated[bool, typer.Option(
-        "--nb201", help="Train on ../shared/data/nb201.csv instead of a table.")] = False,
+        "--nb201", help="Train on the NAS-Bench-201 table (nb201.csv in --data-dir) instead "
+                        "of a table.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Folder holding nb201.csv for --nb201 (default: ../shared/data "
+                           "beside the repository).")] = None,
     datasets: Annotated[str | None, typer.Option(
         help="Comma-separated datasets to keep (e.g. cifar10,cifar100).")] = None,
     max_rows: Annotated[int | None, typer.Option(help="Seeded sample of at most N rows.")] = None,
@@ -46,6 +59,8 @@ def train(
 
     if (table is None) == (not nb201):
         fail("give an experiments table file or --nb201 (exactly one)")
+    if data_dir is not None and not nb201:
+        fail("--data-dir goes with --nb201")
     try:
         if nb201:
             from tapas.bench.predictor import SHARED_DATA
@@ -57,8 +72,11 @@ def train(
                 if n not in NB201_DATASETS:
                     fail(f"unknown NAS-Bench-201 dataset {n!r}; known: "
                          f"{', '.join(NB201_DATASETS)}")
+            folder = data_dir or SHARED_DATA
+            if not (folder / "nb201.csv").is_file():
+                fail(f"no nb201.csv in {folder}; point --data-dir at the folder that holds it")
             with console.status("expanding NAS-Bench-201 cells"):
-                tab = load_nb201(SHARED_DATA, names or tuple(NB201_DATASETS), limit=max_rows)
+                tab = load_nb201(folder, names or tuple(NB201_DATASETS), limit=max_rows)
         else:
             if not table.exists():
                 fail(f"experiments table {table} does not exist")
@@ -107,7 +125,11 @@ def predict(
         "--file", help="A text file with one cell string or JSON file path per line.")] = None,
     classes: Annotated[int | None, typer.Option("--classes", help="Number of classes.")] = None,
     input_shape: Annotated[str | None, typer.Option("--input", help="Input shape C,H,W.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write the predictions (.json, .csv or .parquet).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object "
+                                          "(= --format json).")] = False,
 ) -> None:
     """Predict accuracies (mean, ensemble spread, conformal interval) for architectures."""
     from predictor import ModelFileError, load
@@ -123,29 +145,57 @@ def predict(
         fail("no architectures given (pass cell strings / JSON files or --file)")
     if not 0.0 <= dcn <= 1.0:
         fail(f"--dcn must lie in [0, 1], got {dcn}")
+    dest = resolve_format(fmt, out, as_json)
     try:
         model = load(model_path)
     except ModelFileError as e:
         fail(str(e))
     nets = [resolve_arch(s, classes, input_shape) for s in sources]
     p = model.predict_interval(nets, dcn)
-    rows = [{"arch": s, "id": a.id, "accuracy": float(m), "spread": float(sd),
-             "lower": float(lo), "upper": float(hi)}
+    rows = [{"arch": s, "arch_id": a.id, "mean": float(m), "lower": float(lo),
+             "upper": float(hi), "spread": float(sd), "predictor": str(model_path)}
             for s, a, m, sd, lo, hi in zip(sources, nets, p.mean, p.spread, p.lower, p.upper,
                                            strict=True)]
-    if as_json:
-        print_json({"dcn": dcn, "coverage": p.coverage, "predictions": rows})
-        return
-    from rich.table import Table
 
-    t = Table(title=f"predicted accuracy (DCN {dcn}, {p.coverage:.0%} interval)")
-    for col in ("architecture", "accuracy", "spread", "interval"):
-        t.add_column(col, justify="left" if col == "architecture" else "right")
-    for r in rows:
-        name = r["arch"] if len(r["arch"]) <= 60 else r["arch"][:57] + "..."
-        t.add_row(name, f"{r['accuracy']:.4f}", f"{r['spread']:.4f}",
-                  f"[{r['lower']:.4f}, {r['upper']:.4f}]")
-    console.print(t)
+    def table() -> None:
+        from rich.table import Table
+
+        t = Table(title=f"predicted accuracy (DCN {dcn}, {p.coverage:.0%} interval, "
+                  f"predictor {model_path})")
+        for col in ("architecture", "mean", "interval", "spread"):
+            t.add_column(col, justify="left" if col == "architecture" else "right",
+                         overflow="fold" if col == "architecture" else "ellipsis")
+        for r in rows:
+            t.add_row(plain(r["arch"]), f"{r['mean']:.4f}",
+                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", f"{r['spread']:.4f}")
+        console.print(t)
+
+    emit(dest, obj={"dcn": dcn, "coverage": p.coverage, "predictor": str(model_path),
+                        "predictions": rows}, rows=rows, table=table)
+
+
+def _table_problem(tab: Any, scenarios: str, n_train_a: int = 1000) -> str | None:
+    """Why ``tab`` cannot give the requested scenarios a meaningful Kendall tau (a test set
+    of at least two networks), or None."""
+    import numpy as np
+
+    counts = {d: int(np.sum((tab.datasets == d) & ~tab.reference))
+              for d in tab.dataset_dcn()}
+    if "A" in scenarios:
+        small = {d: n for d, n in counts.items() if n < n_train_a + 2}
+        if small:
+            d, n = next(iter(small.items()))
+            return (f"scenario A trains on {n_train_a:,} experiments of a dataset and tests on "
+                    f"the rest, but dataset {d!r} has {n:,}; give a larger table, or "
+                    "--scenarios BC with two or more datasets")
+    if set(scenarios) & set("BC"):
+        if len(counts) < 2:
+            return (f"scenarios B and C leave one dataset out and need two or more; the table "
+                    f"holds {len(counts)}")
+        few = {d: n for d, n in counts.items() if n < 2}
+        if few:
+            return f"dataset {next(iter(few))!r} has fewer than two experiments to test on"
+    return None
 
 
 def bench_predictor(
@@ -177,6 +227,9 @@ def bench_predictor(
             tab = load_table_file(table)
         except (ValueError, OSError) as e:
             fail(str(e))
+        problem = _table_problem(tab, scenarios)
+        if problem:
+            fail(f"--table {table}: {problem}")
     try:
         rep = run_benchmark(suite=suite, threads=threads, limit=limit, scenarios=scenarios,
                             min_datasets=min_datasets, seed=seed, table=tab,

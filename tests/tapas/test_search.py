@@ -18,6 +18,7 @@ from tapas.search import (
     get_search_space,
     random_search,
     regularized_evolution,
+    thompson_search,
 )
 from tests.tapas.live_server import TOKEN, live_server, service_env  # noqa: F401
 
@@ -55,7 +56,8 @@ class FunctionScorer:
 
 
 # ------------------------------------------------------------------ algorithm properties
-@pytest.mark.parametrize("strategy", [regularized_evolution, random_search])
+@pytest.mark.parametrize("strategy", [regularized_evolution, random_search,
+                                      thompson_search])
 def test_budget_respected_and_no_repeat_queries(strategy: Any) -> None:
     f = FunctionScorer()
     res = strategy(f, "nb201", dcn=0.5, budget=137, seed=3, batch_size=10)
@@ -68,7 +70,8 @@ def test_budget_respected_and_no_repeat_queries(strategy: Any) -> None:
     assert 1 < f.calls <= 137 // 10 + 1  # scored in full batches, not one by one
 
 
-@pytest.mark.parametrize("strategy", [regularized_evolution, random_search])
+@pytest.mark.parametrize("strategy", [regularized_evolution, random_search,
+                                      thompson_search])
 def test_same_seed_same_result(strategy: Any) -> None:
     a = strategy(FunctionScorer(), "nb201", dcn=0.5, budget=120, seed=7).to_dict()
     b = strategy(FunctionScorer(), "nb201", dcn=0.5, budget=120, seed=7).to_dict()
