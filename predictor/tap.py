@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -270,9 +270,13 @@ class TAPRegressor(BaseEstimator):
 
     # --------------------------------------------------------------------- API
     def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
-            accuracies: ArrayLike, curves: Sequence[Sequence[float] | None] | None = None
-            ) -> TAPRegressor:
-        """Train the ensemble on ``(architecture, dataset DCN) -> final accuracy`` rows."""
+            accuracies: ArrayLike, curves: Sequence[Sequence[float] | None] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> TAPRegressor:
+        """Train the ensemble on ``(architecture, dataset DCN) -> final accuracy`` rows.
+
+        ``progress(epoch, epochs)`` is called before the first epoch and after each one
+        (a fit parameter, not a hyper-parameter: it does not change the model).
+        """
         self._check_params()
         archs_l, d, y = check_fit_inputs(archs, dcns, accuracies)
         n_curves = 0
@@ -285,10 +289,11 @@ class TAPRegressor(BaseEstimator):
                     n_curves += 1
         x_all, len_all, ncls_all = encode_batch(archs_l, self.max_steps)
         self.n_curves_ = n_curves
-        return self._fit_encoded(x_all, len_all, ncls_all, d, y)
+        return self._fit_encoded(x_all, len_all, ncls_all, d, y, progress)
 
     def _fit_encoded(self, x_all: np.ndarray, len_all: np.ndarray, ncls_all: np.ndarray,
-                     d: np.ndarray, y: np.ndarray) -> TAPRegressor:
+                     d: np.ndarray, y: np.ndarray,
+                     progress: Callable[[int, int], None] | None = None) -> TAPRegressor:
         """Training on already encoded, padded step sequences (see ``encode_batch``)."""
         import torch
 
@@ -332,7 +337,9 @@ class TAPRegressor(BaseEstimator):
         tr_t = torch.from_numpy(tr)
         self.loss_curve_: list[float] = []
         net.train()
-        for _ in range(epochs):
+        if progress is not None:
+            progress(0, epochs)
+        for epoch in range(epochs):
             order = tr_t[torch.randperm(len(tr), generator=gen)]
             ep = 0.0
             for b in range(n_batches):
@@ -358,6 +365,8 @@ class TAPRegressor(BaseEstimator):
                 sched.step()
                 ep += float(loss.detach())
             self.loss_curve_.append(ep / n_batches)
+            if progress is not None:
+                progress(epoch + 1, epochs)
         net.eval()
         self.net_ = net
         self.n_features_ = STEP_DIM

@@ -288,8 +288,11 @@ class ServiceState:
         if ctx is not None:
             ctx.progress(0.05, message="selecting experiments; training unless cached")
         try:
-            model, info = pipeline.get_predictor(self.store, dcn, force=force,
-                                                 **self.predictor_kwargs)
+            model, info = pipeline.get_predictor(
+                self.store, dcn, force=force, **self.predictor_kwargs,
+                progress=None if ctx is None else (lambda e, n: ctx.progress(
+                    0.05 + 0.9 * e / max(n, 1),
+                    message=f"training the predictor: epoch {e}/{n}")))
         except LookupError as e:
             raise APIError(409, "no_experiments", str(e), "body.dcn") from None
         out = predictor_dict(info)

@@ -183,11 +183,13 @@ def _predictor_id(snapshot: str, datasets: Sequence[str], params: dict[str, Any]
 def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] = (),
                   params: dict[str, Any] | None = None, force: bool = False,
                   min_experiments: int = MIN_EXPERIMENTS, model_dir: Path | None = None,
+                  progress: Callable[[int, int], None] | None = None,
                   ) -> tuple[TAPRegressor, PredictorInfo]:
     """The predictor for a target DCN: reused when one was trained on the same
     experiments (same LDE snapshot and DCN selection), else trained and registered.
 
-    ``model_dir`` (default: the settings' model directory) receives new model files.
+    ``model_dir`` (default: the settings' model directory) receives new model files;
+    ``progress(epoch, epochs)`` follows a training (never called for a reused one).
     """
     import predictor as tap
 
@@ -227,7 +229,8 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
                 return model, info
         arch_by_id = store.architectures(exps.arch_ids())
         archs = [arch_by_id[a] for a in exps.arch_id]
-        model = tap.TAPRegressor(**params).fit(archs, dcns, exps.accuracy, curves=exps.curves)
+        model = tap.TAPRegressor(**params).fit(archs, dcns, exps.accuracy, curves=exps.curves,
+                                               progress=progress)
         metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
                    "n_train": len(exps), "tau": float(tau)}
         directory = Path(model_dir) if model_dir is not None else get_settings().models

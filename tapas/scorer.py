@@ -8,7 +8,7 @@ against the other. Torch and duckdb are imported when the first prediction is ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,12 +86,15 @@ class LocalScorer:
                            n_samples=row.n_samples, source=row.source)
 
     def train_predictor(self, *, dcn: float | None = None, dataset: str | None = None,
-                        force: bool = False) -> PredictorInfo:
-        """Train (or reuse) the predictor for a DCN or a dataset's DCN, ahead of a search."""
+                        force: bool = False,
+                        progress: Callable[[int, int], None] | None = None) -> PredictorInfo:
+        """Train (or reuse) the predictor for a DCN or a dataset's DCN, ahead of a search;
+        ``progress(epoch, epochs)`` follows a training."""
         from tapas.pipeline import get_predictor
 
         target, _, _ = self._target(dcn, dataset, None, None)
-        model, info = get_predictor(self.store, target, force=force, **self._kwargs())
+        model, info = get_predictor(self.store, target, force=force, progress=progress,
+                                    **self._kwargs())
         self._pinned[target] = (model, info)
         return info
 

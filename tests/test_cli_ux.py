@@ -237,6 +237,70 @@ def test_search_plot_writes_a_png(api: Client, tmp_path: Path) -> None:
     assert r.exit_code == 1 and ".png" in r.output
 
 
+# ------------------------------------------------------------ progress
+def test_training_reports_epochs_in_process(tapas_home: Path) -> None:
+    from tapas.scorer import LocalScorer
+    from tests.tapas.nb201_lde import TINY
+
+    seen: list[tuple[int, int]] = []
+    with LocalScorer(predictor_params=TINY, min_experiments=100) as sc:
+        try:
+            sc.train_predictor(dcn=0.6, force=True,
+                               progress=lambda e, n: seen.append((e, n)))
+        except LookupError as e:
+            pytest.skip(str(e))
+    n = TINY["epochs"]
+    assert seen == [(e, n) for e in range(n + 1)]
+
+
+def test_http_training_job_progress_moves(tapas_home: Path) -> None:
+    """A predictor trained through the service reports its epochs: the job's progress
+    climbs past the 0.05 it used to sit at for the whole training."""
+    from lde.starter import available
+    from service import create_app
+    from service.server import BackgroundServer
+    from tapas.config import get_settings
+
+    if not available():
+        pytest.skip("the starter data is not installed")
+    params = {"hidden_size": 8, "epochs": 40, "n_members": 2, "device": "cpu"}
+    app_ = create_app(get_settings(), train_default=False, predictor_params=params,
+                      min_experiments=100)
+    seen: list[tuple[float, str]] = []
+    with BackgroundServer(app_, token_set=True) as srv, Client(srv.url, token=TOKEN) as c:
+        c.wait_ready(timeout=300)
+        c.train_predictor(dcn=0.6, progress=lambda j: seen.append((j.progress, j.message)))
+    during = [p for p, m in seen if "epoch" in m and 0.05 < p < 1.0]
+    assert len(set(during)) >= 2, seen
+    assert [p for p, _ in seen] == sorted(p for p, _ in seen)
+
+
+def test_dcn_stores_by_default(tmp_path: Path, tapas_home: Path) -> None:
+    import numpy as np
+
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).random((80, 6, 6)),
+             y=np.arange(80) % 2)
+    args = ["dcn", str(tmp_path / "d.npz"), "--epochs", "1", "--max-samples", "100",
+            "--device", "cpu", "--json"]
+    r = tapas(*args)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["cached"] is False
+    r = tapas(*args)  # the next run (or search) on the same data reuses the stored DCN
+    assert json.loads(r.stdout)["cached"] is True
+    r = tapas(*args, "--no-store", "--force")
+    assert r.exit_code == 0 and json.loads(r.stdout)["cached"] is False
+
+
+def test_dcn_progress_has_a_total_from_the_start() -> None:
+    from probenet import characterize, load_dataset
+
+    seen: list[tuple[int, int]] = []
+    characterize(load_dataset("digits?per_class=20"), epochs=1, max_samples=200,
+                 device="cpu", progress=lambda d, t: seen.append((d, t)))
+    assert seen[0][0] == 0 and seen[0][1] > 0  # never "0/None"
+    assert seen[-1][0] == seen[-1][1] and len({t for _, t in seen}) == 1
+
+
 # ------------------------------------------------------------ sharp edges
 def test_version_and_bad_settings_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     from tapas import __version__
@@ -324,10 +388,16 @@ def test_client_only_install_scores_through_a_running_service(api: Client,
                                                               tmp_path: Path) -> None:
     """``pip install .`` without extras, in a clean venv: the client imports, scores over
     HTTP, and neither torch nor duckdb nor fastapi is installed."""
-    wheels = tmp_path / "wheels"
+    import shutil
+
+    wheels, src = tmp_path / "wheels", tmp_path / "src"
+    # a copy of the checkout, so the build leaves nothing behind in the repository
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", "notebooks", "tests"))
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(wheels), str(ROOT)], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                    "--no-build-isolation", "-w", str(wheels), str(src)], check=True, env=env,
+                   timeout=300)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"

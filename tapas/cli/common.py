@@ -33,6 +33,23 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def progress_bar(quiet: bool = False, console: Console | None = None) -> Any:
+    """The one progress display: phase, bar, done/total, elapsed and remaining time.
+    Hidden when stdout carries data (``quiet``); drawn on stderr by default."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                    console=console or err_console, transient=True, disable=quiet)
+
+
 def plain(value: Any) -> Text:
     """``value`` as literal text: an architecture label such as ``24[r5,r5]`` is never
     read as rich markup (which would silently drop the brackets)."""

@@ -15,6 +15,7 @@ from tapas.cli.common import (
     fail,
     plain,
     print_json,
+    progress_bar,
     resolve_format,
 )
 
@@ -96,8 +97,10 @@ def train(
     archs, dcns, y = tab.take(idx)
     try:
         model = TAPRegressor(**_tap_kwargs(epochs, members, seed, device))
-        with console.status(f"training TAP on {len(y):,} experiments"):
-            model.fit(archs, dcns, y)
+        with progress_bar(as_json) as bar:
+            task = bar.add_task(f"training TAP on {len(y):,} experiments (epochs)", total=None)
+            model.fit(archs, dcns, y, progress=lambda e, n: bar.update(task, completed=e,
+                                                                          total=n))
     except (ValueError, TypeError, RuntimeError) as e:
         fail(f"training failed: {e}")
     prov = {"source": str(table) if table else "nb201", "n": len(y),

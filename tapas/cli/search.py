@@ -16,6 +16,7 @@ from tapas.cli.common import (
     fail,
     plain,
     print_json,
+    progress_bar,
     resolve_format,
 )
 
@@ -83,11 +84,32 @@ def _open_scorer(url: str | None, token: str | None) -> Any:
     return scorer
 
 
+def train_with_progress(scorer: Any, bar: Any, task: Any, **target: Any) -> Any:
+    """``scorer.train_predictor(**target)`` with its training shown on ``bar``: epochs in
+    process, the job's progress and message through a service."""
+    from tapas.client import Client
+
+    bar.update(task, description="loading or training the predictor", total=None)
+    if isinstance(scorer, Client):
+        def on_job(job: Any) -> None:
+            bar.update(task, description=job.message or "training the predictor (service)",
+                       completed=round(100 * job.progress), total=100)
+
+        return scorer.train_predictor(progress=on_job, **target)
+
+    def on_epoch(epoch: int, epochs: int) -> None:
+        bar.update(task, description="training the predictor (epochs)", completed=epoch,
+                   total=epochs)
+
+    return scorer.train_predictor(progress=on_epoch, **target)
+
+
 def _print_result(res: Any) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     t = res.target
-    tgt = (f"dataset {t.dataset}" if t.dataset else f"DCN {t.dcn:.4f}") + (
+    tgt = (f"dataset {escape(t.dataset)}" if t.dataset else f"DCN {t.dcn:.4f}") + (
         f", {t.num_classes} classes, input {'x'.join(map(str, t.input_shape))}")
     table = Table(title=f"{res.strategy} on {res.space}: best of {res.queries} predictor "
                   f"queries ({tgt})", title_justify="left")
@@ -153,14 +175,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                       "(= --format json)."),
     ) -> None:
         """Search architectures with the predictor instead of training them."""
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
         from tapas.client import TapasError
         from tapas.search import OBJECTIVES, SPACE_NAMES, STRATEGIES
 
@@ -189,21 +203,16 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         scorer = _open_scorer(url, token)
         try:
-            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
-                    "{task.completed}/{task.total}"), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err_console, transient=True,
-                    disable=quiet) as bar:
+            with progress_bar(quiet) as bar:
                 task = bar.add_task("preparing", total=None)
                 if dataset is not None:
                     name = (_remote_dataset(scorer, dataset, quiet) if url
                             else _local_dataset(scorer, dataset, quiet))
                     kw["dataset"] = name
-                    bar.update(task, description="loading or training the predictor")
-                    scorer.train_predictor(dataset=name)
                 else:
                     kw["dcn"] = dcn
-                    bar.update(task, description="loading or training the predictor")
-                    scorer.train_predictor(dcn=dcn)
+                train_with_progress(scorer, bar, task, **{k: kw[k] for k in ("dataset", "dcn")
+                                                         if k in kw})
 
                 def progress(done: int, total: int, best: float) -> None:
                     bar.update(task, description=f"{strategy}: best {best:.4f}",
@@ -344,7 +353,6 @@ def rank_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a file of architectures once and rank them by predicted accuracy."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
     from tapas.client import TapasError
@@ -358,17 +366,15 @@ def rank_cmd(
     scorer = _open_scorer(url, token)
     preds: list[Any] = []
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
-                "{task.completed}/{task.total}"), TimeRemainingColumn(), console=err_console,
-                transient=True, disable=quiet) as bar:
-            task = bar.add_task("loading or training the predictor", total=None)
+        with progress_bar(quiet) as bar:
+            task = bar.add_task("preparing", total=None)
             if dataset is not None:
                 name = (_remote_dataset(scorer, dataset, quiet) if url
                         else _local_dataset(scorer, dataset, quiet))
                 target: dict[str, Any] = {"dataset": name}
             else:
                 target = {"dcn": dcn}
-            info = scorer.train_predictor(**target)
+            info = train_with_progress(scorer, bar, task, **target)
             bar.update(task, description="scoring", total=len(items), completed=0)
             step = 2_000
             for start in range(0, len(items), step):
