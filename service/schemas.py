@@ -199,6 +199,10 @@ class PredictRequest(_Strict):
                                                       "the dataset's, else [3, 32, 32]).")
     members: bool = Field(False, description="Also answer each ensemble member's prediction "
                                              "(for Thompson sampling or UCB acquisitions).")
+    predictor: str | None = Field(None, min_length=1, max_length=200,
+                                  description="Id of a registered predictor to answer (pinned: "
+                                              "the same answers whatever is trained later); "
+                                              "default: the one covering the DCN.")
 
 
 class Score(BaseModel):

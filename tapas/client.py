@@ -459,13 +459,15 @@ class Client:
     def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
                 dataset: str | None = None, num_classes: int | None = None,
                 input_shape: Sequence[int] | None = None,
-                members: bool = False) -> list[Prediction]:
+                members: bool = False, predictor: str | None = None) -> list[Prediction]:
         """Predicted accuracy of each architecture, in the order given.
 
         ``archs``: NAS-Bench-201 cell strings, IR dicts/JSON text or
         ``Architecture`` objects. Give ``dcn`` or ``dataset`` (a characterised
         dataset: its DCN, classes and input shape are used for cell strings).
-        ``members=True`` also returns each ensemble member's prediction.
+        ``members=True`` also returns each ensemble member's prediction;
+        ``predictor`` pins a registered predictor by id (the same answers whatever the
+        service trains later; by default the one covering the DCN answers).
         """
         _check_target(dcn, dataset)
         payload = [arch_payload(a) for a in archs]
@@ -476,6 +478,8 @@ class Client:
             base["input_shape"] = [int(s) for s in input_shape]
         if members:
             base["members"] = True
+        if predictor is not None:
+            base["predictor"] = str(predictor)
         out: list[Prediction] = []
         for start, chunk in self._chunks(payload):
             out.extend(self._predict_chunk(chunk, base, start))

@@ -111,14 +111,20 @@ class LocalScorer:
     def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
                 dataset: str | None = None, num_classes: int | None = None,
                 input_shape: Sequence[int] | None = None,
-                members: bool = False) -> list[Prediction]:
+                members: bool = False, predictor: str | None = None) -> list[Prediction]:
         """Predicted accuracy of each architecture (same call and answer as the client's);
-        ``members=True`` adds each ensemble member's prediction."""
+        ``members=True`` adds each ensemble member's prediction; ``predictor`` pins a
+        registered predictor by id (``LookupError`` when unknown)."""
         target, k, shape = self._target(dcn, dataset, num_classes, input_shape)
         parsed = parse_archs(archs, k, shape)
         if not parsed:
             return []
-        model, info = self._predictor(target)
+        if predictor is not None:
+            from tapas.pipeline import registered_predictor
+
+            model, info = registered_predictor(self.store, predictor)
+        else:
+            model, info = self._predictor(target)
         p = model.predict_interval(parsed, target)
         cov = float(p.coverage)
         mem: list[Any] = ([tuple(float(v) for v in col) for col in p.members.T]

@@ -52,6 +52,86 @@ def search(api: Client, *args: str) -> Any:
     return tapas("search", "--dcn", "0.6", "--url", api.url, "--token", TOKEN, *args)
 
 
+# ------------------------------------------------------------ pinned, portable predictors
+def test_predict_pins_a_predictor_over_http_and_in_search(api: Client, tmp_path: Path) -> None:
+    from tapas.client import TapasError
+
+    p1 = api.train_predictor(dcn=0.6)["id"]
+    first = api.predict(CELLS, dcn=0.6, predictor=p1)
+    assert {p.predictor for p in first} == {p1}
+    p2 = api.train_predictor(dcn=0.3)["id"]
+    assert p2 != p1
+    # pinned: p2 answers even for a DCN it was not trained for; p1 answers as before
+    assert {p.predictor for p in api.predict(CELLS, dcn=0.6, predictor=p2)} == {p2}
+    again = api.predict(CELLS, dcn=0.6, predictor=p1)
+    assert [p.mean for p in again] == [p.mean for p in first]
+    with pytest.raises(TapasError) as e:
+        api.predict(CELLS, dcn=0.6, predictor="p_nope")
+    assert e.value.status == 404 and e.value.code == "predictor_not_found"
+    assert e.value.path == "body.predictor"
+    r = search(api, "--space", "nb201", "--budget", "20", "--predictor", p2, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["predictors"] == [p2]
+
+
+def test_predictor_registry_commands_and_portable_files(tmp_path: Path, tapas_home: Path,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    from tapas.config import get_settings
+    from tapas.pipeline import load_predictor, model_path, open_store, registered_predictor
+    from tapas.scorer import LocalScorer
+    from tests.tapas.nb201_lde import TINY
+
+    with LocalScorer(predictor_params=TINY, min_experiments=100) as sc:
+        try:
+            pid = sc.train_predictor(dcn=0.6, force=True).id
+        except LookupError as e:
+            pytest.skip(str(e))
+        before = sc.predict(CELLS, dcn=0.6, predictor=pid)
+        assert {p.predictor for p in before} == {pid}
+        with pytest.raises(LookupError, match="p_nope"):
+            sc.predict(CELLS, dcn=0.6, predictor="p_nope")
+    with open_store() as store:  # the registry names the file relative to the model dir
+        assert store.predictor(pid).artifact == f"{pid}.tap"
+    r = tapas("predictor", "list", "--json")
+    assert r.exit_code == 0, r.output
+    items = {x["id"]: x for x in json.loads(r.stdout)["items"]}
+    assert items[pid]["file_exists"] and items[pid]["n_train"] > 0
+    r = tapas("predictor", "show", pid, "--json")
+    assert json.loads(r.stdout)["file"] == str(get_settings().models / f"{pid}.tap")
+    exported = tmp_path / "shared.tap"
+    assert tapas("predictor", "export", pid, str(exported)).exit_code == 0
+    r = tapas("lde", "export", str(tmp_path / "lde-export"))
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "lde-export" / "models" / f"{pid}.tap").is_file()
+    r = tapas("predictor", "delete", pid)
+    assert r.exit_code == 0 and f"deleted {pid}" in r.output
+    assert not (get_settings().models / f"{pid}.tap").exists()
+    r = tapas("predictor", "show", pid)
+    assert r.exit_code == 1 and "no predictor" in r.output
+    r = tapas("predictor", "import", str(exported))
+    assert r.exit_code == 0 and f"imported {pid}" in r.output, r.output
+    with open_store() as store:
+        model, info = registered_predictor(store, pid)
+    assert info.id == pid
+    # another machine: a new home, the database export (models travel with it)
+    monkeypatch.setenv("TAPAS_HOME", str(tmp_path / "elsewhere"))
+    get_settings.cache_clear()
+    r = tapas("lde", "import", str(tmp_path / "lde-export"))
+    assert r.exit_code == 0, r.output
+    with open_store() as store:
+        row = store.predictor(pid)
+    path = model_path(row.artifact)  # resolves in the new home's model directory
+    assert path == tmp_path / "elsewhere" / "models" / f"{pid}.tap"
+    from tapas.arch import from_nb201
+
+    nets = [from_nb201(c, 10, 32) for c in CELLS]
+    moved = load_predictor(path).predict_interval(nets, 0.6).mean
+    assert list(moved) == pytest.approx([p.mean for p in before])
+    r = tapas("predictor", "import", str(tmp_path / "lde-export" / "manifest.json"))
+    assert r.exit_code == 1 and "Traceback" not in r.output
+
+
 # ------------------------------------------------------------ readable, distinct results
 def test_chain_labels_are_literal_text_and_tell_networks_apart(api: Client, tmp_path: Path,
                                                                wide: None) -> None:
@@ -269,7 +349,10 @@ def test_http_training_job_progress_moves(tapas_home: Path) -> None:
     seen: list[tuple[float, str]] = []
     with BackgroundServer(app_, token_set=True) as srv, Client(srv.url, token=TOKEN) as c:
         c.wait_ready(timeout=300)
-        c.train_predictor(dcn=0.6, progress=lambda j: seen.append((j.progress, j.message)))
+        r = c.request("POST", "/v1/predictors", ok=(202,),
+                      json={"dcn": 0.6, "force": True, "wait_s": 0})
+        c.wait_job(r.json()["job"]["id"], poll=0.05,
+                   progress=lambda j: seen.append((j.progress, j.message)))
     during = [p for p, m in seen if "epoch" in m and 0.05 < p < 1.0]
     assert len(set(during)) >= 2, seen
     assert [p for p, _ in seen] == sorted(p for p, _ in seen)

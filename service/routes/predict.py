@@ -34,7 +34,8 @@ def predict(req: PredictRequest, state: State) -> Response:
     or `dataset` (a characterised dataset: its DCN, classes and input shape are used).
     An invalid architecture fails the request with 422 `invalid_architecture` and the
     path of the field, e.g. `body.archs[3].layers[2].kernel`. The answer names the
-    predictor that scored (a loaded one whose DCN range covers the target; none: 409
+    predictor that scored: `predictor` pins a registered one by id (404 when unknown),
+    else a loaded one whose DCN range covers the target answers (none: 409
     `no_predictor`, train one with `POST /v1/predictors`).
     """
     cap = state.settings.max_archs_per_request
@@ -58,7 +59,7 @@ def predict(req: PredictRequest, state: State) -> Response:
                            "body.input_shape")
         shape = tuple(req.input_shape)
     archs = parse_archs(req.archs, num_classes, shape)
-    batch, info = state.predict(archs, dcn)
+    batch, info = state.predict(archs, dcn, predictor=req.predictor)
     mean, spread, lower, upper = (_floats(v) for v in (batch.mean, batch.spread, batch.lower,
                                                        batch.upper))
     results = [{"id": a.id, "mean": m, "spread": s, "lower": lo, "upper": hi}

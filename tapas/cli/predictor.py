@@ -286,8 +286,146 @@ def bench_predictor(
 
 
 
+# ------------------------------------------------------------------ the registry
+registry = typer.Typer(help="The registered predictors: list, show, export, import, delete.",
+                       no_args_is_help=True)
+
+
+def _open() -> Any:
+    """The LDE for the registry commands; a locked database is a one-line error."""
+    from lde.errors import LDEError
+    from tapas.pipeline import open_store
+
+    try:
+        return open_store()
+    except LDEError as e:
+        fail(f"{e} (stop the service to manage predictors locally)")
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    from tapas.config import get_settings
+    from tapas.pipeline import model_path
+
+    path = model_path(row.artifact, get_settings().models)
+    return {"id": row.id, "dcn": row.dcn, "tau": row.tau, "dcn_lo": row.dcn_lo,
+            "dcn_hi": row.dcn_hi, "n_train": row.n_train, "snapshot": row.snapshot,
+            "created": str(row.created_at), "file": str(path), "file_exists": path.is_file(),
+            "datasets": list((row.provenance or {}).get("datasets") or []),
+            "metrics": row.metrics, "provenance": row.provenance}
+
+
+@registry.command("list")
+def predictor_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Every registered predictor: id, DCN range, training size, file."""
+    from rich.table import Table
+
+    store = _open()
+    try:
+        rows = [_row_dict(r) for r in store.predictors()]
+    finally:
+        store.close()
+    if as_json:
+        print_json({"items": rows})
+        return
+    t = Table(title=f"{len(rows)} registered predictor(s)", title_justify="left")
+    for col in ("id", "DCN", "DCN range", "experiments", "datasets", "created", "file"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["id"], f"{r['dcn']:.4f}", f"{r['dcn_lo']:.3f}..{r['dcn_hi']:.3f}",
+                  f"{r['n_train']:,}", plain(", ".join(r["datasets"])), r["created"][:19],
+                  "ok" if r["file_exists"] else "missing")
+    console.print(t)
+
+
+@registry.command("show")
+def predictor_show(
+    ident: Annotated[str, typer.Argument(help="Predictor id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """One predictor's registry entry, metrics and provenance."""
+    import json
+
+    store = _open()
+    try:
+        row = store.predictor(ident)
+    finally:
+        store.close()
+    if row is None:
+        fail(f"no predictor {ident!r} in the registry (tapas predictor list)")
+    d = _row_dict(row)
+    if as_json:
+        print_json(d)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"predictor {ident}", show_header=False, title_justify="left")
+    for k, v in d.items():
+        t.add_row(k, plain(json.dumps(v, default=str) if isinstance(v, dict | list) else v))
+    console.print(t)
+
+
+@registry.command("export")
+def predictor_export(
+    ident: Annotated[str, typer.Argument(help="Predictor id.")],
+    dest: Annotated[Path, typer.Argument(help="Model file to write (.tap).")],
+) -> None:
+    """Write a predictor as one self-contained file (model and registry entry)."""
+    from tapas.pipeline import ModelFileError, export_predictor
+
+    if dest.is_dir():
+        fail(f"{dest} is a folder; give a file name")
+    store = _open()
+    try:
+        export_predictor(store, ident, dest)
+    except (LookupError, ModelFileError) as e:
+        fail(str(e))
+    finally:
+        store.close()
+    console.print(f"exported {ident} to {dest}", highlight=False)
+
+
+@registry.command("import")
+def predictor_import(
+    src: Annotated[Path, typer.Argument(help="A file written by tapas predictor export.")],
+) -> None:
+    """Register an exported predictor (its file is copied into the model directory)."""
+    from tapas.pipeline import ModelFileError, import_predictor
+
+    if not src.is_file():
+        fail(f"{src}: no such file")
+    store = _open()
+    try:
+        info = import_predictor(store, src)
+    except (ValueError, ModelFileError) as e:
+        fail(str(e))
+    finally:
+        store.close()
+    console.print(f"imported {info.id} (DCN {info.dcn:.4f}, {info.n_train:,} experiments)",
+                  highlight=False)
+
+
+@registry.command("delete")
+def predictor_delete(
+    ident: Annotated[str, typer.Argument(help="Predictor id.")],
+) -> None:
+    """Remove a predictor from the registry and its file from the model directory."""
+    from tapas.pipeline import delete_predictor
+
+    store = _open()
+    try:
+        gone = delete_predictor(store, ident)
+    finally:
+        store.close()
+    if not gone:
+        fail(f"no predictor {ident!r} in the registry (tapas predictor list)")
+    console.print(f"deleted {ident}", highlight=False)
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this part's commands to ``app`` and its benchmark to ``bench``."""
     app.command("train")(train)
     app.command("predict")(predict)
+    app.add_typer(registry, name="predictor")
     bench.command("predictor")(bench_predictor)

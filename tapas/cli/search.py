@@ -163,6 +163,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                         "--dcn; default 3x32x32)."),
         url: str = typer.Option(None, "--url", help="Score through this tapas service "
                                 "(default: in process, with the local database)."),
+        predictor: str = typer.Option(None, "--predictor", "-p", help="Pin a registered "
+                                      "predictor by id (tapas predictor list): the same "
+                                      "answers whatever is trained meanwhile."),
         token: str = typer.Option(None, "--token", envvar="TAPAS_API_TOKEN",
                                   help="Bearer token for the service's write routes."),
         out: Path = typer.Option(None, "--out", "-o", help="Save the result: .json or "
@@ -211,14 +214,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     kw["dataset"] = name
                 else:
                     kw["dcn"] = dcn
-                train_with_progress(scorer, bar, task, **{k: kw[k] for k in ("dataset", "dcn")
-                                                         if k in kw})
+                if predictor is None:
+                    train_with_progress(scorer, bar, task, **{
+                        k: kw[k] for k in ("dataset", "dcn") if k in kw})
 
                 def progress(done: int, total: int, best: float) -> None:
                     bar.update(task, description=f"{strategy}: best {best:.4f}",
                                completed=done, total=total)
 
-                res = STRATEGIES[strategy](scorer, space, progress=progress, **kw)
+                from tapas.search import Pinned
+
+                res = STRATEGIES[strategy](Pinned(scorer, predictor) if predictor else scorer,
+                                           space, progress=progress, **kw)
         except TapasError as e:
             fail(str(e))
         except (ValueError, LookupError) as e:
@@ -350,6 +357,8 @@ def rank_cmd(
     url: str = typer.Option(None, "--url", help="Score through this tapas service."),
     token: str = typer.Option(None, "--token", envvar="TAPAS_API_TOKEN",
                               help="Bearer token for the service's write routes."),
+    predictor: str = typer.Option(None, "--predictor", "-p", help="Pin a registered "
+                                  "predictor by id (tapas predictor list)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a file of architectures once and rank them by predicted accuracy."""
@@ -374,12 +383,14 @@ def rank_cmd(
                 target: dict[str, Any] = {"dataset": name}
             else:
                 target = {"dcn": dcn}
-            info = train_with_progress(scorer, bar, task, **target)
+            if predictor is None:
+                train_with_progress(scorer, bar, task, **target)
             bar.update(task, description="scoring", total=len(items), completed=0)
             step = 2_000
+            pin = {} if predictor is None else {"predictor": predictor}
             for start in range(0, len(items), step):
                 preds += scorer.predict(items[start:start + step], num_classes=num_classes,
-                                        input_shape=shape, **target)
+                                        input_shape=shape, **target, **pin)
                 bar.update(task, completed=min(start + step, len(items)))
     except TapasError as e:
         fail(str(e))
@@ -391,7 +402,7 @@ def rank_cmd(
     rows = [{"rank": r, "arch": labels[i], "arch_id": preds[i].arch_id, "mean": preds[i].mean,
              "lower": preds[i].lower, "upper": preds[i].upper, "spread": preds[i].spread,
              "predictor": preds[i].predictor} for r, i in enumerate(order, 1)]
-    pid = info["id"] if isinstance(info, dict) else info.id
+    pid = preds[0].predictor if preds else predictor
     obj = {"target": target, "predictor": pid, "dcn": preds[0].dcn if preds else dcn,
            "coverage": preds[0].coverage if preds else None, "source": str(archs),
            "results": rows}

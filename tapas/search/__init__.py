@@ -22,6 +22,7 @@ from tapas.search.algorithms import (
     STRATEGIES,
     UCB_KAPPA,
     Candidate,
+    Pinned,
     Scorer,
     SearchResult,
     check_space,
@@ -42,6 +43,6 @@ from tapas.search.spaces import (
 )
 
 __all__ = ["OBJECTIVES", "SPACE_NAMES", "STRATEGIES", "UCB_KAPPA", "Candidate", "NB201CellSpace",
-           "Scorer", "SearchResult", "SearchSpace", "Target", "cell_ops", "cell_string",
+           "Pinned", "Scorer", "SearchResult", "SearchSpace", "Target", "cell_ops", "cell_string",
            "check_space", "get_search_space", "objective_value", "random_search",
            "regularized_evolution", "resolve_target", "thompson_search"]

@@ -106,8 +106,9 @@ class SearchResult:
     params: dict[str, Any] = field(default_factory=dict)
     predictors: list[str] = field(default_factory=list)
     stop: str = "budget"
-    """Why it stopped: ``budget`` (spent), ``converged`` (evolution: every mutation of
-    the population was already scored) or ``exhausted`` (no unscored member found)."""
+    """Why it stopped: ``budget`` (spent), ``converged`` (evolution, Thompson sampling:
+    every mutation tried was already scored) or ``exhausted`` (no unscored member
+    found)."""
     means: list[float] = field(default_factory=list)
     """Predicted mean of every query in order (``means[i]``: query ``i + 1``)."""
 
@@ -186,6 +187,20 @@ class SearchResult:
         if not isinstance(d, dict):
             raise ValueError(f"{p}: not a saved search result (a JSON object is expected)")
         return cls.from_dict(d)
+
+
+class Pinned:
+    """``scorer`` with every prediction answered by one registered predictor: a search
+    whose scores do not change when another predictor is trained meanwhile."""
+
+    def __init__(self, scorer: Scorer, predictor: str) -> None:
+        self.scorer, self.predictor = scorer, str(predictor)
+
+    def predict(self, archs: Sequence[Any], **kw: Any) -> list[Prediction]:
+        return self.scorer.predict(archs, predictor=self.predictor, **kw)  # type: ignore
+
+    def dataset_info(self, ident: str) -> DatasetInfo:
+        return self.scorer.dataset_info(ident)
 
 
 # ---------------------------------------------------------------------------- evaluator
@@ -449,30 +464,31 @@ def thompson_search(scorer: Scorer, space: SearchSpace | str = "nb201", *,
         draws += 1
         init.setdefault(sp.key(g), g)
     ev.score(list(init.values()))
-    stop, stalled = "budget", 0
+    stop = "budget"
     while ev.left > 0:
         scored = list(ev.cache.values())
         if not scored:
             stop = "exhausted"
             break
         sampled = sorted(scored, key=lambda c: -rng.gauss(c.mean, max(c.spread, 1e-12)))
-        chosen = sampled[:parents]
         kids: dict[str, Any] = {}
-        tries = 0
         want = min(batch_size, ev.left)
-        while len(kids) < want and tries < 50 * want:
-            child = sp.mutate(chosen[tries % len(chosen)].genotype, rng)
-            tries += 1
-            k = sp.key(child)
-            if k not in ev.cache:
-                kids.setdefault(k, child)
-        if not kids:  # every mutation of the sampled parents is known
-            stalled += 1
-            if stalled >= 20:
-                stop = "converged"
+        width = parents  # widened down the sampled ranking once those parents' neighbours
+        while len(kids) < want:  # are all scored (instead of stopping early)
+            chosen = sampled[:width]
+            for t in range(10 * want):
+                child = sp.mutate(chosen[t % len(chosen)].genotype, rng)
+                k = sp.key(child)
+                if k not in ev.cache:
+                    kids.setdefault(k, child)
+                    if len(kids) >= want:
+                        break
+            if width >= len(sampled):
                 break
-            continue
-        stalled = 0
+            width = min(2 * width, len(sampled))
+        if not kids:  # every mutation of every scored network is known
+            stop = "converged"
+            break
         ev.score(list(kids.values()))
     return _result("thompson", sp, tg, budget, seed, objective, t0, ev, top_k,
                    {"population": population, "parents": parents, "batch_size": batch_size},
