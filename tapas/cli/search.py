@@ -152,7 +152,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         parents: int = typer.Option(10, min=1, help="thompson: sampled parents per round."),
         sample_size: int = typer.Option(10, min=1, help="REA tournament size."),
         batch_size: int = typer.Option(None, min=1, help="Architectures scored per call "
-                                       "(default 10 for rea, 100 for random)."),
+                                       "(default 100 for random, else 10)."),
         objective: str = typer.Option("mean", help="Maximise the predicted mean, the "
                                       "interval's lower/upper bound (clipped to [0, 1]), or "
                                       "ucb: mean + spread of the ensemble (never clipped)."),
@@ -198,7 +198,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             fail(f"--plot needs a .png file name, got {plot}")
         kw: dict[str, Any] = {"budget": budget, "seed": seed, "objective": objective,
                               "top_k": top, "num_classes": num_classes, "input_shape": shape,
-                              "batch_size": batch_size or (10 if strategy == "rea" else 100)}
+                              "batch_size": batch_size or (100 if strategy == "random" else 10)}
         if strategy == "rea":
             kw.update(population=population, sample_size=sample_size)
         elif strategy == "thompson":
