@@ -43,8 +43,13 @@ def _sq(path: Path) -> str:
 
 
 def export_parquet(store: Store, directory: Path, progress: Progress | None = None,
-                   overwrite: bool = False) -> dict[str, Any]:
-    """Write the store to ``directory`` (created; must be empty unless ``overwrite``)."""
+                   overwrite: bool = False, model_dir: Path | None = None) -> dict[str, Any]:
+    """Write the store to ``directory`` (created; must be empty unless ``overwrite``).
+
+    Predictors are exported by model file name (never an absolute path of this
+    machine); with ``model_dir`` (where relative names resolve) their files are copied
+    into ``models/``, so the export carries everything its registry names.
+    """
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()):
         if not overwrite:
@@ -56,6 +61,7 @@ def export_parquet(store: Store, directory: Path, progress: Progress | None = No
     tmp.mkdir(parents=True)
     opts = "(FORMAT PARQUET, COMPRESSION ZSTD)"
     steps = ["datasets", "architectures", "predictors", "experiments"]
+    paths: list[str] = []
     try:
         with store._lock:
             con = store._con
@@ -70,15 +76,21 @@ def export_parquet(store: Store, directory: Path, progress: Progress | None = No
                                     "ZSTD, PARTITION_BY (dataset_id))")
                     else:
                         (tmp / "experiments").mkdir()
+                elif table == "predictors":
+                    con.execute("COPY (SELECT * REPLACE (regexp_extract(artifact, '[^/]+$') "
+                                "AS artifact) FROM predictors ORDER BY id) TO "
+                                f"{_sq(tmp / 'predictors.parquet')} {opts}")
+                    paths = [r[0] for r in con.execute("SELECT artifact FROM predictors")
+                             .fetchall()]
                 else:
-                    order = "id"
-                    con.execute(f"COPY (SELECT * FROM {table} ORDER BY {order}) TO "
+                    con.execute(f"COPY (SELECT * FROM {table} ORDER BY id) TO "
                                 f"{_sq(tmp / (table + '.parquet'))} {opts}")
             counts = store.counts()
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
                         "schema_version": SCHEMA_VERSION, "snapshot": store.snapshot_id(),
                         "counts": counts, "source_path": str(store.path),
                         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        manifest["models"] = _copy_models(paths, model_dir, tmp / "models") if model_dir else 0
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         if directory.exists():
             directory.rmdir()
@@ -89,6 +101,37 @@ def export_parquet(store: Store, directory: Path, progress: Progress | None = No
     if progress:
         progress("export", len(steps), len(steps))
     return {"path": str(directory), **manifest}
+
+
+def _copy_models(artifacts: list[str], model_dir: Path, dest: Path) -> int:
+    """Copy each registered model file that exists (relative names resolve in
+    ``model_dir``) into ``dest`` under its file name; returns how many were copied."""
+    dest.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for a in artifacts:
+        src = Path(a) if Path(a).is_absolute() else Path(model_dir) / a
+        if src.is_file():
+            shutil.copyfile(src, dest / src.name)
+            n += 1
+    return n
+
+
+def import_models(directory: Path, model_dir: Path) -> int:
+    """Copy an export's ``models/`` files into ``model_dir`` (a file already there with
+    the same name is kept: model files are named by their content-derived id)."""
+    src = Path(directory) / "models"
+    if not src.is_dir():
+        return 0
+    Path(model_dir).mkdir(parents=True, exist_ok=True)
+    n = 0
+    for f in sorted(src.iterdir()):
+        target = Path(model_dir) / f.name
+        if f.is_file() and not target.exists():
+            tmp = target.with_name(target.name + ".partial")
+            shutil.copyfile(f, tmp)
+            tmp.replace(target)
+            n += 1
+    return n
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

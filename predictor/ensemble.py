@@ -32,6 +32,9 @@ class Prediction:
     """Per network: whether it lies inside what the training experiments cover."""
     reasons: tuple[tuple[str, ...], ...] = ()
     """Per network: why not (empty when in domain); see :mod:`predictor.domain`."""
+    members: np.ndarray | None = None
+    """Each ensemble member's prediction, shape (K, N), for acquisitions (e.g. Thompson
+    sampling) that need more than the mean and spread."""
 
     def to_dict(self) -> dict[str, object]:
         return {"mean": self.mean.tolist(), "spread": self.spread.tolist(),
@@ -60,9 +63,11 @@ def calibrate(y: np.ndarray, mean: np.ndarray, spread: np.ndarray,
 
 
 def interval(mean: np.ndarray, spread: np.ndarray, q: float, s0: float,
-             coverage: float, widen: np.ndarray | float = 1.0) -> Prediction:
+             coverage: float, widen: np.ndarray | float = 1.0,
+             members: np.ndarray | None = None) -> Prediction:
     """Build the :class:`Prediction`; half-widths are multiplied by ``widen`` (per
     network: wider outside the training domain); bounds are clipped to [0, 1]."""
     half = q * (spread + s0) * widen if math.isfinite(q) else np.full_like(mean, np.inf)
     return Prediction(mean=mean, spread=spread, lower=np.clip(mean - half, 0.0, 1.0),
-                      upper=np.clip(mean + half, 0.0, 1.0), coverage=coverage)
+                      upper=np.clip(mean + half, 0.0, 1.0), coverage=coverage,
+                      members=members)

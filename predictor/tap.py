@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -376,13 +376,15 @@ class TAPRegressor(BaseEstimator):
     # --------------------------------------------------------------------- API
     def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
             accuracies: ArrayLike, curves: Sequence[Sequence[float] | None] | None = None,
-            groups: Sequence[Any] | None = None, history: HistoryTable | None = None
-            ) -> TAPRegressor:
+            groups: Sequence[Any] | None = None, history: HistoryTable | None = None,
+            progress: Callable[[int, int], None] | None = None) -> TAPRegressor:
         """Train the ensemble on ``(architecture, dataset DCN) -> final accuracy`` rows.
 
         ``groups`` names each row's dataset (default: rows of equal DCN share one);
         ``history`` is what the LDE knows beyond these rows (default: the rows
         themselves). A row's own dataset never enters its own history features.
+        ``progress(epoch, epochs)`` is called before the first epoch and after each one
+        (a fit parameter, not a hyper-parameter: it does not change the model).
         """
         self._check_params()
         archs_l, d, y = check_fit_inputs(archs, dcns, accuracies)
@@ -400,14 +402,15 @@ class TAPRegressor(BaseEstimator):
         exclude = np.array([history.group_index(x) for x in g.tolist()], dtype=np.int64)
         ctx = self._context(archs_l, d, history, exclude)
         x_all, len_all, ncls_all = encode_batch(archs_l, self.max_steps)
-        self._fit_encoded(x_all, len_all, ncls_all, ctx, y, g)
+        self._fit_encoded(x_all, len_all, ncls_all, ctx, y, g, progress)
         self.n_curves_ = n_curves
         self.history_ = history
         self.domain_ = Domain.of(archs_l, d)
         return self
 
     def _fit_encoded(self, x_all: np.ndarray, len_all: np.ndarray, ncls_all: np.ndarray,
-                     ctx_all: np.ndarray, y: np.ndarray, groups: np.ndarray) -> None:
+                     ctx_all: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                     progress: Callable[[int, int], None] | None = None) -> None:
         """Training on already encoded, padded step sequences (see ``encode_batch``)."""
         import torch
 
@@ -463,7 +466,9 @@ class TAPRegressor(BaseEstimator):
         drop_hist = self.use_history and self.history_dropout > 0
         self.loss_curve_: list[float] = []
         net.train()
-        for _ in range(epochs):
+        if progress is not None:
+            progress(0, epochs)
+        for epoch in range(epochs):
             order = tr_t[torch.randperm(len(tr), generator=gen)]
             ep = 0.0
             for b in range(n_batches):
@@ -495,6 +500,8 @@ class TAPRegressor(BaseEstimator):
                 sched.step()
                 ep += float(loss.detach())
             self.loss_curve_.append(ep / n_batches)
+            if progress is not None:
+                progress(epoch + 1, epochs)
         net.eval()
         self.net_ = net
         self.n_features_ = STEP_DIM
@@ -562,7 +569,8 @@ class TAPRegressor(BaseEstimator):
         m = self.predict_members(a, dcn, history)
         inside, why = self.domain_.check(a, check_vector(dcn, len(a), "dcn"))
         widen = np.where(inside, 1.0, OUT_OF_DOMAIN_WIDENING)
-        p = interval(m.mean(0), m.std(0), self.q_, self.s0_, self.coverage, widen)
+        p = interval(m.mean(0), m.std(0), self.q_, self.s0_, self.coverage, widen,
+                     members=m)
         return replace(p, in_domain=inside, reasons=tuple(why))
 
     # ------------------------------------------------------------- persistence

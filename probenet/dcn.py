@@ -154,6 +154,8 @@ def compute_dcn(dataset: Dataset, seed: int = 0, device: str | torch.device | No
             run_recipe = Recipe(**{**recipe.to_dict(), "epochs": ep})
             cb = None
             if progress is not None:
+                progress(run * ep, runs * ep)  # a total from the start, before any epoch
+
                 def cb(e: int, total: int, run: int = run) -> None:
                     progress(run * total + e, runs * total)  # type: ignore[misc]
 

@@ -197,6 +197,12 @@ class PredictRequest(_Strict):
     input_shape: list[int] | None = Field(None, min_length=3, max_length=3,
                                           description="[C, H, W] for cell strings (default: "
                                                       "the dataset's, else [3, 32, 32]).")
+    members: bool = Field(False, description="Also answer each ensemble member's prediction "
+                                             "(for Thompson sampling or UCB acquisitions).")
+    predictor: str | None = Field(None, min_length=1, max_length=200,
+                                  description="Id of a registered predictor to answer (pinned: "
+                                              "the same answers whatever is trained later); "
+                                              "default: the one covering the DCN.")
 
 
 class Score(BaseModel):
@@ -205,6 +211,8 @@ class Score(BaseModel):
     spread: float = Field(description="Standard deviation over the ensemble's members.")
     lower: float
     upper: float
+    members: list[float] | None = Field(None, description="Each ensemble member's prediction "
+                                                         "(when the request asks for them).")
 
 
 class PredictResponse(BaseModel):

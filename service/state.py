@@ -288,8 +288,11 @@ class ServiceState:
         if ctx is not None:
             ctx.progress(0.05, message="selecting experiments; training unless cached")
         try:
-            model, info = pipeline.get_predictor(self.store, dcn, force=force,
-                                                 **self.predictor_kwargs)
+            model, info = pipeline.get_predictor(
+                self.store, dcn, force=force, **self.predictor_kwargs,
+                progress=None if ctx is None else (lambda e, n: ctx.progress(
+                    0.05 + 0.9 * e / max(n, 1),
+                    message=f"training the predictor: epoch {e}/{n}")))
         except LookupError as e:
             raise APIError(409, "no_experiments", str(e), "body.dcn") from None
         out = predictor_dict(info)
@@ -336,14 +339,15 @@ class ServiceState:
     def _load_registered(self, dcn: float) -> tuple[Any, dict[str, Any]] | None:
         """A predictor in the registry covering ``dcn`` (trained earlier), loaded from disk;
         one whose file is gone or unreadable (e.g. an older format) is passed over."""
-        rows = [r for r in self.store.predictors() if r.dcn_lo - 1e-9 <= dcn <= r.dcn_hi + 1e-9
-                and Path(r.artifact).exists()]
-        rows.sort(key=lambda r: (abs(r.dcn - dcn), -_timestamp(r.created_at)))
-        from tapas.pipeline import ModelFileError, load_predictor
+        from tapas.pipeline import ModelFileError, load_predictor, model_path
 
+        models = self.settings.models
+        rows = [r for r in self.store.predictors() if r.dcn_lo - 1e-9 <= dcn <= r.dcn_hi + 1e-9
+                and model_path(r.artifact, models).exists()]
+        rows.sort(key=lambda r: (abs(r.dcn - dcn), -_timestamp(r.created_at)))
         for row in rows:
             try:
-                model = load_predictor(row.artifact)
+                model = load_predictor(model_path(row.artifact, models))
             except (ModelFileError, OSError, ValueError) as e:
                 log.warning("skipping predictor %s: %s", row.id, e)
                 continue
@@ -376,9 +380,25 @@ class ServiceState:
         return found
 
     # ------------------------------------------------------------------- predict
-    def predict(self, archs: Sequence[Any], dcn: float) -> tuple[Any, dict[str, Any]]:
-        """Score parsed architectures: (prediction with mean/spread/lower/upper, predictor)."""
-        model, info = self.select_predictor(dcn)
+    def pinned_predictor(self, ident: str) -> tuple[Any, dict[str, Any]]:
+        """The registered predictor ``ident`` (a request's ``predictor``), whatever was
+        trained since; 404 when unknown or its file is gone."""
+        from tapas.pipeline import ModelFileError, registered_predictor
+
+        try:
+            model, info = registered_predictor(self.store, ident, self.settings.models)
+        except LookupError as e:
+            raise APIError(404, "predictor_not_found", str(e), "body.predictor") from None
+        except ModelFileError as e:
+            raise APIError(409, "unreadable_predictor", str(e), "body.predictor") from None
+        return model, predictor_dict(info)
+
+    def predict(self, archs: Sequence[Any], dcn: float,
+                predictor: str | None = None) -> tuple[Any, dict[str, Any]]:
+        """Score parsed architectures: (prediction with mean/spread/lower/upper, predictor);
+        ``predictor`` pins a registered one instead of the one covering ``dcn``."""
+        model, info = (self.pinned_predictor(predictor) if predictor is not None
+                       else self.select_predictor(dcn))
         try:
             return model.predict_interval(list(archs), dcn), info
         except ValueError as e:  # e.g. an architecture the encoding cannot represent

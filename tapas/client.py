@@ -73,7 +73,8 @@ class Prediction:
     """One architecture's predicted final accuracy (fractions in [0, 1]).
 
     ``spread`` is the ensemble's standard deviation; ``[lower, upper]`` the calibrated
-    interval of nominal ``coverage``; ``predictor`` the id of the model that answered.
+    interval of nominal ``coverage``; ``predictor`` the id of the model that answered;
+    ``members`` each ensemble member's prediction when asked for (``members=True``).
     """
 
     arch_id: str
@@ -84,6 +85,7 @@ class Prediction:
     predictor: str
     dcn: float
     coverage: float
+    members: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -456,12 +458,16 @@ class Client:
     # -------------------------------------------------------------- predict
     def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
                 dataset: str | None = None, num_classes: int | None = None,
-                input_shape: Sequence[int] | None = None) -> list[Prediction]:
+                input_shape: Sequence[int] | None = None,
+                members: bool = False, predictor: str | None = None) -> list[Prediction]:
         """Predicted accuracy of each architecture, in the order given.
 
         ``archs``: NAS-Bench-201 cell strings, IR dicts/JSON text or
         ``Architecture`` objects. Give ``dcn`` or ``dataset`` (a characterised
         dataset: its DCN, classes and input shape are used for cell strings).
+        ``members=True`` also returns each ensemble member's prediction;
+        ``predictor`` pins a registered predictor by id (the same answers whatever the
+        service trains later; by default the one covering the DCN answers).
         """
         _check_target(dcn, dataset)
         payload = [arch_payload(a) for a in archs]
@@ -470,6 +476,10 @@ class Client:
             base["num_classes"] = int(num_classes)
         if input_shape is not None:
             base["input_shape"] = [int(s) for s in input_shape]
+        if members:
+            base["members"] = True
+        if predictor is not None:
+            base["predictor"] = str(predictor)
         out: list[Prediction] = []
         for start, chunk in self._chunks(payload):
             out.extend(self._predict_chunk(chunk, base, start))
@@ -504,7 +514,8 @@ class Client:
         pid, dcn, cov = body["predictor"]["id"], float(body["dcn"]), float(body["coverage"])
         return [Prediction(arch_id=r["id"], mean=_f(r["mean"]), spread=_f(r["spread"]),
                            lower=_f(r["lower"]), upper=_f(r["upper"]), predictor=pid, dcn=dcn,
-                           coverage=cov) for r in results]
+                           coverage=cov, members=None if r.get("members") is None
+                           else tuple(_f(v) for v in r["members"])) for r in results]
 
     def dataset_info(self, ident: str) -> DatasetInfo:
         """Alias of :meth:`dataset` (the scorer interface shared with ``LocalScorer``)."""

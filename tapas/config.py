@@ -40,7 +40,22 @@ class Settings(BaseSettings):
         return self.model_dir or self.home / "models"
 
 
+class SettingsError(ValueError):
+    """A ``TAPAS_*`` variable holds a value the settings refuse; the message names it."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (tests call ``get_settings.cache_clear()`` after env changes)."""
-    return Settings()
+    """The process-wide settings (tests call ``get_settings.cache_clear()`` after env changes).
+
+    A bad value raises :class:`SettingsError` with one line per variable, e.g.
+    ``TAPAS_DEVICE='gpu': Input should be 'auto', 'cpu' or 'cuda'``.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as e:
+        parts = [f"TAPAS_{'_'.join(str(x) for x in err['loc']).upper()}={err.get('input')!r}: "
+                 f"{err['msg']}" for err in e.errors()]
+        raise SettingsError("bad setting " + "; ".join(parts)) from None

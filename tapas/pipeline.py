@@ -184,11 +184,13 @@ def _predictor_id(snapshot: str, datasets: Sequence[str], params: dict[str, Any]
 def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] = (),
                   params: dict[str, Any] | None = None, force: bool = False,
                   min_experiments: int = MIN_EXPERIMENTS, model_dir: Path | None = None,
+                  progress: Callable[[int, int], None] | None = None,
                   ) -> tuple[TAPRegressor, PredictorInfo]:
     """The predictor for a target DCN: reused when one was trained on the same
     experiments (same LDE snapshot and DCN selection), else trained and registered.
 
-    ``model_dir`` (default: the settings' model directory) receives new model files.
+    ``model_dir`` (default: the settings' model directory) receives new model files;
+    ``progress(epoch, epochs)`` follows a training (never called for a reused one).
     """
     import predictor as tap
 
@@ -218,8 +220,9 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
                              snapshot, len(exps), datasets)
         if row is not None and not force:
             model = _cached_model(pid)
-            if model is None and Path(row.artifact).exists():
-                model = tap.load(row.artifact)
+            path = model_path(row.artifact, model_dir)
+            if model is None and path.exists():
+                model = tap.load(path)
                 _remember(pid, model)
             if model is not None:
                 info = PredictorInfo(**{**asdict(info), "metrics": row.metrics,
@@ -228,16 +231,17 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
                 return model, info
         arch_by_id = store.architectures(exps.arch_ids())
         archs = [arch_by_id[a] for a in exps.arch_id]
-        model = tap.TAPRegressor(**params).fit(archs, dcns, exps.accuracy, curves=exps.curves)
+        model = tap.TAPRegressor(**params).fit(archs, dcns, exps.accuracy, curves=exps.curves,
+                                               progress=progress)
         metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
                    "n_train": len(exps), "tau": float(tau)}
         directory = Path(model_dir) if model_dir is not None else get_settings().models
         directory.mkdir(parents=True, exist_ok=True)
-        artifact = str(directory / f"{pid}.tap")
+        artifact = f"{pid}.tap"  # relative to the model directory: portable (see model_path)
         provenance = {"lde_snapshot": snapshot, "dcn": float(dcn), "tau": float(tau),
                       "datasets": list(datasets), "n_train": len(exps),
                       "tapas_version": __version__, "params": params}
-        model.save(artifact, provenance=provenance)
+        model.save(directory / artifact, provenance=provenance)
         store.register_predictor(pid, float(dcn), float(tau), info.dcn_lo, info.dcn_hi, snapshot,
                                  len(exps), metrics, artifact, provenance)
         _remember(pid, model)
@@ -245,6 +249,102 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
                                                        "artifact": artifact, "cached": True})
         return model, PredictorInfo(**{**asdict(info), "metrics": metrics,
                                        "artifact": artifact})
+
+
+# ---------------------------------------------------------------------- registry
+def model_path(artifact: str, model_dir: str | Path | None = None) -> Path:
+    """Where a registered predictor's file lies. New registrations store the file name
+    relative to the model directory, so a database and its model folder move together
+    (another machine, an export); absolute paths of older databases are used as they are."""
+    p = Path(artifact)
+    if p.is_absolute():
+        return p
+    return (Path(model_dir) if model_dir is not None else get_settings().models) / p
+
+
+def _info(row: Any, cached: bool = True) -> PredictorInfo:
+    return PredictorInfo(row.id, float(row.dcn), float(row.tau), float(row.dcn_lo),
+                         float(row.dcn_hi), row.snapshot, int(row.n_train),
+                         tuple((row.provenance or {}).get("datasets") or ()),
+                         dict(row.metrics or {}), row.artifact, cached)
+
+
+def registered_predictor(store: Store, pid: str, model_dir: str | Path | None = None
+                         ) -> tuple[TAPRegressor, PredictorInfo]:
+    """The registered predictor ``pid`` (pinned: whatever was trained since), loaded once
+    per process; ``LookupError`` naming the id when it is unknown or its file is gone."""
+    row = store.predictor(pid)
+    if row is None:
+        raise LookupError(f"no predictor {pid!r} in the registry (tapas predictor list)")
+    model = _cached_model(pid)
+    if model is None:
+        path = model_path(row.artifact, model_dir)
+        if not path.is_file():
+            raise LookupError(f"predictor {pid!r} is registered but its model file {path} is "
+                              "missing (tapas predictor import FILE restores it)")
+        model = load_predictor(path)
+        _remember(pid, model)
+    return model, _info(row)
+
+
+def export_predictor(store: Store, pid: str, dest: str | Path,
+                     model_dir: str | Path | None = None) -> Path:
+    """Write predictor ``pid`` as one self-contained model file: its provenance gains the
+    registry entry (DCN range, snapshot, metrics), so :func:`import_predictor` restores it
+    on another machine."""
+    model, info = registered_predictor(store, pid, model_dir)
+    row = store.predictor(pid)
+    prov = {**(getattr(model, "provenance_", None) or {}),
+            "registry": {"id": row.id, "dcn": row.dcn, "tau": row.tau, "dcn_lo": row.dcn_lo,
+                         "dcn_hi": row.dcn_hi, "snapshot": row.snapshot,
+                         "n_train": row.n_train, "metrics": row.metrics,
+                         "provenance": row.provenance}}
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    model.save(dest, provenance=prov)
+    return dest
+
+
+def import_predictor(store: Store, src: str | Path, model_dir: str | Path | None = None
+                     ) -> PredictorInfo:
+    """Register a model file written by :func:`export_predictor` (copied into the model
+    directory, under its id); importing it again replaces it with the same."""
+    import shutil
+
+    model = load_predictor(src)
+    reg = (getattr(model, "provenance_", None) or {}).get("registry")
+    if not isinstance(reg, dict) or "id" not in reg:
+        raise ValueError(f"{src}: a model file without a registry entry; write one with "
+                         "tapas predictor export ID FILE")
+    pid = str(reg["id"])
+    directory = Path(model_dir) if model_dir is not None else get_settings().models
+    directory.mkdir(parents=True, exist_ok=True)
+    artifact = f"{pid}.tap"
+    tmp = directory / (artifact + ".partial")
+    shutil.copyfile(src, tmp)
+    tmp.replace(directory / artifact)
+    store.register_predictor(pid, float(reg["dcn"]), float(reg["tau"]), float(reg["dcn_lo"]),
+                             float(reg["dcn_hi"]), str(reg["snapshot"]), int(reg["n_train"]),
+                             dict(reg.get("metrics") or {}), artifact,
+                             dict(reg.get("provenance") or {}))
+    _remember(pid, model)
+    return _info(store.predictor(pid))
+
+
+def delete_predictor(store: Store, pid: str, model_dir: str | Path | None = None) -> bool:
+    """Remove ``pid`` from the registry and its file from the model directory (a file
+    elsewhere, from an older absolute path, is left alone). False when unknown."""
+    row = store.predictor(pid)
+    if row is None:
+        return False
+    store.delete_predictor(pid)
+    with _models_lock:
+        _models.pop(pid, None)
+    for key in [k for k, v in _resolved.items() if v.id == pid]:
+        _resolved.pop(key, None)
+    if not Path(row.artifact).is_absolute():
+        model_path(row.artifact, model_dir).unlink(missing_ok=True)
+    return True
 
 
 def predict(store: Store, archs: Sequence[Architecture], dcn: float,

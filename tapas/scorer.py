@@ -8,7 +8,7 @@ against the other. Torch and duckdb are imported when the first prediction is ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,12 +86,15 @@ class LocalScorer:
                            n_samples=row.n_samples, source=row.source)
 
     def train_predictor(self, *, dcn: float | None = None, dataset: str | None = None,
-                        force: bool = False) -> PredictorInfo:
-        """Train (or reuse) the predictor for a DCN or a dataset's DCN, ahead of a search."""
+                        force: bool = False,
+                        progress: Callable[[int, int], None] | None = None) -> PredictorInfo:
+        """Train (or reuse) the predictor for a DCN or a dataset's DCN, ahead of a search;
+        ``progress(epoch, epochs)`` follows a training."""
         from tapas.pipeline import get_predictor
 
         target, _, _ = self._target(dcn, dataset, None, None)
-        model, info = get_predictor(self.store, target, force=force, **self._kwargs())
+        model, info = get_predictor(self.store, target, force=force, progress=progress,
+                                    **self._kwargs())
         self._pinned[target] = (model, info)
         return info
 
@@ -107,19 +110,30 @@ class LocalScorer:
 
     def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
                 dataset: str | None = None, num_classes: int | None = None,
-                input_shape: Sequence[int] | None = None) -> list[Prediction]:
-        """Predicted accuracy of each architecture (same call and answer as the client's)."""
+                input_shape: Sequence[int] | None = None,
+                members: bool = False, predictor: str | None = None) -> list[Prediction]:
+        """Predicted accuracy of each architecture (same call and answer as the client's);
+        ``members=True`` adds each ensemble member's prediction; ``predictor`` pins a
+        registered predictor by id (``LookupError`` when unknown)."""
         target, k, shape = self._target(dcn, dataset, num_classes, input_shape)
         parsed = parse_archs(archs, k, shape)
         if not parsed:
             return []
-        model, info = self._predictor(target)
+        if predictor is not None:
+            from tapas.pipeline import registered_predictor
+
+            model, info = registered_predictor(self.store, predictor)
+        else:
+            model, info = self._predictor(target)
         p = model.predict_interval(parsed, target)
         cov = float(p.coverage)
+        mem: list[Any] = ([tuple(float(v) for v in col) for col in p.members.T]
+                          if members and p.members is not None else [None] * len(parsed))
         return [Prediction(arch_id=a.id, mean=float(m), spread=float(s), lower=float(lo),
-                           upper=float(hi), predictor=info.id, dcn=target, coverage=cov)
-                for a, m, s, lo, hi in zip(parsed, p.mean, p.spread, p.lower, p.upper,
-                                           strict=True)]
+                           upper=float(hi), predictor=info.id, dcn=target, coverage=cov,
+                           members=mb)
+                for a, m, s, lo, hi, mb in zip(parsed, p.mean, p.spread, p.lower, p.upper, mem,
+                                               strict=True)]
 
     def _predictor(self, dcn: float) -> tuple[Any, PredictorInfo]:
         """The pipeline's predictor for ``dcn``, resolved once per scorer (see

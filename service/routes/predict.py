@@ -34,7 +34,8 @@ def predict(req: PredictRequest, state: State) -> Response:
     or `dataset` (a characterised dataset: its DCN, classes and input shape are used).
     An invalid architecture fails the request with 422 `invalid_architecture` and the
     path of the field, e.g. `body.archs[3].layers[2].kernel`. The answer names the
-    predictor that scored (a loaded one whose DCN range covers the target; none: 409
+    predictor that scored: `predictor` pins a registered one by id (404 when unknown),
+    else a loaded one whose DCN range covers the target answers (none: 409
     `no_predictor`, train one with `POST /v1/predictors`).
     """
     cap = state.settings.max_archs_per_request
@@ -58,11 +59,14 @@ def predict(req: PredictRequest, state: State) -> Response:
                            "body.input_shape")
         shape = tuple(req.input_shape)
     archs = parse_archs(req.archs, num_classes, shape)
-    batch, info = state.predict(archs, dcn)
+    batch, info = state.predict(archs, dcn, predictor=req.predictor)
     mean, spread, lower, upper = (_floats(v) for v in (batch.mean, batch.spread, batch.lower,
                                                        batch.upper))
     results = [{"id": a.id, "mean": m, "spread": s, "lower": lo, "upper": hi}
                for a, m, s, lo, hi in zip(archs, mean, spread, lower, upper, strict=True)]
+    if req.members and batch.members is not None:
+        for r, col in zip(results, np.asarray(batch.members).T, strict=True):
+            r["members"] = _floats(col)
     body = {"predictor": info, "dcn": dcn, "coverage": float(batch.coverage), "results": results}
     return Response(json.dumps(body, default=str, allow_nan=False).encode(),
                     media_type="application/json")

@@ -19,7 +19,9 @@ with ``get_compact()``, expanded at NAS-Bench-301's size (C=32, 8 cells) unless
 ``channels``/``layers`` say otherwise; with ``ss_type="nasbench101"`` they are
 ``{"matrix", "ops"}`` specs or objects with NASLib's ``get_spec()``. Accuracies may be
 percentages (NASLib's convention) or fractions; ``query`` answers on the scale ``fit``
-saw (percent for a scorer unless ``percent=False``).
+saw (percent for a scorer unless ``percent=False``). ``query_members`` (and
+:class:`TapasNASLibEnsemble`'s ``query``) answers every ensemble member, for
+BANANAS-style acquisitions.
 """
 
 from __future__ import annotations
@@ -220,20 +222,33 @@ class TapasNASLibPredictor:
 
     def query(self, xtest: Sequence[Any], info: Any = None, **kwargs: Any) -> np.ndarray:
         """Predicted accuracy of each cell (on the scale of ``fit``'s accuracies)."""
+        return self.query_members(xtest).mean(0)
+
+    def query_members(self, xtest: Sequence[Any]) -> np.ndarray:
+        """Each ensemble member's prediction, shape (K, N): what BANANAS-style
+        acquisitions (independent Thompson sampling, UCB) compute mean and spread from."""
         if len(xtest) == 0:
-            return np.zeros(0)
+            return np.zeros((1, 0))
         if self.model_ is not None:
             dcn = 0.5 if self.dcn is None else float(self.dcn)
-            return np.asarray(self.model_.predict(self._archs(xtest), dcn)) * self.scale_
+            return np.asarray(self.model_.predict_members(self._archs(xtest), dcn)) * self.scale_
         if self.scorer is None:
             raise RuntimeError("call fit() first, or give a scorer for zero-shot queries")
         target = {"dcn": self.dcn} if self.dataset is None else {"dataset": self.dataset}
         preds = self.scorer.predict(self._specs(xtest), num_classes=self.num_classes,
                                     input_shape=[self.in_channels, self.input_size,
-                                                 self.input_size], **target)
-        return np.array([p.mean for p in preds]) * self.scale_
+                                                 self.input_size], members=True, **target)
+        return np.array([p.members for p in preds]).T * self.scale_
 
 
-__all__ = ["NASLIB_DARTS_OPS", "NASLIB_OPS", "SS_TYPES", "TapasNASLibPredictor",
-           "cell_to_op_indices", "compact_to_genotype", "op_indices_to_cell", "to_cell",
-           "to_spec"]
+class TapasNASLibEnsemble(TapasNASLibPredictor):
+    """The same predictor behind NASLib's ``Ensemble`` contract: ``query`` answers one row
+    per member, shape (K, N), as BANANAS's acquisition functions expect."""
+
+    def query(self, xtest: Sequence[Any], info: Any = None, **kwargs: Any) -> np.ndarray:
+        return self.query_members(xtest)
+
+
+__all__ = ["NASLIB_DARTS_OPS", "NASLIB_OPS", "SS_TYPES", "TapasNASLibEnsemble",
+           "TapasNASLibPredictor", "cell_to_op_indices", "compact_to_genotype",
+           "op_indices_to_cell", "to_cell", "to_spec"]

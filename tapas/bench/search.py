@@ -10,9 +10,10 @@ For each target (ImageNet16-120 and CIFAR-100 by default) the benchmark
    one trained network on the target), and trains the predictor for the target's
    DCN through the pipeline (:func:`tapas.pipeline.get_predictor`: DCN filter,
    training, registry), exactly as the service would;
-3. runs regularized evolution and random search with ``budget`` predictor queries
-   for each of ``seeds`` seeds through the in-process scorer, on the full
-   NAS-Bench-201 network for the target (ImageNet16-120: 120 classes, 16x16);
+3. runs regularized evolution, random search and BANANAS-style Thompson sampling
+   on the ensemble with ``budget`` predictor queries for each of ``seeds`` seeds
+   through the in-process scorer, on the full NAS-Bench-201 network for the target
+   (ImageNet16-120: 120 classes, 16x16);
 4. looks up the TRUE test accuracy of each search's chosen cell (the one with the
    highest predicted accuracy) in ``nb201.csv``, and compares with "copy the best
    cell of another dataset" (no search at all).
@@ -42,6 +43,9 @@ TARGETS: dict[str, tuple[str, str]] = {
     "cifar100": ("cifar100_test", "cifar100"),
     "cifar10": ("cifar10_test", "cifar10"),
 }
+METHODS = ("rea", "random", "thompson")
+
+
 DEFAULT_TRAIN_CELLS = 5_000
 """Cells per source dataset: two source datasets give 10,000 training experiments, the
 evaluation harness's ``max_train`` for its unseen-dataset scenario."""
@@ -106,7 +110,7 @@ def _one_target(key: str, rows: list[dict[str, str]], seeds: int, budget: int,
     from lde.ingest import ingest_nb201
     from predictor.evaluate import NB201_DATASETS, REFERENCE_CELL
     from tapas.scorer import LocalScorer
-    from tapas.search import random_search, regularized_evolution
+    from tapas.search import random_search, regularized_evolution, thompson_search
 
     col, _name = TARGETS[key]
     spec = NB201_DATASETS[key]
@@ -148,7 +152,8 @@ def _one_target(key: str, rows: list[dict[str, str]], seeds: int, budget: int,
                                "n_train": info.n_train, "train_datasets": list(info.datasets),
                                "predictor": info.id, "optimum": max(truth.values())}
         # 3. the searches
-        for name, fn in (("rea", regularized_evolution), ("random", random_search)):
+        fns = (regularized_evolution, random_search, thompson_search)
+        for name, fn in zip(METHODS, fns, strict=True):
             accs, secs, preds, queries = [], [], [], []
             for s in range(seeds):
                 if progress:
@@ -193,10 +198,11 @@ def run_benchmark(seeds: int = 10, budget: int = 1000,
             results[key] = _one_target(key, rows, seeds, budget, train_cells, Path(tmp),
                                        progress)
     out: dict[str, Any] = {"budget": budget, "seeds": seeds, "train_cells": train_cells}
-    rea_secs, rnd_secs = [], []
+    secs: dict[str, list[float]] = {m: [] for m in METHODS}
     table_rows = []
     for key, r in results.items():
-        for m in ("rea", "random"):
+        for m in METHODS:
+            secs[m] += r[m]["seconds"]
             out[f"{key}_{m}_mean"] = round(r[m]["mean"], 4)
             out[f"{key}_{m}_worst"] = round(r[m]["worst"], 4)
             out[f"{key}_{m}_best"] = round(r[m]["best"], 4)
@@ -207,8 +213,6 @@ def run_benchmark(seeds: int = 10, budget: int = 1000,
                                "mean": r[m]["mean"], "worst": r[m]["worst"],
                                "best": r[m]["best"], "optimum": r["optimum"],
                                "seconds": statistics.median(r[m]["seconds"])})
-        rea_secs += r["rea"]["seconds"]
-        rnd_secs += r["random"]["seconds"]
         for k, v in r.items():
             if k.startswith("copy_"):
                 out[f"{key}_{k}"] = round(v["accuracy"], 4)
@@ -221,8 +225,9 @@ def run_benchmark(seeds: int = 10, budget: int = 1000,
         out[f"{key}_predictor_train_seconds"] = round(r["train_seconds"], 2)
         out[f"{key}_n_train"] = r["n_train"]
         out[f"{key}_train_datasets"] = r["train_datasets"]
-    out["seconds_per_search"] = round(statistics.median(rea_secs), 3)
-    out["seconds_per_random_search"] = round(statistics.median(rnd_secs), 3)
+    out["seconds_per_search"] = round(statistics.median(secs["rea"]), 3)
+    out["seconds_per_random_search"] = round(statistics.median(secs["random"]), 3)
+    out["seconds_per_thompson_search"] = round(statistics.median(secs["thompson"]), 3)
     out["total_seconds"] = round(time.perf_counter() - t_all, 1)
     out["rows"] = table_rows
     out["note"] = (f"true test accuracy (%) of the cell each search picked (highest predicted "

@@ -1,16 +1,24 @@
-"""Helpers shared by CLI modules: JSON output and clean error exits."""
+"""Helpers shared by CLI modules: JSON output, clean error exits, plain-text labels and
+the one way results are written (``--format table|json|csv|parquet`` and ``--out``)."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
+
+FORMATS = ("table", "json", "csv", "parquet")
+FORMAT_HELP = ("Output: table (default), json, csv or parquet; with --out, taken from the "
+               "file's suffix unless given.")
 
 
 def print_json(obj: Any) -> None:
@@ -20,5 +28,91 @@ def print_json(obj: Any) -> None:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line error (no traceback) and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(Text.assemble(("error:", "bold red"), " ", str(message)), highlight=False,
+                      soft_wrap=True)
     raise typer.Exit(code)
+
+
+def progress_bar(quiet: bool = False, console: Console | None = None) -> Any:
+    """The one progress display: phase, bar, done/total, elapsed and remaining time.
+    Hidden when stdout carries data (``quiet``); drawn on stderr by default."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                    console=console or err_console, transient=True, disable=quiet)
+
+
+def plain(value: Any) -> Text:
+    """``value`` as literal text: an architecture label such as ``24[r5,r5]`` is never
+    read as rich markup (which would silently drop the brackets)."""
+    return Text(str(value))
+
+
+class Output:
+    """Where a result goes: ``file`` format for ``--out`` (None without it) and what
+    stdout shows (``table``, ``json`` or ``csv``)."""
+
+    def __init__(self, file: str | None, out: Path | None, stdout: str) -> None:
+        self.file, self.out, self.stdout = file, out, stdout
+
+    @property
+    def quiet(self) -> bool:
+        """stdout carries data for a script: no progress bars or notes on the terminal."""
+        return self.stdout != "table"
+
+
+def resolve_format(fmt: str | None, out: Path | None, as_json: bool = False) -> Output:
+    """``--format``/``--out``/``--json`` as one :class:`Output`.
+
+    With ``--out`` the file's format is ``--format``, else the file's suffix; stdout then
+    shows the table (or JSON with ``--json``). Without ``--out``, ``--format json|csv``
+    (or ``--json``) prints the data to stdout instead of the table.
+    """
+    if fmt is not None:
+        fmt = fmt.lower()
+        if fmt not in FORMATS:
+            fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if out is None:
+        if fmt == "parquet":
+            fail("--format parquet writes a binary file: give --out FILE.parquet")
+        if as_json and fmt not in (None, "json"):
+            fail(f"--json conflicts with --format {fmt}")
+        return Output(None, None, "json" if as_json else (fmt or "table"))
+    if out.is_dir():
+        fail(f"--out {out} is a folder; give a file name")
+    if fmt is None or fmt == "table":
+        fmt = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(
+            out.suffix.lower(), "json")
+    return Output(fmt, out, "json" if as_json else "table")
+
+
+def emit(dest: Output, *, obj: dict[str, Any], rows: list[dict[str, Any]],
+         table: Callable[[], None]) -> None:
+    """Write a result: the whole ``obj`` as JSON, ``rows`` as CSV or Parquet (``obj`` in
+    the Parquet file's metadata), and show the table, JSON or CSV on stdout."""
+    from tapas.tables import csv_text, write_parquet, write_text
+
+    if dest.out is not None:
+        dest.out.parent.mkdir(parents=True, exist_ok=True)
+        if dest.file == "parquet":
+            write_parquet(rows, dest.out, metadata=obj)
+        elif dest.file == "csv":
+            write_text(csv_text(rows), dest.out)
+        else:
+            write_text(json.dumps(obj, indent=1, default=str) + "\n", dest.out)
+    if dest.stdout == "json":
+        print_json(obj)
+    elif dest.stdout == "csv":
+        sys.stdout.write(csv_text(rows))
+    else:
+        table()
+        if dest.out is not None:
+            err_console.print(f"saved {dest.file} to {dest.out}", highlight=False)

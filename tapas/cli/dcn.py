@@ -6,15 +6,13 @@ from typing import Any
 
 import typer
 
-from tapas.cli.common import console, fail, print_json
+from tapas.cli.common import console, err_console, fail, print_json, progress_bar
 
 
-def _progress_bar(json_out: bool) -> Any:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+def _nothing() -> Any:
+    from contextlib import nullcontext
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                    console=console, transient=True, disable=json_out)
+    return nullcontext()
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -32,8 +30,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         epochs: int | None = typer.Option(None, min=1, help="Probe epochs (default: setting)."),
         max_samples: int | None = typer.Option(None, min=100,
                                                help="Cap on images (default: setting)."),
-        store: bool = typer.Option(False, "--store/--no-store",
-                                   help="Cache the DCN in the LDE (TAPAS_DB_PATH) by fingerprint."),
+        store: bool = typer.Option(None, "--store/--no-store", show_default="store",
+                                   help="Cache the DCN in the LDE (TAPAS_DB_PATH) by "
+                                        "fingerprint, so the next search on these data "
+                                        "reuses it (default: store when the database can "
+                                        "be opened)."),
         force: bool = typer.Option(False, help="Re-probe even when a cached DCN exists."),
     ) -> None:
         """Compute the Dataset Characterization Number: the probe's chance-normalised,
@@ -45,20 +46,26 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if policy not in ("auto", "cpu", "cuda"):
             fail(f"--device must be auto, cpu or cuda, got {policy!r}")
         try:
-            ds = load_dataset(dataset)
+            with err_console.status(f"loading {dataset}", spinner="dots") if not json_out \
+                    else _nothing():
+                ds = load_dataset(dataset)
         except DatasetError as e:
             fail(str(e))
         lde_store = None
-        if store:
+        if store is not False:
             from lde import Store
 
             try:
                 lde_store = Store()
             except Exception as e:  # noqa: BLE001 - any open failure is a clean CLI error
-                fail(f"cannot open the experiment database: {e}")
+                if store:
+                    fail(f"cannot open the experiment database: {e}")
+                err_console.print(f"note: not storing the DCN (cannot open the experiment "
+                                  f"database: {e}); --no-store silences this",
+                                  highlight=False, soft_wrap=True)
         try:
-            with _progress_bar(json_out) as bar:
-                task = bar.add_task(f"probing {ds.name}", total=None)
+            with progress_bar(json_out) as bar:
+                task = bar.add_task(f"probing {ds.name} (probe epochs, all folds)", total=None)
 
                 def cb(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
@@ -75,9 +82,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if json_out:
             print_json(out)
             return
+        from rich.markup import escape
         from rich.table import Table
 
-        t = Table(title=f"DCN of {ds.name}", show_header=False)
+        t = Table(title=f"DCN of {escape(ds.name)}", show_header=False)
         t.add_row("DCN (higher = easier)", f"[bold]{res.dcn:.4f}[/]")
         t.add_row("probe accuracy", f"{res.accuracy:.4f} (chance {res.chance:.4f})")
         t.add_row("how", f"{res.probe_version}: {res.repeats} x {res.n_folds}-fold CV, "
@@ -99,7 +107,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         correlation with a 5-architecture panel over a family of datasets."""
         from tapas.bench.dcn import run_benchmark
 
-        with _progress_bar(json_out) as bar:
+        with progress_bar(json_out) as bar:
             tasks: dict[str, Any] = {}
 
             def cb(phase: str, done: int, total: int) -> None:

@@ -207,15 +207,18 @@ def export(directory: Path = typer.Argument(..., help="New folder to write."),
            as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Write the whole LDE as partitioned Parquet (to share it or query it elsewhere)."""
     from lde.parquet_io import export_parquet
+    from tapas.config import get_settings
 
     with _open(db, read_only=True) as store, _progress(not as_json) as cb:
-        out = export_parquet(store, directory, cb, overwrite=force)
+        out = export_parquet(store, directory, cb, overwrite=force,
+                             model_dir=get_settings().models)
     if as_json:
         print_json(out)
     else:
         c = out["counts"]
         console.print(f"exported {c['experiments']:,} experiments, {c['architectures']:,} "
-                      f"architectures, {c['datasets']:,} datasets to {out['path']}")
+                      f"architectures, {c['datasets']:,} datasets and {out['models']:,} "
+                      f"predictor files to {out['path']}")
 
 
 def import_(directory: Path = typer.Argument(..., help="A folder written by tapas lde export."),
@@ -227,8 +230,12 @@ def import_(directory: Path = typer.Argument(..., help="A folder written by tapa
     """Merge an export into the LDE (idempotent, one transaction)."""
     if not directory.is_dir():
         fail(f"{directory} is not a folder written by `tapas lde export`")
+    from lde.parquet_io import import_models
+    from tapas.config import get_settings
+
     with _open(db) as store, _progress(not as_json) as cb:
         rep = store.import_parquet(directory, cb, verify=verify)
+    import_models(directory, get_settings().models)  # `tapas predictor list` flags a missing one
     _print_report(rep, as_json, show, f"import {directory.name}")
 
 

@@ -6,6 +6,8 @@ stays fast.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from tapas.cli import arch, dcn, experiments, lde, predictor, search, serve
@@ -17,6 +19,30 @@ app = typer.Typer(
     add_completion=False,
 )
 bench_app = typer.Typer(help="Measure speed and quality; --json for scripts.", no_args_is_help=True)
+
+
+
+def _version(value: bool) -> None:
+    if value:
+        from tapas import __version__
+
+        typer.echo(f"tapas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Train-less accuracy predictor for neural architecture search."""
+    from tapas.cli.common import fail
+    from tapas.config import SettingsError, get_settings
+
+    try:  # a bad TAPAS_* variable: one line naming it, before any command starts
+        get_settings()
+    except SettingsError as e:
+        fail(str(e))
+
 
 for part in (arch, lde, dcn, experiments, predictor, serve, search):
     part.register(app, bench_app)

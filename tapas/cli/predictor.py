@@ -7,7 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from tapas.cli.common import console, err_console, fail, print_json
+from tapas.cli.common import (
+    FORMAT_HELP,
+    console,
+    emit,
+    err_console,
+    fail,
+    plain,
+    print_json,
+    progress_bar,
+    resolve_format,
+)
 
 
 def _tap_kwargs(epochs: int | None, members: int | None, seed: int, device: str | None
@@ -28,7 +38,11 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")] = Path(
         "predictor.tap"),
     nb201: Annotated[bool, typer.Option(
-        "--nb201", help="Train on ../shared/data/nb201.csv instead of a table.")] = False,
+        "--nb201", help="Train on the NAS-Bench-201 table (nb201.csv in --data-dir) instead "
+                        "of a table.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Folder holding nb201.csv for --nb201 (default: ../shared/data "
+                           "beside the repository).")] = None,
     datasets: Annotated[str | None, typer.Option(
         help="Comma-separated datasets to keep (e.g. cifar10,cifar100).")] = None,
     max_rows: Annotated[int | None, typer.Option(help="Seeded sample of at most N rows.")] = None,
@@ -46,6 +60,8 @@ def train(
 
     if (table is None) == (not nb201):
         fail("give an experiments table file or --nb201 (exactly one)")
+    if data_dir is not None and not nb201:
+        fail("--data-dir goes with --nb201")
     try:
         if nb201:
             from tapas.bench.predictor import SHARED_DATA
@@ -57,8 +73,11 @@ def train(
                 if n not in NB201_DATASETS:
                     fail(f"unknown NAS-Bench-201 dataset {n!r}; known: "
                          f"{', '.join(NB201_DATASETS)}")
+            folder = data_dir or SHARED_DATA
+            if not (folder / "nb201.csv").is_file():
+                fail(f"no nb201.csv in {folder}; point --data-dir at the folder that holds it")
             with console.status("expanding NAS-Bench-201 cells"):
-                tab = load_nb201(SHARED_DATA, names or tuple(NB201_DATASETS), limit=max_rows)
+                tab = load_nb201(folder, names or tuple(NB201_DATASETS), limit=max_rows)
         else:
             if not table.exists():
                 fail(f"experiments table {table} does not exist")
@@ -78,8 +97,10 @@ def train(
     archs, dcns, y = tab.take(idx)
     try:
         model = TAPRegressor(**_tap_kwargs(epochs, members, seed, device))
-        with console.status(f"training TAP on {len(y):,} experiments"):
-            model.fit(archs, dcns, y)
+        with progress_bar(as_json) as bar:
+            task = bar.add_task(f"training TAP on {len(y):,} experiments (epochs)", total=None)
+            model.fit(archs, dcns, y, progress=lambda e, n: bar.update(task, completed=e,
+                                                                          total=n))
     except (ValueError, TypeError, RuntimeError) as e:
         fail(f"training failed: {e}")
     prov = {"source": str(table) if table else "nb201", "n": len(y),
@@ -107,7 +128,11 @@ def predict(
         "--file", help="A text file with one cell string or JSON file path per line.")] = None,
     classes: Annotated[int | None, typer.Option("--classes", help="Number of classes.")] = None,
     input_shape: Annotated[str | None, typer.Option("--input", help="Input shape C,H,W.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write the predictions (.json, .csv or .parquet).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object "
+                                          "(= --format json).")] = False,
 ) -> None:
     """Predict accuracies (mean, ensemble spread, conformal interval) for architectures."""
     from predictor import ModelFileError, load
@@ -123,29 +148,57 @@ def predict(
         fail("no architectures given (pass cell strings / JSON files or --file)")
     if not 0.0 <= dcn <= 1.0:
         fail(f"--dcn must lie in [0, 1], got {dcn}")
+    dest = resolve_format(fmt, out, as_json)
     try:
         model = load(model_path)
     except ModelFileError as e:
         fail(str(e))
     nets = [resolve_arch(s, classes, input_shape) for s in sources]
     p = model.predict_interval(nets, dcn)
-    rows = [{"arch": s, "id": a.id, "accuracy": float(m), "spread": float(sd),
-             "lower": float(lo), "upper": float(hi)}
+    rows = [{"arch": s, "arch_id": a.id, "mean": float(m), "lower": float(lo),
+             "upper": float(hi), "spread": float(sd), "predictor": str(model_path)}
             for s, a, m, sd, lo, hi in zip(sources, nets, p.mean, p.spread, p.lower, p.upper,
                                            strict=True)]
-    if as_json:
-        print_json({"dcn": dcn, "coverage": p.coverage, "predictions": rows})
-        return
-    from rich.table import Table
 
-    t = Table(title=f"predicted accuracy (DCN {dcn}, {p.coverage:.0%} interval)")
-    for col in ("architecture", "accuracy", "spread", "interval"):
-        t.add_column(col, justify="left" if col == "architecture" else "right")
-    for r in rows:
-        name = r["arch"] if len(r["arch"]) <= 60 else r["arch"][:57] + "..."
-        t.add_row(name, f"{r['accuracy']:.4f}", f"{r['spread']:.4f}",
-                  f"[{r['lower']:.4f}, {r['upper']:.4f}]")
-    console.print(t)
+    def table() -> None:
+        from rich.table import Table
+
+        t = Table(title=f"predicted accuracy (DCN {dcn}, {p.coverage:.0%} interval, "
+                  f"predictor {model_path})")
+        for col in ("architecture", "mean", "interval", "spread"):
+            t.add_column(col, justify="left" if col == "architecture" else "right",
+                         overflow="fold" if col == "architecture" else "ellipsis")
+        for r in rows:
+            t.add_row(plain(r["arch"]), f"{r['mean']:.4f}",
+                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", f"{r['spread']:.4f}")
+        console.print(t)
+
+    emit(dest, obj={"dcn": dcn, "coverage": p.coverage, "predictor": str(model_path),
+                        "predictions": rows}, rows=rows, table=table)
+
+
+def _table_problem(tab: Any, scenarios: str, n_train_a: int = 1000) -> str | None:
+    """Why ``tab`` cannot give the requested scenarios a meaningful Kendall tau (a test set
+    of at least two networks), or None."""
+    import numpy as np
+
+    counts = {d: int(np.sum((tab.datasets == d) & ~tab.reference))
+              for d in tab.dataset_dcn()}
+    if "A" in scenarios:
+        small = {d: n for d, n in counts.items() if n < n_train_a + 2}
+        if small:
+            d, n = next(iter(small.items()))
+            return (f"scenario A trains on {n_train_a:,} experiments of a dataset and tests on "
+                    f"the rest, but dataset {d!r} has {n:,}; give a larger table, or "
+                    "--scenarios BC with two or more datasets")
+    if set(scenarios) & set("BC"):
+        if len(counts) < 2:
+            return (f"scenarios B and C leave one dataset out and need two or more; the table "
+                    f"holds {len(counts)}")
+        few = {d: n for d, n in counts.items() if n < 2}
+        if few:
+            return f"dataset {next(iter(few))!r} has fewer than two experiments to test on"
+    return None
 
 
 def bench_predictor(
@@ -178,6 +231,9 @@ def bench_predictor(
             tab = load_table_file(table)
         except (ValueError, OSError) as e:
             fail(str(e))
+        problem = _table_problem(tab, scenarios)
+        if problem:
+            fail(f"--table {table}: {problem}")
     try:
         rep = run_benchmark(suite=suite, threads=threads, limit=limit, scenarios=scenarios,
                             min_datasets=min_datasets, seed=seed, table=tab,
@@ -231,8 +287,146 @@ def bench_predictor(
 
 
 
+# ------------------------------------------------------------------ the registry
+registry = typer.Typer(help="The registered predictors: list, show, export, import, delete.",
+                       no_args_is_help=True)
+
+
+def _open() -> Any:
+    """The LDE for the registry commands; a locked database is a one-line error."""
+    from lde.errors import LDEError
+    from tapas.pipeline import open_store
+
+    try:
+        return open_store()
+    except LDEError as e:
+        fail(f"{e} (stop the service to manage predictors locally)")
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    from tapas.config import get_settings
+    from tapas.pipeline import model_path
+
+    path = model_path(row.artifact, get_settings().models)
+    return {"id": row.id, "dcn": row.dcn, "tau": row.tau, "dcn_lo": row.dcn_lo,
+            "dcn_hi": row.dcn_hi, "n_train": row.n_train, "snapshot": row.snapshot,
+            "created": str(row.created_at), "file": str(path), "file_exists": path.is_file(),
+            "datasets": list((row.provenance or {}).get("datasets") or []),
+            "metrics": row.metrics, "provenance": row.provenance}
+
+
+@registry.command("list")
+def predictor_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Every registered predictor: id, DCN range, training size, file."""
+    from rich.table import Table
+
+    store = _open()
+    try:
+        rows = [_row_dict(r) for r in store.predictors()]
+    finally:
+        store.close()
+    if as_json:
+        print_json({"items": rows})
+        return
+    t = Table(title=f"{len(rows)} registered predictor(s)", title_justify="left")
+    for col in ("id", "DCN", "DCN range", "experiments", "datasets", "created", "file"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["id"], f"{r['dcn']:.4f}", f"{r['dcn_lo']:.3f}..{r['dcn_hi']:.3f}",
+                  f"{r['n_train']:,}", plain(", ".join(r["datasets"])), r["created"][:19],
+                  "ok" if r["file_exists"] else "missing")
+    console.print(t)
+
+
+@registry.command("show")
+def predictor_show(
+    ident: Annotated[str, typer.Argument(help="Predictor id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """One predictor's registry entry, metrics and provenance."""
+    import json
+
+    store = _open()
+    try:
+        row = store.predictor(ident)
+    finally:
+        store.close()
+    if row is None:
+        fail(f"no predictor {ident!r} in the registry (tapas predictor list)")
+    d = _row_dict(row)
+    if as_json:
+        print_json(d)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"predictor {ident}", show_header=False, title_justify="left")
+    for k, v in d.items():
+        t.add_row(k, plain(json.dumps(v, default=str) if isinstance(v, dict | list) else v))
+    console.print(t)
+
+
+@registry.command("export")
+def predictor_export(
+    ident: Annotated[str, typer.Argument(help="Predictor id.")],
+    dest: Annotated[Path, typer.Argument(help="Model file to write (.tap).")],
+) -> None:
+    """Write a predictor as one self-contained file (model and registry entry)."""
+    from tapas.pipeline import ModelFileError, export_predictor
+
+    if dest.is_dir():
+        fail(f"{dest} is a folder; give a file name")
+    store = _open()
+    try:
+        export_predictor(store, ident, dest)
+    except (LookupError, ModelFileError) as e:
+        fail(str(e))
+    finally:
+        store.close()
+    console.print(f"exported {ident} to {dest}", highlight=False)
+
+
+@registry.command("import")
+def predictor_import(
+    src: Annotated[Path, typer.Argument(help="A file written by tapas predictor export.")],
+) -> None:
+    """Register an exported predictor (its file is copied into the model directory)."""
+    from tapas.pipeline import ModelFileError, import_predictor
+
+    if not src.is_file():
+        fail(f"{src}: no such file")
+    store = _open()
+    try:
+        info = import_predictor(store, src)
+    except (ValueError, ModelFileError) as e:
+        fail(str(e))
+    finally:
+        store.close()
+    console.print(f"imported {info.id} (DCN {info.dcn:.4f}, {info.n_train:,} experiments)",
+                  highlight=False)
+
+
+@registry.command("delete")
+def predictor_delete(
+    ident: Annotated[str, typer.Argument(help="Predictor id.")],
+) -> None:
+    """Remove a predictor from the registry and its file from the model directory."""
+    from tapas.pipeline import delete_predictor
+
+    store = _open()
+    try:
+        gone = delete_predictor(store, ident)
+    finally:
+        store.close()
+    if not gone:
+        fail(f"no predictor {ident!r} in the registry (tapas predictor list)")
+    console.print(f"deleted {ident}", highlight=False)
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this part's commands to ``app`` and its benchmark to ``bench``."""
     app.command("train")(train)
     app.command("predict")(predict)
+    app.add_typer(registry, name="predictor")
     bench.command("predictor")(bench_predictor)

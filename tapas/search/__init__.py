@@ -1,9 +1,9 @@
 """Architecture search that calls the predictor instead of training.
 
-Random search and regularized evolution over the NAS-Bench-201 cell space, the
-chain-CNN space and the reduced NAS-Bench-201 space of the starter data, driven by
-any scorer: :class:`tapas.client.Client` (HTTP) or :class:`tapas.scorer.LocalScorer`
-(in process)::
+Random search, regularized evolution and BANANAS-style Thompson sampling over the
+NAS-Bench-201 cell space, the chain-CNN space and the reduced NAS-Bench-201 space of
+the starter data, driven by any scorer: :class:`tapas.client.Client` (HTTP) or
+:class:`tapas.scorer.LocalScorer` (in process)::
 
     from tapas.client import Client
     from tapas.search import regularized_evolution
@@ -20,12 +20,17 @@ from __future__ import annotations
 from tapas.search.algorithms import (
     OBJECTIVES,
     STRATEGIES,
+    UCB_KAPPA,
     Candidate,
+    Pinned,
     Scorer,
     SearchResult,
+    check_space,
+    objective_value,
     random_search,
     regularized_evolution,
     resolve_target,
+    thompson_search,
 )
 from tapas.search.spaces import (
     SPACE_NAMES,
@@ -37,6 +42,7 @@ from tapas.search.spaces import (
     get_search_space,
 )
 
-__all__ = ["OBJECTIVES", "SPACE_NAMES", "STRATEGIES", "Candidate", "NB201CellSpace", "Scorer",
-           "SearchResult", "SearchSpace", "Target", "cell_ops", "cell_string",
-           "get_search_space", "random_search", "regularized_evolution", "resolve_target"]
+__all__ = ["OBJECTIVES", "SPACE_NAMES", "STRATEGIES", "UCB_KAPPA", "Candidate", "NB201CellSpace",
+           "Pinned", "Scorer", "SearchResult", "SearchSpace", "Target", "cell_ops", "cell_string",
+           "check_space", "get_search_space", "objective_value", "random_search",
+           "regularized_evolution", "resolve_target", "thompson_search"]

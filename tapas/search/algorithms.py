@@ -1,4 +1,4 @@
-"""Random search and regularized evolution driven by a predictor instead of training.
+"""Random search, regularized evolution and Thompson sampling driven by a predictor.
 
 Both strategies take any *scorer*: an object with ``predict(archs, dcn=|dataset=,
 num_classes=, input_shape=) -> list[Prediction]`` and ``dataset_info(name)``, i.e.
@@ -20,6 +20,19 @@ members drawn at random; every new child joins the population and the *oldest*
 member leaves. To score in batches, new children are collected until ``batch_size``
 of them can be scored together, as with that many parallel workers (a child seen
 before is answered from the cache and joins the population at once).
+
+Thompson sampling (``thompson``) is BANANAS's acquisition (White et al. 2021,
+"independent Thompson sampling") with the predictor's ensemble as the posterior:
+every round, each architecture scored so far gets one independent draw from
+N(mean, spread) (``spread``: the members' standard deviation), the ``parents``
+highest draws are mutated into ``batch_size`` new children, and those are scored.
+An architecture the members disagree on is explored more often than its mean alone
+would earn.
+
+Objectives (what "best" means): ``mean``; ``lower``/``upper``, the calibrated
+interval's bounds (clipped to [0, 1], so ``upper`` ties at 1.0 for wide intervals);
+``ucb``, ``mean + UCB_KAPPA * spread`` on the members, never clipped, which ranks
+optimistic candidates without ties.
 """
 
 from __future__ import annotations
@@ -29,12 +42,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from tapas.client import DatasetInfo, Prediction
 from tapas.search.spaces import SearchSpace, Target, get_search_space
 
-OBJECTIVES = ("mean", "lower", "upper")
+OBJECTIVES = ("mean", "lower", "upper", "ucb")
+UCB_KAPPA = 1.0
+"""Members' standard deviations added to the mean by the ``ucb`` objective."""
 Progress = Callable[[int, int, float], None]
 """``progress(queries_used, budget, best_so_far)``."""
 
@@ -67,6 +83,10 @@ class Candidate:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Candidate:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
 
 @dataclass
 class SearchResult:
@@ -86,8 +106,11 @@ class SearchResult:
     params: dict[str, Any] = field(default_factory=dict)
     predictors: list[str] = field(default_factory=list)
     stop: str = "budget"
-    """Why it stopped: ``budget`` (spent), ``converged`` (evolution: every mutation of
-    the population was already scored) or ``exhausted`` (no unscored member found)."""
+    """Why it stopped: ``budget`` (spent), ``converged`` (evolution, Thompson sampling:
+    every mutation tried was already scored) or ``exhausted`` (no unscored member
+    found)."""
+    means: list[float] = field(default_factory=list)
+    """Predicted mean of every query in order (``means[i]``: query ``i + 1``)."""
 
     @property
     def chosen(self) -> Candidate:
@@ -100,7 +123,84 @@ class SearchResult:
                 "objective": self.objective, "stop": self.stop,
                 "seconds": round(self.seconds, 4),
                 "params": self.params, "predictors": self.predictors,
-                "best": [c.to_dict() for c in self.best], "history": self.history}
+                "best": [c.to_dict() for c in self.best], "history": self.history,
+                "means": self.means}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SearchResult:
+        """Inverse of :meth:`to_dict`."""
+        try:
+            t = d["target"]
+            target = Target(t.get("dcn"), t.get("dataset"), int(t["num_classes"]),
+                            tuple(int(s) for s in t["input_shape"]))  # type: ignore[arg-type]
+            return cls(strategy=d["strategy"], space=d["space"], target=target,
+                       budget=int(d["budget"]), queries=int(d["queries"]), seed=int(d["seed"]),
+                       objective=d["objective"], seconds=float(d["seconds"]),
+                       best=[Candidate.from_dict(c) for c in d["best"]],
+                       history=[float(h) for h in d["history"]],
+                       params=dict(d.get("params") or {}),
+                       predictors=list(d.get("predictors") or []), stop=d.get("stop", "budget"),
+                       means=[float(m) for m in d.get("means") or []])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"not a saved search result: {type(e).__name__} {e}") from None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The best architectures as flat table rows (rank first; the CSV/Parquet form)."""
+        return [{"rank": i, **c.to_dict()} for i, c in enumerate(self.best, 1)]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the result: ``.json`` (everything) or ``.parquet`` (the best architectures
+        as rows, everything in the file's metadata); both load back with :meth:`load`."""
+        import json
+
+        from tapas.tables import write_parquet, write_text
+
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.suffix.lower() in (".parquet", ".pq"):
+            return write_parquet(self.rows(), p, metadata=self.to_dict())
+        return write_text(json.dumps(self.to_dict(), indent=1) + "\n", p)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SearchResult:
+        """A result saved by :meth:`save` or ``tapas search --out`` (JSON or Parquet)."""
+        import json
+
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"no saved search result at {p}")
+        if p.suffix.lower() in (".parquet", ".pq"):
+            from tapas.tables import parquet_metadata
+
+            meta = parquet_metadata(p)
+            if not isinstance(meta, dict):
+                raise ValueError(f"{p}: a Parquet file without a tapas search result in its "
+                                 "metadata")
+            return cls.from_dict(meta)
+        if p.suffix.lower() == ".csv":
+            raise ValueError(f"{p}: a CSV holds only the table of best architectures; save "
+                             "as .json or .parquet to load the result back")
+        try:
+            d = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{p}: not JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"{p}: not a saved search result (a JSON object is expected)")
+        return cls.from_dict(d)
+
+
+class Pinned:
+    """``scorer`` with every prediction answered by one registered predictor: a search
+    whose scores do not change when another predictor is trained meanwhile."""
+
+    def __init__(self, scorer: Scorer, predictor: str) -> None:
+        self.scorer, self.predictor = scorer, str(predictor)
+
+    def predict(self, archs: Sequence[Any], **kw: Any) -> list[Prediction]:
+        return self.scorer.predict(archs, predictor=self.predictor, **kw)  # type: ignore
+
+    def dataset_info(self, ident: str) -> DatasetInfo:
+        return self.scorer.dataset_info(ident)
 
 
 # ---------------------------------------------------------------------------- evaluator
@@ -119,6 +219,7 @@ class _Evaluator:
         self.history: list[float] = []
         self.best = float("-inf")
         self.predictors: list[str] = []
+        self.means: list[float] = []
         self._kw = target.predict_kwargs()
 
     @property
@@ -130,7 +231,7 @@ class _Evaluator:
         return self.budget - self.queries
 
     def fitness(self, c: Candidate) -> float:
-        return {"mean": c.mean, "lower": c.lower, "upper": c.upper}[self.objective]
+        return objective_value(c, self.objective)
 
     def score(self, genotypes: Sequence[Any]) -> list[Candidate | None]:
         """Candidates for ``genotypes`` (cached ones free); None past the budget."""
@@ -151,6 +252,7 @@ class _Evaluator:
                               predictor=p.predictor, coverage=p.coverage,
                               query=len(self.cache) + 1)
                 self.cache[k] = c
+                self.means.append(c.mean)
                 if p.predictor not in self.predictors:
                     self.predictors.append(p.predictor)
                 f = self.fitness(c)
@@ -163,6 +265,13 @@ class _Evaluator:
 
     def top(self, k: int) -> list[Candidate]:
         return sorted(self.cache.values(), key=lambda c: (-self.fitness(c), c.query))[:k]
+
+
+def objective_value(c: Candidate | Prediction, objective: str) -> float:
+    """The value a search maximises for ``c`` (see the module doc's objectives)."""
+    if objective == "ucb":
+        return c.mean + UCB_KAPPA * c.spread
+    return {"mean": c.mean, "lower": c.lower, "upper": c.upper}[objective]
 
 
 def _check(budget: int, batch_size: int, objective: str, top_k: int) -> None:
@@ -203,6 +312,7 @@ def resolve_target(scorer: Scorer, *, dcn: float | None = None, dataset: str | N
 def _setup(scorer: Scorer, space: SearchSpace | str, target: Target | None,
            kw: dict[str, Any]) -> tuple[SearchSpace, Target]:
     sp = get_search_space(space) if isinstance(space, str) else space
+    check_space(sp)
     tg = target if target is not None else resolve_target(scorer, **kw)
     sp.check(tg)
     prepare = getattr(scorer, "train_predictor", None)
@@ -323,8 +433,70 @@ def regularized_evolution(scorer: Scorer, space: SearchSpace | str = "nb201", *,
                     "batch_size": batch_size}, stop)
 
 
+def thompson_search(scorer: Scorer, space: SearchSpace | str = "nb201", *,
+                    budget: int = 1000, seed: int = 0, dcn: float | None = None,
+                    dataset: str | None = None, num_classes: int | None = None,
+                    input_shape: Sequence[int] | None = None,
+                    target: Target | None = None, population: int = 50, parents: int = 10,
+                    batch_size: int = 10, objective: str = "mean", top_k: int = 10,
+                    progress: Progress | None = None) -> SearchResult:
+    """BANANAS-style search with independent Thompson sampling over the ensemble.
+
+    ``population`` random architectures are scored first; then each round draws one
+    sample from N(mean, spread) for every scored architecture, mutates the ``parents``
+    best draws into ``batch_size`` new children and scores them. The result ranks by
+    ``objective`` as the other strategies do.
+    """
+    _check(budget, batch_size, objective, top_k)
+    if population < 1 or parents < 1:
+        raise ValueError(f"need population >= 1 and parents >= 1, got population="
+                         f"{population}, parents={parents}")
+    sp, tg = _setup(scorer, space, target, {"dcn": dcn, "dataset": dataset,
+                                            "num_classes": num_classes,
+                                            "input_shape": input_shape})
+    rng = random.Random(seed)
+    ev = _Evaluator(scorer, sp, tg, budget, objective, progress)
+    t0 = time.perf_counter()
+    init: dict[str, Any] = {}
+    draws = 0
+    while len(init) < min(population, budget) and draws < 50 * population:
+        g = sp.sample(rng)
+        draws += 1
+        init.setdefault(sp.key(g), g)
+    ev.score(list(init.values()))
+    stop = "budget"
+    while ev.left > 0:
+        scored = list(ev.cache.values())
+        if not scored:
+            stop = "exhausted"
+            break
+        sampled = sorted(scored, key=lambda c: -rng.gauss(c.mean, max(c.spread, 1e-12)))
+        kids: dict[str, Any] = {}
+        want = min(batch_size, ev.left)
+        width = parents  # widened down the sampled ranking once those parents' neighbours
+        while len(kids) < want:  # are all scored (instead of stopping early)
+            chosen = sampled[:width]
+            for t in range(10 * want):
+                child = sp.mutate(chosen[t % len(chosen)].genotype, rng)
+                k = sp.key(child)
+                if k not in ev.cache:
+                    kids.setdefault(k, child)
+                    if len(kids) >= want:
+                        break
+            if width >= len(sampled):
+                break
+            width = min(2 * width, len(sampled))
+        if not kids:  # every mutation of every scored network is known
+            stop = "converged"
+            break
+        ev.score(list(kids.values()))
+    return _result("thompson", sp, tg, budget, seed, objective, t0, ev, top_k,
+                   {"population": population, "parents": parents, "batch_size": batch_size},
+                   stop)
+
+
 STRATEGIES: dict[str, Callable[..., SearchResult]] = {
-    "rea": regularized_evolution, "random": random_search}
+    "rea": regularized_evolution, "random": random_search, "thompson": thompson_search}
 
 
 def _result(strategy: str, sp: SearchSpace, tg: Target, budget: int, seed: int, objective: str,
@@ -336,4 +508,18 @@ def _result(strategy: str, sp: SearchSpace, tg: Target, budget: int, seed: int, 
                         queries=ev.queries, seed=seed, objective=objective,
                         seconds=time.perf_counter() - t0, best=ev.top(top_k),
                         history=list(ev.history), params=params,
-                        predictors=list(ev.predictors), stop=stop)
+                        predictors=list(ev.predictors), stop=stop, means=list(ev.means))
+
+
+_SPACE_METHODS = ("check", "sample", "mutate", "key", "query", "describe")
+
+
+def check_space(space: Any) -> None:
+    """Fail early, naming what is missing, when ``space`` lacks a :class:`SearchSpace`
+    method (instead of an ``AttributeError`` in the middle of a search)."""
+    missing = [m for m in _SPACE_METHODS if not callable(getattr(space, m, None))]
+    if missing or not isinstance(getattr(space, "name", None), str):
+        what = ", ".join(missing + ([] if isinstance(getattr(space, "name", None), str)
+                                    else ["name (a str attribute)"]))
+        raise TypeError(f"{type(space).__name__} is not a search space: it lacks {what}; "
+                        "see tapas.search.SearchSpace for what each method does")

@@ -49,16 +49,31 @@ class Target:
 
 
 class SearchSpace(Protocol):
-    """What a search strategy needs from a space (genotypes are JSON-able values)."""
+    """What a search strategy needs from a space (genotypes are JSON-able values).
+
+    A custom space is any object with these six methods and a ``name``; the search
+    checks them up front (:func:`tapas.search.check_space` names what is missing)::
+
+        class Widths:
+            name = "widths"
+            def check(self, target): pass                      # or raise ValueError
+            def sample(self, rng): return rng.choice([8, 16, 32])
+            def mutate(self, g, rng): return rng.choice([w for w in (8, 16, 32) if w != g])
+            def key(self, g): return str(g)                    # one key per network
+            def query(self, g, target): return my_ir_dict(g, target)  # cell or IR
+            def describe(self, g): return f"width {g}"         # the label in tables
+    """
 
     name: str
 
     def check(self, target: Target) -> None:
         """Raise ``ValueError`` when the space cannot build networks for ``target``."""
 
-    def sample(self, rng: random.Random) -> Any: ...
+    def sample(self, rng: random.Random) -> Any:
+        """A random genotype, drawn with ``rng`` only (searches are seeded)."""
 
-    def mutate(self, genotype: Any, rng: random.Random) -> Any: ...
+    def mutate(self, genotype: Any, rng: random.Random) -> Any:
+        """A genotype one small change away from ``genotype``."""
 
     def key(self, genotype: Any) -> str:
         """A stable string identifying the genotype (the evaluation cache's key)."""
@@ -66,7 +81,8 @@ class SearchSpace(Protocol):
     def query(self, genotype: Any, target: Target) -> Any:
         """What the scorer is asked: a cell string, or an ``Architecture``."""
 
-    def describe(self, genotype: Any) -> str: ...
+    def describe(self, genotype: Any) -> str:
+        """A label telling this network apart from every other (shown as plain text)."""
 
 
 # ---------------------------------------------------------------------- NAS-Bench-201

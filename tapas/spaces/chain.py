@@ -218,8 +218,13 @@ def mutate(genotype: Genotype, rng: random.Random) -> Genotype:
 
 
 def describe(genotype: Genotype) -> str:
-    """A short human-readable label, e.g. ``16[c3,r3]>32[c5] max post``."""
+    """A short label naming every choice, so distinct networks get distinct labels, e.g.
+    ``16[c3,r3] > 32[c5] max bn=post drop=0.1 head=gap+fc32+drop0.25``."""
     st = " > ".join(f"{s['width']}[" + ",".join(f"{b['kind'][0]}{b['kernel']}"
                                                  for b in s["blocks"]) + "]"
                     for s in genotype["stages"])
-    return f"{st} {genotype['down']} bn={genotype['bn']} {genotype['head']['pool']}"
+    head = genotype["head"]
+    h = head["pool"] + (f"+fc{head['hidden']}" if head.get("hidden") else "") + (
+        f"+drop{head['dropout']:g}" if head.get("dropout") else "")
+    drop = f" drop={genotype['dropout']:g}" if genotype.get("dropout") else ""
+    return f"{st} {genotype['down']} bn={genotype['bn']}{drop} head={h}"

@@ -223,7 +223,10 @@ def test_export_import_round_trip(store: Store, shared_data: Path, tmp_path: Pat
         for table, order in (("datasets", "id"), ("architectures", "id"),
                              ("experiments", "seq"), ("predictors", "id")):
             q = f"SELECT * FROM {table} ORDER BY {order}"
-            assert other.sql(q).to_pylist() == store.sql(q).to_pylist(), table
+            want = store.sql(q).to_pylist()
+            if table == "predictors":  # exported by file name, never this machine's path
+                want = [{**r, "artifact": r["artifact"].rsplit("/", 1)[-1]} for r in want]
+            assert other.sql(q).to_pylist() == want, table
         again = other.import_parquet(tmp_path / "export")
         assert again.added == 0 and again.skipped == rep.added
         assert other.architectures([a.id])[a.id] == a

@@ -37,7 +37,7 @@ def test_train_then_predict(tmp_path: Path, tapas_home: Path) -> None:
     out = json.loads(r.stdout)
     assert len(out["predictions"]) == 2
     p = out["predictions"][0]
-    assert 0.0 <= p["lower"] <= p["accuracy"] <= p["upper"] <= 1.0
+    assert 0.0 <= p["lower"] <= p["mean"] <= p["upper"] <= 1.0
 
 
 def test_clean_errors(tmp_path: Path, tapas_home: Path) -> None:

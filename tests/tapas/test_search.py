@@ -18,6 +18,7 @@ from tapas.search import (
     get_search_space,
     random_search,
     regularized_evolution,
+    thompson_search,
 )
 from tests.tapas.live_server import TOKEN, live_server, service_env  # noqa: F401
 
@@ -55,7 +56,8 @@ class FunctionScorer:
 
 
 # ------------------------------------------------------------------ algorithm properties
-@pytest.mark.parametrize("strategy", [regularized_evolution, random_search])
+@pytest.mark.parametrize("strategy", [regularized_evolution, random_search,
+                                      thompson_search])
 def test_budget_respected_and_no_repeat_queries(strategy: Any) -> None:
     f = FunctionScorer()
     res = strategy(f, "nb201", dcn=0.5, budget=137, seed=3, batch_size=10)
@@ -68,7 +70,8 @@ def test_budget_respected_and_no_repeat_queries(strategy: Any) -> None:
     assert 1 < f.calls <= 137 // 10 + 1  # scored in full batches, not one by one
 
 
-@pytest.mark.parametrize("strategy", [regularized_evolution, random_search])
+@pytest.mark.parametrize("strategy", [regularized_evolution, random_search,
+                                      thompson_search])
 def test_same_seed_same_result(strategy: Any) -> None:
     a = strategy(FunctionScorer(), "nb201", dcn=0.5, budget=120, seed=7).to_dict()
     b = strategy(FunctionScorer(), "nb201", dcn=0.5, budget=120, seed=7).to_dict()
@@ -87,6 +90,33 @@ def test_evolution_beats_random_on_a_structured_landscape() -> None:
            for s in range(4)]
     assert sum(rea) > sum(rnd)
     assert max(rea) == pytest.approx(space_best)
+
+
+def test_thompson_sampling_beats_random_and_spends_its_budget() -> None:
+    space_best = max(FunctionScorer().value(c) for c in NB201CellSpace().enumerate())
+    ts = [thompson_search(FunctionScorer(), "nb201", dcn=0.5, budget=300, seed=s)
+          for s in range(4)]
+    rnd = [random_search(FunctionScorer(), "nb201", dcn=0.5, budget=300, seed=s).chosen.mean
+           for s in range(4)]
+    assert sum(r.chosen.mean for r in ts) > sum(rnd)
+    assert max(r.chosen.mean for r in ts) == pytest.approx(space_best)
+    assert all(r.stop == "budget" and r.queries == 300 for r in ts)
+
+
+def test_ucb_ranks_where_a_clipped_upper_bound_ties() -> None:
+    class Wide(FunctionScorer):
+        """Intervals wider than the room left below 1.0: every upper bound clips."""
+
+        def predict(self, archs: Sequence[Any], **kw: Any) -> list[Prediction]:
+            return [Prediction(p.arch_id, p.mean, 0.05 + 0.1 * p.mean, 0.0, 1.0, "p_fn", 0.5,
+                               0.9) for p in super().predict(archs, **kw)]
+
+    up = random_search(Wide(), "nb201", dcn=0.5, budget=60, seed=1, objective="upper")
+    ucb = random_search(Wide(), "nb201", dcn=0.5, budget=60, seed=1, objective="ucb")
+    assert {c.upper for c in up.best} == {1.0}  # the upper bound cannot tell them apart
+    vals = [c.mean + c.spread for c in ucb.best]
+    assert vals == sorted(vals, reverse=True) and len(set(vals)) > len(vals) // 2
+    assert ucb.chosen.mean == max(c.mean for c in ucb.best)  # ucb grows with the mean here
 
 
 def test_mutation_changes_exactly_one_edge() -> None:
