@@ -148,11 +148,12 @@ class MeanRankOtherBaseline(_Base):
     def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
         a, d = self._inputs(archs, dcn)
         h = self.history_
-        pct = h.pct[np.maximum(h.rows(a), 0)]
-        pct = np.where((h.rows(a) >= 0)[:, None], pct, np.nan)
-        with np.errstate(all="ignore"):
-            mean_pct = np.nanmean(pct, axis=1) if pct.shape[1] else np.full(len(a), np.nan)
-        mean_pct = np.where(np.isfinite(mean_pct), mean_pct, 0.5)
+        rows = h.rows(a)
+        pct = h.pct[np.maximum(rows, 0)]
+        ok = np.isfinite(pct) & (rows >= 0)[:, None]
+        n = ok.sum(1)
+        # never-seen families rank in the middle
+        mean_pct = np.where(n > 0, np.where(ok, pct, 0.0).sum(1) / np.maximum(n, 1), 0.5)
         out = np.empty(len(a))
         levels = np.array(sorted(self.levels_))
         for i, (p, dd) in enumerate(zip(mean_pct, d, strict=True)):
