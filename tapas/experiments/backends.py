@@ -30,7 +30,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any
 
 BACKENDS = ("local", "ray")
-RAY_MISSING = "the ray backend needs Ray, an optional extra: pip install 'tapas-nas[ray]'"
+RAY_MISSING = "the ray backend needs Ray: pip install 'tapas-nas[ray]'"
 LOCAL_RAY_OBJECT_STORE = 256 * 1024**2
 """Object store of a Ray instance started here: results are small dicts, keep it modest."""
 MAX_RETRIES = 3
