@@ -139,20 +139,35 @@ def ray_session(address: str | None = None, num_cpus: int = 0) -> Iterator[Any]:
         return
     kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                           "logging_level": logging.WARNING}
+    where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
     try:
         if address:
+            _check_reachable(address)
             ray.init(address=address, **kw)
         else:
             ray.init(num_cpus=num_cpus or os.cpu_count() or 1,
                      object_store_memory=LOCAL_RAY_OBJECT_STORE, **kw)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+    except (ConnectionError, RuntimeError, ValueError, OSError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BackendError(f"cannot start or reach {where}: {msg}") from None
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when a ``host:port`` or ``ray://host:port`` address
+    does not answer (Ray itself waits for a lost head node for minutes)."""
+    import socket
+
+    if address == "auto":
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected 'auto', 'host:port' or 'ray://host:port', got {address!r}")
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+        pass
 
 
 def _ray_call(fn: Callable[..., Any], args: tuple) -> Any:

@@ -111,6 +111,18 @@ def test_a_failing_job_fails_alone_with_its_own_error(ray_address: str,
     assert "square inputs" in rep.failed[0][1] and "Traceback" not in rep.failed[0][1]
 
 
+def test_unreachable_cluster_is_one_clear_error(tmp_path: Path) -> None:
+    """Ray would wait minutes for a head node that is not there; the CLI says so now."""
+    r = subprocess.run([sys.executable, "-m", "tapas.cli.main", "experiments", "run", "-d", SMALL,
+                        "-s", "chain:1", "-k", "1", "--backend", "ray", "--address",
+                        "127.0.0.1:1", "--db", str(tmp_path / "x.duckdb")],
+                       capture_output=True, text=True, timeout=120, cwd=REPO,
+                       env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 1
+    assert "cannot start or reach the Ray cluster at '127.0.0.1:1'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 def _descendant(pid: int, ancestor: int) -> bool:
     while pid > 1:
         if pid == ancestor:
