@@ -22,7 +22,8 @@
   once per run (spawning workers that import torch), its per-job cost being negligible;
 * ``writer_results_per_s``: how many results per second the single writer
   (:class:`tapas.experiments.runner.ResultWriter`, batches of ``batch_size``) puts into
-  a fresh LDE; ``writer_limit_workers``: writer rate x seconds per job
+  a fresh LDE, every result with an architecture of its own (the worst case);
+  ``writer_limit_workers``: writer rate x seconds per job
   (``writer_limit_seconds_per_job``: ``seconds_per_job_median`` when measured, else the
   local run's median), the number of one-CPU workers whose results would saturate the
   writer.
@@ -132,21 +133,28 @@ def _accuracies(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     return {k: r["accuracy"] for k, r in results.items()}
 
 
-def _writer_rate(db: Path, template: dict[str, Any], n: int, batch_size: int) -> float:
-    """Results per second the single writer puts into a fresh LDE (``n`` distinct results
-    shaped like ``template``, a real job's result, differing in seed and job key)."""
+def _writer_rate(db: Path, template: dict[str, Any], n: int, batch_size: int,
+                 seed: int = 0) -> float:
+    """Results per second the single writer puts into a fresh LDE: ``n`` results shaped
+    like ``template`` (a real job's result), each with its own chain architecture built
+    for the template's dataset (the writer's worst case: no architecture repeats)."""
     from lde import Store
+    from tapas import spaces
     from tapas.experiments.jobs import dataset_info
     from tapas.experiments.runner import ResultWriter, RunReport
 
     info = dataset_info(template["hparams"]["dataset_spec"])
-    results = [{**template, "seed": s, "key": f"{template['key']}-{s}",
-                "hparams": {**template["hparams"], "job_key": f"{template['key']}-{s}"}}
-               for s in range(n)]
+    shape, classes = tuple(info["input_shape"]), info["num_classes"]
+    results = []
+    for i, g in enumerate(spaces.sample_unique("chain", n, seed + 1)):
+        arch = spaces.build(g, shape, classes)
+        key = f"{template['key']}-{i}"
+        results.append({**template, "key": key, "arch": arch.to_dict(), "arch_id": arch.id,
+                        "hparams": {**template["hparams"], "genotype": g, "job_key": key}})
     rep = RunReport()
     with Store(db) as store:
         store.upsert_dataset(info["name"], info["fingerprint"], info["n_samples"],
-                             info["num_classes"], info["input_shape"], source="tapas-bench")
+                             classes, info["input_shape"], source="tapas-bench")
         w = ResultWriter(store, rep, batch_size=batch_size, flush_seconds=float("inf"))
         t0 = time.perf_counter()
         for r in results:
@@ -159,7 +167,7 @@ def _writer_rate(db: Path, template: dict[str, Any], n: int, batch_size: int) ->
 
 
 def run_backend_benchmark(backend: str = "local", workers: int = 2, n_jobs: int = 24,
-                          address: str | None = None, n_results: int = 5000,
+                          address: str | None = None, n_results: int = 3000,
                           batch_size: int = 64, n_roundtrips: int = 30, seed: int = 0,
                           seconds_per_job: float | None = None,
                           progress: Progress | None = None) -> dict[str, Any]:
@@ -200,7 +208,7 @@ def run_backend_benchmark(backend: str = "local", workers: int = 2, n_jobs: int 
                 progress("backends", 2, steps)
         template = local[jobs[0].key]
         t_job = seconds_per_job or float(np.median([r["seconds"] for r in local.values()]))
-        rate = _writer_rate(Path(tmp) / "writer.duckdb", template, n_results, batch_size)
+        rate = _writer_rate(Path(tmp) / "writer.duckdb", template, n_results, batch_size, seed)
         out["writer_results_per_s"] = round(rate, 1)
         out["writer_batch_size"] = batch_size
         out["writer_limit_seconds_per_job"] = round(t_job, 4)

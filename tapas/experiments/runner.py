@@ -59,12 +59,13 @@ def done_keys(store: Store, source: str | None = None) -> set[str]:
     return {k for k in t.column("k").to_pylist() if k}
 
 
-def _records(results: Sequence[dict[str, Any]]) -> list[Any]:
+def _records(results: Sequence[dict[str, Any]], archs: dict[str, Any]) -> list[Any]:
     from lde import ExperimentRecord
 
-    return [ExperimentRecord(arch=r["arch"], dataset=r["dataset"], accuracy=r["accuracy"],
-                             split="test", epochs=r["epochs"], hparams=r["hparams"],
-                             curve=r["curve"], seed=r["seed"], source=r["source"])
+    return [ExperimentRecord(arch=archs[r["arch_id"]], dataset=r["dataset"],
+                             accuracy=r["accuracy"], split="test", epochs=r["epochs"],
+                             hparams=r["hparams"], curve=r["curve"], seed=r["seed"],
+                             source=r["source"])
             for r in results]
 
 
@@ -104,10 +105,12 @@ class ResultWriter:
             return
         from tapas.arch import Architecture
 
-        # architectures first, so they carry the run's source rather than "user"
-        self.store.add_architectures([Architecture.from_dict(r["arch"]) for r in buf],
-                                     source=buf[0]["source"])
-        r = self.store.add_experiments(_records(buf))
+        # each distinct architecture built once (shape inference is the writer's main
+        # cost), and stored first so it carries the run's source rather than "user"
+        archs = {r["arch_id"]: r["arch"] for r in buf}
+        archs = {k: Architecture.from_dict(a) for k, a in archs.items()}
+        self.store.add_architectures(list(archs.values()), source=buf[0]["source"])
+        r = self.store.add_experiments(_records(buf, archs))
         if r.rejected:
             self.report.failed += [(buf[i]["key"] if isinstance(i, int) else str(i), why)
                                    for i, why in r.rejected]
