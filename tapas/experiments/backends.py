@@ -177,12 +177,17 @@ def _ray_call(fn: Callable[..., Any], args: tuple) -> Any:
 
 
 def ray_gpus_per_job(ray: Any, device: str) -> float:
-    """GPUs a job declares: one for ``cuda``; for ``auto``, one when the cluster has any."""
+    """GPUs a job declares: one for ``cuda``; for ``auto``, one when the cluster has any.
+
+    ``cuda`` on a cluster without GPUs is an error now rather than tasks that never start.
+    """
+    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
     if device == "cuda":
+        if not has_gpu:
+            raise BackendError("device 'cuda' asks one GPU per job, but the Ray cluster has "
+                               "no GPU; use --device cpu or auto")
         return 1.0
-    if device == "auto":
-        return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    return 0.0
+    return 1.0 if device == "auto" and has_gpu else 0.0
 
 
 def _ray_error(ray: Any, e: BaseException) -> BaseException:

@@ -111,6 +111,18 @@ def test_a_failing_job_fails_alone_with_its_own_error(ray_address: str,
     assert "square inputs" in rep.failed[0][1] and "Traceback" not in rep.failed[0][1]
 
 
+def test_cuda_jobs_on_a_cluster_without_gpus_fail_at_once(ray_address: str,
+                                                         small_probe: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tapas.cli.main import app
+
+    r = CliRunner().invoke(app, ["experiments", "run", "-d", SMALL, "-s", "chain:1", "-k", "1",
+                                 "--backend", "ray", "--device", "cuda",
+                                 "--db", str(small_probe / "gpu.duckdb")])
+    assert r.exit_code == 1 and "no GPU" in r.output and "Traceback" not in r.output
+
+
 def test_unreachable_cluster_is_one_clear_error(tmp_path: Path) -> None:
     """Ray would wait minutes for a head node that is not there; the CLI says so now."""
     r = subprocess.run([sys.executable, "-m", "tapas.cli.main", "experiments", "run", "-d", SMALL,
