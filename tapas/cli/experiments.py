@@ -51,8 +51,6 @@ AddressOpt = Annotated[str | None, typer.Option(
 @contextmanager
 def _backend(backend: str, address: str | None, workers: int) -> Iterator[None]:
     """Check the backend and, for Ray, hold one session for the whole command."""
-    from rich.markup import escape
-
     from tapas.experiments.backends import BackendError, check_backend, ray_session
 
     try:
@@ -65,7 +63,7 @@ def _backend(backend: str, address: str | None, workers: int) -> Iterator[None]:
                 fail("--address is for --backend ray")
             yield
     except BackendError as e:
-        fail(escape(str(e)))
+        fail(str(e))
 
 
 def _parse_spaces(spaces: list[str] | None, n_archs: int) -> dict[str, int]:
@@ -299,8 +297,6 @@ def bench_experiments(
         as_json: JsonOpt = False) -> None:
     """Seconds per starter experiment (median, one thread) and same-seed repeatability;
     with --backend, jobs/s per backend, Ray's overhead and the writer's results/s."""
-    from rich.markup import escape
-
     from tapas.bench.experiments import run_backend_benchmark, run_benchmark
     from tapas.experiments.backends import BackendError, check_backend, import_ray
 
@@ -321,7 +317,7 @@ def bench_experiments(
                     seconds_per_job=out["seconds_per_job_median"],
                     progress=lambda _p, d, t: bar.update(task, completed=base + d * 3 // t)))
     except BackendError as e:
-        fail(escape(str(e)))
+        fail(str(e))
     if as_json:
         print_json(out)
         return
