@@ -75,6 +75,8 @@ class PredictionBatch:
 
 _LAZY = {  # re-exported lazily so callers (the service) depend on the pipeline alone
     "DatasetError": ("probenet", "DatasetError"),
+    "DatasetTooLarge": ("probenet", "DatasetTooLarge"),
+    "DataLimits": ("probenet", "DataLimits"),
     "BUILTIN_DATASETS": ("probenet.datasets", "BUILTINS"),
     "ModelFileError": ("predictor", "ModelFileError"),
 }
@@ -89,11 +91,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tapas.pipeline' has no attribute {name!r}")
 
 
-def load_dataset(spec: str | Path) -> Dataset:
-    """A dataset from a built-in spec, an ``.npz`` file or an image folder."""
+def load_dataset(spec: str | Path, limits: Any = None) -> Dataset:
+    """A dataset from a built-in spec, an ``.npz`` file or an image folder (``limits``:
+    a ``probenet.DataLimits``, default from the settings)."""
     import probenet
 
-    return probenet.load_dataset(spec)
+    return probenet.load_dataset(spec, limits)
 
 
 def load_predictor(path: str | Path) -> TAPRegressor:
