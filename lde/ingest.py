@@ -26,7 +26,8 @@ column             meaning
 ``curve``          optional per-epoch accuracies, a list (or JSON text in CSV),
                    on the same scale as the accuracy column used.
 ``seed``           optional integer.
-``source``         optional; default: the ``source`` given to the ingest.
+``source``         optional; default: the ``source`` given to the ingest (``user``:
+                   the same run from ``runs.jsonl`` and ``runs.csv`` is one run).
 ``num_classes``,   optional; only used to register a dataset that is not yet in
 ``input_shape``    the LDE and whose DCN is given to the ingest (``input_shape``
                    as ``[C, H, W]`` or ``"CxHxW"``).
@@ -219,7 +220,7 @@ def _num(v: Any, what: str) -> float:
         except OverflowError:
             raise ValueError(f"{what} is out of range ({str(v)[:40]})") from None
     if not math.isfinite(f):
-        raise ValueError(f"{what} must be a finite number, got {v!r:.40}")
+        raise ValueError(f"{what} must be a finite number (not NaN or infinity), got {v!r:.40}")
     return f
 
 
@@ -306,7 +307,7 @@ def ingest_records(store: Store, path: str | Path, *, source: str | None = None,
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path} not found")
-    src = source or f"file:{path.name}"
+    src = source or "user"  # a run's identity must not depend on the file it came in
     dcn = dcn or {}
     rep = IngestReport()
     records: list[ExperimentRecord] = []

@@ -245,6 +245,10 @@ def _load_npz(path: Path, limits: DataLimits) -> tuple[np.ndarray, np.ndarray]:
     where = str(path)
     if path.stat().st_size == 0:
         raise DatasetError(f"{where}: the file is empty")
+    with path.open("rb") as f:
+        if f.read(6) == b"\x93NUMPY":
+            raise DatasetError(f"{where}: holds a single array, not an .npz archive with "
+                               "arrays 'x' and 'y'")
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())

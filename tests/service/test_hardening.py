@@ -260,3 +260,51 @@ def test_large_body_does_not_block_liveness(srv: ProcServer, client: httpx.Clien
 def test_ready_does_not_leak_paths(srv: ProcServer) -> None:
     body = httpx.get(srv.url + "/health/ready").json()
     assert str(srv.home) not in json.dumps(body)
+
+
+# -------------------------------------------------------------------- 6. job queue
+def test_bounded_queue_dedup_cancel_and_lost_after_kill(tmp_path: Path) -> None:
+    slow = {"TAPAS_PROBE_EPOCHS": "400", "TAPAS_PROBE_MAX_SAMPLES": "1797",
+            "TAPAS_MAX_QUEUED_JOBS": "2"}
+    home = tmp_path / "home"
+    srv = ProcServer(home, **slow).start()
+    try:
+        with httpx.Client(base_url=srv.url, headers=AUTH, timeout=60) as c:
+            def submit(spec: str) -> httpx.Response:
+                return c.post("/v1/datasets", json={"spec": spec})
+
+            a = submit("digits").json()["job"]["id"]
+            t0 = time.monotonic()
+            while c.get(f"/v1/jobs/{a}").json()["state"] != "running":
+                assert time.monotonic() - t0 < 60
+                time.sleep(0.1)
+            b = submit("digits?per_class=100").json()["job"]["id"]
+            queued = submit("digits?per_class=110").json()["job"]["id"]
+            full = submit("digits?per_class=120")
+            assert full.status_code == 429, full.text
+            assert full.json()["error"]["code"] == "queue_full"
+            assert int(full.headers["Retry-After"]) >= 1
+            again = submit("digits?per_class=100")  # identical to a pending job: that job
+            assert again.status_code == 202 and again.json()["job"]["id"] == b
+            assert httpx.delete(f"{srv.url}/v1/jobs/{b}").status_code == 401
+            gone = c.delete(f"/v1/jobs/{b}")
+            assert gone.status_code == 200 and gone.json()["state"] == "cancelled"
+            assert c.delete("/v1/jobs/job-nope").status_code == 404
+            assert submit("digits?per_class=120").status_code == 202  # a slot is free
+        srv.kill()  # SIGKILL while a is running and two wait
+        srv = ProcServer(home, **slow).start()
+        with httpx.Client(base_url=srv.url, headers=AUTH, timeout=60) as c:
+            for jid, state in ((a, "lost"), (queued, "lost"), (b, "cancelled")):
+                job = c.get(f"/v1/jobs/{jid}").json()
+                assert job["state"] == state, job
+            assert c.get(f"/v1/jobs/{a}").json()["error"]["code"] == "job_lost"
+            run = c.post("/v1/datasets", json={"spec": "digits"}).json()["job"]["id"]
+            t0 = time.monotonic()
+            while c.get(f"/v1/jobs/{run}").json()["state"] == "queued":
+                assert time.monotonic() - t0 < 60
+                time.sleep(0.1)
+            assert c.delete(f"/v1/jobs/{run}").status_code == 200  # running: stops soon
+            assert wait_job(c, run, 60)["state"] == "cancelled"
+            assert c.get("/v1/datasets/digits").status_code == 404  # nothing half-written
+    finally:
+        srv.stop()
