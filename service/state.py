@@ -130,6 +130,7 @@ class ServiceState:
                               max_queued=settings.max_queued_jobs, journal=settings.home / "jobs")
         self.uploads = settings.home / "uploads"
         self._upload_refs: Counter[Path] = Counter()
+        self._verified: dict[tuple[str, int, int], bool] = {}  # model file checks
         self._claims: dict[str, tuple[str, int]] = {}  # name -> (fingerprint, pending jobs)
         self._names_lock = threading.RLock()
         self._load_slot = threading.BoundedSemaphore(1)  # one dataset decoded per request
@@ -429,7 +430,30 @@ class ServiceState:
             raise to_api_error(e) from None
 
     def predictors(self) -> list[dict[str, Any]]:
-        return [predictor_dict(r) for r in self.store.predictors()]
+        """Registered predictors whose model file is present and passes its checksum."""
+        return [predictor_dict(r) for r in self.store.predictors() if self._usable(r)]
+
+    def _usable(self, row: Any) -> bool:
+        from tapas.pipeline import model_path, verify_predictor
+
+        path = model_path(row.artifact, self.settings.models)
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        ok = self._verified.get(key)
+        if ok is None:
+            try:
+                verify_predictor(path)
+                ok = True
+            except (OSError, ValueError) as e:  # ModelFileError is a ValueError
+                log.warning("predictor %s is unusable: %s", row.id, e)
+                ok = False
+            if len(self._verified) > 4096:
+                self._verified.clear()
+            self._verified[key] = ok
+        return ok
 
     def predictor(self, ident: str) -> dict[str, Any]:
         row = self.store.predictor(ident)

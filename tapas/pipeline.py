@@ -106,6 +106,13 @@ def load_predictor(path: str | Path) -> TAPRegressor:
     return predictor.load(path)
 
 
+def verify_predictor(path: str | Path) -> None:
+    """Raise ``ModelFileError`` (or ``OSError``) unless the file passes its checksum."""
+    from predictor.persist import read_header
+
+    read_header(path)
+
+
 # ---------------------------------------------------------------------- database
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
     """Open the LDE; a database created by this call is seeded with the shipped data
@@ -221,6 +228,7 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
         info = PredictorInfo(pid, float(dcn), float(tau), min(float(dcns.min()), float(dcn)),
                              max(float(dcns.max()), float(dcn)),
                              snapshot, len(exps), datasets)
+        directory = Path(model_dir) if model_dir is not None else get_settings().models
         if row is not None and not force:
             model = _cached_model(pid)
             path = model_path(row.artifact, model_dir)
@@ -238,7 +246,6 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
                                                progress=progress)
         metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
                    "n_train": len(exps), "tau": float(tau)}
-        directory = Path(model_dir) if model_dir is not None else get_settings().models
         directory.mkdir(parents=True, exist_ok=True)
         artifact = f"{pid}.tap"  # relative to the model directory: portable (see model_path)
         provenance = {"lde_snapshot": snapshot, "dcn": float(dcn), "tau": float(tau),
