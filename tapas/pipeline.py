@@ -116,19 +116,37 @@ def verify_predictor(path: str | Path) -> None:
 # ---------------------------------------------------------------------- database
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
     """Open the LDE; a database created by this call is seeded with the shipped data
-    (starter experiments and NAS-Bench-201 results, :mod:`lde.default_data`)."""
+    (starter experiments and NAS-Bench-201 results, :mod:`lde.default_data`).
+
+    Seeding is recorded in the database: a new file is built aside with a ``starter =
+    pending`` mark and renamed into place, then the shipped data and ``starter = done``
+    commit in one transaction. A start killed at any point leaves either no database or
+    a pending mark, and the next writable open seeds (again) until it has committed.
+    """
     from lde import Store
 
     db = Path(path) if path is not None else get_settings().database
-    is_new = not db.exists()
-    if is_new and not read_only:
+    if not db.exists() and not read_only:
         db.parent.mkdir(parents=True, exist_ok=True)
+        aside = db.with_name(db.name + ".new")
+        for f in (aside, aside.with_name(aside.name + ".wal")):
+            f.unlink(missing_ok=True)
+        with Store(aside) as fresh, fresh.transaction() as con:
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'pending')")
+        aside.replace(db)
     store = Store(db, read_only=read_only)
-    if is_new and not read_only:
+    if not read_only and _starter_state(store) == "pending":
         from lde.default_data import seed_default
 
-        seed_default(store)
+        with store.transaction() as con:
+            seed_default(store)
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'done')")
     return store
+
+
+def _starter_state(store: Store) -> str | None:
+    rows = store.sql("SELECT value FROM meta WHERE key = 'starter'").column(0).to_pylist()
+    return rows[0] if rows else None
 
 
 def ingest_records(store: Store, records: Sequence[dict[str, Any]],
