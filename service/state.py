@@ -134,9 +134,11 @@ class ServiceState:
         self._claims: dict[str, tuple[str, int]] = {}  # name -> (fingerprint, pending jobs)
         self._names_lock = threading.RLock()
         self._load_slot = threading.BoundedSemaphore(1)  # one dataset decoded per request
+        from service.archs import set_cache_budget
         from tapas.pipeline import DataLimits
 
         self.limits = DataLimits.from_settings(settings)
+        set_cache_budget(int(settings.cache_mb * 2**20))
         self.default_predictor: dict[str, Any] | None = None
         self.startup_error: dict[str, Any] | None = None
         self.no_default: str | None = None

@@ -51,3 +51,39 @@ def test_copied_home_uses_its_own_model_files(tmp_path: Path,
         assert httpx.get(srv.url + "/v1/predictors").json()["items"] == []
     finally:
         srv.stop()
+
+
+def test_memory_stays_within_the_cache_budget(tmp_path: Path,
+                                              digits_experiments: dict) -> None:
+    """6,000 distinct networks scored by a `tapas serve` process with TAPAS_CACHE_MB=16:
+    its RSS grows by far less than the ~700 MB those networks would hold if kept."""
+    import random
+
+    from lde import Store
+    from tapas import pipeline
+    from tapas.arch import all_cells
+    from tests.service.conftest import TINY_PREDICTOR
+    from tests.service.proc_server import ProcServer, proc_kib
+
+    home = tmp_path / "home"
+    home.mkdir()
+    Store(home / "lde.duckdb").close()
+    dcn = _seed(home / "lde.duckdb", tmp_path, digits_experiments)
+    with pipeline.open_store(home / "lde.duckdb") as store:
+        pipeline.get_predictor(store, dcn, params=TINY_PREDICTOR, min_experiments=1,
+                               model_dir=home / "models")
+    cells = all_cells()
+    random.Random(0).shuffle(cells)
+    with ProcServer(home, default_predictor=True, TAPAS_CACHE_MB="16") as srv, \
+            httpx.Client(base_url=srv.url, timeout=300) as c:
+        def score(batch: list[str]) -> None:
+            r = c.post("/v1/predict", json={"archs": batch, "dcn": dcn,
+                                            "input_shape": [1, 8, 8]})
+            assert r.status_code == 200, r.text[:300]
+
+        score(cells[:500])  # warm: the first request loads the model and its code paths
+        before = proc_kib(srv.pid, "VmRSS")
+        for i in range(500, 6500, 500):
+            score(cells[i:i + 500])
+        grown_mib = (proc_kib(srv.pid, "VmRSS") - before) / 1024
+    assert grown_mib < 200, f"RSS grew by {grown_mib:.0f} MiB"
