@@ -4,48 +4,22 @@ a bounded job queue, names bound to one dataset."""
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
-import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
+from tapas.bench.soak import bomb, npy_zip
 from tests.service.conftest import digits_npz
 from tests.service.proc_server import AUTH, ProcServer, proc_kib
 
 GIB_KIB = 2**20
-
-
-def npy_zip(members: dict[str, tuple[tuple[int, ...], str, int]]) -> bytes:
-    """An ``.npz`` written member by member: each ``name: (shape, dtype, data_bytes)``
-    gets a real ``.npy`` header declaring ``shape`` followed by ``data_bytes`` zero bytes,
-    streamed through deflate (a decompression bomb when data_bytes is large)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for name, (shape, dtype, nbytes) in members.items():
-            with zf.open(name + ".npy", "w", force_zip64=True) as f:
-                np.lib.format.write_array_header_1_0(
-                    f, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape})
-                chunk = bytes(2**22)
-                left = nbytes
-                while left > 0:
-                    f.write(chunk[:min(left, len(chunk))])
-                    left -= len(chunk)
-    return buf.getvalue()
-
-
-def bomb(n: int = 65_536, side: int = 64) -> bytes:
-    """The issue's bomb: ``n`` zero images of ``side x side`` (uint8), a few hundred KB."""
-    return npy_zip({"x": ((n, side, side), "|u1", n * side * side),
-                    "y": ((n,), "<i8", n * 8)})
 
 
 class RSSWatch:
