@@ -116,7 +116,7 @@ class _Soak:
         t0 = time.perf_counter()
         try:
             status, expected = getattr(self, "_" + kind)(c, rng, k, i)
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, OSError) as e:
             status, expected = type(e).__name__, set()
         self.record(kind, status, time.perf_counter() - t0, expected)
 
@@ -160,8 +160,6 @@ class _Soak:
         return r.status_code, {202, 429}
 
     def _hostile(self, c: Any, rng: np.random.Generator, k: int, i: int) -> tuple[int, set]:
-        import httpx
-
         which = int(rng.integers(7))
         if which == 0:
             r = c.post("/v1/datasets", files={"file": ("b.npz", self.bomb)}, headers=self.auth)
@@ -185,11 +183,20 @@ class _Soak:
                 {"arch": self.cells[0], "dataset": self.datasets[0], "accuracy": 0.5,
                  "seed": 2**63}]})
             return r.status_code, {422}
-        with httpx.Client(base_url=self.url, timeout=30) as one:  # its own connection
-            r = one.post("/v1/experiments", content=b"{}", headers={
-                **self.auth, "Content-Type": "application/json",
-                "Content-Length": str(2**40)})
-        return r.status_code, {413}
+        return self._declared_huge(), {413}
+
+    def _declared_huge(self) -> int:
+        """A 1 TiB ``Content-Length`` and no body, on a raw socket: the answer must come
+        before any body is sent."""
+        import socket
+
+        host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as s:
+            s.sendall(b"POST /v1/experiments HTTP/1.1\r\nHost: soak\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 1099511627776\r\n"
+                      b"Authorization: " + self.auth["Authorization"].encode() + b"\r\n\r\n")
+            head = s.recv(64).decode("latin-1")
+        return int(head.split()[1]) if head.startswith("HTTP/1.1 ") else 0
 
     def _job(self, c: Any, rng: np.random.Generator, k: int, i: int) -> tuple[int, set]:
         which = int(rng.integers(3))
