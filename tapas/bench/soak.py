@@ -4,9 +4,10 @@ A ``tapas serve`` subprocess on 127.0.0.1 (a fresh temporary home seeded with th
 starter data, an API token) serves ``clients`` threads for ``seconds``. Each client
 draws, with its own seeded generator, one of:
 
-* ``predict``: 1-200 NAS-Bench-201 cells at the default predictor's DCN (200);
-* ``ingest``: 20 measured-looking records on a starter dataset, one of them invalid
-  (200 with the bad one rejected);
+* ``predict``: 1-100 random NAS-Bench-201 cells (of 15,625, so mostly not cached) at
+  the default predictor's DCN (200);
+* ``ingest``: 20 records of cells on a starter dataset with square inputs, one of them
+  invalid (200 with exactly that one rejected);
 * ``upload``: a real digits subset of a random size as ``.npz`` (202; 429 when the job
   queue is full);
 * ``hostile``: a decompression bomb, an ``.npz`` header declaring a huge shape, a
@@ -122,7 +123,7 @@ class _Soak:
 
     # ------------------------------------------------------------------ the kinds
     def _predict(self, c: Any, rng: np.random.Generator, k: int, i: int) -> tuple[int, set]:
-        n = int(rng.integers(1, 201))
+        n = int(rng.integers(1, 101))
         archs = [self.cells[j] for j in rng.choice(len(self.cells), n, replace=False)]
         r = c.post("/v1/predict", json={"archs": archs, "dcn": self.dcn})
         if r.status_code == 200 and len(r.json()["results"]) != n:
@@ -252,7 +253,8 @@ def run_soak(clients: int = 16, seconds: float = 60.0,
             ready_s = _wait_ready(url, proc, log, READY_TIMEOUT_S)
             dcn = _target_dcn(url)
             items = httpx.get(url + "/v1/datasets", timeout=30).json()["items"]
-            datasets = [d["name"] for d in items if d["dcn"] is not None]
+            datasets = [d["name"] for d in items  # cells need a square input
+                        if d["dcn"] is not None and d["input_shape"][1] == d["input_shape"][2]]
             n_before = httpx.get(url + "/v1/experiments", params={"limit": 1},
                                  timeout=30).json()["total"]
             rss_ready = _kib(proc.pid, "VmRSS")
