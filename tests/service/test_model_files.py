@@ -86,4 +86,5 @@ def test_memory_stays_within_the_cache_budget(tmp_path: Path,
         for i in range(500, 6500, 500):
             score(cells[i:i + 500])
         grown_mib = (proc_kib(srv.pid, "VmRSS") - before) / 1024
+        print(f"RSS {before / 1024:.0f} MiB after warm-up, grew by {grown_mib:.0f} MiB")
     assert grown_mib < 200, f"RSS grew by {grown_mib:.0f} MiB"
