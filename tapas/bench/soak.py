@@ -6,7 +6,7 @@ draws, with its own seeded generator, one of:
 
 * ``predict``: 1-100 random NAS-Bench-201 cells (of 15,625, so mostly not cached) at
   the default predictor's DCN (200);
-* ``ingest``: 20 records of cells on a starter dataset with square inputs, one of them
+* ``ingest``: 20 records of cells on a dataset with square inputs a multiple of 4 wide, one of them
   invalid (200 with exactly that one rejected);
 * ``upload``: a real digits subset of a random size as ``.npz`` (202; 429 when the job
   queue is full);
@@ -253,8 +253,9 @@ def run_soak(clients: int = 16, seconds: float = 60.0,
             ready_s = _wait_ready(url, proc, log, READY_TIMEOUT_S)
             dcn = _target_dcn(url)
             items = httpx.get(url + "/v1/datasets", timeout=30).json()["items"]
-            datasets = [d["name"] for d in items  # cells need a square input
-                        if d["dcn"] is not None and d["input_shape"][1] == d["input_shape"][2]]
+            datasets = [d["name"] for d in items  # cells build on square inputs of 4k pixels
+                        if d["dcn"] is not None and d["input_shape"][1] == d["input_shape"][2]
+                        and d["input_shape"][1] % 4 == 0]
             n_before = httpx.get(url + "/v1/experiments", params={"limit": 1},
                                  timeout=30).json()["total"]
             rss_ready = _kib(proc.pid, "VmRSS")
