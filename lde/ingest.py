@@ -26,7 +26,8 @@ column             meaning
 ``curve``          optional per-epoch accuracies, a list (or JSON text in CSV),
                    on the same scale as the accuracy column used.
 ``seed``           optional integer.
-``source``         optional; default: the ``source`` given to the ingest.
+``source``         optional; default: the ``source`` given to the ingest (``user``:
+                   the same run from ``runs.jsonl`` and ``runs.csv`` is one run).
 ``num_classes``,   optional; only used to register a dataset that is not yet in
 ``input_shape``    the LDE and whose DCN is given to the ingest (``input_shape``
                    as ``[C, H, W]`` or ``"CxHxW"``).
@@ -63,6 +64,7 @@ from lde.store import (
     check_accuracy,
     experiment_table,
 )
+from tapas.config import MAX_CURVE_LEN, MAX_EPOCHS, MAX_HPARAMS_BYTES, SEED_RANGE
 
 NB201_COLUMNS: dict[str, tuple[str, str]] = {
     "cifar10_test": ("cifar10", "test"),
@@ -204,23 +206,38 @@ def _blank(v: Any) -> bool:
 
 
 def _num(v: Any, what: str) -> float:
+    """A finite number (NaN, infinity and 1e999 are errors naming ``what``)."""
     if isinstance(v, str):
         try:
-            return float(v)
+            f = float(v)
         except ValueError:
-            raise ValueError(f"{what} must be a number, got {v!r}") from None
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ValueError(f"{what} must be a number, got {v!r}")
-    return float(v)
+            raise ValueError(f"{what} must be a number, got {v[:40]!r}") from None
+    elif isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"{what} must be a number, got {v!r:.40}")
+    else:
+        try:
+            f = float(v)
+        except OverflowError:
+            raise ValueError(f"{what} is out of range ({str(v)[:40]})") from None
+    if not math.isfinite(f):
+        raise ValueError(f"{what} must be a finite number (not NaN or infinity), got {v!r:.40}")
+    return f
 
 
-def _int(v: Any, what: str) -> int | None:
+def _int(v: Any, what: str, lo: int, hi: int) -> int | None:
+    """An integer in [lo, hi]; exact for Python ints beyond float precision."""
     if _blank(v):
         return None
-    f = _num(v, what)
-    if math.isnan(f) or f != int(f):
-        raise ValueError(f"{what} must be an integer, got {v!r}")
-    return int(f)
+    if isinstance(v, int) and not isinstance(v, bool):
+        i = v
+    else:
+        f = _num(v, what)
+        if f != int(f):
+            raise ValueError(f"{what} must be an integer, got {v!r:.40}")
+        i = int(f)
+    if not lo <= i <= hi:
+        raise ValueError(f"{what} must lie in [{lo}, {hi}], got {str(v)[:40]}")
+    return i
 
 
 def _json_field(v: Any, what: str) -> Any:
@@ -250,8 +267,6 @@ def record_from_row(row: dict[str, Any], source: str) -> ExperimentRecord:
         raise ValueError("accuracy is missing")
     name = "accuracy_pct" if pct else "accuracy"
     acc = _num(raw, name)
-    if math.isnan(acc):
-        raise ValueError(f"{name} is NaN")
     if pct and not 0 <= acc <= 100:
         raise ValueError(f"accuracy_pct {acc!r} is outside [0, 100]")
     scale = 100.0 if pct else 1.0
@@ -259,8 +274,18 @@ def record_from_row(row: dict[str, Any], source: str) -> ExperimentRecord:
     if curve is not None:
         if not isinstance(curve, list):
             raise ValueError(f"curve must be a list, got {curve!r:.40}")
+        if len(curve) > MAX_CURVE_LEN:
+            raise ValueError(f"curve has {len(curve):,} points; at most {MAX_CURVE_LEN:,}")
         curve = [_num(x, f"curve[{j}]") / scale for j, x in enumerate(curve)]
     hp = None if _blank(row.get("hparams")) else _json_field(row["hparams"], "hparams")
+    if hp is not None:
+        try:
+            size = len(json.dumps(hp, allow_nan=False))
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"hparams must be JSON without NaN or infinity ({e})") from None
+        if size > MAX_HPARAMS_BYTES:
+            raise ValueError(f"hparams take {size:,} bytes as JSON; at most "
+                             f"{MAX_HPARAMS_BYTES:,}")
     split = row.get("split")
     split = "test" if _blank(split) else str(split).strip()
     if split == "val":
@@ -269,8 +294,9 @@ def record_from_row(row: dict[str, Any], source: str) -> ExperimentRecord:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     src = row.get("source")
     return ExperimentRecord(arch=arch, dataset=dataset.strip(), accuracy=acc / scale, split=split,
-                            epochs=_int(row.get("epochs"), "epochs"), hparams=hp, curve=curve,
-                            seed=_int(row.get("seed"), "seed"),
+                            epochs=_int(row.get("epochs"), "epochs", 0, MAX_EPOCHS),
+                            hparams=hp, curve=curve,
+                            seed=_int(row.get("seed"), "seed", *SEED_RANGE),
                             source=source if _blank(src) else str(src))
 
 
@@ -281,7 +307,7 @@ def ingest_records(store: Store, path: str | Path, *, source: str | None = None,
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path} not found")
-    src = source or f"file:{path.name}"
+    src = source or "user"  # a run's identity must not depend on the file it came in
     dcn = dcn or {}
     rep = IngestReport()
     records: list[ExperimentRecord] = []
@@ -315,7 +341,7 @@ def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
     """Classes and input shape of a dataset to register, from the row or its arch."""
     from tapas.arch import Architecture, is_nb201_string
 
-    k = _int(row.get("num_classes"), "num_classes")
+    k = _int(row.get("num_classes"), "num_classes", 2, 1_000_000)
     shape = _shape(row.get("input_shape"))
     if (k is None or shape is None) and rec.dataset in NB201_DATASETS:
         nk, size = NB201_DATASETS[rec.dataset]

@@ -9,15 +9,18 @@ shared by request threads and jobs (``lde.Store`` serialises calls).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from service.errors import APIError, join_path, not_found
-from service.jobs import JobContext, JobRunner
+from service.jobs import JobContext, JobRunner, QueueFull
 from tapas.config import Settings
 
 log = logging.getLogger("tapas.service")
@@ -55,6 +58,17 @@ def predictor_dict(info: Any) -> dict[str, Any]:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class DatasetRef:
+    """What a DCN job needs to load its data again: the upload's file or the built-in
+    spec, and what validation found (queued jobs hold this, not the arrays)."""
+
+    name: str
+    fingerprint: str
+    source: str
+    upload: Path | None = None
+
+
 def _timestamp(v: Any) -> float:
     return v.timestamp() if hasattr(v, "timestamp") else 0.0
 
@@ -75,12 +89,18 @@ def map_error(e: BaseException) -> dict[str, Any]:
 def to_api_error(e: BaseException, path: str | None = None) -> APIError | None:
     """Known bad-input exceptions of the lower layers as a 4xx :class:`APIError`."""
     from tapas.arch import ArchError
-    from tapas.pipeline import DatasetError
+    from tapas.pipeline import DatasetError, DatasetTooLarge
 
     if isinstance(e, APIError):
         return e
     if isinstance(e, ArchError):
         return APIError(422, "invalid_architecture", str(e), join_path(path or "", e.path))
+    if isinstance(e, QueueFull):
+        return APIError(429, "queue_full", f"{e}; retry in about {e.retry_after} s "
+                        "(TAPAS_MAX_QUEUED_JOBS bounds the queue)", None,
+                        headers={"Retry-After": str(e.retry_after)})
+    if isinstance(e, DatasetTooLarge):
+        return APIError(413, "dataset_too_large", str(e), path)
     if isinstance(e, DatasetError):
         return APIError(422, "invalid_dataset", str(e), path)
     return None
@@ -106,7 +126,19 @@ class ServiceState:
         self._load_lock = threading.Lock()
         self._seq = 0
         self.store: Any = None
-        self.jobs = JobRunner(workers=job_workers, error_mapper=map_error)
+        self.jobs = JobRunner(workers=job_workers, error_mapper=map_error,
+                              max_queued=settings.max_queued_jobs, journal=settings.home / "jobs")
+        self.uploads = settings.home / "uploads"
+        self._upload_refs: Counter[Path] = Counter()
+        self._verified: dict[tuple[str, int, int], bool] = {}  # model file checks
+        self._claims: dict[str, tuple[str, int]] = {}  # name -> (fingerprint, pending jobs)
+        self._names_lock = threading.RLock()
+        self._load_slot = threading.BoundedSemaphore(1)  # one dataset decoded per request
+        from service.archs import set_cache_budget
+        from tapas.pipeline import DataLimits
+
+        self.limits = DataLimits.from_settings(settings)
+        set_cache_budget(int(settings.cache_mb * 2**20))
         self.default_predictor: dict[str, Any] | None = None
         self.startup_error: dict[str, Any] | None = None
         self.no_default: str | None = None
@@ -126,9 +158,13 @@ class ServiceState:
             self._prev_threads = torch.get_num_threads()
             torch.set_num_threads(self.torch_threads)
         self.store = pipeline.open_store(self.settings.database, read_only=False)
+        if self.uploads.is_dir():  # files of jobs a killed server left behind (now 'lost')
+            for f in self.uploads.iterdir():
+                if f.is_file():
+                    f.unlink(missing_ok=True)
         if self.train_default:
             self.jobs.submit("predictor", "load or train the default predictor",
-                             self._default_predictor_work)
+                             self._default_predictor_work, key="predictor:default")
 
     def _default_predictor_work(self, ctx: JobContext) -> dict[str, Any]:
         """Load the registered predictor nearest the default DCN (a restart serves at once,
@@ -198,58 +234,131 @@ class ServiceState:
                            "job (GET /v1/jobs/{id}) or characterise it (POST /v1/datasets)", path)
         return float(ds["dcn"]), ds
 
-    def load_builtin(self, spec: str) -> Any:
-        """A built-in dataset spec (never a server-side path) as a loaded dataset."""
-        from tapas.pipeline import BUILTIN_DATASETS as BUILTINS
+    def _load(self, source: str | Path, path: str) -> Any:
+        """Decode a dataset within the size limits; bad data is a 4xx naming ``path``."""
         from tapas.pipeline import load_dataset
+
+        try:
+            return load_dataset(source, self.limits)
+        except Exception as e:
+            err = to_api_error(e, path)
+            if err is None:
+                raise
+            if isinstance(source, Path):
+                err.message = err.message.replace(str(source), "the uploaded file")
+                if err.code == "invalid_dataset":
+                    err.code = "invalid_npz"
+            raise err from None
+
+    def check_builtin(self, spec: str) -> DatasetRef:
+        """Validate a built-in dataset spec (never a server-side path) for a DCN job."""
+        from tapas.pipeline import BUILTIN_DATASETS as BUILTINS
 
         base = spec.strip().partition("?")[0]
         if base not in BUILTINS:
             raise APIError(422, "unknown_dataset_spec",
                            f"{base!r} is not a built-in dataset ({', '.join(BUILTINS)}); upload "
                            "other data as a .npz file (multipart field 'file')", "body.spec")
+        with self._load_slot:
+            ds = self._load(spec, "body.spec")
+        ref = DatasetRef(ds.name, ds.fingerprint, spec)
+        self.check_name(ref, "body.spec")
+        return ref
+
+    def check_upload(self, data: bytes, name: str | None, filename: str) -> DatasetRef:
+        """Validate uploaded ``.npz`` bytes (limits from the headers first) and keep them in
+        ``uploads/<sha256>.npz`` for the job; identical uploads share the file."""
+        import tempfile
+
+        sha = hashlib.sha256(data).hexdigest()
+        if name is None:
+            import re
+
+            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", filename.rsplit("/", 1)[-1])
+            stem = re.sub(r"\.npz$", "", stem, flags=re.IGNORECASE).strip("._-")[:48]
+            name = f"{stem or 'upload'}-{sha[:8]}"
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        fd, tmp_s = tempfile.mkstemp(dir=self.uploads, prefix=".in-", suffix=".npz")
+        tmp = Path(tmp_s)
         try:
-            return load_dataset(spec)
-        except Exception as e:
-            raise to_api_error(e, "body.spec") or e from None
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            with self._load_slot:
+                ds = self._load(tmp, "body.file")
+            ref = DatasetRef(name, ds.fingerprint, str(self.uploads / f"{sha[:32]}.npz"))
+            del ds
+            self.check_name(ref, "body.name")
+            with self._names_lock:  # atomic: a job finishing now cannot delete it under us
+                os.replace(tmp, ref.source)
+                self._upload_refs[Path(ref.source)] += 1
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dataclasses.replace(ref, upload=Path(ref.source))
 
-    def load_npz(self, path: Path, name: str) -> Any:
-        """An uploaded ``.npz`` as a loaded dataset named ``name`` (bad data is a 4xx)."""
-        from tapas.pipeline import load_dataset
+    def _release_upload(self, path: Path) -> None:
+        with self._names_lock:
+            self._upload_refs[path] -= 1
+            if self._upload_refs[path] <= 0:
+                del self._upload_refs[path]
+                path.unlink(missing_ok=True)
 
-        try:
-            ds = load_dataset(path)
-        except Exception as e:
-            err = to_api_error(e, "body.file")
-            if err is None:
-                raise
-            msg = err.message.replace(str(path), "the uploaded file")
-            raise APIError(422, "invalid_npz", msg, "body.file") from None
-        return dataclasses.replace(ds, name=name)
-
-    def check_name(self, dataset: Any, path: str) -> None:
-        """409 when another dataset (different data) is stored under this name: its
-        experiments would silently describe data they were not trained on."""
-        row = self.store.dataset(dataset.name)
-        if row is not None and row.fingerprint not in (None, dataset.fingerprint):
+    def check_name(self, ref: Any, path: str) -> None:
+        """409 when other data (a different fingerprint) is stored, or being stored by a
+        job, under this name: its experiments would silently describe other data."""
+        row = self.store.dataset(ref.name)
+        taken = row.fingerprint if row is not None and row.fingerprint else None
+        with self._names_lock:
+            claim = self._claims.get(ref.name)
+        other = taken if taken not in (None, ref.fingerprint) else (
+            claim[0] if claim and claim[0] != ref.fingerprint else None)
+        if other is not None:
             raise APIError(409, "dataset_exists",
-                           f"a different dataset is already stored as {dataset.name!r} "
-                           f"(fingerprint {row.fingerprint[:12]}..., the upload has "
-                           f"{dataset.fingerprint[:12]}...); choose another name", path)
+                           f"a different dataset is already stored as {ref.name!r} "
+                           f"(fingerprint {other[:12]}..., this one has "
+                           f"{ref.fingerprint[:12]}...); choose another name", path)
 
-    def submit_characterize(self, dataset: Any, seed: int, force: bool) -> Any:
-        """Queue the DCN computation of a loaded dataset; returns the job."""
+    def _claim(self, ref: DatasetRef, path: str) -> None:
+        """Bind ``ref.name`` to its fingerprint until the job ends (checked atomically with
+        the other jobs; the stored row decides once the DCN is written)."""
+        with self._names_lock:
+            self.check_name(ref, path)
+            fp, n = self._claims.get(ref.name, (ref.fingerprint, 0))
+            self._claims[ref.name] = (fp, n + 1)
+
+    def _unclaim(self, name: str) -> None:
+        with self._names_lock:
+            fp, n = self._claims.get(name, ("", 1))
+            if n <= 1:
+                self._claims.pop(name, None)
+            else:
+                self._claims[name] = (fp, n - 1)
+
+    def submit_characterize(self, ref: DatasetRef, seed: int, force: bool) -> Any:
+        """Queue the DCN computation of a validated dataset; returns the job (the queued
+        job of an identical request when there is one)."""
         from tapas import pipeline
 
         def work(ctx: JobContext) -> dict[str, Any]:
-            row, res = pipeline.characterize(self.store, dataset, seed=seed, force=force,
-                                             progress=ctx.progress)
+            self._claim(ref, "body.name")
+            try:
+                ds = dataclasses.replace(self._load(ref.upload or ref.source, "body.file"),
+                                         name=ref.name)
+                row, res = pipeline.characterize(self.store, ds, seed=seed, force=force,
+                                                 progress=ctx.progress)
+            finally:
+                self._unclaim(ref.name)
             out = {"dataset": dataset_dict(row)}
             to_dict = getattr(res, "to_dict", None)
             out["dcn"] = to_dict() if callable(to_dict) else {"dcn": float(res.dcn)}
             return out
 
-        return self.jobs.submit("dcn", f"DCN of {dataset.name}", work)
+        on_done = (lambda: self._release_upload(ref.upload)) if ref.upload else None
+        key = f"dcn:{ref.fingerprint}:{ref.name}:{seed}:{force}"
+        try:
+            job = self.jobs.submit("dcn", f"DCN of {ref.name}", work, key=key, on_done=on_done)
+        except QueueFull as e:
+            raise to_api_error(e) from None
+        return job
 
     # --------------------------------------------------------------- experiments
     def ingest(self, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -311,13 +420,42 @@ class ServiceState:
                 del self._loaded[oldest]
 
     def submit_predictor(self, dcn: float, force: bool) -> Any:
+        """Queue training (or reuse) for ``dcn``; an identical pending request's job is
+        returned instead of a second one."""
         def work(ctx: JobContext) -> dict[str, Any]:
             return {"predictor": self.ensure_predictor(dcn, force, ctx)}
 
-        return self.jobs.submit("predictor", f"predictor for DCN {dcn:.4f}", work)
+        try:
+            return self.jobs.submit("predictor", f"predictor for DCN {dcn:.4f}", work,
+                                    key=f"predictor:{dcn!r}:{force}")
+        except QueueFull as e:
+            raise to_api_error(e) from None
 
     def predictors(self) -> list[dict[str, Any]]:
-        return [predictor_dict(r) for r in self.store.predictors()]
+        """Registered predictors whose model file is present and passes its checksum."""
+        return [predictor_dict(r) for r in self.store.predictors() if self._usable(r)]
+
+    def _usable(self, row: Any) -> bool:
+        from tapas.pipeline import model_path, verify_predictor
+
+        path = model_path(row.artifact, self.settings.models)
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        ok = self._verified.get(key)
+        if ok is None:
+            try:
+                verify_predictor(path)
+                ok = True
+            except (OSError, ValueError) as e:  # ModelFileError is a ValueError
+                log.warning("predictor %s is unusable: %s", row.id, e)
+                ok = False
+            if len(self._verified) > 4096:
+                self._verified.clear()
+            self._verified[key] = ok
+        return ok
 
     def predictor(self, ident: str) -> dict[str, Any]:
         row = self.store.predictor(ident)

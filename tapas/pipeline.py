@@ -75,6 +75,8 @@ class PredictionBatch:
 
 _LAZY = {  # re-exported lazily so callers (the service) depend on the pipeline alone
     "DatasetError": ("probenet", "DatasetError"),
+    "DatasetTooLarge": ("probenet", "DatasetTooLarge"),
+    "DataLimits": ("probenet", "DataLimits"),
     "BUILTIN_DATASETS": ("probenet.datasets", "BUILTINS"),
     "ModelFileError": ("predictor", "ModelFileError"),
 }
@@ -89,11 +91,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tapas.pipeline' has no attribute {name!r}")
 
 
-def load_dataset(spec: str | Path) -> Dataset:
-    """A dataset from a built-in spec, an ``.npz`` file or an image folder."""
+def load_dataset(spec: str | Path, limits: Any = None) -> Dataset:
+    """A dataset from a built-in spec, an ``.npz`` file or an image folder (``limits``:
+    a ``probenet.DataLimits``, default from the settings)."""
     import probenet
 
-    return probenet.load_dataset(spec)
+    return probenet.load_dataset(spec, limits)
 
 
 def load_predictor(path: str | Path) -> TAPRegressor:
@@ -103,22 +106,47 @@ def load_predictor(path: str | Path) -> TAPRegressor:
     return predictor.load(path)
 
 
+def verify_predictor(path: str | Path) -> None:
+    """Raise ``ModelFileError`` (or ``OSError``) unless the file passes its checksum."""
+    from predictor.persist import read_header
+
+    read_header(path)
+
+
 # ---------------------------------------------------------------------- database
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
     """Open the LDE; a database created by this call is seeded with the shipped data
-    (starter experiments and NAS-Bench-201 results, :mod:`lde.default_data`)."""
+    (starter experiments and NAS-Bench-201 results, :mod:`lde.default_data`).
+
+    Seeding is recorded in the database: a new file is built aside with a ``starter =
+    pending`` mark and renamed into place, then the shipped data and ``starter = done``
+    commit in one transaction. A start killed at any point leaves either no database or
+    a pending mark, and the next writable open seeds (again) until it has committed.
+    """
     from lde import Store
 
     db = Path(path) if path is not None else get_settings().database
-    is_new = not db.exists()
-    if is_new and not read_only:
+    if not db.exists() and not read_only:
         db.parent.mkdir(parents=True, exist_ok=True)
+        aside = db.with_name(db.name + ".new")
+        for f in (aside, aside.with_name(aside.name + ".wal")):
+            f.unlink(missing_ok=True)
+        with Store(aside) as fresh, fresh.transaction() as con:
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'pending')")
+        aside.replace(db)
     store = Store(db, read_only=read_only)
-    if is_new and not read_only:
+    if not read_only and _starter_state(store) == "pending":
         from lde.default_data import seed_default
 
-        seed_default(store)
+        with store.transaction() as con:
+            seed_default(store)
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'done')")
     return store
+
+
+def _starter_state(store: Store) -> str | None:
+    rows = store.sql("SELECT value FROM meta WHERE key = 'starter'").column(0).to_pylist()
+    return rows[0] if rows else None
 
 
 def ingest_records(store: Store, records: Sequence[dict[str, Any]],
@@ -218,6 +246,7 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
         info = PredictorInfo(pid, float(dcn), float(tau), min(float(dcns.min()), float(dcn)),
                              max(float(dcns.max()), float(dcn)),
                              snapshot, len(exps), datasets)
+        directory = Path(model_dir) if model_dir is not None else get_settings().models
         if row is not None and not force:
             model = _cached_model(pid)
             path = model_path(row.artifact, model_dir)
@@ -235,7 +264,6 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
                                                progress=progress)
         metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
                    "n_train": len(exps), "tau": float(tau)}
-        directory = Path(model_dir) if model_dir is not None else get_settings().models
         directory.mkdir(parents=True, exist_ok=True)
         artifact = f"{pid}.tap"  # relative to the model directory: portable (see model_path)
         provenance = {"lde_snapshot": snapshot, "dcn": float(dcn), "tau": float(tau),
