@@ -203,10 +203,41 @@ def _cached_model(pid: str) -> TAPRegressor | None:
         return model
 
 
-def _predictor_id(snapshot: str, datasets: Sequence[str], params: dict[str, Any]) -> str:
-    key = json.dumps({"snapshot": snapshot, "datasets": sorted(datasets), "params": params,
-                      "version": __version__}, sort_keys=True, default=str)
+def _predictor_id(selection: str, datasets: Sequence[str], params: dict[str, Any],
+                  excluded: Sequence[str] = ()) -> str:
+    """A predictor's identity: its selection, its hyper-parameters and the datasets its
+    history had to leave out (a predictor that has seen a dataset never answers a request
+    that excludes it)."""
+    key = json.dumps({"selection": selection, "datasets": sorted(datasets), "params": params,
+                      "excluded": sorted(excluded), "version": __version__},
+                     sort_keys=True, default=str)
     return "p_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+#: A predictor trains on at most this many of the selected experiments (a seeded sample):
+#: training time is set by its gradient steps, and more rows of the same datasets add little.
+MAX_TRAIN_ROWS = 10_000
+
+
+def selection_key(exps: Any) -> str:
+    """Content hash of a DCN selection (which experiments, their accuracies and DCNs): a
+    predictor is reused while its selection is unchanged, whatever else the LDE gains."""
+    order = np.lexsort((exps.arch_id.astype(str), exps.dataset_id.astype(str)))
+    h = hashlib.sha256()
+    for col in (exps.dataset_id[order], exps.arch_id[order]):
+        h.update("\x1f".join(col.astype(str).tolist()).encode())
+    h.update(np.round(exps.accuracy[order], 9).tobytes())
+    h.update(np.round(exps.dcn[order], 9).tobytes())
+    return h.hexdigest()[:16]
+
+
+def lde_history(store: Store, exclude_datasets: Sequence[str] = ()) -> Any:
+    """What the LDE knows of each network family on every characterised dataset except
+    ``exclude_datasets`` (the predictor's history features, :mod:`predictor.history`)."""
+    from predictor import HistoryTable
+
+    cols = store.family_accuracies(exclude_datasets)
+    return HistoryTable(cols["family"], cols["dataset_id"], cols["dcn"], cols["accuracy"])
 
 
 def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] = (),
@@ -215,7 +246,10 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
                   progress: Callable[[int, int], None] | None = None,
                   ) -> tuple[TAPRegressor, PredictorInfo]:
     """The predictor for a target DCN: reused when one was trained on the same
-    experiments (same LDE snapshot and DCN selection), else trained and registered.
+    experiments (the content of its DCN selection, :func:`selection_key`: ingesting or
+    characterising an unrelated dataset does not retrain it), else trained on at most
+    ``MAX_TRAIN_ROWS`` of them, with the history of every family the LDE holds beyond
+    the excluded datasets, and registered.
 
     ``model_dir`` (default: the settings' model directory) receives new model files;
     ``progress(epoch, epochs)`` follows a training (never called for a reused one).
@@ -223,8 +257,9 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
     import predictor as tap
 
     params = {**DEFAULT_PREDICTOR_PARAMS, **(params or {})}
-    key = (float(dcn), tuple(sorted(exclude_datasets)), json.dumps(params, sort_keys=True),
-           min_experiments)
+    # the database file is part of the key: snapshot ids are content counts, not unique
+    key = (str(store.path), float(dcn), tuple(sorted(exclude_datasets)),
+           json.dumps(params, sort_keys=True), min_experiments)
     if not force:  # fast path: same request at the same snapshot, model in memory
         snapshot = store.snapshot_id()
         hit = _resolved.get((snapshot, *key))
@@ -240,7 +275,7 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
             raise LookupError("the LDE holds no experiments on characterised datasets; "
                               "ingest some first (tapas ingest)")
         datasets = tuple(exps.datasets())
-        pid = _predictor_id(snapshot, datasets, params)
+        pid = _predictor_id(selection_key(exps), datasets, params, exclude_datasets)
         dcns = exps.dcn
         row = store.predictor(pid)
         info = PredictorInfo(pid, float(dcn), float(tau), min(float(dcns.min()), float(dcn)),
@@ -258,10 +293,17 @@ def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] =
                                         "artifact": row.artifact, "cached": True})
                 _resolved[(snapshot, *key)] = info
                 return model, info
-        arch_by_id = store.architectures(exps.arch_ids())
-        archs = [arch_by_id[a] for a in exps.arch_id]
-        model = tap.TAPRegressor(**params).fit(archs, dcns, exps.accuracy, curves=exps.curves,
-                                               progress=progress)
+        rows = np.arange(len(exps))
+        if len(rows) > MAX_TRAIN_ROWS:
+            rows = np.sort(np.random.default_rng(0).choice(rows, MAX_TRAIN_ROWS, replace=False))
+        ids = exps.arch_id[rows]
+        arch_by_id = store.architectures(list(dict.fromkeys(ids.tolist())))
+        archs = [arch_by_id[a] for a in ids]
+        curves = [exps.curves[i] for i in rows] if exps.curves is not None else None
+        model = tap.TAPRegressor(**params).fit(
+            archs, dcns[rows], exps.accuracy[rows], curves=curves,
+            groups=exps.dataset_id[rows], history=lde_history(store, exclude_datasets),
+            progress=progress)
         metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
                    "n_train": len(exps), "tau": float(tau)}
         directory.mkdir(parents=True, exist_ok=True)
