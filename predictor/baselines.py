@@ -106,72 +106,67 @@ class GBRBaseline(_Base):
         return np.clip(self.model_.predict(self._x(a, d)), 0.0, 1.0)
 
 
-class NearestDatasetBaseline(_Base):
-    """Copies the accuracy the same network reached on the nearest dataset that holds it
-    (from ``history`` when given: everything the LDE knows, else the training rows)."""
+class _HistoryBaseline(_Base):
+    """Baselines that look a network's family up in the history (see ``history``)."""
 
     def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
             accuracies: ArrayLike, curves: object = None, groups: Sequence[Any] | None = None,
-            history: HistoryTable | None = None) -> NearestDatasetBaseline:
+            history: HistoryTable | None = None) -> _HistoryBaseline:
         a, d, y = check_fit_inputs(archs, dcns, accuracies)
-        self.history_ = history or _history_of(a, d, y, groups)
-        self.dataset_means_ = {float(dd): float(np.mean(y[d == dd])) for dd in np.unique(d)}
+        if history is None:
+            g = [repr(float(v)) for v in d] if groups is None else [str(x) for x in groups]
+            history = HistoryTable([family_key(x) for x in a], g, d, y)
+        self.history_ = history
+        self.levels_ = {float(v): np.sort(y[d == v]) for v in np.unique(d)}
         self.n_train_ = len(y)
         return self
 
+    def _lookup(self, archs: list[Architecture], table: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """``(values [N, G], known [N, G])`` of ``table`` (a history matrix) per network."""
+        rows = self.history_.rows(archs)
+        if table is None:
+            return np.full((len(archs), 0), np.nan), np.zeros((len(archs), 0), dtype=bool)
+        vals = table[np.maximum(rows, 0)]
+        return vals, np.isfinite(vals) & (rows >= 0)[:, None]
+
+    def _nearest_level(self, dcn: float) -> np.ndarray:
+        """Sorted accuracies of the training dataset nearest to ``dcn``."""
+        levels = np.array(sorted(self.levels_))
+        return self.levels_[float(levels[np.argmin(np.abs(levels - dcn))])]
+
+
+class NearestDatasetBaseline(_HistoryBaseline):
+    """Copies the accuracy the same network reached on the nearest dataset that holds it
+    (from ``history`` when given: everything the LDE knows, else the training rows)."""
+
     def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
         a, d = self._inputs(archs, dcn)
-        h = self.history_
-        rows = h.rows(a)
-        acc = h.acc[np.maximum(rows, 0)] if h.acc is not None else np.full((len(a), 0), np.nan)
-        ok = np.isfinite(acc) & (rows >= 0)[:, None]
-        dist = np.where(ok, np.abs(h.group_dcn[None, :] - d[:, None]), np.inf)
-        means = np.array(sorted(self.dataset_means_))
+        acc, ok = self._lookup(a, self.history_.acc)
+        dist = np.where(ok, np.abs(self.history_.group_dcn[None, :] - d[:, None]), np.inf)
         out = np.empty(len(a))
         for i in range(len(a)):
             if ok[i].any():
                 out[i] = acc[i, int(np.argmin(dist[i]))]
             else:  # never seen: the mean accuracy of the nearest training dataset
-                out[i] = self.dataset_means_[float(means[np.argmin(np.abs(means - d[i]))])]
+                out[i] = float(self._nearest_level(d[i]).mean())
         return out
 
 
-def _history_of(a: list[Architecture], d: np.ndarray, y: np.ndarray,
-                groups: Sequence[Any] | None) -> HistoryTable:
-    g = [repr(float(v)) for v in d] if groups is None else [str(x) for x in groups]
-    return HistoryTable([family_key(x) for x in a], g, d, y)
-
-
-class MeanRankOtherBaseline(_Base):
+class MeanRankOtherBaseline(_HistoryBaseline):
     """Ranks a network by its mean within-dataset percentile over the datasets that hold
     its family (``history`` when given, else the training rows): NAS-Bench-201's "mean
     rank of the other datasets", read as an accuracy through the nearest training
     dataset's accuracy quantiles."""
 
-    def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
-            accuracies: ArrayLike, curves: object = None, groups: Sequence[Any] | None = None,
-            history: HistoryTable | None = None) -> MeanRankOtherBaseline:
-        a, d, y = check_fit_inputs(archs, dcns, accuracies)
-        self.history_ = history or _history_of(a, d, y, groups)
-        self.levels_ = {float(v): np.sort(y[d == v]) for v in np.unique(d)}
-        self.n_train_ = len(y)
-        return self
-
     def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
         a, d = self._inputs(archs, dcn)
-        h = self.history_
-        rows = h.rows(a)
-        pct = h.pct[np.maximum(rows, 0)]
-        ok = np.isfinite(pct) & (rows >= 0)[:, None]
+        pct, ok = self._lookup(a, self.history_.pct)
         n = ok.sum(1)
         # never-seen families rank in the middle
         mean_pct = np.where(n > 0, np.where(ok, pct, 0.0).sum(1) / np.maximum(n, 1), 0.5)
-        out = np.empty(len(a))
-        levels = np.array(sorted(self.levels_))
-        for i, (p, dd) in enumerate(zip(mean_pct, d, strict=True)):
-            ys = self.levels_[float(levels[np.argmin(np.abs(levels - dd))])]
-            out[i] = float(np.quantile(ys, p))
-        return out
+        return np.array([float(np.quantile(self._nearest_level(dd), p))
+                         for p, dd in zip(mean_pct, d, strict=True)])
 
 
 BASELINES: dict[str, type[_Base]] = {
