@@ -43,7 +43,7 @@ Contract (others code against these names)::
 
 from __future__ import annotations
 
-from lde.errors import IngestError, LDEError, LockedError, SchemaError
+from lde.errors import DatabaseError, IngestError, LDEError, LockedError, SchemaError
 from lde.schema import SCHEMA_VERSION
 from lde.store import (
     DatasetRow,
@@ -55,6 +55,6 @@ from lde.store import (
     dataset_id_for,
 )
 
-__all__ = ["SCHEMA_VERSION", "DatasetRow", "ExperimentRecord", "ExperimentSet", "IngestError",
-           "IngestReport", "LDEError", "LockedError", "PredictorRow", "SchemaError", "Store",
-           "dataset_id_for"]
+__all__ = ["SCHEMA_VERSION", "DatabaseError", "DatasetRow", "ExperimentRecord", "ExperimentSet",
+           "IngestError", "IngestReport", "LDEError", "LockedError", "PredictorRow",
+           "SchemaError", "Store", "dataset_id_for"]

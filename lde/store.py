@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lde.archs import ArchRow, arch_row, family_of, nb201_rows
-from lde.errors import LDEError, LockedError, SchemaError
+from lde.errors import DatabaseError, LDEError, LockedError, SchemaError
 from lde.schema import SCHEMA_VERSION, current_version, migrate
+from tapas.records import SPLITS, ExperimentRecord
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from tapas.arch import Architecture
 
-SPLITS = ("test", "valid", "train")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ARCH_CACHE_SIZE = 4096
 
@@ -63,27 +63,6 @@ class DatasetRow:
     dcn: float | None
     dcn_meta: dict[str, Any] | None
     source: str
-
-
-@dataclass
-class ExperimentRecord:
-    """One training run to ingest.
-
-    ``arch``: an :class:`~tapas.arch.Architecture`, its canonical dict, IR JSON text
-    or a NAS-Bench-201 cell string (expanded for the dataset's classes and input).
-    ``dataset``: id or name of a dataset already in the store. ``accuracy`` and
-    ``curve`` are fractions in [0, 1].
-    """
-
-    arch: Any
-    dataset: str
-    accuracy: float
-    split: str = "test"
-    epochs: int | None = None
-    hparams: dict[str, Any] | None = None
-    curve: list[float] | None = None
-    seed: int | None = None
-    source: str = "user"
 
 
 @dataclass
@@ -337,21 +316,40 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
+            import duckdb
+
             self._con.execute("BEGIN TRANSACTION")
             self._depth = 1
             try:
                 yield self._con
-            except BaseException:
+            except BaseException as e:
                 self._depth = 0
                 self._generation += 1
                 self._con.execute("ROLLBACK")
+                if isinstance(e, duckdb.Error):
+                    raise DatabaseError(f"database error in {self.path} (nothing was "
+                                        f"written): {e}") from e
                 raise
             self._depth = 0
             self._generation += 1
-            self._con.execute("COMMIT")
+            try:
+                self._con.execute("COMMIT")
+            except duckdb.Error as e:
+                raise DatabaseError(f"database error in {self.path} (nothing was written): "
+                                    f"{e}") from e
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """DuckDB's errors as :class:`~lde.errors.DatabaseError` (callers import no duckdb)."""
+        import duckdb
+
+        try:
+            yield
+        except duckdb.Error as e:
+            raise DatabaseError(f"database error in {self.path}: {e}") from e
 
     def _q(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        with self._lock:
+        with self._lock, self._errors():
             return self._con.execute(sql, params or []).fetchall()
 
     def _q1(self, sql: str, params: Sequence[Any] | None = None) -> tuple:
@@ -360,7 +358,7 @@ class Store:
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run a read query and return Arrow (for notebooks and ad-hoc analysis)."""
-        with self._lock:
+        with self._lock, self._errors():
             return self._con.sql(query, params=params or None).to_arrow_table()
 
     # -------------------------------------------------------------- datasets

@@ -29,14 +29,11 @@ from typing import Any
 import numpy as np
 
 from predictor.metrics import all_metrics, coverage, kendall
-from tapas.arch import Architecture
+from tapas.arch import NB201_BY_KEY, Architecture
 
 REFERENCE_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|"
-NB201_DATASETS: dict[str, dict[str, Any]] = {
-    "cifar10": {"column": "cifar10_test", "num_classes": 10, "input_size": 32},
-    "cifar100": {"column": "cifar100_test", "num_classes": 100, "input_size": 32},
-    "imagenet16": {"column": "imagenet16_test", "num_classes": 120, "input_size": 16},
-}
+NB201_DATASETS = NB201_BY_KEY
+"""The NAS-Bench-201 datasets by the benchmarks' short key (``tapas.arch``'s table)."""
 
 
 @dataclass
@@ -87,14 +84,14 @@ def load_nb201(data_dir: Path, datasets: Sequence[str] = tuple(NB201_DATASETS),
     archs, dsets, dcns, accs, names, refs = [], [], [], [], [], []
     for ds in datasets:
         spec = NB201_DATASETS[ds]
-        col = spec["column"]
+        col = spec.column
         ref_rows = [r for r in rows if r["arch_str"] == REFERENCE_CELL]
         if not ref_rows:
             raise ValueError(f"{path}: the reference cell {REFERENCE_CELL} is missing")
         dcn = float(ref_rows[0][col]) / 100.0
         for r in rows:
-            archs.append(from_nb201(r["arch_str"], num_classes=spec["num_classes"],
-                                    input_size=spec["input_size"]))
+            archs.append(from_nb201(r["arch_str"], num_classes=spec.num_classes,
+                                    input_size=spec.input_size))
             dsets.append(ds)
             dcns.append(dcn)
             accs.append(float(r[col]) / 100.0)

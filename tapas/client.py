@@ -23,12 +23,14 @@ import io
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+
+from tapas.types import DatasetInfo, NoPredictorError, Prediction, check_dcn_or_dataset
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_BATCH = 5_000
@@ -60,53 +62,18 @@ class TapasError(Exception):
         return f"{head}{self.message}{where}"
 
 
+class NoPredictor(TapasError, NoPredictorError):
+    """409 ``no_predictor``: no trained predictor covers the target yet (the same
+    :class:`~tapas.types.NoPredictorError` the in-process scorer raises); train one
+    (:meth:`Client.train_predictor`) or pass ``train=True``."""
+
+
 class TapasConnectionError(TapasError):
     """No usable answer after every retry (unreachable, timed out, or still 5xx/429)."""
 
 
 class JobFailed(TapasError):
     """A background job (DCN, predictor training) ended in ``failed`` or ``cancelled``."""
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One architecture's predicted final accuracy (fractions in [0, 1]).
-
-    ``spread`` is the ensemble's standard deviation; ``[lower, upper]`` the calibrated
-    interval of nominal ``coverage``; ``predictor`` the id of the model that answered.
-    """
-
-    arch_id: str
-    mean: float
-    spread: float
-    lower: float
-    upper: float
-    predictor: str
-    dcn: float
-    coverage: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """A stored dataset: what a predict request by ``dataset`` uses (DCN, classes, shape)."""
-
-    id: str
-    name: str
-    n_classes: int
-    input_shape: tuple[int, int, int]
-    dcn: float | None
-    n_samples: int | None = None
-    source: str | None = None
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DatasetInfo:
-        return cls(id=str(d["id"]), name=str(d["name"]), n_classes=int(d["n_classes"]),
-                   input_shape=tuple(int(s) for s in d["input_shape"]),  # type: ignore[arg-type]
-                   dcn=None if d.get("dcn") is None else float(d["dcn"]),
-                   n_samples=d.get("n_samples"), source=d.get("source"))
 
 
 @dataclass(frozen=True)
@@ -169,9 +136,9 @@ def npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
 def _error_from(r: httpx.Response) -> TapasError:
     try:
         err = r.json()["error"]
-        return TapasError(str(err.get("message") or r.reason_phrase), status=r.status_code,
-                          code=err.get("code"), path=err.get("path"),
-                          details=err.get("details"))
+        cls = NoPredictor if err.get("code") == "no_predictor" else TapasError
+        return cls(str(err.get("message") or r.reason_phrase), status=r.status_code,
+                   code=err.get("code"), path=err.get("path"), details=err.get("details"))
     except (ValueError, KeyError, TypeError, AttributeError):
         text = r.text.strip()[:300] or r.reason_phrase
         return TapasError(text, status=r.status_code, code=f"http_{r.status_code}")
@@ -440,7 +407,7 @@ class Client:
         Worth calling before a search so the first predict request does not pay for
         training. Returns the predictor's description (id, DCN range, n_train, ...).
         """
-        _check_target(dcn, dataset)
+        check_dcn_or_dataset(dcn, dataset)
         body: dict[str, Any] = {"force": force, "wait_s": 5.0}
         body.update({"dcn": dcn} if dcn is not None else {"dataset": dataset})
         r = self.request("POST", "/v1/predictors", ok=(200, 202), json=body)
@@ -456,14 +423,28 @@ class Client:
     # -------------------------------------------------------------- predict
     def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
                 dataset: str | None = None, num_classes: int | None = None,
-                input_shape: Sequence[int] | None = None) -> list[Prediction]:
+                input_shape: Sequence[int] | None = None,
+                train: bool = False) -> list[Prediction]:
         """Predicted accuracy of each architecture, in the order given.
 
         ``archs``: NAS-Bench-201 cell strings, IR dicts/JSON text or
         ``Architecture`` objects. Give ``dcn`` or ``dataset`` (a characterised
         dataset: its DCN, classes and input shape are used for cell strings).
+        No predictor covers the target yet: :class:`NoPredictor` (a
+        :class:`~tapas.types.NoPredictorError`, as from the in-process scorer), or with
+        ``train=True`` one is trained first (:meth:`train_predictor`).
         """
-        _check_target(dcn, dataset)
+        check_dcn_or_dataset(dcn, dataset)
+        try:
+            return self._predict(archs, dcn, dataset, num_classes, input_shape)
+        except NoPredictor:
+            if not train:
+                raise
+        self.train_predictor(dcn=dcn, dataset=dataset)
+        return self._predict(archs, dcn, dataset, num_classes, input_shape)
+
+    def _predict(self, archs: Sequence[Any], dcn: float | None, dataset: str | None,
+                 num_classes: int | None, input_shape: Sequence[int] | None) -> list[Prediction]:
         payload = [arch_payload(a) for a in archs]
         base: dict[str, Any] = {"dcn": float(dcn)} if dcn is not None else {"dataset": dataset}
         if num_classes is not None:
@@ -523,12 +504,8 @@ def _shift_index(text: str, offset: int) -> str:
                   text)
 
 
-def _check_target(dcn: float | None, dataset: str | None) -> None:
-    if (dcn is None) == (dataset is None):
-        raise ValueError("give exactly one of dcn= and dataset=")
-    if dcn is not None and not 0.0 <= float(dcn) <= 1.0:
-        raise ValueError(f"dcn must lie in [0, 1], got {dcn!r}")
 
 
-__all__ = ["Client", "DatasetInfo", "Job", "JobFailed", "Prediction", "TapasConnectionError",
+__all__ = ["Client", "DatasetInfo", "Job", "JobFailed", "NoPredictor", "Prediction",
+           "TapasConnectionError",
            "TapasError", "arch_payload", "npz_bytes"]

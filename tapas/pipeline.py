@@ -1,92 +1,73 @@
-"""The end-to-end pipeline: dataset -> DCN -> LDE filter -> trained TAP -> predictions.
+"""The application layer: dataset -> DCN -> LDE filter -> trained TAP -> predictions.
 
-This is the one layer the service, the CLI and the in-process scorer call; it
-wires ``probenet``, ``lde`` and ``predictor`` together and owns the rule for
-reusing a trained predictor: a predictor is identified by the LDE snapshot, the
-set of datasets its DCN filter selected and its hyper-parameters, so a second
-request whose filter selects the same experiments gets the same model back.
+:class:`Pipeline` is the one object the service, the CLI and the in-process scorer
+call. It owns the open LDE (``lde.Store``) and the model directory, and it alone
+decides which predictor answers a request:
+
+* :meth:`Pipeline.train` trains a predictor for a target DCN, or reuses one: a
+  predictor is identified by the datasets its DCN filter selects, its
+  hyper-parameters and the LDE snapshot (:func:`predictor_key`), so a second request
+  whose filter selects the same experiments gets the same model back.
+* :meth:`Pipeline.select` answers a prediction request without training: a predictor
+  held in memory whose DCN range covers the target (trained for the nearest DCN,
+  newest first), else one from the registry, else :class:`~tapas.types.NoPredictorError`
+  (train one first, or pass ``train=True``).
+
+Everything heavy (torch, duckdb) is imported when first used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from lde.errors import LDEError
+from predictor.persist import ModelFileError
+from probenet.datasets import BUILTINS as BUILTIN_DATASETS
+from probenet.datasets import DatasetError
 from tapas import __version__
-from tapas.arch import Architecture
-from tapas.config import get_settings
+from tapas.types import (
+    DatasetInfo,
+    NoPredictorError,
+    Prediction,
+    PredictorInfo,
+    Target,
+    parse_archs,
+    resolve_target,
+)
 
 if TYPE_CHECKING:
     from lde import IngestReport, Store
     from predictor import TAPRegressor
     from probenet import Dataset, DCNResult
 
+log = logging.getLogger("tapas.pipeline")
+
 #: Hyper-parameters of the predictors the pipeline trains (the estimator's defaults
-#: unless overridden here or per call).
+#: unless overridden per pipeline).
 DEFAULT_PREDICTOR_PARAMS: dict[str, Any] = {}
 #: The adaptive DCN filter widens tau until this many experiments from this many
 #: datasets remain (TAPAS starts from tau = 0.05).
 MIN_EXPERIMENTS = 1_000
 MIN_DATASETS = 2
 TAU = 0.05
+#: Predictors held in memory (pinned ones, e.g. the service's default, always stay).
+MAX_LOADED = 16
+#: Train requests remembered for the fast path (same request at the same snapshot).
+MAX_RESOLVED = 256
 
 
-@dataclass(frozen=True)
-class PredictorInfo:
-    """Where a predictor came from; what the service reports beside each prediction."""
-
-    id: str
-    dcn: float
-    tau: float
-    dcn_lo: float
-    dcn_hi: float
-    snapshot: str
-    n_train: int
-    datasets: tuple[str, ...]
-    metrics: dict[str, Any] = field(default_factory=dict)
-    artifact: str = ""
-    cached: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["datasets"] = list(self.datasets)
-        return d
-
-
-@dataclass(frozen=True)
-class PredictionBatch:
-    """Per-architecture predictions from one predictor."""
-
-    mean: np.ndarray
-    spread: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    coverage: float
-    predictor: PredictorInfo
-
-
-_LAZY = {  # re-exported lazily so callers (the service) depend on the pipeline alone
-    "DatasetError": ("probenet", "DatasetError"),
-    "BUILTIN_DATASETS": ("probenet.datasets", "BUILTINS"),
-    "ModelFileError": ("predictor", "ModelFileError"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module 'tapas.pipeline' has no attribute {name!r}")
+def predictor_key(snapshot: str, datasets: Sequence[str], params: dict[str, Any]) -> str:
+    """The identity of a predictor: the LDE snapshot, the datasets its DCN filter selected
+    and its hyper-parameters (and the code version). The one place this rule lives."""
+    key = json.dumps({"snapshot": snapshot, "datasets": sorted(datasets), "params": params,
+                      "version": __version__}, sort_keys=True, default=str)
+    return "p_" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def load_dataset(spec: str | Path) -> Dataset:
@@ -103,153 +84,397 @@ def load_predictor(path: str | Path) -> TAPRegressor:
     return predictor.load(path)
 
 
-# ---------------------------------------------------------------------- database
-def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
-    """Open the LDE; a database created by this call is seeded with the starter data."""
-    from lde import Store
-
-    db = Path(path) if path is not None else get_settings().database
-    is_new = not db.exists()
-    if is_new and not read_only:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(db, read_only=read_only)
-    if is_new and not read_only:
-        from lde.starter import seed_starter
-
-        seed_starter(store)
-    return store
+def _iso(v: Any) -> str | None:
+    return v.isoformat() if hasattr(v, "isoformat") else v
 
 
-def ingest_records(store: Store, records: Sequence[dict[str, Any]],
-                   source: str = "api") -> IngestReport:
-    """Validate and add experiment records given as dicts (the JSONL record format)."""
-    from lde import IngestReport
-    from lde.ingest import record_from_row
-
-    parsed, rejected = [], []
-    for i, row in enumerate(records):
-        try:
-            parsed.append(record_from_row(dict(row), source))
-        except (ValueError, TypeError, KeyError) as e:
-            rejected.append((i, str(e)))
-    report = store.add_experiments(parsed) if parsed else IngestReport()
-    report.rejected = rejected + list(report.rejected)
-    return report
+def _info_from_row(row: Any) -> PredictorInfo:
+    """A registry row (``lde.PredictorRow``) as a :class:`PredictorInfo`."""
+    prov = dict(row.provenance or {})
+    return PredictorInfo(id=row.id, dcn=float(row.dcn), tau=float(row.tau),
+                         dcn_lo=float(row.dcn_lo), dcn_hi=float(row.dcn_hi),
+                         snapshot=row.snapshot, n_train=int(row.n_train),
+                         datasets=tuple(prov.get("datasets") or ()),
+                         metrics=dict(row.metrics or {}), artifact=row.artifact,
+                         created=_iso(row.created_at), provenance=prov)
 
 
-# --------------------------------------------------------------- characterization
-def characterize(store: Store, dataset: str | Path | Dataset, seed: int = 0,
-                 force: bool = False, progress: Callable[[int, int], None] | None = None
-                 ) -> tuple[Any, DCNResult]:
-    """Load a dataset, compute (or reuse) its DCN, and record both in the LDE."""
-    import probenet
+class Pipeline:
+    """The application: an LDE, a model directory and the predictors trained from them.
 
-    ds = dataset if isinstance(dataset, probenet.Dataset) else probenet.load_dataset(dataset)
-    result = probenet.characterize(ds, store=store, seed=seed, force=force, progress=progress)
-    return store.dataset_by_fingerprint(ds.fingerprint), result
+    Parameters
+    ----------
+    database : LDE file (default: the settings' database). A database created by
+        opening it (not ``read_only``) is seeded with the starter data.
+    store : an already open ``lde.Store`` to use instead (not closed by :meth:`close`).
+    model_dir : where new model files go (default: the settings' model directory).
+    read_only : open the database read-only (no training, no ingest).
+    predictor_params : hyper-parameters of the predictors trained here.
+    min_experiments : the DCN filter widens tau until this many experiments remain.
+    max_loaded : predictors held in memory.
 
-
-# ------------------------------------------------------------------- predictors
-_models: OrderedDict[str, TAPRegressor] = OrderedDict()
-_models_lock = threading.Lock()
-_train_lock = threading.Lock()
-_MODEL_CACHE = 8
-#: (snapshot, dcn, excluded, params, min_experiments) -> the predictor that answered.
-_resolved: dict[tuple[Any, ...], PredictorInfo] = {}
-
-
-def _remember(pid: str, model: TAPRegressor) -> None:
-    with _models_lock:
-        _models[pid] = model
-        _models.move_to_end(pid)
-        while len(_models) > _MODEL_CACHE:
-            _models.popitem(last=False)
-
-
-def _cached_model(pid: str) -> TAPRegressor | None:
-    with _models_lock:
-        model = _models.get(pid)
-        if model is not None:
-            _models.move_to_end(pid)
-        return model
-
-
-def _predictor_id(snapshot: str, datasets: Sequence[str], params: dict[str, Any]) -> str:
-    key = json.dumps({"snapshot": snapshot, "datasets": sorted(datasets), "params": params,
-                      "version": __version__}, sort_keys=True, default=str)
-    return "p_" + hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] = (),
-                  params: dict[str, Any] | None = None, force: bool = False,
-                  min_experiments: int = MIN_EXPERIMENTS, model_dir: Path | None = None,
-                  ) -> tuple[TAPRegressor, PredictorInfo]:
-    """The predictor for a target DCN: reused when one was trained on the same
-    experiments (same LDE snapshot and DCN selection), else trained and registered.
-
-    ``model_dir`` (default: the settings' model directory) receives new model files.
+    Thread-safe: one training runs at a time; concurrent callers reuse its result.
     """
-    import predictor as tap
 
-    params = {**DEFAULT_PREDICTOR_PARAMS, **(params or {})}
-    key = (float(dcn), tuple(sorted(exclude_datasets)), json.dumps(params, sort_keys=True),
-           min_experiments)
-    if not force:  # fast path: same request at the same snapshot, model in memory
-        snapshot = store.snapshot_id()
-        hit = _resolved.get((snapshot, *key))
-        model = _cached_model(hit.id) if hit else None
-        if hit and model is not None:
-            return model, hit
-    with _train_lock:  # one training at a time; concurrent callers reuse its result
-        snapshot = store.snapshot_id()
-        exps, tau = store.filter_adaptive(dcn, min_experiments=min_experiments,
-                                          min_datasets=MIN_DATASETS, tau=TAU,
-                                          exclude_datasets=exclude_datasets, with_curves=True)
-        if len(exps) == 0:
-            raise LookupError("the LDE holds no experiments on characterised datasets; "
-                              "ingest some first (tapas ingest)")
-        datasets = tuple(exps.datasets())
-        pid = _predictor_id(snapshot, datasets, params)
-        dcns = exps.dcn
-        row = store.predictor(pid)
-        info = PredictorInfo(pid, float(dcn), float(tau), min(float(dcns.min()), float(dcn)),
-                             max(float(dcns.max()), float(dcn)),
-                             snapshot, len(exps), datasets)
-        if row is not None and not force:
-            model = _cached_model(pid)
-            if model is None and Path(row.artifact).exists():
-                model = tap.load(row.artifact)
-                _remember(pid, model)
-            if model is not None:
-                info = PredictorInfo(**{**asdict(info), "metrics": row.metrics,
-                                        "artifact": row.artifact, "cached": True})
-                _resolved[(snapshot, *key)] = info
-                return model, info
-        arch_by_id = store.architectures(exps.arch_ids())
-        archs = [arch_by_id[a] for a in exps.arch_id]
-        model = tap.TAPRegressor(**params).fit(archs, dcns, exps.accuracy, curves=exps.curves)
-        metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
-                   "n_train": len(exps), "tau": float(tau)}
-        directory = Path(model_dir) if model_dir is not None else get_settings().models
-        directory.mkdir(parents=True, exist_ok=True)
-        artifact = str(directory / f"{pid}.tap")
-        provenance = {"lde_snapshot": snapshot, "dcn": float(dcn), "tau": float(tau),
-                      "datasets": list(datasets), "n_train": len(exps),
-                      "tapas_version": __version__, "params": params}
-        model.save(artifact, provenance=provenance)
-        store.register_predictor(pid, float(dcn), float(tau), info.dcn_lo, info.dcn_hi, snapshot,
-                                 len(exps), metrics, artifact, provenance)
-        _remember(pid, model)
-        _resolved[(snapshot, *key)] = PredictorInfo(**{**asdict(info), "metrics": metrics,
-                                                       "artifact": artifact, "cached": True})
-        return model, PredictorInfo(**{**asdict(info), "metrics": metrics,
-                                       "artifact": artifact})
+    def __init__(self, database: str | Path | None = None, *, store: Store | None = None,
+                 model_dir: str | Path | None = None, read_only: bool = False,
+                 predictor_params: dict[str, Any] | None = None,
+                 min_experiments: int | None = None, max_loaded: int = MAX_LOADED) -> None:
+        self._database = None if database is None else Path(database).expanduser()
+        self._store = store
+        self._own_store = store is None
+        self._model_dir = None if model_dir is None else Path(model_dir).expanduser()
+        self.read_only = read_only
+        self.predictor_params = {**DEFAULT_PREDICTOR_PARAMS, **(predictor_params or {})}
+        self.min_experiments = MIN_EXPERIMENTS if min_experiments is None else int(
+            min_experiments)
+        self.max_loaded = int(max_loaded)
+        self._open_lock = threading.Lock()
+        self._train_lock = threading.Lock()
+        self._mem_lock = threading.Lock()
+        self._loaded: dict[str, tuple[Any, PredictorInfo, int]] = {}
+        self._pinned: set[str] = set()
+        self._seq = 0
+        self._resolved: dict[tuple[Any, ...], str] = {}
+        self._excluded: dict[tuple[str, ...], frozenset[str]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def database(self) -> Path:
+        if self._store is not None:
+            return Path(self._store.path)
+        if self._database is not None:
+            return self._database
+        from tapas.config import get_settings
+
+        return get_settings().database
+
+    @property
+    def model_dir(self) -> Path:
+        if self._model_dir is not None:
+            return self._model_dir
+        from tapas.config import get_settings
+
+        return get_settings().models
+
+    @property
+    def store(self) -> Store:
+        """The open LDE (opened, and on first use created and seeded, when first needed;
+        ``lde.LDEError`` when it cannot be, e.g. another process holds it)."""
+        if self._store is None:
+            with self._open_lock:
+                if self._store is None:
+                    self._store = self._open()
+        return self._store
+
+    def _open(self) -> Store:
+        from lde import Store
+
+        db = self.database
+        is_new = not db.exists()
+        store = Store(db, read_only=self.read_only)
+        if is_new and not self.read_only:
+            from lde.starter import seed_starter
+
+            try:
+                seed_starter(store)
+            except BaseException:
+                store.close()
+                raise
+        return store
+
+    def open(self) -> Pipeline:
+        """Open the database now (so a locked or unusable file fails here, cleanly)."""
+        _ = self.store
+        return self
+
+    def close(self) -> None:
+        """Close the database if this pipeline opened it; forget loaded predictors."""
+        self.unload()
+        if self._own_store and self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Pipeline:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Pipeline({str(self.database)!r}, model_dir={str(self.model_dir)!r})"
+
+    # ------------------------------------------------------------------ datasets
+    def dataset(self, ident: str) -> DatasetInfo | None:
+        """A stored dataset by id or name (None when unknown)."""
+        row = self.store.dataset(ident)
+        return None if row is None else DatasetInfo.from_row(row)
+
+    def dataset_info(self, ident: str) -> DatasetInfo:
+        """A stored dataset by id or name (``LookupError`` when unknown)."""
+        info = self.dataset(ident)
+        if info is None:
+            raise LookupError(f"no dataset {ident!r} in the LDE; characterise it first "
+                              "(tapas dcn DATASET --store)")
+        return info
+
+    def datasets(self) -> list[DatasetInfo]:
+        return [DatasetInfo.from_row(r) for r in self.store.datasets()]
+
+    def target(self, *, dcn: float | None = None, dataset: str | None = None,
+               num_classes: int | None = None,
+               input_shape: Sequence[int] | None = None) -> Target:
+        """A prediction target resolved against this LDE (:func:`tapas.types.resolve_target`)."""
+        return resolve_target(self.dataset_info, dcn=dcn, dataset=dataset,
+                              num_classes=num_classes, input_shape=input_shape)
+
+    def characterize(self, dataset: str | Path | Dataset, *, seed: int = 0,
+                     force: bool = False, progress: Callable[[int, int], None] | None = None,
+                     **probe: Any) -> tuple[DatasetInfo, DCNResult]:
+        """Load a dataset, compute (or reuse, by fingerprint) its DCN, record both in the LDE.
+
+        ``probe``: ``device``, ``epochs``, ``max_samples`` (see ``probenet.characterize``).
+        """
+        import probenet
+
+        ds = dataset if isinstance(dataset, probenet.Dataset) else probenet.load_dataset(dataset)
+        res = probenet.characterize(ds, store=self.store, seed=seed, force=force,
+                                    progress=progress, **probe)
+        return DatasetInfo.from_row(self.store.dataset_by_fingerprint(ds.fingerprint)), res
+
+    # ------------------------------------------------------------------ experiments
+    def ingest(self, records: Sequence[dict[str, Any]], source: str = "api") -> IngestReport:
+        """Validate and add experiment records given as dicts (the JSONL record format);
+        rejected records carry their index."""
+        from lde import IngestReport
+        from lde.ingest import record_from_row
+
+        parsed, rejected = [], []
+        for i, row in enumerate(records):
+            try:
+                parsed.append(record_from_row(dict(row), source))
+            except (ValueError, TypeError, KeyError) as e:
+                rejected.append((i, str(e)))
+        report = self.store.add_experiments(parsed) if parsed else IngestReport()
+        report.rejected = rejected + list(report.rejected)
+        return report
+
+    # ------------------------------------------------------------------ predictors
+    def predictors(self) -> list[PredictorInfo]:
+        """Every registered predictor, oldest first."""
+        return [_info_from_row(r) for r in self.store.predictors()]
+
+    def predictor(self, ident: str) -> PredictorInfo | None:
+        row = self.store.predictor(ident)
+        return None if row is None else _info_from_row(row)
+
+    def _remember(self, model: Any, info: PredictorInfo, pin: bool = False) -> None:
+        with self._mem_lock:
+            self._seq += 1
+            self._loaded[info.id] = (model, info, self._seq)
+            if pin:
+                self._pinned.add(info.id)
+            while len(self._loaded) > self.max_loaded:
+                free = [k for k in self._loaded if k not in self._pinned]
+                if not free:
+                    break
+                del self._loaded[min(free, key=lambda k: self._loaded[k][2])]
+
+    def pin(self, pid: str) -> None:
+        """Keep a loaded predictor in memory for good (e.g. the service's default)."""
+        with self._mem_lock:
+            if pid in self._loaded:
+                self._pinned.add(pid)
+
+    def loaded(self) -> list[PredictorInfo]:
+        """The predictors held in memory, most recently used last."""
+        with self._mem_lock:
+            return [info for _, info, _ in sorted(self._loaded.values(), key=lambda v: v[2])]
+
+    def unload(self) -> None:
+        """Forget the predictors held in memory (pinned ones included); the next request
+        loads from the registry, as after a restart."""
+        with self._mem_lock:
+            self._loaded.clear()
+            self._pinned.clear()
+            self._resolved.clear()
+            self._excluded.clear()
+
+    def _loaded_model(self, pid: str) -> tuple[Any, PredictorInfo] | None:
+        with self._mem_lock:
+            hit = self._loaded.get(pid)
+            return None if hit is None else (hit[0], hit[1])
+
+    def train(self, dcn: float, *, exclude_datasets: Sequence[str] = (), force: bool = False,
+              pin: bool = False) -> tuple[TAPRegressor, PredictorInfo]:
+        """The predictor for a target DCN: reused when one was trained on the same
+        experiments (:func:`predictor_key`), else trained, saved and registered.
+
+        ``exclude_datasets`` leave datasets out of its training (e.g. a held-out target);
+        ``pin`` keeps it in memory for good. ``LookupError`` when the LDE holds no
+        experiments on characterised datasets.
+        """
+        import predictor as tap
+
+        params = self.predictor_params
+        store = self.store
+        req = (float(dcn), tuple(sorted(exclude_datasets)), self.min_experiments)
+        if not force:  # fast path: the same request at the same snapshot, model in memory
+            pid = self._resolved.get((store.snapshot_id(), *req))
+            hit = self._loaded_model(pid) if pid else None
+            if hit is not None:
+                if pin:
+                    self._remember(*hit, pin=True)
+                return hit
+        with self._train_lock:  # one training at a time; concurrent callers reuse its result
+            snapshot = store.snapshot_id()
+            exps, tau = store.filter_adaptive(dcn, min_experiments=self.min_experiments,
+                                              min_datasets=MIN_DATASETS, tau=TAU,
+                                              exclude_datasets=exclude_datasets,
+                                              with_curves=True)
+            if len(exps) == 0:
+                raise LookupError("the LDE holds no experiments on characterised datasets; "
+                                  "ingest some first (tapas ingest)")
+            datasets = tuple(exps.datasets())
+            pid = predictor_key(snapshot, datasets, params)
+            dcns = exps.dcn
+            info = PredictorInfo(pid, float(dcn), float(tau),
+                                 min(float(dcns.min()), float(dcn)),
+                                 max(float(dcns.max()), float(dcn)), snapshot, len(exps),
+                                 datasets)
+            row = store.predictor(pid)
+            if row is not None and not force:
+                hit = self._loaded_model(pid)
+                model = hit[0] if hit else None
+                if model is None and Path(row.artifact).exists():
+                    model = tap.load(row.artifact)
+                if model is not None:
+                    reg = _info_from_row(row)
+                    info = info.with_(metrics=reg.metrics, artifact=reg.artifact, cached=True,
+                                      created=reg.created, provenance=reg.provenance)
+                    self._remember(model, info, pin)
+                    self._resolve(snapshot, req, pid)
+                    return model, info
+            arch_by_id = store.architectures(exps.arch_ids())
+            archs = [arch_by_id[a] for a in exps.arch_id]
+            model = tap.TAPRegressor(**params).fit(archs, dcns, exps.accuracy,
+                                                   curves=exps.curves)
+            metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
+                       "n_train": len(exps), "tau": float(tau)}
+            directory = self.model_dir
+            directory.mkdir(parents=True, exist_ok=True)
+            artifact = str(directory / f"{pid}.tap")
+            provenance = {"lde_snapshot": snapshot, "dcn": float(dcn), "tau": float(tau),
+                          "datasets": list(datasets), "n_train": len(exps),
+                          "tapas_version": __version__, "params": params}
+            model.save(artifact, provenance=provenance)
+            store.register_predictor(pid, float(dcn), float(tau), info.dcn_lo, info.dcn_hi,
+                                     snapshot, len(exps), metrics, artifact, provenance)
+            info = info.with_(metrics=metrics, artifact=artifact, cached=False,
+                              provenance=provenance)
+            self._remember(model, info.with_(cached=True), pin)
+            self._resolve(snapshot, req, pid)
+            return model, info
+
+    def _resolve(self, snapshot: str, req: tuple[Any, ...], pid: str) -> None:
+        with self._mem_lock:
+            self._resolved[(snapshot, *req)] = pid
+            while len(self._resolved) > MAX_RESOLVED:
+                del self._resolved[next(iter(self._resolved))]
+
+    def _covering_loaded(self, dcn: float,
+                         exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
+        best = None
+        with self._mem_lock:
+            for model, info, seq in self._loaded.values():
+                if info.covers(dcn) and not exclude.intersection(info.datasets):
+                    key = (abs(info.dcn - dcn), -seq)
+                    if best is None or key < best[0]:
+                        best = (key, model, info)
+        return None if best is None else (best[1], best[2])
+
+    def _covering_registered(self, dcn: float,
+                             exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
+        """A registered predictor covering ``dcn`` (nearest target, newest first), loaded
+        from disk; one whose file is gone or unreadable (e.g. an older format) is skipped."""
+        infos = [i for i in self.predictors() if i.covers(dcn)
+                 and not exclude.intersection(i.datasets) and Path(i.artifact).exists()]
+        infos.sort(key=lambda i: i.created or "", reverse=True)  # newest first on ties
+        infos.sort(key=lambda i: abs(i.dcn - dcn))
+        for info in infos:
+            try:
+                model = load_predictor(info.artifact)
+            except (ModelFileError, OSError, ValueError) as e:
+                log.warning("skipping predictor %s: %s", info.id, e)
+                continue
+            info = info.with_(cached=True)
+            self._remember(model, info)
+            return model, info
+        return None
+
+    def _excluded_ids(self, exclude_datasets: Sequence[str]) -> frozenset[str]:
+        """Dataset ids of names or ids (looked up once per pipeline)."""
+        key = tuple(exclude_datasets)
+        ids = self._excluded.get(key)
+        if ids is None:
+            rows = [(n, self.store.dataset(n)) for n in key]
+            ids = frozenset(r.id if r is not None else str(n) for n, r in rows)
+            if all(r is not None for _, r in rows):  # an unknown name may be stored later
+                self._excluded[key] = ids
+        return ids
+
+    def select(self, dcn: float, *, exclude_datasets: Sequence[str] = (),
+               train: bool = False) -> tuple[TAPRegressor, PredictorInfo]:
+        """The predictor that answers a request for ``dcn``: one in memory whose training
+        DCN range covers it (trained for the nearest DCN, newest first), else one from the
+        registry, else :class:`~tapas.types.NoPredictorError` (with ``train=True``: the one
+        :meth:`train` gives). Never one trained on an excluded dataset.
+
+        Ingesting experiments does not retire a predictor: it answers until a newer one
+        is trained.
+        """
+        exclude = self._excluded_ids(exclude_datasets) if exclude_datasets else frozenset()
+        found = self._covering_loaded(dcn, exclude)
+        if found is None:
+            with self._train_lock:  # one registry load at a time
+                found = (self._covering_loaded(dcn, exclude)
+                         or self._covering_registered(dcn, exclude))
+        if found is not None:
+            return found
+        if train:
+            return self.train(dcn, exclude_datasets=exclude_datasets)
+        raise NoPredictorError(
+            f"no trained predictor covers DCN {dcn:.4f}; train one first "
+            f"(train_predictor(dcn={dcn:.4f})) or pass train=True", dcn)
+
+    # ------------------------------------------------------------------ predict
+    def score(self, archs: Sequence[Any], dcn: float, *, exclude_datasets: Sequence[str] = (),
+              train: bool = False) -> tuple[Any, PredictorInfo]:
+        """Score parsed architectures: (the predictor's interval prediction with
+        ``mean``/``spread``/``lower``/``upper``/``coverage``, the predictor)."""
+        model, info = self.select(dcn, exclude_datasets=exclude_datasets, train=train)
+        return model.predict_interval(list(archs), dcn), info
+
+    def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
+                dataset: str | None = None, num_classes: int | None = None,
+                input_shape: Sequence[int] | None = None,
+                exclude_datasets: Sequence[str] = (), train: bool = False) -> list[Prediction]:
+        """Predicted accuracy of each architecture (cell strings, IR dicts/JSON text or
+        ``Architecture`` objects), the same answer as :meth:`tapas.client.Client.predict`."""
+        target = self.target(dcn=dcn, dataset=dataset, num_classes=num_classes,
+                             input_shape=input_shape)
+        parsed = parse_archs(archs, target.num_classes, target.input_shape)
+        if not parsed:
+            return []
+        value = target.value
+        p, info = self.score(parsed, value, exclude_datasets=exclude_datasets, train=train)
+        cov = float(p.coverage)
+        return [Prediction(arch_id=a.id, mean=float(m), spread=float(s), lower=float(lo),
+                           upper=float(hi), predictor=info.id, dcn=value, coverage=cov)
+                for a, m, s, lo, hi in zip(parsed, p.mean, p.spread, p.lower, p.upper,
+                                           strict=True)]
 
 
-def predict(store: Store, archs: Sequence[Architecture], dcn: float,
-            **kwargs: Any) -> PredictionBatch:
-    """Predicted accuracy, spread and calibrated interval of each network for a DCN."""
-    model, info = get_predictor(store, dcn, **kwargs)
-    p = model.predict_interval(list(archs), dcn)
-    return PredictionBatch(np.asarray(p.mean), np.asarray(p.spread), np.asarray(p.lower),
-                           np.asarray(p.upper), float(p.coverage), info)
+__all__ = ["BUILTIN_DATASETS", "DatasetError", "LDEError", "MIN_DATASETS", "MIN_EXPERIMENTS",
+           "ModelFileError", "NoPredictorError", "Pipeline", "TAU", "load_dataset",
+           "load_predictor", "predictor_key"]

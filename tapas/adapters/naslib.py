@@ -35,7 +35,9 @@ def op_indices_to_cell(op_indices: Sequence[int]) -> str:
     if len(idx) != 6 or not all(0 <= i < len(NASLIB_OPS) for i in idx):
         raise ValueError(f"expected six op indices in 0..4, got {list(op_indices)!r}")
     ops = [NASLIB_OPS[idx[k]] for k in _STRING_ORDER]
-    return f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
+    from tapas.arch import cell_string
+
+    return cell_string(ops)
 
 
 def cell_to_op_indices(cell: str) -> tuple[int, ...]:
@@ -151,7 +153,7 @@ class TapasNASLibPredictor:
         cells = [to_cell(x) for x in xtest]
         preds = self.scorer.predict(cells, num_classes=self.num_classes,
                                     input_shape=[self.in_channels, self.input_size,
-                                                 self.input_size], **target)
+                                                 self.input_size], train=True, **target)
         return np.array([p.mean for p in preds]) * self.scale_
 
 

@@ -9,7 +9,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tapas.arch.ir import INPUT, Architecture, LayerInfo
-from tapas.arch.nb201 import NB201_OPS, all_cells, from_nb201, is_nb201_string, parse_cell
+from tapas.arch.nb201 import (
+    NB201_BY_KEY,
+    NB201_DATASETS,
+    NB201_OPS,
+    NB201Dataset,
+    all_cells,
+    cell_ops,
+    cell_string,
+    from_nb201,
+    is_nb201_string,
+    parse_cell,
+)
 from tapas.arch.ops import OPS, ArchError
 
 if TYPE_CHECKING:
@@ -35,15 +46,12 @@ def load(obj: Any, num_classes: int | None = None,
          input_shape: tuple[int, int, int] | None = None) -> Architecture:
     """An :class:`Architecture` from whatever a user hands in: an instance, a dict, JSON
     text, or a NAS-Bench-201 cell string (expanded with ``num_classes``/``input_shape``)."""
-    if isinstance(obj, Architecture):
-        return obj
-    if isinstance(obj, str) and is_nb201_string(obj):
-        c, h = (input_shape[0], input_shape[1]) if input_shape else (3, 32)
-        return from_nb201(obj.strip(), num_classes or 10, h, in_channels=c)
-    if isinstance(obj, str | bytes):
-        return Architecture.from_json(obj)
-    return Architecture.from_dict(obj)
+    from tapas.types import DEFAULT_INPUT_SHAPE, DEFAULT_NUM_CLASSES, parse_arch
+
+    return parse_arch(obj, num_classes or DEFAULT_NUM_CLASSES,
+                      input_shape or DEFAULT_INPUT_SHAPE)
 
 
-__all__ = ["INPUT", "NB201_OPS", "OPS", "ArchError", "Architecture", "LayerInfo", "all_cells",
+__all__ = ["INPUT", "NB201_BY_KEY", "NB201_DATASETS", "NB201_OPS", "OPS", "ArchError",
+           "Architecture", "LayerInfo", "NB201Dataset", "all_cells", "cell_ops", "cell_string",
            "from_module", "from_nb201", "is_nb201_string", "load", "parse_cell", "to_module"]

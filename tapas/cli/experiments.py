@@ -168,9 +168,9 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
         if db:
             store = Store(db)
         else:  # the default database: a new one starts with the starter data
-            from tapas.pipeline import open_store
+            from tapas.pipeline import Pipeline
 
-            store = open_store()
+            store = Pipeline().open().store
     except LDEError as e:
         fail(str(e))
     with store, _progress(disable=as_json) as bar:

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from tapas.cli.common import console, err_console, fail, print_json
+from tapas.cli.common import console, err_console, fail, open_pipeline, print_json
 
 lde_app = typer.Typer(help="The Lifelong Database of Experiments (DuckDB).",
                       no_args_is_help=True)
@@ -19,35 +19,11 @@ _DB = typer.Option(None, "--db", help="Database file (default: TAPAS_DB_PATH or 
 
 @contextmanager
 def _open(db: Path | None, read_only: bool = False) -> Any:
-    """Open the store, turning LDE errors into clean one-line exits.
-
-    A database that does not exist yet is (unless ``read_only``) created and seeded with
-    the starter data
-    (:func:`tapas.pipeline.open_store`), so a fresh install starts with real experiments.
-    """
-    import duckdb
-
-    from lde import LDEError, Store
-    from tapas.config import get_settings
-    from tapas.pipeline import open_store
-
-    try:
-        path = Path(db) if db is not None else get_settings().database
-        if not path.exists() and not read_only:
-            open_store(path).close()
-        store = Store(path, read_only=read_only)
-    except LDEError as e:
-        fail(str(e))
-    try:
-        yield store
-    except LDEError as e:
-        store.close()
-        fail(str(e))
-    except duckdb.Error as e:
-        store.close()
-        fail(f"database error in {store.path} (nothing was written): {e}")
-    else:
-        store.close()
+    """The store of :func:`~tapas.cli.common.open_pipeline` (a database that does not exist
+    yet is, unless ``read_only``, created and seeded with the starter data, so a fresh
+    install starts with real experiments); LDE errors are clean one-line exits."""
+    with open_pipeline(db, read_only=read_only) as app:
+        yield app.store
 
 
 @contextmanager

@@ -43,15 +43,13 @@ def _remote_dataset(client: Any, spec: str, quiet: bool) -> str:
 
 
 def _local_dataset(scorer: Any, spec: str, quiet: bool) -> str:
-    row = scorer.store.dataset(spec)
-    if row is not None and row.dcn is not None:
-        return row.name
-    from tapas import pipeline
-
+    info = scorer.pipeline.dataset(spec)
+    if info is not None and info.dcn is not None:
+        return info.name
     if not quiet:
         err_console.print(f"characterising {spec} (computing its DCN) ...", highlight=False)
-    row, _ = pipeline.characterize(scorer.store, spec)
-    return row.name
+    info, _ = scorer.pipeline.characterize(spec)
+    return info.name
 
 
 def _print_result(res: Any, saved: Path | None) -> None:
@@ -146,12 +144,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             except ValueError as e:
                 fail(str(e))
         else:
-            from lde.errors import LDEError
+            from tapas.pipeline import LDEError
             from tapas.scorer import LocalScorer
 
             scorer = LocalScorer()
             try:
-                scorer.store  # noqa: B018  (open now: a locked database fails cleanly here)
+                scorer.pipeline.open()  # a locked database fails cleanly here
             except LDEError as e:
                 fail(f"{e} (while a service holds the database, search through it with --url)")
         try:
@@ -180,7 +178,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         except (ValueError, LookupError) as e:
             fail(str(e))
         except Exception as e:
-            from lde.errors import LDEError
+            from tapas.pipeline import LDEError
 
             if isinstance(e, LDEError):
                 fail(str(e))

@@ -17,6 +17,7 @@ Pure Python (no torch, no duckdb): importing it is as cheap as the client.
 
 from __future__ import annotations
 
+from tapas.arch import cell_ops, cell_string
 from tapas.search.algorithms import (
     OBJECTIVES,
     STRATEGIES,
@@ -25,17 +26,9 @@ from tapas.search.algorithms import (
     SearchResult,
     random_search,
     regularized_evolution,
-    resolve_target,
 )
-from tapas.search.spaces import (
-    SPACE_NAMES,
-    NB201CellSpace,
-    SearchSpace,
-    Target,
-    cell_ops,
-    cell_string,
-    get_search_space,
-)
+from tapas.search.spaces import SPACE_NAMES, NB201CellSpace, SearchSpace, get_search_space
+from tapas.types import Target, resolve_target
 
 __all__ = ["OBJECTIVES", "SPACE_NAMES", "STRATEGIES", "Candidate", "NB201CellSpace", "Scorer",
            "SearchResult", "SearchSpace", "Target", "cell_ops", "cell_string",

@@ -69,13 +69,13 @@ def test_seeding_a_fresh_database(tmp_path: Path, stats: dict) -> None:
         assert len(s) > 0 and all(abs(d - 0.7) <= 0.1 + 1e-9 for d in s.dcn)
 
 
-def test_open_store_seeds_a_new_default_database(tapas_home: Path, stats: dict) -> None:
-    from tapas.pipeline import open_store
+def test_pipeline_seeds_a_new_default_database(tapas_home: Path, stats: dict) -> None:
+    from tapas.pipeline import Pipeline
 
-    with open_store() as store:
-        assert store.counts()["experiments"] == stats["experiments"]
-    with open_store() as store:  # an existing database is not re-seeded or changed
-        assert store.counts()["experiments"] == stats["experiments"]
+    with Pipeline() as app:
+        assert app.store.counts()["experiments"] == stats["experiments"]
+    with Pipeline() as app:  # an existing database is not re-seeded or changed
+        assert app.store.counts()["experiments"] == stats["experiments"]
 
 
 def test_missing_starter_data_warns(tmp_path: Path) -> None:

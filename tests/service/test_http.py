@@ -305,14 +305,13 @@ def test_dcn_outside_every_predictor_is_409(client: httpx.Client) -> None:
 def test_predictors_reload_from_the_registry(client: httpx.Client, server: Any,
                                              scoring_dcn: float) -> None:
     """After a restart nothing is in memory: predict loads the registered model file."""
-    state = server.server.config.app.state.tapas
-    with state._loaded_lock:
-        state._loaded.clear()
+    app = server.server.config.app.state.tapas.pipeline
+    app.unload()
     r = client.post("/v1/predict", json={"archs": [CELL, CELL2], "dcn": scoring_dcn})
     assert r.status_code == 200, r.text
     info = r.json()["predictor"]
     assert info["cached"] is True and info["dcn_lo"] <= scoring_dcn <= info["dcn_hi"]
-    assert info["id"] in state._loaded
+    assert info["id"] in [p.id for p in app.loaded()]
 
 
 # -------------------------------------------------------------------- concurrency

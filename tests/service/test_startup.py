@@ -17,22 +17,22 @@ def _seed(db: Path, tmp: Path, exps: dict[str, Any]) -> float:
     """A database with the real digits subset (its DCN computed) and the measured runs."""
     import torch
 
-    from tapas import pipeline
+    from tapas.pipeline import Pipeline
 
     npz = tmp / "digits300.npz"
     npz.write_bytes(exps["npz"])
-    store = pipeline.open_store(db)
+    app = Pipeline(db).open()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny probe: more threads only oversubscribe a shared CPU
     try:
-        row, res = pipeline.characterize(store, npz, seed=0)
+        row, res = app.characterize(npz, seed=0)
         recs = [{"arch": a, "dataset": row.id, "accuracy": acc, "epochs": 5, "seed": 0}
                 for a, acc in zip(exps["nets"], exps["accuracies"], strict=True)]
-        rep = pipeline.ingest_records(store, recs)
+        rep = app.ingest(recs)
         assert rep.added == len(recs), rep.to_dict()
     finally:
         torch.set_num_threads(threads)
-        store.close()
+        app.close()
     return float(res.dcn)
 
 
