@@ -34,6 +34,7 @@ from tapas.types import DatasetInfo, NoPredictorError, Prediction, check_dcn_or_
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_BATCH = 5_000
+DEFAULT_INGEST_BATCH = 5_000
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -54,6 +55,9 @@ class TapasError(Exception):
         self.code = code
         self.path = path
         self.details = details
+        #: For :meth:`Client.ingest`: the input index of the first record of the batch
+        #: that failed (the batches before it are committed).
+        self.batch_start: int | None = None
 
     def __str__(self) -> str:
         head = f"{self.status} {self.code}: " if self.status else (
@@ -113,17 +117,6 @@ def arch_payload(arch: Any) -> str | dict[str, Any]:
         return to_dict()
     raise TypeError(f"cannot send {type(arch).__name__} as an architecture; give a NAS-Bench-"
                     "201 cell string, an IR dict/JSON text or a tapas.arch.Architecture")
-
-
-def _record_payload(rec: Any) -> dict[str, Any]:
-    if isinstance(rec, dict):
-        d = dict(rec)
-    else:  # e.g. lde.ExperimentRecord, without importing lde
-        d = {k: getattr(rec, k, None) for k in ("arch", "dataset", "accuracy", "split",
-                                                "epochs", "hparams", "curve", "seed", "source")}
-    if "arch" in d and not isinstance(d["arch"], str | dict):
-        d["arch"] = arch_payload(d["arch"])
-    return {k: v for k, v in d.items() if v is not None}
 
 
 def npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
@@ -371,32 +364,68 @@ class Client:
         return DatasetInfo.from_dict(ds) if ds else self.dataset(body["dataset"])
 
     # -------------------------------------------------------------- experiments
-    def ingest(self, records: Iterable[Any], *, batch_size: int = 5_000,
+    def ingest(self, records: Iterable[Any], *, source: str = "api",
+               batch_size: int = DEFAULT_INGEST_BATCH,
                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-        """Add experiment records (dicts with ``arch``, ``dataset``, ``accuracy``, ...).
+        """Add experiment records: record-format dicts (``arch``, ``dataset``, ``accuracy``
+        or ``accuracy_pct``, optional ``split``, ``epochs``, ``hparams``, ``curve``,
+        ``seed``, ``source``; parsed as ``tapas ingest`` parses a file) or
+        :class:`~tapas.records.ExperimentRecord`s.
 
         Sent in batches of ``batch_size``; each batch commits on its own and ingest is
         idempotent, so a retried batch adds nothing twice. Returns the summed report;
-        rejected records carry their index in the whole input.
+        rejected records (here or by the server) carry their index in the whole input.
+        A refused batch raises :class:`TapasError` with ``batch_start`` set (the batches
+        before it stay committed).
         """
+        from tapas.records import normalize
+
         if not 1 <= batch_size <= 100_000:
             raise ValueError(f"batch_size must be in [1, 100000], got {batch_size}")
-        rows = [_record_payload(r) for r in records]
-        total: dict[str, Any] = {"added": 0, "skipped": 0, "rejected": [], "n_rejected": 0,
-                                 "architectures_added": 0, "datasets_added": 0, "batches": 0}
+        rows, index, local = normalize(records, source)
+        total: dict[str, Any] = {"added": 0, "skipped": 0,
+                                 "rejected": [{"where": w, "reason": r} for w, r in local],
+                                 "n_rejected": len(local), "architectures_added": 0,
+                                 "datasets_added": 0, "batches": 0, "seconds": 0.0}
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
-            rep = self._json("POST", "/v1/experiments", json={"records": chunk})
+            try:
+                rep = self._json("POST", "/v1/experiments", json={"records": chunk})
+            except TapasError as e:
+                e.batch_start = index[start]
+                raise
             for k in ("added", "skipped", "n_rejected", "architectures_added", "datasets_added"):
                 total[k] += int(rep.get(k, 0))
+            total["seconds"] += float(rep.get("seconds", 0.0))
             total["batches"] += 1
             for rej in rep.get("rejected", []):
                 where = rej.get("where")
-                total["rejected"].append({"where": where + start if isinstance(where, int)
-                                          else where, "reason": rej.get("reason")})
+                if isinstance(where, int) and 0 <= where < len(chunk):
+                    where = index[start + where]
+                total["rejected"].append({"where": where, "reason": rej.get("reason")})
             if progress is not None:
                 progress(start + len(chunk), len(rows))
+        total["rejected"].sort(key=_where_key)
         return total
+
+    def ingest_file(self, path: str | Path, *, source: str | None = None,
+                    batch_size: int = DEFAULT_INGEST_BATCH,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """``tapas ingest --url URL FILE``: own records (JSONL, CSV or Parquet) read as the
+        local ingest reads them and sent with :meth:`ingest`; ``rejected`` entries name the
+        file's line. :class:`~tapas.records.RecordError` when the file is not records."""
+        from tapas.records import read_records
+
+        path = Path(path)
+        lines, rows, bad = read_records(path)
+        rep = self.ingest(rows, source=source or f"file:{path.name}", batch_size=batch_size,
+                          progress=progress)
+        for r in rep["rejected"]:
+            if isinstance(r["where"], int):
+                r["where"] = lines[r["where"]]
+        rep["rejected"] = sorted(bad + rep["rejected"], key=_where_key)
+        rep["n_rejected"] = len(rep["rejected"])
+        return rep
 
     # -------------------------------------------------------------- predictors
     def train_predictor(self, *, dcn: float | None = None, dataset: str | None = None,
@@ -490,6 +519,11 @@ class Client:
     def dataset_info(self, ident: str) -> DatasetInfo:
         """Alias of :meth:`dataset` (the scorer interface shared with ``LocalScorer``)."""
         return self.dataset(ident)
+
+
+def _where_key(r: dict[str, Any]) -> tuple[int, int, str]:
+    w = r["where"]
+    return (0, w, "") if isinstance(w, int) else (1, 0, str(w))
 
 
 def _f(v: Any) -> float:

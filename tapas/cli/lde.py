@@ -77,19 +77,19 @@ def _print_report(rep: Any, as_json: bool, show: int, title: str) -> None:
 def _ingest_remote(url: str, path: Path, token: str | None, source: str | None,
                    as_json: bool, show: int) -> None:
     """``tapas ingest --url``: send own records to a running server (which holds the LDE)."""
-    from lde import LDEError
-    from service.remote import RemoteError, post_file
+    from tapas.client import Client, TapasError
+    from tapas.records import RECORD_SUFFIXES, RecordError
 
-    if path.is_dir() or path.suffix.lower() not in (".jsonl", ".ndjson", ".json", ".csv",
-                                                    ".parquet"):
+    if path.is_dir() or path.suffix.lower() not in RECORD_SUFFIXES:
         fail(f"--url sends own experiment records (.jsonl, .csv, .parquet); {path} is not one. "
              "Stop the server to ingest NAS-Bench-201 tables or exports locally.")
     with _progress(not as_json) as cb:
         try:
-            rep = post_file(url, path, token, source=source,
-                            progress=(lambda done, total: cb("send", done, total)) if cb
-                            else None)
-        except (RemoteError, LDEError) as e:
+            with Client(url, token) as client:
+                rep = client.ingest_file(path, source=source,
+                                         progress=(lambda done, total: cb("send", done, total))
+                                         if cb else None)
+        except (TapasError, RecordError, ValueError) as e:
             fail(str(e))
     _print_report(rep, as_json, show, f"ingest {path.name} -> {url}")
 
