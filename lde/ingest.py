@@ -208,9 +208,9 @@ def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
                                              and is_nb201_string(rec.arch)):
         arch = rec.arch if isinstance(rec.arch, Architecture) else None
         if arch is None:
-            from tapas.arch import load
+            from tapas.types import parse_arch
 
-            arch = load(rec.arch)
+            arch = parse_arch(rec.arch)
         k, shape = k or arch.num_classes, shape or tuple(arch.input_shape)
     return {"num_classes": k, "input_shape": shape}
 

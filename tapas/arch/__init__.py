@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tapas.arch.ir import INPUT, Architecture, LayerInfo
 from tapas.arch.nb201 import (
@@ -42,16 +42,6 @@ def from_module(module: torch.nn.Module, input_shape: tuple[int, int, int],
     return _from_module(module, input_shape, num_classes)
 
 
-def load(obj: Any, num_classes: int | None = None,
-         input_shape: tuple[int, int, int] | None = None) -> Architecture:
-    """An :class:`Architecture` from whatever a user hands in: an instance, a dict, JSON
-    text, or a NAS-Bench-201 cell string (expanded with ``num_classes``/``input_shape``)."""
-    from tapas.types import DEFAULT_INPUT_SHAPE, DEFAULT_NUM_CLASSES, parse_arch
-
-    return parse_arch(obj, num_classes or DEFAULT_NUM_CLASSES,
-                      input_shape or DEFAULT_INPUT_SHAPE)
-
-
 __all__ = ["INPUT", "NB201_BY_KEY", "NB201_DATASETS", "NB201_OPS", "OPS", "ArchError",
            "Architecture", "LayerInfo", "NB201Dataset", "all_cells", "cell_ops", "cell_string",
-           "from_module", "from_nb201", "is_nb201_string", "load", "parse_cell", "to_module"]
+           "from_module", "from_nb201", "is_nb201_string", "parse_cell", "to_module"]

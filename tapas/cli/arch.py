@@ -27,12 +27,13 @@ def parse_input_shape(text: str | None) -> tuple[int, int, int] | None:
 
 def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # noqa: ANN201
     """Load an architecture from a cell string or a JSON file, with CLI-friendly errors."""
-    from tapas.arch import ArchError, from_nb201, is_nb201_string, load
+    from tapas.arch import ArchError, is_nb201_string
+    from tapas.types import DEFAULT_INPUT_SHAPE, DEFAULT_NUM_CLASSES, parse_arch
 
     try:
         if is_nb201_string(source):
-            shape = parse_input_shape(input_shape) or (3, 32, 32)
-            return from_nb201(source.strip(), classes or 10, shape[1], in_channels=shape[0])
+            return parse_arch(source, classes or DEFAULT_NUM_CLASSES,
+                              parse_input_shape(input_shape) or DEFAULT_INPUT_SHAPE)
         path = Path(source)
         if not path.is_file():
             fail(f"{source!r} is neither a NAS-Bench-201 cell string nor a file")
@@ -51,7 +52,7 @@ def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # 
                 obj["input"]["num_classes"] = classes
             if input_shape is not None:
                 obj["input"]["shape"] = [int(p) for p in input_shape.split(",")]
-        return load(obj)
+        return parse_arch(obj)
     except ArchError as e:
         fail(f"{source}: {e}")
 
