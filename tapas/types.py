@@ -282,15 +282,17 @@ def join_path(prefix: str, sub: str | None) -> str:
     return prefix + (sub if sub.startswith("[") else "." + sub)
 
 
-def parse_arch(obj: Any, num_classes: int = DEFAULT_NUM_CLASSES,
-               input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE) -> Any:
+def parse_arch(obj: Any, num_classes: int | None = DEFAULT_NUM_CLASSES,
+               input_shape: Sequence[int] | None = DEFAULT_INPUT_SHAPE) -> Any:
     """One architecture: a NAS-Bench-201 cell string (expanded for ``num_classes`` and
-    ``input_shape``), an IR dict or JSON text, or an ``Architecture`` (``ArchError``)."""
+    ``input_shape``; None: the defaults), an IR dict or JSON text, or an ``Architecture``
+    (``ArchError`` naming what is wrong)."""
     from tapas.arch import Architecture, from_nb201, is_nb201_string
 
     if isinstance(obj, Architecture):
         return obj
-    c, h, w = (int(s) for s in input_shape)
+    num_classes = DEFAULT_NUM_CLASSES if num_classes is None else num_classes
+    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
     if isinstance(obj, str) and is_nb201_string(obj):
         if h != w:
             raise ArchError(f"NAS-Bench-201 cells need a square input, got {[c, h, w]}")

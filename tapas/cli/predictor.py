@@ -99,21 +99,28 @@ def train(
 
 
 def predict(
-    model_path: Annotated[Path, typer.Argument(help="A model file written by tapas train.")],
     archs: Annotated[list[str] | None, typer.Argument(
-        help="NAS-Bench-201 cell strings or IR JSON files.")] = None,
-    dcn: Annotated[float, typer.Option(help="The target dataset's DCN in [0, 1].")] = ...,
+        help="[MODEL.tap] then NAS-Bench-201 cell strings or IR JSON files. Without a model "
+             "file the LDE's predictor for the target answers (as in the service).")] = None,
+    dcn: Annotated[float | None, typer.Option(
+        help="The target dataset's DCN in [0, 1].")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="A characterised dataset in the LDE (its DCN, classes and input shape).")] = None,
     file: Annotated[Path | None, typer.Option(
         "--file", help="A text file with one cell string or JSON file path per line.")] = None,
     classes: Annotated[int | None, typer.Option("--classes", help="Number of classes.")] = None,
     input_shape: Annotated[str | None, typer.Option("--input", help="Input shape C,H,W.")] = None,
+    train_: Annotated[bool, typer.Option(
+        "--train", help="Without a model file: train the predictor when none covers the "
+                        "target yet (else that is an error).")] = False,
+    db: Annotated[Path | None, typer.Option(
+        "--db", help="LDE database file (default: TAPAS_DB_PATH or TAPAS_HOME/lde.duckdb).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Predict accuracies (mean, ensemble spread, conformal interval) for architectures."""
-    from predictor import ModelFileError, load
-    from tapas.cli.arch import resolve_arch
-
     sources = list(archs or [])
+    model_path = Path(sources.pop(0)) if sources and sources[0].endswith(".tap") else None
     if file is not None:
         try:
             sources += [ln.strip() for ln in file.read_text().splitlines() if ln.strip()]
@@ -121,8 +128,43 @@ def predict(
             fail(f"cannot read {file}: {e}")
     if not sources:
         fail("no architectures given (pass cell strings / JSON files or --file)")
-    if not 0.0 <= dcn <= 1.0:
+    if (dcn is None) == (dataset is None):
+        fail("give exactly one of --dcn and --dataset")
+    if dcn is not None and not 0.0 <= dcn <= 1.0:
         fail(f"--dcn must lie in [0, 1], got {dcn}")
+    if model_path is not None:
+        if dataset is not None:
+            fail("--dataset needs the LDE's predictor: leave out the model file, or give --dcn")
+        rows, coverage, pid = _predict_with_file(model_path, sources, dcn, classes, input_shape)
+    else:
+        rows, coverage, pid, dcn = _predict_with_pipeline(sources, dcn, dataset, classes,
+                                                          input_shape, train_, db)
+    if as_json:
+        out = {"dcn": dcn, "coverage": coverage, "predictions": rows}
+        if pid is not None:
+            out["predictor"] = pid
+        print_json(out)
+        return
+    from rich.table import Table
+
+    by = f", predictor {pid}" if pid else ""
+    t = Table(title=f"predicted accuracy (DCN {dcn}, {coverage:.0%} interval{by})")
+    for col in ("architecture", "accuracy", "spread", "interval"):
+        t.add_column(col, justify="left" if col == "architecture" else "right")
+    for r in rows:
+        name = r["arch"] if len(r["arch"]) <= 60 else r["arch"][:57] + "..."
+        t.add_row(name, f"{r['accuracy']:.4f}", f"{r['spread']:.4f}",
+                  f"[{r['lower']:.4f}, {r['upper']:.4f}]")
+    console.print(t)
+
+
+def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,
+                       classes: int | None, input_shape: str | None
+                       ) -> tuple[list[dict[str, Any]], float, None]:
+    """A saved model file answers (no database)."""
+    from predictor import ModelFileError, load
+    from tapas.cli.arch import resolve_arch
+
     try:
         model = load(model_path)
     except ModelFileError as e:
@@ -133,19 +175,38 @@ def predict(
              "lower": float(lo), "upper": float(hi)}
             for s, a, m, sd, lo, hi in zip(sources, nets, p.mean, p.spread, p.lower, p.upper,
                                            strict=True)]
-    if as_json:
-        print_json({"dcn": dcn, "coverage": p.coverage, "predictions": rows})
-        return
-    from rich.table import Table
+    return rows, float(p.coverage), None
 
-    t = Table(title=f"predicted accuracy (DCN {dcn}, {p.coverage:.0%} interval)")
-    for col in ("architecture", "accuracy", "spread", "interval"):
-        t.add_column(col, justify="left" if col == "architecture" else "right")
-    for r in rows:
-        name = r["arch"] if len(r["arch"]) <= 60 else r["arch"][:57] + "..."
-        t.add_row(name, f"{r['accuracy']:.4f}", f"{r['spread']:.4f}",
-                  f"[{r['lower']:.4f}, {r['upper']:.4f}]")
-    console.print(t)
+
+def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str | None,
+                           classes: int | None, input_shape: str | None, train: bool,
+                           db: Path | None) -> tuple[list[dict[str, Any]], float, str, float]:
+    """The LDE's predictor answers, chosen by the pipeline's one rule (as for the service
+    and the in-process scorer)."""
+    from tapas.arch import ArchError, is_nb201_string
+    from tapas.cli.arch import resolve_arch
+    from tapas.cli.common import open_pipeline
+    from tapas.types import NoPredictorError
+
+    shape = None
+    if input_shape is not None:
+        try:
+            shape = tuple(int(p) for p in input_shape.split(","))
+        except ValueError:
+            fail(f"--input must be C,H,W (three integers), got {input_shape!r}")
+    items = [s if is_nb201_string(s) else resolve_arch(s, classes, input_shape)
+             for s in sources]
+    with open_pipeline(db) as app:
+        try:
+            preds = app.predict(items, dcn=dcn, dataset=dataset, num_classes=classes,
+                                input_shape=shape, train=train)
+        except NoPredictorError as e:
+            fail(f"{e} (here: tapas predict --train)")
+        except (ArchError, LookupError, ValueError) as e:
+            fail(str(e))
+    rows = [{"arch": s, "id": p.arch_id, "accuracy": p.mean, "spread": p.spread,
+             "lower": p.lower, "upper": p.upper} for s, p in zip(sources, preds, strict=True)]
+    return rows, preds[0].coverage, preds[0].predictor, preds[0].dcn
 
 
 def bench_predictor(

@@ -104,10 +104,6 @@ class SearchResult:
 
 
 # ---------------------------------------------------------------------------- evaluator
-class BudgetExhausted(Exception):
-    """Internal: the search has used its whole budget."""
-
-
 class _Evaluator:
     """Scores genotypes in batches with a cache, a query budget and a best-so-far log."""
 
