@@ -97,23 +97,6 @@ class ExperimentSet:
         return sorted(set(self.dataset_id.tolist()))
 
 
-@dataclass(frozen=True)
-class PredictorRow:
-    """A trained predictor in the registry; reusable while the LDE snapshot is unchanged."""
-
-    id: str
-    dcn: float
-    tau: float
-    dcn_lo: float
-    dcn_hi: float
-    snapshot: str
-    n_train: int
-    metrics: dict[str, Any]
-    artifact: str
-    provenance: dict[str, Any]
-    created_at: Any
-
-
 def is_number(v: Any) -> bool:
     return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
 
@@ -141,4 +124,4 @@ def opt_int(v: Any, what: str, lo: int = 0) -> int | None:
 
 
 __all__ = ["SPLITS", "DatasetRow", "ExperimentRecord", "ExperimentSet", "IngestReport",
-           "PredictorRow", "Progress", "check_accuracy", "dataset_id_for"]
+           "Progress", "check_accuracy", "dataset_id_for"]

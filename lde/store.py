@@ -32,7 +32,6 @@ from lde.rows import (
     ExperimentRecord,
     ExperimentSet,
     IngestReport,
-    PredictorRow,
     Progress,
     check_accuracy,
     dataset_id_for,
@@ -41,6 +40,7 @@ from lde.rows import (
 )
 from lde.schema import SCHEMA_VERSION, current_version, migrate
 from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
+from tapas.types import PredictorInfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -700,23 +700,33 @@ class Store:
                "created_at")
 
     @staticmethod
-    def _pred(r: tuple) -> PredictorRow:
-        return PredictorRow(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), json.loads(r[7]),
-                            r[8], json.loads(r[9]), r[10])
+    def _pred(r: tuple) -> PredictorInfo:
+        prov = json.loads(r[9])
+        created = r[10].isoformat() if hasattr(r[10], "isoformat") else r[10]
+        return PredictorInfo(r[0], float(r[1]), float(r[2]), float(r[3]), float(r[4]), r[5],
+                             int(r[6]), tuple(prov.get("datasets") or ()), json.loads(r[7]),
+                             r[8], None, created, prov)
 
-    def find_predictor(self, dcn: float, snapshot: str) -> PredictorRow | None:
-        """The predictor trained at ``snapshot`` whose [dcn_lo, dcn_hi] covers ``dcn``
-        (the one centred nearest, newest first on ties)."""
-        rows = self._q(f"SELECT {self._P_COLS} FROM predictors WHERE snapshot = ? AND "
-                       "dcn_lo <= ? AND ? <= dcn_hi ORDER BY abs(dcn - ?), created_at DESC "
-                       "LIMIT 1", [snapshot, dcn, dcn, dcn])
-        return self._pred(rows[0]) if rows else None
+    def covering_predictors(self, dcn: float, snapshot: str | None = None
+                            ) -> list[PredictorInfo]:
+        """Registered predictors whose [dcn_lo, dcn_hi] covers ``dcn`` (trained at
+        ``snapshot``, if given): the one trained for the nearest DCN first, newest first
+        on ties."""
+        where = "dcn_lo - 1e-9 <= ? AND ? <= dcn_hi + 1e-9"
+        params: list[Any] = [dcn, dcn]
+        if snapshot is not None:
+            where += " AND snapshot = ?"
+            params.append(snapshot)
+        rows = self._q(f"SELECT {self._P_COLS} FROM predictors WHERE {where} "
+                       "ORDER BY abs(dcn - ?), created_at DESC, id", [*params, dcn])
+        return [self._pred(r) for r in rows]
 
-    def predictors(self) -> list[PredictorRow]:
+    def predictors(self) -> list[PredictorInfo]:
+        """Every registered predictor, oldest first."""
         return [self._pred(r) for r in
                 self._q(f"SELECT {self._P_COLS} FROM predictors ORDER BY created_at, id")]
 
-    def predictor(self, id: str) -> PredictorRow | None:
+    def predictor(self, id: str) -> PredictorInfo | None:
         rows = self._q(f"SELECT {self._P_COLS} FROM predictors WHERE id = ?", [id])
         return self._pred(rows[0]) if rows else None
 
@@ -771,5 +781,5 @@ class Store:
 
 
 __all__ = ["SPLITS", "DatasetRow", "ExperimentRecord", "ExperimentSet", "IngestReport",
-           "PredictorRow", "Store", "check_accuracy", "dataset_id_for", "experiment_table",
+           "PredictorInfo", "Store", "check_accuracy", "dataset_id_for", "experiment_table",
            "family_of"]

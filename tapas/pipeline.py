@@ -84,21 +84,6 @@ def load_predictor(path: str | Path) -> TAPRegressor:
     return predictor.load(path)
 
 
-def _iso(v: Any) -> str | None:
-    return v.isoformat() if hasattr(v, "isoformat") else v
-
-
-def _info_from_row(row: Any) -> PredictorInfo:
-    """A registry row (``lde.PredictorRow``) as a :class:`PredictorInfo`."""
-    prov = dict(row.provenance or {})
-    return PredictorInfo(id=row.id, dcn=float(row.dcn), tau=float(row.tau),
-                         dcn_lo=float(row.dcn_lo), dcn_hi=float(row.dcn_hi),
-                         snapshot=row.snapshot, n_train=int(row.n_train),
-                         datasets=tuple(prov.get("datasets") or ()),
-                         metrics=dict(row.metrics or {}), artifact=row.artifact,
-                         created=_iso(row.created_at), provenance=prov)
-
-
 class Pipeline:
     """The application: an LDE, a model directory and the predictors trained from them.
 
@@ -262,11 +247,10 @@ class Pipeline:
     # ------------------------------------------------------------------ predictors
     def predictors(self) -> list[PredictorInfo]:
         """Every registered predictor, oldest first."""
-        return [_info_from_row(r) for r in self.store.predictors()]
+        return self.store.predictors()
 
     def predictor(self, ident: str) -> PredictorInfo | None:
-        row = self.store.predictor(ident)
-        return None if row is None else _info_from_row(row)
+        return self.store.predictor(ident)
 
     def _remember(self, model: Any, info: PredictorInfo, pin: bool = False) -> None:
         with self._mem_lock:
@@ -342,14 +326,13 @@ class Pipeline:
                                  min(float(dcns.min()), float(dcn)),
                                  max(float(dcns.max()), float(dcn)), snapshot, len(exps),
                                  datasets)
-            row = store.predictor(pid)
-            if row is not None and not force:
+            reg = store.predictor(pid)
+            if reg is not None and not force:
                 hit = self._loaded_model(pid)
                 model = hit[0] if hit else None
-                if model is None and Path(row.artifact).exists():
-                    model = tap.load(row.artifact)
+                if model is None and Path(reg.artifact).exists():
+                    model = tap.load(reg.artifact)
                 if model is not None:
-                    reg = _info_from_row(row)
                     info = info.with_(metrics=reg.metrics, artifact=reg.artifact, cached=True,
                                       created=reg.created, provenance=reg.provenance)
                     self._remember(model, info, pin)
@@ -397,10 +380,8 @@ class Pipeline:
                              exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
         """A registered predictor covering ``dcn`` (nearest target, newest first), loaded
         from disk; one whose file is gone or unreadable (e.g. an older format) is skipped."""
-        infos = [i for i in self.predictors() if i.covers(dcn)
-                 and not exclude.intersection(i.datasets) and Path(i.artifact).exists()]
-        infos.sort(key=lambda i: i.created or "", reverse=True)  # newest first on ties
-        infos.sort(key=lambda i: abs(i.dcn - dcn))
+        infos = [i for i in self.store.covering_predictors(dcn)
+                 if not exclude.intersection(i.datasets) and Path(i.artifact).exists()]
         for info in infos:
             try:
                 model = load_predictor(info.artifact)

@@ -8,7 +8,7 @@ For each target (ImageNet16-120 and CIFAR-100 by default) the benchmark
 2. assigns every dataset its DCN the way the predictor's evaluation harness does
    (:mod:`predictor.evaluate`: the test accuracy of one fixed reference cell, i.e.
    one trained network on the target), and trains the predictor for the target's
-   DCN through the pipeline (:func:`tapas.pipeline.get_predictor`: DCN filter,
+   DCN through the pipeline (:meth:`tapas.pipeline.Pipeline.train`: DCN filter,
    training, registry), exactly as the service would;
 3. runs regularized evolution and random search with ``budget`` predictor queries
    for each of ``seeds`` seeds through the in-process scorer, on the full

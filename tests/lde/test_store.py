@@ -278,11 +278,15 @@ def test_predictor_registry(store: Store) -> None:
                              "/models/p1.safetensors", {"code": "0.1.0"})
     store.register_predictor("p2", 0.7, 0.05, 0.65, 0.75, snap, 900, {}, "/m/p2", {})
     store.register_predictor("old", 0.5, 0.05, 0.4, 0.6, "other-snapshot", 10, {}, "/m/o", {})
-    p = store.find_predictor(0.52, snap)
-    assert p is not None and p.id == "p1" and p.metrics == {"kendall": 0.9}
-    assert p.provenance == {"code": "0.1.0"} and p.n_train == 1000
-    assert store.find_predictor(0.6, snap) is None
-    assert store.find_predictor(0.52, "changed") is None
+    found = store.covering_predictors(0.52, snap)
+    assert [x.id for x in found] == ["p1"]
+    p = found[0]
+    assert p.metrics == {"kendall": 0.9} and p.provenance == {"code": "0.1.0"}
+    assert p.n_train == 1000 and p.covers(0.52) and not p.covers(0.6)
+    assert store.covering_predictors(0.6, snap) == []
+    assert store.covering_predictors(0.52, "changed") == []
+    assert {x.id for x in store.covering_predictors(0.52)} == {"p1", "old"}
+    assert [x.id for x in store.covering_predictors(0.7)] == ["p2"]
     assert [x.id for x in store.predictors()] == ["p1", "p2", "old"]
     assert store.predictor("p2").artifact == "/m/p2" and store.predictor("zz") is None
     with pytest.raises(LDEError):
