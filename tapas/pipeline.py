@@ -90,13 +90,15 @@ class Pipeline:
     Parameters
     ----------
     database : LDE file (default: the settings' database). A database created by
-        opening it (not ``read_only``) is seeded with the starter data.
+        opening it (not ``read_only``) is seeded with the starter data (unless ``seed``
+        is False).
     store : an already open ``lde.Store`` to use instead (not closed by :meth:`close`).
     model_dir : where new model files go (default: the settings' model directory).
     read_only : open the database read-only (no training, no ingest).
     predictor_params : hyper-parameters of the predictors trained here.
     min_experiments : the DCN filter widens tau until this many experiments remain.
     max_loaded : predictors held in memory.
+    seed : seed a newly created database with the starter data.
 
     Thread-safe: one training runs at a time; concurrent callers reuse its result.
     """
@@ -104,12 +106,14 @@ class Pipeline:
     def __init__(self, database: str | Path | None = None, *, store: Store | None = None,
                  model_dir: str | Path | None = None, read_only: bool = False,
                  predictor_params: dict[str, Any] | None = None,
-                 min_experiments: int | None = None, max_loaded: int = MAX_LOADED) -> None:
+                 min_experiments: int | None = None, max_loaded: int = MAX_LOADED,
+                 seed: bool = True) -> None:
         self._database = None if database is None else Path(database).expanduser()
         self._store = store
         self._own_store = store is None
         self._model_dir = None if model_dir is None else Path(model_dir).expanduser()
         self.read_only = read_only
+        self.seed = seed
         self.predictor_params = {**DEFAULT_PREDICTOR_PARAMS, **(predictor_params or {})}
         self.min_experiments = MIN_EXPERIMENTS if min_experiments is None else int(
             min_experiments)
@@ -158,7 +162,7 @@ class Pipeline:
         db = self.database
         is_new = not db.exists()
         store = Store(db, read_only=self.read_only)
-        if is_new and not self.read_only:
+        if is_new and self.seed and not self.read_only:
             from lde.starter import seed_starter
 
             try:
@@ -243,6 +247,28 @@ class Pipeline:
         report = self.store.add_experiments(parsed) if parsed else IngestReport()
         report.rejected = rejected + list(report.rejected)
         return report
+
+    def ingest_file(self, path: str | Path, fmt: str = "auto", *, verify: bool = False,
+                    **kwargs: Any) -> IngestReport:
+        """Ingest a file (own records, a NAS-Bench-201 table) or merge an export folder
+        (``fmt`` ``lde``; ``verify`` re-expands every NAS-Bench-201 architecture). ``kwargs``
+        go to :func:`lde.ingest.ingest_path` (``dcn``, ``mapping``, ``columns``, ``source``,
+        ``progress``, ``workers``). One transaction: all of it lands or none."""
+        path = Path(path)
+        if fmt == "lde" or (fmt == "auto" and path.is_dir()):
+            from lde.parquet_io import import_parquet
+
+            return import_parquet(self.store, path, kwargs.get("progress"), verify=verify)
+        from lde.ingest import ingest_path
+
+        return ingest_path(self.store, path, fmt, **kwargs)
+
+    def export(self, directory: str | Path, *, progress: Callable[[str, int, int], None]
+               | None = None, overwrite: bool = False) -> dict[str, Any]:
+        """Write the whole LDE as partitioned Parquet (:mod:`lde.parquet_io`)."""
+        from lde.parquet_io import export_parquet
+
+        return export_parquet(self.store, Path(directory), progress, overwrite=overwrite)
 
     # ------------------------------------------------------------------ predictors
     def predictors(self) -> list[PredictorInfo]:

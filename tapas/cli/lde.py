@@ -18,15 +18,6 @@ _DB = typer.Option(None, "--db", help="Database file (default: TAPAS_DB_PATH or 
 
 
 @contextmanager
-def _open(db: Path | None, read_only: bool = False) -> Any:
-    """The store of :func:`~tapas.cli.common.open_pipeline` (a database that does not exist
-    yet is, unless ``read_only``, created and seeded with the starter data, so a fresh
-    install starts with real experiments); LDE errors are clean one-line exits."""
-    with open_pipeline(db, read_only=read_only) as app:
-        yield app.store
-
-
-@contextmanager
 def _progress(enabled: bool) -> Any:
     """A rich progress bar fed by ``progress(phase, done, total)`` callbacks."""
     if not enabled:
@@ -129,7 +120,7 @@ def ingest(
     if url:
         _ingest_remote(url, path, token, source, as_json, show)
         return
-    from lde.ingest import ingest_path, parse_column_items, parse_dcn_items, read_dcn_file
+    from lde.ingest import parse_column_items, parse_dcn_items, read_dcn_file
 
     try:
         dcns = read_dcn_file(dcn_file) if dcn_file else {}
@@ -138,13 +129,10 @@ def ingest(
     except LDEError as e:
         fail(str(e))
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    with _open(db) as store, _progress(not as_json) as cb:
-        if fmt == "lde" or (fmt == "auto" and path.is_dir()):
-            rep = store.import_parquet(path, cb, verify=verify)
-        else:
-            rep = ingest_path(store, path, fmt, dcn=dcns, mapping=mapping, columns=cols,
-                              source=source, progress=cb, workers=workers or None)
-        missing = [d.name for d in store.datasets() if d.dcn is None]
+    with open_pipeline(db) as app, _progress(not as_json) as cb:
+        rep = app.ingest_file(path, fmt, verify=verify, dcn=dcns, mapping=mapping,
+                              columns=cols, source=source, progress=cb, workers=workers or None)
+        missing = [d.name for d in app.datasets() if d.dcn is None]
     _print_report(rep, as_json, show, f"ingest {path.name}")
     if missing and not as_json:
         err_console.print(f"[yellow]note:[/] no DCN yet for {', '.join(missing)}; DCN filters "
@@ -154,8 +142,8 @@ def ingest(
 def stats(db: Path | None = _DB,
           as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Datasets, their DCNs and experiment counts."""
-    with _open(db) as store:
-        s = store.stats()
+    with open_pipeline(db) as app:
+        s = app.store.stats()
     if as_json:
         print_json(s)
         return
@@ -182,10 +170,8 @@ def export(directory: Path = typer.Argument(..., help="New folder to write."),
            db: Path | None = _DB,
            as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Write the whole LDE as partitioned Parquet (to share it or query it elsewhere)."""
-    from lde.parquet_io import export_parquet
-
-    with _open(db, read_only=True) as store, _progress(not as_json) as cb:
-        out = export_parquet(store, directory, cb, overwrite=force)
+    with open_pipeline(db, read_only=True) as app, _progress(not as_json) as cb:
+        out = app.export(directory, progress=cb, overwrite=force)
     if as_json:
         print_json(out)
     else:
@@ -203,8 +189,8 @@ def import_(directory: Path = typer.Argument(..., help="A folder written by tapa
     """Merge an export into the LDE (idempotent, one transaction)."""
     if not directory.is_dir():
         fail(f"{directory} is not a folder written by `tapas lde export`")
-    with _open(db) as store, _progress(not as_json) as cb:
-        rep = store.import_parquet(directory, cb, verify=verify)
+    with open_pipeline(db) as app, _progress(not as_json) as cb:
+        rep = app.ingest_file(directory, "lde", progress=cb, verify=verify)
     _print_report(rep, as_json, show, f"import {directory.name}")
 
 

@@ -183,6 +183,7 @@ def _start(db: Path, n: int, offset: int, mode: str) -> subprocess.Popen:
                             cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_batch_keeps_all_or_none(tmp_path: Path) -> None:
     db = tmp_path / "k.duckdb"
     with Store(db) as s:
