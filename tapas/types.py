@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tapas.arch import Architecture, from_nb201, is_nb201_string
 from tapas.arch.ops import ArchError
 
 DEFAULT_NUM_CLASSES = 10
@@ -256,8 +257,6 @@ def _from_ir(obj: Any) -> Any:
     """``Architecture.from_dict`` memoised on the object's JSON text: a search loop that
     re-sends the same IR objects skips validation, shape inference and encoding (the
     predictor caches its encoding on the Architecture instance)."""
-    from tapas.arch import Architecture
-
     try:
         key = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError):
@@ -287,16 +286,17 @@ def parse_arch(obj: Any, num_classes: int | None = DEFAULT_NUM_CLASSES,
     """One architecture: a NAS-Bench-201 cell string (expanded for ``num_classes`` and
     ``input_shape``; None: the defaults), an IR dict or JSON text, or an ``Architecture``
     (``ArchError`` naming what is wrong)."""
-    from tapas.arch import Architecture, from_nb201, is_nb201_string
+    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
+    return _parse(obj, DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes), c, h, w)
 
+
+def _parse(obj: Any, k: int, c: int, h: int, w: int) -> Any:
     if isinstance(obj, Architecture):
         return obj
-    num_classes = DEFAULT_NUM_CLASSES if num_classes is None else num_classes
-    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
     if isinstance(obj, str) and is_nb201_string(obj):
         if h != w:
             raise ArchError(f"NAS-Bench-201 cells need a square input, got {[c, h, w]}")
-        return from_nb201(obj.strip(), num_classes, h, in_channels=c)
+        return from_nb201(obj.strip(), k, h, in_channels=c)
     if isinstance(obj, str | bytes):
         return Architecture.from_json(obj)
     if isinstance(obj, dict):
@@ -332,9 +332,11 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
     out: list[Any] = []
     errors: list[dict[str, Any]] = []
     bad = 0
+    k = DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes)
+    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
     for i, obj in enumerate(archs):
         try:
-            out.append(parse_arch(obj, num_classes, input_shape))
+            out.append(_parse(obj, k, c, h, w))
         except ArchError as e:
             bad += 1
             if len(errors) < MAX_REPORTED:
