@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from predictor import TAPRegressor
 from predictor.baselines import ParamsBaseline
@@ -18,6 +19,7 @@ from predictor.evaluate import (
 from predictor.metrics import kendall
 
 
+@pytest.mark.slow
 def test_tap_beats_params_on_real_nb201_rows(shared_data: Path) -> None:
     table = load_nb201(shared_data, datasets=("cifar100",), limit=500)
     assert table.reference.sum() == 1 and table.names[0] == REFERENCE_CELL
