@@ -201,7 +201,8 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
             preds = app.predict(items, dcn=dcn, dataset=dataset, num_classes=classes,
                                 input_shape=shape, train=train)
         except NoPredictorError as e:
-            fail(f"{e} (here: tapas predict --train)")
+            fail(f"no trained predictor covers DCN {e.dcn:.4f} yet; add --train to train one "
+                 "(on the experiments the DCN filter selects) and predict")
         except (ArchError, LookupError, ValueError) as e:
             fail(str(e))
     rows = [{"arch": s, "id": p.arch_id, "accuracy": p.mean, "spread": p.spread,
