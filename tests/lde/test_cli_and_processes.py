@@ -51,10 +51,12 @@ def test_cli_ingest_stats_export_import(tapas_home: Path, tmp_path: Path) -> Non
     assert rep["rejected"][0]["where"] == 26
     r = _cli("ingest", str(p))  # table output, idempotent
     assert r.exit_code == 0 and "skipped" in r.stdout and "line 26" in r.stdout
-    # a database the CLI creates starts with the starter data (when it is installed)
-    from lde import starter
+    # a database the CLI creates starts with the shipped data (when it is installed): the
+    # starter experiments and NAS-Bench-201's results (lde.default_data)
+    from lde import nb201, starter
 
-    n0 = starter.starter_stats()["experiments"] if starter.available() else 0
+    n0 = ((starter.starter_stats()["experiments"] if starter.available() else 0)
+          + (3 * 15_625 if nb201.available() else 0))
     r = _cli("lde", "stats", "--json")
     s = json.loads(r.stdout)
     toy = [d for d in s["per_dataset"] if d["name"] == "toy"]
@@ -94,11 +96,16 @@ def test_cli_nb201(tapas_home: Path, tmp_path: Path, shared_data: Path) -> None:
     p.write_text("".join(lines))
     dcn = tmp_path / "dcn.json"
     dcn.write_text('{"cifar10": 0.91, "cifar100": 0.62}')
+    # an existing, empty database (a new default one is seeded with these NAS-Bench-201
+    # results already, so the rows would be duplicates)
+    db = tmp_path / "empty.duckdb"
+    Store(db).close()
     r = _cli("ingest", str(p), "--columns", "cifar10_test,cifar100_test", "--dcn-file",
-             str(dcn), "--json")
+             str(dcn), "--json", "--db", str(db))
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["added"] == 40
-    r = _cli("ingest", str(p), "--columns", "imagenet16_test")  # no DCN: note printed
+    r = _cli("ingest", str(p), "--columns", "imagenet16_test",  # no DCN: note printed
+             "--db", str(db))
     assert r.exit_code == 0 and "no DCN yet for ImageNet16-120" in r.output
 
 
