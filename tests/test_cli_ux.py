@@ -283,7 +283,7 @@ def test_members_in_process(tapas_home: Path) -> None:
 
     with LocalScorer(predictor_params=TINY, min_experiments=100) as sc:
         try:
-            preds = sc.predict(CELLS, dcn=0.6, members=True)
+            preds = sc.predict(CELLS, dcn=0.6, members=True, train=True)
         except LookupError as e:  # no starter data installed and nothing ingested
             pytest.skip(str(e))
     for p in preds:

@@ -138,7 +138,7 @@ def test_service_scorer_and_cli_answer_with_the_same_predictor(
 
     assert {p.predictor for p in in_process} == {pid} and on_cli["predictor"] == pid
     for a, b, row in zip(over_http, in_process, on_cli["predictions"], strict=True):
-        assert a.arch_id == b.arch_id == row["id"]
-        assert a.mean == pytest.approx(b.mean, abs=1e-6) == pytest.approx(row["accuracy"],
+        assert a.arch_id == b.arch_id == row["arch_id"]
+        assert a.mean == pytest.approx(b.mean, abs=1e-6) == pytest.approx(row["mean"],
                                                                           abs=1e-6)
         assert a.lower == pytest.approx(b.lower, abs=1e-6)
