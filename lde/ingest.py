@@ -26,7 +26,8 @@ column             meaning
 ``curve``          optional per-epoch accuracies, a list (or JSON text in CSV),
                    on the same scale as the accuracy column used.
 ``seed``           optional integer.
-``source``         optional; default: the ``source`` given to the ingest.
+``source``         optional; default: the ``source`` given to the ingest (``user``:
+                   the same run from ``runs.jsonl`` and ``runs.csv`` is one run).
 ``num_classes``,   optional; only used to register a dataset that is not yet in
 ``input_shape``    the LDE and whose DCN is given to the ingest (``input_shape``
                    as ``[C, H, W]`` or ``"CxHxW"``).
@@ -163,7 +164,7 @@ def ingest_records(store: Store, path: str | Path, *, source: str | None = None,
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path} not found")
-    src = source or f"file:{path.name}"
+    src = source or "user"  # a run's identity must not depend on the file it came in
     dcn = dcn or {}
     rep = IngestReport()
     records: list[ExperimentRecord] = []
@@ -201,7 +202,7 @@ def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
     """Classes and input shape of a dataset to register, from the row or its arch."""
     from tapas.arch import Architecture, is_nb201_string
 
-    k = _int(row.get("num_classes"), "num_classes")
+    k = _int(row.get("num_classes"), "num_classes", 2, 1_000_000)
     shape = _shape(row.get("input_shape"))
     if (k is None or shape is None) and rec.dataset in NB201_DATASETS:
         nb = NB201_DATASETS[rec.dataset]

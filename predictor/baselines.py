@@ -6,8 +6,9 @@
 * :class:`GBRBaseline`: scikit-learn's ``HistGradientBoostingRegressor`` on whole-
   network summary features (:func:`predictor.encoding.summary_features`) + DCN.
 * :class:`NearestDatasetBaseline`: "copy the nearest dataset's accuracy for the same
-  architecture": among the training datasets (distinct DCNs) that hold the same
-  network family, take the one whose DCN is nearest to the target's. The family key
+  architecture": among the datasets that hold the same network family (everything the
+  LDE knows when ``history`` is given, else the training rows), take the one whose DCN
+  is nearest to the target's. The family key
   ignores the input size and the classifier's width, so the 16x16/120-class
   ImageNet16-120 network and the CIFAR networks of one NAS-Bench-201 cell match.
   Networks seen on no training dataset get the mean accuracy of the nearest dataset.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -105,42 +107,52 @@ class GBRBaseline(_Base):
 
 
 class NearestDatasetBaseline(_Base):
-    """Copies the accuracy the same network reached on the nearest training dataset."""
+    """Copies the accuracy the same network reached on the nearest dataset that holds it
+    (from ``history`` when given: everything the LDE knows, else the training rows)."""
 
     def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
-            accuracies: ArrayLike, curves: object = None) -> NearestDatasetBaseline:
+            accuracies: ArrayLike, curves: object = None, groups: Sequence[Any] | None = None,
+            history: HistoryTable | None = None) -> NearestDatasetBaseline:
         a, d, y = check_fit_inputs(archs, dcns, accuracies)
-        table: dict[str, dict[float, list[float]]] = {}
-        for arch, dd, yy in zip(a, d, y, strict=True):
-            table.setdefault(family_key(arch), {}).setdefault(float(dd), []).append(float(yy))
-        self.table_ = {k: {dd: float(np.mean(v)) for dd, v in per.items()}
-                       for k, per in table.items()}
+        self.history_ = history or _history_of(a, d, y, groups)
         self.dataset_means_ = {float(dd): float(np.mean(y[d == dd])) for dd in np.unique(d)}
         self.n_train_ = len(y)
         return self
 
     def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
         a, d = self._inputs(archs, dcn)
+        h = self.history_
+        rows = h.rows(a)
+        acc = h.acc[np.maximum(rows, 0)] if h.acc is not None else np.full((len(a), 0), np.nan)
+        ok = np.isfinite(acc) & (rows >= 0)[:, None]
+        dist = np.where(ok, np.abs(h.group_dcn[None, :] - d[:, None]), np.inf)
+        means = np.array(sorted(self.dataset_means_))
         out = np.empty(len(a))
-        means = self.dataset_means_
-        for i, (arch, dd) in enumerate(zip(a, d, strict=True)):
-            per = self.table_.get(family_key(arch))
-            src = per if per else means
-            best = min(src, key=lambda k: (abs(k - dd), k))
-            out[i] = src[best]
+        for i in range(len(a)):
+            if ok[i].any():
+                out[i] = acc[i, int(np.argmin(dist[i]))]
+            else:  # never seen: the mean accuracy of the nearest training dataset
+                out[i] = self.dataset_means_[float(means[np.argmin(np.abs(means - d[i]))])]
         return out
 
 
+def _history_of(a: list[Architecture], d: np.ndarray, y: np.ndarray,
+                groups: Sequence[Any] | None) -> HistoryTable:
+    g = [repr(float(v)) for v in d] if groups is None else [str(x) for x in groups]
+    return HistoryTable([family_key(x) for x in a], g, d, y)
+
+
 class MeanRankOtherBaseline(_Base):
-    """Ranks a network by its mean within-dataset percentile over the training datasets
-    that hold its family (NAS-Bench-201's "mean rank of the other datasets"), read as an
-    accuracy through the nearest training dataset's accuracy quantiles."""
+    """Ranks a network by its mean within-dataset percentile over the datasets that hold
+    its family (``history`` when given, else the training rows): NAS-Bench-201's "mean
+    rank of the other datasets", read as an accuracy through the nearest training
+    dataset's accuracy quantiles."""
 
     def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
-            accuracies: ArrayLike, curves: object = None) -> MeanRankOtherBaseline:
+            accuracies: ArrayLike, curves: object = None, groups: Sequence[Any] | None = None,
+            history: HistoryTable | None = None) -> MeanRankOtherBaseline:
         a, d, y = check_fit_inputs(archs, dcns, accuracies)
-        groups = [repr(float(v)) for v in d]
-        self.history_ = HistoryTable([family_key(x) for x in a], groups, d, y)
+        self.history_ = history or _history_of(a, d, y, groups)
         self.levels_ = {float(v): np.sort(y[d == v]) for v in np.unique(d)}
         self.n_train_ = len(y)
         return self

@@ -76,6 +76,7 @@ class HistoryTable:
         np.add.at(total, (fi, gj), y)
         np.add.at(count, (fi, gj), 1.0)
         acc = np.where(count > 0, total / np.maximum(count, 1.0), np.nan)
+        self.acc = acc
         self.group_dcn = np.zeros(ng)
         for j in range(ng):
             self.group_dcn[j] = float(d[gj == j][0])
@@ -101,7 +102,8 @@ class HistoryTable:
 
     @classmethod
     def from_arrays(cls, families: Sequence[str], groups: Sequence[str], group_dcn: np.ndarray,
-                    pct: np.ndarray, z: np.ndarray) -> HistoryTable:
+                    pct: np.ndarray, z: np.ndarray, acc: np.ndarray | None = None
+                    ) -> HistoryTable:
         """Rebuild a table from its saved state (see :meth:`to_arrays`)."""
         self = cls.__new__(cls)
         self.families = list(families)
@@ -110,12 +112,14 @@ class HistoryTable:
         self.group_dcn = np.asarray(group_dcn, np.float64)
         self.pct = np.asarray(pct, np.float64)
         self.z = np.asarray(z, np.float64)
+        self.acc = None if acc is None else np.asarray(acc, np.float64)
         shape = (len(self.families), len(self.groups))
         if self.pct.shape != shape or self.z.shape != shape or len(self.group_dcn) != shape[1]:
             raise ValueError("history arrays do not match their families and groups")
         return self
 
     def to_arrays(self) -> dict[str, np.ndarray]:
+        """What a model file keeps (raw accuracies stay out: the features never read them)."""
         return {"group_dcn": self.group_dcn, "pct": self.pct, "z": self.z}
 
     def __len__(self) -> int:

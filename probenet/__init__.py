@@ -33,7 +33,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from probenet.datasets import Dataset, DatasetError, load_dataset, split
+from probenet.datasets import (
+    DataLimits,
+    Dataset,
+    DatasetError,
+    DatasetTooLarge,
+    load_dataset,
+    split,
+)
 from probenet.dcn import PROBE_VERSION, DCNResult, characterize, compute_dcn
 from probenet.fingerprint import fingerprint
 from probenet.train import Recipe, TrainResult
@@ -54,5 +61,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'probenet' has no attribute {name!r}")
 
 
-__all__ = ["PROBE_VERSION", "DCNResult", "Dataset", "DatasetError", "ProbeNet", "Recipe",
+__all__ = ["PROBE_VERSION", "DCNResult", "DataLimits", "Dataset", "DatasetError",
+           "DatasetTooLarge", "ProbeNet", "Recipe",
            "TrainResult", "characterize", "compute_dcn", "fingerprint", "load_dataset", "split"]

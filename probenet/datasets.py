@@ -138,12 +138,17 @@ def _scale(x: np.ndarray, where: str) -> np.ndarray:
         bad = int((~np.isfinite(x)).reshape(len(x), -1).any(1).argmax())
         raise DatasetError(f"{where}: x has non-finite values (NaN or inf), first in sample {bad}")
     if x.dtype == np.uint8:
-        return x.astype(np.float32) / np.float32(255.0)
-    xf = x.astype(np.float64)
-    lo, hi = float(xf.min()), float(xf.max())
+        out = x.astype(np.float32)
+        out /= np.float32(255.0)
+        return out
+    lo, hi = float(x.min()), float(x.max())
     if hi - lo <= 0:
         return np.zeros(x.shape, np.float32)
-    return ((xf - lo) / (hi - lo)).astype(np.float32)
+    out = np.empty(x.shape, np.float32)
+    step = max(1, 2**22 // max(1, x[0].size))  # ~32 MB of float64 at a time
+    for i in range(0, len(x), step):
+        out[i:i + step] = (x[i:i + step].astype(np.float64) - lo) / (hi - lo)
+    return out
 
 
 def _labels(y: np.ndarray, where: str) -> np.ndarray:
@@ -177,20 +182,88 @@ def _to_nchw(x: np.ndarray, where: str) -> np.ndarray:
                        f"got {x.ndim}-D shape {x.shape}")
 
 
+# -------------------------------------------------------------------- limits
+class DatasetTooLarge(DatasetError):
+    """Data beyond the configured limits (decoded size, sample count, image size)."""
+
+
+@dataclass(frozen=True)
+class DataLimits:
+    """How large a dataset may get once decoded; checked before the memory is spent
+    (from ``.npy`` headers, from variant parameters), so a small compressed file cannot
+    make the process allocate gigabytes."""
+
+    max_bytes: int = 512 * 2**20
+    max_samples: int = 1_000_000
+    max_image_values: int = 3 * 512 * 512
+
+    @classmethod
+    def from_settings(cls, settings: Any = None) -> DataLimits:
+        from tapas.config import get_settings
+
+        s = settings or get_settings()
+        return cls(int(s.max_dataset_mb * 2**20), int(s.max_dataset_samples),
+                   int(s.max_image_values))
+
+    def check(self, n: int, image_values: int, where: str, itemsize: int = 4) -> None:
+        """Raise :class:`DatasetTooLarge` unless ``n`` images of ``image_values`` numbers
+        (decoded to float32, read as ``itemsize`` bytes each) fit."""
+        if n > self.max_samples:
+            raise DatasetTooLarge(f"{where}: {n:,} samples; at most {self.max_samples:,} are "
+                                  "allowed (TAPAS_MAX_DATASET_SAMPLES)")
+        if image_values > self.max_image_values:
+            raise DatasetTooLarge(f"{where}: images of {image_values:,} values (C x H x W); at "
+                                  f"most {self.max_image_values:,} are allowed "
+                                  "(TAPAS_MAX_IMAGE_VALUES)")
+        size = n * image_values * max(itemsize, 4)
+        if size > self.max_bytes:
+            raise DatasetTooLarge(f"{where}: {n:,} samples of {image_values:,} values decode to "
+                                  f"{size / 2**20:,.0f} MiB; at most {self.max_bytes / 2**20:,.0f}"
+                                  " MiB are allowed (TAPAS_MAX_DATASET_MB)")
+
+
+def _npy_header(zf: zipfile.ZipFile, member: str, where: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of an ``.npy`` inside a zip, read from its header alone."""
+    from numpy.lib import format as npformat
+
+    with zf.open(member) as f:
+        version = npformat.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = npformat.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = npformat.read_array_header_2_0(f)
+        else:
+            raise DatasetError(f"{where}: {member} has unsupported .npy version {version}")
+    if dtype.hasobject:
+        raise DatasetError(f"{where}: {member} holds Python objects; only numeric arrays are "
+                           "accepted")
+    return tuple(int(d) for d in shape), dtype
+
+
 # ------------------------------------------------------------------- sources
-def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _load_npz(path: Path, limits: DataLimits) -> tuple[np.ndarray, np.ndarray]:
     where = str(path)
     if path.stat().st_size == 0:
         raise DatasetError(f"{where}: the file is empty")
-    try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
+    with path.open("rb") as f:
+        if f.read(6) == b"\x93NUMPY":
             raise DatasetError(f"{where}: holds a single array, not an .npz archive with "
                                "arrays 'x' and 'y'")
-        with z:
-            keys = list(z.keys())
-            if "x" not in keys or "y" not in keys:
-                raise DatasetError(f"{where}: needs arrays 'x' and 'y', found {keys}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "x.npy" not in names or "y.npy" not in names:
+                found = sorted(n.removesuffix(".npy") for n in names)
+                raise DatasetError(f"{where}: needs arrays 'x' and 'y', found {found}")
+            xs, xd = _npy_header(zf, "x.npy", where)
+            ys, yd = _npy_header(zf, "y.npy", where)
+            if len(xs) not in (3, 4):
+                raise DatasetError(f"{where}: x must be N x H x W, N x H x W x C or "
+                                   f"N x C x H x W; got {len(xs)}-D shape {xs}")
+            per_image = int(np.prod(xs[1:], dtype=object))
+            limits.check(xs[0], per_image, where, xd.itemsize)
+            limits.check(int(np.prod(ys, dtype=object)), 1, where + " (y)", yd.itemsize)
+        with np.load(path, allow_pickle=False) as z:
             x, y = z["x"], z["y"]
     except DatasetError:
         raise
@@ -355,9 +428,13 @@ def _apply_variants(x: np.ndarray, y: np.ndarray, k: int, p: dict[str, Any],
 
 
 # --------------------------------------------------------------------- entry
-def load_dataset(spec: str | Path) -> Dataset:
+def load_dataset(spec: str | Path, limits: DataLimits | None = None) -> Dataset:
     """A :class:`Dataset` from a ``.npz`` path, an image folder, or a built-in name,
-    each optionally followed by ``?variant=params`` (see the module docstring)."""
+    each optionally followed by ``?variant=params`` (see the module docstring).
+
+    ``limits`` (default: from the settings) bound the decoded size; larger data raise
+    :class:`DatasetTooLarge` before the memory is allocated."""
+    limits = limits or DataLimits.from_settings()
     if isinstance(spec, Path):
         base, query = spec, ""
     else:
@@ -378,13 +455,15 @@ def load_dataset(spec: str | Path) -> Dataset:
         if path.is_dir():
             x, y = _load_folder(path)
         elif path.suffix.lower() == ".npz":
-            x, y = _load_npz(path)
+            x, y = _load_npz(path, limits)
         else:
             raise DatasetError(f"{path}: unsupported file type {path.suffix!r}; use a .npz "
                                "with arrays x and y, or a folder of class sub-folders")
         name_base = str(path)
     x, y, k = _validate(x, y, name_base)
     params = _parse_params(query, name_base) if query else {}
+    if params.get("repeat", 1) > 1:
+        limits.check(len(x) * params["repeat"], int(x[0].size), f"{name_base} (repeat)")
     if params:
         x, y, k = _apply_variants(x, y, k, params, name_base)
         if len(np.unique(y)) < 2:

@@ -69,7 +69,29 @@ def create_app(settings: Settings | None = None, *, train_default: bool = True,
     for module in (health, datasets, jobs, experiments, predictors, predict):
         app.include_router(module.router)
     _document_errors(app)
+    _guard(app, settings)
     return app
+
+
+def _guard(app: FastAPI, settings: Settings) -> None:
+    """Token and body-size checks before any route reads the body (see RequestGuard)."""
+    from fastapi.routing import APIRoute
+
+    from service.security import RequestGuard, require_token
+
+    def needs_token(dep: Any) -> bool:
+        return dep.call is require_token or any(needs_token(d) for d in dep.dependencies)
+
+    writes = [(r.path_regex, set(r.methods)) for r in app.routes
+              if isinstance(r, APIRoute) and needs_token(r.dependant)]
+    upload = int(settings.max_upload_mb * 2**20) + 17 * 2**20  # the route drains a bit more
+    body = int(settings.max_body_mb * 2**20)
+
+    def limit_for(path: str, content_type: str) -> int:
+        return upload if path == "/v1/datasets" and "multipart" in content_type else body
+
+    app.add_middleware(RequestGuard, settings=settings, write_routes=writes,
+                       limit_for=limit_for)
 
 
 def _document_errors(app: FastAPI) -> None:
@@ -93,6 +115,13 @@ def _document_errors(app: FastAPI) -> None:
             comps.setdefault(name, sub)
         comps["ErrorResponse"] = {k: v for k, v in ErrorResponse.model_json_schema(
             ref_template="#/components/schemas/{model}").items() if k != "$defs"}
+        from service.schemas import DatasetSpec, ExperimentBatch, PredictRequest
+
+        for model in (DatasetSpec, ExperimentBatch, PredictRequest):  # bodies routes parse
+            sch = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in sch.pop("$defs", {}).items():
+                comps.setdefault(name, sub)
+            comps.setdefault(model.__name__, sch)
         for ops in schema.get("paths", {}).values():
             for method, op in ops.items():
                 responses = op.setdefault("responses", {})

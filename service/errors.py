@@ -58,7 +58,10 @@ def format_loc(loc: Iterable[Any]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)
+            if len(text) > 64:  # a hostile 10 MB key is named, not echoed
+                text = text[:48] + f"...({len(text):,} chars)"
+            out += ("." if out else "") + text
     return out
 
 

@@ -5,15 +5,24 @@ machine's cores are better spent on one at a time). The workers are daemon threa
 so stopping the server does not wait for a training run to finish: jobs check for
 cancellation at each progress report, and whatever is still running when the process
 exits is abandoned (jobs write to the database only in transactions). Each job has a state
-(``queued -> running -> succeeded | failed | cancelled``), a progress fraction that the
-work reports through a callback, and a JSON-ready result or error. Jobs live in memory
-only: a restart forgets them, the results they produced are in the database.
+(``queued -> running -> succeeded | failed | cancelled``; ``lost`` for a job a killed
+server never finished), a progress fraction that the work reports through a callback, and
+a JSON-ready result or error.
+
+The queue is bounded (:class:`QueueFull` past ``max_queued``), a job submitted with the
+``key`` of one still queued or running is that job (identical requests share one run),
+and :meth:`JobRunner.cancel` stops a queued job at once and a running one at its next
+progress report. With a ``journal`` folder, every state change is written there (one
+small JSON file per job), so a restart still answers for its jobs: finished ones as
+they ended, unfinished ones as ``lost``.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -22,17 +31,27 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("tapas.service")
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-    "queued", "running", "succeeded", "failed", "cancelled")
-FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, LOST = (
+    "queued", "running", "succeeded", "failed", "cancelled", "lost")
+FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED, LOST})
 
 
 class JobCancelled(Exception):
-    """Raised inside a job's progress callback once the runner is shutting down."""
+    """Raised inside a job's progress callback once the job or the runner is cancelled."""
+
+
+class QueueFull(Exception):
+    """The queue holds ``max_queued`` jobs already; ``retry_after`` is a guess in seconds."""
+
+    def __init__(self, queued: int, retry_after: int) -> None:
+        super().__init__(f"{queued} jobs are already waiting")
+        self.queued = queued
+        self.retry_after = retry_after
 
 
 def _now() -> datetime:
@@ -54,7 +73,9 @@ class Job:
     finished: datetime | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    key: str | None = None
     done: threading.Event = field(default_factory=threading.Event, repr=False)
+    cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "description": self.description,
@@ -75,6 +96,8 @@ class JobContext:
         """Record ``done / total`` (or a fraction when ``total`` is None)."""
         if self.cancelled.is_set():
             raise JobCancelled("the server is shutting down")
+        if self.job.cancel_requested.is_set():
+            raise JobCancelled("DELETE /v1/jobs/" + self.job.id)
         frac = float(done) / float(total) if total else float(done)
         self.job.progress = min(max(frac, 0.0), 1.0)
         if message:
@@ -86,34 +109,96 @@ ErrorMapper = Callable[[BaseException], dict[str, Any]]
 
 class JobRunner:
     """Runs callables on daemon worker threads; keeps the last ``keep`` jobs for
-    ``GET /v1/jobs``."""
+    ``GET /v1/jobs``; at most ``max_queued`` wait at a time."""
 
     def __init__(self, workers: int = 1, keep: int = 1000,
-                 error_mapper: ErrorMapper | None = None) -> None:
+                 error_mapper: ErrorMapper | None = None, max_queued: int = 16,
+                 journal: Path | None = None) -> None:
         self._queue: queue.Queue[tuple[Job, Callable[[JobContext], dict[str, Any]]] | None] = (
             queue.Queue())
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._keep = keep
+        self._max_queued = max_queued
         self._error_mapper = error_mapper
         self._counter = itertools.count()
+        self._journal = journal
+        self._durations: list[float] = []
+        if journal is not None:
+            self._recover(journal)
         self._workers = [threading.Thread(target=self._loop, name=f"tapas-job-{i}", daemon=True)
                          for i in range(workers)]
         for t in self._workers:
             t.start()
 
     def submit(self, kind: str, description: str, work: Callable[[JobContext], dict[str, Any]],
-               ) -> Job:
-        """Queue ``work(ctx) -> result dict``; returns the job at once."""
+               key: str | None = None, on_done: Callable[[], None] | None = None) -> Job:
+        """Queue ``work(ctx) -> result dict``; returns the job at once.
+
+        A ``key`` equal to a queued or running job's returns that job (``work`` is not
+        queued). :class:`QueueFull` when ``max_queued`` wait. ``on_done`` runs once the
+        job has finished, however it finished, and at once when no job is made.
+        """
         if self._cancelled.is_set():
             raise RuntimeError("the job runner is shut down")
-        job = Job(id=f"job-{next(self._counter):05d}-{uuid.uuid4().hex[:8]}", kind=kind,
-                  description=description)
         with self._lock:
-            self._jobs[job.id] = job
-            self._trim()
-        self._queue.put((job, work))
+            same = None if key is None else next(
+                (j for j in self._jobs.values() if j.key == key and j.state not in FINISHED),
+                None)
+            queued = sum(1 for j in self._jobs.values() if j.state == QUEUED)
+            full = same is None and queued >= self._max_queued
+            if same is None and not full:
+                job = Job(id=f"job-{next(self._counter):05d}-{uuid.uuid4().hex[:8]}",
+                          kind=kind, description=description, key=key)
+                self._jobs[job.id] = job
+                self._trim()
+                self._queue.put((job, self._with_done(work, on_done)))
+        if same is not None or full:
+            if on_done is not None:
+                on_done()
+            if full:
+                raise QueueFull(queued, self._retry_after(queued))
+            return same  # type: ignore[return-value]
+        self._write(job)
+        return job
+
+    @staticmethod
+    def _with_done(work: Callable[[JobContext], dict[str, Any]],
+                   on_done: Callable[[], None] | None) -> Callable[[JobContext], dict[str, Any]]:
+        """``work`` that calls ``on_done`` when it ends; a job skipped (cancelled while it
+        waited) calls it through :meth:`_release`."""
+        if on_done is None:
+            return work
+
+        def wrapped(ctx: JobContext) -> dict[str, Any]:
+            try:
+                return work(ctx)
+            finally:
+                on_done()
+
+        wrapped.on_done = on_done  # type: ignore[attr-defined]
+        return wrapped
+
+    def _retry_after(self, queued: int) -> int:
+        """Seconds until a slot is likely free: the median job's duration (>= 1 s)."""
+        if not self._durations:
+            return 5
+        d = sorted(self._durations)[len(self._durations) // 2]
+        return max(1, min(600, round(d)))
+
+    def cancel(self, job_id: str) -> Job | None:
+        """Cancel a queued job now, or ask a running one to stop at its next progress
+        report; a finished job is returned unchanged. None for an unknown id."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.state in FINISHED:
+                return job
+            job.cancel_requested.set()
+            if job.state == QUEUED:
+                self._finish(job, CANCELLED, "cancelled before it started (DELETE)")
+            else:
+                job.message = "cancelling (stops at its next progress report)"
         return job
 
     def _trim(self) -> None:
@@ -122,6 +207,8 @@ class JobRunner:
             if oldest.state not in FINISHED:
                 break
             self._jobs.popitem(last=False)
+            if self._journal is not None:
+                (self._journal / f"{oldest.id}.json").unlink(missing_ok=True)
 
     def _loop(self) -> None:
         while True:
@@ -129,13 +216,27 @@ class JobRunner:
             if item is None:
                 return
             job, work = item
-            if self._cancelled.is_set():
-                self._finish(job, CANCELLED, "cancelled: the server shut down before it started")
+            with self._lock:
+                skip = job.state != QUEUED  # cancelled while it waited
+                if not skip and self._cancelled.is_set():
+                    self._finish(job, CANCELLED,
+                                 "cancelled: the server shut down before it started")
+                    skip = True
+                if not skip:
+                    job.state, job.started, job.message = RUNNING, _now(), "running"
+            if skip:
+                self._release(work)
                 continue
+            self._write(job)
             self._run(job, work)
 
+    @staticmethod
+    def _release(work: Any) -> None:
+        on_done = getattr(work, "on_done", None)
+        if on_done is not None:
+            on_done()
+
     def _run(self, job: Job, work: Callable[[JobContext], dict[str, Any]]) -> None:
-        job.state, job.started, job.message = RUNNING, _now(), "running"
         t0 = time.perf_counter()
         try:
             result = work(JobContext(job, self._cancelled))
@@ -149,6 +250,7 @@ class JobRunner:
             job.result = result
             job.progress = 1.0
             self._finish(job, SUCCEEDED, f"done in {time.perf_counter() - t0:.1f} s")
+        self._durations = (self._durations + [time.perf_counter() - t0])[-50:]
 
     def _map_error(self, e: BaseException) -> dict[str, Any]:
         if self._error_mapper is not None:
@@ -161,7 +263,53 @@ class JobRunner:
 
     def _finish(self, job: Job, state: str, message: str) -> None:
         job.state, job.message, job.finished = state, message, _now()
+        self._write(job)
         job.done.set()
+
+    # ------------------------------------------------------------------ journal
+    def _write(self, job: Job) -> None:
+        """Record the job's state (atomically: a crash leaves the old or the new file)."""
+        if self._journal is None:
+            return
+        d = job.to_dict()
+        d["key"] = job.key
+        tmp = self._journal / f".{job.id}.{threading.get_ident()}.tmp"
+        try:
+            tmp.write_text(json.dumps(d, default=str))
+            os.replace(tmp, self._journal / f"{job.id}.json")
+        except OSError as e:  # the journal is a convenience; the work goes on
+            log.warning("could not record job %s: %s", job.id, e)
+
+    def _recover(self, journal: Path) -> None:
+        """Load the jobs of earlier runs; unfinished ones become ``lost``."""
+        journal.mkdir(parents=True, exist_ok=True)
+        for tmp in journal.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+        found = []
+        for f in journal.glob("job-*.json"):
+            try:
+                d = json.loads(f.read_text())
+                found.append(Job(id=d["id"], kind=d["kind"], description=d["description"],
+                                 state=d["state"], progress=float(d["progress"]),
+                                 message=d["message"],
+                                 created=datetime.fromisoformat(d["created"]),
+                                 started=_parse_time(d.get("started")),
+                                 finished=_parse_time(d.get("finished")),
+                                 result=d.get("result"), error=d.get("error")))
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                log.warning("unreadable job record %s (%s): removed", f.name, e)
+                f.unlink(missing_ok=True)
+        found.sort(key=lambda j: j.created)
+        for job in found[-self._keep:]:
+            if job.state not in FINISHED:
+                job.error = {"code": "job_lost", "message": "the server stopped before this job "
+                             f"finished (it was {job.state}); submit it again", "path": None}
+                self._finish(job, LOST, f"lost: the server stopped while it was {job.state}")
+            job.done.set()
+            self._jobs[job.id] = job
+        for job in found[:-self._keep]:
+            (journal / f"{job.id}.json").unlink(missing_ok=True)
+        self._counter = itertools.count(len(found))
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -181,10 +329,16 @@ class JobRunner:
             except queue.Empty:
                 break
             if item is not None:
-                self._finish(item[0], CANCELLED, "cancelled: the server shut down")
+                if item[0].state == QUEUED:
+                    self._finish(item[0], CANCELLED, "cancelled: the server shut down")
+                self._release(item[1])
         for _ in self._workers:
             self._queue.put(None)
         if wait:
             deadline = time.monotonic() + wait
             for t in self._workers:
                 t.join(max(0.0, deadline - time.monotonic()))
+
+
+def _parse_time(v: str | None) -> datetime | None:
+    return datetime.fromisoformat(v) if v else None

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tapas.config import MAX_CURVE_LEN, MAX_EPOCHS, MAX_HPARAMS_BYTES, SEED_RANGE
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class _Strict(BaseModel):
-    """Request bodies reject unknown fields, so typos surface as errors with their path."""
+    """Request bodies reject unknown fields, so typos surface as errors with their path,
+    and NaN or infinite numbers (``Infinity``, ``1e999``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -32,7 +35,7 @@ class ErrorResponse(BaseModel):
 # ----------------------------------------------------------------------------- health
 class Health(BaseModel):
     status: Literal["ok", "starting", "failed"]
-    database: str | None = None
+    database: Literal["open"] | None = Field(None, description="`open` once the database is.")
     predictor: str | None = Field(None, description="Id of the default predictor once loaded.")
     detail: str | None = None
 
@@ -42,7 +45,7 @@ class Job(BaseModel):
     id: str
     kind: str
     description: str
-    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled", "lost"]
     progress: float = Field(description="Fraction done, 0..1.")
     message: str
     created: datetime
@@ -100,13 +103,30 @@ class ExperimentIn(_Strict):
                                    "(or give `accuracy_pct`).")
     accuracy_pct: float | None = Field(None, description="Final accuracy in percent.")
     split: str | None = Field(None, max_length=20, description="test (default), valid or train.")
-    epochs: int | None = None
-    hparams: dict[str, Any] | None = None
-    curve: list[float] | None = Field(None, max_length=100_000,
+    epochs: int | None = Field(None, ge=0, le=MAX_EPOCHS)
+    hparams: dict[str, Any] | None = Field(None, description="Any JSON object of at most "
+                                           f"{MAX_HPARAMS_BYTES:,} bytes.")
+    curve: list[float] | None = Field(None, max_length=MAX_CURVE_LEN,
                                       description="Per-epoch accuracy, same unit as the final.")
-    seed: int | None = None
+    seed: int | None = Field(None, ge=SEED_RANGE[0], le=SEED_RANGE[1])
     source: str | None = Field(None, max_length=200, description="Where it came from "
                                "(default `api`).")
+
+
+    @field_validator("hparams")
+    @classmethod
+    def _hparams_size(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        import json
+
+        if v is not None:
+            try:
+                size = len(json.dumps(v, allow_nan=False))
+            except ValueError:
+                raise ValueError("hparams must not hold NaN or infinity") from None
+            if size > MAX_HPARAMS_BYTES:
+                raise ValueError(f"hparams take {size:,} bytes as JSON; at most "
+                                 f"{MAX_HPARAMS_BYTES:,}")
+        return v
 
 
 class ExperimentBatch(_Strict):

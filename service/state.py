@@ -12,23 +12,30 @@ in-process scorer.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import os
+import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from service.errors import APIError, not_found
-from service.jobs import JobContext, JobRunner
+from service.jobs import JobContext, JobRunner, QueueFull
 from tapas.config import Settings
 from tapas.pipeline import (
     BUILTIN_DATASETS,
+    DataLimits,
     DatasetError,
+    DatasetTooLarge,
     LDEError,
     ModelFileError,
     NoPredictorError,
     Pipeline,
     load_dataset,
+    verify_predictor,
 )
 from tapas.types import (
     ArchListError,
@@ -38,6 +45,7 @@ from tapas.types import (
     TargetError,
     join_path,
     resolve_target,
+    set_cache_budget,
 )
 
 log = logging.getLogger("tapas.service")
@@ -46,6 +54,17 @@ DEFAULT_DCN = 0.5
 """The default predictor's target when the database has no characterised dataset."""
 MAX_LOADED = 16
 """Predictors kept in memory (the default one always stays)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetRef:
+    """What a DCN job needs to load its data again: the upload's file or the built-in
+    spec, and what validation found (queued jobs hold this, not the arrays)."""
+
+    name: str
+    fingerprint: str
+    source: str
+    upload: Path | None = None
 
 
 def map_error(e: BaseException) -> dict[str, Any]:
@@ -78,6 +97,12 @@ def to_api_error(e: BaseException, path: str | None = None) -> APIError | None:
                         "body.dcn")
     if isinstance(e, ArchError):
         return APIError(422, "invalid_architecture", str(e), join_path(path or "", e.path))
+    if isinstance(e, QueueFull):
+        return APIError(429, "queue_full", f"{e}; retry in about {e.retry_after} s "
+                        "(TAPAS_MAX_QUEUED_JOBS bounds the queue)", None,
+                        headers={"Retry-After": str(e.retry_after)})
+    if isinstance(e, DatasetTooLarge):
+        return APIError(413, "dataset_too_large", str(e), path)
     if isinstance(e, DatasetError):
         return APIError(422, "invalid_dataset", str(e), path)
     return None
@@ -97,7 +122,16 @@ class ServiceState:
                                  predictor_params=predictor_params,
                                  min_experiments=min_experiments, max_loaded=MAX_LOADED)
         self.store: Any = None
-        self.jobs = JobRunner(workers=job_workers, error_mapper=map_error)
+        self.jobs = JobRunner(workers=job_workers, error_mapper=map_error,
+                              max_queued=settings.max_queued_jobs, journal=settings.home / "jobs")
+        self.uploads = settings.home / "uploads"
+        self._upload_refs: Counter[Path] = Counter()
+        self._verified: dict[tuple[str, int, int], bool] = {}  # model file checks
+        self._claims: dict[str, tuple[str, int]] = {}  # name -> (fingerprint, pending jobs)
+        self._names_lock = threading.RLock()
+        self._load_slot = threading.BoundedSemaphore(1)  # one dataset decoded per request
+        self.limits = DataLimits.from_settings(settings)
+        set_cache_budget(int(settings.cache_mb * 2**20))
         self.default_predictor: dict[str, Any] | None = None
         self.startup_error: dict[str, Any] | None = None
         self.no_default: str | None = None
@@ -115,9 +149,13 @@ class ServiceState:
             self._prev_threads = torch.get_num_threads()
             torch.set_num_threads(self.torch_threads)
         self.store = self.pipeline.open().store
+        if self.uploads.is_dir():  # files of jobs a killed server left behind (now 'lost')
+            for f in self.uploads.iterdir():
+                if f.is_file():
+                    f.unlink(missing_ok=True)
         if self.train_default:
             self.jobs.submit("predictor", "load or train the default predictor",
-                             self._default_predictor_work)
+                             self._default_predictor_work, key="predictor:default")
 
     def _default_predictor_work(self, ctx: JobContext) -> dict[str, Any]:
         """The predictor nearest the default DCN: a registered one (a restart serves at
@@ -207,52 +245,126 @@ class ServiceState:
         except TargetError as e:
             raise to_api_error(e) from None
 
-    def load_builtin(self, spec: str) -> Any:
-        """A built-in dataset spec (never a server-side path) as a loaded dataset."""
+    def _load(self, source: str | Path, path: str) -> Any:
+        """Decode a dataset within the size limits; bad data is a 4xx naming ``path``."""
+        try:
+            return load_dataset(source, self.limits)
+        except Exception as e:
+            err = to_api_error(e, path)
+            if err is None:
+                raise
+            if isinstance(source, Path):
+                err.message = err.message.replace(str(source), "the uploaded file")
+                if err.code == "invalid_dataset":
+                    err.code = "invalid_npz"
+            raise err from None
+
+    def check_builtin(self, spec: str) -> DatasetRef:
+        """Validate a built-in dataset spec (never a server-side path) for a DCN job."""
         base = spec.strip().partition("?")[0]
         if base not in BUILTIN_DATASETS:
             raise APIError(422, "unknown_dataset_spec",
                            f"{base!r} is not a built-in dataset ({', '.join(BUILTIN_DATASETS)}); "
                            "upload other data as a .npz file (multipart field 'file')",
                            "body.spec")
-        try:
-            return load_dataset(spec)
-        except Exception as e:
-            raise to_api_error(e, "body.spec") or e from None
+        with self._load_slot:
+            ds = self._load(spec, "body.spec")
+        ref = DatasetRef(ds.name, ds.fingerprint, spec)
+        self.check_name(ref, "body.spec")
+        return ref
 
-    def load_npz(self, path: Path, name: str) -> Any:
-        """An uploaded ``.npz`` as a loaded dataset named ``name`` (bad data is a 4xx)."""
-        try:
-            ds = load_dataset(path)
-        except Exception as e:
-            err = to_api_error(e, "body.file")
-            if err is None:
-                raise
-            msg = err.message.replace(str(path), "the uploaded file")
-            raise APIError(422, "invalid_npz", msg, "body.file") from None
-        return dataclasses.replace(ds, name=name)
+    def check_upload(self, data: bytes, name: str | None, filename: str) -> DatasetRef:
+        """Validate uploaded ``.npz`` bytes (limits from the headers first) and keep them in
+        ``uploads/<sha256>.npz`` for the job; identical uploads share the file."""
+        import tempfile
 
-    def check_name(self, dataset: Any, path: str) -> None:
-        """409 when another dataset (different data) is stored under this name: its
-        experiments would silently describe data they were not trained on."""
-        row = self.pipeline.dataset(dataset.name)
-        if row is not None and row.fingerprint not in (None, dataset.fingerprint):
+        sha = hashlib.sha256(data).hexdigest()
+        if name is None:
+            import re
+
+            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", filename.rsplit("/", 1)[-1])
+            stem = re.sub(r"\.npz$", "", stem, flags=re.IGNORECASE).strip("._-")[:48]
+            name = f"{stem or 'upload'}-{sha[:8]}"
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        fd, tmp_s = tempfile.mkstemp(dir=self.uploads, prefix=".in-", suffix=".npz")
+        tmp = Path(tmp_s)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            with self._load_slot:
+                ds = self._load(tmp, "body.file")
+            ref = DatasetRef(name, ds.fingerprint, str(self.uploads / f"{sha[:32]}.npz"))
+            del ds
+            self.check_name(ref, "body.name")
+            with self._names_lock:  # atomic: a job finishing now cannot delete it under us
+                os.replace(tmp, ref.source)
+                self._upload_refs[Path(ref.source)] += 1
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dataclasses.replace(ref, upload=Path(ref.source))
+
+    def _release_upload(self, path: Path) -> None:
+        with self._names_lock:
+            self._upload_refs[path] -= 1
+            if self._upload_refs[path] <= 0:
+                del self._upload_refs[path]
+                path.unlink(missing_ok=True)
+
+    def check_name(self, ref: Any, path: str) -> None:
+        """409 when other data (a different fingerprint) is stored, or being stored by a
+        job, under this name: its experiments would silently describe other data."""
+        row = self.pipeline.dataset(ref.name)
+        taken = row.fingerprint if row is not None and row.fingerprint else None
+        with self._names_lock:
+            claim = self._claims.get(ref.name)
+        other = taken if taken not in (None, ref.fingerprint) else (
+            claim[0] if claim and claim[0] != ref.fingerprint else None)
+        if other is not None:
             raise APIError(409, "dataset_exists",
-                           f"a different dataset is already stored as {dataset.name!r} "
-                           f"(fingerprint {row.fingerprint[:12]}..., the upload has "
-                           f"{dataset.fingerprint[:12]}...); choose another name", path)
+                           f"a different dataset is already stored as {ref.name!r} "
+                           f"(fingerprint {other[:12]}..., this one has "
+                           f"{ref.fingerprint[:12]}...); choose another name", path)
 
-    def submit_characterize(self, dataset: Any, seed: int, force: bool) -> Any:
-        """Queue the DCN computation of a loaded dataset; returns the job."""
+    def _claim(self, ref: DatasetRef, path: str) -> None:
+        """Bind ``ref.name`` to its fingerprint until the job ends (checked atomically with
+        the other jobs; the stored row decides once the DCN is written)."""
+        with self._names_lock:
+            self.check_name(ref, path)
+            fp, n = self._claims.get(ref.name, (ref.fingerprint, 0))
+            self._claims[ref.name] = (fp, n + 1)
+
+    def _unclaim(self, name: str) -> None:
+        with self._names_lock:
+            fp, n = self._claims.get(name, ("", 1))
+            if n <= 1:
+                self._claims.pop(name, None)
+            else:
+                self._claims[name] = (fp, n - 1)
+
+    def submit_characterize(self, ref: DatasetRef, seed: int, force: bool) -> Any:
+        """Queue the DCN computation of a validated dataset; returns the job (the queued
+        job of an identical request when there is one)."""
         def work(ctx: JobContext) -> dict[str, Any]:
-            info, res = self.pipeline.characterize(dataset, seed=seed, force=force,
-                                                   progress=ctx.progress)
+            self._claim(ref, "body.name")
+            try:
+                ds = dataclasses.replace(self._load(ref.upload or ref.source, "body.file"),
+                                         name=ref.name)
+                info, res = self.pipeline.characterize(ds, seed=seed, force=force,
+                                                       progress=ctx.progress)
+            finally:
+                self._unclaim(ref.name)
             out = {"dataset": info.to_dict()}
             to_dict = getattr(res, "to_dict", None)
             out["dcn"] = to_dict() if callable(to_dict) else {"dcn": float(res.dcn)}
             return out
 
-        return self.jobs.submit("dcn", f"DCN of {dataset.name}", work)
+        on_done = (lambda: self._release_upload(ref.upload)) if ref.upload else None
+        key = f"dcn:{ref.fingerprint}:{ref.name}:{seed}:{force}"
+        try:
+            job = self.jobs.submit("dcn", f"DCN of {ref.name}", work, key=key, on_done=on_done)
+        except QueueFull as e:
+            raise to_api_error(e) from None
+        return job
 
     # --------------------------------------------------------------- experiments
     def ingest(self, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -295,13 +407,40 @@ class ServiceState:
         return info.to_dict()
 
     def submit_predictor(self, dcn: float, force: bool) -> Any:
+        """Queue training (or reuse) for ``dcn``; an identical pending request's job is
+        returned instead of a second one."""
         def work(ctx: JobContext) -> dict[str, Any]:
             return {"predictor": self.ensure_predictor(dcn, force, ctx)}
 
-        return self.jobs.submit("predictor", f"predictor for DCN {dcn:.4f}", work)
+        try:
+            return self.jobs.submit("predictor", f"predictor for DCN {dcn:.4f}", work,
+                                    key=f"predictor:{dcn!r}:{force}")
+        except QueueFull as e:
+            raise to_api_error(e) from None
 
     def predictors(self) -> list[dict[str, Any]]:
-        return [i.to_dict() for i in self.pipeline.predictors()]
+        """Registered predictors whose model file is present and passes its checksum."""
+        return [i.to_dict() for i in self.pipeline.predictors() if self._usable(i)]
+
+    def _usable(self, info: PredictorInfo) -> bool:
+        path = self.pipeline.model_path(info.artifact)
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        ok = self._verified.get(key)
+        if ok is None:
+            try:
+                verify_predictor(path)
+                ok = True
+            except (OSError, ValueError) as e:  # ModelFileError is a ValueError
+                log.warning("predictor %s is unusable: %s", info.id, e)
+                ok = False
+            if len(self._verified) > 4096:
+                self._verified.clear()
+            self._verified[key] = ok
+        return ok
 
     def predictor(self, ident: str) -> dict[str, Any]:
         info = self.pipeline.predictor(ident)

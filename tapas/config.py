@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,28 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     max_upload_mb: float = Field(64.0, gt=0)
     max_archs_per_request: int = Field(10_000, ge=1)
+    max_body_mb: float = Field(64.0, gt=0, description="Largest JSON request body; a larger "
+                               "Content-Length is refused (413) before the body is read.")
+    max_dataset_mb: float = Field(512.0, gt=0, description="Largest dataset once decoded "
+                                  "(float32 pixels), checked from the .npy headers of an .npz "
+                                  "before anything is decompressed.")
+    max_dataset_samples: int = Field(1_000_000, ge=1)
+    max_image_values: int = Field(3 * 512 * 512, ge=1, description="Largest C x H x W.")
+    max_queued_jobs: int = Field(16, ge=1, description="Jobs waiting for the worker; more is "
+                                 "429 with Retry-After.")
+    cache_mb: float = Field(512.0, gt=0, description="Memory budget of the service's "
+                            "architecture caches (parsed IR networks and NAS-Bench-201 "
+                            "expansions, half each); loaded predictors are at most 16.")
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, v: object) -> object:
+        """A blank token is no token: it must not pass the non-loopback check."""
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        if isinstance(v, SecretStr) and not v.get_secret_value().strip():
+            return None
+        return v
 
     @property
     def database(self) -> Path:
@@ -42,6 +64,14 @@ class Settings(BaseSettings):
 
 class SettingsError(ValueError):
     """A ``TAPAS_*`` variable holds a value the settings refuse; the message names it."""
+
+
+#: Limits of an experiment record's numeric fields (the LDE's column types and sane sizes);
+#: ingest and the HTTP schema both enforce them.
+MAX_EPOCHS = 1_000_000
+SEED_RANGE = (-(2**63), 2**63 - 1)
+MAX_CURVE_LEN = 100_000
+MAX_HPARAMS_BYTES = 65_536
 
 
 @lru_cache(maxsize=1)

@@ -31,10 +31,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from lde.errors import LDEError
 from predictor.persist import ModelFileError
 from probenet.datasets import BUILTINS as BUILTIN_DATASETS
-from probenet.datasets import DatasetError
+from probenet.datasets import DataLimits, DatasetError, DatasetTooLarge
 from tapas import __version__
 from tapas.types import (
     DatasetInfo,
@@ -67,19 +69,50 @@ MAX_LOADED = 16
 MAX_RESOLVED = 256
 
 
-def predictor_key(snapshot: str, datasets: Sequence[str], params: dict[str, Any]) -> str:
-    """The identity of a predictor: the LDE snapshot, the datasets its DCN filter selected
-    and its hyper-parameters (and the code version). The one place this rule lives."""
-    key = json.dumps({"snapshot": snapshot, "datasets": sorted(datasets), "params": params,
-                      "version": __version__}, sort_keys=True, default=str)
+#: A predictor trains on at most this many of the selected experiments (a seeded sample):
+#: training time is set by its gradient steps, and more rows of the same datasets add little.
+MAX_TRAIN_ROWS = 10_000
+
+
+def predictor_key(selection: str, datasets: Sequence[str], params: dict[str, Any],
+                  excluded: Sequence[str] = ()) -> str:
+    """The identity of a predictor: the content of its DCN selection
+    (:func:`selection_key`), the datasets it selected, its hyper-parameters, the datasets
+    its history had to leave out (a predictor that has seen a dataset never answers a
+    request that excludes it) and the code version. The one place this rule lives."""
+    key = json.dumps({"selection": selection, "datasets": sorted(datasets), "params": params,
+                      "excluded": sorted(excluded), "version": __version__},
+                     sort_keys=True, default=str)
     return "p_" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def load_dataset(spec: str | Path) -> Dataset:
-    """A dataset from a built-in spec, an ``.npz`` file or an image folder."""
+def selection_key(exps: Any) -> str:
+    """Content hash of a DCN selection (which experiments, their accuracies and DCNs): a
+    predictor is reused while its selection is unchanged, whatever else the LDE gains."""
+    order = np.lexsort((exps.arch_id.astype(str), exps.dataset_id.astype(str)))
+    h = hashlib.sha256()
+    for col in (exps.dataset_id[order], exps.arch_id[order]):
+        h.update("\x1f".join(col.astype(str).tolist()).encode())
+    h.update(np.round(exps.accuracy[order], 9).tobytes())
+    h.update(np.round(exps.dcn[order], 9).tobytes())
+    return h.hexdigest()[:16]
+
+
+def lde_history(store: Store, exclude_datasets: Sequence[str] = ()) -> Any:
+    """What the LDE knows of each network family on every characterised dataset except
+    ``exclude_datasets`` (the predictor's history features, :mod:`predictor.history`)."""
+    from predictor import HistoryTable
+
+    cols = store.family_accuracies(exclude_datasets)
+    return HistoryTable(cols["family"], cols["dataset_id"], cols["dcn"], cols["accuracy"])
+
+
+def load_dataset(spec: str | Path, limits: Any = None) -> Dataset:
+    """A dataset from a built-in spec, an ``.npz`` file or an image folder (``limits``:
+    a ``probenet.DataLimits``, default from the settings)."""
     import probenet
 
-    return probenet.load_dataset(spec)
+    return probenet.load_dataset(spec, limits)
 
 
 def load_predictor(path: str | Path) -> TAPRegressor:
@@ -87,6 +120,18 @@ def load_predictor(path: str | Path) -> TAPRegressor:
     import predictor
 
     return predictor.load(path)
+
+
+def verify_predictor(path: str | Path) -> None:
+    """Raise ``ModelFileError`` (or ``OSError``) unless the file passes its checksum."""
+    from predictor.persist import read_header
+
+    read_header(path)
+
+
+def _starter_state(store: Store) -> str | None:
+    rows = store.sql("SELECT value FROM meta WHERE key = 'starter'").column(0).to_pylist()
+    return rows[0] if rows else None
 
 
 def model_path(artifact: str, model_dir: str | Path) -> Path:
@@ -171,16 +216,30 @@ class Pipeline:
         return self._store
 
     def _open(self) -> Store:
+        """Open the LDE. Seeding a new database is recorded in it: the file is built aside
+        with a ``starter = pending`` mark and renamed into place, then the shipped data and
+        ``starter = done`` commit in one transaction. A start killed at any point leaves
+        either no database or a pending mark, and the next writable open seeds (again)
+        until it has committed."""
         from lde import Store
 
         db = self.database
-        is_new = not db.exists()
+        if not db.exists() and self.seed and not self.read_only:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            aside = db.with_name(db.name + ".new")
+            for f in (aside, aside.with_name(aside.name + ".wal")):
+                f.unlink(missing_ok=True)
+            with Store(aside) as fresh, fresh.transaction() as con:
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'pending')")
+            aside.replace(db)
         store = Store(db, read_only=self.read_only)
-        if is_new and self.seed and not self.read_only:
+        if self.seed and not self.read_only and _starter_state(store) == "pending":
             from lde.default_data import seed_default
 
             try:
-                seed_default(store)
+                with store.transaction() as con:
+                    seed_default(store)
+                    con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'done')")
             except BaseException:
                 store.close()
                 raise
@@ -426,7 +485,11 @@ class Pipeline:
               pin: bool = False, progress: Callable[[int, int], None] | None = None,
               ) -> tuple[TAPRegressor, PredictorInfo]:
         """The predictor for a target DCN: reused when one was trained on the same
-        experiments (:func:`predictor_key`), else trained, saved and registered.
+        experiments (the content of its DCN selection, :func:`selection_key`: ingesting or
+        characterising an unrelated dataset does not retrain it; :func:`predictor_key`),
+        else trained on at most ``MAX_TRAIN_ROWS`` of them, with the history of every
+        family the LDE holds beyond the excluded datasets (:func:`lde_history`), saved and
+        registered.
 
         ``exclude_datasets`` leave datasets out of its training (e.g. a held-out target);
         ``pin`` keeps it in memory for good; ``progress(epoch, epochs)`` follows a training
@@ -455,7 +518,7 @@ class Pipeline:
                 raise LookupError("the LDE holds no experiments on characterised datasets; "
                                   "ingest some first (tapas ingest)")
             datasets = tuple(exps.datasets())
-            pid = predictor_key(snapshot, datasets, params)
+            pid = predictor_key(selection_key(exps), datasets, params, exclude_datasets)
             dcns = exps.dcn
             info = PredictorInfo(pid, float(dcn), float(tau),
                                  min(float(dcns.min()), float(dcn)),
@@ -474,10 +537,18 @@ class Pipeline:
                     self._remember(model, info, pin)
                     self._resolve(snapshot, req, pid)
                     return model, info
-            arch_by_id = store.architectures(exps.arch_ids())
-            archs = [arch_by_id[a] for a in exps.arch_id]
-            model = tap.TAPRegressor(**params).fit(archs, dcns, exps.accuracy,
-                                                   curves=exps.curves, progress=progress)
+            rows = np.arange(len(exps))
+            if len(rows) > MAX_TRAIN_ROWS:
+                rows = np.sort(np.random.default_rng(0).choice(rows, MAX_TRAIN_ROWS,
+                                                               replace=False))
+            ids = exps.arch_id[rows]
+            arch_by_id = store.architectures(list(dict.fromkeys(ids.tolist())))
+            archs = [arch_by_id[a] for a in ids]
+            curves = [exps.curves[i] for i in rows] if exps.curves is not None else None
+            model = tap.TAPRegressor(**params).fit(
+                archs, dcns[rows], exps.accuracy[rows], curves=curves,
+                groups=exps.dataset_id[rows], history=lde_history(store, exclude_datasets),
+                progress=progress)
             metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
                        "n_train": len(exps), "tau": float(tau)}
             directory = self.model_dir
@@ -608,6 +679,7 @@ class Pipeline:
                                                strict=True)]
 
 
-__all__ = ["BUILTIN_DATASETS", "DatasetError", "LDEError", "MIN_DATASETS", "MIN_EXPERIMENTS",
-           "ModelFileError", "NoPredictorError", "Pipeline", "TAU", "load_dataset",
-           "load_predictor", "model_path", "predictor_key"]
+__all__ = ["BUILTIN_DATASETS", "MAX_TRAIN_ROWS", "DataLimits", "DatasetError", "DatasetTooLarge",
+           "LDEError", "MIN_DATASETS", "MIN_EXPERIMENTS", "ModelFileError", "NoPredictorError",
+           "Pipeline", "TAU", "lde_history", "load_dataset", "load_predictor", "model_path",
+           "predictor_key", "selection_key", "verify_predictor"]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tapas.config import MAX_CURVE_LEN, MAX_EPOCHS, MAX_HPARAMS_BYTES, SEED_RANGE
+
 SPLITS = ("test", "valid", "train")
 RECORD_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
 _FIELDS = ("arch", "dataset", "accuracy", "split", "epochs", "hparams", "curve", "seed",
@@ -102,23 +104,38 @@ def _blank(v: Any) -> bool:
 
 
 def _num(v: Any, what: str) -> float:
+    """A finite number (NaN, infinity and 1e999 are errors naming ``what``)."""
     if isinstance(v, str):
         try:
-            return float(v)
+            f = float(v)
         except ValueError:
-            raise ValueError(f"{what} must be a number, got {v!r}") from None
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ValueError(f"{what} must be a number, got {v!r}")
-    return float(v)
+            raise ValueError(f"{what} must be a number, got {v[:40]!r}") from None
+    elif isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"{what} must be a number, got {v!r:.40}")
+    else:
+        try:
+            f = float(v)
+        except OverflowError:
+            raise ValueError(f"{what} is out of range ({str(v)[:40]})") from None
+    if not math.isfinite(f):
+        raise ValueError(f"{what} must be a finite number (not NaN or infinity), got {v!r:.40}")
+    return f
 
 
-def _int(v: Any, what: str) -> int | None:
+def _int(v: Any, what: str, lo: int, hi: int) -> int | None:
+    """An integer in [lo, hi]; exact for Python ints beyond float precision."""
     if _blank(v):
         return None
-    f = _num(v, what)
-    if math.isnan(f) or f != int(f):
-        raise ValueError(f"{what} must be an integer, got {v!r}")
-    return int(f)
+    if isinstance(v, int) and not isinstance(v, bool):
+        i = v
+    else:
+        f = _num(v, what)
+        if f != int(f):
+            raise ValueError(f"{what} must be an integer, got {v!r:.40}")
+        i = int(f)
+    if not lo <= i <= hi:
+        raise ValueError(f"{what} must lie in [{lo}, {hi}], got {str(v)[:40]}")
+    return i
 
 
 def _json_field(v: Any, what: str) -> Any:
@@ -148,8 +165,6 @@ def record_from_row(row: dict[str, Any], source: str) -> ExperimentRecord:
         raise ValueError("accuracy is missing")
     name = "accuracy_pct" if pct else "accuracy"
     acc = _num(raw, name)
-    if math.isnan(acc):
-        raise ValueError(f"{name} is NaN")
     if pct and not 0 <= acc <= 100:
         raise ValueError(f"accuracy_pct {acc!r} is outside [0, 100]")
     scale = 100.0 if pct else 1.0
@@ -157,8 +172,18 @@ def record_from_row(row: dict[str, Any], source: str) -> ExperimentRecord:
     if curve is not None:
         if not isinstance(curve, list):
             raise ValueError(f"curve must be a list, got {curve!r:.40}")
+        if len(curve) > MAX_CURVE_LEN:
+            raise ValueError(f"curve has {len(curve):,} points; at most {MAX_CURVE_LEN:,}")
         curve = [_num(x, f"curve[{j}]") / scale for j, x in enumerate(curve)]
     hp = None if _blank(row.get("hparams")) else _json_field(row["hparams"], "hparams")
+    if hp is not None:
+        try:
+            size = len(json.dumps(hp, allow_nan=False))
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"hparams must be JSON without NaN or infinity ({e})") from None
+        if size > MAX_HPARAMS_BYTES:
+            raise ValueError(f"hparams take {size:,} bytes as JSON; at most "
+                             f"{MAX_HPARAMS_BYTES:,}")
     split = row.get("split")
     split = "test" if _blank(split) else str(split).strip()
     if split == "val":
@@ -167,8 +192,9 @@ def record_from_row(row: dict[str, Any], source: str) -> ExperimentRecord:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     src = row.get("source")
     return ExperimentRecord(arch=arch, dataset=dataset.strip(), accuracy=acc / scale, split=split,
-                            epochs=_int(row.get("epochs"), "epochs"), hparams=hp, curve=curve,
-                            seed=_int(row.get("seed"), "seed"),
+                            epochs=_int(row.get("epochs"), "epochs", 0, MAX_EPOCHS),
+                            hparams=hp, curve=curve,
+                            seed=_int(row.get("seed"), "seed", *SEED_RANGE),
                             source=source if _blank(src) else str(src))
 
 

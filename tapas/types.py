@@ -249,10 +249,41 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
 # ------------------------------------------------------------------------- archs
 MAX_REPORTED = 20
 """Invalid architectures described one by one in an :class:`ArchListError`."""
-IR_CACHE_SIZE = 16_384
+BYTES_PER_LAYER = 600
+"""Memory of a parsed network per layer, its encoding included (measured with tracemalloc:
+a 234-layer NAS-Bench-201 network holds ~118 KB once scored)."""
+NB201_NETWORK_BYTES = 234 * BYTES_PER_LAYER
 
-_ir_cache: OrderedDict[str, Any] = OrderedDict()
+
+class _Budget:
+    """The IR cache's entries and their estimated bytes, evicted oldest-first past the
+    budget; :func:`set_cache_budget` sets it (the service: half of TAPAS_CACHE_MB)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self.items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+
+
+_ir = _Budget(256 * 2**20)
 _ir_lock = threading.Lock()
+
+
+def set_cache_budget(total_bytes: int) -> None:
+    """Split a memory budget between the IR cache here and the NAS-Bench-201 expansion
+    cache of :mod:`tapas.arch` (half each); both are emptied."""
+    from tapas.arch.nb201 import set_cache_size
+
+    global _ir
+    with _ir_lock:
+        _ir = _Budget(total_bytes // 2)
+    set_cache_size(max(1, (total_bytes // 2) // NB201_NETWORK_BYTES))
+
+
+def cache_bytes() -> int:
+    """Estimated bytes held by the IR cache now."""
+    with _ir_lock:
+        return _ir.used
 
 
 def _from_ir(obj: Any) -> Any:
@@ -264,15 +295,19 @@ def _from_ir(obj: Any) -> Any:
     except (TypeError, ValueError):
         return Architecture.from_dict(obj)
     with _ir_lock:
-        arch = _ir_cache.get(key)
-        if arch is not None:
-            _ir_cache.move_to_end(key)
-            return arch
+        hit = _ir.items.get(key)
+        if hit is not None:
+            _ir.items.move_to_end(key)
+            return hit[0]
     arch = Architecture.from_dict(obj)
+    size = len(key) + BYTES_PER_LAYER * len(arch.layers) + 2048
     with _ir_lock:
-        _ir_cache[key] = arch
-        if len(_ir_cache) > IR_CACHE_SIZE:
-            _ir_cache.popitem(last=False)
+        if size <= _ir.budget and key not in _ir.items:
+            _ir.items[key] = (arch, size)
+            _ir.used += size
+            while _ir.used > _ir.budget:
+                _, (_, freed) = _ir.items.popitem(last=False)
+                _ir.used -= freed
     return arch
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from typing import Annotated, Any
 
@@ -13,15 +11,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from service.errors import APIError, format_loc
-from service.routes import State, errors
+from service.routes import State, errors, read_limited
 from service.schemas import Dataset, DatasetAccepted, DatasetList, DatasetSpec
 from service.security import WriteAccess
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_DRAIN_EXTRA = 16 * 2**20
-"""Bytes of an oversized body still read (and dropped) so the client sees the 413."""
 
 _UPLOAD_SCHEMA = {
     "requestBody": {
@@ -46,29 +42,6 @@ _UPLOAD_SCHEMA = {
 }
 
 
-async def _read_limited(request: Request, limit: int, what: str = "the upload") -> bytes:
-    """The request body, or a 413 once it exceeds ``limit`` bytes."""
-    setting = " (TAPAS_MAX_UPLOAD_MB)" if what == "the upload" else ""
-    too_big = APIError(413, "upload_too_large",
-                       f"{what} exceeds the server's limit of {limit / 2**20:g} MiB{setting}",
-                       "body")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + _DRAIN_EXTRA:
-        raise too_big
-    chunks, n = [], 0
-    async for chunk in request.stream():
-        n += len(chunk)
-        if n > limit:
-            if n > limit + _DRAIN_EXTRA:
-                raise too_big
-            chunks = []  # keep draining so the client reads the answer, not a reset
-            continue
-        chunks.append(chunk)
-    if n > limit:
-        raise too_big
-    return b"".join(chunks)
-
-
 def _bad_form(message: str, path: str, code: str = "invalid_request") -> APIError:
     return APIError(422, code, message, path)
 
@@ -83,55 +56,44 @@ async def _from_multipart(request: Request, state: State, body: bytes) -> tuple[
                             "body.file", "missing_file")
         unknown = sorted(set(form.keys()) - {"file", "name", "seed", "force"})
         if unknown:
-            raise _bad_form(f"unknown form field {unknown[0]!r}", f"body.{unknown[0]}")
+            raise _bad_form(f"unknown form field {unknown[0][:100]!r}", "body")
         data = await upload.read()
         filename = upload.filename or "upload.npz"
     finally:
         await form.close()
     name = form.get("name")
-    if name is None:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", filename.rsplit("/", 1)[-1])
-        stem = re.sub(r"\.npz$", "", stem, flags=re.IGNORECASE).strip("._-")[:48] or "upload"
-        name = f"{stem}-{hashlib.sha256(data).hexdigest()[:8]}"
-    elif not isinstance(name, str) or not _NAME_RE.match(name):
+    if name is not None and (not isinstance(name, str) or not _NAME_RE.match(name)):
         raise _bad_form("name must be 1-64 letters, digits, '.', '_' or '-', starting with a "
                         "letter or digit", "body.name")
     seed_s = form.get("seed", "0")
     if not isinstance(seed_s, str) or not seed_s.isdigit() or int(seed_s) > 2**31 - 1:
-        raise _bad_form(f"seed must be an integer in [0, 2^31 - 1], got {seed_s!r}", "body.seed")
+        raise _bad_form(f"seed must be an integer in [0, 2^31 - 1], got {seed_s[:40]!r}",
+                        "body.seed")
     force_s = form.get("force", "false")
     if not isinstance(force_s, str) or force_s.lower() not in {"true", "false", "1", "0"}:
-        raise _bad_form(f"force must be true or false, got {force_s!r}", "body.force")
+        raise _bad_form(f"force must be true or false, got {force_s[:40]!r}", "body.force")
     if not data:
         raise APIError(422, "invalid_npz", "the uploaded file is empty", "body.file")
     if not data.startswith(b"PK"):
         raise APIError(422, "invalid_npz", "the uploaded file is not an .npz archive (a zip of "
                        ".npy arrays as written by numpy.savez, with arrays x and y)", "body.file")
-    uploads = state.settings.home / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    path = uploads / f"{hashlib.sha256(data).hexdigest()[:32]}.npz"
-    path.write_bytes(data)
-    try:
-        dataset = await run_in_threadpool(state.load_npz, path, name)
-    finally:
-        path.unlink(missing_ok=True)
-    await run_in_threadpool(state.check_name, dataset, "body.name")
-    return dataset, int(seed_s), force_s.lower() in {"true", "1"}
+    ref = await run_in_threadpool(state.check_upload, data, name, filename)
+    return ref, int(seed_s), force_s.lower() in {"true", "1"}
 
 
 async def _from_json(state: State, body: bytes) -> tuple[Any, int, bool]:
     try:
-        obj = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise APIError(422, "invalid_json", f"the body is not valid JSON ({e})", "body") from None
-    try:
-        spec = DatasetSpec.model_validate(obj)
+        spec = DatasetSpec.model_validate_json(body)
     except ValidationError as e:
         first = e.errors()[0]
+        if first.get("type") == "json_invalid":
+            raise APIError(422, "invalid_json", "the body is not valid JSON "
+                           f"({first.get('msg')})", "body") from None
         path = format_loc(["body", *first.get("loc", ())])
-        raise APIError(422, "invalid_request", f"{path}: {first.get('msg')}", path) from None
-    dataset = await run_in_threadpool(state.load_builtin, spec.spec)
-    return dataset, spec.seed, spec.force
+        raise APIError(422, "invalid_request", f"{path[:200]}: {first.get('msg')}",
+                       path[:200]) from None
+    ref = await run_in_threadpool(state.check_builtin, spec.spec)
+    return ref, spec.seed, spec.force
 
 
 @router.post("", status_code=202, response_model=DatasetAccepted, openapi_extra=_UPLOAD_SCHEMA,
@@ -149,17 +111,17 @@ async def add_dataset(request: Request, state: State, _: WriteAccess) -> JSONRes
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     limit = int(state.settings.max_upload_mb * 2**20)
     if ctype == "multipart/form-data":
-        body = await _read_limited(request, limit)
-        dataset, seed, force = await _from_multipart(request, state, body)
+        body = await read_limited(request, limit)
+        ref, seed, force = await _from_multipart(request, state, body)
     elif ctype in ("application/json", ""):
-        body = await _read_limited(request, min(limit, 2**20), "a JSON dataset request")
-        dataset, seed, force = await _from_json(state, body)
+        body = await read_limited(request, min(limit, 2**20), "a JSON dataset request")
+        ref, seed, force = await _from_json(state, body)
     else:
         raise APIError(415, "unsupported_media_type",
                        f"send multipart/form-data (an .npz upload) or application/json (a "
                        f"built-in spec), not {ctype!r}", "header.Content-Type")
-    job = state.submit_characterize(dataset, seed, force)
-    body_out = DatasetAccepted(job=job.to_dict(), dataset=dataset.name)
+    job = state.submit_characterize(ref, seed, force)
+    body_out = DatasetAccepted(job=job.to_dict(), dataset=ref.name)
     return JSONResponse(body_out.model_dump(mode="json"), status_code=202,
                         headers={"Location": f"/v1/jobs/{job.id}"})
 

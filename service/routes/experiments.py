@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from service.routes import State, errors
+from service.routes import State, errors, json_body, parse_body
 from service.schemas import ExperimentBatch, ExperimentPage, IngestResult
 from service.security import WriteAccess
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
 
-@router.post("", response_model=IngestResult, responses=errors(401, 403, 422))
-async def ingest(batch: ExperimentBatch, state: State, _: WriteAccess) -> dict:
+@router.post("", response_model=IngestResult, openapi_extra=json_body(ExperimentBatch),
+             responses=errors(401, 403, 413, 422))
+async def ingest(request: Request, state: State, _: WriteAccess) -> dict:
     """Add a batch of experiment records, with the CLI's validation and idempotency.
 
     The valid records commit together; invalid ones are listed in `rejected` with their
     index (`body.records[i]`) and reason, and records already stored are `skipped`.
     """
-    records = [r.model_dump(exclude_none=True) for r in batch.records]
-    return await run_in_threadpool(state.ingest, records)
+    batch = await parse_body(request, ExperimentBatch)
+    return await run_in_threadpool(
+        lambda: state.ingest([r.model_dump(exclude_none=True) for r in batch.records]))
 
 
 @router.get("", response_model=ExperimentPage, responses=errors(422))

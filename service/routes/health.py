@@ -19,8 +19,11 @@ def live() -> Health:
 
 @router.get("/ready", response_model=Health, responses={503: {"model": Health}})
 def ready(state: State) -> JSONResponse:
-    """200 once the database is open and the default predictor is loaded, else 503."""
-    db = str(state.settings.database) if state.store is not None else None
+    """200 once the database is open and the default predictor is loaded, else 503.
+
+    ``database`` says only whether it is open (where it lies is the operator's business,
+    not every caller's); details of a startup failure are in the server log."""
+    db = "open" if state.store is not None else None
     pred = state.default_predictor["id"] if state.default_predictor else None
     if state.ready:
         body = Health(status="ok", database=db, predictor=pred,
@@ -29,7 +32,8 @@ def ready(state: State) -> JSONResponse:
         return JSONResponse(body.model_dump(), status_code=200)
     if state.startup_error is not None:
         body = Health(status="failed", database=db,
-                      detail=f"default predictor: {state.startup_error['message']}")
+                      detail=f"default predictor failed ({state.startup_error['code']}); see "
+                             "the server log")
     else:
         body = Health(status="starting", database=db,
                       detail="loading the database" if db is None

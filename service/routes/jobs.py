@@ -9,13 +9,15 @@ from fastapi import APIRouter, Path, Query
 from service.errors import not_found
 from service.routes import State, errors
 from service.schemas import Job, JobList
+from service.security import WriteAccess
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 @router.get("", response_model=JobList)
 def list_jobs(state: State, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
-    """The most recent jobs, newest first (jobs are kept in memory until a restart)."""
+    """The most recent jobs, newest first (kept across restarts; a job the server never
+    finished because it was killed is `lost`)."""
     return {"items": [j.to_dict() for j in state.jobs.list(limit)]}
 
 
@@ -24,6 +26,16 @@ def get_job(state: State, id: Annotated[str, Path(max_length=200)]) -> dict:
     """A job's state (`queued`, `running`, `succeeded`, `failed`, `cancelled`), progress,
     and its result or error."""
     job = state.jobs.get(id)
+    if job is None:
+        raise not_found("job", id, "url.id")
+    return job.to_dict()
+
+
+@router.delete("/{id}", response_model=Job, responses=errors(401, 403, 404))
+def cancel_job(state: State, id: Annotated[str, Path(max_length=200)], _: WriteAccess) -> dict:
+    """Cancel a job: a queued one at once (`cancelled`), a running one at its next progress
+    report (poll it). A finished job is returned as it is."""
+    job = state.jobs.cancel(id)
     if job is None:
         raise not_found("job", id, "url.id")
     return job.to_dict()

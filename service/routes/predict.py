@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from service.errors import APIError
-from service.routes import State, errors
+from service.routes import State, errors, json_body, parse_body
 from service.schemas import PredictRequest, PredictResponse
-from service.state import to_api_error
+from service.state import ServiceState, to_api_error
 from tapas.types import ArchListError, parse_archs
 
 router = APIRouter(prefix="/v1", tags=["predict"])
@@ -25,9 +26,9 @@ def _floats(values: np.ndarray) -> list[float | None]:
     return [float(x) if np.isfinite(x) else None for x in v]
 
 
-@router.post("/predict", response_model=PredictResponse,
+@router.post("/predict", response_model=PredictResponse, openapi_extra=json_body(PredictRequest),
              responses=errors(404, 409, 413, 422, 503))
-def predict(req: PredictRequest, state: State) -> Response:
+async def predict(request: Request, state: State) -> Response:
     """Predict each architecture's final accuracy on a dataset of the given DCN.
 
     `archs` holds IR JSON objects or NAS-Bench-201 cell strings (up to
@@ -39,6 +40,11 @@ def predict(req: PredictRequest, state: State) -> Response:
     else a loaded one whose DCN range covers the target answers (none: 409
     `no_predictor`, train one with `POST /v1/predictors`).
     """
+    req = await parse_body(request, PredictRequest)
+    return await run_in_threadpool(_predict, req, state)
+
+
+def _predict(req: PredictRequest, state: ServiceState) -> Response:
     cap = state.settings.max_archs_per_request
     if len(req.archs) > cap:
         raise APIError(413, "too_many_archs", f"{len(req.archs)} architectures in one request; "

@@ -166,7 +166,6 @@ def nb201_dict(cell: str, num_classes: int = 10, input_size: int = 32,
             "layers": b.layers}
 
 
-@lru_cache(maxsize=32_768)
 def from_nb201(cell: str, num_classes: int = 10, input_size: int = 32, channels: int = 16,
                cells_per_stage: int = 5, in_channels: int = 3) -> Architecture:
     """Expand a NAS-Bench-201 cell string into the full network.
@@ -176,8 +175,24 @@ def from_nb201(cell: str, num_classes: int = 10, input_size: int = 32, channels:
     ``channels``/``cells_per_stage`` give the reduced variants used on small
     datasets. Cached, since search loops ask for the same cells repeatedly.
     """
+    return _cached(cell, num_classes, input_size, channels, cells_per_stage, in_channels)
+
+
+def _build(cell: str, num_classes: int, input_size: int, channels: int, cells_per_stage: int,
+           in_channels: int) -> Architecture:
     return Architecture.from_dict(nb201_dict(cell, num_classes, input_size, channels,
                                              cells_per_stage, in_channels))
+
+
+_cached = lru_cache(maxsize=32_768)(_build)
+
+
+def set_cache_size(entries: int) -> None:
+    """Bound :func:`from_nb201`'s cache (a full network with its encoding is ~120 KB, so
+    the default 32,768 entries can hold ~4 GB); a long-running service sets it from its
+    memory budget. Clears the cache."""
+    global _cached
+    _cached = lru_cache(maxsize=max(1, int(entries)))(_build)
 
 
 def all_cells() -> list[str]:

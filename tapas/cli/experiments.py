@@ -4,10 +4,14 @@
 the exact command that generated the shipped starter data (see
 ``lde/starter/DATA_CARD.md``); ``--slice A:B`` runs part of a plan (e.g. one Slurm
 array task), and running the same command again trains only what is missing.
+``--backend ray`` runs one Ray task per job on a local Ray instance or, with
+``--address``, on a running cluster; this process alone writes the LDE.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +40,30 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Sampling seed.")]
 SliceOpt = Annotated[str | None, typer.Option(
     "--slice", help="Only jobs A:B of the plan (0-based, end excluded).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+BackendOpt = Annotated[str, typer.Option(
+    "--backend", help="Where jobs run: local (a process pool of --workers) or ray (one Ray "
+                      "task per job; needs the 'ray' extra).")]
+AddressOpt = Annotated[str | None, typer.Option(
+    "--address", help="Ray cluster to join with --backend ray: 'auto' or 'ray://host:10001' "
+                      "(default: start a local Ray instance of --workers CPUs).")]
+
+
+@contextmanager
+def _backend(backend: str, address: str | None, workers: int) -> Iterator[None]:
+    """Check the backend and, for Ray, hold one session for the whole command."""
+    from tapas.experiments.backends import BackendError, check_backend, ray_session
+
+    try:
+        check_backend(backend)
+        if backend == "ray":
+            with ray_session(address, workers):
+                yield
+        else:
+            if address:
+                fail("--address is for --backend ray")
+            yield
+    except BackendError as e:
+        fail(str(e))
 
 
 def _parse_spaces(spaces: list[str] | None, n_archs: int) -> dict[str, int]:
@@ -157,6 +185,10 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
             datasets_only: Annotated[bool, typer.Option(
                 "--datasets-only", help="Register and characterise all the plan's datasets, "
                 "train nothing.")] = False,
+            backend: BackendOpt = "local", address: AddressOpt = None,
+            batch_size: Annotated[int, typer.Option(
+                "--batch-size", min=1, help="Results per LDE write (a killed run loses at "
+                "most one unwritten batch).")] = 64,
             as_json: JsonOpt = False) -> None:
     """Train the planned jobs not yet in the LDE (resumable) and record the results."""
     from tapas.experiments import ensure_datasets, run_jobs
@@ -170,7 +202,7 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
         store = Pipeline(db, seed=db is None).open().store
     except LDEError as e:
         fail(str(e))
-    with store, _progress(disable=as_json) as bar:
+    with store, _backend(backend, address, workers), _progress(disable=as_json) as bar:
         task = bar.add_task("datasets (DCN)", total=None, info="")
 
         def ds_cb(done: int, total: int, r: dict[str, Any] | None) -> None:
@@ -178,8 +210,8 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
             bar.update(task, completed=done if total else 1, total=total or 1, info=info)
 
         try:
-            ensure_datasets(store, wanted, workers=workers,
-                            source=src, device=device, callback=ds_cb, dcn=not skip_dcn)
+            ensure_datasets(store, wanted, workers=workers, source=src, device=device,
+                            callback=ds_cb, dcn=not skip_dcn, backend=backend, address=address)
         except ValueError as e:
             fail(str(e))
         jt = bar.add_task("experiments", total=None, info="")
@@ -191,9 +223,10 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
             info = f"last acc {accs[-1]:.3f}" if accs else ""
             bar.update(jt, completed=done, total=total, info=info)
 
-        rep = run_jobs(jobs, store, workers=workers, device=device, callback=job_cb)
+        rep = run_jobs(jobs, store, workers=workers, device=device, callback=job_cb,
+                       batch_size=batch_size, backend=backend, address=address)
         stats = store.counts()
-    out = {**rep.to_dict(), "db": str(store.path), "store": stats}
+    out = {**rep.to_dict(), "backend": backend, "db": str(store.path), "store": stats}
     if as_json:
         print_json(out)
     else:
@@ -219,6 +252,7 @@ def verify_cmd(
         seed_offset: Annotated[int, typer.Option(
             help="Re-run with seed + this (0: the stored seed, measures reproducibility; "
                  "1: another seed, measures seed-to-seed noise).")] = 0,
+        backend: BackendOpt = "local", address: AddressOpt = None,
         as_json: JsonOpt = False) -> None:
     """Re-train stored experiments from their recorded jobs and compare accuracies."""
     from lde.starter import STARTER_DIR, available
@@ -232,7 +266,8 @@ def verify_cmd(
         lo, hi = int(lo_s or 0), (int(hi_s) if hi_s else None)
     except ValueError:
         fail(f"--slice must be A:B with integers, got {slice_!r}")
-    out = verify(d, lo, hi, workers, seed_offset)
+    with _backend(backend, address, workers):
+        out = verify(d, lo, hi, workers, seed_offset, backend, address)
     if as_json:
         print_json(out)
         return
@@ -244,17 +279,43 @@ def verify_cmd(
 def bench_experiments(
         n_jobs: Annotated[int, typer.Option("--n-jobs", min=1)] = 12,
         n_repeat: Annotated[int, typer.Option("--n-repeat", min=0)] = 3,
-        seed: SeedOpt = 0, as_json: JsonOpt = False) -> None:
-    """Seconds per starter experiment (median, one thread) and same-seed repeatability."""
-    from tapas.bench.experiments import run_benchmark
+        seed: SeedOpt = 0,
+        backend: Annotated[str | None, typer.Option(
+            "--backend", help="Also measure the backends: local (the process pool and the "
+                              "single writer) or ray (both backends, Ray's per-job overhead "
+                              "and the writer).")] = None,
+        address: AddressOpt = None,
+        workers: Annotated[int, typer.Option("--workers", "-w", min=1,
+                                             help="Pool processes / local Ray CPUs.")] = 2,
+        n_backend_jobs: Annotated[int, typer.Option("--n-backend-jobs", min=1,
+                                                    help="Jobs run on each backend.")] = 24,
+        as_json: JsonOpt = False) -> None:
+    """Seconds per starter experiment (median, one thread) and same-seed repeatability;
+    with --backend, jobs/s per backend, Ray's overhead and the writer's results/s."""
+    from tapas.bench.experiments import run_backend_benchmark, run_benchmark
+    from tapas.experiments.backends import BackendError, check_backend, import_ray
 
+    try:
+        if backend is not None:
+            check_backend(backend)
+            if backend == "ray":
+                import_ray()
+        total = n_jobs + n_repeat + (0 if backend is None else 3)
+        with _progress(disable=as_json) as bar:
+            task = bar.add_task("bench experiments", total=total, info="")
+            out = run_benchmark(n_jobs, n_repeat, seed,
+                                progress=lambda _p, d, t: bar.update(task, completed=d))
+            if backend is not None:
+                base = n_jobs + n_repeat
+                out.update(run_backend_benchmark(
+                    backend, workers, n_backend_jobs, address, seed=seed,
+                    seconds_per_job=out["seconds_per_job_median"],
+                    progress=lambda _p, d, t: bar.update(task, completed=base + d * 3 // t)))
+    except BackendError as e:
+        fail(str(e))
     if as_json:
-        print_json(run_benchmark(n_jobs, n_repeat, seed))
+        print_json(out)
         return
-    with _progress() as bar:
-        task = bar.add_task("bench experiments", total=n_jobs + n_repeat, info="")
-        out = run_benchmark(n_jobs, n_repeat, seed,
-                            progress=lambda _p, d, t: bar.update(task, completed=d, total=t))
     from rich.table import Table
 
     t = Table(title="tapas bench experiments")

@@ -83,6 +83,14 @@ def _ingest_remote(url: str, path: Path, token: str | None, source: str | None,
         except (TapasError, RecordError, ValueError) as e:
             fail(str(e))
     _print_report(rep, as_json, show, f"ingest {path.name} -> {url}")
+    _fail_if_all_rejected(rep)
+
+
+def _fail_if_all_rejected(rep: Any) -> None:
+    """Exit 1 when records were given and every one was rejected (scripts must notice)."""
+    d = rep if isinstance(rep, dict) else rep.to_dict()
+    if d.get("rejected") and not d.get("added") and not d.get("skipped"):
+        fail(f"every record was rejected ({len(d['rejected']):,}); nothing was stored")
 
 
 def ingest(
@@ -118,6 +126,10 @@ def ingest(
     if not path.exists():
         fail(f"{path} not found")
     if url:
+        if dcn or dcn_file:
+            fail("--dcn/--dcn-file cannot be sent with --url: a server registers a dataset and "
+                 "its DCN through POST /v1/datasets (upload it there first), or ingest locally "
+                 "with the server stopped")
         _ingest_remote(url, path, token, source, as_json, show)
         return
     from lde.ingest import parse_column_items, parse_dcn_items, read_dcn_file
@@ -134,6 +146,7 @@ def ingest(
                               columns=cols, source=source, progress=cb, workers=workers or None)
         missing = [d.name for d in app.datasets() if d.dcn is None]
     _print_report(rep, as_json, show, f"ingest {path.name}")
+    _fail_if_all_rejected(rep)
     if missing and not as_json:
         err_console.print(f"[yellow]note:[/] no DCN yet for {', '.join(missing)}; DCN filters "
                           "skip them until one is given (--dcn NAME=VALUE).", highlight=False)

@@ -4,8 +4,11 @@
   :func:`run_job` (any executor can run it: process pool, Ray, Dask, Slurm arrays);
 * :mod:`tapas.experiments.plan` -- spreading genotypes over datasets, and the
   starter preset that generated the shipped data (:func:`starter_plan`);
-* :mod:`tapas.experiments.runner` -- the parallel, resumable runner that writes to
-  the LDE in batches (:func:`run_jobs`, :func:`ensure_datasets`).
+* :mod:`tapas.experiments.backends` -- where jobs run: this process, a local process
+  pool, or one Ray task per job (``backend="ray"``, the optional ``ray`` extra);
+* :mod:`tapas.experiments.runner` -- the resumable runner whose driver alone writes
+  results to the LDE in batches (:func:`run_jobs`, :func:`ensure_datasets`,
+  :class:`ResultWriter`).
 """
 
 from __future__ import annotations
@@ -19,8 +22,15 @@ from tapas.experiments.plan import (
     plan_jobs,
     starter_plan,
 )
-from tapas.experiments.runner import RunReport, done_keys, ensure_datasets, run_jobs
+from tapas.experiments.runner import (
+    ResultWriter,
+    RunReport,
+    done_keys,
+    ensure_datasets,
+    run_jobs,
+)
 
-__all__ = ["STARTER_DATASETS", "STARTER_RECIPE", "STARTER_SOURCE", "Job", "Plan", "RunReport",
+__all__ = ["STARTER_DATASETS", "STARTER_RECIPE", "STARTER_SOURCE", "Job", "Plan",
+           "ResultWriter", "RunReport",
            "dcn_job", "done_keys", "ensure_datasets", "plan_jobs", "run_job", "run_jobs",
            "starter_plan"]

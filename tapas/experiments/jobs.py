@@ -3,8 +3,8 @@
 :func:`run_job` is a pure function of its :class:`Job`: it reads no settings, no
 database and no global state, and returns a plain dict. It may therefore run in any
 process or on any machine that has ``tapas`` installed: a
-``concurrent.futures`` pool (what :mod:`tapas.experiments.runner` uses), a Ray task
-(``ray.remote(run_job)``), a Dask ``client.map(run_job, jobs)``, or one Slurm array
+``concurrent.futures`` pool or a Ray task (the two backends of
+:mod:`tapas.experiments.backends`), a Dask ``client.map(run_job, jobs)``, or one Slurm array
 task per slice (``tapas experiments run --preset starter --slice $A:$B --db
 part_$SLURM_ARRAY_TASK_ID.duckdb``, then ``tapas lde import`` of each part's export
 into one database). Only the parent that owns the database writes results (DuckDB

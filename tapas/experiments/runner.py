@@ -1,25 +1,23 @@
 """Run experiment jobs in parallel and record them in the LDE, resumably.
 
-The parent process plans the jobs, asks the LDE which are already recorded (by the
-job key stored in each experiment's ``hparams``), hands the rest to a
-:class:`concurrent.futures.ProcessPoolExecutor` whose workers run one torch thread
-each, and writes finished results to the database in batches (DuckDB has one
-writer: only the parent opens it). A stopped run (Ctrl-C, a crash, a killed machine)
-loses at most the batch in flight; running the same command again trains only what
-is missing.
+The parent process (the driver) plans the jobs, asks the LDE which are already
+recorded (by the job key stored in each experiment's ``hparams``), hands the rest to a
+backend (:mod:`tapas.experiments.backends`: a local process pool or a Ray cluster,
+workers running one torch thread each), and alone writes finished results to the
+database, in batches, through one :class:`ResultWriter` (DuckDB has one writer:
+workers never open it). A stopped run (Ctrl-C, a crash, a killed driver or machine)
+loses at most the batch not yet written; running the same command again trains only
+what is missing, and no job is ever written twice.
 """
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tapas.experiments.backends import map_jobs
 from tapas.experiments.jobs import Job, dcn_job, run_job
 
 if TYPE_CHECKING:
@@ -41,6 +39,8 @@ class RunReport:
     seconds: float = 0.0
     compute_seconds: float = 0.0
     interrupted: bool = False
+    duplicates: int = 0
+    """Results for a job already written or buffered (dropped, never written twice)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"planned": self.planned, "already_done": self.already_done,
@@ -48,17 +48,7 @@ class RunReport:
                 "failed": [{"job": k, "error": e} for k, e in self.failed],
                 "seconds": round(self.seconds, 2),
                 "compute_seconds": round(self.compute_seconds, 2),
-                "interrupted": self.interrupted}
-
-
-def _init_worker() -> None:
-    """One torch thread per worker: the pool, not torch, spreads work over the cores."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import torch
-
-    torch.set_num_threads(1)
-    with contextlib.suppress(RuntimeError):  # already set in this process
-        torch.set_num_interop_threads(1)
+                "interrupted": self.interrupted, "duplicates": self.duplicates}
 
 
 def done_keys(store: Store, source: str | None = None) -> set[str]:
@@ -69,62 +59,72 @@ def done_keys(store: Store, source: str | None = None) -> set[str]:
     return {k for k in t.column("k").to_pylist() if k}
 
 
-def _records(results: Sequence[dict[str, Any]]) -> list[Any]:
+def _records(results: Sequence[dict[str, Any]], archs: dict[str, Any]) -> list[Any]:
     from lde import ExperimentRecord
 
-    return [ExperimentRecord(arch=r["arch"], dataset=r["dataset"], accuracy=r["accuracy"],
-                             split="test", epochs=r["epochs"], hparams=r["hparams"],
-                             curve=r["curve"], seed=r["seed"], source=r["source"])
+    return [ExperimentRecord(arch=archs[r["arch_id"]], dataset=r["dataset"],
+                             accuracy=r["accuracy"], split="test", epochs=r["epochs"],
+                             hparams=r["hparams"], curve=r["curve"], seed=r["seed"],
+                             source=r["source"])
             for r in results]
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # spawn: workers never inherit the parent's open DuckDB connection or torch threads
-    return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                               mp_context=multiprocessing.get_context("spawn"))
+class ResultWriter:
+    """The run's one writer: buffers results and writes them to the LDE in batches.
 
+    A batch (architectures, then experiments) is one transaction each, written every
+    ``batch_size`` results or ``flush_seconds``, and by :meth:`flush` at the end. A
+    result whose job key is in ``written`` (already stored when the run began, or
+    written or buffered since) is dropped and counted in ``report.duplicates``.
+    """
 
-def _map(fn: Callable[..., dict[str, Any]], args: list[tuple], workers: int,
-         on_result: Callable[[int, dict[str, Any] | None, BaseException | None], None],
-         max_in_flight: int | None = None) -> None:
-    """Run ``fn(*a)`` for each ``a`` (in a pool when ``workers > 0``), reporting each
-    result in completion order. Submission is bounded so an interrupt cancels quickly."""
-    if workers <= 0:
-        _init_worker()
-        for i, a in enumerate(args):
-            try:
-                on_result(i, fn(*a), None)
-            except (ValueError, RuntimeError) as e:
-                on_result(i, None, e)
-        return
-    limit = max_in_flight or workers * 4
-    ex = _pool(workers)
-    try:
-        it = iter(enumerate(args))
-        running: dict[Future, int] = {}
-        for i, a in it:
-            running[ex.submit(fn, *a)] = i
-            if len(running) >= limit:
-                break
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                i = running.pop(fut)
-                err = fut.exception()
-                on_result(i, None if err else fut.result(), err)
-                nxt = next(it, None)
-                if nxt is not None:
-                    running[ex.submit(fn, *nxt[1])] = nxt[0]
-    finally:
-        ex.shutdown(wait=True, cancel_futures=True)
+    def __init__(self, store: Store, report: RunReport, written: set[str] | None = None,
+                 batch_size: int = 64, flush_seconds: float = 30.0) -> None:
+        self.store = store
+        self.report = report
+        self.written = set() if written is None else written
+        self.batch_size = max(1, batch_size)
+        self.flush_seconds = flush_seconds
+        self.buffer: list[dict[str, Any]] = []
+        self._last = time.perf_counter()
+
+    def add(self, result: dict[str, Any]) -> None:
+        if result["key"] in self.written:
+            self.report.duplicates += 1
+            return
+        self.written.add(result["key"])
+        self.buffer.append(result)
+        if (len(self.buffer) >= self.batch_size
+                or time.perf_counter() - self._last >= self.flush_seconds):
+            self.flush()
+
+    def flush(self) -> None:
+        buf, self.buffer = self.buffer, []
+        self._last = time.perf_counter()
+        if not buf:
+            return
+        from tapas.arch import Architecture
+
+        # each distinct architecture built once (shape inference is the writer's main
+        # cost), and stored first so it carries the run's source rather than "user"
+        archs = {r["arch_id"]: r["arch"] for r in buf}
+        archs = {k: Architecture.from_dict(a) for k, a in archs.items()}
+        self.store.add_architectures(list(archs.values()), source=buf[0]["source"])
+        r = self.store.add_experiments(_records(buf, archs))
+        if r.rejected:
+            self.report.failed += [(buf[i]["key"] if isinstance(i, int) else str(i), why)
+                                   for i, why in r.rejected]
+        self.report.written += r.added
 
 
 def ensure_datasets(store: Store, specs: Iterable[str], workers: int = 0, seed: int = 0,
                     source: str = "tapas-experiments", device: str = "cpu",
-                    callback: Callback | None = None, dcn: bool = True) -> dict[str, str]:
+                    callback: Callback | None = None, dcn: bool = True,
+                    backend: str = "local", address: str | None = None) -> dict[str, str]:
     """Register each dataset spec in the LDE with its DCN (computed only when missing or
     when the stored fingerprint differs). Returns spec -> dataset id.
 
+    The DCN jobs run on ``backend`` (see :func:`tapas.experiments.backends.map_jobs`);
     ``dcn=False`` registers datasets without a DCN (a stored one is kept)."""
     from tapas.config import get_settings
     from tapas.experiments.jobs import dataset_info
@@ -147,8 +147,11 @@ def ensure_datasets(store: Store, specs: Iterable[str], workers: int = 0, seed: 
     if callback:
         callback(0, len(todo), None)
     failures: list[str] = []
+    done = 0
 
     def on_result(i: int, r: dict[str, Any] | None, err: BaseException | None) -> None:
+        nonlocal done
+        done += 1
         if r is None:
             failures.append(f"{todo[i][0]}: {err}")
         else:
@@ -157,9 +160,9 @@ def ensure_datasets(store: Store, specs: Iterable[str], workers: int = 0, seed: 
                 r["input_shape"], dcn=r["dcn"], dcn_meta={"method": "probenet", **r["meta"]},
                 source=source)
         if callback:
-            callback(i + 1, len(todo), r)
+            callback(done, len(todo), r)
 
-    _map(dcn_job, todo, min(workers, len(todo)), on_result)
+    map_jobs(dcn_job, todo, on_result, min(workers, len(todo)), backend, address, device)
     if failures:
         raise ValueError("could not characterise dataset(s): " + "; ".join(failures))
     return ids
@@ -167,12 +170,15 @@ def ensure_datasets(store: Store, specs: Iterable[str], workers: int = 0, seed: 
 
 def run_jobs(jobs: Sequence[Job], store: Store, workers: int = 0, device: str = "cpu",
              batch_size: int = 64, flush_seconds: float = 30.0,
-             callback: Callback | None = None) -> RunReport:
+             callback: Callback | None = None, backend: str = "local",
+             address: str | None = None) -> RunReport:
     """Train every job whose result is not in ``store`` yet and write the results.
 
-    ``workers=0`` runs in this process. Results are written every ``batch_size``
-    results or ``flush_seconds``, and once more at the end or on interruption.
-    Datasets must be registered first (:func:`ensure_datasets`).
+    Jobs run on ``backend`` (``local``: ``workers`` processes, 0 for this one; ``ray``:
+    one task per job at ``address``, see :mod:`tapas.experiments.backends`). Results
+    are written by this process alone, every ``batch_size`` results or
+    ``flush_seconds``, and once more at the end or on interruption. Datasets must be
+    registered first (:func:`ensure_datasets`).
     """
     t0 = time.perf_counter()
     rep = RunReport(planned=len(jobs))
@@ -185,25 +191,7 @@ def run_jobs(jobs: Sequence[Job], store: Store, workers: int = 0, device: str = 
         elif j.key not in seen:
             seen.add(j.key)
             pending.append(j)
-    buffer: list[dict[str, Any]] = []
-    last_flush = time.perf_counter()
-
-    def flush() -> None:
-        nonlocal last_flush
-        if buffer:
-            from tapas.arch import Architecture
-
-            # architectures first, so they carry the run's source rather than "user"
-            store.add_architectures([Architecture.from_dict(r["arch"]) for r in buffer],
-                                    source=buffer[0]["source"])
-            r = store.add_experiments(_records(buffer))
-            if r.rejected:
-                rep.failed += [(buffer[i]["key"] if isinstance(i, int) else str(i), why)
-                               for i, why in r.rejected]
-            rep.written += r.added
-            buffer.clear()
-        last_flush = time.perf_counter()
-
+    writer = ResultWriter(store, rep, have, batch_size, flush_seconds)
     done = 0
     if callback:
         callback(0, len(pending), None)
@@ -216,17 +204,16 @@ def run_jobs(jobs: Sequence[Job], store: Store, workers: int = 0, device: str = 
         else:
             rep.trained += 1
             rep.compute_seconds += r["seconds"]
-            buffer.append(r)
-            if len(buffer) >= batch_size or time.perf_counter() - last_flush >= flush_seconds:
-                flush()
+            writer.add(r)
         if callback:
             callback(done, len(pending), r)
 
     try:
-        _map(run_job, [(j, device) for j in pending], workers, on_result)
+        map_jobs(run_job, [(j, device) for j in pending], on_result, workers, backend,
+                 address, device)
     except KeyboardInterrupt:
         rep.interrupted = True
     finally:
-        flush()
+        writer.flush()
         rep.seconds = time.perf_counter() - t0
     return rep

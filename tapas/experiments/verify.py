@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from tapas.experiments.backends import map_jobs
 from tapas.experiments.jobs import Job, run_job
-from tapas.experiments.runner import _map
 
 
 def stored_jobs(directory: Path, lo: int = 0, hi: int | None = None
@@ -41,8 +41,10 @@ def stored_jobs(directory: Path, lo: int = 0, hi: int | None = None
 
 
 def verify(directory: Path, lo: int = 0, hi: int | None = 20, workers: int = 0,
-           seed_offset: int = 0) -> dict[str, Any]:
-    """Re-run rows ``lo:hi`` and compare their final accuracies with the stored ones."""
+           seed_offset: int = 0, backend: str = "local",
+           address: str | None = None) -> dict[str, Any]:
+    """Re-run rows ``lo:hi`` (on ``backend``) and compare their final accuracies with the
+    stored ones."""
     items = stored_jobs(directory, lo, hi)
     jobs = [replace(j, seed=j.seed + seed_offset) for j, _, _ in items]
     got: dict[int, float] = {}
@@ -54,7 +56,7 @@ def verify(directory: Path, lo: int = 0, hi: int | None = 20, workers: int = 0,
         else:
             got[i] = r["accuracy"]
 
-    _map(run_job, [(j,) for j in jobs], workers, on_result)
+    map_jobs(run_job, [(j,) for j in jobs], on_result, workers, backend, address)
     diffs = [got[i] - items[i][1] for i in sorted(got)]
     absd = sorted(abs(x) for x in diffs)
     n = len(absd)

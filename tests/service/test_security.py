@@ -32,12 +32,17 @@ def test_background_server_refuses_0000_without_token(tapas_home: Path) -> None:
         BackgroundServer(create_app(train_default=False), host="0.0.0.0")
 
 
-def test_tapas_serve_refuses_0000_without_token(tapas_home: Path,
+@pytest.mark.parametrize("token", [None, "", "   "])
+def test_tapas_serve_refuses_0000_without_token(tapas_home: Path, token: str | None,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """No token, and an empty or blank one (issue 15: it passed the check), are refused."""
     from tapas.cli.main import app
     from tapas.config import get_settings
 
-    monkeypatch.delenv("TAPAS_API_TOKEN", raising=False)
+    if token is None:
+        monkeypatch.delenv("TAPAS_API_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("TAPAS_API_TOKEN", token)
     get_settings.cache_clear()
     res = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--port", "0"])
     assert res.exit_code == 1

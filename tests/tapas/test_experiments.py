@@ -131,6 +131,66 @@ def test_process_pool_matches_in_process(small_probe: Path) -> None:
         assert got[j.key] == run_job(j)["accuracy"]
 
 
+def test_ray_is_imported_only_when_chosen() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, tapas.experiments, tapas.cli.main, tapas.bench.experiments\n"
+            "print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "False"
+
+
+def test_ray_backend_without_ray_says_how_to_get_it(small_probe: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where ``ray`` is not installed (simulated: its import fails), one clear line."""
+    import sys
+
+    from typer.testing import CliRunner
+
+    from tapas.cli.main import app
+    from tapas.experiments.backends import BackendError, map_jobs
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    db = small_probe / "noray.duckdb"
+    runner = CliRunner()
+    for args in (["experiments", "run", "-d", SMALL, "-s", "chain:1", "-k", "1",
+                  "--backend", "ray", "--db", str(db)],
+                 ["bench", "experiments", "--backend", "ray", "--json"]):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 1, r.output
+        assert "pip install 'tapas-nas[ray]'" in r.output and "Traceback" not in r.output
+    with pytest.raises(BackendError, match=r"tapas-nas\[ray\]"):
+        map_jobs(run_job, [(_jobs(1)[0],)], lambda *_: None, backend="ray")
+    bad = runner.invoke(app, ["experiments", "run", "-d", SMALL, "--backend", "dask",
+                              "--db", str(db)])
+    assert bad.exit_code == 1 and "unknown backend 'dask'" in bad.output
+    addr = runner.invoke(app, ["experiments", "run", "-d", SMALL, "--address", "auto",
+                               "--db", str(db)])
+    assert addr.exit_code == 1 and "--address is for --backend ray" in addr.output
+
+
+def test_writer_never_writes_a_job_twice(small_probe: Path) -> None:
+    """A result arriving again (a retried task, a re-delivered result) is dropped."""
+    from lde import Store
+    from tapas.experiments.runner import ResultWriter, RunReport
+
+    job = _jobs(1)[0]
+    r = run_job(job)
+    with Store(small_probe / "w.duckdb") as store:
+        ensure_datasets(store, [SMALL], dcn=False, source="test-run")
+        rep = RunReport()
+        w = ResultWriter(store, rep, batch_size=2)
+        w.add(r)
+        w.add(dict(r))  # same job key, still buffered
+        w.flush()
+        w.add(r)  # already written
+        w.flush()
+        assert (rep.written, rep.duplicates) == (1, 2)
+        assert store.sql("SELECT count(*) n FROM experiments").column("n")[0].as_py() == 1
+
+
 # ---------------------------------------------------------------- the shipped data
 # Tolerance for re-running shipped jobs, from measurements (lde/starter/DATA_CARD.md):
 # on the generating machine 20 of 20 re-runs with the same seed were bit-identical;

@@ -1,0 +1,66 @@
+"""Scenario-C ablations of TAP variants beside chosen baselines (a development bench).
+
+``python -m tapas.bench.ablation SUITE LIMIT VARIANTS [SCENARIO] [BASELINES]``
+
+* ``SUITE``: ``nb201`` or ``starter``; ``LIMIT``: cells per NAS-Bench-201 dataset
+  (0: all);
+* ``VARIANTS``: JSON ``{"name": {TAPRegressor hyper-parameters}, ...}``;
+* ``SCENARIO``: ``C`` (default) or ``A``; ``BASELINES``: comma-separated names from
+  :data:`predictor.baselines.BASELINES` (default ``gbr,mean_rank_other,nearest``).
+
+Prints Kendall tau per left-out dataset and each model's mean tau, MAE and coverage.
+Scenario C selects training datasets with the production rule (:mod:`lde.selection`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from functools import partial
+from typing import Any
+
+
+def main(argv: list[str]) -> None:
+    import numpy as np
+    import torch
+
+    from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, select_adaptive
+    from predictor import TAPRegressor
+    from predictor.baselines import BASELINES
+    from predictor.evaluate import scenario_a, scenario_c
+    from tapas.bench.predictor import load_suite
+
+    if len(argv) < 3:
+        sys.exit(__doc__)
+    torch.set_num_threads(1)
+    suite, limit = argv[0], int(argv[1]) or None
+    variants: dict[str, dict[str, Any]] = json.loads(argv[2])
+    scenario = argv[3] if len(argv) > 3 else "C"
+    names = argv[4].split(",") if len(argv) > 4 else ["gbr", "mean_rank_other", "nearest"]
+    t0 = time.time()
+    table = load_suite(suite, None, limit)
+    print(f"loaded {len(table.archs)} rows in {time.time() - t0:.0f} s", flush=True)
+    models: dict[str, Any] = {k: partial(TAPRegressor, **kw) for k, kw in variants.items()}
+    for b in filter(None, names):
+        models[b] = partial(BASELINES[b], seed=0) if b == "gbr" else BASELINES[b]
+    select = partial(select_adaptive, min_experiments=MIN_EXPERIMENTS,
+                     min_datasets=MIN_DATASETS)
+    res: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for ds in table.dataset_dcn():
+        if scenario == "C":
+            rs = scenario_c(table, ds, models, select)
+        else:
+            rs = scenario_a(table, ds, {k: v for k, v in models.items()
+                                        if k not in ("nearest", "mean_rank_other")})
+        for r in rs:
+            res.setdefault(r.model, {})[ds] = (r.metrics["kendall"], r.metrics["mae"],
+                                               r.metrics.get("coverage", float("nan")))
+        print(ds, {r.model: round(r.metrics["kendall"], 3) for r in rs}, flush=True)
+    for m, v in res.items():
+        k, e, c = (float(np.mean([x[i] for x in v.values()])) for i in range(3))
+        print(f"{m}: mean tau {k:.4f}, MAE {e:.4f}, coverage {c:.3f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

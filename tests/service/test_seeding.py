@@ -1,0 +1,41 @@
+"""An interrupted first start (issue 15): ``tapas serve`` killed with SIGKILL while it
+seeds a new database; the next start seeds until the starter data has committed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.service.proc_server import ProcServer
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3])
+def test_seeding_survives_a_kill_during_the_first_start(tmp_path: Path, delay: float) -> None:
+    from lde.starter import available
+
+    if not available():
+        pytest.skip("the starter data is not installed")
+    home = tmp_path / "home"
+    srv = ProcServer(home, seed=True).start(wait=False)
+    t0 = time.monotonic()
+    while not any(home.glob("lde.duckdb*")):  # the new database is being built
+        assert time.monotonic() - t0 < 120 and srv.proc.poll() is None
+        time.sleep(0.005)
+    time.sleep(delay)
+    srv.kill()
+    srv = ProcServer(home, seed=True).start()
+    try:
+        with httpx.Client(base_url=srv.url) as c:
+            n = c.get("/v1/experiments", params={"limit": 1}).json()["total"]
+            assert n > 0  # the starter data is there, not an empty database forever
+    finally:
+        srv.stop()
+    from lde import Store
+
+    with Store(home / "lde.duckdb", read_only=True) as store:
+        assert store.sql("SELECT value FROM meta WHERE key = 'starter'").column(
+            0).to_pylist() == ["done"]
+        assert len(store.datasets()) > 0
