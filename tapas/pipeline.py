@@ -5,9 +5,10 @@ call. It owns the open LDE (``lde.Store``) and the model directory, and it alone
 decides which predictor answers a request:
 
 * :meth:`Pipeline.train` trains a predictor for a target DCN, or reuses one: a
-  predictor is identified by the datasets its DCN filter selects, its
-  hyper-parameters and the LDE snapshot (:func:`predictor_key`), so a second request
-  whose filter selects the same experiments gets the same model back.
+  predictor is identified by the content of the experiments its DCN filter selects
+  (:func:`selection_key`), its hyper-parameters and the datasets it must leave out
+  (:func:`predictor_key`), so a second request whose filter selects the same
+  experiments gets the same model back, whatever unrelated data the LDE gained.
 * :meth:`Pipeline.select` answers a prediction request without training: the
   registered predictor the request names by id (pinned: the same answers whatever is
   trained later), else a predictor held in memory whose DCN range covers the target
