@@ -14,7 +14,7 @@ Contract (others code against these names)::
         archs = store.architectures(s.arch_ids())                # id -> Architecture
         snap = store.snapshot_id()
         store.register_predictor(pid, dcn, tau, lo, hi, snap, len(s), metrics, path, prov)
-        store.find_predictor(0.71, snap)
+        store.covering_predictors(0.71)
 
 * :class:`Store` -- open/create the DuckDB file (schema created and migrated on
   open); datasets (:meth:`~Store.upsert_dataset`, :meth:`~Store.dataset`,
@@ -23,7 +23,7 @@ Contract (others code against these names)::
   :meth:`~Store.architectures`), experiments (:meth:`~Store.add_experiments`,
   :meth:`~Store.ingest_rows` for Arrow batches), DCN filters
   (:meth:`~Store.filter_by_dcn`, :meth:`~Store.filter_adaptive`), the predictor
-  registry (:meth:`~Store.register_predictor`, :meth:`~Store.find_predictor`,
+  registry (:meth:`~Store.register_predictor`, :meth:`~Store.covering_predictors`,
   :meth:`~Store.predictors`, :meth:`~Store.predictor`), :meth:`~Store.stats`,
   :meth:`~Store.snapshot_id`, Parquet :meth:`~Store.export_parquet` /
   :meth:`~Store.import_parquet` (also how starter data seeds a new database).
@@ -43,18 +43,17 @@ Contract (others code against these names)::
 
 from __future__ import annotations
 
-from lde.errors import IngestError, LDEError, LockedError, SchemaError
+from lde.errors import DatabaseError, IngestError, LDEError, LockedError, SchemaError
 from lde.schema import SCHEMA_VERSION
 from lde.store import (
     DatasetRow,
     ExperimentRecord,
     ExperimentSet,
     IngestReport,
-    PredictorRow,
     Store,
     dataset_id_for,
 )
 
-__all__ = ["SCHEMA_VERSION", "DatasetRow", "ExperimentRecord", "ExperimentSet", "IngestError",
-           "IngestReport", "LDEError", "LockedError", "PredictorRow", "SchemaError", "Store",
-           "dataset_id_for"]
+__all__ = ["SCHEMA_VERSION", "DatabaseError", "DatasetRow", "ExperimentRecord", "ExperimentSet",
+           "IngestError", "IngestReport", "LDEError", "LockedError",
+           "SchemaError", "Store", "dataset_id_for"]

@@ -26,18 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tapas.arch import NB201_OPS, Architecture, from_nb201
+from tapas.arch import NB201_OPS, Architecture, cell_string, from_nb201
 from tapas.arch.nb201 import nb201_dict
 
 _SEP = (",", ":")
-
-# NAS-Bench-201 datasets: (num_classes, input_size).
-NB201_DATASETS: dict[str, tuple[int, int]] = {
-    "cifar10": (10, 32),
-    "cifar100": (100, 32),
-    "ImageNet16-120": (120, 16),
-}
-
 
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -75,7 +67,7 @@ def arch_row(arch: Architecture, nb201_cell: str | None = None) -> ArchRow:
 
 
 def _uniform(op: str) -> str:
-    return f"|{op}~0|+|{op}~0|{op}~1|+|{op}~0|{op}~1|{op}~2|"
+    return cell_string([op] * 6)
 
 
 _SENTINEL = 987654321

@@ -22,6 +22,11 @@ class LockedError(LDEError):
         )
 
 
+class DatabaseError(LDEError):
+    """DuckDB failed on a query (callers never see ``duckdb.Error``); a failed write
+    transaction was rolled back, so nothing was written."""
+
+
 class SchemaError(LDEError):
     """The file is not an LDE, or was written by a newer version of tapas."""
 

@@ -49,22 +49,27 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lde.archs import NB201_DATASETS, ArchRow, iter_nb201_rows
+from lde.archs import ArchRow, iter_nb201_rows
 from lde.errors import IngestError, LDEError
 from lde.store import (
-    SPLITS,
-    ExperimentRecord,
     IngestReport,
     Progress,
     Store,
     check_accuracy,
     experiment_table,
 )
-from tapas.config import MAX_CURVE_LEN, MAX_EPOCHS, MAX_HPARAMS_BYTES, SEED_RANGE
+from tapas.arch import NB201_DATASETS
+from tapas.records import (
+    SPLITS,
+    ExperimentRecord,
+    RecordError,
+    _int,
+    iter_rows,
+    record_from_row,
+)
 
 NB201_COLUMNS: dict[str, tuple[str, str]] = {
     "cifar10_test": ("cifar10", "test"),
@@ -152,154 +157,6 @@ def _ensure_datasets(store: Store, wanted: dict[str, dict[str, Any]], dcn: dict[
             store.set_dcn(row.id, dcn[name], {"method": "given at ingest"})
 
 
-# --------------------------------------------------------------------- own records
-def _iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(line number, row dict) per record; a string instead of a dict is a parse error."""
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        with path.open(encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    yield i, f"malformed JSON at column {e.colno}: {e.msg}"
-                    continue
-                yield i, obj if isinstance(obj, dict) else f"expected an object, got {obj!r:.40}"
-    elif suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames:
-                raise IngestError(f"{path} is empty")
-            _check_columns(path, reader.fieldnames)
-            start = 2
-            for row in reader:
-                yield start, {k: v for k, v in row.items() if k is not None}
-                start = reader.line_num + 1
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except Exception as e:  # pyarrow raises several types for unreadable files
-            raise IngestError(f"{path} is not a readable Parquet file: {e}") from None
-        _check_columns(path, table.column_names)
-        for i, row in enumerate(table.to_pylist(), 1):
-            yield i, row
-    else:
-        raise IngestError(f"{path}: unknown record format {suffix!r} (use .jsonl, .csv or "
-                          ".parquet)")
-
-
-def _check_columns(path: Path, cols: list[str]) -> None:
-    missing = [c for c in ("arch", "dataset") if c not in cols]
-    if "accuracy" not in cols and "accuracy_pct" not in cols:
-        missing.append("accuracy (or accuracy_pct)")
-    if missing:
-        raise IngestError(f"{path}: missing column(s) {', '.join(missing)}; found "
-                          f"{', '.join(cols)}")
-
-
-def _blank(v: Any) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip())
-
-
-def _num(v: Any, what: str) -> float:
-    """A finite number (NaN, infinity and 1e999 are errors naming ``what``)."""
-    if isinstance(v, str):
-        try:
-            f = float(v)
-        except ValueError:
-            raise ValueError(f"{what} must be a number, got {v[:40]!r}") from None
-    elif isinstance(v, bool) or not isinstance(v, int | float):
-        raise ValueError(f"{what} must be a number, got {v!r:.40}")
-    else:
-        try:
-            f = float(v)
-        except OverflowError:
-            raise ValueError(f"{what} is out of range ({str(v)[:40]})") from None
-    if not math.isfinite(f):
-        raise ValueError(f"{what} must be a finite number (not NaN or infinity), got {v!r:.40}")
-    return f
-
-
-def _int(v: Any, what: str, lo: int, hi: int) -> int | None:
-    """An integer in [lo, hi]; exact for Python ints beyond float precision."""
-    if _blank(v):
-        return None
-    if isinstance(v, int) and not isinstance(v, bool):
-        i = v
-    else:
-        f = _num(v, what)
-        if f != int(f):
-            raise ValueError(f"{what} must be an integer, got {v!r:.40}")
-        i = int(f)
-    if not lo <= i <= hi:
-        raise ValueError(f"{what} must lie in [{lo}, {hi}], got {str(v)[:40]}")
-    return i
-
-
-def _json_field(v: Any, what: str) -> Any:
-    if isinstance(v, str):
-        try:
-            return json.loads(v)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{what} is not valid JSON ({e.msg})") from None
-    return v
-
-
-def record_from_row(row: dict[str, Any], source: str) -> ExperimentRecord:
-    """One record from a parsed row (see the module docstring); ValueError names the field."""
-    arch = row.get("arch")
-    if _blank(arch):
-        raise ValueError("arch is missing")
-    if isinstance(arch, str) and arch.lstrip().startswith("{"):
-        arch = _json_field(arch, "arch")
-    dataset = row.get("dataset")
-    if _blank(dataset) or not isinstance(dataset, str):
-        raise ValueError(f"dataset must be a name, got {dataset!r}")
-    pct = not _blank(row.get("accuracy_pct"))
-    if pct and not _blank(row.get("accuracy")):
-        raise ValueError("give either accuracy or accuracy_pct, not both")
-    raw = row.get("accuracy_pct") if pct else row.get("accuracy")
-    if _blank(raw):
-        raise ValueError("accuracy is missing")
-    name = "accuracy_pct" if pct else "accuracy"
-    acc = _num(raw, name)
-    if pct and not 0 <= acc <= 100:
-        raise ValueError(f"accuracy_pct {acc!r} is outside [0, 100]")
-    scale = 100.0 if pct else 1.0
-    curve = None if _blank(row.get("curve")) else _json_field(row["curve"], "curve")
-    if curve is not None:
-        if not isinstance(curve, list):
-            raise ValueError(f"curve must be a list, got {curve!r:.40}")
-        if len(curve) > MAX_CURVE_LEN:
-            raise ValueError(f"curve has {len(curve):,} points; at most {MAX_CURVE_LEN:,}")
-        curve = [_num(x, f"curve[{j}]") / scale for j, x in enumerate(curve)]
-    hp = None if _blank(row.get("hparams")) else _json_field(row["hparams"], "hparams")
-    if hp is not None:
-        try:
-            size = len(json.dumps(hp, allow_nan=False))
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"hparams must be JSON without NaN or infinity ({e})") from None
-        if size > MAX_HPARAMS_BYTES:
-            raise ValueError(f"hparams take {size:,} bytes as JSON; at most "
-                             f"{MAX_HPARAMS_BYTES:,}")
-    split = row.get("split")
-    split = "test" if _blank(split) else str(split).strip()
-    if split == "val":
-        split = "valid"
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    src = row.get("source")
-    return ExperimentRecord(arch=arch, dataset=dataset.strip(), accuracy=acc / scale, split=split,
-                            epochs=_int(row.get("epochs"), "epochs", 0, MAX_EPOCHS),
-                            hparams=hp, curve=curve,
-                            seed=_int(row.get("seed"), "seed", *SEED_RANGE),
-                            source=source if _blank(src) else str(src))
-
-
 def ingest_records(store: Store, path: str | Path, *, source: str | None = None,
                    dcn: dict[str, float] | None = None,
                    progress: Progress | None = None) -> IngestReport:
@@ -313,7 +170,11 @@ def ingest_records(store: Store, path: str | Path, *, source: str | None = None,
     records: list[ExperimentRecord] = []
     lines: list[int] = []
     wanted: dict[str, dict[str, Any]] = {}
-    for line, row in _iter_rows(path):
+    try:
+        rows = list(iter_rows(path))
+    except RecordError as e:
+        raise IngestError(str(e)) from None
+    for line, row in rows:
         if isinstance(row, str):
             rep.rejected.append((line, row))
             continue
@@ -344,15 +205,16 @@ def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
     k = _int(row.get("num_classes"), "num_classes", 2, 1_000_000)
     shape = _shape(row.get("input_shape"))
     if (k is None or shape is None) and rec.dataset in NB201_DATASETS:
-        nk, size = NB201_DATASETS[rec.dataset]
+        nb = NB201_DATASETS[rec.dataset]
+        nk, size = nb.num_classes, nb.input_size
         k, shape = k or nk, shape or (3, size, size)
     if (k is None or shape is None) and not (isinstance(rec.arch, str)
                                              and is_nb201_string(rec.arch)):
         arch = rec.arch if isinstance(rec.arch, Architecture) else None
         if arch is None:
-            from tapas.arch import load
+            from tapas.types import parse_arch
 
-            arch = load(rec.arch)
+            arch = parse_arch(rec.arch)
         k, shape = k or arch.num_classes, shape or tuple(arch.input_shape)
     return {"num_classes": k, "input_shape": shape}
 
@@ -481,7 +343,7 @@ def ingest_nb201(store: Store, path: str | Path, *, columns: list[str] | None = 
                     raise IngestError(f"dataset {name!r} (from the column mapping) is not in "
                                       "the LDE and is not a NAS-Bench-201 dataset; register it "
                                       "first")
-                k, size = NB201_DATASETS[name]
+                k, size = NB201_DATASETS[name].num_classes, NB201_DATASETS[name].input_size
                 store.upsert_dataset(name, f"nas-bench-201:{name}", None, k, (3, size, size),
                                      dcn.get(name),
                                      {"method": "given at ingest"} if name in dcn else None,

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lde.errors import IngestError
+from lde.rows import SPLITS, IngestReport, Progress
 from lde.schema import SCHEMA_VERSION
-from lde.store import SPLITS, IngestReport, Progress
 
 if TYPE_CHECKING:
     from lde.store import Store
@@ -63,8 +63,7 @@ def export_parquet(store: Store, directory: Path, progress: Progress | None = No
     steps = ["datasets", "architectures", "predictors", "experiments"]
     paths: list[str] = []
     try:
-        with store._lock:
-            con = store._con
+        with store.connection() as con:
             for i, table in enumerate(steps):
                 if progress:
                     progress("export", i, len(steps))
@@ -252,7 +251,7 @@ def import_parquet(store: Store, directory: Path, progress: Progress | None = No
             # family was defined as Architecture.template_id carry an older hash)
             rows = [ArchRow(r[1], family_of(json.loads(r[2])) if r[2] is not None else r[6],
                             r[2], r[7], r[8], r[9], r[4], tuple(r[5]), r[3]) for r in good]
-            store._insert_archs(rows, "import")
+            store.insert_architectures(rows, "import")
             # keep the exported source and time of each architecture
             con.register("_imp_arch_meta", pa.table({
                 "id": [r[1] for r in good], "source": [r[10] for r in good],

@@ -13,147 +13,42 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lde.archs import ArchRow, arch_row, family_of, nb201_rows
-from lde.errors import LDEError, LockedError, SchemaError
+from lde.errors import DatabaseError, LDEError, LockedError, SchemaError
+from lde.rows import (
+    SPLITS,
+    DatasetRow,
+    ExperimentRecord,
+    ExperimentSet,
+    IngestReport,
+    Progress,
+    check_accuracy,
+    dataset_id_for,
+    is_number,
+    opt_int,
+)
 from lde.schema import SCHEMA_VERSION, current_version, migrate
 from lde.selection import select_adaptive
+from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
+from tapas.types import PredictorInfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from tapas.arch import Architecture
 
-SPLITS = ("test", "valid", "train")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ARCH_CACHE_SIZE = 4096
-
-Progress = Callable[[str, int, int], None]
-"""``progress(phase, done, total)``: called by long operations (the CLI draws a bar)."""
-
-
-def dataset_id_for(name: str) -> str:
-    """A stable id from a dataset name: the name itself when it is a simple slug."""
-    if _ID_RE.match(name):
-        return name
-    return "d_" + hashlib.sha256(name.encode()).hexdigest()[:16]
-
-
-# ---------------------------------------------------------------------------- records
-@dataclass(frozen=True)
-class DatasetRow:
-    """One dataset; ``dcn`` is None until it has been characterised."""
-
-    id: str
-    name: str
-    fingerprint: str | None
-    n_samples: int | None
-    n_classes: int
-    input_shape: tuple[int, ...]
-    dcn: float | None
-    dcn_meta: dict[str, Any] | None
-    source: str
-
-
-@dataclass
-class ExperimentRecord:
-    """One training run to ingest.
-
-    ``arch``: an :class:`~tapas.arch.Architecture`, its canonical dict, IR JSON text
-    or a NAS-Bench-201 cell string (expanded for the dataset's classes and input).
-    ``dataset``: id or name of a dataset already in the store. ``accuracy`` and
-    ``curve`` are fractions in [0, 1].
-    """
-
-    arch: Any
-    dataset: str
-    accuracy: float
-    split: str = "test"
-    epochs: int | None = None
-    hparams: dict[str, Any] | None = None
-    curve: list[float] | None = None
-    seed: int | None = None
-    source: str = "user"
-
-
-@dataclass
-class IngestReport:
-    """What one batch did: rows added, skipped as already present, and rejected."""
-
-    added: int = 0
-    skipped: int = 0
-    rejected: list[tuple[int | str, str]] = field(default_factory=list)
-    architectures_added: int = 0
-    datasets_added: int = 0
-    batch: int | None = None
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"added": self.added, "skipped": self.skipped,
-                "rejected": [{"where": w, "reason": r} for w, r in self.rejected],
-                "n_rejected": len(self.rejected),
-                "architectures_added": self.architectures_added,
-                "datasets_added": self.datasets_added, "batch": self.batch,
-                "seconds": round(self.seconds, 3)}
-
-
-@dataclass
-class ExperimentSet:
-    """Experiments returned by a DCN filter, as numpy columns (one entry per experiment).
-
-    ``tau`` is the radius actually used; ``satisfied`` is False when an adaptive
-    filter could not reach its minimums even with every dataset included.
-    """
-
-    arch_id: np.ndarray
-    dataset_id: np.ndarray
-    dcn: np.ndarray
-    accuracy: np.ndarray
-    num_classes: np.ndarray
-    split: np.ndarray
-    curves: list[list[float] | None] | None
-    tau: float
-    target_dcn: float
-    satisfied: bool = True
-
-    def __len__(self) -> int:
-        return int(self.accuracy.shape[0])
-
-    def arch_ids(self) -> list[str]:
-        """Distinct architecture ids, in first-seen order (pass to ``Store.architectures``)."""
-        return list(dict.fromkeys(self.arch_id.tolist()))
-
-    def datasets(self) -> list[str]:
-        return sorted(set(self.dataset_id.tolist()))
-
-
-@dataclass(frozen=True)
-class PredictorRow:
-    """A trained predictor in the registry; reusable while the LDE snapshot is unchanged."""
-
-    id: str
-    dcn: float
-    tau: float
-    dcn_lo: float
-    dcn_hi: float
-    snapshot: str
-    n_train: int
-    metrics: dict[str, Any]
-    artifact: str
-    provenance: dict[str, Any]
-    created_at: Any
-
 
 # ----------------------------------------------------------------------------- helpers
 def _holder(message: str) -> str:
@@ -167,65 +62,6 @@ def _unregister(con: Any, name: str) -> None:
 
     with suppress(duckdb.Error):
         con.unregister(name)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-
-
-def check_accuracy(v: Any, what: str = "accuracy") -> float:
-    """A finite fraction in [0, 1], or ValueError naming the problem."""
-    if not _is_number(v):
-        raise ValueError(f"{what} must be a number, got {v!r}")
-    f = float(v)
-    if math.isnan(f):
-        raise ValueError(f"{what} is NaN")
-    if not 0.0 <= f <= 1.0:
-        raise ValueError(f"{what} {f!r} is outside [0, 1]")
-    return f
-
-
-def _opt_int(v: Any, what: str, lo: int = 0) -> int | None:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return None
-    if isinstance(v, bool) or not _is_number(v) or float(v) != int(v):
-        raise ValueError(f"{what} must be an integer, got {v!r}")
-    if int(v) < lo:
-        raise ValueError(f"{what} must be >= {lo}, got {int(v)}")
-    return int(v)
-
-
-def _arch_table(rows: Sequence[ArchRow], source: str) -> pa.Table:
-    import pyarrow as pa
-
-    return pa.table({
-        "id": pa.array([r.id for r in rows], pa.string()),
-        "family": pa.array([r.family for r in rows], pa.string()),
-        "canonical_json": pa.array([r.canonical_json for r in rows], pa.string()),
-        "params": pa.array([r.params for r in rows], pa.int64()),
-        "flops": pa.array([r.flops for r in rows], pa.int64()),
-        "n_layers": pa.array([r.n_layers for r in rows], pa.int32()),
-        "num_classes": pa.array([r.num_classes for r in rows], pa.int32()),
-        "input_shape": pa.array([list(r.input_shape) for r in rows], pa.list_(pa.int32())),
-        "nb201_cell": pa.array([r.nb201_cell for r in rows], pa.string()),
-        "source": pa.array([source] * len(rows), pa.string()),
-    })
-
-
-EXPERIMENT_COLUMNS = ("arch_id", "dataset_id", "split", "seed", "source", "accuracy", "epochs",
-                      "hparams", "curve")
-
-
-def experiment_table(cols: dict[str, Sequence[Any]]) -> pa.Table:
-    """Arrow table of experiments in the store's column types (``hparams`` as JSON text)."""
-    import pyarrow as pa
-
-    types = {"arch_id": pa.string(), "dataset_id": pa.string(), "split": pa.string(),
-             "seed": pa.int64(), "source": pa.string(), "accuracy": pa.float64(),
-             "epochs": pa.int32(), "hparams": pa.string(), "curve": pa.list_(pa.float64())}
-    n = len(cols["arch_id"])
-    return pa.table({k: pa.array(cols[k] if k in cols else [None] * n, types[k])
-                     for k in EXPERIMENT_COLUMNS})
 
 
 CACHE_MAX_ROWS = 20_000_000
@@ -338,21 +174,47 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
+            import duckdb
+
             self._con.execute("BEGIN TRANSACTION")
             self._depth = 1
             try:
                 yield self._con
-            except BaseException:
+            except BaseException as e:
                 self._depth = 0
                 self._generation += 1
                 self._con.execute("ROLLBACK")
+                if isinstance(e, duckdb.Error):
+                    raise DatabaseError(f"database error in {self.path} (nothing was "
+                                        f"written): {e}") from e
                 raise
             self._depth = 0
             self._generation += 1
-            self._con.execute("COMMIT")
+            try:
+                self._con.execute("COMMIT")
+            except duckdb.Error as e:
+                raise DatabaseError(f"database error in {self.path} (nothing was written): "
+                                    f"{e}") from e
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """DuckDB's errors as :class:`~lde.errors.DatabaseError` (callers import no duckdb)."""
+        import duckdb
+
+        try:
+            yield
+        except duckdb.Error as e:
+            raise DatabaseError(f"database error in {self.path}: {e}") from e
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """The DuckDB connection, held exclusively for a bulk read (e.g. an export); its
+        errors come out as :class:`~lde.errors.DatabaseError`."""
+        with self._lock, self._errors():
+            yield self._con
 
     def _q(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        with self._lock:
+        with self._lock, self._errors():
             return self._con.execute(sql, params or []).fetchall()
 
     def _q1(self, sql: str, params: Sequence[Any] | None = None) -> tuple:
@@ -361,7 +223,7 @@ class Store:
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run a read query and return Arrow (for notebooks and ad-hoc analysis)."""
-        with self._lock:
+        with self._lock, self._errors():
             return self._con.sql(query, params=params or None).to_arrow_table()
 
     # -------------------------------------------------------------- datasets
@@ -372,7 +234,7 @@ class Store:
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise LDEError(f"dataset name must be a non-empty string of at most 200 "
                            f"characters, got {name!r}")
-        k = _opt_int(n_classes, "n_classes", 2)
+        k = opt_int(n_classes, "n_classes", 2)
         if k is None:
             raise LDEError("n_classes is required")
         shape = [int(x) for x in input_shape]
@@ -380,7 +242,7 @@ class Store:
             raise LDEError(f"input_shape must be [channels, height, width], got {input_shape!r}")
         if dcn is not None:
             dcn = check_accuracy(dcn, "dcn")
-        ns = _opt_int(n_samples, "n_samples")
+        ns = opt_int(n_samples, "n_samples")
         did = dataset_id_for(name)
         meta = json.dumps(dcn_meta, sort_keys=True) if dcn_meta is not None else None
         with self.transaction() as con:
@@ -429,11 +291,12 @@ class Store:
         return [self._ds(r) for r in self._q(f"SELECT {self._DS_COLS} FROM datasets ORDER BY name")]
 
     # --------------------------------------------------------- architectures
-    def _insert_archs(self, rows: Sequence[ArchRow], source: str) -> int:
+    def insert_architectures(self, rows: Sequence[ArchRow], source: str) -> int:
+        """Add architecture rows not yet stored (one transaction); how many were new."""
         if not rows:
             return 0
         with self.transaction() as con:
-            con.register("_new_archs", _arch_table(rows, source))
+            con.register("_new_archs", arch_table(rows, source))
             try:
                 before = con.execute("SELECT count(*) FROM architectures").fetchall()[0][0]
                 con.execute(
@@ -452,7 +315,7 @@ class Store:
 
     def add_architectures(self, archs: Iterable[Architecture], source: str = "user") -> int:
         """Store architectures (already present ones are skipped); returns how many were new."""
-        return self._insert_archs([arch_row(a) for a in archs], source)
+        return self.insert_architectures([arch_row(a) for a in archs], source)
 
     def architectures(self, ids: Iterable[str]) -> dict[str, Architecture]:
         """Rebuild :class:`~tapas.arch.Architecture` objects by id (unknown ids are absent).
@@ -492,11 +355,6 @@ class Store:
             out[aid] = arch
         return out
 
-    def canonical_json(self, arch_id: str) -> str | None:
-        """Canonical JSON of one stored architecture (rebuilt for NAS-Bench-201 cells)."""
-        got = self.architectures([arch_id])
-        return got[arch_id].canonical_json if arch_id in got else None
-
     # ----------------------------------------------------------- experiments
     def _next_batch(self, con: Any) -> int:
         return int(con.execute("SELECT coalesce(max(batch), 0) + 1 FROM ingest_batches")
@@ -533,7 +391,7 @@ class Store:
             order = "seq" if "seq" in names else "_ord"
             stamp = "x.ingested_at" if "ingested_at" in names else "current_timestamp"
             try:
-                rep.architectures_added += self._insert_archs(arch_rows, arch_source)
+                rep.architectures_added += self.insert_architectures(arch_rows, arch_source)
                 batch = self._next_batch(con)
                 base = int(con.execute("SELECT coalesce(max(seq), 0) FROM experiments")
                            .fetchall()[0][0])
@@ -569,7 +427,8 @@ class Store:
     def add_experiments(self, records: Iterable[ExperimentRecord],
                         progress: Progress | None = None) -> IngestReport:
         """Validate and add records in one transaction; bad ones are rejected by index."""
-        from tapas.arch import ArchError, Architecture, is_nb201_string, load
+        from tapas.arch import ArchError, Architecture, is_nb201_string
+        from tapas.types import parse_arch as load
 
         rep = IngestReport()
         t0 = time.perf_counter()
@@ -603,8 +462,8 @@ class Store:
                     hp = json.dumps(rec.hparams, sort_keys=True, allow_nan=False)
                 if not isinstance(rec.source, str) or not rec.source:
                     raise ValueError(f"source must be a non-empty string, got {rec.source!r}")
-                seed = _opt_int(rec.seed, "seed", -(2**62))
-                epochs = _opt_int(rec.epochs, "epochs")
+                seed = opt_int(rec.seed, "seed", -(2**62))
+                epochs = opt_int(rec.epochs, "epochs")
             except (ArchError, ValueError, TypeError) as e:
                 rep.rejected.append((i, str(e)))
                 continue
@@ -789,7 +648,7 @@ class Store:
         ``exclude_datasets`` (ids or names) leaves datasets out, e.g. a held-out target.
         """
         dcn = check_accuracy(dcn, "dcn")
-        if not _is_number(tau) or not 0 <= float(tau) <= 1:
+        if not is_number(tau) or not 0 <= float(tau) <= 1:
             raise LDEError(f"tau must be a number in [0, 1], got {tau!r}")
         table = [r for r in self._dcn_table(exclude_datasets)
                  if abs(r[1] - dcn) <= float(tau) + 1e-12]
@@ -853,23 +712,33 @@ class Store:
                "created_at")
 
     @staticmethod
-    def _pred(r: tuple) -> PredictorRow:
-        return PredictorRow(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), json.loads(r[7]),
-                            r[8], json.loads(r[9]), r[10])
+    def _pred(r: tuple) -> PredictorInfo:
+        prov = json.loads(r[9])
+        created = r[10].isoformat() if hasattr(r[10], "isoformat") else r[10]
+        return PredictorInfo(r[0], float(r[1]), float(r[2]), float(r[3]), float(r[4]), r[5],
+                             int(r[6]), tuple(prov.get("datasets") or ()), json.loads(r[7]),
+                             r[8], None, created, prov)
 
-    def find_predictor(self, dcn: float, snapshot: str) -> PredictorRow | None:
-        """The predictor trained at ``snapshot`` whose [dcn_lo, dcn_hi] covers ``dcn``
-        (the one centred nearest, newest first on ties)."""
-        rows = self._q(f"SELECT {self._P_COLS} FROM predictors WHERE snapshot = ? AND "
-                       "dcn_lo <= ? AND ? <= dcn_hi ORDER BY abs(dcn - ?), created_at DESC "
-                       "LIMIT 1", [snapshot, dcn, dcn, dcn])
-        return self._pred(rows[0]) if rows else None
+    def covering_predictors(self, dcn: float, snapshot: str | None = None
+                            ) -> list[PredictorInfo]:
+        """Registered predictors whose [dcn_lo, dcn_hi] covers ``dcn`` (trained at
+        ``snapshot``, if given): the one trained for the nearest DCN first, newest first
+        on ties."""
+        where = "dcn_lo - 1e-9 <= ? AND ? <= dcn_hi + 1e-9"
+        params: list[Any] = [dcn, dcn]
+        if snapshot is not None:
+            where += " AND snapshot = ?"
+            params.append(snapshot)
+        rows = self._q(f"SELECT {self._P_COLS} FROM predictors WHERE {where} "
+                       "ORDER BY abs(dcn - ?), created_at DESC, id", [*params, dcn])
+        return [self._pred(r) for r in rows]
 
-    def predictors(self) -> list[PredictorRow]:
+    def predictors(self) -> list[PredictorInfo]:
+        """Every registered predictor, oldest first."""
         return [self._pred(r) for r in
                 self._q(f"SELECT {self._P_COLS} FROM predictors ORDER BY created_at, id")]
 
-    def predictor(self, id: str) -> PredictorRow | None:
+    def predictor(self, id: str) -> PredictorInfo | None:
         rows = self._q(f"SELECT {self._P_COLS} FROM predictors WHERE id = ?", [id])
         return self._pred(rows[0]) if rows else None
 
@@ -924,5 +793,5 @@ class Store:
 
 
 __all__ = ["SPLITS", "DatasetRow", "ExperimentRecord", "ExperimentSet", "IngestReport",
-           "PredictorRow", "Store", "check_accuracy", "dataset_id_for", "experiment_table",
+           "PredictorInfo", "Store", "check_accuracy", "dataset_id_for", "experiment_table",
            "family_of"]

@@ -32,14 +32,10 @@ import numpy as np
 
 from predictor.history import HistoryTable, family_key
 from predictor.metrics import all_metrics, coverage, kendall
-from tapas.arch import Architecture
-from tapas.arch.nb201 import REFERENCE_CELL  # noqa: E402  (re-exported for callers)
+from tapas.arch import NB201_BY_KEY, REFERENCE_CELL, Architecture
 
-NB201_DATASETS: dict[str, dict[str, Any]] = {
-    "cifar10": {"column": "cifar10_test", "num_classes": 10, "input_size": 32},
-    "cifar100": {"column": "cifar100_test", "num_classes": 100, "input_size": 32},
-    "imagenet16": {"column": "imagenet16_test", "num_classes": 120, "input_size": 16},
-}
+NB201_DATASETS = NB201_BY_KEY
+"""The NAS-Bench-201 datasets by the benchmarks' short key (``tapas.arch``'s table)."""
 
 
 @dataclass
@@ -90,14 +86,14 @@ def load_nb201(data_dir: Path, datasets: Sequence[str] = tuple(NB201_DATASETS),
     archs, dsets, dcns, accs, names, refs = [], [], [], [], [], []
     for ds in datasets:
         spec = NB201_DATASETS[ds]
-        col = spec["column"]
+        col = spec.column
         ref_rows = [r for r in rows if r["arch_str"] == REFERENCE_CELL]
         if not ref_rows:
             raise ValueError(f"{path}: the reference cell {REFERENCE_CELL} is missing")
         dcn = float(ref_rows[0][col]) / 100.0
         for r in rows:
-            archs.append(from_nb201(r["arch_str"], num_classes=spec["num_classes"],
-                                    input_size=spec["input_size"]))
+            archs.append(from_nb201(r["arch_str"], num_classes=spec.num_classes,
+                                    input_size=spec.input_size))
             dsets.append(ds)
             dcns.append(dcn)
             accs.append(float(r[col]) / 100.0)
@@ -250,7 +246,7 @@ def load_table_file(paths: Sequence[Path] | Path) -> Table:
     cell string), ``dataset``, ``dcn`` and ``accuracy`` (in [0, 1]); optional
     ``num_classes``/``input_size`` for cell strings. This is how other experiment
     collections (the starter LDE, exports of an LDE) plug into the scenarios."""
-    from tapas.arch import load as load_arch
+    from tapas.types import parse_arch as load_arch
 
     files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     recs: list[dict[str, Any]] = []

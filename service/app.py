@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, *, train_default: bool = True,
 
     ``train_default=False`` skips loading the default predictor at startup (the app is
     ready once the database is open; predictors are then made on request).
-    ``predictor_params`` / ``min_experiments`` go to ``tapas.pipeline.get_predictor``
+    ``predictor_params`` / ``min_experiments`` go to ``tapas.pipeline.Pipeline``
     (estimator hyper-parameters; the adaptive DCN filter's minimum). ``torch_threads``:
     torch's intra-op threads while the app runs (None: leave torch's setting alone).
     """

@@ -65,13 +65,6 @@ def format_loc(loc: Iterable[Any]) -> str:
     return out
 
 
-def join_path(prefix: str, sub: str | None) -> str:
-    """``body.archs[3]`` + ``layers[2].kernel`` -> ``body.archs[3].layers[2].kernel``."""
-    if not sub:
-        return prefix
-    return prefix + (sub if sub.startswith("[") else "." + sub)
-
-
 def _error_response(err: APIError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 

@@ -188,6 +188,7 @@ class Predictor(BaseModel):
     dcn_hi: float
     n_train: int
     snapshot: str
+    datasets: list[str] = []
     metrics: dict[str, Any]
     created: Any = None
     cached: bool | None = None

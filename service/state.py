@@ -1,9 +1,12 @@
-"""What the running service holds: the open store, the job runner, loaded predictors.
+"""What the running service holds: the application (:class:`tapas.pipeline.Pipeline`)
+and the job runner.
 
 This is the only module of ``service`` that calls :mod:`tapas.pipeline`; routes call
-this. The store is opened once for writing when the app starts (DuckDB allows one
-writing process, so while the service runs it is the database's only writer) and is
-shared by request threads and jobs (``lde.Store`` serialises calls).
+this. The pipeline opens the database once for writing when the app starts (DuckDB
+allows one writing process, so while the service runs it is the database's only
+writer); request threads and jobs share it. Which predictor answers a request is the
+pipeline's rule (:meth:`~tapas.pipeline.Pipeline.select`), the same for the CLI and the
+in-process scorer.
 """
 
 from __future__ import annotations
@@ -19,9 +22,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from service.errors import APIError, join_path, not_found
+from service.errors import APIError, not_found
 from service.jobs import JobContext, JobRunner, QueueFull
 from tapas.config import Settings
+from tapas.pipeline import (
+    BUILTIN_DATASETS,
+    DataLimits,
+    DatasetError,
+    DatasetTooLarge,
+    LDEError,
+    ModelFileError,
+    NoPredictorError,
+    Pipeline,
+    load_dataset,
+    verify_predictor,
+)
+from tapas.types import (
+    ArchListError,
+    DatasetInfo,
+    PredictorInfo,
+    Target,
+    TargetError,
+    join_path,
+    resolve_target,
+    set_cache_budget,
+)
 
 log = logging.getLogger("tapas.service")
 
@@ -29,33 +54,6 @@ DEFAULT_DCN = 0.5
 """The default predictor's target when the database has no characterised dataset."""
 MAX_LOADED = 16
 """Predictors kept in memory (the default one always stays)."""
-
-
-def _iso(v: Any) -> Any:
-    return v.isoformat() if hasattr(v, "isoformat") else v
-
-
-def dataset_dict(row: Any) -> dict[str, Any]:
-    """An ``lde.DatasetRow`` as the API's ``Dataset``."""
-    return {"id": row.id, "name": row.name, "fingerprint": row.fingerprint,
-            "n_samples": row.n_samples, "n_classes": int(row.n_classes),
-            "input_shape": [int(s) for s in row.input_shape],
-            "dcn": None if row.dcn is None else float(row.dcn), "dcn_meta": row.dcn_meta,
-            "source": row.source}
-
-
-def predictor_dict(info: Any) -> dict[str, Any]:
-    """A ``PredictorInfo`` (pipeline) or ``PredictorRow`` (store) as the API's ``Predictor``."""
-    out = {"id": info.id, "dcn": float(info.dcn), "tau": float(info.tau),
-           "dcn_lo": float(info.dcn_lo), "dcn_hi": float(info.dcn_hi),
-           "n_train": int(info.n_train), "snapshot": info.snapshot,
-           "metrics": dict(info.metrics or {}),
-           "created": _iso(getattr(info, "created", None) or getattr(info, "created_at", None)),
-           "cached": getattr(info, "cached", None)}
-    prov = getattr(info, "provenance", None)
-    if prov is not None:
-        out["provenance"] = prov
-    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,14 +67,8 @@ class DatasetRef:
     upload: Path | None = None
 
 
-def _timestamp(v: Any) -> float:
-    return v.timestamp() if hasattr(v, "timestamp") else 0.0
-
-
 def map_error(e: BaseException) -> dict[str, Any]:
     """Turn a failure inside a job into the API's error shape (no traceback)."""
-    from lde.errors import LDEError
-
     api = to_api_error(e)
     if api is not None:
         return api.body()["error"]
@@ -89,10 +81,20 @@ def map_error(e: BaseException) -> dict[str, Any]:
 def to_api_error(e: BaseException, path: str | None = None) -> APIError | None:
     """Known bad-input exceptions of the lower layers as a 4xx :class:`APIError`."""
     from tapas.arch import ArchError
-    from tapas.pipeline import DatasetError, DatasetTooLarge
 
     if isinstance(e, APIError):
         return e
+    if isinstance(e, ArchListError):
+        return APIError(422, "invalid_architecture", str(e), e.path, e.errors)
+    if isinstance(e, TargetError):
+        return APIError(409 if e.code == "dcn_pending" else 422, e.code, e.message,
+                        f"body.{e.field}")
+    if isinstance(e, NoPredictorError):
+        dcn = f"{e.dcn:.4f}" if e.dcn is not None else "D"
+        return APIError(409, "no_predictor",
+                        f"no trained predictor covers DCN {dcn}; train one with POST "
+                        f"/v1/predictors {{\"dcn\": {dcn}}} (a background job) and retry",
+                        "body.dcn")
     if isinstance(e, ArchError):
         return APIError(422, "invalid_architecture", str(e), join_path(path or "", e.path))
     if isinstance(e, QueueFull):
@@ -116,15 +118,9 @@ class ServiceState:
         self.train_default = train_default
         self.torch_threads = torch_threads
         self._prev_threads: int | None = None
-        self.predictor_kwargs: dict[str, Any] = {"model_dir": settings.models}
-        if predictor_params:
-            self.predictor_kwargs["params"] = dict(predictor_params)
-        if min_experiments is not None:
-            self.predictor_kwargs["min_experiments"] = int(min_experiments)
-        self._loaded: dict[str, tuple[Any, dict[str, Any], int]] = {}
-        self._loaded_lock = threading.Lock()
-        self._load_lock = threading.Lock()
-        self._seq = 0
+        self.pipeline = Pipeline(settings.database, model_dir=settings.models,
+                                 predictor_params=predictor_params,
+                                 min_experiments=min_experiments, max_loaded=MAX_LOADED)
         self.store: Any = None
         self.jobs = JobRunner(workers=job_workers, error_mapper=map_error,
                               max_queued=settings.max_queued_jobs, journal=settings.home / "jobs")
@@ -134,9 +130,6 @@ class ServiceState:
         self._claims: dict[str, tuple[str, int]] = {}  # name -> (fingerprint, pending jobs)
         self._names_lock = threading.RLock()
         self._load_slot = threading.BoundedSemaphore(1)  # one dataset decoded per request
-        from service.archs import set_cache_budget
-        from tapas.pipeline import DataLimits
-
         self.limits = DataLimits.from_settings(settings)
         set_cache_budget(int(settings.cache_mb * 2**20))
         self.default_predictor: dict[str, Any] | None = None
@@ -147,8 +140,6 @@ class ServiceState:
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
         """Open (and on first use seed) the database; queue the default predictor."""
-        from tapas import pipeline
-
         if self.torch_threads:
             # Requests run in parallel on the server's thread pool; torch's own intra-op
             # threads on top of that oversubscribe the cores (measured on 2 cores: 1,000
@@ -157,7 +148,7 @@ class ServiceState:
 
             self._prev_threads = torch.get_num_threads()
             torch.set_num_threads(self.torch_threads)
-        self.store = pipeline.open_store(self.settings.database, read_only=False)
+        self.store = self.pipeline.open().store
         if self.uploads.is_dir():  # files of jobs a killed server left behind (now 'lost')
             for f in self.uploads.iterdir():
                 if f.is_file():
@@ -167,13 +158,16 @@ class ServiceState:
                              self._default_predictor_work, key="predictor:default")
 
     def _default_predictor_work(self, ctx: JobContext) -> dict[str, Any]:
-        """Load the registered predictor nearest the default DCN (a restart serves at once,
-        even after ingests), else train one (first start)."""
+        """The predictor nearest the default DCN: a registered one (a restart serves at
+        once, even after ingests), else one trained now (first start). Kept in memory."""
         try:
             dcn = self.default_dcn()
-            with self._load_lock:
-                found = self._load_registered(dcn)
-            info = found[1] if found else self.ensure_predictor(dcn, force=False, ctx=ctx)
+            try:
+                _, info = self.pipeline.select(dcn)
+                out = info.to_dict()
+                self._pin(info)
+            except NoPredictorError:
+                out = self.ensure_predictor(dcn, force=False, ctx=ctx, pin=True)
         except APIError as e:
             if e.code != "no_experiments":
                 self.startup_error = e.body()["error"]
@@ -185,8 +179,12 @@ class ServiceState:
         except Exception as e:
             self.startup_error = map_error(e)
             raise
-        self.default_predictor = info
-        return {"predictor": info}
+        self.default_predictor = out
+        return {"predictor": out}
+
+    def _pin(self, info: PredictorInfo) -> None:
+        """Keep a predictor in memory for good (the default one)."""
+        self.pipeline.pin(info.id)
 
     def close(self, grace_s: float = 10.0) -> None:
         """Stop the jobs (queued ones are cancelled; running ones get ``grace_s`` to stop at
@@ -194,7 +192,7 @@ class ServiceState:
         close the database."""
         self.jobs.shutdown(wait=grace_s)
         if self.store is not None:
-            self.store.close()
+            self.pipeline.close()
             self.store = None
         if self._prev_threads is not None:
             import torch
@@ -210,7 +208,7 @@ class ServiceState:
 
     def default_dcn(self) -> float:
         """The median DCN of the characterised datasets (what most requests will be near)."""
-        dcns = sorted(float(d.dcn) for d in self.store.datasets() if d.dcn is not None)
+        dcns = sorted(float(d.dcn) for d in self.pipeline.datasets() if d.dcn is not None)
         if not dcns:
             return DEFAULT_DCN
         mid = len(dcns) // 2
@@ -218,13 +216,13 @@ class ServiceState:
 
     # ------------------------------------------------------------------ datasets
     def datasets(self) -> list[dict[str, Any]]:
-        return [dataset_dict(r) for r in self.store.datasets()]
+        return [d.to_dict() for d in self.pipeline.datasets()]
 
     def dataset(self, ident: str, path: str = "url.id") -> dict[str, Any]:
-        row = self.store.dataset(ident)
-        if row is None:
+        info = self.pipeline.dataset(ident)
+        if info is None:
             raise not_found("dataset", ident, path)
-        return dataset_dict(row)
+        return info.to_dict()
 
     def dataset_dcn(self, ident: str, path: str) -> tuple[float, dict[str, Any]]:
         """The DCN of a stored dataset; 404 when unknown, 409 while it is being computed."""
@@ -234,10 +232,21 @@ class ServiceState:
                            "job (GET /v1/jobs/{id}) or characterise it (POST /v1/datasets)", path)
         return float(ds["dcn"]), ds
 
+    def target(self, *, dcn: float | None, dataset: str | None, num_classes: int | None,
+               input_shape: Sequence[int] | None) -> Target:
+        """A request's target by the one rule (:func:`tapas.types.resolve_target`); errors
+        are 4xx naming the field (an unknown dataset 404, one without a DCN yet 409)."""
+        def lookup(ident: str) -> DatasetInfo:
+            return DatasetInfo.from_dict(self.dataset_dcn(ident, "body.dataset")[1])
+
+        try:
+            return resolve_target(lookup, dcn=dcn, dataset=dataset, num_classes=num_classes,
+                                  input_shape=input_shape)
+        except TargetError as e:
+            raise to_api_error(e) from None
+
     def _load(self, source: str | Path, path: str) -> Any:
         """Decode a dataset within the size limits; bad data is a 4xx naming ``path``."""
-        from tapas.pipeline import load_dataset
-
         try:
             return load_dataset(source, self.limits)
         except Exception as e:
@@ -252,13 +261,12 @@ class ServiceState:
 
     def check_builtin(self, spec: str) -> DatasetRef:
         """Validate a built-in dataset spec (never a server-side path) for a DCN job."""
-        from tapas.pipeline import BUILTIN_DATASETS as BUILTINS
-
         base = spec.strip().partition("?")[0]
-        if base not in BUILTINS:
+        if base not in BUILTIN_DATASETS:
             raise APIError(422, "unknown_dataset_spec",
-                           f"{base!r} is not a built-in dataset ({', '.join(BUILTINS)}); upload "
-                           "other data as a .npz file (multipart field 'file')", "body.spec")
+                           f"{base!r} is not a built-in dataset ({', '.join(BUILTIN_DATASETS)}); "
+                           "upload other data as a .npz file (multipart field 'file')",
+                           "body.spec")
         with self._load_slot:
             ds = self._load(spec, "body.spec")
         ref = DatasetRef(ds.name, ds.fingerprint, spec)
@@ -305,7 +313,7 @@ class ServiceState:
     def check_name(self, ref: Any, path: str) -> None:
         """409 when other data (a different fingerprint) is stored, or being stored by a
         job, under this name: its experiments would silently describe other data."""
-        row = self.store.dataset(ref.name)
+        row = self.pipeline.dataset(ref.name)
         taken = row.fingerprint if row is not None and row.fingerprint else None
         with self._names_lock:
             claim = self._claims.get(ref.name)
@@ -336,18 +344,16 @@ class ServiceState:
     def submit_characterize(self, ref: DatasetRef, seed: int, force: bool) -> Any:
         """Queue the DCN computation of a validated dataset; returns the job (the queued
         job of an identical request when there is one)."""
-        from tapas import pipeline
-
         def work(ctx: JobContext) -> dict[str, Any]:
             self._claim(ref, "body.name")
             try:
                 ds = dataclasses.replace(self._load(ref.upload or ref.source, "body.file"),
                                          name=ref.name)
-                row, res = pipeline.characterize(self.store, ds, seed=seed, force=force,
-                                                 progress=ctx.progress)
+                info, res = self.pipeline.characterize(ds, seed=seed, force=force,
+                                                       progress=ctx.progress)
             finally:
                 self._unclaim(ref.name)
-            out = {"dataset": dataset_dict(row)}
+            out = {"dataset": info.to_dict()}
             to_dict = getattr(res, "to_dict", None)
             out["dcn"] = to_dict() if callable(to_dict) else {"dcn": float(res.dcn)}
             return out
@@ -362,10 +368,7 @@ class ServiceState:
 
     # --------------------------------------------------------------- experiments
     def ingest(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        from tapas import pipeline
-
-        rep = pipeline.ingest_records(self.store, records)
-        out = rep.to_dict()
+        out = self.pipeline.ingest(records).to_dict()
         rejected = []
         for r in out["rejected"]:
             where = r["where"]
@@ -389,35 +392,19 @@ class ServiceState:
                 "tau": tau}
 
     # ---------------------------------------------------------------- predictors
-    def ensure_predictor(self, dcn: float, force: bool = False,
-                         ctx: JobContext | None = None) -> dict[str, Any]:
-        """Train (or reuse) the predictor for ``dcn`` and keep it loaded for predict."""
-        from tapas import pipeline
-
+    def ensure_predictor(self, dcn: float, force: bool = False, ctx: JobContext | None = None,
+                         pin: bool = False) -> dict[str, Any]:
+        """Train (or reuse) the predictor for ``dcn``; the pipeline keeps it loaded."""
         if ctx is not None:
             ctx.progress(0.05, message="selecting experiments; training unless cached")
         try:
-            model, info = pipeline.get_predictor(
-                self.store, dcn, force=force, **self.predictor_kwargs,
-                progress=None if ctx is None else (lambda e, n: ctx.progress(
-                    0.05 + 0.9 * e / max(n, 1),
-                    message=f"training the predictor: epoch {e}/{n}")))
+            _, info = self.pipeline.train(dcn, force=force, pin=pin, progress=None if ctx is None
+                                          else (lambda e, n: ctx.progress(
+                                              0.05 + 0.9 * e / max(n, 1),
+                                              message=f"training the predictor: epoch {e}/{n}")))
         except LookupError as e:
             raise APIError(409, "no_experiments", str(e), "body.dcn") from None
-        out = predictor_dict(info)
-        self._remember(model, out)
-        return out
-
-    def _remember(self, model: Any, info: dict[str, Any]) -> None:
-        with self._loaded_lock:
-            self._seq += 1
-            self._loaded[info["id"]] = (model, info, self._seq)
-            while len(self._loaded) > MAX_LOADED:
-                oldest = min(self._loaded, key=lambda k: self._loaded[k][2])
-                if self.default_predictor and oldest == self.default_predictor["id"]:
-                    self._loaded[oldest] = (*self._loaded[oldest][:2], self._seq + 1)
-                    continue
-                del self._loaded[oldest]
+        return info.to_dict()
 
     def submit_predictor(self, dcn: float, force: bool) -> Any:
         """Queue training (or reuse) for ``dcn``; an identical pending request's job is
@@ -433,12 +420,10 @@ class ServiceState:
 
     def predictors(self) -> list[dict[str, Any]]:
         """Registered predictors whose model file is present and passes its checksum."""
-        return [predictor_dict(r) for r in self.store.predictors() if self._usable(r)]
+        return [i.to_dict() for i in self.pipeline.predictors() if self._usable(i)]
 
-    def _usable(self, row: Any) -> bool:
-        from tapas.pipeline import model_path, verify_predictor
-
-        path = model_path(row.artifact, self.settings.models)
+    def _usable(self, info: PredictorInfo) -> bool:
+        path = self.pipeline.model_path(info.artifact)
         try:
             st = path.stat()
         except OSError:
@@ -450,7 +435,7 @@ class ServiceState:
                 verify_predictor(path)
                 ok = True
             except (OSError, ValueError) as e:  # ModelFileError is a ValueError
-                log.warning("predictor %s is unusable: %s", row.id, e)
+                log.warning("predictor %s is unusable: %s", info.id, e)
                 ok = False
             if len(self._verified) > 4096:
                 self._verified.clear()
@@ -458,86 +443,33 @@ class ServiceState:
         return ok
 
     def predictor(self, ident: str) -> dict[str, Any]:
-        row = self.store.predictor(ident)
-        if row is None:
+        info = self.pipeline.predictor(ident)
+        if info is None:
             raise not_found("predictor", ident, "url.id")
-        return predictor_dict(row)
+        return info.to_dict()
 
-    def covering(self, dcn: float) -> tuple[Any, dict[str, Any]] | None:
-        """The loaded predictor whose DCN range covers ``dcn``: nearest target, newest."""
-        best = None
-        with self._loaded_lock:
-            for model, info, seq in self._loaded.values():
-                if info["dcn_lo"] - 1e-9 <= dcn <= info["dcn_hi"] + 1e-9:
-                    key = (abs(info["dcn"] - dcn), -seq)
-                    if best is None or key < best[0]:
-                        best = (key, model, info)
-        return None if best is None else (best[1], best[2])
+    # ------------------------------------------------------------------- predict
+    def predict(self, archs: Sequence[Any], dcn: float,
+                predictor: str | None = None) -> tuple[Any, dict[str, Any]]:
+        """Score parsed architectures: (prediction with mean/spread/lower/upper and
+        members, predictor).
 
-    def _load_registered(self, dcn: float) -> tuple[Any, dict[str, Any]] | None:
-        """A predictor in the registry covering ``dcn`` (trained earlier), loaded from disk;
-        one whose file is gone or unreadable (e.g. an older format) is passed over."""
-        from tapas.pipeline import ModelFileError, load_predictor, model_path
-
-        models = self.settings.models
-        rows = [r for r in self.store.predictors() if r.dcn_lo - 1e-9 <= dcn <= r.dcn_hi + 1e-9
-                and model_path(r.artifact, models).exists()]
-        rows.sort(key=lambda r: (abs(r.dcn - dcn), -_timestamp(r.created_at)))
-        for row in rows:
-            try:
-                model = load_predictor(model_path(row.artifact, models))
-            except (ModelFileError, OSError, ValueError) as e:
-                log.warning("skipping predictor %s: %s", row.id, e)
-                continue
-            info = predictor_dict(row)
-            info["cached"] = True
-            self._remember(model, info)
-            return model, info
-        return None
-
-    def select_predictor(self, dcn: float) -> tuple[Any, dict[str, Any]]:
-        """The predictor that answers a request for ``dcn``; never trains on the request path.
-
-        A loaded predictor whose experiments' DCN range covers ``dcn`` answers (the one
-        trained for the nearest DCN, newest first); else one from the registry; else 409
-        ``no_predictor`` (train one with ``POST /v1/predictors``). Ingesting experiments
-        does not retire a loaded predictor: it answers until a newer one is trained.
+        The pipeline's predictor answers (:meth:`Pipeline.select`: ``predictor`` pins a
+        registered one by id, 404 when unknown; else the one covering ``dcn``, never
+        trained on the request path; none yet is 409 ``no_predictor``, train one with
+        ``POST /v1/predictors``).
         """
         if not self.ready:
             raise APIError(503, "not_ready", "the service is starting (loading the default "
                            "predictor); retry when GET /health/ready answers 200")
-        found = self.covering(dcn)
-        if found is None:
-            with self._load_lock:
-                found = self.covering(dcn) or self._load_registered(dcn)
-        if found is None:
-            raise APIError(409, "no_predictor",
-                           f"no trained predictor covers DCN {dcn:.4f}; train one with "
-                           f"POST /v1/predictors {{\"dcn\": {dcn:.4f}}} (a background job) and "
-                           "retry", "body.dcn")
-        return found
-
-    # ------------------------------------------------------------------- predict
-    def pinned_predictor(self, ident: str) -> tuple[Any, dict[str, Any]]:
-        """The registered predictor ``ident`` (a request's ``predictor``), whatever was
-        trained since; 404 when unknown or its file is gone."""
-        from tapas.pipeline import ModelFileError, registered_predictor
-
         try:
-            model, info = registered_predictor(self.store, ident, self.settings.models)
-        except LookupError as e:
+            batch, info = self.pipeline.score(archs, dcn, predictor=predictor)
+        except NoPredictorError as e:
+            raise to_api_error(e) from None
+        except LookupError as e:  # a pinned id that is unknown, or whose file is gone
             raise APIError(404, "predictor_not_found", str(e), "body.predictor") from None
         except ModelFileError as e:
             raise APIError(409, "unreadable_predictor", str(e), "body.predictor") from None
-        return model, predictor_dict(info)
-
-    def predict(self, archs: Sequence[Any], dcn: float,
-                predictor: str | None = None) -> tuple[Any, dict[str, Any]]:
-        """Score parsed architectures: (prediction with mean/spread/lower/upper, predictor);
-        ``predictor`` pins a registered one instead of the one covering ``dcn``."""
-        model, info = (self.pinned_predictor(predictor) if predictor is not None
-                       else self.select_predictor(dcn))
-        try:
-            return model.predict_interval(list(archs), dcn), info
         except ValueError as e:  # e.g. an architecture the encoding cannot represent
             raise APIError(422, "unscorable_architecture", str(e), "body.archs") from None
+        return batch, info.to_dict()

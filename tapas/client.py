@@ -23,15 +23,18 @@ import io
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
+from tapas.types import DatasetInfo, NoPredictorError, Prediction, check_dcn_or_dataset
+
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_BATCH = 5_000
+DEFAULT_INGEST_BATCH = 5_000
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -52,6 +55,9 @@ class TapasError(Exception):
         self.code = code
         self.path = path
         self.details = details
+        #: For :meth:`Client.ingest`: the input index of the first record of the batch
+        #: that failed (the batches before it are committed).
+        self.batch_start: int | None = None
 
     def __str__(self) -> str:
         head = f"{self.status} {self.code}: " if self.status else (
@@ -60,55 +66,18 @@ class TapasError(Exception):
         return f"{head}{self.message}{where}"
 
 
+class NoPredictor(TapasError, NoPredictorError):
+    """409 ``no_predictor``: no trained predictor covers the target yet (the same
+    :class:`~tapas.types.NoPredictorError` the in-process scorer raises); train one
+    (:meth:`Client.train_predictor`) or pass ``train=True``."""
+
+
 class TapasConnectionError(TapasError):
     """No usable answer after every retry (unreachable, timed out, or still 5xx/429)."""
 
 
 class JobFailed(TapasError):
     """A background job (DCN, predictor training) ended in ``failed`` or ``cancelled``."""
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One architecture's predicted final accuracy (fractions in [0, 1]).
-
-    ``spread`` is the ensemble's standard deviation; ``[lower, upper]`` the calibrated
-    interval of nominal ``coverage``; ``predictor`` the id of the model that answered;
-    ``members`` each ensemble member's prediction when asked for (``members=True``).
-    """
-
-    arch_id: str
-    mean: float
-    spread: float
-    lower: float
-    upper: float
-    predictor: str
-    dcn: float
-    coverage: float
-    members: tuple[float, ...] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """A stored dataset: what a predict request by ``dataset`` uses (DCN, classes, shape)."""
-
-    id: str
-    name: str
-    n_classes: int
-    input_shape: tuple[int, int, int]
-    dcn: float | None
-    n_samples: int | None = None
-    source: str | None = None
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DatasetInfo:
-        return cls(id=str(d["id"]), name=str(d["name"]), n_classes=int(d["n_classes"]),
-                   input_shape=tuple(int(s) for s in d["input_shape"]),  # type: ignore[arg-type]
-                   dcn=None if d.get("dcn") is None else float(d["dcn"]),
-                   n_samples=d.get("n_samples"), source=d.get("source"))
 
 
 @dataclass(frozen=True)
@@ -150,17 +119,6 @@ def arch_payload(arch: Any) -> str | dict[str, Any]:
                     "201 cell string, an IR dict/JSON text or a tapas.arch.Architecture")
 
 
-def _record_payload(rec: Any) -> dict[str, Any]:
-    if isinstance(rec, dict):
-        d = dict(rec)
-    else:  # e.g. lde.ExperimentRecord, without importing lde
-        d = {k: getattr(rec, k, None) for k in ("arch", "dataset", "accuracy", "split",
-                                                "epochs", "hparams", "curve", "seed", "source")}
-    if "arch" in d and not isinstance(d["arch"], str | dict):
-        d["arch"] = arch_payload(d["arch"])
-    return {k: v for k, v in d.items() if v is not None}
-
-
 def npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
     """Arrays ``x`` (images) and ``y`` (labels) as the ``.npz`` the upload route reads."""
     buf = io.BytesIO()
@@ -171,9 +129,9 @@ def npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
 def _error_from(r: httpx.Response) -> TapasError:
     try:
         err = r.json()["error"]
-        return TapasError(str(err.get("message") or r.reason_phrase), status=r.status_code,
-                          code=err.get("code"), path=err.get("path"),
-                          details=err.get("details"))
+        cls = NoPredictor if err.get("code") == "no_predictor" else TapasError
+        return cls(str(err.get("message") or r.reason_phrase), status=r.status_code,
+                   code=err.get("code"), path=err.get("path"), details=err.get("details"))
     except (ValueError, KeyError, TypeError, AttributeError):
         text = r.text.strip()[:300] or r.reason_phrase
         return TapasError(text, status=r.status_code, code=f"http_{r.status_code}")
@@ -406,32 +364,68 @@ class Client:
         return DatasetInfo.from_dict(ds) if ds else self.dataset(body["dataset"])
 
     # -------------------------------------------------------------- experiments
-    def ingest(self, records: Iterable[Any], *, batch_size: int = 5_000,
+    def ingest(self, records: Iterable[Any], *, source: str = "api",
+               batch_size: int = DEFAULT_INGEST_BATCH,
                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-        """Add experiment records (dicts with ``arch``, ``dataset``, ``accuracy``, ...).
+        """Add experiment records: record-format dicts (``arch``, ``dataset``, ``accuracy``
+        or ``accuracy_pct``, optional ``split``, ``epochs``, ``hparams``, ``curve``,
+        ``seed``, ``source``; parsed as ``tapas ingest`` parses a file) or
+        :class:`~tapas.records.ExperimentRecord`s.
 
         Sent in batches of ``batch_size``; each batch commits on its own and ingest is
         idempotent, so a retried batch adds nothing twice. Returns the summed report;
-        rejected records carry their index in the whole input.
+        rejected records (here or by the server) carry their index in the whole input.
+        A refused batch raises :class:`TapasError` with ``batch_start`` set (the batches
+        before it stay committed).
         """
+        from tapas.records import normalize
+
         if not 1 <= batch_size <= 100_000:
             raise ValueError(f"batch_size must be in [1, 100000], got {batch_size}")
-        rows = [_record_payload(r) for r in records]
-        total: dict[str, Any] = {"added": 0, "skipped": 0, "rejected": [], "n_rejected": 0,
-                                 "architectures_added": 0, "datasets_added": 0, "batches": 0}
+        rows, index, local = normalize(records, source)
+        total: dict[str, Any] = {"added": 0, "skipped": 0,
+                                 "rejected": [{"where": w, "reason": r} for w, r in local],
+                                 "n_rejected": len(local), "architectures_added": 0,
+                                 "datasets_added": 0, "batches": 0, "seconds": 0.0}
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
-            rep = self._json("POST", "/v1/experiments", json={"records": chunk})
+            try:
+                rep = self._json("POST", "/v1/experiments", json={"records": chunk})
+            except TapasError as e:
+                e.batch_start = index[start]
+                raise
             for k in ("added", "skipped", "n_rejected", "architectures_added", "datasets_added"):
                 total[k] += int(rep.get(k, 0))
+            total["seconds"] += float(rep.get("seconds", 0.0))
             total["batches"] += 1
             for rej in rep.get("rejected", []):
                 where = rej.get("where")
-                total["rejected"].append({"where": where + start if isinstance(where, int)
-                                          else where, "reason": rej.get("reason")})
+                if isinstance(where, int) and 0 <= where < len(chunk):
+                    where = index[start + where]
+                total["rejected"].append({"where": where, "reason": rej.get("reason")})
             if progress is not None:
                 progress(start + len(chunk), len(rows))
+        total["rejected"].sort(key=_where_key)
         return total
+
+    def ingest_file(self, path: str | Path, *, source: str | None = None,
+                    batch_size: int = DEFAULT_INGEST_BATCH,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """``tapas ingest --url URL FILE``: own records (JSONL, CSV or Parquet) read as the
+        local ingest reads them and sent with :meth:`ingest`; ``rejected`` entries name the
+        file's line. :class:`~tapas.records.RecordError` when the file is not records."""
+        from tapas.records import read_records
+
+        path = Path(path)
+        lines, rows, bad = read_records(path)
+        rep = self.ingest(rows, source=source or f"file:{path.name}", batch_size=batch_size,
+                          progress=progress)
+        for r in rep["rejected"]:
+            if isinstance(r["where"], int):
+                r["where"] = lines[r["where"]]
+        rep["rejected"] = sorted(bad + rep["rejected"], key=_where_key)
+        rep["n_rejected"] = len(rep["rejected"])
+        return rep
 
     # -------------------------------------------------------------- predictors
     def train_predictor(self, *, dcn: float | None = None, dataset: str | None = None,
@@ -442,7 +436,7 @@ class Client:
         Worth calling before a search so the first predict request does not pay for
         training. Returns the predictor's description (id, DCN range, n_train, ...).
         """
-        _check_target(dcn, dataset)
+        check_dcn_or_dataset(dcn, dataset)
         body: dict[str, Any] = {"force": force, "wait_s": 5.0}
         body.update({"dcn": dcn} if dcn is not None else {"dataset": dataset})
         r = self.request("POST", "/v1/predictors", ok=(200, 202), json=body)
@@ -459,17 +453,33 @@ class Client:
     def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
                 dataset: str | None = None, num_classes: int | None = None,
                 input_shape: Sequence[int] | None = None,
-                members: bool = False, predictor: str | None = None) -> list[Prediction]:
+                train: bool = False, members: bool = False,
+                predictor: str | None = None) -> list[Prediction]:
         """Predicted accuracy of each architecture, in the order given.
 
         ``archs``: NAS-Bench-201 cell strings, IR dicts/JSON text or
         ``Architecture`` objects. Give ``dcn`` or ``dataset`` (a characterised
         dataset: its DCN, classes and input shape are used for cell strings).
+        No predictor covers the target yet: :class:`NoPredictor` (a
+        :class:`~tapas.types.NoPredictorError`, as from the in-process scorer), or with
+        ``train=True`` one is trained first (:meth:`train_predictor`).
         ``members=True`` also returns each ensemble member's prediction;
         ``predictor`` pins a registered predictor by id (the same answers whatever the
         service trains later; by default the one covering the DCN answers).
         """
-        _check_target(dcn, dataset)
+        check_dcn_or_dataset(dcn, dataset)
+        args = (archs, dcn, dataset, num_classes, input_shape, members, predictor)
+        try:
+            return self._predict(*args)
+        except NoPredictor:
+            if not train or predictor is not None:
+                raise
+        self.train_predictor(dcn=dcn, dataset=dataset)
+        return self._predict(*args)
+
+    def _predict(self, archs: Sequence[Any], dcn: float | None, dataset: str | None,
+                 num_classes: int | None, input_shape: Sequence[int] | None,
+                 members: bool, predictor: str | None) -> list[Prediction]:
         payload = [arch_payload(a) for a in archs]
         base: dict[str, Any] = {"dcn": float(dcn)} if dcn is not None else {"dataset": dataset}
         if num_classes is not None:
@@ -522,6 +532,11 @@ class Client:
         return self.dataset(ident)
 
 
+def _where_key(r: dict[str, Any]) -> tuple[int, int, str]:
+    w = r["where"]
+    return (0, w, "") if isinstance(w, int) else (1, 0, str(w))
+
+
 def _f(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
@@ -534,12 +549,8 @@ def _shift_index(text: str, offset: int) -> str:
                   text)
 
 
-def _check_target(dcn: float | None, dataset: str | None) -> None:
-    if (dcn is None) == (dataset is None):
-        raise ValueError("give exactly one of dcn= and dataset=")
-    if dcn is not None and not 0.0 <= float(dcn) <= 1.0:
-        raise ValueError(f"dcn must lie in [0, 1], got {dcn!r}")
 
 
-__all__ = ["Client", "DatasetInfo", "Job", "JobFailed", "Prediction", "TapasConnectionError",
+__all__ = ["Client", "DatasetInfo", "Job", "JobFailed", "NoPredictor", "Prediction",
+           "TapasConnectionError",
            "TapasError", "arch_payload", "npz_bytes"]

@@ -1,94 +1,111 @@
-"""The end-to-end pipeline: dataset -> DCN -> LDE filter -> trained TAP -> predictions.
+"""The application layer: dataset -> DCN -> LDE filter -> trained TAP -> predictions.
 
-This is the one layer the service, the CLI and the in-process scorer call; it
-wires ``probenet``, ``lde`` and ``predictor`` together and owns the rule for
-reusing a trained predictor: a predictor is identified by the LDE snapshot, the
-set of datasets its DCN filter selected and its hyper-parameters, so a second
-request whose filter selects the same experiments gets the same model back.
+:class:`Pipeline` is the one object the service, the CLI and the in-process scorer
+call. It owns the open LDE (``lde.Store``) and the model directory, and it alone
+decides which predictor answers a request:
+
+* :meth:`Pipeline.train` trains a predictor for a target DCN, or reuses one: a
+  predictor is identified by the content of the experiments its DCN filter selects
+  (:func:`selection_key`), its hyper-parameters and the datasets it must leave out
+  (:func:`predictor_key`), so a second request whose filter selects the same
+  experiments gets the same model back, whatever unrelated data the LDE gained.
+* :meth:`Pipeline.select` answers a prediction request without training: the
+  registered predictor the request names by id (pinned: the same answers whatever is
+  trained later), else a predictor held in memory whose DCN range covers the target
+  (trained for the nearest DCN, newest first), else one from the registry, else
+  :class:`~tapas.types.NoPredictorError` (train one first, or pass ``train=True``).
+
+The registry stores each model file's name relative to the model directory
+(:func:`model_path`), so a database and its model folder move together; predictors are
+listed, shown, exported, imported and deleted through the pipeline too.
+
+Everything heavy (torch, duckdb) is imported when first used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lde.errors import LDEError
+from predictor.persist import ModelFileError
+from probenet.datasets import BUILTINS as BUILTIN_DATASETS
+from probenet.datasets import DataLimits, DatasetError, DatasetTooLarge
 from tapas import __version__
-from tapas.arch import Architecture
-from tapas.config import get_settings
+from tapas.types import (
+    DatasetInfo,
+    NoPredictorError,
+    Prediction,
+    PredictorInfo,
+    Target,
+    parse_archs,
+    resolve_target,
+)
 
 if TYPE_CHECKING:
     from lde import IngestReport, Store
     from predictor import TAPRegressor
     from probenet import Dataset, DCNResult
 
+log = logging.getLogger("tapas.pipeline")
+
 #: Hyper-parameters of the predictors the pipeline trains (the estimator's defaults
-#: unless overridden here or per call).
+#: unless overridden per pipeline).
 DEFAULT_PREDICTOR_PARAMS: dict[str, Any] = {}
 #: The adaptive DCN filter widens tau until this many experiments from this many
 #: datasets remain (TAPAS starts from tau = 0.05).
 MIN_EXPERIMENTS = 1_000
 MIN_DATASETS = 2
 TAU = 0.05
+#: Predictors held in memory (pinned ones, e.g. the service's default, always stay).
+MAX_LOADED = 16
+#: Train requests remembered for the fast path (same request at the same snapshot).
+MAX_RESOLVED = 256
 
 
-@dataclass(frozen=True)
-class PredictorInfo:
-    """Where a predictor came from; what the service reports beside each prediction."""
-
-    id: str
-    dcn: float
-    tau: float
-    dcn_lo: float
-    dcn_hi: float
-    snapshot: str
-    n_train: int
-    datasets: tuple[str, ...]
-    metrics: dict[str, Any] = field(default_factory=dict)
-    artifact: str = ""
-    cached: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["datasets"] = list(self.datasets)
-        return d
+#: A predictor trains on at most this many of the selected experiments (a seeded sample):
+#: training time is set by its gradient steps, and more rows of the same datasets add little.
+MAX_TRAIN_ROWS = 10_000
 
 
-@dataclass(frozen=True)
-class PredictionBatch:
-    """Per-architecture predictions from one predictor."""
-
-    mean: np.ndarray
-    spread: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    coverage: float
-    predictor: PredictorInfo
-
-
-_LAZY = {  # re-exported lazily so callers (the service) depend on the pipeline alone
-    "DatasetError": ("probenet", "DatasetError"),
-    "DatasetTooLarge": ("probenet", "DatasetTooLarge"),
-    "DataLimits": ("probenet", "DataLimits"),
-    "BUILTIN_DATASETS": ("probenet.datasets", "BUILTINS"),
-    "ModelFileError": ("predictor", "ModelFileError"),
-}
+def predictor_key(selection: str, datasets: Sequence[str], params: dict[str, Any],
+                  excluded: Sequence[str] = ()) -> str:
+    """The identity of a predictor: the content of its DCN selection
+    (:func:`selection_key`), the datasets it selected, its hyper-parameters, the datasets
+    its history had to leave out (a predictor that has seen a dataset never answers a
+    request that excludes it) and the code version. The one place this rule lives."""
+    key = json.dumps({"selection": selection, "datasets": sorted(datasets), "params": params,
+                      "excluded": sorted(excluded), "version": __version__},
+                     sort_keys=True, default=str)
+    return "p_" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+def selection_key(exps: Any) -> str:
+    """Content hash of a DCN selection (which experiments, their accuracies and DCNs): a
+    predictor is reused while its selection is unchanged, whatever else the LDE gains."""
+    order = np.lexsort((exps.arch_id.astype(str), exps.dataset_id.astype(str)))
+    h = hashlib.sha256()
+    for col in (exps.dataset_id[order], exps.arch_id[order]):
+        h.update("\x1f".join(col.astype(str).tolist()).encode())
+    h.update(np.round(exps.accuracy[order], 9).tobytes())
+    h.update(np.round(exps.dcn[order], 9).tobytes())
+    return h.hexdigest()[:16]
 
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module 'tapas.pipeline' has no attribute {name!r}")
+
+def lde_history(store: Store, exclude_datasets: Sequence[str] = ()) -> Any:
+    """What the LDE knows of each network family on every characterised dataset except
+    ``exclude_datasets`` (the predictor's history features, :mod:`predictor.history`)."""
+    from predictor import HistoryTable
+
+    cols = store.family_accuracies(exclude_datasets)
+    return HistoryTable(cols["family"], cols["dataset_id"], cols["dcn"], cols["accuracy"])
 
 
 def load_dataset(spec: str | Path, limits: Any = None) -> Dataset:
@@ -113,314 +130,557 @@ def verify_predictor(path: str | Path) -> None:
     read_header(path)
 
 
-# ---------------------------------------------------------------------- database
-def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
-    """Open the LDE; a database created by this call is seeded with the shipped data
-    (starter experiments and NAS-Bench-201 results, :mod:`lde.default_data`).
-
-    Seeding is recorded in the database: a new file is built aside with a ``starter =
-    pending`` mark and renamed into place, then the shipped data and ``starter = done``
-    commit in one transaction. A start killed at any point leaves either no database or
-    a pending mark, and the next writable open seeds (again) until it has committed.
-    """
-    from lde import Store
-
-    db = Path(path) if path is not None else get_settings().database
-    if not db.exists() and not read_only:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        aside = db.with_name(db.name + ".new")
-        for f in (aside, aside.with_name(aside.name + ".wal")):
-            f.unlink(missing_ok=True)
-        with Store(aside) as fresh, fresh.transaction() as con:
-            con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'pending')")
-        aside.replace(db)
-    store = Store(db, read_only=read_only)
-    if not read_only and _starter_state(store) == "pending":
-        from lde.default_data import seed_default
-
-        with store.transaction() as con:
-            seed_default(store)
-            con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'done')")
-    return store
-
-
 def _starter_state(store: Store) -> str | None:
     rows = store.sql("SELECT value FROM meta WHERE key = 'starter'").column(0).to_pylist()
     return rows[0] if rows else None
 
 
-def ingest_records(store: Store, records: Sequence[dict[str, Any]],
-                   source: str = "api") -> IngestReport:
-    """Validate and add experiment records given as dicts (the JSONL record format)."""
-    from lde import IngestReport
-    from lde.ingest import record_from_row
-
-    parsed, rejected = [], []
-    for i, row in enumerate(records):
-        try:
-            parsed.append(record_from_row(dict(row), source))
-        except (ValueError, TypeError, KeyError) as e:
-            rejected.append((i, str(e)))
-    report = store.add_experiments(parsed) if parsed else IngestReport()
-    report.rejected = rejected + list(report.rejected)
-    return report
-
-
-# --------------------------------------------------------------- characterization
-def characterize(store: Store, dataset: str | Path | Dataset, seed: int = 0,
-                 force: bool = False, progress: Callable[[int, int], None] | None = None
-                 ) -> tuple[Any, DCNResult]:
-    """Load a dataset, compute (or reuse) its DCN, and record both in the LDE."""
-    import probenet
-
-    ds = dataset if isinstance(dataset, probenet.Dataset) else probenet.load_dataset(dataset)
-    result = probenet.characterize(ds, store=store, seed=seed, force=force, progress=progress)
-    return store.dataset_by_fingerprint(ds.fingerprint), result
-
-
-# ------------------------------------------------------------------- predictors
-_models: OrderedDict[str, TAPRegressor] = OrderedDict()
-_models_lock = threading.Lock()
-_train_lock = threading.Lock()
-_MODEL_CACHE = 8
-#: (snapshot, dcn, excluded, params, min_experiments) -> the predictor that answered.
-_resolved: dict[tuple[Any, ...], PredictorInfo] = {}
-
-
-def _remember(pid: str, model: TAPRegressor) -> None:
-    with _models_lock:
-        _models[pid] = model
-        _models.move_to_end(pid)
-        while len(_models) > _MODEL_CACHE:
-            _models.popitem(last=False)
-
-
-def _cached_model(pid: str) -> TAPRegressor | None:
-    with _models_lock:
-        model = _models.get(pid)
-        if model is not None:
-            _models.move_to_end(pid)
-        return model
-
-
-def _predictor_id(selection: str, datasets: Sequence[str], params: dict[str, Any],
-                  excluded: Sequence[str] = ()) -> str:
-    """A predictor's identity: its selection, its hyper-parameters and the datasets its
-    history had to leave out (a predictor that has seen a dataset never answers a request
-    that excludes it)."""
-    key = json.dumps({"selection": selection, "datasets": sorted(datasets), "params": params,
-                      "excluded": sorted(excluded), "version": __version__},
-                     sort_keys=True, default=str)
-    return "p_" + hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-#: A predictor trains on at most this many of the selected experiments (a seeded sample):
-#: training time is set by its gradient steps, and more rows of the same datasets add little.
-MAX_TRAIN_ROWS = 10_000
-
-
-def selection_key(exps: Any) -> str:
-    """Content hash of a DCN selection (which experiments, their accuracies and DCNs): a
-    predictor is reused while its selection is unchanged, whatever else the LDE gains."""
-    order = np.lexsort((exps.arch_id.astype(str), exps.dataset_id.astype(str)))
-    h = hashlib.sha256()
-    for col in (exps.dataset_id[order], exps.arch_id[order]):
-        h.update("\x1f".join(col.astype(str).tolist()).encode())
-    h.update(np.round(exps.accuracy[order], 9).tobytes())
-    h.update(np.round(exps.dcn[order], 9).tobytes())
-    return h.hexdigest()[:16]
-
-
-def lde_history(store: Store, exclude_datasets: Sequence[str] = ()) -> Any:
-    """What the LDE knows of each network family on every characterised dataset except
-    ``exclude_datasets`` (the predictor's history features, :mod:`predictor.history`)."""
-    from predictor import HistoryTable
-
-    cols = store.family_accuracies(exclude_datasets)
-    return HistoryTable(cols["family"], cols["dataset_id"], cols["dcn"], cols["accuracy"])
-
-
-def get_predictor(store: Store, dcn: float, *, exclude_datasets: Sequence[str] = (),
-                  params: dict[str, Any] | None = None, force: bool = False,
-                  min_experiments: int = MIN_EXPERIMENTS, model_dir: Path | None = None,
-                  progress: Callable[[int, int], None] | None = None,
-                  ) -> tuple[TAPRegressor, PredictorInfo]:
-    """The predictor for a target DCN: reused when one was trained on the same
-    experiments (the content of its DCN selection, :func:`selection_key`: ingesting or
-    characterising an unrelated dataset does not retrain it), else trained on at most
-    ``MAX_TRAIN_ROWS`` of them, with the history of every family the LDE holds beyond
-    the excluded datasets, and registered.
-
-    ``model_dir`` (default: the settings' model directory) receives new model files;
-    ``progress(epoch, epochs)`` follows a training (never called for a reused one).
-    """
-    import predictor as tap
-
-    params = {**DEFAULT_PREDICTOR_PARAMS, **(params or {})}
-    # the database file is part of the key: snapshot ids are content counts, not unique
-    key = (str(store.path), float(dcn), tuple(sorted(exclude_datasets)),
-           json.dumps(params, sort_keys=True), min_experiments)
-    if not force:  # fast path: same request at the same snapshot, model in memory
-        snapshot = store.snapshot_id()
-        hit = _resolved.get((snapshot, *key))
-        model = _cached_model(hit.id) if hit else None
-        if hit and model is not None:
-            return model, hit
-    with _train_lock:  # one training at a time; concurrent callers reuse its result
-        snapshot = store.snapshot_id()
-        exps, tau = store.filter_adaptive(dcn, min_experiments=min_experiments,
-                                          min_datasets=MIN_DATASETS, tau=TAU,
-                                          exclude_datasets=exclude_datasets, with_curves=True)
-        if len(exps) == 0:
-            raise LookupError("the LDE holds no experiments on characterised datasets; "
-                              "ingest some first (tapas ingest)")
-        datasets = tuple(exps.datasets())
-        pid = _predictor_id(selection_key(exps), datasets, params, exclude_datasets)
-        dcns = exps.dcn
-        row = store.predictor(pid)
-        info = PredictorInfo(pid, float(dcn), float(tau), min(float(dcns.min()), float(dcn)),
-                             max(float(dcns.max()), float(dcn)),
-                             snapshot, len(exps), datasets)
-        directory = Path(model_dir) if model_dir is not None else get_settings().models
-        if row is not None and not force:
-            model = _cached_model(pid)
-            path = model_path(row.artifact, model_dir)
-            if model is None and path.exists():
-                model = tap.load(path)
-                _remember(pid, model)
-            if model is not None:
-                info = PredictorInfo(**{**asdict(info), "metrics": row.metrics,
-                                        "artifact": row.artifact, "cached": True})
-                _resolved[(snapshot, *key)] = info
-                return model, info
-        rows = np.arange(len(exps))
-        if len(rows) > MAX_TRAIN_ROWS:
-            rows = np.sort(np.random.default_rng(0).choice(rows, MAX_TRAIN_ROWS, replace=False))
-        ids = exps.arch_id[rows]
-        arch_by_id = store.architectures(list(dict.fromkeys(ids.tolist())))
-        archs = [arch_by_id[a] for a in ids]
-        curves = [exps.curves[i] for i in rows] if exps.curves is not None else None
-        model = tap.TAPRegressor(**params).fit(
-            archs, dcns[rows], exps.accuracy[rows], curves=curves,
-            groups=exps.dataset_id[rows], history=lde_history(store, exclude_datasets),
-            progress=progress)
-        metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
-                   "n_train": len(exps), "tau": float(tau)}
-        directory.mkdir(parents=True, exist_ok=True)
-        artifact = f"{pid}.tap"  # relative to the model directory: portable (see model_path)
-        provenance = {"lde_snapshot": snapshot, "dcn": float(dcn), "tau": float(tau),
-                      "datasets": list(datasets), "n_train": len(exps),
-                      "tapas_version": __version__, "params": params}
-        model.save(directory / artifact, provenance=provenance)
-        store.register_predictor(pid, float(dcn), float(tau), info.dcn_lo, info.dcn_hi, snapshot,
-                                 len(exps), metrics, artifact, provenance)
-        _remember(pid, model)
-        _resolved[(snapshot, *key)] = PredictorInfo(**{**asdict(info), "metrics": metrics,
-                                                       "artifact": artifact, "cached": True})
-        return model, PredictorInfo(**{**asdict(info), "metrics": metrics,
-                                       "artifact": artifact})
-
-
-# ---------------------------------------------------------------------- registry
-def model_path(artifact: str, model_dir: str | Path | None = None) -> Path:
+def model_path(artifact: str, model_dir: str | Path) -> Path:
     """Where a registered predictor's file lies. New registrations store the file name
     relative to the model directory, so a database and its model folder move together
     (another machine, an export); absolute paths of older databases are used as they are."""
     p = Path(artifact)
-    if p.is_absolute():
-        return p
-    return (Path(model_dir) if model_dir is not None else get_settings().models) / p
+    return p if p.is_absolute() else Path(model_dir) / p
 
 
-def _info(row: Any, cached: bool = True) -> PredictorInfo:
-    return PredictorInfo(row.id, float(row.dcn), float(row.tau), float(row.dcn_lo),
-                         float(row.dcn_hi), row.snapshot, int(row.n_train),
-                         tuple((row.provenance or {}).get("datasets") or ()),
-                         dict(row.metrics or {}), row.artifact, cached)
+class Pipeline:
+    """The application: an LDE, a model directory and the predictors trained from them.
 
+    Parameters
+    ----------
+    database : LDE file (default: the settings' database). A database created by
+        opening it (not ``read_only``) is seeded with the shipped data (unless ``seed``
+        is False): the starter experiments and NAS-Bench-201 results
+        (:func:`lde.default_data.seed_default`).
+    store : an already open ``lde.Store`` to use instead (not closed by :meth:`close`).
+    model_dir : where new model files go (default: the settings' model directory).
+    read_only : open the database read-only (no training, no ingest).
+    predictor_params : hyper-parameters of the predictors trained here.
+    min_experiments : the DCN filter widens tau until this many experiments remain.
+    max_loaded : predictors held in memory.
+    seed : seed a newly created database with the shipped data.
 
-def registered_predictor(store: Store, pid: str, model_dir: str | Path | None = None
-                         ) -> tuple[TAPRegressor, PredictorInfo]:
-    """The registered predictor ``pid`` (pinned: whatever was trained since), loaded once
-    per process; ``LookupError`` naming the id when it is unknown or its file is gone."""
-    row = store.predictor(pid)
-    if row is None:
-        raise LookupError(f"no predictor {pid!r} in the registry (tapas predictor list)")
-    model = _cached_model(pid)
-    if model is None:
-        path = model_path(row.artifact, model_dir)
+    Thread-safe: one training runs at a time; concurrent callers reuse its result.
+    """
+
+    def __init__(self, database: str | Path | None = None, *, store: Store | None = None,
+                 model_dir: str | Path | None = None, read_only: bool = False,
+                 predictor_params: dict[str, Any] | None = None,
+                 min_experiments: int | None = None, max_loaded: int = MAX_LOADED,
+                 seed: bool = True) -> None:
+        self._database = None if database is None else Path(database).expanduser()
+        self._store = store
+        self._own_store = store is None
+        self._model_dir = None if model_dir is None else Path(model_dir).expanduser()
+        self.read_only = read_only
+        self.seed = seed
+        self.predictor_params = {**DEFAULT_PREDICTOR_PARAMS, **(predictor_params or {})}
+        self.min_experiments = MIN_EXPERIMENTS if min_experiments is None else int(
+            min_experiments)
+        self.max_loaded = int(max_loaded)
+        self._open_lock = threading.Lock()
+        self._train_lock = threading.Lock()
+        self._mem_lock = threading.Lock()
+        self._loaded: dict[str, tuple[Any, PredictorInfo, int]] = {}
+        self._pinned: set[str] = set()
+        self._seq = 0
+        self._resolved: dict[tuple[Any, ...], str] = {}
+        self._excluded: dict[tuple[str, ...], frozenset[str]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def database(self) -> Path:
+        if self._store is not None:
+            return Path(self._store.path)
+        if self._database is not None:
+            return self._database
+        from tapas.config import get_settings
+
+        return get_settings().database
+
+    @property
+    def model_dir(self) -> Path:
+        if self._model_dir is not None:
+            return self._model_dir
+        from tapas.config import get_settings
+
+        return get_settings().models
+
+    @property
+    def store(self) -> Store:
+        """The open LDE (opened, and on first use created and seeded, when first needed;
+        ``lde.LDEError`` when it cannot be, e.g. another process holds it)."""
+        if self._store is None:
+            with self._open_lock:
+                if self._store is None:
+                    self._store = self._open()
+        return self._store
+
+    def _open(self) -> Store:
+        """Open the LDE. Seeding a new database is recorded in it: the file is built aside
+        with a ``starter = pending`` mark and renamed into place, then the shipped data and
+        ``starter = done`` commit in one transaction. A start killed at any point leaves
+        either no database or a pending mark, and the next writable open seeds (again)
+        until it has committed."""
+        from lde import Store
+
+        db = self.database
+        if not db.exists() and self.seed and not self.read_only:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            aside = db.with_name(db.name + ".new")
+            for f in (aside, aside.with_name(aside.name + ".wal")):
+                f.unlink(missing_ok=True)
+            with Store(aside) as fresh, fresh.transaction() as con:
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'pending')")
+            aside.replace(db)
+        store = Store(db, read_only=self.read_only)
+        if self.seed and not self.read_only and _starter_state(store) == "pending":
+            from lde.default_data import seed_default
+
+            try:
+                with store.transaction() as con:
+                    seed_default(store)
+                    con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'done')")
+            except BaseException:
+                store.close()
+                raise
+        return store
+
+    def open(self) -> Pipeline:
+        """Open the database now (so a locked or unusable file fails here, cleanly)."""
+        _ = self.store
+        return self
+
+    def close(self) -> None:
+        """Close the database if this pipeline opened it; forget loaded predictors."""
+        self.unload()
+        if self._own_store and self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Pipeline:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Pipeline({str(self.database)!r}, model_dir={str(self.model_dir)!r})"
+
+    # ------------------------------------------------------------------ datasets
+    def dataset(self, ident: str) -> DatasetInfo | None:
+        """A stored dataset by id or name (None when unknown)."""
+        row = self.store.dataset(ident)
+        return None if row is None else DatasetInfo.from_row(row)
+
+    def dataset_info(self, ident: str) -> DatasetInfo:
+        """A stored dataset by id or name (``LookupError`` when unknown)."""
+        info = self.dataset(ident)
+        if info is None:
+            raise LookupError(f"no dataset {ident!r} in the LDE; characterise it first "
+                              "(tapas dcn DATASET --store)")
+        return info
+
+    def datasets(self) -> list[DatasetInfo]:
+        return [DatasetInfo.from_row(r) for r in self.store.datasets()]
+
+    def target(self, *, dcn: float | None = None, dataset: str | None = None,
+               num_classes: int | None = None,
+               input_shape: Sequence[int] | None = None) -> Target:
+        """A prediction target resolved against this LDE (:func:`tapas.types.resolve_target`)."""
+        return resolve_target(self.dataset_info, dcn=dcn, dataset=dataset,
+                              num_classes=num_classes, input_shape=input_shape)
+
+    def characterize(self, dataset: str | Path | Dataset, *, seed: int = 0,
+                     force: bool = False, progress: Callable[[int, int], None] | None = None,
+                     **probe: Any) -> tuple[DatasetInfo, DCNResult]:
+        """Load a dataset, compute (or reuse, by fingerprint) its DCN, record both in the LDE.
+
+        ``probe``: ``device``, ``epochs``, ``max_samples`` (see ``probenet.characterize``).
+        """
+        import probenet
+
+        ds = dataset if isinstance(dataset, probenet.Dataset) else probenet.load_dataset(dataset)
+        res = probenet.characterize(ds, store=self.store, seed=seed, force=force,
+                                    progress=progress, **probe)
+        return DatasetInfo.from_row(self.store.dataset_by_fingerprint(ds.fingerprint)), res
+
+    # ------------------------------------------------------------------ experiments
+    def ingest(self, records: Sequence[dict[str, Any]], source: str = "api") -> IngestReport:
+        """Validate and add experiment records given as dicts (the JSONL record format);
+        rejected records carry their index."""
+        from lde import IngestReport
+        from lde.ingest import record_from_row
+
+        parsed, rejected = [], []
+        for i, row in enumerate(records):
+            try:
+                parsed.append(record_from_row(dict(row), source))
+            except (ValueError, TypeError, KeyError) as e:
+                rejected.append((i, str(e)))
+        report = self.store.add_experiments(parsed) if parsed else IngestReport()
+        report.rejected = rejected + list(report.rejected)
+        return report
+
+    def ingest_file(self, path: str | Path, fmt: str = "auto", *, verify: bool = False,
+                    **kwargs: Any) -> IngestReport:
+        """Ingest a file (own records, a NAS-Bench-201 table) or merge an export folder
+        (``fmt`` ``lde``; ``verify`` re-expands every NAS-Bench-201 architecture). ``kwargs``
+        go to :func:`lde.ingest.ingest_path` (``dcn``, ``mapping``, ``columns``, ``source``,
+        ``progress``, ``workers``). One transaction: all of it lands or none. An export's
+        model files are copied into the model directory (a missing one shows in
+        :meth:`predictors`' listing as missing)."""
+        path = Path(path)
+        if fmt == "lde" or (fmt == "auto" and path.is_dir()):
+            from lde.parquet_io import import_models, import_parquet
+
+            rep = import_parquet(self.store, path, kwargs.get("progress"), verify=verify)
+            import_models(path, self.model_dir)
+            return rep
+        from lde.ingest import ingest_path
+
+        return ingest_path(self.store, path, fmt, **kwargs)
+
+    def export(self, directory: str | Path, *, progress: Callable[[str, int, int], None]
+               | None = None, overwrite: bool = False) -> dict[str, Any]:
+        """Write the whole LDE as partitioned Parquet (:mod:`lde.parquet_io`), with the
+        registered predictors' model files (so the export restores them elsewhere)."""
+        from lde.parquet_io import export_parquet
+
+        return export_parquet(self.store, Path(directory), progress, overwrite=overwrite,
+                              model_dir=self.model_dir)
+
+    # ------------------------------------------------------------------ predictors
+    def predictors(self) -> list[PredictorInfo]:
+        """Every registered predictor, oldest first."""
+        return self.store.predictors()
+
+    def predictor(self, ident: str) -> PredictorInfo | None:
+        return self.store.predictor(ident)
+
+    def model_path(self, artifact: str) -> Path:
+        """The model file of a registry entry (:func:`model_path` in this model directory)."""
+        return model_path(artifact, self.model_dir)
+
+    def registered(self, pid: str) -> tuple[TAPRegressor, PredictorInfo]:
+        """The registered predictor ``pid`` (pinned: whatever was trained since), loaded once
+        and then held in memory; ``LookupError`` naming the id when it is unknown or its file
+        is gone (``ModelFileError`` when the file is unreadable)."""
+        reg = self.store.predictor(pid)
+        if reg is None:
+            raise LookupError(f"no predictor {pid!r} in the registry (tapas predictor list)")
+        hit = self._loaded_model(pid)
+        if hit is not None:
+            return hit
+        path = self.model_path(reg.artifact)
         if not path.is_file():
             raise LookupError(f"predictor {pid!r} is registered but its model file {path} is "
                               "missing (tapas predictor import FILE restores it)")
         model = load_predictor(path)
-        _remember(pid, model)
-    return model, _info(row)
+        info = reg.with_(cached=True)
+        self._remember(model, info)
+        return model, info
+
+    def export_predictor(self, pid: str, dest: str | Path) -> Path:
+        """Write predictor ``pid`` as one self-contained model file: its provenance gains the
+        registry entry (DCN range, snapshot, metrics), so :meth:`import_predictor` restores it
+        on another machine."""
+        model, info = self.registered(pid)
+        reg = self.store.predictor(pid)
+        assert reg is not None  # registered() found it
+        prov = {**(getattr(model, "provenance_", None) or {}),
+                "registry": {"id": reg.id, "dcn": reg.dcn, "tau": reg.tau,
+                             "dcn_lo": reg.dcn_lo, "dcn_hi": reg.dcn_hi,
+                             "snapshot": reg.snapshot, "n_train": reg.n_train,
+                             "metrics": reg.metrics, "provenance": reg.provenance}}
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        model.save(dest, provenance=prov)
+        return dest
+
+    def import_predictor(self, src: str | Path) -> PredictorInfo:
+        """Register a model file written by :meth:`export_predictor` (copied into the model
+        directory, under its id); importing it again replaces it with the same."""
+        import shutil
+
+        model = load_predictor(src)
+        reg = (getattr(model, "provenance_", None) or {}).get("registry")
+        if not isinstance(reg, dict) or "id" not in reg:
+            raise ValueError(f"{src}: a model file without a registry entry; write one with "
+                             "tapas predictor export ID FILE")
+        pid = str(reg["id"])
+        directory = self.model_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        artifact = f"{pid}.tap"
+        tmp = directory / (artifact + ".partial")
+        shutil.copyfile(src, tmp)
+        tmp.replace(directory / artifact)
+        self.store.register_predictor(
+            pid, float(reg["dcn"]), float(reg["tau"]), float(reg["dcn_lo"]),
+            float(reg["dcn_hi"]), str(reg["snapshot"]), int(reg["n_train"]),
+            dict(reg.get("metrics") or {}), artifact, dict(reg.get("provenance") or {}))
+        info = self.store.predictor(pid)
+        assert info is not None  # just registered
+        self._forget(pid)
+        self._remember(model, info.with_(cached=True))
+        return info
+
+    def delete_predictor(self, pid: str) -> bool:
+        """Remove ``pid`` from the registry, from memory and its file from the model
+        directory (a file elsewhere, from an older absolute path, is left alone). False
+        when unknown."""
+        reg = self.store.predictor(pid)
+        if reg is None:
+            return False
+        self.store.delete_predictor(pid)
+        self._forget(pid)
+        if not Path(reg.artifact).is_absolute():
+            self.model_path(reg.artifact).unlink(missing_ok=True)
+        return True
+
+    def _forget(self, pid: str) -> None:
+        with self._mem_lock:
+            self._loaded.pop(pid, None)
+            self._pinned.discard(pid)
+            for key in [k for k, v in self._resolved.items() if v == pid]:
+                del self._resolved[key]
+
+    def _remember(self, model: Any, info: PredictorInfo, pin: bool = False) -> None:
+        with self._mem_lock:
+            self._seq += 1
+            self._loaded[info.id] = (model, info, self._seq)
+            if pin:
+                self._pinned.add(info.id)
+            while len(self._loaded) > self.max_loaded:
+                free = [k for k in self._loaded if k not in self._pinned]
+                if not free:
+                    break
+                del self._loaded[min(free, key=lambda k: self._loaded[k][2])]
+
+    def pin(self, pid: str) -> None:
+        """Keep a loaded predictor in memory for good (e.g. the service's default)."""
+        with self._mem_lock:
+            if pid in self._loaded:
+                self._pinned.add(pid)
+
+    def loaded(self) -> list[PredictorInfo]:
+        """The predictors held in memory, most recently used last."""
+        with self._mem_lock:
+            return [info for _, info, _ in sorted(self._loaded.values(), key=lambda v: v[2])]
+
+    def unload(self) -> None:
+        """Forget the predictors held in memory (pinned ones included); the next request
+        loads from the registry, as after a restart."""
+        with self._mem_lock:
+            self._loaded.clear()
+            self._pinned.clear()
+            self._resolved.clear()
+            self._excluded.clear()
+
+    def _loaded_model(self, pid: str) -> tuple[Any, PredictorInfo] | None:
+        with self._mem_lock:
+            hit = self._loaded.get(pid)
+            return None if hit is None else (hit[0], hit[1])
+
+    def train(self, dcn: float, *, exclude_datasets: Sequence[str] = (), force: bool = False,
+              pin: bool = False, progress: Callable[[int, int], None] | None = None,
+              ) -> tuple[TAPRegressor, PredictorInfo]:
+        """The predictor for a target DCN: reused when one was trained on the same
+        experiments (the content of its DCN selection, :func:`selection_key`: ingesting or
+        characterising an unrelated dataset does not retrain it; :func:`predictor_key`),
+        else trained on at most ``MAX_TRAIN_ROWS`` of them, with the history of every
+        family the LDE holds beyond the excluded datasets (:func:`lde_history`), saved and
+        registered.
+
+        ``exclude_datasets`` leave datasets out of its training (e.g. a held-out target);
+        ``pin`` keeps it in memory for good; ``progress(epoch, epochs)`` follows a training
+        (never called for a reused one). ``LookupError`` when the LDE holds no experiments
+        on characterised datasets.
+        """
+        import predictor as tap
+
+        params = self.predictor_params
+        store = self.store
+        req = (float(dcn), tuple(sorted(exclude_datasets)), self.min_experiments)
+        if not force:  # fast path: the same request at the same snapshot, model in memory
+            pid = self._resolved.get((store.snapshot_id(), *req))
+            hit = self._loaded_model(pid) if pid else None
+            if hit is not None:
+                if pin:
+                    self._remember(*hit, pin=True)
+                return hit
+        with self._train_lock:  # one training at a time; concurrent callers reuse its result
+            snapshot = store.snapshot_id()
+            exps, tau = store.filter_adaptive(dcn, min_experiments=self.min_experiments,
+                                              min_datasets=MIN_DATASETS, tau=TAU,
+                                              exclude_datasets=exclude_datasets,
+                                              with_curves=True)
+            if len(exps) == 0:
+                raise LookupError("the LDE holds no experiments on characterised datasets; "
+                                  "ingest some first (tapas ingest)")
+            datasets = tuple(exps.datasets())
+            pid = predictor_key(selection_key(exps), datasets, params, exclude_datasets)
+            dcns = exps.dcn
+            info = PredictorInfo(pid, float(dcn), float(tau),
+                                 min(float(dcns.min()), float(dcn)),
+                                 max(float(dcns.max()), float(dcn)), snapshot, len(exps),
+                                 datasets)
+            reg = store.predictor(pid)
+            if reg is not None and not force:
+                hit = self._loaded_model(pid)
+                model = hit[0] if hit else None
+                path = self.model_path(reg.artifact)
+                if model is None and path.exists():
+                    model = tap.load(path)
+                if model is not None:
+                    info = info.with_(metrics=reg.metrics, artifact=reg.artifact, cached=True,
+                                      created=reg.created, provenance=reg.provenance)
+                    self._remember(model, info, pin)
+                    self._resolve(snapshot, req, pid)
+                    return model, info
+            rows = np.arange(len(exps))
+            if len(rows) > MAX_TRAIN_ROWS:
+                rows = np.sort(np.random.default_rng(0).choice(rows, MAX_TRAIN_ROWS,
+                                                               replace=False))
+            ids = exps.arch_id[rows]
+            arch_by_id = store.architectures(list(dict.fromkeys(ids.tolist())))
+            archs = [arch_by_id[a] for a in ids]
+            curves = [exps.curves[i] for i in rows] if exps.curves is not None else None
+            model = tap.TAPRegressor(**params).fit(
+                archs, dcns[rows], exps.accuracy[rows], curves=curves,
+                groups=exps.dataset_id[rows], history=lde_history(store, exclude_datasets),
+                progress=progress)
+            metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
+                       "n_train": len(exps), "tau": float(tau)}
+            directory = self.model_dir
+            directory.mkdir(parents=True, exist_ok=True)
+            artifact = f"{pid}.tap"  # relative to the model directory: portable
+            provenance = {"lde_snapshot": snapshot, "dcn": float(dcn), "tau": float(tau),
+                          "datasets": list(datasets), "n_train": len(exps),
+                          "tapas_version": __version__, "params": params}
+            model.save(directory / artifact, provenance=provenance)
+            store.register_predictor(pid, float(dcn), float(tau), info.dcn_lo, info.dcn_hi,
+                                     snapshot, len(exps), metrics, artifact, provenance)
+            info = info.with_(metrics=metrics, artifact=artifact, cached=False,
+                              provenance=provenance)
+            self._remember(model, info.with_(cached=True), pin)
+            self._resolve(snapshot, req, pid)
+            return model, info
+
+    def _resolve(self, snapshot: str, req: tuple[Any, ...], pid: str) -> None:
+        with self._mem_lock:
+            self._resolved[(snapshot, *req)] = pid
+            while len(self._resolved) > MAX_RESOLVED:
+                del self._resolved[next(iter(self._resolved))]
+
+    def _covering_loaded(self, dcn: float,
+                         exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
+        best = None
+        with self._mem_lock:
+            for model, info, seq in self._loaded.values():
+                if info.covers(dcn) and not exclude.intersection(info.datasets):
+                    key = (abs(info.dcn - dcn), -seq)
+                    if best is None or key < best[0]:
+                        best = (key, model, info)
+        return None if best is None else (best[1], best[2])
+
+    def _covering_registered(self, dcn: float,
+                             exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
+        """A registered predictor covering ``dcn`` (nearest target, newest first), loaded
+        from disk; one whose file is gone or unreadable (e.g. an older format) is skipped."""
+        infos = [i for i in self.store.covering_predictors(dcn)
+                 if not exclude.intersection(i.datasets) and self.model_path(i.artifact).exists()]
+        for info in infos:
+            try:
+                model = load_predictor(self.model_path(info.artifact))
+            except (ModelFileError, OSError, ValueError) as e:
+                log.warning("skipping predictor %s: %s", info.id, e)
+                continue
+            info = info.with_(cached=True)
+            self._remember(model, info)
+            return model, info
+        return None
+
+    def _excluded_ids(self, exclude_datasets: Sequence[str]) -> frozenset[str]:
+        """Dataset ids of names or ids (looked up once per pipeline)."""
+        key = tuple(exclude_datasets)
+        ids = self._excluded.get(key)
+        if ids is None:
+            rows = [(n, self.store.dataset(n)) for n in key]
+            ids = frozenset(r.id if r is not None else str(n) for n, r in rows)
+            if all(r is not None for _, r in rows):  # an unknown name may be stored later
+                self._excluded[key] = ids
+        return ids
+
+    def select(self, dcn: float, *, exclude_datasets: Sequence[str] = (),
+               train: bool = False, predictor: str | None = None,
+               ) -> tuple[TAPRegressor, PredictorInfo]:
+        """The predictor that answers a request for ``dcn``: the registered one named by
+        ``predictor`` (pinned, whatever was trained since; ``LookupError`` when unknown),
+        else one in memory whose training DCN range covers ``dcn`` (trained for the nearest
+        DCN, newest first), else one from the registry, else
+        :class:`~tapas.types.NoPredictorError` (with ``train=True``: the one :meth:`train`
+        gives). Never one trained on an excluded dataset, unless pinned by id.
+
+        Ingesting experiments does not retire a predictor: it answers until a newer one
+        is trained.
+        """
+        if predictor is not None:
+            return self.registered(predictor)
+        exclude = self._excluded_ids(exclude_datasets) if exclude_datasets else frozenset()
+        found = self._covering_loaded(dcn, exclude)
+        if found is None:
+            with self._train_lock:  # one registry load at a time
+                found = (self._covering_loaded(dcn, exclude)
+                         or self._covering_registered(dcn, exclude))
+        if found is not None:
+            return found
+        if train:
+            return self.train(dcn, exclude_datasets=exclude_datasets)
+        raise NoPredictorError(
+            f"no trained predictor covers DCN {dcn:.4f}; train one first "
+            f"(train_predictor(dcn={dcn:.4f})) or pass train=True", dcn)
+
+    # ------------------------------------------------------------------ predict
+    def score(self, archs: Sequence[Any], dcn: float, *, exclude_datasets: Sequence[str] = (),
+              train: bool = False, predictor: str | None = None) -> tuple[Any, PredictorInfo]:
+        """Score parsed architectures: (the predictor's interval prediction with
+        ``mean``/``spread``/``lower``/``upper``/``coverage`` and ``members``, one row per
+        ensemble member, the predictor); ``predictor`` pins one by id (:meth:`select`)."""
+        model, info = self.select(dcn, exclude_datasets=exclude_datasets, train=train,
+                                  predictor=predictor)
+        return model.predict_interval(list(archs), dcn), info
+
+    def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
+                dataset: str | None = None, num_classes: int | None = None,
+                input_shape: Sequence[int] | None = None,
+                exclude_datasets: Sequence[str] = (), train: bool = False,
+                members: bool = False, predictor: str | None = None) -> list[Prediction]:
+        """Predicted accuracy of each architecture (cell specs, IR dicts/JSON text or
+        ``Architecture`` objects), the same answer as :meth:`tapas.client.Client.predict`.
+
+        ``members=True`` adds each ensemble member's prediction; ``predictor`` pins a
+        registered predictor by id (``LookupError`` when unknown).
+        """
+        target = self.target(dcn=dcn, dataset=dataset, num_classes=num_classes,
+                             input_shape=input_shape)
+        parsed = parse_archs(archs, target.num_classes, target.input_shape)
+        if not parsed:
+            return []
+        value = target.value
+        p, info = self.score(parsed, value, exclude_datasets=exclude_datasets, train=train,
+                             predictor=predictor)
+        cov = float(p.coverage)
+        mem: list[Any] = ([tuple(float(v) for v in col) for col in p.members.T]
+                          if members and p.members is not None else [None] * len(parsed))
+        return [Prediction(arch_id=a.id, mean=float(m), spread=float(s), lower=float(lo),
+                           upper=float(hi), predictor=info.id, dcn=value, coverage=cov,
+                           members=mb)
+                for a, m, s, lo, hi, mb in zip(parsed, p.mean, p.spread, p.lower, p.upper, mem,
+                                               strict=True)]
 
 
-def export_predictor(store: Store, pid: str, dest: str | Path,
-                     model_dir: str | Path | None = None) -> Path:
-    """Write predictor ``pid`` as one self-contained model file: its provenance gains the
-    registry entry (DCN range, snapshot, metrics), so :func:`import_predictor` restores it
-    on another machine."""
-    model, info = registered_predictor(store, pid, model_dir)
-    row = store.predictor(pid)
-    prov = {**(getattr(model, "provenance_", None) or {}),
-            "registry": {"id": row.id, "dcn": row.dcn, "tau": row.tau, "dcn_lo": row.dcn_lo,
-                         "dcn_hi": row.dcn_hi, "snapshot": row.snapshot,
-                         "n_train": row.n_train, "metrics": row.metrics,
-                         "provenance": row.provenance}}
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    model.save(dest, provenance=prov)
-    return dest
-
-
-def import_predictor(store: Store, src: str | Path, model_dir: str | Path | None = None
-                     ) -> PredictorInfo:
-    """Register a model file written by :func:`export_predictor` (copied into the model
-    directory, under its id); importing it again replaces it with the same."""
-    import shutil
-
-    model = load_predictor(src)
-    reg = (getattr(model, "provenance_", None) or {}).get("registry")
-    if not isinstance(reg, dict) or "id" not in reg:
-        raise ValueError(f"{src}: a model file without a registry entry; write one with "
-                         "tapas predictor export ID FILE")
-    pid = str(reg["id"])
-    directory = Path(model_dir) if model_dir is not None else get_settings().models
-    directory.mkdir(parents=True, exist_ok=True)
-    artifact = f"{pid}.tap"
-    tmp = directory / (artifact + ".partial")
-    shutil.copyfile(src, tmp)
-    tmp.replace(directory / artifact)
-    store.register_predictor(pid, float(reg["dcn"]), float(reg["tau"]), float(reg["dcn_lo"]),
-                             float(reg["dcn_hi"]), str(reg["snapshot"]), int(reg["n_train"]),
-                             dict(reg.get("metrics") or {}), artifact,
-                             dict(reg.get("provenance") or {}))
-    _remember(pid, model)
-    return _info(store.predictor(pid))
-
-
-def delete_predictor(store: Store, pid: str, model_dir: str | Path | None = None) -> bool:
-    """Remove ``pid`` from the registry and its file from the model directory (a file
-    elsewhere, from an older absolute path, is left alone). False when unknown."""
-    row = store.predictor(pid)
-    if row is None:
-        return False
-    store.delete_predictor(pid)
-    with _models_lock:
-        _models.pop(pid, None)
-    for key in [k for k, v in _resolved.items() if v.id == pid]:
-        _resolved.pop(key, None)
-    if not Path(row.artifact).is_absolute():
-        model_path(row.artifact, model_dir).unlink(missing_ok=True)
-    return True
-
-
-def predict(store: Store, archs: Sequence[Architecture], dcn: float,
-            **kwargs: Any) -> PredictionBatch:
-    """Predicted accuracy, spread and calibrated interval of each network for a DCN."""
-    model, info = get_predictor(store, dcn, **kwargs)
-    p = model.predict_interval(list(archs), dcn)
-    return PredictionBatch(np.asarray(p.mean), np.asarray(p.spread), np.asarray(p.lower),
-                           np.asarray(p.upper), float(p.coverage), info)
+__all__ = ["BUILTIN_DATASETS", "MAX_TRAIN_ROWS", "DataLimits", "DatasetError", "DatasetTooLarge",
+           "LDEError", "MIN_DATASETS", "MIN_EXPERIMENTS", "ModelFileError", "NoPredictorError",
+           "Pipeline", "TAU", "lde_history", "load_dataset", "load_predictor", "model_path",
+           "predictor_key", "selection_key", "verify_predictor"]

@@ -78,7 +78,7 @@ def test_predictor_registry_commands_and_portable_files(tmp_path: Path, tapas_ho
                                                         monkeypatch: pytest.MonkeyPatch
                                                         ) -> None:
     from tapas.config import get_settings
-    from tapas.pipeline import load_predictor, model_path, open_store, registered_predictor
+    from tapas.pipeline import Pipeline, load_predictor
     from tapas.scorer import LocalScorer
     from tests.tapas.nb201_lde import TINY
 
@@ -91,8 +91,8 @@ def test_predictor_registry_commands_and_portable_files(tmp_path: Path, tapas_ho
         assert {p.predictor for p in before} == {pid}
         with pytest.raises(LookupError, match="p_nope"):
             sc.predict(CELLS, dcn=0.6, predictor="p_nope")
-    with open_store() as store:  # the registry names the file relative to the model dir
-        assert store.predictor(pid).artifact == f"{pid}.tap"
+    with Pipeline() as app:  # the registry names the file relative to the model dir
+        assert app.store.predictor(pid).artifact == f"{pid}.tap"
     r = tapas("predictor", "list", "--json")
     assert r.exit_code == 0, r.output
     items = {x["id"]: x for x in json.loads(r.stdout)["items"]}
@@ -111,17 +111,17 @@ def test_predictor_registry_commands_and_portable_files(tmp_path: Path, tapas_ho
     assert r.exit_code == 1 and "no predictor" in r.output
     r = tapas("predictor", "import", str(exported))
     assert r.exit_code == 0 and f"imported {pid}" in r.output, r.output
-    with open_store() as store:
-        model, info = registered_predictor(store, pid)
+    with Pipeline() as app:
+        model, info = app.registered(pid)
     assert info.id == pid
     # another machine: a new home, the database export (models travel with it)
     monkeypatch.setenv("TAPAS_HOME", str(tmp_path / "elsewhere"))
     get_settings.cache_clear()
     r = tapas("lde", "import", str(tmp_path / "lde-export"))
     assert r.exit_code == 0, r.output
-    with open_store() as store:
-        row = store.predictor(pid)
-    path = model_path(row.artifact)  # resolves in the new home's model directory
+    with Pipeline() as app:
+        row = app.predictor(pid)
+        path = app.model_path(row.artifact)  # resolves in the new home's model directory
     assert path == tmp_path / "elsewhere" / "models" / f"{pid}.tap"
     from tapas.arch import from_nb201
 
@@ -283,7 +283,7 @@ def test_members_in_process(tapas_home: Path) -> None:
 
     with LocalScorer(predictor_params=TINY, min_experiments=100) as sc:
         try:
-            preds = sc.predict(CELLS, dcn=0.6, members=True)
+            preds = sc.predict(CELLS, dcn=0.6, members=True, train=True)
         except LookupError as e:  # no starter data installed and nothing ingested
             pytest.skip(str(e))
     for p in preds:

@@ -6,7 +6,7 @@ This folder is an LDE export (see :mod:`lde.parquet_io`): ``manifest.json``,
 (the exact command, the recipe, the time it took) and lists its numbers, which
 :func:`starter_stats` recomputes from the Parquet (a test keeps the two equal).
 
-:func:`seed_starter` merges it into a store; :func:`tapas.pipeline.open_store` calls
+:func:`seed_starter` merges it into a store; :class:`tapas.pipeline.Pipeline` calls
 it when it creates a new database, so the default database starts with real data.
 No torch here: reading Parquet needs only duckdb.
 """

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from service.archs import parse_archs
 from service.errors import APIError
 from service.routes import State, errors, json_body, parse_body
 from service.schemas import PredictRequest, PredictResponse
-from service.state import ServiceState
+from service.state import ServiceState, to_api_error
+from tapas.types import ArchListError, parse_archs
 
 router = APIRouter(prefix="/v1", tags=["predict"])
 
@@ -49,23 +49,14 @@ def _predict(req: PredictRequest, state: ServiceState) -> Response:
     if len(req.archs) > cap:
         raise APIError(413, "too_many_archs", f"{len(req.archs)} architectures in one request; "
                        f"at most {cap} are allowed (split the batch)", "body.archs")
-    if (req.dcn is None) == (req.dataset is None):
-        raise APIError(422, "dcn_or_dataset", "give exactly one of 'dcn' or 'dataset'",
-                       "body.dcn")
-    num_classes, shape = 10, (3, 32, 32)
-    if req.dataset is not None:
-        dcn, ds = state.dataset_dcn(req.dataset, "body.dataset")
-        num_classes, shape = ds["n_classes"], tuple(ds["input_shape"])
-    else:
-        dcn = float(req.dcn)
-    if req.num_classes is not None:
-        num_classes = req.num_classes
-    if req.input_shape is not None:
-        if min(req.input_shape) < 1 or max(req.input_shape) > 4096:
-            raise APIError(422, "invalid_request", "input_shape entries must lie in [1, 4096]",
-                           "body.input_shape")
-        shape = tuple(req.input_shape)
-    archs = parse_archs(req.archs, num_classes, shape)
+    target = state.target(dcn=req.dcn, dataset=req.dataset, num_classes=req.num_classes,
+                          input_shape=req.input_shape)
+    try:
+        archs = parse_archs(req.archs, target.num_classes, target.input_shape,
+                            prefix="body.archs")
+    except ArchListError as e:
+        raise to_api_error(e) from None
+    dcn = target.value
     batch, info = state.predict(archs, dcn, predictor=req.predictor)
     mean, spread, lower, upper = (_floats(v) for v in (batch.mean, batch.spread, batch.lower,
                                                        batch.upper))

@@ -35,7 +35,7 @@ async def train_predictor(req: PredictorRequest, state: State, _: WriteAccess) -
         return JSONResponse(Predictor(**job.result["predictor"]).model_dump(mode="json"))
     if job.state == "failed" and job.error:
         code = job.error.get("code", "job_failed")
-        status = 409 if code in ("not_enough_experiments", "no_experiments") else 422
+        status = 409 if code == "no_experiments" else 422
         raise APIError(status, code, job.error.get("message", "training failed"),
                        job.error.get("path"))
     return JSONResponse(PredictorAccepted(job=job.to_dict()).model_dump(mode="json"),

@@ -43,7 +43,9 @@ def op_indices_to_cell(op_indices: Sequence[int]) -> str:
     if len(idx) != 6 or not all(0 <= i < len(NASLIB_OPS) for i in idx):
         raise ValueError(f"expected six op indices in 0..4, got {list(op_indices)!r}")
     ops = [NASLIB_OPS[idx[k]] for k in _STRING_ORDER]
-    return f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
+    from tapas.arch import cell_string
+
+    return cell_string(ops)
 
 
 def cell_to_op_indices(cell: str) -> tuple[int, ...]:
@@ -237,7 +239,8 @@ class TapasNASLibPredictor:
         target = {"dcn": self.dcn} if self.dataset is None else {"dataset": self.dataset}
         preds = self.scorer.predict(self._specs(xtest), num_classes=self.num_classes,
                                     input_shape=[self.in_channels, self.input_size,
-                                                 self.input_size], members=True, **target)
+                                                 self.input_size], members=True, train=True,
+                                    **target)
         return np.array([p.members for p in preds]).T * self.scale_
 
 

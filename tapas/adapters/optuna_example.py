@@ -18,8 +18,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from tapas.arch import NB201_OPS
-from tapas.search.spaces import cell_string
+from tapas.arch import NB201_OPS, cell_string
 
 
 def suggest_cell(trial: Any) -> str:
@@ -54,7 +53,7 @@ def search(scorer: Any, *, dcn: float | None = None, dataset: str | None = None,
     while done < n_trials:
         trials = [study.ask() for _ in range(min(batch, n_trials - done))]
         cells = [suggest_cell(t) for t in trials]
-        preds = scorer.predict(cells, **target)
+        preds = scorer.predict(cells, train=done == 0, **target)
         for t, cell, p in zip(trials, cells, preds, strict=True):
             t.set_user_attr("cell", cell)
             t.set_user_attr("lower", p.lower)

@@ -11,7 +11,19 @@ from typing import TYPE_CHECKING, Any
 from tapas.arch.darts import DARTS_OPS, DARTS_V2, from_darts, is_darts_string, parse_genotype
 from tapas.arch.ir import INPUT, Architecture, LayerInfo
 from tapas.arch.nb101 import NB101_OPS, from_nb101, is_nb101
-from tapas.arch.nb201 import NB201_OPS, all_cells, from_nb201, is_nb201_string, parse_cell
+from tapas.arch.nb201 import (
+    NB201_BY_KEY,
+    NB201_DATASETS,
+    NB201_OPS,
+    REFERENCE_CELL,
+    NB201Dataset,
+    all_cells,
+    cell_ops,
+    cell_string,
+    from_nb201,
+    is_nb201_string,
+    parse_cell,
+)
 from tapas.arch.ops import OPS, ArchError
 
 if TYPE_CHECKING:
@@ -104,7 +116,8 @@ def load(obj: Any, num_classes: int | None = None,
     return Architecture.from_dict(obj)
 
 
-__all__ = ["DARTS_OPS", "DARTS_V2", "INPUT", "NB101_OPS", "NB201_OPS", "OPS", "ArchError",
-           "Architecture", "LayerInfo", "all_cells", "expand", "from_darts", "from_module",
-           "from_nb101", "from_nb201", "is_cell_spec", "is_darts_string", "is_nb101",
-           "is_nb201_string", "load", "parse_cell", "parse_genotype", "to_module"]
+__all__ = ["DARTS_OPS", "DARTS_V2", "INPUT", "NB101_OPS", "NB201_BY_KEY", "NB201_DATASETS",
+           "NB201_OPS", "OPS", "REFERENCE_CELL", "ArchError", "Architecture", "LayerInfo",
+           "NB201Dataset", "all_cells", "cell_ops", "cell_string", "expand", "from_darts",
+           "from_module", "from_nb101", "from_nb201", "is_cell_spec", "is_darts_string",
+           "is_nb101", "is_nb201_string", "load", "parse_cell", "parse_genotype", "to_module"]

@@ -14,6 +14,7 @@ applied to node ``i``. The string lists the edges by target node:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +22,27 @@ from tapas.arch.ir import INPUT, Architecture
 from tapas.arch.ops import ArchError
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+
+@dataclass(frozen=True)
+class NB201Dataset:
+    """One NAS-Bench-201 dataset: its LDE ``name``, the short ``key`` the benchmarks use,
+    the networks' classes and input side, and its test-accuracy column in ``nb201.csv``."""
+
+    name: str
+    key: str
+    num_classes: int
+    input_size: int
+    column: str
+
+
+#: The NAS-Bench-201 datasets by LDE name (the one table; :data:`NB201_BY_KEY` by short key).
+NB201_DATASETS: dict[str, NB201Dataset] = {d.name: d for d in (
+    NB201Dataset("cifar10", "cifar10", 10, 32, "cifar10_test"),
+    NB201Dataset("cifar100", "cifar100", 100, 32, "cifar100_test"),
+    NB201Dataset("ImageNet16-120", "imagenet16", 120, 16, "imagenet16_test"),
+)}
+NB201_BY_KEY: dict[str, NB201Dataset] = {d.key: d for d in NB201_DATASETS.values()}
 _EDGE = re.compile(r"^([a-z_0-9]+)~(\d+)$")
 
 
@@ -59,6 +81,18 @@ def parse_cell(cell: str) -> list[list[tuple[str, int]]]:
             parsed.append((op, src))
         out.append(parsed)
     return out
+
+
+def cell_string(ops: list[str] | tuple[str, ...]) -> str:
+    """The cell string of six edge ops, in the order 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2."""
+    if len(ops) != 6:
+        raise ArchError(f"a NAS-Bench-201 cell has six edges, got {len(ops)} ops", field="cell")
+    return f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
+
+
+def cell_ops(cell: str) -> list[str]:
+    """The six edge ops of ``cell`` in string order (inverse of :func:`cell_string`)."""
+    return [op for node in parse_cell(cell) for op, _ in node]
 
 
 def is_nb201_string(text: str) -> bool:
@@ -165,10 +199,7 @@ def all_cells() -> list[str]:
     """Every one of the 5^6 = 15,625 cell strings, in a fixed order."""
     import itertools
 
-    cells = []
-    for o in itertools.product(NB201_OPS, repeat=6):
-        cells.append(f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|")
-    return cells
+    return [cell_string(o) for o in itertools.product(NB201_OPS, repeat=6)]
 
 
 #: The fixed cell whose NAS-Bench-201 test accuracy serves as each benchmark dataset's DCN

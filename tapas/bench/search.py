@@ -8,7 +8,7 @@ For each target (ImageNet16-120 and CIFAR-100 by default) the benchmark
 2. assigns every dataset its DCN the way the predictor's evaluation harness does
    (:mod:`predictor.evaluate`: the test accuracy of one fixed reference cell, i.e.
    one trained network on the target), and trains the predictor for the target's
-   DCN through the pipeline (:func:`tapas.pipeline.get_predictor`: DCN filter,
+   DCN through the pipeline (:meth:`tapas.pipeline.Pipeline.train`: DCN filter,
    training, registry), exactly as the service would;
 3. runs regularized evolution, random search and BANANAS-style Thompson sampling
    on the ensemble with ``budget`` predictor queries for each of ``seeds`` seeds
@@ -108,12 +108,13 @@ def _one_target(key: str, rows: list[dict[str, str]], seeds: int, budget: int,
                 train_cells: int, tmp: Path, progress: Progress | None) -> dict[str, Any]:
     from lde import Store
     from lde.ingest import ingest_nb201
-    from predictor.evaluate import NB201_DATASETS, REFERENCE_CELL
+    from predictor.evaluate import REFERENCE_CELL
+    from tapas.arch import NB201_BY_KEY
     from tapas.scorer import LocalScorer
     from tapas.search import random_search, regularized_evolution, thompson_search
 
     col, _name = TARGETS[key]
-    spec = NB201_DATASETS[key]
+    spec = NB201_BY_KEY[key]
     truth = {r["arch_str"]: float(r[col]) for r in rows}
     ref = next((r for r in rows if r["arch_str"] == REFERENCE_CELL), None)
     if ref is None:
@@ -146,8 +147,8 @@ def _one_target(key: str, rows: list[dict[str, str]], seeds: int, budget: int,
         t0 = time.perf_counter()
         info = scorer.train_predictor(dcn=dcn[key])
         train_s = time.perf_counter() - t0
-        kw = {"dcn": dcn[key], "num_classes": spec["num_classes"],
-              "input_shape": (3, spec["input_size"], spec["input_size"]), "budget": budget}
+        kw = {"dcn": dcn[key], "num_classes": spec.num_classes,
+              "input_shape": (3, spec.input_size, spec.input_size), "budget": budget}
         out: dict[str, Any] = {"dcn": dcn[key], "train_seconds": train_s,
                                "n_train": info.n_train, "train_datasets": list(info.datasets),
                                "predictor": info.id, "optimum": max(truth.values())}

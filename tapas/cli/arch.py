@@ -27,13 +27,14 @@ def parse_input_shape(text: str | None) -> tuple[int, int, int] | None:
 def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # noqa: ANN201
     """Load an architecture from a cell spec (NAS-Bench-201 cell string, DARTS genotype)
     or a file (IR JSON, a genotype, a DARTS/NAS-Bench-101 cell object), with CLI-friendly
-    errors."""
-    from tapas.arch import ArchError, expand, is_cell_spec, load
+    errors. Cell specs go through :func:`tapas.types.parse_arch`, like every other input."""
+    from tapas.arch import ArchError, is_cell_spec
+    from tapas.types import DEFAULT_INPUT_SHAPE, DEFAULT_NUM_CLASSES, parse_arch
 
+    k = classes or DEFAULT_NUM_CLASSES
     try:
         if is_cell_spec(source):
-            shape = parse_input_shape(input_shape) or (3, 32, 32)
-            return expand(source.strip(), classes or 10, shape)
+            return parse_arch(source, k, parse_input_shape(input_shape) or DEFAULT_INPUT_SHAPE)
         path = Path(source)
         if not path.is_file():
             fail(f"{source!r} is neither a NAS-Bench-201 cell string, a DARTS genotype nor "
@@ -43,8 +44,8 @@ def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # 
         except (OSError, UnicodeDecodeError) as e:
             fail(f"cannot read {path}: {e}")
         if is_cell_spec(text.strip()):
-            shape = parse_input_shape(input_shape) or (3, 32, 32)
-            return expand(text.strip(), classes or 10, shape)
+            return parse_arch(text.strip(), k,
+                              parse_input_shape(input_shape) or DEFAULT_INPUT_SHAPE)
         import json
 
         try:
@@ -52,14 +53,13 @@ def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # 
         except json.JSONDecodeError as e:
             fail(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}")
         if is_cell_spec(obj):
-            shape = parse_input_shape(input_shape) or (3, 32, 32)
-            return expand(obj, classes or 10, shape)
+            return parse_arch(obj, k, parse_input_shape(input_shape) or DEFAULT_INPUT_SHAPE)
         if isinstance(obj, dict) and isinstance(obj.get("input"), dict):
             if classes is not None:
                 obj["input"]["num_classes"] = classes
             if input_shape is not None:
                 obj["input"]["shape"] = list(parse_input_shape(input_shape) or ())
-        return load(obj)
+        return parse_arch(obj)
     except ArchError as e:
         label = source[:40] + "..." if is_cell_spec(source) and len(source) > 60 else source
         fail(f"{label}: {e}")

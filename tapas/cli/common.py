@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+if TYPE_CHECKING:
+    from tapas.pipeline import Pipeline
+
 console = Console()
-err_console = Console(stderr=True)
+#: Errors are never wrapped: on a narrow terminal or a pipe (80 columns) a long path
+#: would otherwise be split mid-phrase across lines.
+err_console = Console(stderr=True, soft_wrap=True)
 
 FORMATS = ("table", "json", "csv", "parquet")
 FORMAT_HELP = ("Output: table (default), json, csv or parquet; with --out, taken from the "
@@ -116,3 +122,21 @@ def emit(dest: Output, *, obj: dict[str, Any], rows: list[dict[str, Any]],
         table()
         if dest.out is not None:
             err_console.print(f"saved {dest.file} to {dest.out}", highlight=False)
+
+
+@contextmanager
+def open_pipeline(db: Path | None = None, *, read_only: bool = False,
+                  **kwargs: Any) -> Iterator[Pipeline]:
+    """The application on the LDE at ``db`` (default: the settings' database; a new one is
+    created and seeded with the shipped data unless ``read_only``); every LDE error, on
+    opening or inside the block, becomes a one-line exit. Closed at the end."""
+    from tapas.pipeline import LDEError, Pipeline
+
+    app = Pipeline(db, read_only=read_only, **kwargs)
+    try:
+        app.open()
+        yield app
+    except LDEError as e:
+        app.close()
+        fail(str(e))
+    app.close()

@@ -41,6 +41,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         cross-validated accuracy in [0, 1] (higher = easier)."""
         from probenet import DatasetError, characterize, load_dataset
         from tapas.config import get_settings
+        from tapas.pipeline import LDEError, Pipeline
 
         policy = device or get_settings().device
         if policy not in ("auto", "cpu", "cuda"):
@@ -51,12 +52,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 ds = load_dataset(dataset)
         except DatasetError as e:
             fail(str(e))
-        lde_store = None
+        app = None
         if store is not False:
-            from lde import Store
-
             try:
-                lde_store = Store()
+                app = Pipeline().open()
             except Exception as e:  # noqa: BLE001 - any open failure is a clean CLI error
                 if store:
                     fail(f"cannot open the experiment database: {e}")
@@ -70,13 +69,16 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 def cb(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-                res = characterize(ds, store=lde_store, seed=seed, device=policy, force=force,
-                                   epochs=epochs, max_samples=max_samples, progress=cb)
-        except (RuntimeError, ValueError) as e:
+                probe = {"device": policy, "epochs": epochs, "max_samples": max_samples}
+                if app is not None:  # through the application: recorded in the LDE
+                    _, res = app.characterize(ds, seed=seed, force=force, progress=cb, **probe)
+                else:
+                    res = characterize(ds, seed=seed, force=force, progress=cb, **probe)
+        except (RuntimeError, ValueError, LDEError) as e:
             fail(str(e))
         finally:
-            if lde_store is not None:
-                lde_store.close()
+            if app is not None:
+                app.close()
         out = {**res.to_dict(), "input_shape": list(ds.input_shape),
                "n_samples": ds.n_samples}
         if json_out:

@@ -191,20 +191,15 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
                 "most one unwritten batch).")] = 64,
             as_json: JsonOpt = False) -> None:
     """Train the planned jobs not yet in the LDE (resumable) and record the results."""
-    from lde import LDEError, Store
     from tapas.experiments import ensure_datasets, run_jobs
+    from tapas.pipeline import LDEError, Pipeline
 
     p = _make_plan(preset, dataset, space, n_archs, datasets_per_arch, epochs, seed, source)
     jobs = [] if datasets_only else _slice(p.jobs, slice_)
     src = p.jobs[0].source if p.jobs else (source or "tapas-experiments")
     wanted = sorted(p.datasets) if datasets_only else sorted({j.dataset for j in jobs})
-    try:
-        if db:
-            store = Store(db)
-        else:  # the default database: a new one starts with the starter data
-            from tapas.pipeline import open_store
-
-            store = open_store()
+    try:  # the default database starts with the starter data; a new --db file empty
+        store = Pipeline(db, seed=db is None).open().store
     except LDEError as e:
         fail(str(e))
     with store, _backend(backend, address, workers), _progress(disable=as_json) as bar:

@@ -8,46 +8,13 @@ from typing import Any
 
 import typer
 
-from tapas.cli.common import console, err_console, fail, print_json
+from tapas.cli.common import console, err_console, fail, open_pipeline, print_json
 
 lde_app = typer.Typer(help="The Lifelong Database of Experiments (DuckDB).",
                       no_args_is_help=True)
 
 _DB = typer.Option(None, "--db", help="Database file (default: TAPAS_DB_PATH or "
                                      "TAPAS_HOME/lde.duckdb).")
-
-
-@contextmanager
-def _open(db: Path | None, read_only: bool = False) -> Any:
-    """Open the store, turning LDE errors into clean one-line exits.
-
-    A database that does not exist yet is (unless ``read_only``) created and seeded with
-    the starter data
-    (:func:`tapas.pipeline.open_store`), so a fresh install starts with real experiments.
-    """
-    import duckdb
-
-    from lde import LDEError, Store
-    from tapas.config import get_settings
-    from tapas.pipeline import open_store
-
-    try:
-        path = Path(db) if db is not None else get_settings().database
-        if not path.exists() and not read_only:
-            open_store(path).close()
-        store = Store(path, read_only=read_only)
-    except LDEError as e:
-        fail(str(e))
-    try:
-        yield store
-    except LDEError as e:
-        store.close()
-        fail(str(e))
-    except duckdb.Error as e:
-        store.close()
-        fail(f"database error in {store.path} (nothing was written): {e}")
-    else:
-        store.close()
 
 
 @contextmanager
@@ -101,19 +68,19 @@ def _print_report(rep: Any, as_json: bool, show: int, title: str) -> None:
 def _ingest_remote(url: str, path: Path, token: str | None, source: str | None,
                    as_json: bool, show: int) -> None:
     """``tapas ingest --url``: send own records to a running server (which holds the LDE)."""
-    from lde import LDEError
-    from service.remote import RemoteError, post_file
+    from tapas.client import Client, TapasError
+    from tapas.records import RECORD_SUFFIXES, RecordError
 
-    if path.is_dir() or path.suffix.lower() not in (".jsonl", ".ndjson", ".json", ".csv",
-                                                    ".parquet"):
+    if path.is_dir() or path.suffix.lower() not in RECORD_SUFFIXES:
         fail(f"--url sends own experiment records (.jsonl, .csv, .parquet); {path} is not one. "
              "Stop the server to ingest NAS-Bench-201 tables or exports locally.")
     with _progress(not as_json) as cb:
         try:
-            rep = post_file(url, path, token, source=source,
-                            progress=(lambda done, total: cb("send", done, total)) if cb
-                            else None)
-        except (RemoteError, LDEError) as e:
+            with Client(url, token) as client:
+                rep = client.ingest_file(path, source=source,
+                                         progress=(lambda done, total: cb("send", done, total))
+                                         if cb else None)
+        except (TapasError, RecordError, ValueError) as e:
             fail(str(e))
     _print_report(rep, as_json, show, f"ingest {path.name} -> {url}")
     _fail_if_all_rejected(rep)
@@ -165,7 +132,7 @@ def ingest(
                  "with the server stopped")
         _ingest_remote(url, path, token, source, as_json, show)
         return
-    from lde.ingest import ingest_path, parse_column_items, parse_dcn_items, read_dcn_file
+    from lde.ingest import parse_column_items, parse_dcn_items, read_dcn_file
 
     try:
         dcns = read_dcn_file(dcn_file) if dcn_file else {}
@@ -174,13 +141,10 @@ def ingest(
     except LDEError as e:
         fail(str(e))
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    with _open(db) as store, _progress(not as_json) as cb:
-        if fmt == "lde" or (fmt == "auto" and path.is_dir()):
-            rep = store.import_parquet(path, cb, verify=verify)
-        else:
-            rep = ingest_path(store, path, fmt, dcn=dcns, mapping=mapping, columns=cols,
-                              source=source, progress=cb, workers=workers or None)
-        missing = [d.name for d in store.datasets() if d.dcn is None]
+    with open_pipeline(db) as app, _progress(not as_json) as cb:
+        rep = app.ingest_file(path, fmt, verify=verify, dcn=dcns, mapping=mapping,
+                              columns=cols, source=source, progress=cb, workers=workers or None)
+        missing = [d.name for d in app.datasets() if d.dcn is None]
     _print_report(rep, as_json, show, f"ingest {path.name}")
     _fail_if_all_rejected(rep)
     if missing and not as_json:
@@ -191,8 +155,8 @@ def ingest(
 def stats(db: Path | None = _DB,
           as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Datasets, their DCNs and experiment counts."""
-    with _open(db) as store:
-        s = store.stats()
+    with open_pipeline(db) as app:
+        s = app.store.stats()
     if as_json:
         print_json(s)
         return
@@ -219,12 +183,8 @@ def export(directory: Path = typer.Argument(..., help="New folder to write."),
            db: Path | None = _DB,
            as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Write the whole LDE as partitioned Parquet (to share it or query it elsewhere)."""
-    from lde.parquet_io import export_parquet
-    from tapas.config import get_settings
-
-    with _open(db, read_only=True) as store, _progress(not as_json) as cb:
-        out = export_parquet(store, directory, cb, overwrite=force,
-                             model_dir=get_settings().models)
+    with open_pipeline(db, read_only=True) as app, _progress(not as_json) as cb:
+        out = app.export(directory, progress=cb, overwrite=force)
     if as_json:
         print_json(out)
     else:
@@ -243,12 +203,8 @@ def import_(directory: Path = typer.Argument(..., help="A folder written by tapa
     """Merge an export into the LDE (idempotent, one transaction)."""
     if not directory.is_dir():
         fail(f"{directory} is not a folder written by `tapas lde export`")
-    from lde.parquet_io import import_models
-    from tapas.config import get_settings
-
-    with _open(db) as store, _progress(not as_json) as cb:
-        rep = store.import_parquet(directory, cb, verify=verify)
-    import_models(directory, get_settings().models)  # `tapas predictor list` flags a missing one
+    with open_pipeline(db) as app, _progress(not as_json) as cb:
+        rep = app.ingest_file(directory, "lde", progress=cb, verify=verify)
     _print_report(rep, as_json, show, f"import {directory.name}")
 
 

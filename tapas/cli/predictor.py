@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -120,14 +122,27 @@ def train(
 
 
 def predict(
-    model_path: Annotated[Path, typer.Argument(help="A model file written by tapas train.")],
     archs: Annotated[list[str] | None, typer.Argument(
-        help="NAS-Bench-201 cell strings or IR JSON files.")] = None,
-    dcn: Annotated[float, typer.Option(help="The target dataset's DCN in [0, 1].")] = ...,
+        help="[MODEL.tap] then NAS-Bench-201 cell strings or IR JSON files. Without a model "
+             "file the LDE's predictor for the target answers (as in the service).")] = None,
+    dcn: Annotated[float | None, typer.Option(
+        help="The target dataset's DCN in [0, 1].")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="A characterised dataset in the LDE (its DCN, classes and input shape).")] = None,
     file: Annotated[Path | None, typer.Option(
         "--file", help="A text file with one cell string or JSON file path per line.")] = None,
     classes: Annotated[int | None, typer.Option("--classes", help="Number of classes.")] = None,
     input_shape: Annotated[str | None, typer.Option("--input", help="Input shape C,H,W.")] = None,
+    predictor_id: Annotated[str | None, typer.Option(
+        "--predictor", help="Without a model file: pin a registered predictor by id "
+                            "(tapas predictor list) instead of the one covering the DCN.")
+    ] = None,
+    train_: Annotated[bool, typer.Option(
+        "--train", help="Without a model file: train the predictor when none covers the "
+                        "target yet (else that is an error).")] = False,
+    db: Annotated[Path | None, typer.Option(
+        "--db", help="LDE database file (default: TAPAS_DB_PATH or TAPAS_HOME/lde.duckdb).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write the predictions (.json, .csv or .parquet).")] = None,
     fmt: Annotated[str | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
@@ -135,10 +150,8 @@ def predict(
                                           "(= --format json).")] = False,
 ) -> None:
     """Predict accuracies (mean, ensemble spread, conformal interval) for architectures."""
-    from predictor import ModelFileError, load
-    from tapas.cli.arch import resolve_arch
-
     sources = list(archs or [])
+    model_path = Path(sources.pop(0)) if sources and sources[0].endswith(".tap") else None
     if file is not None:
         try:
             sources += [ln.strip() for ln in file.read_text().splitlines() if ln.strip()]
@@ -146,9 +159,46 @@ def predict(
             fail(f"cannot read {file}: {e}")
     if not sources:
         fail("no architectures given (pass cell strings / JSON files or --file)")
-    if not 0.0 <= dcn <= 1.0:
+    if (dcn is None) == (dataset is None):
+        fail("give exactly one of --dcn and --dataset")
+    if dcn is not None and not 0.0 <= dcn <= 1.0:
         fail(f"--dcn must lie in [0, 1], got {dcn}")
     dest = resolve_format(fmt, out, as_json)
+    if model_path is not None:
+        if dataset is not None:
+            fail("--dataset needs the LDE's predictor: leave out the model file, or give --dcn")
+        if predictor_id is not None:
+            fail("--predictor pins a registered predictor: leave out the model file")
+        rows, coverage, pid = _predict_with_file(model_path, sources, dcn, classes, input_shape)
+    else:
+        rows, coverage, pid, dcn = _predict_with_pipeline(sources, dcn, dataset, classes,
+                                                          input_shape, train_, db,
+                                                          predictor_id)
+
+    def table() -> None:
+        from rich.table import Table
+
+        t = Table(title=f"predicted accuracy (DCN {dcn}, {coverage:.0%} interval, "
+                  f"predictor {pid})")
+        for col in ("architecture", "mean", "interval", "spread"):
+            t.add_column(col, justify="left" if col == "architecture" else "right",
+                         overflow="fold" if col == "architecture" else "ellipsis")
+        for r in rows:
+            t.add_row(plain(r["arch"]), f"{r['mean']:.4f}",
+                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", f"{r['spread']:.4f}")
+        console.print(t)
+
+    emit(dest, obj={"dcn": dcn, "coverage": coverage, "predictor": pid,
+                    "predictions": rows}, rows=rows, table=table)
+
+
+def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,
+                       classes: int | None, input_shape: str | None
+                       ) -> tuple[list[dict[str, Any]], float, str]:
+    """A saved model file answers (no database)."""
+    from predictor import ModelFileError, load
+    from tapas.cli.arch import resolve_arch
+
     try:
         model = load(model_path)
     except ModelFileError as e:
@@ -159,22 +209,7 @@ def predict(
              "upper": float(hi), "spread": float(sd), "predictor": str(model_path)}
             for s, a, m, sd, lo, hi in zip(sources, nets, p.mean, p.spread, p.lower, p.upper,
                                            strict=True)]
-
-    def table() -> None:
-        from rich.table import Table
-
-        t = Table(title=f"predicted accuracy (DCN {dcn}, {p.coverage:.0%} interval, "
-                  f"predictor {model_path})")
-        for col in ("architecture", "mean", "interval", "spread"):
-            t.add_column(col, justify="left" if col == "architecture" else "right",
-                         overflow="fold" if col == "architecture" else "ellipsis")
-        for r in rows:
-            t.add_row(plain(r["arch"]), f"{r['mean']:.4f}",
-                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", f"{r['spread']:.4f}")
-        console.print(t)
-
-    emit(dest, obj={"dcn": dcn, "coverage": p.coverage, "predictor": str(model_path),
-                        "predictions": rows}, rows=rows, table=table)
+    return rows, float(p.coverage), str(model_path)
 
 
 def _table_problem(tab: Any, scenarios: str, n_train_a: int = 1000) -> str | None:
@@ -199,6 +234,40 @@ def _table_problem(tab: Any, scenarios: str, n_train_a: int = 1000) -> str | Non
         if few:
             return f"dataset {next(iter(few))!r} has fewer than two experiments to test on"
     return None
+
+
+def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str | None,
+                           classes: int | None, input_shape: str | None, train: bool,
+                           db: Path | None, predictor: str | None = None,
+                           ) -> tuple[list[dict[str, Any]], float, str, float]:
+    """The LDE's predictor answers, chosen by the pipeline's one rule (as for the service
+    and the in-process scorer)."""
+    from tapas.arch import ArchError, is_cell_spec
+    from tapas.cli.arch import resolve_arch
+    from tapas.cli.common import open_pipeline
+    from tapas.types import NoPredictorError
+
+    shape = None
+    if input_shape is not None:
+        try:
+            shape = tuple(int(p) for p in input_shape.split(","))
+        except ValueError:
+            fail(f"--input must be C,H,W (three integers), got {input_shape!r}")
+    items = [s if is_cell_spec(s) else resolve_arch(s, classes, input_shape)
+             for s in sources]
+    with open_pipeline(db) as app:
+        try:
+            preds = app.predict(items, dcn=dcn, dataset=dataset, num_classes=classes,
+                                input_shape=shape, train=train, predictor=predictor)
+        except NoPredictorError as e:
+            fail(f"no trained predictor covers DCN {e.dcn:.4f} yet; add --train to train one "
+                 "(on the experiments the DCN filter selects) and predict")
+        except (ArchError, LookupError, ValueError) as e:
+            fail(str(e))
+    rows = [{"arch": s, "arch_id": p.arch_id, "mean": p.mean, "lower": p.lower,
+             "upper": p.upper, "spread": p.spread, "predictor": p.predictor}
+            for s, p in zip(sources, preds, strict=True)]
+    return rows, preds[0].coverage, preds[0].predictor, preds[0].dcn
 
 
 def bench_predictor(
@@ -292,27 +361,29 @@ registry = typer.Typer(help="The registered predictors: list, show, export, impo
                        no_args_is_help=True)
 
 
-def _open() -> Any:
-    """The LDE for the registry commands; a locked database is a one-line error."""
-    from lde.errors import LDEError
-    from tapas.pipeline import open_store
+@contextmanager
+def _open() -> Iterator[Any]:
+    """The application for the registry commands; a locked database is a one-line error."""
+    from tapas.pipeline import LDEError, Pipeline
 
+    app = Pipeline()
     try:
-        return open_store()
+        app.open()
     except LDEError as e:
         fail(f"{e} (stop the service to manage predictors locally)")
+    try:
+        yield app
+    finally:
+        app.close()
 
 
-def _row_dict(row: Any) -> dict[str, Any]:
-    from tapas.config import get_settings
-    from tapas.pipeline import model_path
-
-    path = model_path(row.artifact, get_settings().models)
-    return {"id": row.id, "dcn": row.dcn, "tau": row.tau, "dcn_lo": row.dcn_lo,
-            "dcn_hi": row.dcn_hi, "n_train": row.n_train, "snapshot": row.snapshot,
-            "created": str(row.created_at), "file": str(path), "file_exists": path.is_file(),
-            "datasets": list((row.provenance or {}).get("datasets") or []),
-            "metrics": row.metrics, "provenance": row.provenance}
+def _row_dict(app: Any, info: Any) -> dict[str, Any]:
+    path = app.model_path(info.artifact)
+    return {"id": info.id, "dcn": info.dcn, "tau": info.tau, "dcn_lo": info.dcn_lo,
+            "dcn_hi": info.dcn_hi, "n_train": info.n_train, "snapshot": info.snapshot,
+            "created": str(info.created), "file": str(path), "file_exists": path.is_file(),
+            "datasets": list(info.datasets), "metrics": info.metrics,
+            "provenance": info.provenance}
 
 
 @registry.command("list")
@@ -322,11 +393,8 @@ def predictor_list(
     """Every registered predictor: id, DCN range, training size, file."""
     from rich.table import Table
 
-    store = _open()
-    try:
-        rows = [_row_dict(r) for r in store.predictors()]
-    finally:
-        store.close()
+    with _open() as app:
+        rows = [_row_dict(app, i) for i in app.predictors()]
     if as_json:
         print_json({"items": rows})
         return
@@ -348,14 +416,11 @@ def predictor_show(
     """One predictor's registry entry, metrics and provenance."""
     import json
 
-    store = _open()
-    try:
-        row = store.predictor(ident)
-    finally:
-        store.close()
-    if row is None:
+    with _open() as app:
+        info = app.predictor(ident)
+        d = None if info is None else _row_dict(app, info)
+    if d is None:
         fail(f"no predictor {ident!r} in the registry (tapas predictor list)")
-    d = _row_dict(row)
     if as_json:
         print_json(d)
         return
@@ -373,17 +438,15 @@ def predictor_export(
     dest: Annotated[Path, typer.Argument(help="Model file to write (.tap).")],
 ) -> None:
     """Write a predictor as one self-contained file (model and registry entry)."""
-    from tapas.pipeline import ModelFileError, export_predictor
+    from tapas.pipeline import ModelFileError
 
     if dest.is_dir():
         fail(f"{dest} is a folder; give a file name")
-    store = _open()
-    try:
-        export_predictor(store, ident, dest)
-    except (LookupError, ModelFileError) as e:
-        fail(str(e))
-    finally:
-        store.close()
+    with _open() as app:
+        try:
+            app.export_predictor(ident, dest)
+        except (LookupError, ModelFileError) as e:
+            fail(str(e))
     console.print(f"exported {ident} to {dest}", highlight=False)
 
 
@@ -392,17 +455,15 @@ def predictor_import(
     src: Annotated[Path, typer.Argument(help="A file written by tapas predictor export.")],
 ) -> None:
     """Register an exported predictor (its file is copied into the model directory)."""
-    from tapas.pipeline import ModelFileError, import_predictor
+    from tapas.pipeline import ModelFileError
 
     if not src.is_file():
         fail(f"{src}: no such file")
-    store = _open()
-    try:
-        info = import_predictor(store, src)
-    except (ValueError, ModelFileError) as e:
-        fail(str(e))
-    finally:
-        store.close()
+    with _open() as app:
+        try:
+            info = app.import_predictor(src)
+        except (ValueError, ModelFileError) as e:
+            fail(str(e))
     console.print(f"imported {info.id} (DCN {info.dcn:.4f}, {info.n_train:,} experiments)",
                   highlight=False)
 
@@ -412,13 +473,8 @@ def predictor_delete(
     ident: Annotated[str, typer.Argument(help="Predictor id.")],
 ) -> None:
     """Remove a predictor from the registry and its file from the model directory."""
-    from tapas.pipeline import delete_predictor
-
-    store = _open()
-    try:
-        gone = delete_predictor(store, ident)
-    finally:
-        store.close()
+    with _open() as app:
+        gone = app.delete_predictor(ident)
     if not gone:
         fail(f"no predictor {ident!r} in the registry (tapas predictor list)")
     console.print(f"deleted {ident}", highlight=False)

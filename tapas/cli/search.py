@@ -53,15 +53,13 @@ def _remote_dataset(client: Any, spec: str, quiet: bool) -> str:
 
 
 def _local_dataset(scorer: Any, spec: str, quiet: bool) -> str:
-    row = scorer.store.dataset(spec)
-    if row is not None and row.dcn is not None:
-        return row.name
-    from tapas import pipeline
-
+    info = scorer.pipeline.dataset(spec)
+    if info is not None and info.dcn is not None:
+        return info.name
     if not quiet:
         err_console.print(f"characterising {spec} (computing its DCN) ...", highlight=False)
-    row, _ = pipeline.characterize(scorer.store, spec)
-    return row.name
+    info, _ = scorer.pipeline.characterize(spec)
+    return info.name
 
 
 def _open_scorer(url: str | None, token: str | None) -> Any:
@@ -73,12 +71,12 @@ def _open_scorer(url: str | None, token: str | None) -> Any:
             return Client(url, token)
         except ValueError as e:
             fail(str(e))
-    from lde.errors import LDEError
+    from tapas.pipeline import LDEError
     from tapas.scorer import LocalScorer
 
     scorer = LocalScorer()
     try:
-        scorer.store  # noqa: B018  (open now: a locked database fails cleanly here)
+        scorer.pipeline.open()  # a locked database fails cleanly here
     except LDEError as e:
         fail(f"{e} (while a service holds the database, score through it with --url)")
     return scorer
@@ -232,7 +230,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         except (ValueError, LookupError) as e:
             fail(str(e))
         except Exception as e:
-            from lde.errors import LDEError
+            from tapas.pipeline import LDEError
 
             if isinstance(e, LDEError):
                 fail(str(e))

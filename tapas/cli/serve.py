@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from tapas.cli.common import console, fail, print_json
+from tapas.cli.common import console, fail, open_pipeline, print_json
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -81,13 +81,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             check_bind(host, settings.api_token is not None)
         except BindRefused as e:
             fail(str(e))
-        from lde.errors import LDEError
-        from tapas import pipeline
-
-        try:  # fail cleanly (not with a startup traceback) when another process holds the file
-            pipeline.open_store(settings.database).close()
-        except LDEError as e:
-            fail(str(e))
+        # fail cleanly (not with a startup traceback) when another process holds the file
+        with open_pipeline(settings.database):
+            pass
         from service.server import serve
 
         console.print(f"tapas service on http://{host}:{port} (database {settings.database}; "

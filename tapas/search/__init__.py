@@ -17,6 +17,7 @@ Pure Python (no torch, no duckdb): importing it is as cheap as the client.
 
 from __future__ import annotations
 
+from tapas.arch import cell_ops, cell_string
 from tapas.search.algorithms import (
     OBJECTIVES,
     STRATEGIES,
@@ -29,18 +30,10 @@ from tapas.search.algorithms import (
     objective_value,
     random_search,
     regularized_evolution,
-    resolve_target,
     thompson_search,
 )
-from tapas.search.spaces import (
-    SPACE_NAMES,
-    NB201CellSpace,
-    SearchSpace,
-    Target,
-    cell_ops,
-    cell_string,
-    get_search_space,
-)
+from tapas.search.spaces import SPACE_NAMES, NB201CellSpace, SearchSpace, get_search_space
+from tapas.types import Target, resolve_target
 
 __all__ = ["OBJECTIVES", "SPACE_NAMES", "STRATEGIES", "UCB_KAPPA", "Candidate", "NB201CellSpace",
            "Pinned", "Scorer", "SearchResult", "SearchSpace", "Target", "cell_ops", "cell_string",

@@ -45,8 +45,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tapas.client import DatasetInfo, Prediction
-from tapas.search.spaces import SearchSpace, Target, get_search_space
+from tapas.search.spaces import SearchSpace, get_search_space
+from tapas.types import DatasetInfo, Prediction, Target, resolve_target
 
 OBJECTIVES = ("mean", "lower", "upper", "ucb")
 UCB_KAPPA = 1.0
@@ -204,10 +204,6 @@ class Pinned:
 
 
 # ---------------------------------------------------------------------------- evaluator
-class BudgetExhausted(Exception):
-    """Internal: the search has used its whole budget."""
-
-
 class _Evaluator:
     """Scores genotypes in batches with a cache, a query budget and a best-so-far log."""
 
@@ -283,30 +279,6 @@ def _check(budget: int, batch_size: int, objective: str, top_k: int) -> None:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
-
-
-def resolve_target(scorer: Scorer, *, dcn: float | None = None, dataset: str | None = None,
-                   num_classes: int | None = None,
-                   input_shape: Sequence[int] | None = None) -> Target:
-    """The search target: a DCN (networks built for ``num_classes``/``input_shape``,
-    default 10 and 3x32x32) or a stored dataset (its classes and shape)."""
-    if (dcn is None) == (dataset is None):
-        raise ValueError("give exactly one of dcn= and dataset=")
-    k, shape = 10, (3, 32, 32)
-    if dataset is not None:
-        info = scorer.dataset_info(dataset)
-        if info.dcn is None:
-            raise ValueError(f"dataset {dataset!r} has no DCN yet; characterise it first")
-        k, shape = info.n_classes, tuple(info.input_shape)
-    elif not 0.0 <= float(dcn) <= 1.0:  # type: ignore[arg-type]
-        raise ValueError(f"dcn must lie in [0, 1], got {dcn!r}")
-    if num_classes is not None:
-        k = int(num_classes)
-    if input_shape is not None:
-        shape = tuple(int(s) for s in input_shape)
-        if len(shape) != 3:
-            raise ValueError(f"input_shape must be [C, H, W], got {list(input_shape)}")
-    return Target(None if dcn is None else float(dcn), dataset, k, shape)  # type: ignore
 
 
 def _setup(scorer: Scorer, space: SearchSpace | str, target: Target | None,

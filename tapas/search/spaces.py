@@ -20,32 +20,10 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tapas.arch import NB201_OPS, all_cells, parse_cell
-
-
-@dataclass(frozen=True)
-class Target:
-    """What the predictions are for: a DCN or a stored dataset, plus the classes and
-    input shape the networks are built for."""
-
-    dcn: float | None
-    dataset: str | None
-    num_classes: int
-    input_shape: tuple[int, int, int]
-
-    def predict_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"dcn": self.dcn} if self.dataset is None else {
-            "dataset": self.dataset}
-        kw["num_classes"] = self.num_classes
-        kw["input_shape"] = list(self.input_shape)
-        return kw
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"dcn": self.dcn, "dataset": self.dataset, "num_classes": self.num_classes,
-                "input_shape": list(self.input_shape)}
+from tapas.arch import NB201_OPS, all_cells, cell_ops, cell_string
+from tapas.types import Target
 
 
 class SearchSpace(Protocol):
@@ -86,16 +64,6 @@ class SearchSpace(Protocol):
 
 
 # ---------------------------------------------------------------------- NAS-Bench-201
-def cell_ops(cell: str) -> list[str]:
-    """The six edge ops of a cell string, in string order (1<-0, 2<-0, 2<-1, 3<-0, ...)."""
-    return [op for node in parse_cell(cell) for op, _ in node]
-
-
-def cell_string(ops: list[str]) -> str:
-    """Inverse of :func:`cell_ops`."""
-    return f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
-
-
 class NB201CellSpace:
     """The NAS-Bench-201 cell space: five ops on each of six edges, 15,625 cells."""
 

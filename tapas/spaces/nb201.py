@@ -19,23 +19,13 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tapas.arch import NB201_OPS, Architecture, from_nb201, parse_cell
+from tapas.arch import NB201_OPS, Architecture, cell_ops, cell_string, from_nb201, parse_cell
 
 NAME = "nb201"
 CHANNELS = (8, 12)
 CELLS_PER_STAGE = (1, 2)
 
 Genotype = dict[str, Any]
-
-
-def cell_string(ops: list[str]) -> str:
-    """The cell string of six edge ops, in the order 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2."""
-    return f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
-
-
-def cell_ops(cell: str) -> list[str]:
-    """The six edge ops of ``cell`` (inverse of :func:`cell_string`)."""
-    return [op for node in parse_cell(cell) for op, _ in node]
 
 
 def sample(rng: random.Random) -> Genotype:

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tapas.arch import ArchError, Architecture, load
+from tapas.arch import ArchError, Architecture
+from tapas.types import parse_arch
 
 RESNETISH = {
     "input": {"shape": [3, 32, 32], "num_classes": 10},
@@ -50,7 +51,8 @@ def test_canonical_round_trip() -> None:
     a = Architecture.from_dict(RESNETISH)
     b = Architecture.from_json(a.canonical_json)
     assert a == b and b.canonical_json == a.canonical_json and len(a.id) == 32
-    assert load(a.to_dict()) == a and load(a.canonical_json) == a and load(a) is a
+    assert parse_arch(a.to_dict()) == a and parse_arch(a.canonical_json) == a
+    assert parse_arch(a) is a
     assert Architecture.from_canonical(a.to_dict()).id == a.id
     # a non-canonical dict still goes through full validation
     assert Architecture.from_canonical(RESNETISH).id == a.id

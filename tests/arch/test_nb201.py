@@ -13,6 +13,7 @@ CELL = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
 GEOMETRY = {"cifar10": (10, 32), "cifar100": (100, 32), "imagenet16": (120, 16)}
 
 
+@pytest.mark.slow
 def test_reference_params_every_row(shared_data) -> None:
     worst = 0.0
     flop_dev = []

@@ -69,19 +69,20 @@ def test_seeding_a_fresh_database(tmp_path: Path, stats: dict) -> None:
         assert len(s) > 0 and all(abs(d - 0.7) <= 0.1 + 1e-9 for d in s.dcn)
 
 
-def test_open_store_seeds_a_new_default_database(tapas_home: Path, stats: dict) -> None:
-    from tapas.pipeline import open_store
+def test_pipeline_seeds_a_new_default_database(tapas_home: Path, stats: dict) -> None:
+    from tapas.pipeline import Pipeline
 
     n = stats["experiments"] + NB201_EXPERIMENTS
-    with open_store() as store:
+    with Pipeline() as app:
+        store = app.store
         assert store.counts()["experiments"] == n
         nb = {d.name: d for d in store.datasets() if d.source == "nas-bench-201"}
         assert sorted(nb) == ["ImageNet16-120", "cifar10", "cifar100"]
         assert all(d.dcn_meta["method"] == "reference-cell" for d in nb.values())
         assert nb["cifar10"].input_shape == (3, 32, 32)
         assert nb["ImageNet16-120"].input_shape == (3, 16, 16)
-    with open_store() as store:  # an existing database is not re-seeded or changed
-        assert store.counts()["experiments"] == n
+    with Pipeline() as app:  # an existing database is not re-seeded or changed
+        assert app.store.counts()["experiments"] == n
 
 
 NB201_EXPERIMENTS = 3 * 15_625

@@ -11,6 +11,7 @@ import pytest
 
 from lde import (
     SCHEMA_VERSION,
+    DatabaseError,
     ExperimentRecord,
     LDEError,
     SchemaError,
@@ -121,7 +122,8 @@ def test_architectures_bulk_add_and_rebuild(store: Store) -> None:
     assert rep.added == 3 and not rep.rejected
     want = {from_nb201(c, 100, 32).id: from_nb201(c, 100, 32) for c in CELLS}
     assert store.architectures(want) == want
-    assert store.canonical_json(next(iter(want))) == next(iter(want.values())).canonical_json
+    first = next(iter(want))
+    assert store.architectures([first])[first].canonical_json == want[first].canonical_json
     # family is the IR's template_id, for stored JSON and for the fast NB201 expansion
     fams = {r["id"]: r["family"]
             for r in store.sql("SELECT id, family FROM architectures").to_pylist()}
@@ -258,7 +260,7 @@ def test_failed_batch_leaves_database_unchanged(store: Store) -> None:
     bad = experiment_table({"arch_id": [r.id for r in new_archs], "dataset_id": ["d1"] * 10,
                             "split": ["test"] * 10, "source": ["x"] * 10,
                             "accuracy": [0.5] * 9 + [None]})
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(DatabaseError, match="nothing was written"):  # never a duckdb.Error
         store.ingest_rows(new_archs, bad, kind="test")
     assert (store.counts(), store.snapshot_id()) == before
     # an error raised by Python code inside an outer transaction rolls back too
@@ -276,11 +278,15 @@ def test_predictor_registry(store: Store) -> None:
                              "/models/p1.safetensors", {"code": "0.1.0"})
     store.register_predictor("p2", 0.7, 0.05, 0.65, 0.75, snap, 900, {}, "/m/p2", {})
     store.register_predictor("old", 0.5, 0.05, 0.4, 0.6, "other-snapshot", 10, {}, "/m/o", {})
-    p = store.find_predictor(0.52, snap)
-    assert p is not None and p.id == "p1" and p.metrics == {"kendall": 0.9}
-    assert p.provenance == {"code": "0.1.0"} and p.n_train == 1000
-    assert store.find_predictor(0.6, snap) is None
-    assert store.find_predictor(0.52, "changed") is None
+    found = store.covering_predictors(0.52, snap)
+    assert [x.id for x in found] == ["p1"]
+    p = found[0]
+    assert p.metrics == {"kendall": 0.9} and p.provenance == {"code": "0.1.0"}
+    assert p.n_train == 1000 and p.covers(0.52) and not p.covers(0.6)
+    assert store.covering_predictors(0.6, snap) == []
+    assert store.covering_predictors(0.52, "changed") == []
+    assert {x.id for x in store.covering_predictors(0.52)} == {"p1", "old"}
+    assert [x.id for x in store.covering_predictors(0.7)] == ["p2"]
     assert [x.id for x in store.predictors()] == ["p1", "p2", "old"]
     assert store.predictor("p2").artifact == "/m/p2" and store.predictor("zz") is None
     with pytest.raises(LDEError):

@@ -6,6 +6,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lde.selection import select_adaptive
 from predictor import TAPRegressor
 from predictor.baselines import ParamsBaseline
@@ -18,6 +20,7 @@ from predictor.evaluate import (
 from predictor.metrics import kendall
 
 
+@pytest.mark.slow
 def test_tap_beats_params_on_real_nb201_rows(shared_data: Path) -> None:
     table = load_nb201(shared_data, datasets=("cifar100",), limit=500)
     assert table.reference.sum() == 1 and table.names[0] == REFERENCE_CELL

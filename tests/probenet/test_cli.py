@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from tapas.cli.main import app
@@ -49,6 +50,7 @@ def test_tapas_dcn_bad_input_is_a_clean_error(tmp_path):
     assert res.exit_code == 1 and "label_noise" in res.output
 
 
+@pytest.mark.slow
 def test_bench_dcn_quick_json():
     res = runner.invoke(app, ["bench", "dcn", "--quick", "--json", "--speed-threads", "1"])
     assert res.exit_code == 0, res.output

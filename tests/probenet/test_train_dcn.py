@@ -94,6 +94,7 @@ def test_cpu_path_when_cuda_absent(digits, monkeypatch, tapas_home):
         compute_dcn(digits, device="cuda", epochs=1, max_samples=200)
 
 
+@pytest.mark.slow
 def test_characterize_caches_by_fingerprint_in_a_real_store(digits, tapas_home):
     from lde import Store
 

@@ -305,14 +305,13 @@ def test_dcn_outside_every_predictor_is_409(client: httpx.Client) -> None:
 def test_predictors_reload_from_the_registry(client: httpx.Client, server: Any,
                                              scoring_dcn: float) -> None:
     """After a restart nothing is in memory: predict loads the registered model file."""
-    state = server.server.config.app.state.tapas
-    with state._loaded_lock:
-        state._loaded.clear()
+    app = server.server.config.app.state.tapas.pipeline
+    app.unload()
     r = client.post("/v1/predict", json={"archs": [CELL, CELL2], "dcn": scoring_dcn})
     assert r.status_code == 200, r.text
     info = r.json()["predictor"]
     assert info["cached"] is True and info["dcn_lo"] <= scoring_dcn <= info["dcn_hi"]
-    assert info["id"] in state._loaded
+    assert info["id"] in [p.id for p in app.loaded()]
 
 
 # -------------------------------------------------------------------- concurrency
@@ -358,25 +357,27 @@ def test_concurrent_predict_and_ingest(server: Any, digits_experiments: dict,
 
 
 # ------------------------------------------------------------ tapas ingest --url
-def test_remote_post_records(server: Any, uploaded_digits: dict,
-                             digits_experiments: dict) -> None:
-    from service.remote import RemoteError, post_records
+def test_client_ingest_records(server: Any, uploaded_digits: dict,
+                               digits_experiments: dict) -> None:
+    from tapas.client import Client, TapasConnectionError, TapasError
 
     name = uploaded_digits["dataset"]["id"]
     recs = digits_records(name, digits_experiments, "tests-remote")
     recs.append({"arch": CELL, "dataset": "no-such-dataset", "accuracy": 0.5})
-    with pytest.raises(RemoteError, match="401 missing_token") as e:
-        post_records(server.url, recs)
+    with Client(server.url) as anon, pytest.raises(TapasError, match="401 missing_token") as e:
+        anon.ingest(recs)
     assert e.value.status == 401 and e.value.batch_start == 0
     seen: list[tuple[int, int]] = []
-    rep = post_records(server.url, recs, AUTH["Authorization"].split()[1], batch_size=3,
-                       progress=lambda done, total: seen.append((done, total)))
+    with Client(server.url, AUTH["Authorization"].split()[1]) as c:
+        rep = c.ingest(recs, batch_size=3, progress=lambda done, total: seen.append((done, total)))
     n = len(recs) - 1
     assert rep["batches"] == 2 and seen == [(3, n + 1), (n + 1, n + 1)]
     assert rep["added"] == n and rep["n_rejected"] == 1
     assert rep["rejected"][0]["where"] == n  # index in the whole input, not in its batch
-    with pytest.raises(RemoteError, match="cannot reach"):
-        post_records("http://127.0.0.1:9", recs[:1])
+    with (Client("http://127.0.0.1:9", retries=1, backoff=0.01) as c,
+          pytest.raises(TapasConnectionError, match="127.0.0.1:9") as e):
+        c.ingest(recs[:1])
+    assert e.value.batch_start == 0
 
 
 def test_remote_post_file_names_lines(server: Any, uploaded_digits: dict,
@@ -384,7 +385,7 @@ def test_remote_post_file_names_lines(server: Any, uploaded_digits: dict,
     """What `tapas ingest --url URL FILE` runs: rejections name the file's lines."""
     import json
 
-    from service.remote import post_file
+    from tapas.client import Client
 
     name = uploaded_digits["dataset"]["id"]
     recs = digits_records(name, digits_experiments, "ignored")
@@ -393,7 +394,8 @@ def test_remote_post_file_names_lines(server: Any, uploaded_digits: dict,
     lines.append(json.dumps({"arch": CELL, "dataset": name, "accuracy_pct": 250}))
     path = tmp_path / "runs.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    rep = post_file(server.url, path, AUTH["Authorization"].split()[1])
+    with Client(server.url, AUTH["Authorization"].split()[1]) as c:
+        rep = c.ingest_file(path)
     assert rep["added"] + rep["skipped"] == 2
     assert [r["where"] for r in rep["rejected"]] == [2, 4]
     assert "250" in rep["rejected"][1]["reason"]

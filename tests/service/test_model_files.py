@@ -60,8 +60,8 @@ def test_memory_stays_within_the_cache_budget(tmp_path: Path,
     import random
 
     from lde import Store
-    from tapas import pipeline
     from tapas.arch import all_cells
+    from tapas.pipeline import Pipeline
     from tests.service.conftest import TINY_PREDICTOR
     from tests.service.proc_server import ProcServer, proc_kib
 
@@ -69,9 +69,9 @@ def test_memory_stays_within_the_cache_budget(tmp_path: Path,
     home.mkdir()
     Store(home / "lde.duckdb").close()
     dcn = _seed(home / "lde.duckdb", tmp_path, digits_experiments)
-    with pipeline.open_store(home / "lde.duckdb") as store:
-        pipeline.get_predictor(store, dcn, params=TINY_PREDICTOR, min_experiments=1,
-                               model_dir=home / "models")
+    with Pipeline(home / "lde.duckdb", model_dir=home / "models",
+                  predictor_params=TINY_PREDICTOR, min_experiments=1) as pipe:
+        pipe.train(dcn)
     cells = all_cells()
     random.Random(0).shuffle(cells)
     with ProcServer(home, default_predictor=True, TAPAS_CACHE_MB="16") as srv, \

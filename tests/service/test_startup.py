@@ -17,22 +17,22 @@ def _seed(db: Path, tmp: Path, exps: dict[str, Any]) -> float:
     """A database with the real digits subset (its DCN computed) and the measured runs."""
     import torch
 
-    from tapas import pipeline
+    from tapas.pipeline import Pipeline
 
     npz = tmp / "digits300.npz"
     npz.write_bytes(exps["npz"])
-    store = pipeline.open_store(db)
+    app = Pipeline(db).open()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny probe: more threads only oversubscribe a shared CPU
     try:
-        row, res = pipeline.characterize(store, npz, seed=0)
+        row, res = app.characterize(npz, seed=0)
         recs = [{"arch": a, "dataset": row.id, "accuracy": acc, "epochs": 5, "seed": 0}
                 for a, acc in zip(exps["nets"], exps["accuracies"], strict=True)]
-        rep = pipeline.ingest_records(store, recs)
+        rep = app.ingest(recs)
         assert rep.added == len(recs), rep.to_dict()
     finally:
         torch.set_num_threads(threads)
-        store.close()
+        app.close()
     return float(res.dcn)
 
 
@@ -79,3 +79,66 @@ def test_default_predictor_trained_then_reloaded(service_env: Path, tmp_path: Pa
         assert len(httpx.get(srv.url + "/v1/predictors").json()["items"]) == 1
     finally:
         srv.stop()
+
+
+def test_service_scorer_and_cli_answer_with_the_same_predictor(
+        service_env: Path, tmp_path: Path, digits_experiments: dict) -> None:
+    """One application rule: the same request through HTTP, the in-process scorer and the
+    CLI is answered by the same predictor with the same numbers, and a target no predictor
+    covers is the same refusal in all three (no silent training on the request path)."""
+    import json
+
+    import pytest
+    from typer.testing import CliRunner
+
+    from lde import Store
+    from tapas.cli.main import app as cli
+    from tapas.client import Client, NoPredictor
+    from tapas.config import get_settings
+    from tapas.scorer import LocalScorer
+    from tapas.types import NoPredictorError
+
+    db = tmp_path / "one.duckdb"
+    settings = get_settings().model_copy(update={"db_path": db})
+    Store(db).close()  # exists: no starter seeding
+    dcn = _seed(db, tmp_path, digits_experiments)
+    far = 0.0 if dcn > 0.5 else 1.0
+    nets = digits_experiments["nets"]
+    archs = [CELL, *nets]
+
+    srv = _start(settings)  # trains the default predictor (the only dataset's DCN)
+    try:
+        wait_ready(srv.url)
+        with Client(srv.url, retries=0) as c:
+            over_http = c.predict(archs, dcn=dcn, input_shape=[1, 8, 8])
+            with pytest.raises(NoPredictor) as ei:
+                c.predict(archs[:1], dcn=far, input_shape=[1, 8, 8])
+            assert isinstance(ei.value, NoPredictorError) and ei.value.status == 409
+    finally:
+        srv.stop()
+    pid = over_http[0].predictor
+    assert {p.predictor for p in over_http} == {pid}
+
+    with LocalScorer(db_path=db, predictor_params=TINY_PREDICTOR,
+                     min_experiments=MIN_EXPERIMENTS) as sc:
+        in_process = sc.predict(archs, dcn=dcn, input_shape=(1, 8, 8))
+        with pytest.raises(NoPredictorError, match="no trained predictor covers"):
+            sc.predict(archs[:1], dcn=far, input_shape=(1, 8, 8))
+
+    files = []
+    for i, net in enumerate(nets):
+        files.append(tmp_path / f"net{i}.json")
+        files[-1].write_text(json.dumps(net))
+    base = ["predict", CELL, *map(str, files), "--input", "1,8,8", "--db", str(db)]
+    r = CliRunner().invoke(cli, [*base, "--dcn", str(dcn), "--json"])
+    assert r.exit_code == 0, r.output
+    on_cli = json.loads(r.stdout)
+    r = CliRunner().invoke(cli, [*base, "--dcn", str(far)])
+    assert r.exit_code == 1 and "no trained predictor covers" in r.output, r.output
+
+    assert {p.predictor for p in in_process} == {pid} and on_cli["predictor"] == pid
+    for a, b, row in zip(over_http, in_process, on_cli["predictions"], strict=True):
+        assert a.arch_id == b.arch_id == row["arch_id"]
+        assert a.mean == pytest.approx(b.mean, abs=1e-6) == pytest.approx(row["mean"],
+                                                                          abs=1e-6)
+        assert a.lower == pytest.approx(b.lower, abs=1e-6)

@@ -53,6 +53,7 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(n)
 
 
+@pytest.mark.slow
 def test_naslib_predictor_fit_query_ranks_real_cells(shared_data: Path, one_thread: None
                                                      ) -> None:
     with (shared_data / "nb201.csv").open() as f:
@@ -93,6 +94,7 @@ def local_scorer(tapas_home: Path, shared_data: Path) -> Iterator[Any]:
         yield sc
 
 
+@pytest.mark.slow
 def test_naslib_predictor_zero_shot_through_scorer(local_scorer: Any) -> None:
     sc, dcn = local_scorer, 0.7
     pred = TapasNASLibPredictor(dcn=dcn, scorer=sc, num_classes=100)

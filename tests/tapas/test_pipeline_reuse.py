@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lde import ExperimentRecord, Store
-from tapas import pipeline
+from tapas.pipeline import Pipeline
 from tests.lde.conftest import small_arch
 
 SMALL = {"hidden_size": 8, "embed_size": 8, "epochs": 2, "n_members": 2, "device": "cpu"}
@@ -29,17 +29,18 @@ def test_reuse_is_keyed_on_the_selection(tmp_path: Path) -> None:
     with Store(tmp_path / "lde.duckdb") as store:
         _dataset(store, "a", 0.50, 0.1)
         _dataset(store, "b", 0.55, 0.2)
-        kw = {"params": SMALL, "min_experiments": 10, "model_dir": tmp_path / "models"}
-        m1, p1 = pipeline.get_predictor(store, 0.52, **kw)
+        pipe = Pipeline(store=store, model_dir=tmp_path / "models", predictor_params=SMALL,
+                        min_experiments=10)
+        m1, p1 = pipe.train(0.52)
         # an unrelated dataset, far in DCN: the snapshot changes, the selection does not
         snap = store.snapshot_id()
         _dataset(store, "far", 0.95, 0.5)
         assert store.snapshot_id() != snap
-        m2, p2 = pipeline.get_predictor(store, 0.52, **kw)
+        m2, p2 = pipe.train(0.52)
         assert p2.id == p1.id and m2 is m1
         # new experiments on a selected dataset change the selection: a new predictor
         store.add_experiments([ExperimentRecord(small_arch(20), "a", 0.61)])
-        _, p3 = pipeline.get_predictor(store, 0.52, **kw)
+        _, p3 = pipe.train(0.52)
         assert p3.id != p1.id
 
 
@@ -48,9 +49,10 @@ def test_history_spans_the_lde_but_never_an_excluded_dataset(tmp_path: Path) -> 
         _dataset(store, "a", 0.50, 0.15)  # other accuracies than the test above: another
         _dataset(store, "b", 0.55, 0.25)  # selection, so no predictor of it is reused
         _dataset(store, "far", 0.95, 0.5)
-        kw = {"params": SMALL, "min_experiments": 10, "model_dir": tmp_path / "models"}
-        model, info = pipeline.get_predictor(store, 0.52, **kw)
+        pipe = Pipeline(store=store, model_dir=tmp_path / "models", predictor_params=SMALL,
+                        min_experiments=10)
+        model, info = pipe.train(0.52)
         assert sorted(info.datasets) == ["a", "b"]  # the selection stays near the DCN...
         assert sorted(model.history_.groups) == ["a", "b", "far"]  # ...the history does not
-        model, info = pipeline.get_predictor(store, 0.52, exclude_datasets=["far"], **kw)
+        model, info = pipe.train(0.52, exclude_datasets=["far"])
         assert "far" not in model.history_.groups

@@ -1,0 +1,127 @@
+"""The LDE's records and their validation: what the store hands out and takes in.
+
+Plain dataclasses and checks with no database behind them (the store, the ingest formats
+and the Parquet exchange share them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tapas.records import SPLITS, ExperimentRecord
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ARCH_CACHE_SIZE = 4096
+Progress = Callable[[str, int, int], None]
+"""``progress(phase, done, total)``: called by long operations (the CLI draws a bar)."""
+
+
+def dataset_id_for(name: str) -> str:
+    """A stable id from a dataset name: the name itself when it is a simple slug."""
+    if _ID_RE.match(name):
+        return name
+    return "d_" + hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class DatasetRow:
+    """One dataset; ``dcn`` is None until it has been characterised."""
+
+    id: str
+    name: str
+    fingerprint: str | None
+    n_samples: int | None
+    n_classes: int
+    input_shape: tuple[int, ...]
+    dcn: float | None
+    dcn_meta: dict[str, Any] | None
+    source: str
+
+
+@dataclass
+class IngestReport:
+    """What one batch did: rows added, skipped as already present, and rejected."""
+
+    added: int = 0
+    skipped: int = 0
+    rejected: list[tuple[int | str, str]] = field(default_factory=list)
+    architectures_added: int = 0
+    datasets_added: int = 0
+    batch: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"added": self.added, "skipped": self.skipped,
+                "rejected": [{"where": w, "reason": r} for w, r in self.rejected],
+                "n_rejected": len(self.rejected),
+                "architectures_added": self.architectures_added,
+                "datasets_added": self.datasets_added, "batch": self.batch,
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class ExperimentSet:
+    """Experiments returned by a DCN filter, as numpy columns (one entry per experiment).
+
+    ``tau`` is the radius actually used; ``satisfied`` is False when an adaptive
+    filter could not reach its minimums even with every dataset included.
+    """
+
+    arch_id: np.ndarray
+    dataset_id: np.ndarray
+    dcn: np.ndarray
+    accuracy: np.ndarray
+    num_classes: np.ndarray
+    split: np.ndarray
+    curves: list[list[float] | None] | None
+    tau: float
+    target_dcn: float
+    satisfied: bool = True
+
+    def __len__(self) -> int:
+        return int(self.accuracy.shape[0])
+
+    def arch_ids(self) -> list[str]:
+        """Distinct architecture ids, in first-seen order (pass to ``Store.architectures``)."""
+        return list(dict.fromkeys(self.arch_id.tolist()))
+
+    def datasets(self) -> list[str]:
+        return sorted(set(self.dataset_id.tolist()))
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+
+
+def check_accuracy(v: Any, what: str = "accuracy") -> float:
+    """A finite fraction in [0, 1], or ValueError naming the problem."""
+    if not is_number(v):
+        raise ValueError(f"{what} must be a number, got {v!r}")
+    f = float(v)
+    if math.isnan(f):
+        raise ValueError(f"{what} is NaN")
+    if not 0.0 <= f <= 1.0:
+        raise ValueError(f"{what} {f!r} is outside [0, 1]")
+    return f
+
+
+def opt_int(v: Any, what: str, lo: int = 0) -> int | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, bool) or not is_number(v) or float(v) != int(v):
+        raise ValueError(f"{what} must be an integer, got {v!r}")
+    if int(v) < lo:
+        raise ValueError(f"{what} must be >= {lo}, got {int(v)}")
+    return int(v)
+
+
+__all__ = ["SPLITS", "DatasetRow", "ExperimentRecord", "ExperimentSet", "IngestReport",
+           "Progress", "check_accuracy", "dataset_id_for"]

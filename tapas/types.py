@@ -1,0 +1,393 @@
+"""The types every part of tapas shares, and the rules that go with them.
+
+Dependency-free (the standard library and the pure-Python ``tapas.arch``), so the HTTP
+client, the search, the in-process scorer, the service and the pipeline all speak the
+same records:
+
+* :class:`Target` and :func:`resolve_target`: what a prediction is for (a DCN or a
+  stored dataset, plus the classes and input shape the networks are built for), with
+  the one defaulting rule (:data:`DEFAULT_NUM_CLASSES`, :data:`DEFAULT_INPUT_SHAPE`).
+* :class:`DatasetInfo`, :class:`PredictorInfo`, :class:`Prediction`: a stored
+  dataset, a trained predictor's provenance, one architecture's predicted accuracy.
+* :func:`parse_archs`: architectures as they come over the wire or from a user (cell
+  strings, IR dicts/JSON text, ``Architecture`` objects); errors name the failing item.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tapas.arch import Architecture, expand, is_cell_spec
+from tapas.arch.ops import ArchError
+
+DEFAULT_NUM_CLASSES = 10
+"""Classes of the networks a DCN-only target builds (CIFAR-10's)."""
+DEFAULT_INPUT_SHAPE: tuple[int, int, int] = (3, 32, 32)
+"""Input of the networks a DCN-only target builds (CIFAR-10's)."""
+MAX_INPUT_SIDE = 4096
+"""Largest input dimension a target may name (a bigger one is a typo, not a dataset)."""
+
+
+class TargetError(ValueError):
+    """A prediction target that cannot be resolved; ``field`` names the bad argument
+    (``dcn``, ``dataset``, ``input_shape``, ``num_classes``), ``code`` says why."""
+
+    def __init__(self, message: str, field: str, code: str = "invalid_request") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+
+class NoPredictorError(LookupError):
+    """No trained predictor answers a request yet; the message says how to get one."""
+
+    def __init__(self, message: str, dcn: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.dcn = dcn
+
+
+# ------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A stored dataset: what a prediction for ``dataset`` uses (DCN, classes, shape)."""
+
+    id: str
+    name: str
+    n_classes: int
+    input_shape: tuple[int, int, int]
+    dcn: float | None
+    n_samples: int | None = None
+    source: str | None = None
+    fingerprint: str | None = None
+    dcn_meta: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatasetInfo:
+        return cls(id=str(d["id"]), name=str(d["name"]), n_classes=int(d["n_classes"]),
+                   input_shape=tuple(int(s) for s in d["input_shape"]),  # type: ignore[arg-type]
+                   dcn=None if d.get("dcn") is None else float(d["dcn"]),
+                   n_samples=d.get("n_samples"), source=d.get("source"),
+                   fingerprint=d.get("fingerprint"), dcn_meta=d.get("dcn_meta"))
+
+    @classmethod
+    def from_row(cls, row: Any) -> DatasetInfo:
+        """From any object with the same attributes (e.g. ``lde.DatasetRow``)."""
+        dcn = getattr(row, "dcn", None)
+        return cls(id=row.id, name=row.name, n_classes=int(row.n_classes),
+                   input_shape=tuple(int(s) for s in row.input_shape),  # type: ignore[arg-type]
+                   dcn=None if dcn is None else float(dcn),
+                   n_samples=getattr(row, "n_samples", None), source=getattr(row, "source", None),
+                   fingerprint=getattr(row, "fingerprint", None),
+                   dcn_meta=getattr(row, "dcn_meta", None))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's ``Dataset`` object."""
+        return {"id": self.id, "name": self.name, "fingerprint": self.fingerprint,
+                "n_samples": self.n_samples, "n_classes": self.n_classes,
+                "input_shape": list(self.input_shape), "dcn": self.dcn,
+                "dcn_meta": self.dcn_meta, "source": self.source}
+
+
+@dataclass(frozen=True)
+class PredictorInfo:
+    """A trained predictor: where it came from; reported beside each prediction.
+
+    ``datasets`` are the datasets its DCN filter selected, ``[dcn_lo, dcn_hi]`` the DCN
+    range of its training experiments (it answers targets inside it), ``cached`` whether
+    this answer reused a predictor trained earlier.
+    """
+
+    id: str
+    dcn: float
+    tau: float
+    dcn_lo: float
+    dcn_hi: float
+    snapshot: str
+    n_train: int
+    datasets: tuple[str, ...] = ()
+    metrics: dict[str, Any] = field(default_factory=dict)
+    artifact: str = ""
+    cached: bool | None = None
+    created: str | None = None
+    provenance: dict[str, Any] | None = None
+
+    def covers(self, dcn: float) -> bool:
+        return self.dcn_lo - 1e-9 <= dcn <= self.dcn_hi + 1e-9
+
+    def with_(self, **changes: Any) -> PredictorInfo:
+        return PredictorInfo(**{**asdict(self), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's ``Predictor`` object (``provenance`` only when known)."""
+        d = asdict(self)
+        d["datasets"] = list(self.datasets)
+        d["metrics"] = dict(self.metrics or {})
+        if d["provenance"] is None:
+            del d["provenance"]
+        del d["artifact"]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PredictorInfo:
+        prov = d.get("provenance")
+        return cls(id=str(d["id"]), dcn=float(d["dcn"]), tau=float(d["tau"]),
+                   dcn_lo=float(d["dcn_lo"]), dcn_hi=float(d["dcn_hi"]),
+                   snapshot=str(d.get("snapshot", "")), n_train=int(d.get("n_train", 0)),
+                   datasets=tuple(d.get("datasets") or (prov or {}).get("datasets") or ()),
+                   metrics=dict(d.get("metrics") or {}), artifact=str(d.get("artifact", "")),
+                   cached=d.get("cached"), created=d.get("created"), provenance=prov)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One architecture's predicted final accuracy (fractions in [0, 1]).
+
+    ``spread`` is the ensemble's standard deviation; ``[lower, upper]`` the calibrated
+    interval of nominal ``coverage``; ``predictor`` the id of the model that answered;
+    ``members`` each ensemble member's prediction when asked for (``members=True``).
+    """
+
+    arch_id: str
+    mean: float
+    spread: float
+    lower: float
+    upper: float
+    predictor: str
+    dcn: float
+    coverage: float
+    members: tuple[float, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------- target
+@dataclass(frozen=True)
+class Target:
+    """What the predictions are for: a DCN or a stored dataset, plus the classes and
+    input shape the networks are built for. ``dataset_dcn`` is the stored dataset's DCN
+    when the target names one (resolved once; not part of the target's identity)."""
+
+    dcn: float | None
+    dataset: str | None
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    dataset_dcn: float | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def value(self) -> float:
+        """The DCN the predictions are for (the dataset's when the target names one)."""
+        v = self.dcn if self.dcn is not None else self.dataset_dcn
+        if v is None:
+            raise TargetError(f"dataset {self.dataset!r} has no DCN yet; characterise it "
+                              "first", "dataset", "dcn_pending")
+        return float(v)
+
+    def predict_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"dcn": self.dcn} if self.dataset is None else {
+            "dataset": self.dataset}
+        kw["num_classes"] = self.num_classes
+        kw["input_shape"] = list(self.input_shape)
+        return kw
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dcn": self.dcn, "dataset": self.dataset, "num_classes": self.num_classes,
+                "input_shape": list(self.input_shape)}
+
+
+def check_dcn_or_dataset(dcn: float | None, dataset: str | None) -> None:
+    """Exactly one of ``dcn`` and ``dataset``; a DCN in [0, 1] (:class:`TargetError`)."""
+    if (dcn is None) == (dataset is None):
+        raise TargetError("give exactly one of dcn= and dataset=", "dcn", "dcn_or_dataset")
+    if dcn is not None and not 0.0 <= float(dcn) <= 1.0:
+        raise TargetError(f"dcn must lie in [0, 1], got {dcn!r}", "dcn")
+
+
+def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | None = None,
+                   dataset: str | None = None, num_classes: int | None = None,
+                   input_shape: Sequence[int] | None = None) -> Target:
+    """The one target rule: a DCN (networks built for ``num_classes``/``input_shape``,
+    default :data:`DEFAULT_NUM_CLASSES` and :data:`DEFAULT_INPUT_SHAPE`) or a stored
+    dataset (its DCN, classes and shape; explicit ``num_classes``/``input_shape`` win).
+
+    ``lookup``: ``dataset -> DatasetInfo`` (raising when unknown), or an object with a
+    ``dataset_info`` method (a scorer). Raises :class:`TargetError` naming the field.
+    """
+    check_dcn_or_dataset(dcn, dataset)
+    k, shape = DEFAULT_NUM_CLASSES, DEFAULT_INPUT_SHAPE
+    ds_dcn = None
+    if dataset is not None:
+        get = lookup if callable(lookup) else lookup.dataset_info
+        info = get(dataset)
+        if info.dcn is None:
+            raise TargetError(f"dataset {dataset!r} has no DCN yet; characterise it first",
+                              "dataset", "dcn_pending")
+        k, shape, ds_dcn = int(info.n_classes), tuple(info.input_shape), float(info.dcn)
+    if num_classes is not None:
+        k = int(num_classes)
+        if k < 1:
+            raise TargetError(f"num_classes must be >= 1, got {num_classes!r}", "num_classes")
+    if input_shape is not None:
+        shape = tuple(int(s) for s in input_shape)
+        if len(shape) != 3:
+            raise TargetError(f"input_shape must be [C, H, W], got {list(input_shape)}",
+                              "input_shape")
+        if min(shape) < 1 or max(shape) > MAX_INPUT_SIDE:
+            raise TargetError(f"input_shape entries must lie in [1, {MAX_INPUT_SIDE}], got "
+                              f"{list(shape)}", "input_shape")
+    return Target(None if dcn is None else float(dcn), dataset, k, shape,  # type: ignore
+                  ds_dcn)
+
+
+# ------------------------------------------------------------------------- archs
+MAX_REPORTED = 20
+"""Invalid architectures described one by one in an :class:`ArchListError`."""
+BYTES_PER_LAYER = 600
+"""Memory of a parsed network per layer, its encoding included (measured with tracemalloc:
+a 234-layer NAS-Bench-201 network holds ~118 KB once scored)."""
+NB201_NETWORK_BYTES = 234 * BYTES_PER_LAYER
+
+
+class _Budget:
+    """The IR cache's entries and their estimated bytes, evicted oldest-first past the
+    budget; :func:`set_cache_budget` sets it (the service: half of TAPAS_CACHE_MB)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self.items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+
+
+_ir = _Budget(256 * 2**20)
+_ir_lock = threading.Lock()
+
+
+def set_cache_budget(total_bytes: int) -> None:
+    """Split a memory budget between the IR cache here and the NAS-Bench-201 expansion
+    cache of :mod:`tapas.arch` (half each); both are emptied."""
+    from tapas.arch.nb201 import set_cache_size
+
+    global _ir
+    with _ir_lock:
+        _ir = _Budget(total_bytes // 2)
+    set_cache_size(max(1, (total_bytes // 2) // NB201_NETWORK_BYTES))
+
+
+def cache_bytes() -> int:
+    """Estimated bytes held by the IR cache now."""
+    with _ir_lock:
+        return _ir.used
+
+
+def _from_ir(obj: Any) -> Any:
+    """``Architecture.from_dict`` memoised on the object's JSON text: a search loop that
+    re-sends the same IR objects skips validation, shape inference and encoding (the
+    predictor caches its encoding on the Architecture instance)."""
+    try:
+        key = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return Architecture.from_dict(obj)
+    with _ir_lock:
+        hit = _ir.items.get(key)
+        if hit is not None:
+            _ir.items.move_to_end(key)
+            return hit[0]
+    arch = Architecture.from_dict(obj)
+    size = len(key) + BYTES_PER_LAYER * len(arch.layers) + 2048
+    with _ir_lock:
+        if size <= _ir.budget and key not in _ir.items:
+            _ir.items[key] = (arch, size)
+            _ir.used += size
+            while _ir.used > _ir.budget:
+                _, (_, freed) = _ir.items.popitem(last=False)
+                _ir.used -= freed
+    return arch
+
+
+def join_path(prefix: str, sub: str | None) -> str:
+    """``archs[3]`` + ``layers[2].kernel`` -> ``archs[3].layers[2].kernel``."""
+    if not sub:
+        return prefix
+    return prefix + (sub if sub.startswith("[") else "." + sub)
+
+
+def parse_arch(obj: Any, num_classes: int | None = DEFAULT_NUM_CLASSES,
+               input_shape: Sequence[int] | None = DEFAULT_INPUT_SHAPE) -> Any:
+    """One architecture: a cell spec (a NAS-Bench-201 cell string, a DARTS genotype or a
+    NAS-Bench-101 cell, :func:`tapas.arch.is_cell_spec`; expanded for ``num_classes`` and
+    ``input_shape``; None: the defaults), an IR dict or JSON text, or an ``Architecture``
+    (``ArchError`` naming what is wrong)."""
+    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
+    return _parse(obj, DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes), c, h, w)
+
+
+def _parse(obj: Any, k: int, c: int, h: int, w: int) -> Any:
+    if isinstance(obj, Architecture):
+        return obj
+    if is_cell_spec(obj):  # NAS-Bench-201/-101 cells, DARTS genotypes
+        return expand(obj.strip() if isinstance(obj, str) else obj, k, (c, h, w))
+    if isinstance(obj, str | bytes):
+        return Architecture.from_json(obj)
+    if isinstance(obj, dict):
+        return _from_ir(obj)
+    raise ArchError(f"expected a cell string, IR dict/JSON or Architecture, got "
+                    f"{type(obj).__name__}")
+
+
+class ArchListError(ArchError):
+    """Some items of a list of architectures are invalid. ``path`` names the first (e.g.
+    ``archs[3].layers[2].kernel``); ``errors`` lists up to :data:`MAX_REPORTED` as
+    ``{"path", "message", "index"}``."""
+
+    def __init__(self, message: str, path: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.item_path = path
+        self.errors = errors
+
+    @property
+    def path(self) -> str:
+        return self.item_path
+
+
+def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
+                input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE, *,
+                prefix: str = "archs") -> list[Any]:
+    """Each item as an ``Architecture`` (see :func:`parse_arch`).
+
+    All invalid items are collected into one ``ArchError`` (an ``ArchListError``) whose
+    message starts with the first one's path (``archs[3].layers[2].kernel: ...``) and
+    whose ``errors`` lists each (up to :data:`MAX_REPORTED`).
+    """
+    out: list[Any] = []
+    errors: list[dict[str, Any]] = []
+    bad = 0
+    k = DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes)
+    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
+    for i, obj in enumerate(archs):
+        try:
+            out.append(_parse(obj, k, c, h, w))
+        except ArchError as e:
+            bad += 1
+            if len(errors) < MAX_REPORTED:
+                # A cell string is one value: its error belongs to the item, not a sub-field.
+                sub = None if isinstance(obj, str) and e.layer is None else e.path
+                errors.append({"path": join_path(f"{prefix}[{i}]", sub), "message": str(e),
+                               "index": i})
+    if errors:
+        first = errors[0]
+        more = f" ({bad} invalid architectures in all)" if bad > 1 else ""
+        raise ArchListError(f"{first['path']}: {first['message']}{more}", first["path"],
+                             errors)
+    return out
+
+
+__all__ = ["DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "ArchListError", "DatasetInfo",
+           "NoPredictorError", "Prediction", "PredictorInfo", "Target", "TargetError",
+           "check_dcn_or_dataset", "join_path", "parse_arch", "parse_archs", "resolve_target"]
