@@ -21,8 +21,8 @@ def main(data_dir: Path) -> None:
     import torch
 
     from predictor.metrics import kendall
-    from tapas import pipeline
     from tapas.arch import from_nb201
+    from tapas.pipeline import Pipeline
 
     torch.set_num_threads(1)
     with (data_dir / "nb201.csv").open(newline="") as f:
@@ -30,20 +30,19 @@ def main(data_dir: Path) -> None:
     pick = [rows[i] for i in np.random.default_rng(0).choice(len(rows), 1000, replace=False)]
     archs = [from_nb201(r["arch_str"], num_classes=10, input_size=32) for r in pick]
     truth = np.array([float(r["cifar10_test"]) for r in pick])
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, \
+            Pipeline(Path(d) / "lde.duckdb", model_dir=Path(d) / "models") as pipe:
         t0 = time.perf_counter()
-        store = pipeline.open_store(Path(d) / "lde.duckdb")
-        print(f"seeded in {time.perf_counter() - t0:.1f} s: {store.counts()}", flush=True)
+        counts = pipe.store.counts()  # opening a new database seeds it
+        print(f"seeded in {time.perf_counter() - t0:.1f} s: {counts}", flush=True)
         for excl in ((), ("cifar10",)):
             t0 = time.perf_counter()
-            model, info = pipeline.get_predictor(store, 0.86, exclude_datasets=excl,
-                                                 model_dir=Path(d) / "models")
+            model, info = pipe.train(0.86, exclude_datasets=excl)
             p = model.predict_interval(archs, 0.86)
             print(f"excluded {list(excl)}: trained on {info.n_train} experiments of "
                   f"{len(info.datasets)} datasets; Kendall tau {kendall(p.mean, truth):.4f}; "
                   f"in domain {float(np.mean(p.in_domain)):.2f}; "
                   f"{time.perf_counter() - t0:.1f} s", flush=True)
-        store.close()
 
 
 if __name__ == "__main__":
