@@ -149,6 +149,19 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
+def seed_shipped(store: Store, directory: Path, present: bool, what: str
+                 ) -> IngestReport | None:
+    """Merge an export shipped inside the package into ``store`` (idempotent); None, with
+    a warning naming ``what``, when this installation left it out."""
+    import warnings
+
+    if not present:
+        warnings.warn(f"{what} not found in {directory}; the database starts without it",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    return store.import_parquet(directory)
+
+
 def _check_arch_ids(rows: list[tuple], rep: IngestReport, full: bool) -> set[str]:
     """Ids that do not match their descriptions (those rows are rejected).
 

@@ -19,7 +19,6 @@ the probe's value: ``tapas dcn IMAGES --name cifar10`` (see the README).
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,12 +39,10 @@ def available(directory: Path | None = None) -> bool:
 
 def seed_nb201(store: Store, directory: Path | None = None) -> IngestReport | None:
     """Merge the shipped NAS-Bench-201 results into ``store`` (idempotent)."""
+    from lde.parquet_io import seed_shipped
+
     d = Path(directory) if directory is not None else NB201_DIR
-    if not available(d):
-        warnings.warn(f"NAS-Bench-201 data not found in {d}; the database starts without it",
-                      RuntimeWarning, stacklevel=2)
-        return None
-    return store.import_parquet(d)
+    return seed_shipped(store, d, available(d), "NAS-Bench-201 data")
 
 
 def reference_dcns(csv_path: Path) -> dict[str, float]:

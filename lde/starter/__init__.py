@@ -14,7 +14,6 @@ No torch here: reading Parquet needs only duckdb.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,12 +39,10 @@ def seed_starter(store: Store, directory: Path | None = None) -> IngestReport | 
     Returns the import report, or None (with a warning) when the starter files are
     missing from this installation.
     """
+    from lde.parquet_io import seed_shipped
+
     d = Path(directory) if directory is not None else STARTER_DIR
-    if not available(d):
-        warnings.warn(f"starter data not found in {d}; the new database starts empty",
-                      RuntimeWarning, stacklevel=2)
-        return None
-    return store.import_parquet(d)
+    return seed_shipped(store, d, available(d), "starter data")
 
 
 def _q(con: Any, sql: str) -> list[tuple]:
