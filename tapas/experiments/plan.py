@@ -149,3 +149,34 @@ def starter_second_seed_plan(per_dataset: int = SECOND_SEED_PER_DATASET,
             taken[j.dataset] += 1
             jobs.append(replace(j, seed=j.seed + seed_offset))
     return Plan(jobs, base.datasets)
+
+
+STARTER_V2_SOURCE = "tapas-starter-v2"
+
+#: Starter v2 adds the input sizes of real NAS work: 16x16 and 28x28 grayscale and
+#: 32x32 RGB. Longer than v1 (6 epochs, 100-200 images per class) so that two seeds
+#: agree on the ranking; every network is trained with two seeds.
+STARTER_V2_RECIPE: dict[str, Any] = dict(STARTER_RECIPE, epochs=6)
+STARTER_V2_DATASETS: tuple[str, ...] = (
+    "mnist5k?per_class=200&resize=16",
+    "mnist5k?per_class=200&resize=16&label_noise=0.4",
+    "mnist5k?per_class=120&resize=16&occlude=0.5&pixel_noise=0.3",
+    "mnist5k?per_class=100",
+    "mnist5k?per_class=100&occlude=0.4&pixel_noise=0.5",
+    "cmnist?per_class=150",
+    "photos?per_class=100",
+)
+STARTER_V2_SPACES: dict[str, int] = {"chain": 48, "nb201": 12}
+STARTER_V2_SEEDS = (0, 1)
+
+
+def starter_v2_plan() -> Plan:
+    """Starter v2 (``--preset starter-v2``): every sampled network on every v2 dataset,
+    once per seed in :data:`STARTER_V2_SEEDS`. Jobs come network by network with both
+    seeds together, so a run stopped half-way still holds seed pairs."""
+    from dataclasses import replace
+
+    base = plan_jobs(STARTER_V2_DATASETS, STARTER_V2_SPACES, len(STARTER_V2_DATASETS),
+                     STARTER_V2_RECIPE, seed=STARTER_SEED + 2, source=STARTER_V2_SOURCE)
+    jobs = [replace(j, seed=s) for j in base.jobs for s in STARTER_V2_SEEDS]
+    return Plan(jobs, base.datasets)
