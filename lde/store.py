@@ -270,6 +270,28 @@ class Store:
             con.execute("UPDATE datasets SET dcn = ?, dcn_meta = ?, updated_at = current_timestamp "
                         "WHERE id = ?", [d, json.dumps(meta or {}, sort_keys=True), row.id])
 
+    def replace_dcn(self, dataset_id: str, dcn: float, meta: dict[str, Any]) -> DatasetRow:
+        """Replace a dataset's DCN and ``dcn_meta`` in one transaction, keeping what it
+        replaces in ``dcn_meta["replaced"]`` (``dcn``, ``method`` and the previous
+        ``meta``). The row (id, name, shape, classes, source) and its experiments stay as
+        they are; the write changes the snapshot id and every cached DCN table. Returns
+        the updated row."""
+        d = check_accuracy(dcn, "dcn")
+        with self.transaction() as con:
+            rows = con.execute(f"SELECT {self._DS_COLS} FROM datasets WHERE id = ?",
+                               [dataset_id]).fetchall()
+            if not rows:
+                raise LDEError(f"unknown dataset {dataset_id!r}")
+            old = self._ds(rows[0])
+            prev = old.dcn_meta or {}
+            new = {**meta, "replaced": {"dcn": old.dcn, "method": prev.get("method"),
+                                        "meta": prev or None}}
+            con.execute("UPDATE datasets SET dcn = ?, dcn_meta = ?, updated_at = now() "
+                        "WHERE id = ?", [d, json.dumps(new, sort_keys=True), old.id])
+        row = self.dataset(old.id)
+        assert row is not None
+        return row
+
     _DS_COLS = "id, name, fingerprint, n_samples, n_classes, input_shape, dcn, dcn_meta, source"
 
     @staticmethod

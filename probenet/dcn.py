@@ -85,8 +85,9 @@ class DCNResult:
 
     @property
     def meta(self) -> dict[str, Any]:
-        """What is stored next to the DCN in the LDE."""
-        return {k: v for k, v in self.to_dict().items() if k not in ("dcn", "cached")}
+        """What is stored next to the DCN in the LDE (``method = "probe"``)."""
+        return {"method": "probe",
+                **{k: v for k, v in self.to_dict().items() if k not in ("dcn", "cached")}}
 
     @classmethod
     def from_meta(cls, dcn: float, meta: dict[str, Any]) -> DCNResult:
@@ -178,6 +179,31 @@ def _store_name(dataset: Dataset) -> str:
     return name if len(name) <= 200 else f"{name[:170]}~{dataset.fingerprint[:16]}"
 
 
+def probe_settings(seed: int = 0, epochs: int | None = None,
+                   max_samples: int | None = None) -> dict[str, Any]:
+    """What makes two probe runs on the same data the same run (the cache key beside
+    the fingerprint): probe version, seed, epochs and sample cap (defaults: settings)."""
+    from tapas.config import get_settings
+
+    settings = get_settings()
+    return {"probe_version": PROBE_VERSION, "seed": int(seed),
+            "epochs": int(epochs or settings.probe_epochs),
+            "max_samples": int(max_samples or settings.probe_max_samples)}
+
+
+def stored_result(row: Any, fingerprint: str, want: dict[str, Any]) -> DCNResult | None:
+    """The probe result a stored dataset row (``lde.DatasetRow``) holds for data with this
+    ``fingerprint`` and these :func:`probe_settings`, else None."""
+    meta = (row.dcn_meta or {}) if row is not None else {}
+    if row is None or row.dcn is None or meta.get("method", "probe") != "probe":
+        return None
+    if meta.get("fingerprint", row.fingerprint) != fingerprint:
+        return None
+    if not all(meta.get(k) == v for k, v in want.items()):
+        return None
+    return DCNResult.from_meta(row.dcn, meta)
+
+
 def characterize(dataset: Dataset, store: Any = None, seed: int = 0,
                  device: str | torch.device | None = None, force: bool = False,
                  epochs: int | None = None, max_samples: int | None = None,
@@ -186,18 +212,12 @@ def characterize(dataset: Dataset, store: Any = None, seed: int = 0,
     stored for the same fingerprint, probe version, seed, epochs and sample cap is
     returned (``cached=True``) instead of probing again; a new DCN is stored under the
     dataset's name. ``force`` re-probes."""
-    from tapas.config import get_settings
-
-    settings = get_settings()
-    want = {"probe_version": PROBE_VERSION, "seed": int(seed),
-            "epochs": int(epochs or settings.probe_epochs),
-            "max_samples": int(max_samples or settings.probe_max_samples)}
+    want = probe_settings(seed, epochs, max_samples)
     if store is not None and not force:
         row = store.dataset_by_fingerprint(dataset.fingerprint)
-        meta = (row.dcn_meta or {}) if row is not None else {}
-        if row is not None and row.dcn is not None and all(meta.get(k) == v
-                                                           for k, v in want.items()):
-            return DCNResult.from_meta(row.dcn, meta)
+        hit = stored_result(row, dataset.fingerprint, want)
+        if hit is not None:
+            return hit
     result = compute_dcn(dataset, seed=seed, device=device, epochs=want["epochs"],
                          max_samples=want["max_samples"], progress=progress)
     if store is not None:

@@ -277,7 +277,13 @@ class Pipeline:
         """A stored dataset by id or name (``LookupError`` when unknown)."""
         info = self.dataset(ident)
         if info is None:
-            raise LookupError(f"no dataset {ident!r} in the LDE; characterise it first "
+            import difflib
+
+            names = [r.name for r in self.store.datasets()]
+            close = difflib.get_close_matches(ident, names, n=3, cutoff=0.6) or \
+                [n for n in names if ident.lower() in n.lower()][:3]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise LookupError(f"no dataset {ident!r} in the LDE{hint}; characterise it first "
                               "(tapas dcn DATASET --store)")
         return info
 
@@ -304,6 +310,68 @@ class Pipeline:
         res = probenet.characterize(ds, store=self.store, seed=seed, force=force,
                                     progress=progress, **probe)
         return DatasetInfo.from_row(self.store.dataset_by_fingerprint(ds.fingerprint)), res
+
+    def recharacterize(self, name: str, dataset: str | Path | Dataset, *, seed: int = 0,
+                       force: bool = False, reprobe: bool = False,
+                       progress: Callable[[int, int], None] | None = None,
+                       **probe: Any) -> tuple[DatasetInfo, DCNResult]:
+        """Probe ``dataset`` (images) and store the DCN as the DCN of the stored dataset
+        ``name`` (id or name), e.g. NAS-Bench-201's ``cifar10``, whose DCN follows the
+        reference-cell convention because the images are not shipped.
+
+        The row keeps its id, name and experiments; its ``dcn_meta`` becomes the probe's
+        (``method = "probe"``) with the value it replaces under ``replaced`` (``dcn``,
+        ``method``, ``meta``), written in one transaction. Predictors are keyed on the
+        content of their DCN selection, so the next :meth:`train` whose selection holds
+        this dataset trains a new one; predictors in memory that trained on it are
+        dropped (pinned ones stay), registered ones stay in the registry.
+
+        ``LookupError`` when ``name`` is unknown (with close names); ``ValueError`` when
+        the images' input shape or class count differ from the stored dataset's, unless
+        ``force``. A probe result already stored for the same images and probe settings
+        is reused unless ``reprobe``. ``probe``: ``device``, ``epochs``, ``max_samples``.
+        """
+        import probenet
+        from probenet.dcn import probe_settings, stored_result
+
+        store = self.store
+        row = store.dataset(self.dataset_info(name).id)
+        assert row is not None
+        ds = dataset if isinstance(dataset, probenet.Dataset) else probenet.load_dataset(dataset)
+        shape, k = tuple(ds.input_shape), int(ds.num_classes)
+        if not force and (shape != tuple(row.input_shape) or k != int(row.n_classes)):
+            raise ValueError(
+                f"the images ({'x'.join(map(str, shape))}, {k} classes) do not match dataset "
+                f"{row.name!r} ({'x'.join(map(str, row.input_shape))}, {row.n_classes} "
+                "classes); --force (force=True) replaces its DCN anyway")
+        want = probe_settings(seed, probe.get("epochs"), probe.get("max_samples"))
+        if not reprobe:
+            # already done for this row (a re-run): nothing to write
+            same = stored_result(row, ds.fingerprint, want)
+            if same is not None:
+                return DatasetInfo.from_row(row), same
+            res = stored_result(store.dataset_by_fingerprint(ds.fingerprint),
+                                             ds.fingerprint, want)
+        else:
+            res = None
+        if res is None:
+            res = probenet.compute_dcn(ds, seed=seed, device=probe.get("device"),
+                                       epochs=want["epochs"], max_samples=want["max_samples"],
+                                       progress=progress)
+        meta = {**res.meta, "images": ds.name, "n_samples": ds.n_samples}
+        new = store.replace_dcn(row.id, res.dcn, meta)
+        self._dcn_changed(row.id)
+        return DatasetInfo.from_row(new), res
+
+    def _dcn_changed(self, dataset_id: str) -> None:
+        """Forget what this pipeline holds on a dataset's old DCN: the fast-path request
+        map and the (unpinned) predictors in memory that trained on it."""
+        with self._mem_lock:
+            self._resolved.clear()
+            stale = [pid for pid, (_, info, _) in self._loaded.items()
+                     if dataset_id in info.datasets and pid not in self._pinned]
+        for pid in stale:
+            self._forget(pid)
 
     # ------------------------------------------------------------------ experiments
     def ingest(self, records: Sequence[dict[str, Any]], source: str = "api") -> IngestReport:

@@ -11,7 +11,8 @@ Each dataset's DCN follows the reference-cell convention (``dcn_meta.method ==
 "reference-cell"``): the raw images are not shipped, so no probe can run on them and
 the DCN is the test accuracy of one fixed cell (:data:`tapas.arch.nb201.REFERENCE_CELL`),
 which is what a probe network measures. A user who has the images can replace it with
-the probe's value: ``tapas dcn IMAGES --name cifar10`` (see the README).
+the probe's value: ``tapas dcn IMAGES --as cifar10`` (``Pipeline.recharacterize``; the
+row's experiments stay, the replaced value is kept in ``dcn_meta["replaced"]``).
 
 ``python -m lde.nb201 ../shared/data/nb201.csv`` rebuilds the folder from the CSV.
 """

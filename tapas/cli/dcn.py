@@ -35,10 +35,21 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                         "fingerprint, so the next search on these data "
                                         "reuses it (default: store when the database can "
                                         "be opened)."),
-        force: bool = typer.Option(False, help="Re-probe even when a cached DCN exists."),
+        force: bool = typer.Option(False, help="Re-probe even when a cached DCN exists; "
+                                   "with --as, also replace a DCN whose dataset's stored "
+                                   "input shape or class count differ from the images'."),
+        as_name: str | None = typer.Option(None, "--as", metavar="NAME",
+                                           help="Store the DCN as that of the stored dataset "
+                                                "NAME (e.g. cifar10 of NAS-Bench-201), "
+                                                "replacing its DCN; its experiments stay. "
+                                                "The previous DCN is kept in dcn_meta."),
     ) -> None:
         """Compute the Dataset Characterization Number: the probe's chance-normalised,
-        cross-validated accuracy in [0, 1] (higher = easier)."""
+        cross-validated accuracy in [0, 1] (higher = easier).
+
+        With --as NAME, the images are those of a dataset already in the LDE (e.g.
+        NAS-Bench-201's cifar10, cifar100, ImageNet16-120, whose DCNs follow the
+        reference-cell convention): the probe's DCN replaces the stored one."""
         from probenet import DatasetError, characterize, load_dataset
         from tapas.config import get_settings
         from tapas.pipeline import LDEError, Pipeline
@@ -46,14 +57,30 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         policy = device or get_settings().device
         if policy not in ("auto", "cpu", "cuda"):
             fail(f"--device must be auto, cpu or cuda, got {policy!r}")
+        app = None
+        if as_name is not None:  # check the name before loading the images
+            if store is False:
+                fail("--as stores the DCN in the LDE; drop --no-store")
+            try:
+                app = Pipeline().open()
+            except Exception as e:  # noqa: BLE001 - any open failure is a clean CLI error
+                fail(f"cannot open the experiment database: {e}")
+            if app.dataset(as_name) is None:
+                try:
+                    app.dataset_info(as_name)  # the error, with close names
+                except LookupError as e:
+                    app.close()
+                    fail(str(e))
         try:
             with err_console.status(f"loading {dataset}", spinner="dots") if not json_out \
                     else _nothing():
                 ds = load_dataset(dataset)
         except DatasetError as e:
+            if app is not None:
+                app.close()
             fail(str(e))
-        app = None
-        if store is not False:
+        replaced = None
+        if as_name is None and store is not False:
             try:
                 app = Pipeline().open()
             except Exception as e:  # noqa: BLE001 - any open failure is a clean CLI error
@@ -70,17 +97,22 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     bar.update(task, completed=done, total=total)
 
                 probe = {"device": policy, "epochs": epochs, "max_samples": max_samples}
-                if app is not None:  # through the application: recorded in the LDE
+                if as_name is not None:  # the DCN of a stored dataset, replaced
+                    info, res = app.recharacterize(as_name, ds, seed=seed, force=force,
+                                                   reprobe=force, progress=cb, **probe)
+                    replaced = {"stored_as": info.name,
+                                "replaced": (info.dcn_meta or {}).get("replaced")}
+                elif app is not None:  # through the application: recorded in the LDE
                     _, res = app.characterize(ds, seed=seed, force=force, progress=cb, **probe)
                 else:
                     res = characterize(ds, seed=seed, force=force, progress=cb, **probe)
-        except (RuntimeError, ValueError, LDEError) as e:
+        except (RuntimeError, ValueError, LookupError, LDEError) as e:
             fail(str(e))
         finally:
             if app is not None:
                 app.close()
         out = {**res.to_dict(), "input_shape": list(ds.input_shape),
-               "n_samples": ds.n_samples}
+               "n_samples": ds.n_samples, **(replaced or {})}
         if json_out:
             print_json(out)
             return
@@ -96,6 +128,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                    + (" (cached)" if res.cached else ""))
         t.add_row("fingerprint", res.fingerprint)
         t.add_row("data", f"{ds.n_samples} images {ds.input_shape}, {ds.num_classes} classes")
+        if replaced is not None:
+            prev = replaced["replaced"] or {}
+            old = prev.get("dcn")
+            t.add_row("stored as", escape(replaced["stored_as"]) + (
+                "" if not prev else f" (replaced DCN {old:.4f}, method "
+                f"{escape(str(prev.get('method')))})" if old is not None
+                else " (had no DCN)"))
         console.print(t)
 
     @bench.command("dcn")
