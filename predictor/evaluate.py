@@ -207,6 +207,50 @@ def scenario_c(table: Table, target: str, models: dict[str, Callable[[], Any]],
                 history_of(table, rest))
 
 
+#: Shots per left-out dataset in the few-shot evaluation (0: the zero-shot prediction).
+FEW_SHOT_KS: tuple[int, ...] = (0, 5, 10, 20)
+
+
+def few_shot(table: Table, results: list[Result], ks: Sequence[int] = FEW_SHOT_KS,
+             repeats: int = 10, seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """Kendall tau of every scenario-C model after :class:`FewShotAdapter` sees ``k``
+    random test networks with their true accuracy (``{model: {k: {dataset: tau}}}``).
+
+    Each repeat draws ``k`` shots and scores the *other* test networks, the zero-shot
+    prediction on exactly those networks beside it (``"<k>_zero_shot"``), so the gain
+    is measured on the same rows. The adapter's features are the family z-scores on
+    every other dataset (never the target's)."""
+    from predictor.fewshot import FewShotAdapter, family_zscores
+
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for r in results:
+        if r.scenario != "C" or r.predictions is None or r.test_index is None:
+            continue
+        te = r.test_index
+        y = table.accuracies[te]
+        base = np.asarray(r.predictions, np.float64)
+        hist = history_of(table, np.flatnonzero(table.datasets != r.target))
+        feats = family_zscores(hist, [table.archs[i] for i in te])
+        rng = np.random.default_rng(seed)
+        res = out.setdefault(r.model, {})
+        for k in ks:
+            if k <= 0 or k >= len(te):
+                res.setdefault(str(k), {})[r.target] = kendall(base, y) if k <= 0 else np.nan
+                continue
+            got, zero = [], []
+            for _ in range(repeats):
+                shots = rng.choice(len(te), k, replace=False)
+                rest = np.ones(len(te), bool)
+                rest[shots] = False
+                ad = FewShotAdapter().fit(base[shots], feats[shots], y[shots],
+                                          reference=(base, feats))
+                got.append(kendall(ad.predict(base[rest], feats[rest]), y[rest]))
+                zero.append(kendall(base[rest], y[rest]))
+            res.setdefault(str(k), {})[r.target] = float(np.mean(got))
+            res.setdefault(f"{k}_zero_shot", {})[r.target] = float(np.mean(zero))
+    return out
+
+
 def zero_cost_kendall(data_dir: Path, table: Table, results: list[Result]
                       ) -> dict[str, dict[str, float]]:
     """Kendall tau of each published zero-cost proxy on its 725 cells per dataset, and of

@@ -134,6 +134,7 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
 
     from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, TAU, select_adaptive
     from predictor.evaluate import (
+        few_shot,
         scenario_a,
         scenario_b,
         scenario_c,
@@ -212,6 +213,11 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
          "n_test": r.n_test, "fit_seconds": round(r.fit_seconds, 3),
          "train_datasets": r.train_datasets, **{k: round(v, 4) for k, v in r.metrics.items()}}
         for r in results]
+    if "C" in scenarios:
+        say("few-shot adaptation")
+        shots = few_shot(table, results)
+        report["few_shot_kendall"] = shots.pop("tap", {})
+        report["few_shot_baselines"] = shots
     if suite == "nb201" and "C" in scenarios:
         d = Path(data_dir) if data_dir else SHARED_DATA
         if (d / "nb201_zero_cost.csv").exists():

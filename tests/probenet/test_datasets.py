@@ -99,12 +99,45 @@ def test_image_folder_rgb_matches_pixels(tmp_path):
 
 @pytest.mark.parametrize(("name", "n", "shape"), [("digits", 1797, (1, 8, 8)),
                                                   ("mnist5k", 5000, (1, 28, 28)),
-                                                  ("mnist1d", 5000, (1, 5, 8))])
+                                                  ("mnist1d", 5000, (1, 5, 8)),
+                                                  ("cmnist", 5000, (3, 32, 32))])
 def test_builtins_load_offline(name, n, shape):
     ds = load_dataset(name)
     assert ds.n_samples == n and ds.input_shape == shape and ds.num_classes == 10
     assert ds.x.min() >= 0.0 and ds.x.max() <= 1.0 and ds.name == name
     assert np.bincount(ds.y).min() > 100
+
+
+def test_coloured_mnist_keeps_the_digit_and_hides_the_label_in_no_colour():
+    gray, col = load_dataset("mnist5k"), load_dataset("cmnist")
+    np.testing.assert_array_equal(gray.y, col.y)
+    stroke = np.pad(gray.x, ((0, 0), (0, 0), (2, 2), (2, 2)))[:, 0] > 0.9
+    fg = np.stack([col.x[i, :, stroke[i]].mean(0) for i in range(200)])  # (200, 3)
+    assert fg.min() >= 0.45  # bright strokes, dark background
+    per_class = [fg[col.y[:200] == c].mean(0) for c in range(10) if (col.y[:200] == c).sum() > 5]
+    assert np.ptp(np.array(per_class), axis=0).max() < 0.15  # colour says nothing of the digit
+
+
+def test_photo_regions_are_rgb_crops_of_the_bundled_photos():
+    ds = load_dataset("photos")
+    assert ds.input_shape == (3, 32, 32) and ds.num_classes == 16
+    assert np.bincount(ds.y).tolist() == [400] * 16
+    assert ds.x.min() >= 0.0 and ds.x.max() <= 1.0
+    # crops of one region look alike: nearer their region's mean colour than others'
+    means = np.stack([ds.x[ds.y == c].mean(axis=(0, 2, 3)) for c in range(16)])
+    own = np.linalg.norm(ds.x[:, :, 16, 16] - means[ds.y], axis=1).mean()
+    other = np.linalg.norm(ds.x[:, :, 16, 16] - means[(ds.y + 5) % 16], axis=1).mean()
+    assert own < other
+
+
+def test_resize_resamples_to_a_square_side():
+    ds = load_dataset("mnist5k?per_class=10&resize=16")
+    assert ds.input_shape == (1, 16, 16) and ds.name == "mnist5k?per_class=10&resize=16"
+    src = load_dataset("mnist5k?per_class=10")
+    assert abs(float(ds.x.mean()) - float(src.x.mean())) < 0.02  # area preserved
+    up = load_dataset("digits?resize=12")
+    assert up.input_shape == (1, 12, 12) and up.x.min() >= 0 and up.x.max() <= 1
+    assert load_dataset("digits?resize=8").name == "digits?resize=8"
 
 
 def test_variants_each_parameter():
@@ -153,6 +186,7 @@ def test_variants_on_npz(write_npz):
     ("digits?classes=3", "classes"),
     ("digits?classes=3,42", "do not exist"),
     ("digits?downsample=9", "larger than"),
+    ("digits?resize=0", "resize"),
     ("nosuchset", "not a built-in"),
     ("", "empty"),
 ])
