@@ -19,6 +19,7 @@ from tapas.cli.common import (
     print_json,
     progress_bar,
     resolve_format,
+    warn_out_of_domain,
 )
 
 
@@ -180,16 +181,18 @@ def predict(
 
         t = Table(title=f"predicted accuracy (DCN {dcn}, {coverage:.0%} interval, "
                   f"predictor {pid})")
-        for col in ("architecture", "mean", "interval", "spread"):
+        for col in ("architecture", "mean", "interval", "spread", "in_domain"):
             t.add_column(col, justify="left" if col == "architecture" else "right",
                          overflow="fold" if col == "architecture" else "ellipsis")
         for r in rows:
             t.add_row(plain(r["arch"]), f"{r['mean']:.4f}",
-                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", f"{r['spread']:.4f}")
+                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", f"{r['spread']:.4f}",
+                      "yes" if r["in_domain"] else "[yellow]no[/]")
         console.print(t)
 
     emit(dest, obj={"dcn": dcn, "coverage": coverage, "predictor": pid,
                     "predictions": rows}, rows=rows, table=table)
+    warn_out_of_domain(rows)
 
 
 def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,
@@ -205,10 +208,12 @@ def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,
         fail(str(e))
     nets = [resolve_arch(s, classes, input_shape) for s in sources]
     p = model.predict_interval(nets, dcn)
+    inside, why = p.domain_flags()
     rows = [{"arch": s, "arch_id": a.id, "mean": float(m), "lower": float(lo),
-             "upper": float(hi), "spread": float(sd), "predictor": str(model_path)}
-            for s, a, m, sd, lo, hi in zip(sources, nets, p.mean, p.spread, p.lower, p.upper,
-                                           strict=True)]
+             "upper": float(hi), "spread": float(sd), "predictor": str(model_path),
+             "in_domain": ok, "domain_reasons": list(r)}
+            for s, a, m, sd, lo, hi, ok, r in zip(sources, nets, p.mean, p.spread, p.lower,
+                                                  p.upper, inside, why, strict=True)]
     return rows, float(p.coverage), str(model_path)
 
 
@@ -265,7 +270,8 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
         except (ArchError, LookupError, ValueError) as e:
             fail(str(e))
     rows = [{"arch": s, "arch_id": p.arch_id, "mean": p.mean, "lower": p.lower,
-             "upper": p.upper, "spread": p.spread, "predictor": p.predictor}
+             "upper": p.upper, "spread": p.spread, "predictor": p.predictor,
+             "in_domain": p.in_domain, "domain_reasons": list(p.domain_reasons)}
             for s, p in zip(sources, preds, strict=True)]
     return rows, preds[0].coverage, preds[0].predictor, preds[0].dcn
 
