@@ -62,12 +62,12 @@ def run_first_prediction(dataset: str = DEFAULT_DATASET, *, n_networks: int = 10
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tapas-first-") as tmp:
         db = Path(database) if database is not None else Path(tmp) / "lde.duckdb"
-        with Pipeline(db, model_dir=Path(tmp) / "models", seed=seed_database,
-                      predictor_params=predictor_params,
-                      min_experiments=min_experiments) as pipe:
-            tick("seeding the new database", 0, None)
-            t0 = time.perf_counter()
-            counts = pipe.store.counts()  # opening a new database seeds it
+        pipe = Pipeline(db, model_dir=Path(tmp) / "models", seed=seed_database,
+                        predictor_params=predictor_params, min_experiments=min_experiments)
+        tick("seeding the new database", 0, None)
+        t0 = time.perf_counter()
+        with pipe:  # opening (entering) a new database creates and seeds it
+            counts = pipe.store.counts()
             seed_s = time.perf_counter() - t0
             say(f"database ready in {seed_s:.1f} s: {counts}")
             phases: dict[str, float] = {}
