@@ -36,6 +36,13 @@ class Prediction:
     """Each ensemble member's prediction, shape (K, N), for acquisitions (e.g. Thompson
     sampling) that need more than the mean and spread."""
 
+    def domain_flags(self) -> tuple[list[bool], list[tuple[str, ...]]]:
+        """Per network ``(in_domain, reasons)`` as plain values; a prediction without
+        domain information (e.g. from a model saved before it was recorded) is in domain."""
+        n = len(self.mean)
+        inside = [True] * n if self.in_domain is None else [bool(v) for v in self.in_domain]
+        return inside, list(self.reasons) if self.reasons else [()] * n
+
     def to_dict(self) -> dict[str, object]:
         return {"mean": self.mean.tolist(), "spread": self.spread.tolist(),
                 "lower": self.lower.tolist(), "upper": self.upper.tolist(),

@@ -567,7 +567,11 @@ class TAPRegressor(BaseEstimator):
         ``in_domain`` per network; intervals widen outside the training domain."""
         a = check_archs(archs)
         m = self.predict_members(a, dcn, history)
-        inside, why = self.domain_.check(a, check_vector(dcn, len(a), "dcn"))
+        domain = getattr(self, "domain_", None)
+        if domain is None:  # a model saved before domains were recorded: no claim either way
+            inside, why = np.ones(len(a), dtype=bool), [()] * len(a)
+        else:
+            inside, why = domain.check(a, check_vector(dcn, len(a), "dcn"))
         widen = np.where(inside, 1.0, OUT_OF_DOMAIN_WIDENING)
         p = interval(m.mean(0), m.std(0), self.q_, self.s0_, self.coverage, widen,
                      members=m)
@@ -590,7 +594,8 @@ class TAPRegressor(BaseEstimator):
                  "n_train": self.n_train_, "n_calibration": self.n_calibration_,
                  "n_curves": self.n_curves_, "dcn_range": list(self.dcn_range_),
                  "dcn_slope": self.dcn_slope_, "fit_seconds": self.fit_seconds_,
-                 "domain": self.domain_.to_dict(),
+                 "domain": (None if getattr(self, "domain_", None) is None
+                            else self.domain_.to_dict()),
                  "history_families": self.history_.families,
                  "history_groups": self.history_.groups}
         persist.write(path, params=self.get_params(), state=state, arrays=arrays,
@@ -622,7 +627,9 @@ class TAPRegressor(BaseEstimator):
             model.dcn_range_ = tuple(st["dcn_range"])
             model.dcn_slope_ = float(st["dcn_slope"])
             model.fit_seconds_ = float(st["fit_seconds"])
-            model.domain_ = Domain.from_dict(st["domain"])
+            # files written before domains were recorded have none: treated as in domain
+            model.domain_ = (None if st.get("domain") is None
+                             else Domain.from_dict(st["domain"]))
             model.history_ = HistoryTable.from_arrays(
                 st["history_families"], st["history_groups"], arrays["history.group_dcn"],
                 arrays["history.pct"], arrays["history.z"])

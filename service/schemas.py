@@ -234,6 +234,13 @@ class Score(BaseModel):
     upper: float
     members: list[float] | None = Field(None, description="Each ensemble member's prediction "
                                                          "(when the request asks for them).")
+    in_domain: bool = Field(True, description="Whether the network and the target lie inside "
+                            "what the predictor's training experiments cover (input shape, "
+                            "classes, DCN, op types, network size). False: an extrapolation; "
+                            "the interval is widened and its coverage is not guaranteed.")
+    domain_reasons: list[str] = Field(default_factory=list, description="What lies outside "
+                                      "the training domain, one sentence each (empty when "
+                                      "in domain).")
 
 
 class PredictResponse(BaseModel):

@@ -525,7 +525,10 @@ class Client:
         return [Prediction(arch_id=r["id"], mean=_f(r["mean"]), spread=_f(r["spread"]),
                            lower=_f(r["lower"]), upper=_f(r["upper"]), predictor=pid, dcn=dcn,
                            coverage=cov, members=None if r.get("members") is None
-                           else tuple(_f(v) for v in r["members"])) for r in results]
+                           else tuple(_f(v) for v in r["members"]),
+                           in_domain=bool(r.get("in_domain", True)),
+                           domain_reasons=tuple(str(w) for w in r.get("domain_reasons") or ()))
+                for r in results]
 
     def dataset_info(self, ident: str) -> DatasetInfo:
         """Alias of :meth:`dataset` (the scorer interface shared with ``LocalScorer``)."""

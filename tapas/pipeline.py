@@ -713,8 +713,9 @@ class Pipeline:
     def score(self, archs: Sequence[Any], dcn: float, *, exclude_datasets: Sequence[str] = (),
               train: bool = False, predictor: str | None = None) -> tuple[Any, PredictorInfo]:
         """Score parsed architectures: (the predictor's interval prediction with
-        ``mean``/``spread``/``lower``/``upper``/``coverage`` and ``members``, one row per
-        ensemble member, the predictor); ``predictor`` pins one by id (:meth:`select`)."""
+        ``mean``/``spread``/``lower``/``upper``/``coverage``, ``members`` (one row per
+        ensemble member) and ``in_domain``/``reasons`` per network, the predictor);
+        ``predictor`` pins one by id (:meth:`select`)."""
         model, info = self.select(dcn, exclude_datasets=exclude_datasets, train=train,
                                   predictor=predictor)
         return model.predict_interval(list(archs), dcn), info
@@ -741,11 +742,12 @@ class Pipeline:
         cov = float(p.coverage)
         mem: list[Any] = ([tuple(float(v) for v in col) for col in p.members.T]
                           if members and p.members is not None else [None] * len(parsed))
+        inside, why = p.domain_flags()
         return [Prediction(arch_id=a.id, mean=float(m), spread=float(s), lower=float(lo),
                            upper=float(hi), predictor=info.id, dcn=value, coverage=cov,
-                           members=mb)
-                for a, m, s, lo, hi, mb in zip(parsed, p.mean, p.spread, p.lower, p.upper, mem,
-                                               strict=True)]
+                           members=mb, in_domain=ok, domain_reasons=tuple(r))
+                for a, m, s, lo, hi, mb, ok, r in zip(parsed, p.mean, p.spread, p.lower,
+                                                      p.upper, mem, inside, why, strict=True)]
 
 
 __all__ = ["BUILTIN_DATASETS", "MAX_TRAIN_ROWS", "DataLimits", "DatasetError", "DatasetTooLarge",

@@ -151,7 +151,11 @@ class Prediction:
 
     ``spread`` is the ensemble's standard deviation; ``[lower, upper]`` the calibrated
     interval of nominal ``coverage``; ``predictor`` the id of the model that answered;
-    ``members`` each ensemble member's prediction when asked for (``members=True``).
+    ``members`` each ensemble member's prediction when asked for (``members=True``);
+    ``in_domain`` whether the network and target lie inside what the predictor's training
+    experiments cover (input shape, classes, DCN, op types, network size), and if not,
+    ``domain_reasons`` says what lies outside (an extrapolation: the number may still rank
+    well, but the interval's coverage does not hold there; it is widened).
     """
 
     arch_id: str
@@ -163,9 +167,14 @@ class Prediction:
     dcn: float
     coverage: float
     members: tuple[float, ...] | None = None
+    in_domain: bool = True
+    domain_reasons: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["domain_reasons"] = list(self.domain_reasons)
+        return d
+
 
 
 # ------------------------------------------------------------------------- target

@@ -38,7 +38,9 @@ async def predict(request: Request, state: State) -> Response:
     path of the field, e.g. `body.archs[3].layers[2].kernel`. The answer names the
     predictor that scored: `predictor` pins a registered one by id (404 when unknown),
     else a loaded one whose DCN range covers the target answers (none: 409
-    `no_predictor`, train one with `POST /v1/predictors`).
+    `no_predictor`, train one with `POST /v1/predictors`). Each result says whether it
+    is `in_domain` (inside what the predictor's training experiments cover) and, if not,
+    `domain_reasons`: an extrapolation, with a widened interval.
     """
     req = await parse_body(request, PredictRequest)
     return await run_in_threadpool(_predict, req, state)
@@ -60,8 +62,11 @@ def _predict(req: PredictRequest, state: ServiceState) -> Response:
     batch, info = state.predict(archs, dcn, predictor=req.predictor)
     mean, spread, lower, upper = (_floats(v) for v in (batch.mean, batch.spread, batch.lower,
                                                        batch.upper))
-    results = [{"id": a.id, "mean": m, "spread": s, "lower": lo, "upper": hi}
-               for a, m, s, lo, hi in zip(archs, mean, spread, lower, upper, strict=True)]
+    inside, why = batch.domain_flags()
+    results = [{"id": a.id, "mean": m, "spread": s, "lower": lo, "upper": hi,
+                "in_domain": ok, "domain_reasons": list(r)}
+               for a, m, s, lo, hi, ok, r in zip(archs, mean, spread, lower, upper, inside, why,
+                                                 strict=True)]
     if req.members and batch.members is not None:
         for r, col in zip(results, np.asarray(batch.members).T, strict=True):
             r["members"] = _floats(col)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -54,6 +54,23 @@ def progress_bar(quiet: bool = False, console: Console | None = None) -> Any:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                     console=console or err_console, transient=True, disable=quiet)
+
+
+def warn_out_of_domain(rows: Sequence[dict[str, Any]]) -> None:
+    """One warning line on stderr when some predictions (rows with ``in_domain`` and
+    ``domain_reasons``) extrapolate beyond the predictor's training experiments: how
+    many, and the most common reason."""
+    from collections import Counter
+
+    out = [r for r in rows if not r.get("in_domain", True)]
+    if not out:
+        return
+    reasons = Counter(w for r in out for w in r.get("domain_reasons") or ())
+    top = f"; most common: {reasons.most_common(1)[0][0]}" if reasons else ""
+    err_console.print(Text.assemble(
+        ("warning:", "bold yellow"), f" {len(out):,} of {len(rows):,} predictions lie outside "
+        f"the predictor's training domain (extrapolated, intervals widened){top}"),
+        highlight=False, soft_wrap=True)
 
 
 def plain(value: Any) -> Text:

@@ -19,6 +19,7 @@ from tapas.cli.common import (
     print_json,
     progress_bar,
     resolve_format,
+    warn_out_of_domain,
 )
 
 
@@ -180,16 +181,18 @@ def predict(
 
         t = Table(title=f"predicted accuracy (DCN {dcn}, {coverage:.0%} interval, "
                   f"predictor {pid})")
-        for col in ("architecture", "mean", "interval", "spread"):
+        for col in ("architecture", "mean", "interval", "spread", "in_domain"):
             t.add_column(col, justify="left" if col == "architecture" else "right",
                          overflow="fold" if col == "architecture" else "ellipsis")
         for r in rows:
             t.add_row(plain(r["arch"]), f"{r['mean']:.4f}",
-                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", f"{r['spread']:.4f}")
+                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", f"{r['spread']:.4f}",
+                      "yes" if r["in_domain"] else "[yellow]no[/]")
         console.print(t)
 
     emit(dest, obj={"dcn": dcn, "coverage": coverage, "predictor": pid,
                     "predictions": rows}, rows=rows, table=table)
+    warn_out_of_domain(rows)
 
 
 def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,
@@ -205,10 +208,12 @@ def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,
         fail(str(e))
     nets = [resolve_arch(s, classes, input_shape) for s in sources]
     p = model.predict_interval(nets, dcn)
+    inside, why = p.domain_flags()
     rows = [{"arch": s, "arch_id": a.id, "mean": float(m), "lower": float(lo),
-             "upper": float(hi), "spread": float(sd), "predictor": str(model_path)}
-            for s, a, m, sd, lo, hi in zip(sources, nets, p.mean, p.spread, p.lower, p.upper,
-                                           strict=True)]
+             "upper": float(hi), "spread": float(sd), "predictor": str(model_path),
+             "in_domain": ok, "domain_reasons": list(r)}
+            for s, a, m, sd, lo, hi, ok, r in zip(sources, nets, p.mean, p.spread, p.lower,
+                                                  p.upper, inside, why, strict=True)]
     return rows, float(p.coverage), str(model_path)
 
 
@@ -265,7 +270,8 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
         except (ArchError, LookupError, ValueError) as e:
             fail(str(e))
     rows = [{"arch": s, "arch_id": p.arch_id, "mean": p.mean, "lower": p.lower,
-             "upper": p.upper, "spread": p.spread, "predictor": p.predictor}
+             "upper": p.upper, "spread": p.spread, "predictor": p.predictor,
+             "in_domain": p.in_domain, "domain_reasons": list(p.domain_reasons)}
             for s, p in zip(sources, preds, strict=True)]
     return rows, preds[0].coverage, preds[0].predictor, preds[0].dcn
 
@@ -284,6 +290,10 @@ def bench_predictor(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     plot_path: Annotated[Path | None, typer.Option("--plot", help="Write a PNG chart.")] = None,
+    first_prediction: Annotated[bool, typer.Option(
+        "--first-prediction", help="Also time a new user's first predictions on a fresh "
+        "default database (as tapas bench first-prediction): adds first_prediction_s and "
+        "first_prediction_phases.")] = False,
 ) -> None:
     """Quality (scenarios A/B/C, baselines, zero-cost proxies) and speed of the predictor."""
     from tapas.bench.predictor import SCENARIO_KEYS, plot, run_benchmark
@@ -312,6 +322,11 @@ def bench_predictor(
     if plot_path is not None:
         plot(rep, plot_path)
     rep.pop("scatter", None)  # per-network data for the plot only
+    if first_prediction:
+        first = _first_prediction(as_json, threads=threads, seed=seed)
+        rep["first_prediction_s"] = first["first_prediction_s"]
+        rep["first_prediction_phases"] = first["first_prediction_phases"]
+        rep["first_prediction"] = first
     if as_json:
         print_json(rep)
         return
@@ -353,6 +368,63 @@ def bench_predictor(
         f"{rep['threads']} thread(s); training on {rep['train_rows']:,} experiments: "
         f"{rep['train_seconds_10k']:.1f} s; C mean tau {rep['scenario_c_kendall_mean']}, "
         f"C MAE {rep['scenario_c_mae_mean']}, coverage {rep['coverage_90']}")
+    if first_prediction:
+        _print_first_prediction(rep["first_prediction"])
+
+
+def _first_prediction(quiet: bool, **kwargs: Any) -> dict[str, Any]:
+    """Run :func:`tapas.bench.first_prediction.run_first_prediction` with the one progress
+    display (phase, bar, done/total, elapsed, eta on stderr; hidden when ``quiet``)."""
+    from tapas.bench.first_prediction import run_first_prediction
+
+    labels = {"characterize": "characterising the dataset (probe epochs)",
+              "train": "training the predictor (epochs)", "score": "scoring networks"}
+    with progress_bar(quiet) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def tick(phase: str, done: int, total: int | None) -> None:
+            bar.update(task, description=labels.get(phase, phase), completed=done,
+                       total=total)
+
+        try:
+            return run_first_prediction(progress=tick, log=lambda s: bar.console.print(
+                f"[dim]{s}[/]", highlight=False), **kwargs)
+        except (ValueError, LookupError, OSError) as e:
+            fail(str(e))
+
+
+def _print_first_prediction(r: dict[str, Any]) -> None:
+    ph = r["first_prediction_phases"]
+    console.print(
+        f"first prediction: [bold]{r['first_prediction_s']:.1f} s[/] for {r['n_networks']:,} "
+        f"{r['space']} networks on {r['dataset']} (characterise {ph['characterize']:.1f} s, "
+        f"train {ph['train']:.1f} s on {r['n_train']:,} experiments, score "
+        f"{ph['score']:.2f} s); seeding the new database {r['seed_s']:.1f} s; "
+        f"{r['threads']} thread(s), load average {r['load_average']['start'][0]:.2f}",
+        highlight=False)
+
+
+def bench_first_prediction(
+    dataset: Annotated[str, typer.Option(
+        help="A dataset the new database does not hold (built-in spec, .npz).")] = "",
+    networks: Annotated[int, typer.Option(
+        "--networks", "-n", min=1, help="Networks to score.")] = 1000,
+    space: Annotated[str, typer.Option(help="Search space they are sampled from.")] = "chain",
+    threads: Annotated[int | None, typer.Option(
+        help="torch threads (default: torch's; stated in the report).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Time to first prediction: characterise a new dataset, train its predictor and score
+    networks on a fresh default database (each phase and the total)."""
+    from tapas.bench.first_prediction import DEFAULT_DATASET
+
+    r = _first_prediction(as_json, dataset=dataset or DEFAULT_DATASET, n_networks=networks,
+                          space=space, threads=threads, seed=seed)
+    if as_json:
+        print_json(r)
+    else:
+        _print_first_prediction(r)
 
 
 
@@ -486,3 +558,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command("predict")(predict)
     app.add_typer(registry, name="predictor")
     bench.command("predictor")(bench_predictor)
+    bench.command("first-prediction")(bench_first_prediction)

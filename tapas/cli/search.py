@@ -18,6 +18,7 @@ from tapas.cli.common import (
     print_json,
     progress_bar,
     resolve_format,
+    warn_out_of_domain,
 )
 
 
@@ -400,7 +401,8 @@ def rank_cmd(
     order = sorted(range(len(preds)), key=lambda i: (-preds[i].mean, i))
     rows = [{"rank": r, "arch": labels[i], "arch_id": preds[i].arch_id, "mean": preds[i].mean,
              "lower": preds[i].lower, "upper": preds[i].upper, "spread": preds[i].spread,
-             "predictor": preds[i].predictor} for r, i in enumerate(order, 1)]
+             "predictor": preds[i].predictor, "in_domain": preds[i].in_domain,
+             "domain_reasons": list(preds[i].domain_reasons)} for r, i in enumerate(order, 1)]
     pid = preds[0].predictor if preds else predictor
     obj = {"target": target, "predictor": pid, "dcn": preds[0].dcn if preds else dcn,
            "coverage": preds[0].coverage if preds else None, "source": str(archs),
@@ -410,15 +412,17 @@ def rank_cmd(
         t = Table(title=f"{len(rows)} architectures from {archs} ranked by predicted "
                   f"accuracy ({next(iter(target.values()))}, predictor {pid})",
                   title_justify="left")
-        for col in ("rank", "architecture", "mean", "interval", "spread"):
+        for col in ("rank", "architecture", "mean", "interval", "spread", "in_domain"):
             t.add_column(col, justify="left" if col == "architecture" else "right",
                          overflow="fold" if col == "architecture" else "ellipsis")
         for r in rows[:top]:
             t.add_row(str(r["rank"]), plain(r["arch"]), f"{r['mean']:.4f}",
-                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", f"{r['spread']:.4f}")
+                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", f"{r['spread']:.4f}",
+                      "yes" if r["in_domain"] else "[yellow]no[/]")
         console.print(t)
         if len(rows) > top:
             console.print(f"... {len(rows) - top} more (--top, or --out FILE for all)",
                           highlight=False)
 
     emit(dest, obj=obj, rows=rows, table=table)
+    warn_out_of_domain(rows)

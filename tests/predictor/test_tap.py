@@ -194,3 +194,28 @@ def test_out_of_domain_predictions_say_why_and_widen(fitted: TAPRegressor) -> No
     half = (p.upper - p.lower) / 2
     q = fitted.predict_interval([inside], [0.99])  # same network, same DCN
     assert np.isfinite(half).all() and half[2] >= (q.upper - q.lower)[0] / 2 - 1e-12
+
+
+def test_model_file_without_domain_loads_as_in_domain(fitted: TAPRegressor,
+                                                      tmp_path: Path) -> None:
+    """Files written before the domain was recorded still load: every query counts as in
+    domain (no reasons) and intervals are not widened."""
+    from predictor import persist
+    from tests.predictor.conftest import chain_cnn
+
+    new = tmp_path / "new.tap"
+    fitted.save(new)
+    header, arrays = persist.read(new)
+    state = dict(header["state"])
+    del state["domain"]
+    old = tmp_path / "old.tap"
+    persist.write(old, params=header["params"], state=state, arrays=arrays,
+                  provenance=header["provenance"])
+    model = load(old)
+    assert model.domain_ is None
+    big = chain_cnn(64, 5, num_classes=1000, size=64)
+    p = model.predict_interval([big], [0.99])
+    assert p.in_domain.tolist() == [True] and p.reasons == ((),)
+    ref = fitted.predict_interval([big], [0.99])
+    np.testing.assert_allclose(p.mean, ref.mean, atol=1e-6)
+    assert (p.upper - p.lower)[0] <= (ref.upper - ref.lower)[0] + 1e-9

@@ -10,6 +10,8 @@ import httpx
 
 from tests.service.conftest import MIN_EXPERIMENTS, TINY_PREDICTOR, wait_ready
 
+#: A target far outside the digits experiments' (10 classes, 1x8x8 inputs).
+OUTSIDE: dict[str, Any] = {"num_classes": 1000, "input_shape": [3, 64, 64]}
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|"
 
 
@@ -111,6 +113,10 @@ def test_service_scorer_and_cli_answer_with_the_same_predictor(
         wait_ready(srv.url)
         with Client(srv.url, retries=0) as c:
             over_http = c.predict(archs, dcn=dcn, input_shape=[1, 8, 8])
+            far_http = c.predict([CELL], dcn=dcn, **OUTSIDE)
+        raw = httpx.post(srv.url + "/v1/predict", json={"archs": [CELL], "dcn": dcn,
+                                                        **OUTSIDE}).json()["results"][0]
+        with Client(srv.url, retries=0) as c:
             with pytest.raises(NoPredictor) as ei:
                 c.predict(archs[:1], dcn=far, input_shape=[1, 8, 8])
             assert isinstance(ei.value, NoPredictorError) and ei.value.status == 409
@@ -122,6 +128,7 @@ def test_service_scorer_and_cli_answer_with_the_same_predictor(
     with LocalScorer(db_path=db, predictor_params=TINY_PREDICTOR,
                      min_experiments=MIN_EXPERIMENTS) as sc:
         in_process = sc.predict(archs, dcn=dcn, input_shape=(1, 8, 8))
+        far_local = sc.predict([CELL], dcn=dcn, **OUTSIDE)
         with pytest.raises(NoPredictorError, match="no trained predictor covers"):
             sc.predict(archs[:1], dcn=far, input_shape=(1, 8, 8))
 
@@ -133,6 +140,17 @@ def test_service_scorer_and_cli_answer_with_the_same_predictor(
     r = CliRunner().invoke(cli, [*base, "--dcn", str(dcn), "--json"])
     assert r.exit_code == 0, r.output
     on_cli = json.loads(r.stdout)
+    # the cell's ops (add, avgpool, ...) were never among the digits nets': one warning
+    assert [ln for ln in r.stderr.splitlines() if "training domain" in ln] == [
+        "warning: 1 of 5 predictions lie outside the predictor's training domain "
+        "(extrapolated, intervals widened); most common: " + on_cli["predictions"][0][
+            "domain_reasons"][0]], r.stderr
+    r = CliRunner().invoke(cli, ["predict", CELL, "--classes", "1000", "--input", "3,64,64",
+                                 "--db", str(db), "--dcn", str(dcn), "--json"])
+    assert r.exit_code == 0, r.output
+    far_cli = json.loads(r.stdout)["predictions"][0]
+    warning = [ln for ln in r.stderr.splitlines() if "training domain" in ln]
+    assert len(warning) == 1 and "1 of 1 predictions" in warning[0], r.stderr
     r = CliRunner().invoke(cli, [*base, "--dcn", str(far)])
     assert r.exit_code == 1 and "no trained predictor covers" in r.output, r.output
 
@@ -142,3 +160,21 @@ def test_service_scorer_and_cli_answer_with_the_same_predictor(
         assert a.mean == pytest.approx(b.mean, abs=1e-6) == pytest.approx(row["mean"],
                                                                           abs=1e-6)
         assert a.lower == pytest.approx(b.lower, abs=1e-6)
+
+    # the training networks at the training target are in domain, everywhere ...
+    assert over_http[0].domain_reasons == in_process[0].domain_reasons
+    assert "never seen in training" in over_http[0].domain_reasons[0]
+    for a, b, row in zip(over_http[1:], in_process[1:], on_cli["predictions"][1:],
+                         strict=True):
+        assert a.in_domain and b.in_domain and row["in_domain"] is True
+        assert a.domain_reasons == b.domain_reasons == () and row["domain_reasons"] == []
+    # ... a network for 1000 classes on 3x64x64 inputs is not, with the same reasons
+    why = list(far_http[0].domain_reasons)
+    assert not far_http[0].in_domain and not far_local[0].in_domain
+    assert raw["in_domain"] is False and far_cli["in_domain"] is False
+    assert why == list(far_local[0].domain_reasons) == raw["domain_reasons"] \
+        == far_cli["domain_reasons"]
+    assert any("1000 classes" in w for w in why), why
+    assert any("input shape [3, 64, 64]" in w for w in why), why
+    assert far_http[0].mean == pytest.approx(far_local[0].mean, abs=1e-6)
+    assert far_cli["mean"] == pytest.approx(far_http[0].mean, abs=1e-6)
