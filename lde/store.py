@@ -781,7 +781,8 @@ class Store:
                         (int(x) for x in r), strict=True))
 
     def stats(self) -> dict[str, Any]:
-        """Totals plus one summary per dataset (DCN, experiment counts by split, accuracy)."""
+        """Totals, the DCN range, the datasets per input shape, and one summary per dataset
+        (DCN, experiment counts by split, accuracy)."""
         per = self._q("""SELECT d.id, d.name, d.dcn, d.n_classes, d.input_shape, d.source,
                                 count(e.seq), count(DISTINCT e.arch_id),
                                 count(e.seq) FILTER (WHERE e.split = 'test'),
@@ -793,10 +794,16 @@ class Store:
         keys = ("id", "name", "dcn", "n_classes", "input_shape", "source", "experiments",
                 "architectures", "test", "valid", "train", "mean_accuracy", "max_accuracy")
         datasets = [dict(zip(keys, r, strict=True)) for r in per]
+        shapes: dict[str, int] = {}
         for d in datasets:
             d["input_shape"] = list(d["input_shape"])
+            key = "x".join(map(str, d["input_shape"]))
+            shapes[key] = shapes.get(key, 0) + 1
+        dcns = [d["dcn"] for d in datasets if d["dcn"] is not None]
         return {"path": str(self.path), "schema_version": self.schema_version,
-                "snapshot": self.snapshot_id(), **self.counts(), "per_dataset": datasets}
+                "snapshot": self.snapshot_id(), **self.counts(),
+                "dcn_min": min(dcns, default=None), "dcn_max": max(dcns, default=None),
+                "input_shapes": dict(sorted(shapes.items())), "per_dataset": datasets}
 
     # ------------------------------------------------------------ parquet io
     def export_parquet(self, directory: str | Path, progress: Progress | None = None

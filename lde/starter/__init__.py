@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 STARTER_DIR = Path(__file__).resolve().parent
 STARTER_SOURCE = "tapas-starter-v1"
+STARTER_V2_SOURCE = "tapas-starter-v2"
 CARD = STARTER_DIR / "DATA_CARD.md"
 _BEGIN = "<!-- starter-stats:begin -->"
 _END = "<!-- starter-stats:end -->"
@@ -154,5 +155,5 @@ def render_stats_block(stats: dict[str, Any]) -> str:
     return f"{_BEGIN}\n```json\n{json.dumps(stats, indent=1)}\n```\n{_END}"
 
 
-__all__ = ["CARD", "STARTER_DIR", "STARTER_SOURCE", "available", "card_stats",
+__all__ = ["CARD", "STARTER_DIR", "STARTER_SOURCE", "STARTER_V2_SOURCE", "available", "card_stats",
            "render_stats_block", "seed_starter", "starter_stats"]

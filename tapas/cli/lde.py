@@ -176,6 +176,10 @@ def stats(db: Path | None = _DB,
     console.print(f"{s['datasets']:,} datasets, {s['architectures']:,} architectures "
                   f"({s['families']:,} families), {s['experiments']:,} experiments, "
                   f"{s['predictors']:,} predictors")
+    if s["dcn_min"] is not None:
+        shapes = ", ".join(f"{k} ({n})" for k, n in s["input_shapes"].items())
+        console.print(f"DCN {s['dcn_min']:.3f} .. {s['dcn_max']:.3f}; input shapes "
+                      f"(datasets): {shapes}", highlight=False)
 
 
 def export(directory: Path = typer.Argument(..., help="New folder to write."),

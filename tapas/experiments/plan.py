@@ -151,7 +151,7 @@ def starter_second_seed_plan(per_dataset: int = SECOND_SEED_PER_DATASET,
     return Plan(jobs, base.datasets)
 
 
-STARTER_V2_SOURCE = "tapas-starter-v2"
+STARTER_V2_SOURCE = "tapas-starter-v2"  # the tag lde.starter.STARTER_V2_SOURCE names
 
 #: Starter v2 adds the input sizes of real NAS work: 16x16 and 28x28 grayscale and
 #: 32x32 RGB. Longer than v1 (6 epochs, 100-200 images per class) so that two seeds

@@ -11,6 +11,7 @@ from lde import Store
 from lde.starter import (
     STARTER_DIR,
     STARTER_SOURCE,
+    STARTER_V2_SOURCE,
     available,
     card_stats,
     render_stats_block,
@@ -39,7 +40,8 @@ def test_starter_meets_the_requirements(stats: dict) -> None:
     assert stats["families_on_8_or_more_datasets"] >= 300
     assert stats["parquet_bytes"] < 25 * 2**20
     assert stats["experiments_with_curves"] == stats["experiments"]
-    assert stats["sources"] == [STARTER_SOURCE]
+    assert stats["sources"] == [STARTER_SOURCE, STARTER_V2_SOURCE]
+    assert stats["datasets"] >= 24  # the issue-13 target: probe-characterised datasets
     assert 0.0 <= stats["accuracy_min"] <= stats["accuracy_max"] <= 1.0
     total = sum(d["experiments"] for d in stats["per_dataset"])
     assert total == stats["experiments"]
@@ -81,6 +83,10 @@ def test_pipeline_seeds_a_new_default_database(tapas_home: Path, stats: dict) ->
         assert all(d.dcn_meta["method"] == "reference-cell" for d in nb.values())
         assert nb["cifar10"].input_shape == (3, 32, 32)
         assert nb["ImageNet16-120"].input_shape == (3, 16, 16)
+        st = store.stats()  # what `tapas lde stats --json` shows
+        assert st["experiments"] >= 50_000 and st["datasets"] >= 24 + 3
+        assert {"1x16x16", "1x28x28", "3x32x32"} <= set(st["input_shapes"])
+        assert st["dcn_min"] <= 0.2 + 0.05 and st["dcn_max"] >= 0.95
     with Pipeline() as app:  # an existing database is not re-seeded or changed
         assert app.store.counts()["experiments"] == n
 
