@@ -40,6 +40,14 @@ class _Base(BaseEstimator):
         a = check_archs(archs)
         return a, check_vector(dcn, len(a), "dcn")
 
+    def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
+        """Predicted accuracies of ``archs`` on a dataset of ``dcn`` (one, or one each)."""
+        a, d = self._inputs(archs, dcn)
+        return self._predict(a, d) if a else np.zeros(0)
+
+    def _predict(self, archs: list[Architecture], d: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
 
 class _SizeBaseline(_Base):
     attr = "params"
@@ -57,11 +65,8 @@ class _SizeBaseline(_Base):
         self.n_train_ = len(y)
         return self
 
-    def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
-        a, d = self._inputs(archs, dcn)
-        if not a:
-            return np.zeros(0)
-        return self._x(a, d) @ self.coef_
+    def _predict(self, archs: list[Architecture], d: np.ndarray) -> np.ndarray:
+        return self._x(archs, d) @ self.coef_
 
 
 class ParamsBaseline(_SizeBaseline):
@@ -99,11 +104,8 @@ class GBRBaseline(_Base):
         self.n_train_ = len(y)
         return self
 
-    def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
-        a, d = self._inputs(archs, dcn)
-        if not a:
-            return np.zeros(0)
-        return np.clip(self.model_.predict(self._x(a, d)), 0.0, 1.0)
+    def _predict(self, archs: list[Architecture], d: np.ndarray) -> np.ndarray:
+        return np.clip(self.model_.predict(self._x(archs, d)), 0.0, 1.0)
 
 
 class _HistoryBaseline(_Base):
@@ -140,8 +142,7 @@ class NearestDatasetBaseline(_HistoryBaseline):
     """Copies the accuracy the same network reached on the nearest dataset that holds it
     (from ``history`` when given: everything the LDE knows, else the training rows)."""
 
-    def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
-        a, d = self._inputs(archs, dcn)
+    def _predict(self, a: list[Architecture], d: np.ndarray) -> np.ndarray:
         acc, ok = self._lookup(a, self.history_.acc)
         dist = np.where(ok, np.abs(self.history_.group_dcn[None, :] - d[:, None]), np.inf)
         out = np.empty(len(a))
@@ -159,8 +160,7 @@ class MeanRankOtherBaseline(_HistoryBaseline):
     rank of the other datasets", read as an accuracy through the nearest training
     dataset's accuracy quantiles."""
 
-    def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike) -> np.ndarray:
-        a, d = self._inputs(archs, dcn)
+    def _predict(self, a: list[Architecture], d: np.ndarray) -> np.ndarray:
         pct, ok = self._lookup(a, self.history_.pct)
         n = ok.sum(1)
         # never-seen families rank in the middle

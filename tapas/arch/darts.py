@@ -39,7 +39,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from tapas.arch.ir import INPUT, Architecture
+from tapas.arch.ir import INPUT, Architecture, LayerBuilder
 from tapas.arch.ops import ArchError
 
 DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
@@ -167,15 +167,7 @@ def genotype_string(genotype: dict[str, Any]) -> str:
             f"reduce={edges(g['reduce'])}, reduce_concat={list(g['reduce_concat'])})")
 
 
-class _Builder:
-    def __init__(self) -> None:
-        self.layers: list[dict[str, Any]] = []
-
-    def add(self, op: str, inputs: int | list[int], **fields: Any) -> int:
-        ins = [inputs] if isinstance(inputs, int) else inputs
-        self.layers.append({"op": op, **fields, "inputs": ins})
-        return len(self.layers) - 1
-
+class _Builder(LayerBuilder):
     def relu_conv_bn(self, x: int, c: int, kernel: Any, stride: Any = 1,
                      padding: Any = 0) -> int:
         x = self.add("relu", x)

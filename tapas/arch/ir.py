@@ -360,3 +360,17 @@ class Architecture:
                 for li in self._infos
             ],
         }
+
+
+class LayerBuilder:
+    """Collects the ``layers`` list of an IR dict, one :meth:`add` a layer (the cell
+    spaces' network builders extend it with their composite blocks)."""
+
+    def __init__(self) -> None:
+        self.layers: list[dict[str, Any]] = []
+
+    def add(self, op: str, inputs: int | list[int], **fields: Any) -> int:
+        """Append layer ``op`` reading ``inputs`` (an index, or a list); its index."""
+        ins = [inputs] if isinstance(inputs, int) else inputs
+        self.layers.append({"op": op, **fields, "inputs": ins})
+        return len(self.layers) - 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from tapas.arch.ir import INPUT, Architecture
+from tapas.arch.ir import INPUT, Architecture, LayerBuilder
 from tapas.arch.ops import ArchError
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -100,15 +100,7 @@ def is_nb201_string(text: str) -> bool:
     return isinstance(text, str) and text.lstrip().startswith("|") and "~" in text
 
 
-class _Builder:
-    def __init__(self) -> None:
-        self.layers: list[dict[str, Any]] = []
-
-    def add(self, op: str, inputs: int | list[int], **fields: Any) -> int:
-        ins = [inputs] if isinstance(inputs, int) else inputs
-        self.layers.append({"op": op, **fields, "inputs": ins})
-        return len(self.layers) - 1
-
+class _Builder(LayerBuilder):
     def relu_conv_bn(self, x: int, c_out: int, kernel: int, stride: int = 1) -> int:
         x = self.add("relu", x)
         x = self.add("conv", x, out=c_out, kernel=kernel, stride=stride,

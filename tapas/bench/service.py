@@ -61,6 +61,27 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise RuntimeError(f"the server was not ready within {timeout:g} s")
 
 
+def _serve(port: int, env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Start ``tapas serve`` (with ``args``) from this checkout on 127.0.0.1:``port``, in
+    ``env`` with the checkout put first on its PYTHONPATH, its output going to ``log``."""
+    root = str(Path(__file__).resolve().parents[2])  # the checkout holding tapas/, service/
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    cmd = [sys.executable, "-m", "tapas.cli.main", "serve", "--host", "127.0.0.1",
+           "--port", str(port), *args, "--log-level", "warning"]
+    with open(log, "wb") as fh:
+        return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Terminate the server ``proc``; kill it if it has not exited after ``timeout`` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1e3, q)) if xs else float("nan")
 
@@ -101,15 +122,10 @@ def run_benchmark(requests_1: int = 300, requests_1000: int = 40, clients: int =
             env["TAPAS_HOME"] = str(Path(tmp) / "home")
             env.pop("TAPAS_MODEL_DIR", None)
         env.pop("TAPAS_API_TOKEN", None)  # loopback only; reads and predict need no token
-        root = str(Path(__file__).resolve().parents[2])  # the checkout holding tapas/, service/
-        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
         database = db.expanduser() if db is not None else Path(tmp) / "home" / "lde.duckdb"
         log = Path(tmp) / "server.log"
-        cmd = [sys.executable, "-m", "tapas.cli.main", "serve", "--host", "127.0.0.1",
-               "--port", str(port), "--db", str(database), "--log-level", "warning"]
         report("starting the server and its default predictor", 0, 1)
-        with open(log, "wb") as fh:
-            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        proc = _serve(port, env, log, "--db", str(database))
         try:
             ready_s = _wait_ready(url, proc, log, READY_TIMEOUT_S)
             dcn = _target_dcn(url)
@@ -167,12 +183,7 @@ def run_benchmark(requests_1: int = 300, requests_1000: int = 40, clients: int =
             errors += conc_errors[0]
             report(f"{clients} concurrent clients", 1, 1)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc, 30)
     return {
         "p50_ms_1": _pct(lat1, 50), "p99_ms_1": _pct(lat1, 99),
         "p50_ms_1000": _pct(lat1000, 50), "p99_ms_1000": _pct(lat1000, 99),

@@ -28,8 +28,6 @@ from __future__ import annotations
 import io
 import os
 import secrets
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -41,7 +39,15 @@ from typing import Any
 
 import numpy as np
 
-from tapas.bench.service import READY_TIMEOUT_S, _free_port, _pct, _target_dcn, _wait_ready
+from tapas.bench.service import (
+    READY_TIMEOUT_S,
+    _free_port,
+    _pct,
+    _serve,
+    _stop,
+    _target_dcn,
+    _wait_ready,
+)
 
 Progress = Callable[[str, int, int], None]
 MAX_REQUESTS_PER_CLIENT = 100_000
@@ -241,14 +247,9 @@ def run_soak(clients: int = 16, seconds: float = 60.0,
         env = {**os.environ, "TAPAS_HOME": str(home), "TAPAS_API_TOKEN": token}
         env.pop("TAPAS_DB_PATH", None)
         env.pop("TAPAS_MODEL_DIR", None)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
         log = Path(tmp) / "server.log"
-        cmd = [sys.executable, "-m", "tapas.cli.main", "serve", "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning"]
         report("starting the server and its default predictor", 0, 1)
-        with open(log, "wb") as fh:
-            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        proc = _serve(port, env, log)
         try:
             ready_s = _wait_ready(url, proc, log, READY_TIMEOUT_S)
             dcn = _target_dcn(url)
@@ -283,12 +284,7 @@ def run_soak(clients: int = 16, seconds: float = 60.0,
             live = httpx.get(url + "/health/live", timeout=30).status_code
             rss_end, hwm = _kib(proc.pid, "VmRSS"), _kib(proc.pid, "VmHWM")
         finally:
-            proc.terminate()
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc, 60)
         report("checking the database", 0, 1)
         intact, detail = True, "ok"
         try:

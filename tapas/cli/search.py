@@ -103,6 +103,21 @@ def train_with_progress(scorer: Any, bar: Any, task: Any, **target: Any) -> Any:
     return scorer.train_predictor(progress=on_epoch, **target)
 
 
+def _prepare_target(scorer: Any, bar: Any, task: Any, *, url: str | None, dataset: str | None,
+                    dcn: float | None, quiet: bool, train: bool) -> dict[str, Any]:
+    """``{"dataset": name}`` (the dataset on the server at ``url``, else the local one,
+    characterised if needed) or ``{"dcn": dcn}``; with ``train``, its predictor trained."""
+    if dataset is not None:
+        name = (_remote_dataset(scorer, dataset, quiet) if url
+                else _local_dataset(scorer, dataset, quiet))
+        target: dict[str, Any] = {"dataset": name}
+    else:
+        target = {"dcn": dcn}
+    if train:
+        train_with_progress(scorer, bar, task, **target)
+    return target
+
+
 def _print_result(res: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -208,15 +223,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         try:
             with progress_bar(quiet) as bar:
                 task = bar.add_task("preparing", total=None)
-                if dataset is not None:
-                    name = (_remote_dataset(scorer, dataset, quiet) if url
-                            else _local_dataset(scorer, dataset, quiet))
-                    kw["dataset"] = name
-                else:
-                    kw["dcn"] = dcn
-                if predictor is None:
-                    train_with_progress(scorer, bar, task, **{
-                        k: kw[k] for k in ("dataset", "dcn") if k in kw})
+                kw.update(_prepare_target(scorer, bar, task, url=url, dataset=dataset,
+                                          dcn=dcn, quiet=quiet, train=predictor is None))
 
                 def progress(done: int, total: int, best: float) -> None:
                     bar.update(task, description=f"{strategy}: best {best:.4f}",
@@ -377,14 +385,8 @@ def rank_cmd(
     try:
         with progress_bar(quiet) as bar:
             task = bar.add_task("preparing", total=None)
-            if dataset is not None:
-                name = (_remote_dataset(scorer, dataset, quiet) if url
-                        else _local_dataset(scorer, dataset, quiet))
-                target: dict[str, Any] = {"dataset": name}
-            else:
-                target = {"dcn": dcn}
-            if predictor is None:
-                train_with_progress(scorer, bar, task, **target)
+            target = _prepare_target(scorer, bar, task, url=url, dataset=dataset, dcn=dcn,
+                                     quiet=quiet, train=predictor is None)
             bar.update(task, description="scoring", total=len(items), completed=0)
             step = 2_000
             pin = {} if predictor is None else {"predictor": predictor}

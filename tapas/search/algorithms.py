@@ -281,8 +281,10 @@ def _check(budget: int, batch_size: int, objective: str, top_k: int) -> None:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
 
 
-def _setup(scorer: Scorer, space: SearchSpace | str, target: Target | None,
-           kw: dict[str, Any]) -> tuple[SearchSpace, Target]:
+def _setup(scorer: Scorer, space: SearchSpace | str, target: Target | None, budget: int,
+           objective: str, progress: Progress | None, **kw: Any) -> _Evaluator:
+    """The evaluator of a search in ``space`` for ``target`` (else the one ``kw`` names),
+    its predictor trained (or found) before the first batch is scored."""
     sp = get_search_space(space) if isinstance(space, str) else space
     check_space(sp)
     tg = target if target is not None else resolve_target(scorer, **kw)
@@ -290,7 +292,19 @@ def _setup(scorer: Scorer, space: SearchSpace | str, target: Target | None,
     prepare = getattr(scorer, "train_predictor", None)
     if callable(prepare):  # train (or find) the predictor before the first batch is scored
         prepare(**({"dcn": tg.dcn} if tg.dataset is None else {"dataset": tg.dataset}))
-    return sp, tg
+    return _Evaluator(scorer, sp, tg, budget, objective, progress)
+
+
+def _initial(sp: SearchSpace, rng: random.Random, population: int, budget: int) -> list[Any]:
+    """The initial population: up to ``min(population, budget)`` distinct random members
+    (fewer in a space too small to draw them from in ``50 * population`` draws)."""
+    init: dict[str, Any] = {}
+    draws = 0
+    while len(init) < min(population, budget) and draws < 50 * population:
+        g = sp.sample(rng)
+        draws += 1
+        init.setdefault(sp.key(g), g)
+    return list(init.values())
 
 
 # ---------------------------------------------------------------------------- strategies
@@ -302,12 +316,9 @@ def random_search(scorer: Scorer, space: SearchSpace | str = "nb201", *, budget:
                   progress: Progress | None = None) -> SearchResult:
     """Score ``budget`` distinct random architectures; return the best ones."""
     _check(budget, batch_size, objective, top_k)
-    sp, tg = _setup(scorer, space, target, {"dcn": dcn, "dataset": dataset,
-                                            "num_classes": num_classes,
-                                            "input_shape": input_shape})
-    rng = random.Random(seed)
-    ev = _Evaluator(scorer, sp, tg, budget, objective, progress)
-    t0 = time.perf_counter()
+    ev = _setup(scorer, space, target, budget, objective, progress, dcn=dcn, dataset=dataset,
+                num_classes=num_classes, input_shape=input_shape)
+    sp, tg, rng, t0 = ev.space, ev.target, random.Random(seed), time.perf_counter()
     draws, max_draws = 0, 50 * budget + 1000  # stops in spaces smaller than the budget
     while ev.left > 0:
         if draws >= max_draws:
@@ -343,23 +354,14 @@ def regularized_evolution(scorer: Scorer, space: SearchSpace | str = "nb201", *,
     if population < 2 or not 1 <= sample_size <= population:
         raise ValueError(f"need population >= 2 and 1 <= sample_size <= population, got "
                          f"population={population}, sample_size={sample_size}")
-    sp, tg = _setup(scorer, space, target, {"dcn": dcn, "dataset": dataset,
-                                            "num_classes": num_classes,
-                                            "input_shape": input_shape})
-    rng = random.Random(seed)
-    ev = _Evaluator(scorer, sp, tg, budget, objective, progress)
-    t0 = time.perf_counter()
+    ev = _setup(scorer, space, target, budget, objective, progress, dcn=dcn, dataset=dataset,
+                num_classes=num_classes, input_shape=input_shape)
+    sp, tg, rng, t0 = ev.space, ev.target, random.Random(seed), time.perf_counter()
 
-    # initial population: distinct random members (at most the budget)
-    init: dict[str, Any] = {}
-    draws = 0
-    while len(init) < min(population, budget) and draws < 50 * population:
-        g = sp.sample(rng)
-        draws += 1
-        init.setdefault(sp.key(g), g)
+    init = _initial(sp, rng, population, budget)
     pop: deque[tuple[Any, float]] = deque()
     for start in range(0, len(init), batch_size * 10):
-        chunk = list(init.values())[start:start + batch_size * 10]
+        chunk = init[start:start + batch_size * 10]
         for g, c in zip(chunk, ev.score(chunk), strict=True):
             if c is not None:
                 pop.append((g, ev.fitness(c)))
@@ -423,19 +425,10 @@ def thompson_search(scorer: Scorer, space: SearchSpace | str = "nb201", *,
     if population < 1 or parents < 1:
         raise ValueError(f"need population >= 1 and parents >= 1, got population="
                          f"{population}, parents={parents}")
-    sp, tg = _setup(scorer, space, target, {"dcn": dcn, "dataset": dataset,
-                                            "num_classes": num_classes,
-                                            "input_shape": input_shape})
-    rng = random.Random(seed)
-    ev = _Evaluator(scorer, sp, tg, budget, objective, progress)
-    t0 = time.perf_counter()
-    init: dict[str, Any] = {}
-    draws = 0
-    while len(init) < min(population, budget) and draws < 50 * population:
-        g = sp.sample(rng)
-        draws += 1
-        init.setdefault(sp.key(g), g)
-    ev.score(list(init.values()))
+    ev = _setup(scorer, space, target, budget, objective, progress, dcn=dcn, dataset=dataset,
+                num_classes=num_classes, input_shape=input_shape)
+    sp, tg, rng, t0 = ev.space, ev.target, random.Random(seed), time.perf_counter()
+    ev.score(_initial(sp, rng, population, budget))
     stop = "budget"
     while ev.left > 0:
         scored = list(ev.cache.values())
