@@ -19,7 +19,8 @@ Contract (others code against these names)::
     r = characterize(ds, store=lde_store)                      # cached by fingerprint
 
 * :mod:`probenet.datasets` -- sources (``.npz``, image folders, built-ins ``digits``,
-  ``mnist5k``, ``mnist1d``), variant parameters, :class:`Dataset`, :func:`split`.
+  ``mnist5k``, ``mnist1d``, ``cmnist``, ``photos``), variant parameters, :class:`Dataset`,
+  :func:`split`.
   MNIST-1D signals (40 samples) are laid out as 1 x 5 x 8 images.
 * :mod:`probenet.net` -- :class:`ProbeNet` (``probenet.ProbeNet`` loads it lazily).
 * :mod:`probenet.train` -- :class:`Recipe`, :class:`TrainResult`, :func:`fit_evaluate`.
