@@ -350,8 +350,8 @@ class Pipeline:
             same = stored_result(row, ds.fingerprint, want)
             if same is not None:
                 return DatasetInfo.from_row(row), same
-            res = stored_result(store.dataset_by_fingerprint(ds.fingerprint),
-                                             ds.fingerprint, want)
+            res = stored_result(store.dataset_by_fingerprint(ds.fingerprint), ds.fingerprint,
+                                want)
         else:
             res = None
         if res is None:
