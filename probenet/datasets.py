@@ -375,7 +375,7 @@ def _photo_regions() -> tuple[np.ndarray, np.ndarray]:
             for c in range(cols):
                 top = r * rh + rng.integers(0, rh - 32 + 1, PHOTO_CROPS_PER_REGION)
                 left = c * rw + rng.integers(0, rw - 32 + 1, PHOTO_CROPS_PER_REGION)
-                xs += [a[t:t + 32, lf:lf + 32] for t, lf in zip(top, left)]
+                xs += [a[t:t + 32, lf:lf + 32] for t, lf in zip(top, left, strict=True)]
                 ys += [(p * rows + r) * cols + c] * PHOTO_CROPS_PER_REGION
     return np.transpose(np.stack(xs), (0, 3, 1, 2)).copy(), np.array(ys, np.int64)
 
