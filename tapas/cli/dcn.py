@@ -21,8 +21,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("dcn")
     def dcn(
         dataset: str = typer.Argument(..., help="A .npz file (arrays x, y), a folder of class "
-                                      "sub-folders of images, or digits|mnist5k|mnist1d|cmnist|photos, "
-                                      "optionally with variants, e.g. "
+                                      "sub-folders of images, or a built-in (digits|mnist5k|"
+                                      "mnist1d|cmnist|photos), optionally with variants, e.g. "
                                       "'digits?label_noise=0.3&per_class=50'."),
         seed: int = typer.Option(0, help="Seed of the folds and probe initialisations."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
