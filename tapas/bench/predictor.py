@@ -75,7 +75,8 @@ def load_suite(suite: str, data_dir: Path | None, limit: int | None,
 
 def load_starter() -> Any:
     """Every experiment of the starter LDE, through a throwaway DuckDB store; the table's
-    ``noise_ceiling`` holds the seed-to-seed Kendall tau per dataset."""
+    ``noise_ceiling`` holds the seed-to-seed Kendall tau per dataset, ``dataset_names``
+    each dataset id's name."""
     import tempfile
 
     from lde import starter
@@ -90,6 +91,7 @@ def load_starter() -> Any:
         try:
             starter.seed_starter(store)
             es = store.filter_by_dcn(0.5, tau=1.0)
+            names = {d.id: d.name for d in store.datasets()}
             archs = store.architectures(es.arch_ids())
             pairs = store.sql("""SELECT a.dataset_id, a.accuracy AS first, b.accuracy AS second
                                  FROM experiments a JOIN experiments b
@@ -99,6 +101,7 @@ def load_starter() -> Any:
             store.close()
     table = Table([archs[a] for a in es.arch_id.tolist()], es.dataset_id, es.dcn, es.accuracy)
     table.noise_ceiling = noise_ceiling(pairs)  # type: ignore[attr-defined]
+    table.dataset_names = names  # type: ignore[attr-defined]
     return table
 
 
