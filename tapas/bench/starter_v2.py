@@ -1,11 +1,12 @@
 """Scenario C on the starter-v2 datasets (16x16/28x28 gray, 32x32 RGB), a development bench.
 
-``python -m tapas.bench.starter_v2`` leaves each v2 dataset out in turn (the production
+``python -m tapas.bench.starter_v2 [TAP_KWARGS_JSON]`` leaves each v2 dataset out in turn (the production
 selection rule picks its training datasets among all starter datasets; history reads
 every other dataset), scores TAP beside every baseline, and prints per dataset Kendall
 tau and the noise ceiling, then one JSON object: each model's mean tau and fraction of
 the ceiling, TAP's MAE, coverage and median interval width, and few-shot Kendall tau for
-TAP and gradient boosting. The full ``tapas bench predictor --suite starter`` does the
+TAP and gradient boosting. ``TAP_KWARGS_JSON`` (e.g. ``'{"history_dropout": 0}'``)
+passes TAP hyper-parameters, for ablations. The full ``tapas bench predictor --suite starter`` does the
 same over all 25 datasets (about an hour on this machine).
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 
-def run() -> dict[str, Any]:
+def run(tap_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     import torch
 
     from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, TAU, select_adaptive
@@ -38,11 +39,12 @@ def run() -> dict[str, Any]:
                      min_datasets=MIN_DATASETS, tau=TAU)
     results = []
     for ds in targets:
-        res = scenario_c(table, ds, default_models(0), select)
+        res = scenario_c(table, ds, default_models(0, tap_kwargs), select)
         results += res
         print(names[ds], {r.model: round(r.metrics["kendall"], 3) for r in res},
               f"ceiling {ceiling.get(ds, float('nan')):.3f}", flush=True)
-    out: dict[str, Any] = {"source": STARTER_V2_SOURCE, "datasets": len(targets)}
+    out: dict[str, Any] = {"source": STARTER_V2_SOURCE, "datasets": len(targets),
+                           "tap_kwargs": tap_kwargs or {}}
     for m in dict.fromkeys(r.model for r in results):
         taus = [r.metrics["kendall"] for r in results if r.model == m]
         out[m] = {"kendall_mean": float(np.mean(taus)),
@@ -63,4 +65,6 @@ def run() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=1))
+    import sys
+
+    print(json.dumps(run(json.loads(sys.argv[1]) if len(sys.argv) > 1 else None), indent=1))
