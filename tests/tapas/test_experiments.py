@@ -236,3 +236,18 @@ def test_shipped_rows_carry_their_jobs() -> None:
         assert job.source == STARTER_SOURCE and job.recipe == SHIPPED_RECIPE
         assert 0.0 <= acc <= 1.0 and curve[-1] == pytest.approx(acc)
         spaces.build(job.genotype, (1, 8, 8), 10)  # a valid genotype of a known space
+
+
+def test_starter_v2_plan_pairs_two_seeds_of_every_network_at_real_nas_sizes() -> None:
+    from tapas.experiments.plan import STARTER_V2_DATASETS, STARTER_V2_SEEDS, starter_v2_plan
+
+    plan = starter_v2_plan()
+    shapes = {tuple(v["input_shape"]) for v in plan.datasets.values()}
+    assert {(1, 16, 16), (1, 28, 28), (3, 32, 32)} <= shapes
+    pairs = Counter((spaces.genotype_key(j.genotype), j.dataset) for j in plan.jobs)
+    assert len(pairs) == 60 * len(STARTER_V2_DATASETS)
+    assert set(pairs.values()) == {len(STARTER_V2_SEEDS)}
+    # a run stopped half-way keeps whole seed pairs: both seeds of a job come together
+    for a, b in zip(plan.jobs[::2], plan.jobs[1::2], strict=True):
+        assert (a.genotype, a.dataset, a.seed, b.seed) == (b.genotype, b.dataset, 0, 1)
+    assert len({j.key for j in plan.jobs}) == len(plan.jobs)
