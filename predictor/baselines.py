@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -33,7 +34,7 @@ from predictor.tap import check_archs, check_fit_inputs, check_vector
 from tapas.arch import Architecture
 
 
-class _Base(BaseEstimator):
+class _Base(BaseEstimator, abc.ABC):
     def _inputs(self, archs: Sequence[Architecture],
                 dcn: float | ArrayLike) -> tuple[list[Architecture], np.ndarray]:
         check_is_fitted(self, "n_train_")
@@ -45,8 +46,9 @@ class _Base(BaseEstimator):
         a, d = self._inputs(archs, dcn)
         return self._predict(a, d) if a else np.zeros(0)
 
+    @abc.abstractmethod
     def _predict(self, archs: list[Architecture], d: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Predictions for a non-empty, checked batch."""
 
 
 class _SizeBaseline(_Base):
