@@ -41,7 +41,9 @@ import numpy as np
 from tapas.arch import Architecture
 from tapas.arch.ops import OPS
 
-ENCODING_VERSION = 2
+#: Bumped whenever a model's inputs change meaning (3: history column 4 became the plain
+#: mean percentile), so a model file trained on the old inputs is refused, not misread.
+ENCODING_VERSION = 3
 MAX_STEPS = 16
 # One one-hot slot per op *family* (tapas.arch.ops.OpSpec.family): the smooth activations
 # (GELU, SiLU, hardswish, ReLU6) share "act", the gates (sigmoid, hard sigmoid, tanh)

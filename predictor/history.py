@@ -14,7 +14,9 @@ For a query (family, target DCN) the features are, over the datasets that hold t
 
 * ``mask``: 1 when any dataset holds the family, else every feature is 0;
 * percentile and z-score on the dataset of nearest DCN, and that distance;
-* percentile and z-score averaged with weights ``1 / (|dDCN| + 0.05)``;
+* the plain mean percentile over those datasets (the *consensus*: weighting it by DCN
+  distance ranked worse on both starter suites and no better on NB201, see BENCHMARKS.md);
+* the z-score averaged with weights ``1 / (|dDCN| + 0.05)``;
 * the number of such datasets (/ 8, capped at 1).
 
 The table is plain numpy (a dense family x dataset matrix with NaN where absent), saved
@@ -31,9 +33,18 @@ import numpy as np
 from tapas.arch import Architecture
 
 HISTORY_DIM = 8
+#: Columns of :meth:`HistoryTable.features` that :func:`consensus` reads.
+_MASK, _MEAN_PCT = 0, 4
 #: Weight softening: a dataset 0.05 DCN away counts half as much as an identical one.
 _DCN_SOFTENING = 0.05
 _Z_CLIP = 4.0
+
+
+def consensus(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(held, pct)`` from ``[N, HISTORY_DIM]`` features: whether any other dataset holds
+    the family, and its mean percentile there (0.5 where not held)."""
+    held = features[:, _MASK] > 0
+    return held, np.where(held, features[:, _MEAN_PCT], 0.5)
 
 
 def family_key(arch: Architecture) -> str:
@@ -162,7 +173,7 @@ class HistoryTable:
         out[:, 1] = np.where(any_, pct0[idx, near], 0.0)
         out[:, 2] = np.where(any_, z0[idx, near] / _Z_CLIP, 0.0)
         out[:, 3] = np.where(any_, dist_m[idx, near], 0.0)
-        out[:, 4] = (w * pct0).sum(1) / wsum
+        out[:, 4] = pct0.sum(1) / np.maximum(avail.sum(1), 1)
         out[:, 5] = (w * z0).sum(1) / wsum / _Z_CLIP
         out[:, 6] = np.minimum(avail.sum(1) / 8.0, 1.0)
         out[:, 7] = np.where(any_, (w * np.abs(z0 - z0[idx, near][:, None])).sum(1) / wsum, 0.0)

@@ -49,7 +49,7 @@ from sklearn.utils.validation import check_is_fitted
 from predictor.domain import OUT_OF_DOMAIN_WIDENING, Domain
 from predictor.encoding import ENCODING_VERSION, MAX_STEPS, STEP_DIM, encode_batch
 from predictor.ensemble import Prediction, calibrate, interval
-from predictor.history import HISTORY_DIM, HistoryTable, family_key
+from predictor.history import HISTORY_DIM, HistoryTable, consensus, family_key
 from tapas.arch import Architecture
 
 __all__ = ["CONTEXT_DIM", "NotFittedError", "TAPRegressor"]
@@ -69,6 +69,8 @@ GRAD_CLIP_NORM = 5.0
 #: ``target="relative"``: the accuracy field holds 0.5 + REL_SCALE x (within-dataset
 #: z-score), clipped to [REL_CLIP, 1 - REL_CLIP]; the level comes from ``level_at``.
 REL_SCALE = 0.15
+#: Points of the percentile -> z map of the history consensus (:func:`consensus_map`).
+CONSENSUS_GRID = 101
 REL_CLIP = 0.02
 MIN_LEVEL_STD = 0.005
 LEVEL_SOFTENING = 0.05
@@ -138,6 +140,32 @@ def dcn_slope(d: np.ndarray, y: np.ndarray) -> float:
         return 1.0
     means = np.array([y[d == v].mean() for v in levels])
     return float(np.polyfit(levels, means, 1)[0])
+
+
+def consensus_map(field: np.ndarray) -> np.ndarray:
+    """The training rows' within-dataset z-scores at percentiles 0, 1, ..., 100: a mean
+    percentile read through it lands on the z scale (and skew) accuracies really have."""
+    return np.quantile((field - 0.5) / REL_SCALE, np.linspace(0.0, 1.0, CONSENSUS_GRID))
+
+
+def consensus_z(ctx: np.ndarray, zmap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(held, z)``: whether another dataset holds each row's family, and its consensus
+    (mean percentile there) as a z-score through ``zmap`` (:func:`consensus_map`)."""
+    held, pct = consensus(ctx[:, N_DATASET_FEATURES:])
+    z = np.interp(pct, np.linspace(0.0, 1.0, len(zmap)), zmap)
+    return held, np.where(held, z, 0.0)
+
+
+def consensus_slope(ctx: np.ndarray, field: np.ndarray, zmap: np.ndarray) -> float:
+    """Least-squares slope (no intercept) of a row's within-dataset z-score on its
+    family's consensus z, over the rows whose family another dataset holds (0.0 when
+    none): how far the other datasets' ranks carry over."""
+    held, zc = consensus_z(ctx, zmap)
+    if not held.any():
+        return 0.0
+    z = (field[held] - 0.5) / REL_SCALE
+    den = float(zc[held] @ zc[held])
+    return float(zc[held] @ z / den) if den > 1e-12 else 0.0
 
 
 def dataset_levels(d: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -275,6 +303,16 @@ class TAPRegressor(BaseEstimator):
     use_history : feed the candidate family's ranks on other datasets (see
         :mod:`predictor.history`); off, the context is the dataset alone (TAPAS).
     history_dropout : share of training rows whose history is hidden.
+    history_weight : with relative targets, the weight of the *history consensus* in a
+        network's predicted standing within the target dataset, for networks whose
+        family another dataset holds: the standing is
+        ``(1 - w) x LSTM + w x slope x consensus``, the consensus being the family's mean
+        percentile on the other datasets read as a z-score (:func:`consensus_map`)
+        and ``slope`` fitted on the training rows, each read against the other datasets
+        only, so it measures how far ranks transfer. The LSTM alone learns that trust from
+        in-dataset rows and leans on the architecture more than an unseen dataset
+        rewards; the default 0.8 is the ablation's choice (BENCHMARKS.md). Families no
+        other dataset holds get the LSTM alone.
     max_steps : encoding length cap (see :mod:`predictor.encoding`).
     seed : everything random derives from it; same seed, same data -> same model.
     device : ``auto|cpu|cuda``.
@@ -285,8 +323,8 @@ class TAPRegressor(BaseEstimator):
                  n_members: int = 4,
                  coverage: float = 0.9, calibration_fraction: float = 0.15,
                  rank_weight: float = 0.5, target: str = "relative", use_history: bool = True,
-                 history_dropout: float = 0.15, max_steps: int = MAX_STEPS, seed: int = 0,
-                 device: str = "auto") -> None:
+                 history_dropout: float = 0.15, history_weight: float = 0.8,
+                 max_steps: int = MAX_STEPS, seed: int = 0, device: str = "auto") -> None:
         self.hidden_size = hidden_size
         self.embed_size = embed_size
         self.epochs = epochs
@@ -300,6 +338,7 @@ class TAPRegressor(BaseEstimator):
         self.target = target
         self.use_history = use_history
         self.history_dropout = history_dropout
+        self.history_weight = history_weight
         self.max_steps = max_steps
         self.seed = seed
         self.device = device
@@ -323,6 +362,8 @@ class TAPRegressor(BaseEstimator):
             raise ValueError(f"target must be 'relative' or 'absolute', got {self.target!r}")
         if not 0.0 <= self.history_dropout < 1.0:
             raise ValueError(f"history_dropout must lie in [0, 1), got {self.history_dropout!r}")
+        if not 0.0 <= self.history_weight <= 1.0:
+            raise ValueError(f"history_weight must lie in [0, 1], got {self.history_weight!r}")
         if not (self.lr > 0 and self.batch_size >= 1 and self.weight_decay >= 0
                 and self.rank_weight >= 0 and 1 <= self.max_steps <= 256):
             raise ValueError("lr, batch_size, weight_decay, rank_weight or max_steps is out "
@@ -370,7 +411,12 @@ class TAPRegressor(BaseEstimator):
         m = torch.cat(outs, 1).numpy().astype(np.float64)
         if self.target == "relative":
             mu, sd = level_at(self.levels_ if levels is None else levels, dcn)
-            return np.clip(mu[None, :] + sd[None, :] * (m - 0.5) / REL_SCALE, 0.0, 1.0)
+            z = (m - 0.5) / REL_SCALE
+            if self.history_weight > 0 and self.consensus_slope_:
+                held, zc = consensus_z(ctx, self.consensus_map_)
+                w = self.history_weight * held
+                z = (1.0 - w) * z + w * self.consensus_slope_ * zc
+            return np.clip(mu[None, :] + sd[None, :] * z, 0.0, 1.0)
         return np.clip(m + self.dcn_slope_ * (dcn - ctx[:, 0])[None, :], 0.0, 1.0)
 
     # --------------------------------------------------------------------- API
@@ -510,6 +556,9 @@ class TAPRegressor(BaseEstimator):
         self.n_calibration_ = int(n_cal)
         self.dcn_range_ = (float(d.min()), float(d.max()))
         self.dcn_slope_ = dcn_slope(d[tr], y[tr])
+        self.consensus_map_ = consensus_map(field[tr])
+        self.consensus_slope_ = (consensus_slope(ctx_all[tr], field[tr], self.consensus_map_)
+                                 if self.target == "relative" else 0.0)
         if n_cal:
             m = self._calibration_members(x_all[cal], len_all[cal], ncls_all[cal],
                                           ctx_all[cal], groups[cal], groups[tr])
@@ -593,7 +642,9 @@ class TAPRegressor(BaseEstimator):
         state = {"q": None if not math.isfinite(self.q_) else self.q_, "s0": self.s0_,
                  "n_train": self.n_train_, "n_calibration": self.n_calibration_,
                  "n_curves": self.n_curves_, "dcn_range": list(self.dcn_range_),
-                 "dcn_slope": self.dcn_slope_, "fit_seconds": self.fit_seconds_,
+                 "dcn_slope": self.dcn_slope_, "consensus_slope": self.consensus_slope_,
+                 "consensus_map": self.consensus_map_.tolist(),
+                 "fit_seconds": self.fit_seconds_,
                  "domain": (None if getattr(self, "domain_", None) is None
                             else self.domain_.to_dict()),
                  "history_families": self.history_.families,
@@ -626,6 +677,8 @@ class TAPRegressor(BaseEstimator):
             model.n_curves_ = int(st["n_curves"])
             model.dcn_range_ = tuple(st["dcn_range"])
             model.dcn_slope_ = float(st["dcn_slope"])
+            model.consensus_slope_ = float(st["consensus_slope"])
+            model.consensus_map_ = np.asarray(st["consensus_map"], np.float64)
             model.fit_seconds_ = float(st["fit_seconds"])
             # files written before domains were recorded have none: treated as in domain
             model.domain_ = (None if st.get("domain") is None

@@ -587,7 +587,10 @@ class Pipeline:
                 raise LookupError("the LDE holds no experiments on characterised datasets; "
                                   "ingest some first (tapas ingest)")
             datasets = tuple(exps.datasets())
-            pid = predictor_key(selection_key(exps), datasets, params, exclude_datasets)
+            # every hyper-parameter, defaults included: a release that changes a default
+            # trains afresh instead of reusing a model built under the old one
+            pid = predictor_key(selection_key(exps), datasets,
+                                tap.TAPRegressor(**params).get_params(), exclude_datasets)
             dcns = exps.dcn
             info = PredictorInfo(pid, float(dcn), float(tau),
                                  min(float(dcns.min()), float(dcn)),
@@ -599,7 +602,10 @@ class Pipeline:
                 model = hit[0] if hit else None
                 path = self.model_path(reg.artifact)
                 if model is None and path.exists():
-                    model = tap.load(path)
+                    try:
+                        model = tap.load(path)
+                    except tap.ModelFileError as e:  # an older format: train it again
+                        log.warning("retraining predictor %s: %s", pid, e)
                 if model is not None:
                     info = info.with_(metrics=reg.metrics, artifact=reg.artifact, cached=True,
                                       created=reg.created, provenance=reg.provenance)

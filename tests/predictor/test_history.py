@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from predictor import HistoryTable, TAPRegressor
-from predictor.history import HISTORY_DIM, family_key
-from predictor.tap import N_DATASET_FEATURES
+from predictor.history import HISTORY_DIM, consensus, family_key
+from predictor.tap import (N_DATASET_FEATURES, REL_SCALE, consensus_map, consensus_slope,
+                           consensus_z)
 from tests.predictor.conftest import chain_cnn
 
 SMALL = dict(hidden_size=8, embed_size=8, epochs=3, n_members=2, device="cpu")
@@ -51,6 +52,78 @@ def test_nearest_dataset_first_and_own_dataset_excluded(table: HistoryTable) -> 
     # f3 exists only on "a": excluding "a" leaves nothing, so everything is masked
     r3 = np.array([table._index["f3"]])
     assert (table.features(r3, np.array([0.5]), exclude=np.array([0])) == 0.0).all()
+
+
+def test_consensus_is_the_plain_mean_percentile_elsewhere(table: HistoryTable) -> None:
+    r = np.array([table._index[f] for f in ("f0", "f1", "f3")] + [-1])
+    # queried at DCN 0.75, i.e. next to "b": the consensus still weighs "a" as much
+    held, pct = consensus(table.features(r, np.full(4, 0.75)))
+    np.testing.assert_array_equal(held, [True, True, True, False])
+    np.testing.assert_allclose(pct, [(0.0 + 1.0) / 2, (1 / 3 + 0.0) / 2, 1.0, 0.5])
+    # on dataset "b" itself, "b" is left out: f0 is then read from "a" alone
+    held, pct = consensus(table.features(r[:1], np.array([0.8]),
+                                         exclude=np.array([table.group_index("b")])))
+    assert held[0] and pct[0] == 0.0
+
+
+def test_consensus_z_follows_the_training_z_distribution() -> None:
+    """A mean percentile becomes the z-score found at that quantile of the training rows
+    (skewed accuracies stay skewed); a family held nowhere gets 0."""
+    z_train = np.concatenate([np.linspace(-3.0, 0.0, 20), np.linspace(0.0, 1.0, 80)])
+    zmap = consensus_map(0.5 + REL_SCALE * z_train)
+    ctx = np.zeros((3, N_DATASET_FEATURES + HISTORY_DIM))
+    ctx[:2, N_DATASET_FEATURES] = 1.0                      # held
+    ctx[:, N_DATASET_FEATURES + 4] = [0.0, 0.5, 0.9]       # mean percentile
+    held, z = consensus_z(ctx, zmap)
+    np.testing.assert_array_equal(held, [True, True, False])
+    np.testing.assert_allclose(z, [-3.0, np.quantile(z_train, 0.5), 0.0])
+
+
+def test_consensus_slope_measures_how_far_ranks_transfer() -> None:
+    """Fitted on rows whose history excludes their own dataset: ranks that repeat across
+    datasets give a slope near 1, reversed ones a negative slope, no history 0."""
+    rng = np.random.default_rng(0)
+    archs = [chain_cnn(w, d) for w in (4, 6, 8, 12) for d in (1, 2, 3)]
+    n = len(archs)
+    quality = rng.permutation(n) / (n - 1)
+    groups = np.repeat(["x", "y", "z"], n)
+    dcns = np.repeat([0.3, 0.5, 0.9], n)
+    keys = [family_key(a) for a in archs] * 3
+    hist = HistoryTable(keys, groups, dcns, np.tile(quality, 3))
+    exclude = np.array([hist.group_index(g) for g in groups])
+    block = np.zeros((3 * n, N_DATASET_FEATURES))
+    ctx = np.hstack([block, hist.features(hist.rows(archs * 3), dcns, exclude)])
+    field = 0.5 + REL_SCALE * (consensus(ctx[:, N_DATASET_FEATURES:])[1] - 0.5)
+    zmap = consensus_map(field)
+    assert consensus_slope(ctx, field, zmap) == pytest.approx(1.0)
+    assert consensus_slope(ctx, 1.0 - field, zmap) == pytest.approx(-1.0)
+    no_history = np.hstack([block, np.zeros((3 * n, HISTORY_DIM))])
+    assert consensus_slope(no_history, field, zmap) == 0.0
+
+
+def test_history_weight_blends_only_held_families(mixed_archs) -> None:  # noqa: ANN001
+    """The weight acts at prediction time: 0 is the LSTM alone, 1 ranks every family the
+    LDE holds by its consensus, and a family nobody holds is scored by the LSTM either way."""
+    archs = mixed_archs[:24]
+    rng = np.random.default_rng(2)
+    quality = rng.uniform(0.3, 0.8, 12)
+    y = np.concatenate([quality, quality + 0.05])
+    d = np.repeat([0.4, 0.6], 12)
+    groups = np.repeat(["p", "q"], 12)
+    twice = archs[:12] * 2
+    model = TAPRegressor(**SMALL, history_weight=0.0).fit(twice, d, y, groups=groups)
+    assert model.consensus_slope_ > 0
+    held = HistoryTable([family_key(a) for a in archs[:12]], ["r"] * 12, [0.5] * 12,
+                        np.linspace(0.1, 0.9, 12))
+    query = archs[:12] + archs[12:]            # the last 12 families are held nowhere
+    lstm = model.predict(query, 0.5, history=held)
+    model.set_params(history_weight=1.0)
+    pure = model.predict(query, 0.5, history=held)
+    np.testing.assert_allclose(pure[12:], lstm[12:])
+    assert (np.diff(pure[:12]) > 0).all()       # consensus order: linspace above
+    assert not np.allclose(pure[:12], lstm[:12])
+    with pytest.raises(ValueError, match="history_weight"):
+        TAPRegressor(history_weight=1.5).fit(twice, d, y, groups=groups)
 
 
 def test_fit_never_feeds_a_row_its_own_label() -> None:

@@ -88,6 +88,7 @@ def test_save_load_round_trip(fitted: TAPRegressor, toy_data, tmp_path: Path) ->
     assert m2.provenance_["metrics"] == {"kendall": 0.9}
     assert "torch" in m2.provenance_["versions"]
     assert m2.get_params() == fitted.get_params()
+    assert m2.consensus_slope_ == fitted.consensus_slope_
 
 
 def test_tampered_files_are_refused(fitted: TAPRegressor, tmp_path: Path) -> None:

@@ -56,3 +56,32 @@ def test_history_spans_the_lde_but_never_an_excluded_dataset(tmp_path: Path) -> 
         assert sorted(model.history_.groups) == ["a", "b", "far"]  # ...the history does not
         model, info = pipe.train(0.52, exclude_datasets=["far"])
         assert "far" not in model.history_.groups
+
+
+def test_identity_covers_every_hyper_parameter_defaults_included(tmp_path: Path) -> None:
+    """Spelling out a default names the same predictor; changing one names another."""
+    with Store(tmp_path / "lde.duckdb") as store:
+        _dataset(store, "a", 0.50, 0.1)
+        _dataset(store, "b", 0.55, 0.2)
+        kw = {"store": store, "model_dir": tmp_path / "models", "min_experiments": 10}
+        _, p1 = Pipeline(predictor_params=SMALL, **kw).train(0.52)
+        _, p2 = Pipeline(predictor_params={**SMALL, "history_weight": 0.8}, **kw).train(0.52)
+        _, p3 = Pipeline(predictor_params={**SMALL, "history_weight": 0.5}, **kw).train(0.52)
+        assert p2.id == p1.id and p2.cached
+        assert p3.id != p1.id
+
+
+def test_an_unreadable_registered_model_is_trained_again(tmp_path: Path) -> None:
+    """A model file from an older format (or damaged) is replaced, not a dead end."""
+    with Store(tmp_path / "lde.duckdb") as store:
+        _dataset(store, "a", 0.45, 0.1)
+        _dataset(store, "b", 0.60, 0.2)
+        kw = {"store": store, "model_dir": tmp_path / "models", "min_experiments": 10,
+              "predictor_params": SMALL}
+        _, p1 = Pipeline(**kw).train(0.52)
+        path = tmp_path / "models" / p1.artifact
+        path.write_bytes(b"not a tapas model")
+        model, p2 = Pipeline(**kw).train(0.52)  # a fresh process: nothing in memory
+        assert p2.id == p1.id and not p2.cached
+        assert model.predict(ARCHS[:3], 0.52).shape == (3,)
+        assert Pipeline(**kw).train(0.52)[1].cached  # the new file is good
