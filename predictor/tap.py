@@ -69,9 +69,9 @@ GRAD_CLIP_NORM = 5.0
 #: ``target="relative"``: the accuracy field holds 0.5 + REL_SCALE x (within-dataset
 #: z-score), clipped to [REL_CLIP, 1 - REL_CLIP]; the level comes from ``level_at``.
 REL_SCALE = 0.15
+REL_CLIP = 0.02
 #: Points of the percentile -> z map of the history consensus (:func:`consensus_map`).
 CONSENSUS_GRID = 101
-REL_CLIP = 0.02
 MIN_LEVEL_STD = 0.005
 LEVEL_SOFTENING = 0.05
 #: The context: DCN, log2 classes / 7, log2 input size / 5, input channels / 3, history.
