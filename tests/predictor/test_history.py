@@ -8,8 +8,7 @@ import pytest
 
 from predictor import HistoryTable, TAPRegressor
 from predictor.history import HISTORY_DIM, consensus, family_key
-from predictor.tap import (N_DATASET_FEATURES, REL_SCALE, consensus_map, consensus_slope,
-                           consensus_z)
+from predictor.tap import N_DATASET_FEATURES, REL_SCALE, consensus_map, consensus_slope, consensus_z
 from tests.predictor.conftest import chain_cnn
 
 SMALL = dict(hidden_size=8, embed_size=8, epochs=3, n_members=2, device="cpu")
