@@ -89,6 +89,7 @@ def test_save_load_round_trip(fitted: TAPRegressor, toy_data, tmp_path: Path) ->
     assert "torch" in m2.provenance_["versions"]
     assert m2.get_params() == fitted.get_params()
     assert m2.consensus_slope_ == fitted.consensus_slope_
+    np.testing.assert_array_equal(m2.consensus_map_, fitted.consensus_map_)
 
 
 def test_tampered_files_are_refused(fitted: TAPRegressor, tmp_path: Path) -> None:
