@@ -8,6 +8,10 @@
   :func:`lde.selection.select_adaptive` in the benchmark); train on a sample of at
   most ``max_train`` of their rows. History features (``predictor.history``) may
   use every row of the other datasets, never the target's.
+* **N, unseen dataset and unseen families**: scenario C for a seeded share of the
+  target's network families that the LDE holds nowhere: their rows on every dataset
+  leave training and history, and only they are scored. What a user meets with a new
+  search space; history cannot answer, the architecture must.
 
 NAS-Bench-201 (``load_nb201``): the raw images are not available, so no ProbeNet
 can run on them. Each dataset's DCN is instead the final test accuracy of one
@@ -205,6 +209,29 @@ def scenario_c(table: Table, target: str, models: dict[str, Callable[[], Any]],
     rest = np.flatnonzero(table.datasets != target)
     return _run(table, "C", target, tr, _test_rows(table, target), models, keep,
                 history_of(table, rest))
+
+
+def scenario_n(table: Table, target: str, models: dict[str, Callable[[], Any]],
+               select: Selector, share: float = 0.5, max_train: int | None = 10_000,
+               seed: int = 0) -> list[Result]:
+    """Scenario C on new families: ``share`` of the target's families (seeded) are
+    removed from every other dataset and are the only ones scored."""
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"share must lie in (0, 1), got {share!r}")
+    fam = np.array([family_key(a) for a in table.archs], dtype=object)
+    test = _test_rows(table, target)
+    names = sorted(set(fam[test].tolist()))
+    rng = np.random.default_rng(seed)
+    new = set(rng.choice(names, max(1, round(share * len(names))), replace=False).tolist())
+    is_new = np.isin(fam, list(new))
+    dd = table.dataset_dcn()
+    target_dcn = dd.pop(target)
+    known = ~is_new & (table.datasets != target)
+    rows = [(d, v, int(np.sum(known & (table.datasets == d)))) for d, v in dd.items()]
+    keep, _, _ = select(rows, target_dcn)
+    tr = _cap(np.flatnonzero(known & np.isin(table.datasets, keep)), max_train, seed)
+    return _run(table, "N", target, tr, test[is_new[test]], models, keep,
+                history_of(table, np.flatnonzero(known)))
 
 
 #: Shots per left-out dataset in the few-shot evaluation (0: the zero-shot prediction).

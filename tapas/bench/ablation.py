@@ -5,7 +5,8 @@
 * ``SUITE``: ``nb201`` or ``starter``; ``LIMIT``: cells per NAS-Bench-201 dataset
   (0: all);
 * ``VARIANTS``: JSON ``{"name": {TAPRegressor hyper-parameters}, ...}``;
-* ``SCENARIO``: ``C`` (default) or ``A``; ``BASELINES``: comma-separated names from
+* ``SCENARIO``: ``C`` (default), ``N`` (C on families the LDE holds nowhere, see
+  :func:`predictor.evaluate.scenario_n`) or ``A``; ``BASELINES``: comma-separated names from
   :data:`predictor.baselines.BASELINES` (default ``gbr,mean_rank_other,nearest``).
 
 Prints Kendall tau per left-out dataset and each model's mean tau, MAE and coverage.
@@ -28,7 +29,7 @@ def main(argv: list[str]) -> None:
     from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, select_adaptive
     from predictor import TAPRegressor
     from predictor.baselines import BASELINES
-    from predictor.evaluate import scenario_a, scenario_c
+    from predictor.evaluate import scenario_a, scenario_c, scenario_n
     from tapas.bench.predictor import load_suite
 
     if len(argv) < 3:
@@ -48,8 +49,8 @@ def main(argv: list[str]) -> None:
                      min_datasets=MIN_DATASETS)
     res: dict[str, dict[str, tuple[float, float, float]]] = {}
     for ds in table.dataset_dcn():
-        if scenario == "C":
-            rs = scenario_c(table, ds, models, select)
+        if scenario in ("C", "N"):
+            rs = (scenario_c if scenario == "C" else scenario_n)(table, ds, models, select)
         else:
             rs = scenario_a(table, ds, {k: v for k, v in models.items()
                                         if k not in ("nearest", "mean_rank_other")})

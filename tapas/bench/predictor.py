@@ -1,4 +1,4 @@
-"""``tapas bench predictor``: TAP quality (scenarios A/B/C), baselines, speed.
+"""``tapas bench predictor``: TAP quality (scenarios A/B/C/N), baselines, speed.
 
 Quality: Kendall tau, Spearman, MAE, top-10 precision and conformal coverage per
 scenario and left-out dataset (see :mod:`predictor.evaluate`), TAP beside every
@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-SCENARIO_KEYS = {"A": "scenario_a_kendall", "B": "scenario_b_kendall", "C": "scenario_c_kendall"}
+SCENARIO_KEYS = {"A": "scenario_a_kendall", "B": "scenario_b_kendall", "C": "scenario_c_kendall",
+                 "N": "scenario_n_kendall"}
 
 
 def default_models(seed: int = 0, tap_kwargs: dict[str, Any] | None = None
@@ -141,6 +142,7 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
         scenario_a,
         scenario_b,
         scenario_c,
+        scenario_n,
         zero_cost_kendall,
     )
 
@@ -168,6 +170,9 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
         if len(dd) > 1 and "C" in scenarios:
             say(f"scenario C, {ds} left out")
             results += scenario_c(table, ds, models, select, max_train=max_train, seed=seed)
+        if len(dd) > 1 and "N" in scenarios:
+            say(f"scenario N, {ds} and half its families left out")
+            results += scenario_n(table, ds, models, select, max_train=max_train, seed=seed)
 
     def maps(model: str) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -231,9 +231,9 @@ def _table_problem(tab: Any, scenarios: str, n_train_a: int = 1000) -> str | Non
             return (f"scenario A trains on {n_train_a:,} experiments of a dataset and tests on "
                     f"the rest, but dataset {d!r} has {n:,}; give a larger table, or "
                     "--scenarios BC with two or more datasets")
-    if set(scenarios) & set("BC"):
+    if set(scenarios) & set("BCN"):
         if len(counts) < 2:
-            return (f"scenarios B and C leave one dataset out and need two or more; the table "
+            return (f"scenarios B, C and N leave one dataset out and need two or more; the table "
                     f"holds {len(counts)}")
         few = {d: n for d, n in counts.items() if n < 2}
         if few:
@@ -283,7 +283,8 @@ def bench_predictor(
     threads: Annotated[int, typer.Option(help="torch threads (stated in the report).")] = 1,
     limit: Annotated[int | None, typer.Option(
         help="Use a seeded subset of N cells (quick runs; default all).")] = None,
-    scenarios: Annotated[str, typer.Option(help="Any of A, B, C.")] = "ABC",
+    scenarios: Annotated[str, typer.Option(
+        help="Any of A, B, C, N (C on network families the LDE holds nowhere).")] = "ABC",
     min_datasets: Annotated[int | None, typer.Option(
         help="Scenario C: datasets the DCN selection must keep (default: the LDE's "
              "production rule, 2).")] = None,
@@ -295,13 +296,13 @@ def bench_predictor(
         "default database (as tapas bench first-prediction): adds first_prediction_s and "
         "first_prediction_phases.")] = False,
 ) -> None:
-    """Quality (scenarios A/B/C, baselines, zero-cost proxies) and speed of the predictor."""
+    """Quality (scenarios A/B/C/N, baselines, zero-cost proxies) and speed of the predictor."""
     from tapas.bench.predictor import SCENARIO_KEYS, plot, run_benchmark
 
     if suite not in ("nb201", "starter"):
         fail(f"unknown suite {suite!r}; expected nb201 or starter")
-    if not set(scenarios) <= set("ABC") or not scenarios:
-        fail(f"--scenarios must be letters from A, B, C; got {scenarios!r}")
+    if not set(scenarios) <= set("ABCN") or not scenarios:
+        fail(f"--scenarios must be letters from A, B, C, N; got {scenarios!r}")
     tab = None
     if table is not None:
         from predictor.evaluate import load_table_file

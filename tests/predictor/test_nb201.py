@@ -16,6 +16,7 @@ from predictor.evaluate import (
     load_nb201,
     scenario_a,
     scenario_c,
+    scenario_n,
 )
 from predictor.metrics import kendall
 
@@ -44,24 +45,46 @@ def test_scenario_c_leaves_the_target_out(shared_data: Path) -> None:
     assert res[0].n_test == 60
 
 
-def test_scenario_c_history_never_holds_the_target(shared_data: Path) -> None:
-    """TAP's history features in scenario C come from the other datasets only."""
-    table = load_nb201(shared_data, limit=80)
-    seen: dict[str, Any] = {}
+def _spy(seen: dict[str, Any]) -> type[ParamsBaseline]:
+    """A baseline that records what scenario C or N trains it on into ``seen``."""
 
     class Spy(ParamsBaseline):
         def fit(self, archs, dcns, accuracies, curves=None, groups=None,  # noqa: ANN001
                 history=None):  # noqa: ANN001
-            seen["history"], seen["groups"] = history, list(groups)
+            seen["archs"], seen["groups"], seen["history"] = list(archs), list(groups), history
             return super().fit(archs, dcns, accuracies)
 
-    scenario_c(table, "cifar10", {"spy": Spy}, select_adaptive)
+    return Spy
+
+
+def test_scenario_c_history_never_holds_the_target(shared_data: Path) -> None:
+    """TAP's history features in scenario C come from the other datasets only."""
+    table = load_nb201(shared_data, limit=80)
+    seen: dict[str, Any] = {}
+    scenario_c(table, "cifar10", {"spy": _spy(seen)}, select_adaptive)
     assert sorted(set(seen["groups"])) == ["cifar100", "imagenet16"]
     assert sorted(seen["history"].groups) == ["cifar100", "imagenet16"]
     # every cifar10 cell is known to the history through the other two datasets only
     rows = seen["history"].rows([a for a, d in zip(table.archs, table.datasets,
                                                    strict=True) if d == "cifar10"])
     assert (rows >= 0).all()
+
+
+def test_scenario_n_scores_families_the_lde_holds_nowhere(shared_data: Path) -> None:
+    """Scenario N: the scored families are absent from training and from history."""
+    from predictor.history import family_key
+
+    table = load_nb201(shared_data, limit=80)
+    seen: dict[str, Any] = {}
+    spy = _spy(seen)
+    res = scenario_n(table, "cifar10", {"spy": spy}, select_adaptive, share=0.5)[0]
+    scored = {family_key(table.archs[i]) for i in res.test_index}
+    assert res.scenario == "N" and res.n_test == len(scored) == 40  # 80 cells, reference out
+    assert not scored & {family_key(a) for a in seen["archs"]}
+    assert (seen["history"].rows([table.archs[i] for i in res.test_index]) < 0).all()
+    assert sorted(seen["history"].groups) == ["cifar100", "imagenet16"]
+    with pytest.raises(ValueError, match="share"):
+        scenario_n(table, "cifar10", {"spy": spy}, select_adaptive, share=1.0)
 
 
 def test_kendall_agrees_with_a_known_value() -> None:
