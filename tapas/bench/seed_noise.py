@@ -46,6 +46,8 @@ def run(datasets: list[str], recipe: dict[str, Any], networks: int = 60, workers
     from tapas.experiments.jobs import run_job
     from tapas.experiments.plan import starter_second_seed_plan
 
+    if networks < 2:
+        raise ValueError(f"a Kendall tau needs at least 2 networks, got {networks}")
     parsed = {base: (var, frac) for base, var, frac in map(parse_dataset, datasets)}
     plan = starter_second_seed_plan(per_dataset=networks, seed_offset=0)
     try:

@@ -45,6 +45,8 @@ def test_run_trains_both_seeds_of_the_planned_networks() -> None:
 
 def test_unknown_dataset_is_refused() -> None:
     with pytest.raises(ValueError, match="not starter datasets"):
-        run(["digits?per_class=41"], {}, networks=1, workers=0)
+        run(["digits?per_class=41"], {}, networks=2, workers=0)
+    with pytest.raises(ValueError, match="at least 2 networks"):
+        run([BASE], {}, networks=1, workers=0)
     with pytest.raises(ValueError, match="epoch"):
-        run([BASE], {"epoch": 2}, networks=1, workers=0)
+        run([BASE], {"epoch": 2}, networks=2, workers=0)
