@@ -201,14 +201,21 @@ def scenario_c(table: Table, target: str, models: dict[str, Callable[[], Any]],
                seed: int = 0) -> list[Result]:
     """Leave ``target`` out; train on the datasets ``select`` picks for its DCN. The
     history features may use everything the table holds about the other datasets."""
+    others = table.datasets != target
+    tr, keep = _selected_rows(table, target, select, others, max_train, seed)
+    return _run(table, "C", target, tr, _test_rows(table, target), models, keep,
+                history_of(table, np.flatnonzero(others)))
+
+
+def _selected_rows(table: Table, target: str, select: Selector, usable: np.ndarray,
+                   max_train: int | None, seed: int) -> tuple[np.ndarray, list[str]]:
+    """The training rows (capped) among ``usable`` of the datasets ``select`` keeps for
+    the target's DCN, and those datasets; dataset sizes count usable rows only."""
     dd = table.dataset_dcn()
     target_dcn = dd.pop(target)
-    rows = [(d, v, int(np.sum(table.datasets == d))) for d, v in dd.items()]
+    rows = [(d, v, int(np.sum(usable & (table.datasets == d)))) for d, v in dd.items()]
     keep, _, _ = select(rows, target_dcn)
-    tr = _cap(np.flatnonzero(np.isin(table.datasets, keep)), max_train, seed)
-    rest = np.flatnonzero(table.datasets != target)
-    return _run(table, "C", target, tr, _test_rows(table, target), models, keep,
-                history_of(table, rest))
+    return _cap(np.flatnonzero(usable & np.isin(table.datasets, keep)), max_train, seed), keep
 
 
 def scenario_n(table: Table, target: str, models: dict[str, Callable[[], Any]],
@@ -224,12 +231,8 @@ def scenario_n(table: Table, target: str, models: dict[str, Callable[[], Any]],
     rng = np.random.default_rng(seed)
     new = set(rng.choice(names, max(1, round(share * len(names))), replace=False).tolist())
     is_new = np.isin(fam, list(new))
-    dd = table.dataset_dcn()
-    target_dcn = dd.pop(target)
     known = ~is_new & (table.datasets != target)
-    rows = [(d, v, int(np.sum(known & (table.datasets == d)))) for d, v in dd.items()]
-    keep, _, _ = select(rows, target_dcn)
-    tr = _cap(np.flatnonzero(known & np.isin(table.datasets, keep)), max_train, seed)
+    tr, keep = _selected_rows(table, target, select, known, max_train, seed)
     return _run(table, "N", target, tr, test[is_new[test]], models, keep,
                 history_of(table, np.flatnonzero(known)))
 
