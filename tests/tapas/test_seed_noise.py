@@ -50,3 +50,29 @@ def test_unknown_dataset_is_refused() -> None:
         run([BASE], {}, networks=1, workers=0)
     with pytest.raises(ValueError, match="epoch"):
         run([BASE], {"epoch": 2}, networks=2, workers=0)
+
+
+def test_averaged_labels_pair_even_seeds_with_odd_ones() -> None:
+    out = run([BASE], {"epochs": 1}, networks=4, workers=0, seeds=2)
+    assert out["runs"] == 16 and out["seeds"] == 4
+    row = out["per_dataset"][0]
+    jobs = [j for j in starter_second_seed_plan(4, 0).jobs if j.dataset == BASE]
+    acc = [[run_job(replace(j, recipe=dict(j.recipe, epochs=1), seed=s))["accuracy"]
+            for s in range(4)] for j in jobs]
+    want = {1: seed_to_seed_kendall([(BASE, a[0], a[1]) for a in acc])[BASE],
+            2: seed_to_seed_kendall([(BASE, (a[0] + a[2]) / 2, (a[1] + a[3]) / 2)
+                                     for a in acc])[BASE]}
+    for k in (1, 2):
+        got = row["averaged_kendall"][k]
+        assert got == want[k] or (got != got and want[k] != want[k])
+    assert row["seed_to_seed_kendall"] is row["averaged_kendall"][1]
+
+
+def test_cli_needs_datasets_or_all() -> None:
+    from tapas.bench.seed_noise import main
+
+    for argv in ([], ["--all", BASE]):
+        with pytest.raises(SystemExit):
+            main(argv)
+    with pytest.raises(ValueError, match="at least 1"):
+        run([BASE], {}, networks=2, workers=0, seeds=0)
