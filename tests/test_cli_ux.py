@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tapas.cli.common import WIDE_INTERVAL, note_wide_intervals
 from tapas.cli.main import app
 from tapas.client import Client
 from tests.tapas.live_server import TOKEN, live_server, service_env  # noqa: F401
@@ -175,6 +177,8 @@ def test_search_saves_json_csv_parquet_and_loads_back(api: Client, tmp_path: Pat
     assert a.to_dict() | {"seconds": 0} == b.to_dict() | {"seconds": 0}
     assert [c.arch_id for c in a.best] == [c.arch_id for c in b.best] and len(a.best) == 5
     assert len(a.means) == a.queries == 30 and a.history[-1] == max(a.means)
+    width = statistics.median(c.upper - c.lower for c in a.best)
+    assert ("intervals are wide" in r.stderr) == (width > WIDE_INTERVAL), r.stderr
     assert a.best[0].genotype["space"] == "chain"  # genotypes come back as objects
     table = pq.read_table(saved["parquet"])
     assert table.column_names[:2] == ["rank", "genotype"]
@@ -205,8 +209,12 @@ def test_predict_speaks_mean_lower_upper_spread_and_saves(tmp_path: Path,
     assert r.exit_code == 0, r.output
     r = tapas("predict", str(model), cells[0], cells[1], "--dcn", "0.5", "--json")
     assert r.exit_code == 0, r.output
-    p = json.loads(r.stdout)["predictions"][0]
+    preds = json.loads(r.stdout)["predictions"]
+    p = preds[0]
     assert {"mean", "lower", "upper", "spread", "arch_id"} <= set(p) and "accuracy" not in p
+    # the note on wide intervals appears exactly when the median width is over the bar
+    width = sorted(x["upper"] - x["lower"] for x in preds)
+    assert ("intervals are wide" in r.stderr) == ((width[0] + width[1]) / 2 > WIDE_INTERVAL)
     out = tmp_path / "p.parquet"
     r = tapas("predict", str(model), cells[0], cells[1], "--dcn", "0.5", "--out", str(out))
     assert r.exit_code == 0, r.output
@@ -218,6 +226,18 @@ def test_predict_speaks_mean_lower_upper_spread_and_saves(tmp_path: Path,
     # cell strings are printed whole (no "..." at 60 characters)
     r = tapas("predict", str(model), cells[0], "--dcn", "0.5")
     assert "..." not in r.stdout
+
+
+def test_wide_intervals_get_one_note(capsys: pytest.CaptureFixture[str]) -> None:
+    def rows(*widths: float) -> list[dict[str, float]]:
+        return [{"lower": 0.5 - w / 2, "upper": 0.5 + w / 2} for w in widths]
+
+    note_wide_intervals(rows(0.9, 0.2, 0.6))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "intervals are wide (median width 0.60)" in err
+    for quiet in (rows(0.9, 0.2, 0.5), rows()):
+        note_wide_intervals(quiet)
+        assert capsys.readouterr().err == ""
 
 
 def test_rank_reads_cells_jsonl_and_ir_folders(api: Client, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ the one way results are written (``--format table|json|csv|parquet`` and ``--out
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -70,6 +71,27 @@ def warn_out_of_domain(rows: Sequence[dict[str, Any]]) -> None:
     err_console.print(Text.assemble(
         ("warning:", "bold yellow"), f" {len(out):,} of {len(rows):,} predictions lie outside "
         f"the predictor's training domain (extrapolated, intervals widened){top}"),
+        highlight=False, soft_wrap=True)
+
+
+#: Median interval width above which the CLI says where the width comes from.
+WIDE_INTERVAL = 0.5
+
+
+def note_wide_intervals(rows: Sequence[dict[str, Any]]) -> None:
+    """One note on stderr when the median interval (rows with ``lower``/``upper``) spans
+    more than :data:`WIDE_INTERVAL`: the intervals are calibrated on datasets the
+    predictor did not train on, so they hold the error in the whole dataset's accuracy
+    level, which shifts every network alike and leaves the ranking alone."""
+    if not rows:
+        return
+    width = statistics.median(r["upper"] - r["lower"] for r in rows)
+    if width <= WIDE_INTERVAL:
+        return
+    err_console.print(Text.assemble(
+        ("note:", "bold"), f" the intervals are wide (median width {width:.2f}): they "
+        "hold how far the datasets near this DCN miss each other's accuracy level, an "
+        "error that shifts every network alike and leaves their order unchanged"),
         highlight=False, soft_wrap=True)
 
 

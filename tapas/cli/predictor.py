@@ -15,6 +15,7 @@ from tapas.cli.common import (
     emit,
     err_console,
     fail,
+    note_wide_intervals,
     plain,
     print_json,
     progress_bar,
@@ -193,6 +194,7 @@ def predict(
     emit(dest, obj={"dcn": dcn, "coverage": coverage, "predictor": pid,
                     "predictions": rows}, rows=rows, table=table)
     warn_out_of_domain(rows)
+    note_wide_intervals(rows)
 
 
 def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,

@@ -14,6 +14,7 @@ from tapas.cli.common import (
     emit,
     err_console,
     fail,
+    note_wide_intervals,
     plain,
     print_json,
     progress_bar,
@@ -252,7 +253,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             plot_search(res, plot)
             if not quiet:
                 err_console.print(f"plot saved to {plot}", highlight=False)
-        emit(dest, obj=res.to_dict(), rows=res.rows(), table=lambda: _print_result(res))
+        rows = res.rows()
+        emit(dest, obj=res.to_dict(), rows=rows, table=lambda: _print_result(res))
+        note_wide_intervals(rows)
 
     @bench.command("search")
     def bench_search(
@@ -428,3 +431,4 @@ def rank_cmd(
 
     emit(dest, obj=obj, rows=rows, table=table)
     warn_out_of_domain(rows)
+    note_wide_intervals(rows)
