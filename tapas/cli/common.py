@@ -80,18 +80,20 @@ WIDE_INTERVAL = 0.5
 
 def note_wide_intervals(rows: Sequence[dict[str, Any]]) -> None:
     """One note on stderr when the median interval (rows with ``lower``/``upper``) spans
-    more than :data:`WIDE_INTERVAL`: the intervals are calibrated on datasets the
-    predictor did not train on, so they hold the error in the whole dataset's accuracy
-    level, which shifts every network alike and leaves the ranking alone."""
+    more than :data:`WIDE_INTERVAL`. Trained on two or more datasets, a predictor is
+    calibrated as for datasets it did not train on (leave-one-dataset-out), so its
+    intervals hold the error in a whole dataset's accuracy level, which shifts every
+    network alike and leaves the ranking alone."""
     if not rows:
         return
     width = statistics.median(r["upper"] - r["lower"] for r in rows)
     if width <= WIDE_INTERVAL:
         return
     err_console.print(Text.assemble(
-        ("note:", "bold"), f" the intervals are wide (median width {width:.2f}): they "
-        "hold how far the datasets near this DCN miss each other's accuracy level, an "
-        "error that shifts every network alike and leaves their order unchanged"),
+        ("note:", "bold"), f" the intervals are wide (median width {width:.2f}): on a "
+        "dataset the predictor did not train on they include the error in its overall "
+        "accuracy level, which shifts every network alike and leaves their order "
+        "unchanged"),
         highlight=False, soft_wrap=True)
 
 
