@@ -97,6 +97,13 @@ def note_wide_intervals(rows: Sequence[dict[str, Any]]) -> None:
         highlight=False, soft_wrap=True)
 
 
+def result_caveats(rows: Sequence[dict[str, Any]]) -> None:
+    """What the CLI says on stderr after printing predictions: extrapolation, then
+    wide intervals (each one line, only when it applies)."""
+    warn_out_of_domain(rows)
+    note_wide_intervals(rows)
+
+
 def plain(value: Any) -> Text:
     """``value`` as literal text: an architecture label such as ``24[r5,r5]`` is never
     read as rich markup (which would silently drop the brackets)."""

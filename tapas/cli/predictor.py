@@ -15,12 +15,11 @@ from tapas.cli.common import (
     emit,
     err_console,
     fail,
-    note_wide_intervals,
     plain,
     print_json,
     progress_bar,
     resolve_format,
-    warn_out_of_domain,
+    result_caveats,
 )
 
 
@@ -193,8 +192,7 @@ def predict(
 
     emit(dest, obj={"dcn": dcn, "coverage": coverage, "predictor": pid,
                     "predictions": rows}, rows=rows, table=table)
-    warn_out_of_domain(rows)
-    note_wide_intervals(rows)
+    result_caveats(rows)
 
 
 def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,

@@ -14,12 +14,11 @@ from tapas.cli.common import (
     emit,
     err_console,
     fail,
-    note_wide_intervals,
     plain,
     print_json,
     progress_bar,
     resolve_format,
-    warn_out_of_domain,
+    result_caveats,
 )
 
 
@@ -255,7 +254,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 err_console.print(f"plot saved to {plot}", highlight=False)
         rows = res.rows()
         emit(dest, obj=res.to_dict(), rows=rows, table=lambda: _print_result(res))
-        note_wide_intervals(rows)
+        result_caveats(rows)
 
     @bench.command("search")
     def bench_search(
@@ -430,5 +429,4 @@ def rank_cmd(
                           highlight=False)
 
     emit(dest, obj=obj, rows=rows, table=table)
-    warn_out_of_domain(rows)
-    note_wide_intervals(rows)
+    result_caveats(rows)
