@@ -178,7 +178,8 @@ def _cap(rows: np.ndarray, max_train: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(rows, max_train, replace=False))
 
 
-def _test_rows(table: Table, target: str) -> np.ndarray:
+def scored_rows(table: Table, target: str) -> np.ndarray:
+    """The rows every model is scored on when ``target`` is left out (not its reference rows)."""
     return np.flatnonzero((table.datasets == target) & ~table.reference)
 
 
@@ -187,7 +188,7 @@ def scenario_b(table: Table, target: str, models: dict[str, Callable[[], Any]],
     others = [d for d in table.dataset_dcn() if d != target]
     rest = np.flatnonzero(table.datasets != target)
     tr = _cap(rest, max_train, seed)
-    return _run(table, "B", target, tr, _test_rows(table, target), models, others,
+    return _run(table, "B", target, tr, scored_rows(table, target), models, others,
                 history_of(table, rest))
 
 
@@ -203,7 +204,7 @@ def scenario_c(table: Table, target: str, models: dict[str, Callable[[], Any]],
     history features may use everything the table holds about the other datasets."""
     others = table.datasets != target
     tr, keep = _selected_rows(table, target, select, others, max_train, seed)
-    return _run(table, "C", target, tr, _test_rows(table, target), models, keep,
+    return _run(table, "C", target, tr, scored_rows(table, target), models, keep,
                 history_of(table, np.flatnonzero(others)))
 
 
@@ -226,7 +227,7 @@ def scenario_n(table: Table, target: str, models: dict[str, Callable[[], Any]],
     if not 0.0 < share < 1.0:
         raise ValueError(f"share must lie in (0, 1), got {share!r}")
     fam = np.array([family_key(a) for a in table.archs], dtype=object)
-    test = _test_rows(table, target)
+    test = scored_rows(table, target)
     names = sorted(set(fam[test].tolist()))
     rng = np.random.default_rng(seed)
     new = set(rng.choice(names, max(1, round(share * len(names))), replace=False).tolist())

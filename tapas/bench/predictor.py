@@ -2,7 +2,9 @@
 
 Quality: Kendall tau, Spearman, MAE, top-10 precision and conformal coverage per
 scenario and left-out dataset (see :mod:`predictor.evaluate`), TAP beside every
-baseline, and (NAS-Bench-201) the published zero-cost proxies on their 725 cells.
+baseline, and the zero-cost proxies: on NAS-Bench-201 the published ones on their 725
+cells, on the starter suite the project's own on each left-out dataset's images
+(:mod:`tapas.bench.zero_cost`).
 Speed: in-process scoring throughput (median of repeated runs on 5,000 networks,
 with the per-architecture encoding cached and, separately, cold) and the wall time
 of fitting TAP on 10,000 experiments (encoding included), both at a stated torch
@@ -207,6 +209,14 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
     report["coverage_90_scenario_a"] = {r.target: r.metrics.get("coverage") for r in results
                                         if r.model == "tap" and r.scenario == "A"}
     report["baselines"] = {m: maps(m) for m in models if m != "tap"}
+    names = getattr(table, "dataset_names", None)
+    if suite == "starter" and "C" in scenarios and len(dd) > 1 and names:
+        from tapas.bench.zero_cost import zero_cost_baselines
+
+        say("zero-cost proxies on each left-out dataset")
+        zc = zero_cost_baselines(table, list(dd), ceiling, seed=seed, log=say)
+        report["baselines"].update(
+            {p: {**{k: {} for k in SCENARIO_KEYS.values()}, **v} for p, v in zc.items()})
     # predicted vs true for the plot: TAP on each left-out dataset (C), else seen (A)
     shown = [r for r in results if r.model == "tap" and r.scenario == "C"] or [
         r for r in results if r.model == "tap" and r.scenario == "A"]

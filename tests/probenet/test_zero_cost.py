@@ -1,0 +1,162 @@
+"""Zero-cost proxies against their definitions, and as starter-suite baselines."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from probenet import load_dataset
+from probenet.zero_cost import (
+    PROXIES,
+    gradient_scores,
+    minibatch,
+    naswot,
+    score_archs,
+    synflow,
+)
+
+
+def _seeded(module: nn.Module, seed: int = 0) -> nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    return module
+
+
+def test_naswot_is_the_log_determinant_of_the_activation_code_kernel() -> None:
+    net = _seeded(nn.Sequential(nn.Flatten(), nn.Linear(4, 24), nn.ReLU(), nn.Linear(24, 3)))
+    x = torch.randn(6, 1, 2, 2, generator=torch.Generator().manual_seed(1))
+    w, b = net[1].weight.detach().numpy(), net[1].bias.detach().numpy()
+    c = (x.reshape(6, 4).numpy() @ w.T + b > 0).astype(float)
+    k = c @ c.T + (1 - c) @ (1 - c).T
+    sign, want = np.linalg.slogdet(k)
+    assert sign > 0
+    assert naswot(net, x) == pytest.approx(want, rel=1e-9)
+    # two images coded alike make the kernel singular; no ReLU at all leaves no codes
+    assert naswot(net, torch.cat([x[:1], x[:1]])) == -math.inf
+    assert naswot(nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), x) == -math.inf
+
+
+def test_synflow_of_a_linear_chain_is_twice_its_path_norm() -> None:
+    """With every weight made positive, R = 1'|W2||W1|1 is homogeneous of degree one in
+    each layer, so sum(theta * dR/dtheta) = 2R (Euler)."""
+    net = _seeded(nn.Sequential(nn.Flatten(), nn.Linear(4, 3, bias=False),
+                                nn.Linear(3, 2, bias=False)))
+    before = [p.detach().clone() for p in net.parameters()]
+    w1, w2 = (np.abs(p.numpy()).astype(np.float64) for p in before)
+    r = float(np.ones(2) @ w2 @ w1 @ np.ones(4))
+    assert synflow(net, (1, 2, 2)) == pytest.approx(math.log(2 * r), rel=1e-12)
+    # the caller's network is not touched (signs, dtype, no gradients left behind)
+    for p, q in zip(net.parameters(), before, strict=True):
+        assert p.dtype == torch.float32 and torch.equal(p.detach(), q) and p.grad is None
+
+
+def test_snip_and_grad_norm_of_a_softmax_classifier_in_closed_form() -> None:
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    with torch.no_grad():
+        net[1].weight.zero_()
+        net[1].bias.copy_(torch.tensor([1.0, 0.0, -0.5]))
+    x = torch.randn(5, 1, 2, 2, generator=torch.Generator().manual_seed(2))
+    y = torch.tensor([0, 1, 2, 1, 0])
+    b = np.array([1.0, 0.0, -0.5])
+    p = np.exp(b) / np.exp(b).sum()
+    d = p[None, :] - np.eye(3)[y.numpy()]             # dL/dlogits per image, times N
+    gw = d.T @ x.reshape(5, 4).numpy().astype(np.float64) / 5
+    gb = d.mean(0)
+    got = gradient_scores(net, x, y)
+    assert got["grad_norm"] == pytest.approx(np.linalg.norm(gw) + np.linalg.norm(gb), rel=1e-5)
+    assert got["snip"] == pytest.approx(float(np.abs(b * gb).sum()), rel=1e-5)  # W = 0
+    assert all(q.grad is None for q in net.parameters())
+
+
+def test_score_archs_on_a_built_in_dataset() -> None:
+    from tapas import spaces
+
+    ds = load_dataset("digits?per_class=20")
+    x, y = minibatch(ds, 40, seed=0)
+    assert x.shape == (40, 1, 8, 8) and abs(float(x.mean())) < 0.3
+    assert np.bincount(y.numpy(), minlength=10).tolist() == [4] * 10  # class proportions
+    archs = [spaces.build(g, ds.input_shape, ds.num_classes)
+             for g in spaces.sample_unique("chain", 4, seed=3)]
+    a = score_archs(archs, ds)
+    assert set(a) == set(PROXIES) and all(len(v) == 4 for v in a.values())
+    assert all(np.isfinite(a[p]).all() for p in ("synflow", "snip", "grad_norm"))
+    b = score_archs(archs, ds)
+    assert all(np.array_equal(a[p], b[p]) for p in PROXIES)  # seeded: same scores
+    other = spaces.build(spaces.sample_unique("chain", 1, seed=3)[0], ds.input_shape, 3)
+    with pytest.raises(ValueError, match="3 classes"):
+        score_archs([other], ds)
+
+
+def test_zero_cost_baselines_score_the_rows_scenario_c_scores() -> None:
+    from predictor.evaluate import Table
+    from predictor.metrics import kendall
+    from tapas import spaces
+    from tapas.bench.zero_cost import zero_cost_baselines
+
+    names = {"a": "digits?per_class=20", "b": "digits?per_class=20&label_noise=0.3"}
+    genos = spaces.sample_unique("chain", 5, seed=4)
+    rows, dsets, accs = [], [], []
+    rng = np.random.default_rng(0)
+    for key, spec in names.items():
+        ds = load_dataset(spec)
+        archs = [spaces.build(g, ds.input_shape, ds.num_classes) for g in genos]
+        archs.append(archs[0])  # a second seed of the first network: scored once
+        rows += archs
+        dsets += [key] * len(archs)
+        accs += rng.uniform(0.1, 0.9, len(archs)).tolist()
+    table = Table(rows, dsets, [0.9] * 6 + [0.5] * 6, accs)
+    table.reference[0] = True  # a reference row is never scored
+    table.dataset_names = names  # type: ignore[attr-defined]
+    got = zero_cost_baselines(table, ["a", "b"], {"a": 0.8})
+    assert set(got) == set(PROXIES)
+    for key, spec, idx in (("a", names["a"], np.arange(1, 6)), ("b", names["b"], np.arange(6, 12))):
+        s = score_archs([rows[i] for i in idx], load_dataset(spec))
+        for p in PROXIES:
+            assert got[p]["scenario_c_kendall"][key] == pytest.approx(
+                kendall(s[p], np.asarray(accs)[idx]))
+    snip = got["snip"]
+    assert snip["scenario_c_kendall_mean"] == pytest.approx(
+        np.mean(list(snip["scenario_c_kendall"].values())))
+    assert snip["scenario_c_fraction_of_ceiling"] == pytest.approx(
+        snip["scenario_c_kendall"]["a"] / 0.8)
+    assert snip["scenario_c_mae_mean"] is None
+    del table.dataset_names["b"]  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="need its images"):
+        zero_cost_baselines(table, ["b"], {})
+
+
+def test_the_starter_bench_reports_the_proxies_beside_the_other_baselines() -> None:
+    from predictor.evaluate import Table
+    from tapas import spaces
+    from tapas.bench.predictor import SCENARIO_KEYS, run_benchmark
+
+    names = {"a": "digits?per_class=20", "b": "digits?per_class=20&label_noise=0.3",
+             "c": "digits?per_class=30"}
+    genos = spaces.sample_unique("chain", 8, seed=5)
+    rows, dsets, dcns, accs = [], [], [], []
+    rng = np.random.default_rng(1)
+    for (key, spec), dcn in zip(names.items(), (0.9, 0.5, 0.95), strict=True):
+        ds = load_dataset(spec)
+        rows += [spaces.build(g, ds.input_shape, ds.num_classes) for g in genos]
+        dsets += [key] * len(genos)
+        dcns += [dcn] * len(genos)
+        accs += rng.uniform(0.1, 0.9, len(genos)).tolist()
+    table = Table(rows, dsets, dcns, accs)
+    table.dataset_names = names  # type: ignore[attr-defined]
+    table.noise_ceiling = {"a": 0.7, "b": 0.6, "c": 0.8}  # type: ignore[attr-defined]
+    rep = run_benchmark("starter", table=table, scenarios="C", tap_kwargs={"epochs": 1})
+    for p in PROXIES:
+        zc = rep["baselines"][p]
+        assert set(zc["scenario_c_kendall"]) == set(names)
+        assert set(SCENARIO_KEYS.values()) <= set(zc)
+        assert -1.0 <= zc["scenario_c_kendall_mean"] <= 1.0
+    # a table without dataset specs (NAS-Bench-201's) gets no computed proxies
+    del table.dataset_names  # type: ignore[attr-defined]
+    rep = run_benchmark("starter", table=table, scenarios="C", tap_kwargs={"epochs": 1})
+    assert not set(PROXIES) & set(rep["baselines"])
