@@ -115,8 +115,10 @@ def gradient_scores(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
 
 
 def score_module(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Every proxy of :data:`PROXIES` for one initialised network."""
-    out = {"naswot": naswot(module, x), "synflow": synflow(module, tuple(x.shape[1:]))}
+    """Every proxy of :data:`PROXIES` for one initialised network. Synflow goes first:
+    the train-mode passes of the others move BatchNorm's running statistics, which
+    synflow (in eval mode) would otherwise read, and it is meant to be data-free."""
+    out = {"synflow": synflow(module, tuple(x.shape[1:])), "naswot": naswot(module, x)}
     out.update(gradient_scores(module, x, y))
     return out
 

@@ -56,6 +56,23 @@ def test_synflow_of_a_linear_chain_is_twice_its_path_norm() -> None:
         assert p.dtype == torch.float32 and torch.equal(p.detach(), q) and p.grad is None
 
 
+def test_score_module_reads_synflow_before_the_data_moves_batchnorm() -> None:
+    from probenet.zero_cost import score_module
+
+    def net() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(16, 3))
+
+    x = torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(3)) * 5 + 2
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    data_free = synflow(net(), (1, 4, 4))
+    assert score_module(net(), x, y)["synflow"] == pytest.approx(data_free, rel=1e-12)
+    moved = net()
+    naswot(moved, x)  # one train-mode pass updates the running statistics
+    assert synflow(moved, (1, 4, 4)) != pytest.approx(data_free, rel=1e-6)
+
+
 def test_snip_and_grad_norm_of_a_softmax_classifier_in_closed_form() -> None:
     net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
     with torch.no_grad():
