@@ -317,7 +317,8 @@ class TAPRegressor(BaseEstimator):
         other dataset holds get the LSTM alone.
     max_steps : encoding length cap (see :mod:`predictor.encoding`).
     seed : everything random derives from it; same seed, same data -> same model.
-    device : ``auto|cpu|cuda``.
+    device : ``auto|cpu|cuda``; None (default) follows the settings (``TAPAS_DEVICE``,
+        itself ``auto``: CUDA when present). Where a model runs never changes what it is.
     """
 
     def __init__(self, hidden_size: int = 32, embed_size: int = 24, epochs: int | None = None,
@@ -326,7 +327,7 @@ class TAPRegressor(BaseEstimator):
                  coverage: float = 0.9, calibration_fraction: float = 0.15,
                  rank_weight: float = 0.5, target: str = "relative", use_history: bool = True,
                  history_dropout: float = 0.5, history_weight: float = 0.8,
-                 max_steps: int = MAX_STEPS, seed: int = 0, device: str = "auto") -> None:
+                 max_steps: int = MAX_STEPS, seed: int = 0, device: str | None = None) -> None:
         self.hidden_size = hidden_size
         self.embed_size = embed_size
         self.epochs = epochs
@@ -372,9 +373,10 @@ class TAPRegressor(BaseEstimator):
                              "of range")
 
     def _device(self) -> Any:
+        from tapas.config import get_settings
         from tapas.device import resolve_device
 
-        return resolve_device(self.device)
+        return resolve_device(self.device or get_settings().device)
 
     def _context(self, archs: Sequence[Architecture], dcn: np.ndarray,
                  history: HistoryTable | None, exclude: np.ndarray | None = None
@@ -656,15 +658,15 @@ class TAPRegressor(BaseEstimator):
 
     @classmethod
     def load(cls, path: Any, device: str | None = None) -> TAPRegressor:
-        """A model written by :meth:`save` (verified; never unpickled)."""
+        """A model written by :meth:`save` (verified; never unpickled). It runs on
+        ``device`` (default: the settings' policy), not where it was trained: a model
+        trained on a GPU loads on a machine without one."""
         import torch
 
         from predictor import persist
 
         header, arrays = persist.read(path)
-        params = dict(header["params"])
-        if device is not None:
-            params["device"] = device
+        params = {**header["params"], "device": device}
         try:
             model = cls(**params)
             model._check_params()

@@ -81,6 +81,7 @@ def predictor_key(selection: str, datasets: Sequence[str], params: dict[str, Any
     (:func:`selection_key`), the datasets it selected, its hyper-parameters, the datasets
     its history had to leave out (a predictor that has seen a dataset never answers a
     request that excludes it) and the code version. The one place this rule lives."""
+    params = {k: v for k, v in params.items() if k != "device"}  # where it runs, not what
     key = json.dumps({"selection": selection, "datasets": sorted(datasets), "params": params,
                       "excluded": sorted(excluded), "version": __version__},
                      sort_keys=True, default=str)

@@ -49,6 +49,8 @@ def run_first_prediction(dataset: str = DEFAULT_DATASET, *, n_networks: int = 10
     """
     import torch
 
+    from tapas.config import get_settings
+    from tapas.device import resolve_device
     from tapas.pipeline import Pipeline
     from tapas.spaces import build, sample_unique
 
@@ -104,6 +106,7 @@ def run_first_prediction(dataset: str = DEFAULT_DATASET, *, n_networks: int = 10
             "n_networks": n_networks, "predictor": pinfo.id, "n_train": pinfo.n_train,
             "train_datasets": len(pinfo.datasets),
             "in_domain_fraction": round(sum(p.in_domain for p in preds) / len(preds), 4),
+            "device": str(resolve_device(get_settings().device)),
             "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "load_average": {"start": [round(v, 2) for v in load_start],
                              "end": [round(v, 2) for v in os.getloadavg()]},

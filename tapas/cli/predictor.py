@@ -1,4 +1,5 @@
-"""``tapas train``, ``tapas predict`` and ``tapas bench predictor``."""
+"""``tapas train``, ``tapas predict``, the predictor registry and the predictor's
+benchmarks (``predictor``, ``first-prediction``, ``devices``)."""
 
 from __future__ import annotations
 
@@ -429,6 +430,43 @@ def bench_first_prediction(
 
 
 
+def bench_devices(
+    device: Annotated[list[str] | None, typer.Option(
+        "--device", help="cpu and/or cuda, in order (default: every available one); "
+        "the first is the reference the others are compared with.")] = None,
+    train_rows: Annotated[int, typer.Option(min=10, help="Experiments to train on.")] = 10_000,
+    networks: Annotated[int, typer.Option("--networks", "-n", min=10,
+                                          help="Networks to score.")] = 10_000,
+    threads: Annotated[int | None, typer.Option(
+        help="torch threads (default: torch's; stated in the report).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The DCN, predictor training and scoring timed on each device, and whether the
+    devices agree (DCN, score ranking, a GPU-trained model loaded on the CPU)."""
+    from tapas.bench.devices import run_device_comparison
+
+    with progress_bar(as_json) as bar:
+        task = bar.add_task("starting", total=None)
+        r = run_device_comparison(device, train_rows=train_rows, networks=networks,
+                                  seed=seed, threads=threads,
+                                  progress=lambda step: bar.update(task, description=step))
+    if as_json:
+        print_json(r)
+        return
+    for dev, m in r["devices"].items():
+        console.print(f"{dev}: DCN {m['dcn']:.4f} in {m['dcn_s']:.1f} s; trained on "
+                      f"{r['train_rows']:,} experiments in {m['train_s']:.1f} s; "
+                      f"{m['score_cold_per_s']:,.0f} networks/s cold, "
+                      f"{m['score_warm_per_s']:,.0f} cached", highlight=False)
+    for dev, a in r["agreement"].items():
+        if dev != "versus":
+            console.print(f"{dev} vs {r['agreement']['versus']}: DCN differs by "
+                          f"{a['dcn_abs_diff']:.4f}, Kendall tau of the scores "
+                          f"{a['kendall_tau_scores']:.3f}, moved model max difference "
+                          f"{a['portable_max_abs']:.2e}", highlight=False)
+
+
 # ------------------------------------------------------------------ the registry
 registry = typer.Typer(help="The registered predictors: list, show, export, import, delete.",
                        no_args_is_help=True)
@@ -560,3 +598,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.add_typer(registry, name="predictor")
     bench.command("predictor")(bench_predictor)
     bench.command("first-prediction")(bench_first_prediction)
+    bench.command("devices")(bench_devices)

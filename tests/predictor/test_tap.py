@@ -11,6 +11,7 @@ import pytest
 
 from predictor import ModelFileError, NotFittedError, TAPRegressor, load, read_header
 from predictor.persist import MAGIC
+from tapas.config import get_settings
 
 SMALL = dict(hidden_size=8, embed_size=8, epochs=4, n_members=3, device="cpu")
 
@@ -79,7 +80,7 @@ def test_save_load_round_trip(fitted: TAPRegressor, toy_data, tmp_path: Path) ->
     path = tmp_path / "m.tap"
     fitted.save(path, provenance={"dcn": 0.5, "tau": 0.05, "n": len(archs),
                                   "lde_snapshot": "abc", "metrics": {"kendall": 0.9}})
-    m2 = load(path)
+    m2 = load(path, device="cpu")  # bit-identical on the same device
     np.testing.assert_array_equal(fitted.predict(archs, dcn), m2.predict(archs, dcn))
     a, b = fitted.predict_interval(archs, dcn), m2.predict_interval(archs, dcn)
     np.testing.assert_array_equal(a.lower, b.lower)
@@ -90,6 +91,44 @@ def test_save_load_round_trip(fitted: TAPRegressor, toy_data, tmp_path: Path) ->
     assert m2.get_params() == fitted.get_params()
     assert m2.consensus_slope_ == fitted.consensus_slope_
     np.testing.assert_array_equal(m2.consensus_map_, fitted.consensus_map_)
+
+
+def test_a_model_runs_where_it_is_loaded_not_where_it_was_trained(
+        fitted: TAPRegressor, toy_data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """A file written on a GPU machine (device 'cuda' in its parameters) serves on a CPU."""
+    archs, dcn, _ = toy_data
+    path = tmp_path / "gpu.tap"
+    fitted.set_params(device="cuda").save(path)
+    fitted.set_params(device="cpu")
+    assert read_header(path)[0]["params"]["device"] == "cuda"
+    monkeypatch.setenv("TAPAS_DEVICE", "cpu")
+    get_settings.cache_clear()
+    try:
+        moved = load(path)
+        assert str(moved.device_) == "cpu"
+        np.testing.assert_array_equal(moved.predict(archs, dcn), fitted.predict(archs, dcn))
+    finally:
+        get_settings.cache_clear()
+
+
+def test_the_default_device_follows_the_settings(toy_data,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """TAPAS_DEVICE reaches the predictor (not only ProbeNet): 'cuda' on a machine
+    without one is the device policy's error, not a silent CPU run."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    archs, dcn, y = toy_data
+    kw = {k: v for k, v in SMALL.items() if k != "device"}
+    monkeypatch.setenv("TAPAS_DEVICE", "cuda")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            TAPRegressor(**kw).fit(archs, dcn, y)
+        assert str(TAPRegressor(**kw, device="cpu").fit(archs, dcn, y).device_) == "cpu"
+    finally:
+        get_settings.cache_clear()
 
 
 def test_tampered_files_are_refused(fitted: TAPRegressor, tmp_path: Path) -> None:

@@ -59,7 +59,8 @@ def test_history_spans_the_lde_but_never_an_excluded_dataset(tmp_path: Path) -> 
 
 
 def test_identity_covers_every_hyper_parameter_defaults_included(tmp_path: Path) -> None:
-    """Spelling out a default names the same predictor; changing one names another."""
+    """Spelling out a default names the same predictor; changing one names another;
+    the device names none."""
     with Store(tmp_path / "lde.duckdb") as store:
         _dataset(store, "a", 0.50, 0.1)
         _dataset(store, "b", 0.55, 0.2)
@@ -69,6 +70,9 @@ def test_identity_covers_every_hyper_parameter_defaults_included(tmp_path: Path)
         _, p3 = Pipeline(predictor_params={**SMALL, "history_weight": 0.5}, **kw).train(0.52)
         assert p2.id == p1.id and p2.cached
         assert p3.id != p1.id
+        # where a predictor runs is not what it is: another device reuses it
+        _, p4 = Pipeline(predictor_params={**SMALL, "device": None}, **kw).train(0.52)
+        assert p4.id == p1.id and p4.cached
 
 
 def test_an_unreadable_registered_model_is_trained_again(tmp_path: Path) -> None:
