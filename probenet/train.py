@@ -72,6 +72,13 @@ class TrainResult:
         return asdict(self)
 
 
+def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of an ``(N, C, H, W)`` batch, shaped to broadcast; the
+    std is floored so that a constant channel standardises to zero, not NaN."""
+    return (x.mean((0, 2, 3), keepdim=True),
+            x.std((0, 2, 3), keepdim=True).clamp_min(1e-6))
+
+
 def _tensors(ds: Dataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     import torch
 
@@ -130,9 +137,7 @@ def train_tensors(module: nn.Module, xtr: torch.Tensor, ytr: torch.Tensor, xte: 
         _reset(module)
         module.to(xtr.device).train()
         if recipe.standardize:
-            dims = (0, 2, 3)
-            mean = xtr.mean(dims, keepdim=True)
-            std = xtr.std(dims, keepdim=True).clamp_min(1e-6)
+            mean, std = channel_stats(xtr)
             xtr, xte = (xtr - mean) / std, (xte - mean) / std
         params = [p for p in module.parameters() if p.requires_grad]
         if recipe.optimizer == "sgd":

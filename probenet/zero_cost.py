@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from probenet.datasets import Dataset, stratified_subsample
+from probenet.train import channel_stats
 
 if TYPE_CHECKING:
     import torch
@@ -47,8 +48,7 @@ def minibatch(ds: Dataset, n: int = BATCH, seed: int = 0) -> tuple[torch.Tensor,
     import torch
 
     x = torch.from_numpy(np.array(ds.x))
-    mean = x.mean((0, 2, 3), keepdim=True)
-    std = x.std((0, 2, 3), keepdim=True).clamp_min(1e-6)
+    mean, std = channel_stats(x)
     idx = torch.from_numpy(stratified_subsample(ds.y, n, seed))
     return (x[idx] - mean) / std, torch.from_numpy(np.array(ds.y))[idx]
 

@@ -21,15 +21,33 @@ import time
 from functools import partial
 from typing import Any
 
+#: Baselines that read other datasets' results: nothing to say in scenario A.
+CROSS_DATASET = ("nearest", "mean_rank_other")
+
+
+def run_scenario(table: Any, target: str, scenario: str,
+                 models: dict[str, Any]) -> list[Any]:
+    """``target``'s results in scenario ``A`` (its own 1,000 training cells, seed 0) or
+    ``C``/``N`` (left out; training datasets chosen by the production selection rule)."""
+    from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, select_adaptive
+    from predictor.evaluate import scenario_a, scenario_c, scenario_n
+
+    if scenario == "A":
+        return scenario_a(table, target, {k: v for k, v in models.items()
+                                          if k not in CROSS_DATASET})
+    if scenario not in ("C", "N"):
+        raise ValueError(f"scenario must be A, C or N, got {scenario!r}")
+    select = partial(select_adaptive, min_experiments=MIN_EXPERIMENTS,
+                     min_datasets=MIN_DATASETS)
+    return (scenario_c if scenario == "C" else scenario_n)(table, target, models, select)
+
 
 def main(argv: list[str]) -> None:
     import numpy as np
     import torch
 
-    from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, select_adaptive
     from predictor import TAPRegressor
     from predictor.baselines import BASELINES
-    from predictor.evaluate import scenario_a, scenario_c, scenario_n
     from tapas.bench.predictor import load_suite
 
     if len(argv) < 3:
@@ -45,15 +63,9 @@ def main(argv: list[str]) -> None:
     models: dict[str, Any] = {k: partial(TAPRegressor, **kw) for k, kw in variants.items()}
     for b in filter(None, names):
         models[b] = partial(BASELINES[b], seed=0) if b == "gbr" else BASELINES[b]
-    select = partial(select_adaptive, min_experiments=MIN_EXPERIMENTS,
-                     min_datasets=MIN_DATASETS)
     res: dict[str, dict[str, tuple[float, float, float]]] = {}
     for ds in table.dataset_dcn():
-        if scenario in ("C", "N"):
-            rs = (scenario_c if scenario == "C" else scenario_n)(table, ds, models, select)
-        else:
-            rs = scenario_a(table, ds, {k: v for k, v in models.items()
-                                        if k not in ("nearest", "mean_rank_other")})
+        rs = run_scenario(table, ds, scenario, models)
         for r in rs:
             res.setdefault(r.model, {})[ds] = (r.metrics["kendall"], r.metrics["mae"],
                                                r.metrics.get("coverage", float("nan")))

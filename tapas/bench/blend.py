@@ -38,10 +38,9 @@ def rank_blend_kendall(truth: np.ndarray, first: np.ndarray, second: np.ndarray,
 def main(argv: list[str]) -> None:
     import torch
 
-    from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, select_adaptive
     from predictor import TAPRegressor
     from predictor.baselines import GBRBaseline
-    from predictor.evaluate import scenario_a, scenario_c, scenario_n
+    from tapas.bench.ablation import run_scenario
     from tapas.bench.predictor import load_suite
 
     if len(argv) < 3 or argv[2] not in ("A", "C", "N"):
@@ -52,15 +51,9 @@ def main(argv: list[str]) -> None:
     table = load_suite(suite, None, limit)
     models: dict[str, Any] = {"tap": partial(TAPRegressor, seed=0),
                               "gbr": partial(GBRBaseline, seed=0)}
-    select = partial(select_adaptive, min_experiments=MIN_EXPERIMENTS,
-                     min_datasets=MIN_DATASETS)
     out: dict[str, dict[str, float]] = {}
     for ds in table.dataset_dcn():
-        if scenario == "A":
-            rs = scenario_a(table, ds, models, seed=0)
-        else:
-            rs = (scenario_c if scenario == "C" else scenario_n)(table, ds, models, select)
-        by = {r.model: r for r in rs}
+        by = {r.model: r for r in run_scenario(table, ds, scenario, models)}
         truth = table.accuracies[by["tap"].test_index]
         row = {"tap": by["tap"].metrics["kendall"], "gbr": by["gbr"].metrics["kendall"]}
         for w, k in rank_blend_kendall(truth, by["tap"].predictions, by["gbr"].predictions,

@@ -23,3 +23,10 @@ def test_rank_blend_kendall_ends_and_a_tied_middle() -> None:
 def test_cli_needs_a_scenario_it_knows() -> None:
     with pytest.raises(SystemExit, match="SCENARIO"):
         main(["starter", "0", "B"])
+
+
+def test_scenarios_are_a_c_or_n() -> None:
+    from tapas.bench.ablation import run_scenario
+
+    with pytest.raises(ValueError, match="A, C or N"):
+        run_scenario(None, "cifar10", "B", {})
