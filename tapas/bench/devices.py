@@ -122,17 +122,27 @@ def run_device_comparison(devices: Sequence[str] | None = None, *, train_rows: i
     """Time and compare the DCN, training and scoring on ``devices`` (default: every
     available one); see the module doc. Returns one JSON-ready object."""
     import torch
+
+    devs = list(devices or available_devices())
+    if not devs or len(set(devs)) != len(devs):
+        raise ValueError(f"devices must be distinct and at least one, got {devs}")
+    prev_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        return _compare(devs, train_rows, networks, seed, progress or (lambda step: None))
+    finally:
+        torch.set_num_threads(prev_threads)
+
+
+def _compare(devs: list[str], train_rows: int, networks: int, seed: int,
+             tick: Progress) -> dict[str, Any]:
+    import torch
     from scipy.stats import kendalltau
 
     from predictor import TAPRegressor
     from tapas.spaces import build, sample_unique
 
-    devs = list(devices or available_devices())
-    if not devs or len(set(devs)) != len(devs):
-        raise ValueError(f"devices must be distinct and at least one, got {devs}")
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    tick = progress or (lambda step: None)
     tick("loading the default database")
     data = _training_rows(train_rows, seed)
     score_archs = [build(g, SCORE_SHAPE, SCORE_CLASSES)

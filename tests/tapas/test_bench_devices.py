@@ -16,12 +16,10 @@ def test_cli_times_each_phase_on_the_cpu() -> None:
     from tapas.cli.main import app as cli
 
     n = torch.get_num_threads()
-    try:
-        r = CliRunner().invoke(cli, ["bench", "devices", "--device", "cpu", "--train-rows",
-                                     "150", "--networks", "20", "--threads", "1", "--json"])
-    finally:
-        torch.set_num_threads(n)
+    r = CliRunner().invoke(cli, ["bench", "devices", "--device", "cpu", "--train-rows",
+                                 "150", "--networks", "20", "--threads", "1", "--json"])
     assert r.exit_code == 0, r.output
+    assert torch.get_num_threads() == n  # the caller's thread count is left as it was
     out = json.loads(r.stdout)
     cpu = out["devices"]["cpu"]
     assert set(out["devices"]) == {"cpu"} and out["agreement"] == {"versus": "cpu"}
