@@ -8,7 +8,8 @@ compared, since a GPU run is only worth its speed if it says what the CPU says:
 * ``train``: a predictor trained on ``train_rows`` experiments of the default database
   (starter + NAS-Bench-201), with their datasets as groups, as the pipeline trains;
 * ``score``: ``networks`` never-seen chain networks for a 32x32x3, 10-class input,
-  scored once cold (encoding included) and then with encodings cached (median of 3).
+  scored with encodings cached (median of 3) and cold, encoding included
+  (:func:`tapas.bench.predictor.measure_throughput`).
 
 ``agreement`` compares each device with the first: the DCN's difference, the Kendall
 tau between the two trained predictors' scores (training on another device is not
@@ -20,7 +21,6 @@ device (a predictor trained on a GPU must serve on a CPU-only machine).
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tapas.bench.dcn import SPEED_SPEC
-from tapas.bench.predictor import clear_encodings
+from tapas.bench.predictor import clear_encodings, measure_throughput
 
 SCORE_SHAPE = (3, 32, 32)
 SCORE_CLASSES = 10
@@ -102,17 +102,10 @@ def _one_device(device: str, data: tuple[Any, ...], score_archs: list[Any], seed
 
     tick(f"score on {device}")
     clear_encodings(score_archs)
-    t0 = time.perf_counter()
-    pred = model.predict(score_archs, SCORE_DCN)
-    out["score_cold_per_s"] = len(score_archs) / (time.perf_counter() - t0)
-    warm = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        model.predict(score_archs, SCORE_DCN)
-        warm.append(len(score_archs) / (time.perf_counter() - t0))
-    out["score_warm_per_s"] = statistics.median(warm)
+    out["score_warm_per_s"], out["score_cold_per_s"] = measure_throughput(
+        model, score_archs, SCORE_DCN, repeats=3)
     model.save(model_path)
-    out["predictions"] = np.asarray(pred, dtype=np.float64)
+    out["predictions"] = model.predict(score_archs, SCORE_DCN)
     return out
 
 
@@ -138,9 +131,9 @@ def run_device_comparison(devices: Sequence[str] | None = None, *, train_rows: i
 def _compare(devs: list[str], train_rows: int, networks: int, seed: int,
              tick: Progress) -> dict[str, Any]:
     import torch
-    from scipy.stats import kendalltau
 
     from predictor import TAPRegressor
+    from predictor.metrics import kendall
     from tapas.spaces import build, sample_unique
 
     tick("loading the default database")
@@ -168,7 +161,7 @@ def _compare(devs: list[str], train_rows: int, networks: int, seed: int,
             agreement[dev] = {
                 "dcn_abs_diff": abs(report["devices"][dev]["dcn"]
                                     - report["devices"][base]["dcn"]),
-                "kendall_tau_scores": float(kendalltau(preds[dev], preds[base]).statistic),
+                "kendall_tau_scores": kendall(preds[dev], preds[base]),
                 "portable_max_abs": float(np.max(np.abs(again - preds[dev])))}
         report["agreement"] = {"versus": base, **agreement}
     return report
