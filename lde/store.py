@@ -698,12 +698,14 @@ class Store:
     def family_accuracies(self, exclude_datasets: Sequence[str] = ()
                           ) -> dict[str, np.ndarray]:
         """Every experiment on a characterised dataset as numpy columns ``family``,
-        ``dataset_id``, ``dcn`` and ``accuracy`` (what the predictor's history features
-        read: :class:`predictor.history.HistoryTable`), leaving ``exclude_datasets`` out."""
+        ``dataset_id``, ``dcn``, ``accuracy``, ``input_shape`` (``[N, 3]``) and
+        ``n_classes`` of its dataset (what the predictor's history features read:
+        :class:`predictor.history.HistoryTable`), leaving ``exclude_datasets`` out."""
         ex = sorted(set(self._resolve_ids(exclude_datasets))) if exclude_datasets else []
         where = ("AND e.dataset_id NOT IN (" + ", ".join("?" * len(ex)) + ")") if ex else ""
         with self._lock:
-            t = self._con.sql(f"""SELECT a.family, e.dataset_id, d.dcn, e.accuracy
+            t = self._con.sql(f"""SELECT a.family, e.dataset_id, d.dcn, e.accuracy,
+                                         d.input_shape, d.n_classes
                                   FROM experiments e
                                   JOIN datasets d ON d.id = e.dataset_id
                                   JOIN architectures a ON a.id = e.arch_id
@@ -713,7 +715,10 @@ class Store:
         ds_vals, ds_codes = self._decode(t.column("dataset_id"))
         return {"family": fam_vals[fam_codes], "dataset_id": ds_vals[ds_codes],
                 "dcn": t.column("dcn").to_numpy().astype(np.float64),
-                "accuracy": t.column("accuracy").to_numpy().astype(np.float64)}
+                "accuracy": t.column("accuracy").to_numpy().astype(np.float64),
+                "input_shape": np.asarray(t.column("input_shape").combine_chunks().flatten()
+                                          .to_numpy(), np.int64).reshape(-1, 3),
+                "n_classes": t.column("n_classes").to_numpy().astype(np.int64)}
 
     # ------------------------------------------------------------ predictors
     def register_predictor(self, id: str, dcn: float, tau: float, dcn_lo: float, dcn_hi: float,

@@ -42,8 +42,9 @@ from tapas.arch import Architecture
 from tapas.arch.ops import OPS
 
 #: Bumped whenever a model's inputs change meaning (3: history column 4 became the plain
-#: mean percentile), so a model file trained on the old inputs is refused, not misread.
-ENCODING_VERSION = 3
+#: mean percentile; 4: weighted by a fitted dataset kernel), so a model file trained on
+#: the old inputs is refused, not misread.
+ENCODING_VERSION = 4
 MAX_STEPS = 16
 # One one-hot slot per op *family* (tapas.arch.ops.OpSpec.family): the smooth activations
 # (GELU, SiLU, hardswish, ReLU6) share "act", the gates (sigmoid, hard sigmoid, tanh)

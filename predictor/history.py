@@ -14,8 +14,10 @@ For a query (family, target DCN) the features are, over the datasets that hold t
 
 * ``mask``: 1 when any dataset holds the family, else every feature is 0;
 * percentile and z-score on the dataset of nearest DCN, and that distance;
-* the plain mean percentile over those datasets (the *consensus*: weighting it by DCN
-  distance ranked worse on both starter suites and no better on NB201, see BENCHMARKS.md);
+* the mean percentile over those datasets, weighted by how alike each is to the target
+  (the *consensus*; :class:`DatasetKernel`, chosen per LDE by :func:`fit_kernel`: datasets
+  of the same input geometry rank networks alike far more often than datasets of close
+  DCN do, see BENCHMARKS.md);
 * the z-score averaged with weights ``1 / (|dDCN| + 0.05)``;
 * the number of such datasets (/ 8, capped at 1).
 
@@ -26,7 +28,11 @@ from the LDE, so knowledge ingested after training reaches predictions without r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,9 +46,126 @@ _DCN_SOFTENING = 0.05
 _Z_CLIP = 4.0
 
 
+#: Dataset descriptor for similarity: DCN, log2 pixels per channel, channels, log2 classes.
+N_DESCRIPTOR = 4
+#: A kernel replaces the plain mean only when it ranks the LDE's own datasets this much
+#: better (mean Spearman, leave-one-dataset-out): ties and noise keep the plain mean.
+_KERNEL_MIN_GAIN = 0.002
+_KERNEL_MIN_FAMILIES = 10
+
+
+def dataset_geometry(input_shapes: Sequence[Sequence[int]], classes: Sequence[int]
+                     ) -> np.ndarray:
+    """``[N, 3]`` geometry columns of the descriptor (log2 pixels per channel, channels,
+    log2 classes) from ``[channels, height, width]`` shapes and class counts."""
+    shp = np.asarray(input_shapes, np.float64).reshape(-1, 3)
+    k = np.asarray(classes, np.float64).reshape(-1)
+    if len(shp) != len(k):
+        raise ValueError(f"{len(shp)} input shapes for {len(k)} class counts")
+    return np.column_stack([np.log2(np.maximum(shp[:, 1] * shp[:, 2], 1.0)), shp[:, 0],
+                            np.log2(np.maximum(k, 2.0))])
+
+
+def geometry_of(archs: Sequence[Architecture]) -> np.ndarray:
+    """:func:`dataset_geometry` of the dataset each network is built for."""
+    return dataset_geometry([a.input_shape for a in archs], [a.num_classes for a in archs])
+
+
+@dataclass(frozen=True)
+class DatasetKernel:
+    """How much another dataset's ranking counts for a target dataset:
+    ``floor + (1 - floor) * exp(-sum_k |d_k| / scales[k])`` over the descriptor
+    differences ``d`` (:data:`N_DESCRIPTOR` components; an infinite scale ignores one, an
+    unknown component counts as equal). ``floor`` 1 is the plain mean."""
+
+    scales: tuple[float, ...] = (math.inf,) * N_DESCRIPTOR
+    floor: float = 1.0
+
+    @property
+    def plain(self) -> bool:
+        return self.floor >= 1.0 or all(math.isinf(s) for s in self.scales)
+
+    def weights(self, query: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """``[N, G]`` weights of ``groups`` (``[G, N_DESCRIPTOR]``) for each query row."""
+        w = np.ones((len(query), len(groups)))
+        if self.plain:
+            return w
+        e = np.zeros_like(w)
+        for k, s in enumerate(self.scales):
+            if not math.isinf(s):
+                e += np.nan_to_num(np.abs(query[:, k, None] - groups[None, :, k]), nan=0.0) / s
+        return self.floor + (1.0 - self.floor) * np.exp(-e)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON (an ignored component's infinite scale is ``None``)."""
+        return {"scales": [None if math.isinf(s) else s for s in self.scales],
+                "floor": self.floor}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DatasetKernel:
+        scales = tuple(math.inf if s is None else float(s) for s in d["scales"])
+        if len(scales) != N_DESCRIPTOR:
+            raise ValueError(f"a dataset kernel has {N_DESCRIPTOR} scales, got {len(scales)}")
+        return cls(scales, float(d["floor"]))
+
+
+PLAIN = DatasetKernel()
+#: The kernels :func:`fit_kernel` chooses from (the plain mean first: it wins ties).
+KERNEL_GRID: tuple[DatasetKernel, ...] = (PLAIN,) + tuple(
+    DatasetKernel((s_dcn, s_px, s_ch, s_cls), floor)
+    for s_dcn, s_px, s_ch, s_cls, floor in itertools.product(
+        (0.3, math.inf), (0.3, 1.0, 3.0, math.inf), (1.0, math.inf), (0.3, 1.0, math.inf),
+        (0.05, 0.2)))
+
+
+def fit_kernel(table: HistoryTable, grid: Sequence[DatasetKernel] = KERNEL_GRID,
+               max_families: int = 400, seed: int = 0) -> DatasetKernel:
+    """The kernel whose consensus best ranks each of the table's datasets from the
+    others (leave-one-dataset-out, mean Spearman over datasets, at most ``max_families``
+    families each); the plain mean unless another beats it by ``_KERNEL_MIN_GAIN``."""
+    n_groups = len(table.groups)
+    if n_groups < 3 or not grid:
+        return PLAIN
+    desc = table.descriptors()
+    weights = np.stack([k.weights(desc, desc) for k in grid])       # (K, G, G)
+    rng = np.random.default_rng(seed)
+    held = np.isfinite(table.pct)
+    total = np.zeros(len(grid))
+    scored = 0
+    for j in range(n_groups):
+        elsewhere = held.copy()
+        elsewhere[:, j] = False
+        rows = np.flatnonzero(held[:, j] & elsewhere.any(1))
+        if len(rows) < _KERNEL_MIN_FAMILIES:
+            continue
+        if len(rows) > max_families:
+            rows = np.sort(rng.choice(rows, max_families, replace=False))
+        ok = elsewhere[rows].astype(np.float64)
+        w = weights[:, j, :].T                                       # (G, K)
+        cons = (np.where(ok > 0, table.pct[rows], 0.0) @ w) / (ok @ w)
+        total += _spearman_columns(cons, table.pct[rows, j])
+        scored += 1
+    if scored == 0:
+        return PLAIN
+    best = int(np.argmax(total))
+    return grid[best] if (total[best] - total[0]) / scored >= _KERNEL_MIN_GAIN else PLAIN
+
+
+def _spearman_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each column of ``x`` with ``y``."""
+    from scipy.stats import rankdata
+
+    rx = rankdata(x, axis=0)
+    ry = rankdata(y)
+    rx -= rx.mean(0)
+    ry -= ry.mean()
+    den = np.sqrt((rx ** 2).sum(0) * (ry ** 2).sum())
+    return np.where(den > 0, (rx * ry[:, None]).sum(0) / np.where(den > 0, den, 1.0), 0.0)
+
+
 def consensus(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(held, pct)`` from ``[N, HISTORY_DIM]`` features: whether any other dataset holds
-    the family, and its mean percentile there (0.5 where not held)."""
+    the family, and its (kernel-weighted) mean percentile there (0.5 where not held)."""
     held = features[:, _MASK] > 0
     return held, np.where(held, features[:, _MEAN_PCT], 0.5)
 
@@ -65,10 +188,12 @@ class HistoryTable:
     dcns : the dataset's DCN for each experiment.
     accuracies : final accuracy of each experiment (repeats of one family on one dataset,
         e.g. two seeds, are averaged).
+    geometry : ``[N, 3]`` :func:`dataset_geometry` of each experiment's dataset (unknown
+        when absent: the consensus then weighs datasets by DCN alone).
     """
 
     def __init__(self, families: Sequence[str], groups: Sequence[str], dcns: Sequence[float],
-                 accuracies: Sequence[float]) -> None:
+                 accuracies: Sequence[float], geometry: np.ndarray | None = None) -> None:
         fam = np.asarray(families, dtype=object)
         grp = np.asarray(groups, dtype=object)
         d = np.asarray(dcns, dtype=np.float64)
@@ -89,8 +214,16 @@ class HistoryTable:
         acc = np.where(count > 0, total / np.maximum(count, 1.0), np.nan)
         self.acc = acc
         self.group_dcn = np.zeros(ng)
+        self.group_geom = np.full((ng, N_DESCRIPTOR - 1), np.nan)
+        geo = None if geometry is None else np.asarray(geometry, np.float64)
+        if geo is not None and geo.shape != (len(fam), N_DESCRIPTOR - 1):
+            raise ValueError(f"geometry must have shape ({len(fam)}, {N_DESCRIPTOR - 1}), "
+                             f"got {geo.shape}")
         for j in range(ng):
-            self.group_dcn[j] = float(d[gj == j][0])
+            first = int(np.flatnonzero(gj == j)[0])
+            self.group_dcn[j] = float(d[first])
+            if geo is not None:
+                self.group_geom[j] = geo[first]
         self.pct = np.full((nf, ng), np.nan)
         self.z = np.full((nf, ng), np.nan)
         for j in range(ng):
@@ -113,25 +246,32 @@ class HistoryTable:
 
     @classmethod
     def from_arrays(cls, families: Sequence[str], groups: Sequence[str], group_dcn: np.ndarray,
-                    pct: np.ndarray, z: np.ndarray, acc: np.ndarray | None = None
-                    ) -> HistoryTable:
+                    pct: np.ndarray, z: np.ndarray, group_geom: np.ndarray,
+                    acc: np.ndarray | None = None) -> HistoryTable:
         """Rebuild a table from its saved state (see :meth:`to_arrays`)."""
         self = cls.__new__(cls)
         self.families = list(families)
         self.groups = list(groups)
         self._index = {f: i for i, f in enumerate(self.families)}
         self.group_dcn = np.asarray(group_dcn, np.float64)
+        self.group_geom = np.asarray(group_geom, np.float64)
         self.pct = np.asarray(pct, np.float64)
         self.z = np.asarray(z, np.float64)
         self.acc = None if acc is None else np.asarray(acc, np.float64)
         shape = (len(self.families), len(self.groups))
-        if self.pct.shape != shape or self.z.shape != shape or len(self.group_dcn) != shape[1]:
+        if (self.pct.shape != shape or self.z.shape != shape or len(self.group_dcn) != shape[1]
+                or self.group_geom.shape != (shape[1], N_DESCRIPTOR - 1)):
             raise ValueError("history arrays do not match their families and groups")
         return self
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """What a model file keeps (raw accuracies stay out: the features never read them)."""
-        return {"group_dcn": self.group_dcn, "pct": self.pct, "z": self.z}
+        return {"group_dcn": self.group_dcn, "group_geom": self.group_geom, "pct": self.pct,
+                "z": self.z}
+
+    def descriptors(self) -> np.ndarray:
+        """``[G, N_DESCRIPTOR]``: each dataset's DCN and geometry (NaN where unknown)."""
+        return np.column_stack([self.group_dcn, self.group_geom])
 
     def __len__(self) -> int:
         return int(np.isfinite(self.pct).sum())
@@ -142,11 +282,14 @@ class HistoryTable:
         return np.fromiter((get(family_key(a), -1) for a in archs), np.int64, len(archs))
 
     def features(self, rows: np.ndarray, dcn: np.ndarray,
-                 exclude: np.ndarray | None = None) -> np.ndarray:
+                 exclude: np.ndarray | None = None, geometry: np.ndarray | None = None,
+                 kernel: DatasetKernel = PLAIN) -> np.ndarray:
         """``[N, HISTORY_DIM]`` features for family rows at target DCNs.
 
         ``exclude`` gives, per query, the group index of the dataset the query is *on*
         (-1 for none): its entry is left out so a row never sees its own label.
+        ``geometry`` (``[N, 3]``, :func:`dataset_geometry`) and ``kernel`` weigh the
+        consensus column by how alike each dataset is to the query's.
         """
         n = len(rows)
         out = np.zeros((n, HISTORY_DIM), dtype=np.float64)
@@ -173,7 +316,14 @@ class HistoryTable:
         out[:, 1] = np.where(any_, pct0[idx, near], 0.0)
         out[:, 2] = np.where(any_, z0[idx, near] / _Z_CLIP, 0.0)
         out[:, 3] = np.where(any_, dist_m[idx, near], 0.0)
-        out[:, 4] = pct0.sum(1) / np.maximum(avail.sum(1), 1)
+        if kernel.plain:
+            out[:, 4] = pct0.sum(1) / np.maximum(avail.sum(1), 1)
+        else:
+            geo = (np.full((n, N_DESCRIPTOR - 1), np.nan) if geometry is None
+                   else np.asarray(geometry, np.float64))
+            query = np.column_stack([np.asarray(dcn, np.float64), geo])
+            kw = np.where(avail, kernel.weights(query, self.descriptors()), 0.0)
+            out[:, 4] = (kw * pct0).sum(1) / np.maximum(kw.sum(1), 1e-300)
         out[:, 5] = (w * z0).sum(1) / wsum / _Z_CLIP
         out[:, 6] = np.minimum(avail.sum(1) / 8.0, 1.0)
         out[:, 7] = np.where(any_, (w * np.abs(z0 - z0[idx, near][:, None])).sum(1) / wsum, 0.0)

@@ -49,7 +49,16 @@ from sklearn.utils.validation import check_is_fitted
 from predictor.domain import OUT_OF_DOMAIN_WIDENING, Domain
 from predictor.encoding import ENCODING_VERSION, MAX_STEPS, STEP_DIM, encode_batch
 from predictor.ensemble import Prediction, calibrate, interval
-from predictor.history import HISTORY_DIM, HistoryTable, consensus, family_key
+from predictor.history import (
+    HISTORY_DIM,
+    PLAIN,
+    DatasetKernel,
+    HistoryTable,
+    consensus,
+    family_key,
+    fit_kernel,
+    geometry_of,
+)
 from tapas.arch import Architecture
 
 __all__ = ["CONTEXT_DIM", "NotFittedError", "TAPRegressor"]
@@ -315,6 +324,10 @@ class TAPRegressor(BaseEstimator):
         in-dataset rows and leans on the architecture more than an unseen dataset
         rewards; the default 0.8 is the ablation's choice (BENCHMARKS.md). Families no
         other dataset holds get the LSTM alone.
+    history_similarity : weigh the other datasets in the consensus by how alike each is
+        to the target (input geometry, class count, DCN; :func:`predictor.history.fit_kernel`
+        picks the weighting that best ranks the LDE's own datasets from one another, or
+        keeps the plain mean); off, every other dataset counts the same.
     max_steps : encoding length cap (see :mod:`predictor.encoding`).
     seed : everything random derives from it; same seed, same data -> same model.
     device : ``auto|cpu|cuda``; None (default) follows the settings (``TAPAS_DEVICE``,
@@ -327,7 +340,8 @@ class TAPRegressor(BaseEstimator):
                  coverage: float = 0.9, calibration_fraction: float = 0.15,
                  rank_weight: float = 0.5, target: str = "relative", use_history: bool = True,
                  history_dropout: float = 0.5, history_weight: float = 0.8,
-                 max_steps: int = MAX_STEPS, seed: int = 0, device: str | None = None) -> None:
+                 history_similarity: bool = True, max_steps: int = MAX_STEPS, seed: int = 0,
+                 device: str | None = None) -> None:
         self.hidden_size = hidden_size
         self.embed_size = embed_size
         self.epochs = epochs
@@ -342,6 +356,7 @@ class TAPRegressor(BaseEstimator):
         self.use_history = use_history
         self.history_dropout = history_dropout
         self.history_weight = history_weight
+        self.history_similarity = history_similarity
         self.max_steps = max_steps
         self.seed = seed
         self.device = device
@@ -384,7 +399,8 @@ class TAPRegressor(BaseEstimator):
         ctx = np.zeros((len(archs), CONTEXT_DIM))
         ctx[:, :N_DATASET_FEATURES] = dataset_features(archs, dcn)
         if self.use_history and history is not None:
-            ctx[:, N_DATASET_FEATURES:] = history.features(history.rows(archs), dcn, exclude)
+            ctx[:, N_DATASET_FEATURES:] = history.features(
+                history.rows(archs), dcn, exclude, geometry_of(archs), self.kernel_)
         return ctx
 
     def _members_encoded(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
@@ -448,8 +464,11 @@ class TAPRegressor(BaseEstimator):
                     check_vector(c, len(c), f"curves[{i}]")
                     n_curves += 1
         if history is None:
-            history = HistoryTable([family_key(a) for a in archs_l], g, d, y)
+            history = HistoryTable([family_key(a) for a in archs_l], g, d, y,
+                                   geometry_of(archs_l))
         exclude = np.array([history.group_index(x) for x in g.tolist()], dtype=np.int64)
+        self.kernel_ = (fit_kernel(history, seed=self.seed)
+                        if self.use_history and self.history_similarity else PLAIN)
         ctx = self._context(archs_l, d, history, exclude)
         x_all, len_all, ncls_all = encode_batch(archs_l, self.max_steps)
         self._fit_encoded(x_all, len_all, ncls_all, ctx, y, g, progress)
@@ -648,7 +667,7 @@ class TAPRegressor(BaseEstimator):
                  "n_curves": self.n_curves_, "dcn_range": list(self.dcn_range_),
                  "dcn_slope": self.dcn_slope_, "consensus_slope": self.consensus_slope_,
                  "consensus_map": self.consensus_map_.tolist(),
-                 "fit_seconds": self.fit_seconds_,
+                 "kernel": self.kernel_.to_dict(), "fit_seconds": self.fit_seconds_,
                  "domain": (None if getattr(self, "domain_", None) is None
                             else self.domain_.to_dict()),
                  "history_families": self.history_.families,
@@ -683,13 +702,14 @@ class TAPRegressor(BaseEstimator):
             model.dcn_slope_ = float(st["dcn_slope"])
             model.consensus_slope_ = float(st["consensus_slope"])
             model.consensus_map_ = np.asarray(st["consensus_map"], np.float64)
+            model.kernel_ = DatasetKernel.from_dict(st["kernel"])
             model.fit_seconds_ = float(st["fit_seconds"])
             # files written before domains were recorded have none: treated as in domain
             model.domain_ = (None if st.get("domain") is None
                              else Domain.from_dict(st["domain"]))
             model.history_ = HistoryTable.from_arrays(
                 st["history_families"], st["history_groups"], arrays["history.group_dcn"],
-                arrays["history.pct"], arrays["history.z"])
+                arrays["history.pct"], arrays["history.z"], arrays["history.group_geom"])
         except (KeyError, TypeError, ValueError) as e:
             raise persist.ModelFileError(f"{path}: incomplete or inconsistent model state "
                                          f"({type(e).__name__}: {e})") from None

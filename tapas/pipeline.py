@@ -104,9 +104,11 @@ def lde_history(store: Store, exclude_datasets: Sequence[str] = ()) -> Any:
     """What the LDE knows of each network family on every characterised dataset except
     ``exclude_datasets`` (the predictor's history features, :mod:`predictor.history`)."""
     from predictor import HistoryTable
+    from predictor.history import dataset_geometry
 
     cols = store.family_accuracies(exclude_datasets)
-    return HistoryTable(cols["family"], cols["dataset_id"], cols["dcn"], cols["accuracy"])
+    return HistoryTable(cols["family"], cols["dataset_id"], cols["dcn"], cols["accuracy"],
+                        dataset_geometry(cols["input_shape"], cols["n_classes"]))
 
 
 def load_dataset(spec: str | Path, limits: Any = None) -> Dataset:

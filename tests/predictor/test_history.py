@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 
 from predictor import HistoryTable, TAPRegressor
-from predictor.history import HISTORY_DIM, consensus, family_key
+from predictor.history import (
+    HISTORY_DIM,
+    PLAIN,
+    DatasetKernel,
+    consensus,
+    dataset_geometry,
+    family_key,
+    fit_kernel,
+    geometry_of,
+)
+from predictor.metrics import kendall
 from predictor.tap import N_DATASET_FEATURES, REL_SCALE, consensus_map, consensus_slope, consensus_z
 from tests.predictor.conftest import chain_cnn
 
@@ -143,7 +153,8 @@ def test_fit_never_feeds_a_row_its_own_label() -> None:
         others = HistoryTable([family_key(a) for a in np.array(a_all, dtype=object)[keep]],
                               groups[keep], dcns[keep], y[keep])
         rows = slice(k * n, (k + 1) * n)
-        want = others.features(others.rows(a_all[rows]), dcns[rows])
+        want = others.features(others.rows(a_all[rows]), dcns[rows],
+                               geometry=geometry_of(a_all[rows]), kernel=model.kernel_)
         np.testing.assert_allclose(ctx[rows, N_DATASET_FEATURES:], want, atol=1e-12)
 
 
@@ -159,3 +170,73 @@ def test_a_fresher_history_changes_predictions_without_refit(mixed_archs) -> Non
     p_other = model.predict(archs, 0.5, history=other)
     assert not np.allclose(p_empty, p_other)
     np.testing.assert_allclose(model.predict(archs, 0.5, history=other), p_other)
+
+
+def _two_geometries(n: int = 40) -> tuple[HistoryTable, np.ndarray, np.ndarray]:
+    """Families on four 1x8x8 and four 3x32x32 datasets with interleaved DCNs: datasets
+    of one geometry rank the families alike (plus noise), the two geometries independently."""
+    rng = np.random.default_rng(0)
+    q_small, q_big = rng.permutation(n).astype(float), rng.permutation(n).astype(float)
+    fams, groups, dcns, accs, shapes = [], [], [], [], []
+    for k in range(4):
+        for name, q, shape, dcn in (("s", q_small, (1, 8, 8), 0.30 + 0.1 * k),
+                                    ("b", q_big, (3, 32, 32), 0.35 + 0.1 * k)):
+            fams += [f"f{i}" for i in range(n)]
+            groups += [f"{name}{k}"] * n
+            dcns += [dcn] * n
+            accs += (q + rng.normal(0.0, 6.0, n)).tolist()
+            shapes += [shape] * n
+    geo = dataset_geometry(shapes, [10] * len(shapes))
+    return HistoryTable(fams, groups, dcns, accs, geo), q_small, q_big
+
+
+def test_fit_kernel_learns_that_datasets_of_one_geometry_rank_alike() -> None:
+    table, q_small, q_big = _two_geometries()
+    kernel = fit_kernel(table)
+    assert not kernel.plain
+    n = len(q_small)
+    rows = np.array([table._index[f"f{i}"] for i in range(n)])
+    dcn = np.full(n, 0.5)
+    for shape, q in (((1, 8, 8), q_small), ((3, 32, 32), q_big)):
+        geo = dataset_geometry([shape] * n, [10] * n)
+        weighted = table.features(rows, dcn, geometry=geo, kernel=kernel)[:, 4]
+        plain = table.features(rows, dcn, geometry=geo)[:, 4]
+        assert kendall(weighted, q) > kendall(plain, q) + 0.2
+
+
+def test_fit_kernel_keeps_the_plain_mean_without_evidence(table: HistoryTable) -> None:
+    assert fit_kernel(table) is PLAIN           # two datasets: nothing to learn from
+    # one geometry, one ranking: no weighting beats the plain mean
+    rng = np.random.default_rng(1)
+    q = rng.permutation(30).astype(float)
+    same = HistoryTable([f"f{i}" for i in range(30)] * 4, np.repeat(list("wxyz"), 30),
+                        np.repeat([0.2, 0.4, 0.6, 0.8], 30), np.tile(q, 4),
+                        dataset_geometry([(1, 8, 8)] * 120, [10] * 120))
+    assert fit_kernel(same) is PLAIN
+
+
+def test_kernel_weights_and_their_file_form() -> None:
+    q = np.array([[0.5, 6.0, 1.0, np.log2(10)], [0.5, np.nan, np.nan, np.nan]])
+    g = np.array([[0.5, 6.0, 1.0, np.log2(10)], [0.5, 10.0, 3.0, np.log2(10)]])
+    np.testing.assert_array_equal(PLAIN.weights(q, g), np.ones((2, 2)))
+    k = DatasetKernel((np.inf, 1.0, np.inf, np.inf), 0.1)
+    w = k.weights(q, g)
+    assert w[0, 0] == 1.0 and w[0, 1] == pytest.approx(0.1 + 0.9 * np.exp(-4.0))
+    np.testing.assert_array_equal(w[1], [1.0, 1.0])  # unknown geometry counts as equal
+    assert DatasetKernel.from_dict(k.to_dict()) == k
+    with pytest.raises(ValueError, match="scales"):
+        DatasetKernel.from_dict({"scales": [1.0], "floor": 0.1})
+
+
+def test_a_weighted_consensus_still_leaves_the_row_s_own_dataset_out() -> None:
+    table, q_small, _ = _two_geometries()
+    kernel = DatasetKernel((np.inf, 0.3, np.inf, np.inf), 0.05)
+    own = table.group_index("s0")
+    rows = np.array([table._index["f0"], table._index["f1"]])
+    geo = dataset_geometry([(1, 8, 8)] * 2, [10] * 2)
+    got = table.features(rows, np.array([0.3, 0.3]), np.array([own, own]), geo, kernel)[:, 4]
+    w = kernel.weights(np.column_stack([[0.3, 0.3], geo]), table.descriptors())
+    w[:, own] = 0.0
+    want = (w * table.pct[rows]).sum(1) / w.sum(1)
+    np.testing.assert_allclose(got, want)
+    assert not np.allclose(got, table.pct[rows, own])

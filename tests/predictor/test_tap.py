@@ -91,6 +91,8 @@ def test_save_load_round_trip(fitted: TAPRegressor, toy_data, tmp_path: Path) ->
     assert m2.get_params() == fitted.get_params()
     assert m2.consensus_slope_ == fitted.consensus_slope_
     np.testing.assert_array_equal(m2.consensus_map_, fitted.consensus_map_)
+    assert m2.kernel_ == fitted.kernel_
+    np.testing.assert_array_equal(m2.history_.group_geom, fitted.history_.group_geom)
 
 
 def test_a_model_runs_where_it_is_loaded_not_where_it_was_trained(

@@ -54,6 +54,8 @@ def test_history_spans_the_lde_but_never_an_excluded_dataset(tmp_path: Path) -> 
         model, info = pipe.train(0.52)
         assert sorted(info.datasets) == ["a", "b"]  # the selection stays near the DCN...
         assert sorted(model.history_.groups) == ["a", "b", "far"]  # ...the history does not
+        # each dataset's geometry (3x8x8, 10 classes) reaches the consensus weights
+        np.testing.assert_allclose(model.history_.group_geom, [[6.0, 3.0, np.log2(10)]] * 3)
         model, info = pipe.train(0.52, exclude_datasets=["far"])
         assert "far" not in model.history_.groups
 
