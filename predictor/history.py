@@ -110,8 +110,8 @@ class DatasetKernel:
 
 
 PLAIN = DatasetKernel()
-#: The kernels :func:`fit_kernel` chooses from (the plain mean first: it wins ties).
-KERNEL_GRID: tuple[DatasetKernel, ...] = (PLAIN,) + tuple(
+#: The kernels :func:`fit_kernel` chooses from (besides the plain mean, which wins ties).
+KERNEL_GRID: tuple[DatasetKernel, ...] = tuple(
     DatasetKernel((s_dcn, s_px, s_ch, s_cls), floor)
     for s_dcn, s_px, s_ch, s_cls, floor in itertools.product(
         (0.3, math.inf), (0.3, 1.0, 3.0, math.inf), (1.0, math.inf), (0.3, 1.0, math.inf),
@@ -124,8 +124,9 @@ def fit_kernel(table: HistoryTable, grid: Sequence[DatasetKernel] = KERNEL_GRID,
     others (leave-one-dataset-out, mean Spearman over datasets, at most ``max_families``
     families each); the plain mean unless another beats it by ``_KERNEL_MIN_GAIN``."""
     n_groups = len(table.groups)
-    if n_groups < 3 or not grid:
+    if n_groups < 3:
         return PLAIN
+    grid = (PLAIN, *(k for k in grid if k != PLAIN))  # the reference every kernel must beat
     desc = table.descriptors()
     weights = np.stack([k.weights(desc, desc) for k in grid])       # (K, G, G)
     rng = np.random.default_rng(seed)

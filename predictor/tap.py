@@ -399,8 +399,9 @@ class TAPRegressor(BaseEstimator):
         ctx = np.zeros((len(archs), CONTEXT_DIM))
         ctx[:, :N_DATASET_FEATURES] = dataset_features(archs, dcn)
         if self.use_history and history is not None:
+            geometry = None if self.kernel_.plain else geometry_of(archs)
             ctx[:, N_DATASET_FEATURES:] = history.features(
-                history.rows(archs), dcn, exclude, geometry_of(archs), self.kernel_)
+                history.rows(archs), dcn, exclude, geometry, self.kernel_)
         return ctx
 
     def _members_encoded(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
