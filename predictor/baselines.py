@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from predictor.encoding import summary_features
-from predictor.history import HistoryTable, family_key, geometry_of
+from predictor.history import HistoryTable
 from predictor.tap import check_archs, check_fit_inputs, check_vector
 from tapas.arch import Architecture
 
@@ -119,7 +119,7 @@ class _HistoryBaseline(_Base):
         a, d, y = check_fit_inputs(archs, dcns, accuracies)
         if history is None:
             g = [repr(float(v)) for v in d] if groups is None else [str(x) for x in groups]
-            history = HistoryTable([family_key(x) for x in a], g, d, y, geometry_of(a))
+            history = HistoryTable.of(a, g, d, y)
         self.history_ = history
         self.levels_ = {float(v): np.sort(y[d == v]) for v in np.unique(d)}
         self.n_train_ = len(y)

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from predictor.history import HistoryTable, family_key, geometry_of
+from predictor.history import HistoryTable, family_key
 from predictor.metrics import all_metrics, coverage, kendall
 from tapas.arch import NB201_BY_KEY, REFERENCE_CELL, Architecture
 
@@ -137,9 +137,8 @@ class Result:
 
 def history_of(table: Table, rows: np.ndarray) -> HistoryTable:
     """What an LDE holding ``rows`` knows of each network family (see predictor.history)."""
-    archs = [table.archs[i] for i in rows]
-    return HistoryTable([family_key(a) for a in archs], table.datasets[rows],
-                        table.dcns[rows], table.accuracies[rows], geometry_of(archs))
+    return HistoryTable.of([table.archs[i] for i in rows], table.datasets[rows],
+                           table.dcns[rows], table.accuracies[rows])
 
 
 def _run(table: Table, scenario: str, target: str, tr: np.ndarray, te: np.ndarray,

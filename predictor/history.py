@@ -246,6 +246,14 @@ class HistoryTable:
             self.z[ok, j] = np.clip((v - v.mean()) / (sd if sd > 1e-9 else 1.0), -_Z_CLIP, _Z_CLIP)
 
     @classmethod
+    def of(cls, archs: Sequence[Architecture], groups: Sequence[str], dcns: Sequence[float],
+           accuracies: Sequence[float]) -> HistoryTable:
+        """The table of trained networks: each one's family and its dataset's geometry
+        are read off the network."""
+        return cls([family_key(a) for a in archs], groups, dcns, accuracies,
+                   geometry_of(archs))
+
+    @classmethod
     def from_arrays(cls, families: Sequence[str], groups: Sequence[str], group_dcn: np.ndarray,
                     pct: np.ndarray, z: np.ndarray, group_geom: np.ndarray,
                     acc: np.ndarray | None = None) -> HistoryTable:

@@ -55,7 +55,6 @@ from predictor.history import (
     DatasetKernel,
     HistoryTable,
     consensus,
-    family_key,
     fit_kernel,
     geometry_of,
 )
@@ -465,8 +464,7 @@ class TAPRegressor(BaseEstimator):
                     check_vector(c, len(c), f"curves[{i}]")
                     n_curves += 1
         if history is None:
-            history = HistoryTable([family_key(a) for a in archs_l], g, d, y,
-                                   geometry_of(archs_l))
+            history = HistoryTable.of(archs_l, g, d, y)
         exclude = np.array([history.group_index(x) for x in g.tolist()], dtype=np.int64)
         self.kernel_ = (fit_kernel(history, seed=self.seed)
                         if self.use_history and self.history_similarity else PLAIN)

@@ -10,13 +10,8 @@ import pytest
 from sklearn.base import clone
 
 from predictor import NotFittedError, TAPRegressor
-from predictor.baselines import (
-    FlopsBaseline,
-    GBRBaseline,
-    NearestDatasetBaseline,
-    ParamsBaseline,
-    family_key,
-)
+from predictor.baselines import FlopsBaseline, GBRBaseline, NearestDatasetBaseline, ParamsBaseline
+from predictor.history import family_key
 from tapas.arch import from_nb201
 
 FACTORIES: dict[str, Callable[[], Any]] = {
