@@ -30,6 +30,12 @@ features are dropped for a share of the training rows (``history_dropout``) so t
 model also scores networks the LDE has never seen. Each member trains on its own
 bootstrap weights and initialisation (diversity for the spread); a held-out
 calibration split sets the conformal interval.
+
+Beside the LSTM: gradient-boosted trees (:mod:`predictor.trees`, ``tree_weight``) read
+a summary of the same step encoding and share each member's output; they rank
+families the LDE never saw better than the LSTM alone, and the average better than
+either. With relative targets the dataset's accuracy level is a separate small model
+(``level_model``) over the datasets the history holds.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from predictor.history import (
     fit_kernel,
     geometry_of,
 )
+from predictor.trees import BoostedTrees, tree_features
 from tapas.arch import Architecture
 
 __all__ = ["CONTEXT_DIM", "NotFittedError", "TAPRegressor"]
@@ -82,6 +89,11 @@ REL_CLIP = 0.02
 CONSENSUS_GRID = 101
 MIN_LEVEL_STD = 0.005
 LEVEL_SOFTENING = 0.05
+#: ``level_model="descriptor"`` needs this many datasets of known geometry; with fewer
+#: the level comes from the DCN alone (:func:`level_at`).
+LEVEL_MIN_DATASETS = 8
+#: Ridge penalty of the descriptor fit, on standardised descriptors.
+LEVEL_RIDGE = 1.0
 #: The context: DCN, log2 classes / 7, log2 input size / 5, input channels / 3, history.
 N_DATASET_FEATURES = 4
 CONTEXT_DIM = N_DATASET_FEATURES + HISTORY_DIM
@@ -206,6 +218,34 @@ def level_at(levels: np.ndarray, dcn: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.clip(mu, 0.0, 1.0), np.maximum(sd, MIN_LEVEL_STD)
 
 
+def history_levels(history: HistoryTable) -> np.ndarray:
+    """``[G, 2 + N_DESCRIPTOR]``: each history dataset's mean and spread of accuracy over
+    the families it holds, and its descriptor (DCN, geometry)."""
+    acc = history.acc
+    return np.column_stack([np.nanmean(acc, 0),
+                            np.maximum(np.nanstd(acc, 0), MIN_LEVEL_STD), history.descriptors()])
+
+
+def level_by_descriptor(table: np.ndarray, query: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Mean and spread of accuracies on datasets of descriptor ``query [N, N_DESCRIPTOR]``:
+    a ridge-linear fit over ``table`` (:func:`history_levels`) on the standardised
+    descriptor, so datasets of other input sizes, channels and class counts inform the
+    level too. None with fewer than ``LEVEL_MIN_DATASETS`` datasets of known geometry."""
+    known = np.isfinite(table[:, 2:]).all(1)
+    if known.sum() < LEVEL_MIN_DATASETS or not np.isfinite(query).all():
+        return None
+    x, y = table[known, 2:], table[known, :2]
+    keep = x.std(0) > 1e-9
+    m, s = x[:, keep].mean(0), x[:, keep].std(0)
+    a = np.column_stack([np.ones(len(x)), (x[:, keep] - m) / s])
+    pen = LEVEL_RIDGE * np.eye(a.shape[1])
+    pen[0, 0] = 0.0
+    coef = np.linalg.solve(a.T @ a + pen, a.T @ y)
+    q = np.column_stack([np.ones(len(query)), (query[:, keep] - m) / s]) @ coef
+    return np.clip(q[:, 0], 0.0, 1.0), np.maximum(q[:, 1], MIN_LEVEL_STD)
+
+
 def dataset_features(archs: Sequence[Architecture], dcn: np.ndarray) -> np.ndarray:
     """``[N, N_DATASET_FEATURES]``: the DCN and the target's geometry, read off each network."""
     out = np.empty((len(archs), N_DATASET_FEATURES))
@@ -323,6 +363,18 @@ class TAPRegressor(BaseEstimator):
         in-dataset rows and leans on the architecture more than an unseen dataset
         rewards; the default 0.8 is the ablation's choice (BENCHMARKS.md). Families no
         other dataset holds get the LSTM alone.
+    level_model : with relative targets, how the target dataset's accuracy level (mean
+        and spread) is guessed: ``"dcn"``, a local linear fit on the DCN over the training
+        datasets (:func:`level_at`); ``"descriptor"`` (default), a ridge-linear fit on the
+        DCN, input geometry and class count over every dataset the history holds
+        (:func:`level_by_descriptor`; the DCN fit with fewer than ``LEVEL_MIN_DATASETS``).
+        The level moves every network alike: it sets the error and the intervals, not
+        the ranking.
+    tree_weight : the share of gradient-boosted trees (:mod:`predictor.trees`, on a
+        summary of the same step encoding and the dataset features, trained on the same
+        targets) in each member's output, the LSTM keeping the rest. The two err
+        differently on families the LDE does not hold; 0 is the LSTM alone, and the
+        default 0.5 is the ablation's choice (BENCHMARKS.md).
     history_similarity : weigh the other datasets in the consensus by how alike each is
         to the target (input geometry, class count, DCN; :func:`predictor.history.fit_kernel`
         picks the weighting that best ranks the LDE's own datasets from one another, or
@@ -339,7 +391,9 @@ class TAPRegressor(BaseEstimator):
                  coverage: float = 0.9, calibration_fraction: float = 0.15,
                  rank_weight: float = 0.5, target: str = "relative", use_history: bool = True,
                  history_dropout: float = 0.5, history_weight: float = 0.8,
-                 history_similarity: bool = True, max_steps: int = MAX_STEPS, seed: int = 0,
+                 history_similarity: bool = True, level_model: str = "descriptor",
+                 tree_weight: float = 0.5,
+                 max_steps: int = MAX_STEPS, seed: int = 0,
                  device: str | None = None) -> None:
         self.hidden_size = hidden_size
         self.embed_size = embed_size
@@ -356,6 +410,8 @@ class TAPRegressor(BaseEstimator):
         self.history_dropout = history_dropout
         self.history_weight = history_weight
         self.history_similarity = history_similarity
+        self.level_model = level_model
+        self.tree_weight = tree_weight
         self.max_steps = max_steps
         self.seed = seed
         self.device = device
@@ -381,6 +437,11 @@ class TAPRegressor(BaseEstimator):
             raise ValueError(f"history_dropout must lie in [0, 1), got {self.history_dropout!r}")
         if not 0.0 <= self.history_weight <= 1.0:
             raise ValueError(f"history_weight must lie in [0, 1], got {self.history_weight!r}")
+        if self.level_model not in ("dcn", "descriptor"):
+            raise ValueError(f"level_model must be 'dcn' or 'descriptor', got "
+                             f"{self.level_model!r}")
+        if not 0.0 <= self.tree_weight <= 1.0:
+            raise ValueError(f"tree_weight must lie in [0, 1], got {self.tree_weight!r}")
         if not (self.lr > 0 and self.batch_size >= 1 and self.weight_decay >= 0
                 and self.rank_weight >= 0 and 1 <= self.max_steps <= 256):
             raise ValueError("lr, batch_size, weight_decay, rank_weight or max_steps is out "
@@ -404,10 +465,12 @@ class TAPRegressor(BaseEstimator):
         return ctx
 
     def _members_encoded(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
-                         ctx: np.ndarray, chunk: int = 8192,
-                         levels: np.ndarray | None = None) -> np.ndarray:
-        """Every member's predicted accuracy (K, N); ``levels`` overrides, per network,
-        the ``[G, 3]`` dataset levels the relative output is read against."""
+                         ctx: np.ndarray, geom: np.ndarray, chunk: int = 8192,
+                         levels: np.ndarray | None = None,
+                         level_table: np.ndarray | None = None) -> np.ndarray:
+        """Every member's predicted accuracy (K, N) for networks on datasets of geometry
+        ``geom`` (:func:`geometry_of`); ``levels`` and ``level_table`` override the dataset
+        levels the relative output is read against (``levels_``, ``level_table_``)."""
         import torch
 
         dev = self.device_
@@ -429,8 +492,14 @@ class TAPRegressor(BaseEstimator):
                     torch.from_numpy((1.0 / ncls[s:s + chunk]).astype(np.float32)).to(dev),
                     torch.from_numpy(ctx[s:s + chunk].astype(np.float32)).to(dev)).cpu())
         m = torch.cat(outs, 1).numpy().astype(np.float64)
+        if self.trees_ is not None:
+            t = self.trees_.predict(tree_features(x, lengths, ctx[:, :N_DATASET_FEATURES]))
+            m = (1.0 - self.tree_weight) * m + self.tree_weight * t[None, :]
         if self.target == "relative":
-            mu, sd = level_at(self.levels_ if levels is None else levels, dcn)
+            table = self.level_table_ if level_table is None else level_table
+            by_desc = (None if table is None
+                       else level_by_descriptor(table, np.column_stack([dcn, geom])))
+            mu, sd = by_desc or level_at(self.levels_ if levels is None else levels, dcn)
             z = (m - 0.5) / REL_SCALE
             if self.history_weight > 0 and self.consensus_slope_:
                 held, zc = consensus_z(ctx, self.consensus_map_)
@@ -470,16 +539,22 @@ class TAPRegressor(BaseEstimator):
                         if self.use_history and self.history_similarity else PLAIN)
         ctx = self._context(archs_l, d, history, exclude)
         x_all, len_all, ncls_all = encode_batch(archs_l, self.max_steps)
-        self._fit_encoded(x_all, len_all, ncls_all, ctx, y, g, progress)
+        self.level_table_ = (history_levels(history) if self.level_model == "descriptor"
+                             and self.target == "relative" and history.acc is not None
+                             else None)
+        self._fit_encoded(x_all, len_all, ncls_all, ctx, geometry_of(archs_l), y, g,
+                          history.groups, progress)
         self.n_curves_ = n_curves
         self.history_ = history
         self.domain_ = Domain.of(archs_l, d)
         return self
 
     def _fit_encoded(self, x_all: np.ndarray, len_all: np.ndarray, ncls_all: np.ndarray,
-                     ctx_all: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                     ctx_all: np.ndarray, geom_all: np.ndarray, y: np.ndarray,
+                     groups: np.ndarray, level_groups: Sequence[str],
                      progress: Callable[[int, int], None] | None = None) -> None:
-        """Training on already encoded, padded step sequences (see ``encode_batch``)."""
+        """Training on already encoded, padded step sequences (see ``encode_batch``);
+        ``level_groups`` names the rows of ``level_table_``."""
         import torch
 
         t0 = time.perf_counter()
@@ -572,6 +647,10 @@ class TAPRegressor(BaseEstimator):
                 progress(epoch + 1, epochs)
         net.eval()
         self.net_ = net
+        self.trees_ = (BoostedTrees.fit(tree_features(x_all[tr], len_all[tr],
+                                                      ctx_all[tr, :N_DATASET_FEATURES]),
+                                        field[tr], self.seed)
+                       if self.tree_weight > 0 else None)
         self.n_features_ = STEP_DIM
         self.encoding_version_ = ENCODING_VERSION
         self.n_train_ = int(len(tr))
@@ -583,14 +662,16 @@ class TAPRegressor(BaseEstimator):
                                  if self.target == "relative" else 0.0)
         if n_cal:
             m = self._calibration_members(x_all[cal], len_all[cal], ncls_all[cal],
-                                          ctx_all[cal], groups[cal], groups[tr])
+                                          ctx_all[cal], geom_all[cal], groups[cal], groups[tr],
+                                          level_groups)
             self.q_, self.s0_ = calibrate(y[cal], m.mean(0), m.std(0), self.coverage)
         else:
             self.q_, self.s0_ = math.inf, 1e-4
         self.fit_seconds_ = time.perf_counter() - t0
 
     def _calibration_members(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
-                             ctx: np.ndarray, groups: np.ndarray, train_groups: np.ndarray
+                             ctx: np.ndarray, geom: np.ndarray, groups: np.ndarray,
+                             train_groups: np.ndarray, level_groups: Sequence[str]
                              ) -> np.ndarray:
         """Calibration predictions as for a dataset the predictor never saw.
 
@@ -602,13 +683,16 @@ class TAPRegressor(BaseEstimator):
         """
         names = list(dict.fromkeys(train_groups.tolist()))
         if self.target != "relative" or len(names) < 2:
-            return self._members_encoded(x, lengths, ncls, ctx)
+            return self._members_encoded(x, lengths, ncls, ctx, geom)
         out = np.empty((self.n_members, len(x)))
         for g in dict.fromkeys(groups.tolist()):
             rows = np.flatnonzero(groups == g)
             keep = [i for i, n in enumerate(names) if n != g]
+            table = (None if self.level_table_ is None else self.level_table_[
+                [i for i, n in enumerate(level_groups) if n != g]])
             out[:, rows] = self._members_encoded(x[rows], lengths[rows], ncls[rows],
-                                                 ctx[rows], levels=self.levels_[keep])
+                                                 ctx[rows], geom[rows],
+                                                 levels=self.levels_[keep], level_table=table)
         return out
 
     def predict_members(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
@@ -625,7 +709,7 @@ class TAPRegressor(BaseEstimator):
         d = check_vector(dcn, len(a), "dcn")
         ctx = self._context(a, d, history if history is not None else self.history_)
         x, lengths, ncls = encode_batch(a, self.max_steps)
-        return self._members_encoded(x, lengths, ncls, ctx)
+        return self._members_encoded(x, lengths, ncls, ctx, geometry_of(a))
 
     def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
                 history: HistoryTable | None = None) -> np.ndarray:
@@ -659,8 +743,12 @@ class TAPRegressor(BaseEstimator):
         arrays["x_mean"] = np.asarray(self.x_mean_, np.float32)
         arrays["x_std"] = np.asarray(self.x_std_, np.float32)
         arrays["levels"] = np.asarray(self.levels_, np.float64)
+        if self.level_table_ is not None:
+            arrays["level_table"] = np.asarray(self.level_table_, np.float64)
         for k, v in self.history_.to_arrays().items():
             arrays[f"history.{k}"] = np.asarray(v, np.float64)
+        if self.trees_ is not None:
+            arrays.update({f"trees.{k}": v for k, v in self.trees_.to_arrays().items()})
         state = {"q": None if not math.isfinite(self.q_) else self.q_, "s0": self.s0_,
                  "n_train": self.n_train_, "n_calibration": self.n_calibration_,
                  "n_curves": self.n_curves_, "dcn_range": list(self.dcn_range_),
@@ -692,6 +780,7 @@ class TAPRegressor(BaseEstimator):
             model.x_mean_ = arrays["x_mean"]
             model.x_std_ = arrays["x_std"]
             model.levels_ = arrays["levels"].astype(np.float64)
+            model.level_table_ = arrays.get("level_table")
             model.q_ = math.inf if st["q"] is None else float(st["q"])
             model.s0_ = float(st["s0"])
             model.n_train_ = int(st["n_train"])
@@ -709,6 +798,9 @@ class TAPRegressor(BaseEstimator):
             model.history_ = HistoryTable.from_arrays(
                 st["history_families"], st["history_groups"], arrays["history.group_dcn"],
                 arrays["history.pct"], arrays["history.z"], arrays["history.group_geom"])
+            model.trees_ = (BoostedTrees.from_arrays({k[6:]: v for k, v in arrays.items()
+                                                      if k.startswith("trees.")})
+                            if model.tree_weight > 0 else None)
         except (KeyError, TypeError, ValueError) as e:
             raise persist.ModelFileError(f"{path}: incomplete or inconsistent model state "
                                          f"({type(e).__name__}: {e})") from None

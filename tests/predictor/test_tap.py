@@ -223,6 +223,46 @@ def test_relative_levels_follow_the_training_datasets() -> None:
     np.testing.assert_allclose(mu, [0.40]) and np.testing.assert_allclose(sd, [0.05])
 
 
+def test_descriptor_levels_read_the_geometry_the_dcn_misses() -> None:
+    """``level_by_descriptor``: datasets of one DCN whose level depends on the class
+    count get their own levels (the DCN fit cannot tell them apart); too few datasets of
+    known geometry leave the level to the DCN fit."""
+    from predictor.tap import LEVEL_MIN_DATASETS, level_at, level_by_descriptor
+
+    rng = np.random.default_rng(0)
+    n = 12
+    dcn = rng.uniform(0.3, 0.9, n)
+    classes = rng.choice([1.0, 3.32, 6.64], n)  # log2 of 2, 10, 100 classes
+    mean = 0.2 + 0.6 * dcn - 0.05 * classes
+    table = np.column_stack([mean, np.full(n, 0.1), dcn, np.full(n, 6.0), np.ones(n), classes])
+    query = np.array([[0.6, 6.0, 1.0, 1.0], [0.6, 6.0, 1.0, 6.64]])
+    mu, sd = level_by_descriptor(table, query)
+    truth = 0.2 + 0.6 * 0.6 - 0.05 * query[:, 3]
+    np.testing.assert_allclose(mu, truth, atol=0.03)
+    np.testing.assert_allclose(sd, 0.1, atol=1e-9)
+    by_dcn, _ = level_at(table[:, [2, 0, 1]], np.array([0.6, 0.6]))
+    assert by_dcn[0] == by_dcn[1]  # blind to the class count
+    assert np.abs(mu - truth).max() < np.abs(by_dcn - truth).max() / 3
+    assert level_by_descriptor(table[:LEVEL_MIN_DATASETS - 1], query) is None
+    unknown = table.copy()
+    unknown[:5, 3] = np.nan  # geometry unknown for 5 of 12 datasets: 7 left
+    assert level_by_descriptor(unknown, query) is None
+
+
+def test_descriptor_levels_save_and_load(toy_data, tmp_path: Path) -> None:  # noqa: ANN001
+    archs, dcn, y = toy_data
+    groups = [f"d{i % 9}" for i in range(len(archs))]
+    d = np.array([0.2 + 0.07 * (i % 9) for i in range(len(archs))])
+    m = TAPRegressor(**SMALL, level_model="descriptor").fit(archs, d, y, groups=groups)
+    assert m.level_table_.shape == (9, 6)
+    m.save(tmp_path / "m.tap")
+    back = TAPRegressor.load(tmp_path / "m.tap")
+    np.testing.assert_array_equal(back.level_table_, m.level_table_)
+    np.testing.assert_array_equal(back.predict(archs, 0.5), m.predict(archs, 0.5))
+    assert TAPRegressor(**SMALL, level_model="dcn").fit(archs, d, y,
+                                                       groups=groups).level_table_ is None
+
+
 def test_out_of_domain_predictions_say_why_and_widen(fitted: TAPRegressor) -> None:
     from tests.predictor.conftest import chain_cnn
 
