@@ -51,6 +51,8 @@ class BoostedTrees:
         model = HistGradientBoostingRegressor(
             max_iter=N_TREES, learning_rate=LEARNING_RATE, max_depth=MAX_DEPTH,
             max_leaf_nodes=2 ** MAX_DEPTH, early_stopping=False, random_state=seed).fit(x, y)
+        # scikit-learn's fitted trees (private attributes; tests/predictor/test_trees.py
+        # checks that the arrays built from them predict exactly what scikit-learn does)
         trees = [p.nodes for (p,) in model._predictors]
         n_int = 2 ** MAX_DEPTH - 1
         feature = np.zeros((len(trees), n_int), np.int32)
@@ -75,6 +77,9 @@ class BoostedTrees:
         """Predictions for the rows of ``x`` (finite features, as :func:`tree_features`)."""
         x = np.ascontiguousarray(x, np.float64)
         n_trees, n_int = self.feature.shape
+        if x.ndim != 2 or (n_trees and int(self.feature.max()) >= x.shape[1]):
+            raise ValueError(f"trees split on feature {int(self.feature.max())}; the input "
+                             f"has shape {x.shape}")
         tree = np.arange(n_trees)
         out = np.empty(len(x))
         for s in range(0, len(x), CHUNK):
@@ -96,8 +101,11 @@ class BoostedTrees:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> BoostedTrees:
         feature = np.asarray(arrays["feature"], np.int32)
-        if feature.ndim != 2 or feature.shape[1] != 2 ** MAX_DEPTH - 1:
-            raise ValueError(f"tree arrays of shape {feature.shape} do not hold depth-"
-                             f"{MAX_DEPTH} trees")
-        return cls(feature, np.asarray(arrays["threshold"], np.float64),
-                   np.asarray(arrays["value"], np.float64), float(arrays["baseline"][0]))
+        threshold = np.asarray(arrays["threshold"], np.float64)
+        value = np.asarray(arrays["value"], np.float64)
+        n = len(feature)
+        if (feature.shape != (n, 2 ** MAX_DEPTH - 1) or threshold.shape != feature.shape
+                or value.shape != (n, 2 ** MAX_DEPTH) or (n and feature.min() < 0)):
+            raise ValueError(f"tree arrays {feature.shape} / {threshold.shape} / {value.shape} "
+                             f"do not hold depth-{MAX_DEPTH} trees")
+        return cls(feature, threshold, value, float(arrays["baseline"][0]))

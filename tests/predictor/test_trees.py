@@ -58,3 +58,13 @@ def test_tree_weight_is_checked(toy_data) -> None:  # noqa: ANN001
     archs, dcn, y = toy_data
     with pytest.raises(ValueError, match="tree_weight"):
         TAPRegressor(**SMALL, tree_weight=1.5).fit(archs, dcn, y)
+
+
+def test_inconsistent_tree_arrays_are_refused() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 3))
+    arrays = BoostedTrees.fit(x, x[:, 0] + x[:, 1]).to_arrays()
+    with pytest.raises(ValueError, match="depth"):
+        BoostedTrees.from_arrays({**arrays, "value": arrays["value"][:, :5]})
+    with pytest.raises(ValueError, match="feature"):
+        BoostedTrees.from_arrays(arrays).predict(x[:, :1])
