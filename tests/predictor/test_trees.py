@@ -45,7 +45,7 @@ def test_tree_weight_blends_saves_and_loads(toy_data, tmp_path: Path) -> None:  
     both = TAPRegressor(**SMALL, tree_weight=0.5).fit(archs, dcn, y)
     only = TAPRegressor(**SMALL, tree_weight=1.0).fit(archs, dcn, y)
     assert lstm.trees_ is None and both.trees_ is not None
-    # trees alone: every member gives the same answer; the blend sits between
+    # trees alone: every member gives the same answer; the blend differs from both
     assert np.allclose(only.predict_members(archs, dcn).std(0), 0.0)
     p_lstm, p_both, p_only = (m.predict(archs, dcn) for m in (lstm, both, only))
     assert not np.allclose(p_both, p_lstm) and not np.allclose(p_both, p_only)
