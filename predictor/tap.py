@@ -453,15 +453,17 @@ class TAPRegressor(BaseEstimator):
 
         return resolve_device(self.device or get_settings().device)
 
-    def _context(self, archs: Sequence[Architecture], dcn: np.ndarray,
+    def _context(self, archs: Sequence[Architecture], dcn: np.ndarray, geom: np.ndarray,
                  history: HistoryTable | None, exclude: np.ndarray | None = None
                  ) -> np.ndarray:
+        """Context rows for ``archs`` on datasets of DCN ``dcn`` and geometry ``geom``
+        (:func:`geometry_of`)."""
         ctx = np.zeros((len(archs), CONTEXT_DIM))
         ctx[:, :N_DATASET_FEATURES] = dataset_features(archs, dcn)
         if self.use_history and history is not None:
-            geometry = None if self.kernel_.plain else geometry_of(archs)
             ctx[:, N_DATASET_FEATURES:] = history.features(
-                history.rows(archs), dcn, exclude, geometry, self.kernel_)
+                history.rows(archs), dcn, exclude, None if self.kernel_.plain else geom,
+                self.kernel_)
         return ctx
 
     def _members_encoded(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
@@ -537,12 +539,13 @@ class TAPRegressor(BaseEstimator):
         exclude = np.array([history.group_index(x) for x in g.tolist()], dtype=np.int64)
         self.kernel_ = (fit_kernel(history, seed=self.seed)
                         if self.use_history and self.history_similarity else PLAIN)
-        ctx = self._context(archs_l, d, history, exclude)
+        geom = geometry_of(archs_l)
+        ctx = self._context(archs_l, d, geom, history, exclude)
         x_all, len_all, ncls_all = encode_batch(archs_l, self.max_steps)
         self.level_table_ = (history_levels(history) if self.level_model == "descriptor"
                              and self.target == "relative" and history.acc is not None
                              else None)
-        self._fit_encoded(x_all, len_all, ncls_all, ctx, geometry_of(archs_l), y, g,
+        self._fit_encoded(x_all, len_all, ncls_all, ctx, geom, y, g,
                           history.groups, progress)
         self.n_curves_ = n_curves
         self.history_ = history
@@ -707,9 +710,10 @@ class TAPRegressor(BaseEstimator):
         if not a:
             return np.zeros((self.n_members, 0))
         d = check_vector(dcn, len(a), "dcn")
-        ctx = self._context(a, d, history if history is not None else self.history_)
+        geom = geometry_of(a)
+        ctx = self._context(a, d, geom, history if history is not None else self.history_)
         x, lengths, ncls = encode_batch(a, self.max_steps)
-        return self._members_encoded(x, lengths, ncls, ctx, geometry_of(a))
+        return self._members_encoded(x, lengths, ncls, ctx, geom)
 
     def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
                 history: HistoryTable | None = None) -> np.ndarray:

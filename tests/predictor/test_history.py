@@ -146,7 +146,7 @@ def test_fit_never_feeds_a_row_its_own_label() -> None:
     y = rng.uniform(0.2, 0.9, 3 * n)
     model = TAPRegressor(**SMALL).fit(a_all, dcns, y, groups=groups)
     hist = model.history_
-    ctx = model._context(a_all, dcns, hist,
+    ctx = model._context(a_all, dcns, geometry_of(a_all), hist,
                          np.array([hist.group_index(g) for g in groups.tolist()]))
     for k, g in enumerate(("x", "y", "z")):
         keep = groups != g
