@@ -43,9 +43,9 @@ from tapas.arch.ops import OPS
 
 #: Bumped whenever a model's inputs change meaning (3: history column 4 became the plain
 #: mean percentile; 4: weighted by a fitted dataset kernel; 5: trees beside the LSTM and
-#: the descriptor level model by default), so a model file trained on the old inputs is
-#: refused, not misread.
-ENCODING_VERSION = 5
+#: the descriptor level model by default; 6: a dataset kernel per pool of datasets), so a
+#: model file trained on the old inputs is refused, not misread.
+ENCODING_VERSION = 6
 MAX_STEPS = 16
 # One one-hot slot per op *family* (tapas.arch.ops.OpSpec.family): the smooth activations
 # (GELU, SiLU, hardswish, ReLU6) share "act", the gates (sigmoid, hard sigmoid, tanh)

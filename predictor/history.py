@@ -15,9 +15,9 @@ For a query (family, target DCN) the features are, over the datasets that hold t
 * ``mask``: 1 when any dataset holds the family, else every feature is 0;
 * percentile and z-score on the dataset of nearest DCN, and that distance;
 * the mean percentile over those datasets, weighted by how alike each is to the target
-  (the *consensus*; :class:`DatasetKernel`, chosen per LDE by :func:`fit_kernel`: datasets
-  of the same input geometry rank networks alike far more often than datasets of close
-  DCN do, see BENCHMARKS.md);
+  (the *consensus*; :class:`DatasetKernel`, chosen per LDE and per pool of datasets that
+  share families by :func:`fit_kernels`: datasets of the same input geometry rank networks
+  alike far more often than datasets of close DCN do, see BENCHMARKS.md);
 * the z-score averaged with weights ``1 / (|dDCN| + 0.05)``;
 * the number of such datasets (/ 8, capped at 1).
 
@@ -152,6 +152,83 @@ def fit_kernel(table: HistoryTable, grid: Sequence[DatasetKernel] = KERNEL_GRID,
     return grid[best] if (total[best] - total[0]) / scored >= _KERNEL_MIN_GAIN else PLAIN
 
 
+def dataset_pools(table: HistoryTable, min_shared: int = _KERNEL_MIN_FAMILIES
+                  ) -> list[list[int]]:
+    """The table's datasets in *pools*: linked when they share at least ``min_shared``
+    families, pooled when linked through any chain (connected components). Pools are
+    search spaces the LDE has trained on several datasets, e.g. NAS-Bench-201's cells or
+    the starter's chain families, and each relates dataset differences to rankings in its
+    own way."""
+    held = np.isfinite(table.pct).astype(np.float64)
+    link = (held.T @ held) >= min_shared
+    pools: list[list[int]] = []
+    seen = np.zeros(len(table.groups), bool)
+    for start in range(len(table.groups)):
+        if seen[start]:
+            continue
+        seen[start] = True
+        pool, stack = [], [start]
+        while stack:
+            j = stack.pop()
+            pool.append(j)
+            for k in np.flatnonzero(link[j] & ~seen):
+                seen[k] = True
+                stack.append(int(k))
+        pools.append(sorted(pool))
+    return pools
+
+
+@dataclass(frozen=True)
+class KernelSet:
+    """One :class:`DatasetKernel` per pool of datasets (:func:`dataset_pools`), named by
+    its datasets' ids; a family takes the kernel of the pool that holds most of its
+    accuracies, and ``default`` (fitted on every dataset) where no pool holds it, e.g. a
+    family only a fresher table knows."""
+
+    pools: tuple[tuple[tuple[str, ...], DatasetKernel], ...] = ()
+    default: DatasetKernel = PLAIN
+
+    @property
+    def plain(self) -> bool:
+        return self.default.plain and all(k.plain for _, k in self.pools)
+
+    def row_weights(self, table: HistoryTable, avail: np.ndarray, query: np.ndarray
+                    ) -> np.ndarray:
+        """``[N, G]`` weights of ``table``'s datasets for query rows whose families the
+        datasets hold where ``avail`` (``[N, G]``) is true."""
+        desc = table.descriptors()
+        counts = np.zeros((len(avail), len(self.pools) + 1))
+        for i, (names, _) in enumerate(self.pools):
+            cols = [c for c in map(table.group_index, names) if c >= 0]
+            counts[:, i + 1] = avail[:, cols].sum(1)
+        choice = np.argmax(counts, 1)       # column 0 stays 0: the default only on no hold
+        w = np.ones(avail.shape)
+        for i, kernel in enumerate((self.default, *(k for _, k in self.pools))):
+            sel = choice == i
+            if sel.any() and not kernel.plain:
+                w[sel] = kernel.weights(query[sel], desc)
+        return w
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"default": self.default.to_dict(),
+                "pools": [{"groups": list(g), "kernel": k.to_dict()} for g, k in self.pools]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> KernelSet:
+        return cls(tuple((tuple(str(x) for x in p["groups"]), DatasetKernel.from_dict(p["kernel"]))
+                         for p in d["pools"]), DatasetKernel.from_dict(d["default"]))
+
+
+def fit_kernels(table: HistoryTable, seed: int = 0) -> KernelSet:
+    """A kernel per pool (:func:`fit_kernel` on the pool's datasets alone) beside one
+    fitted on them all. Pooling matters where the pools disagree: on the starter suite
+    the 18 datasets of the first chain space rank alike by input size, and a kernel fitted
+    over all 25 imposed that on the second space's 7, where it does not hold (BENCHMARKS.md)."""
+    pools = tuple((tuple(table.groups[j] for j in pool), fit_kernel(table.select(pool), seed=seed))
+                  for pool in dataset_pools(table) if len(pool) > 1)
+    return KernelSet(pools, fit_kernel(table, seed=seed))
+
+
 def _spearman_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman correlation of each column of ``x`` with ``y``."""
     from scipy.stats import rankdata
@@ -278,6 +355,13 @@ class HistoryTable:
         return {"group_dcn": self.group_dcn, "group_geom": self.group_geom, "pct": self.pct,
                 "z": self.z}
 
+    def select(self, columns: Sequence[int]) -> HistoryTable:
+        """The table restricted to the datasets at ``columns`` (every family kept)."""
+        c = list(columns)
+        return HistoryTable.from_arrays(
+            self.families, [self.groups[j] for j in c], self.group_dcn[c], self.pct[:, c],
+            self.z[:, c], self.group_geom[c], None if self.acc is None else self.acc[:, c])
+
     def descriptors(self) -> np.ndarray:
         """``[G, N_DESCRIPTOR]``: each dataset's DCN and geometry (NaN where unknown)."""
         return np.column_stack([self.group_dcn, self.group_geom])
@@ -292,7 +376,7 @@ class HistoryTable:
 
     def features(self, rows: np.ndarray, dcn: np.ndarray,
                  exclude: np.ndarray | None = None, geometry: np.ndarray | None = None,
-                 kernel: DatasetKernel = PLAIN) -> np.ndarray:
+                 kernel: DatasetKernel | KernelSet = PLAIN) -> np.ndarray:
         """``[N, HISTORY_DIM]`` features for family rows at target DCNs.
 
         ``exclude`` gives, per query, the group index of the dataset the query is *on*
@@ -331,7 +415,9 @@ class HistoryTable:
             geo = (np.full((n, N_DESCRIPTOR - 1), np.nan) if geometry is None
                    else np.asarray(geometry, np.float64))
             query = np.column_stack([np.asarray(dcn, np.float64), geo])
-            kw = np.where(avail, kernel.weights(query, self.descriptors()), 0.0)
+            kw = (kernel.row_weights(self, avail, query) if isinstance(kernel, KernelSet)
+                  else kernel.weights(query, self.descriptors()))
+            kw = np.where(avail, kw, 0.0)
             out[:, 4] = (kw * pct0).sum(1) / np.maximum(kw.sum(1), 1e-300)
         out[:, 5] = (w * z0).sum(1) / wsum / _Z_CLIP
         out[:, 6] = np.minimum(avail.sum(1) / 8.0, 1.0)

@@ -57,11 +57,10 @@ from predictor.encoding import ENCODING_VERSION, MAX_STEPS, STEP_DIM, encode_bat
 from predictor.ensemble import Prediction, calibrate, interval
 from predictor.history import (
     HISTORY_DIM,
-    PLAIN,
-    DatasetKernel,
     HistoryTable,
+    KernelSet,
     consensus,
-    fit_kernel,
+    fit_kernels,
     geometry_of,
 )
 from predictor.trees import BoostedTrees, tree_features
@@ -376,9 +375,10 @@ class TAPRegressor(BaseEstimator):
         differently on families the LDE does not hold; 0 is the LSTM alone, and the
         default 0.5 is the ablation's choice (BENCHMARKS.md).
     history_similarity : weigh the other datasets in the consensus by how alike each is
-        to the target (input geometry, class count, DCN; :func:`predictor.history.fit_kernel`
-        picks the weighting that best ranks the LDE's own datasets from one another, or
-        keeps the plain mean); off, every other dataset counts the same.
+        to the target (input geometry, class count, DCN; :func:`predictor.history.fit_kernels`
+        picks, per pool of datasets that share families, the weighting that best ranks the
+        pool's datasets from one another, or keeps the plain mean); off, every other
+        dataset counts the same.
     max_steps : encoding length cap (see :mod:`predictor.encoding`).
     seed : everything random derives from it; same seed, same data -> same model.
     device : ``auto|cpu|cuda``; None (default) follows the settings (``TAPAS_DEVICE``,
@@ -537,8 +537,8 @@ class TAPRegressor(BaseEstimator):
         if history is None:
             history = HistoryTable.of(archs_l, g, d, y)
         exclude = np.array([history.group_index(x) for x in g.tolist()], dtype=np.int64)
-        self.kernel_ = (fit_kernel(history, seed=self.seed)
-                        if self.use_history and self.history_similarity else PLAIN)
+        self.kernel_ = (fit_kernels(history, seed=self.seed)
+                        if self.use_history and self.history_similarity else KernelSet())
         geom = geometry_of(archs_l)
         ctx = self._context(archs_l, d, geom, history, exclude)
         x_all, len_all, ncls_all = encode_batch(archs_l, self.max_steps)
@@ -794,7 +794,7 @@ class TAPRegressor(BaseEstimator):
             model.dcn_slope_ = float(st["dcn_slope"])
             model.consensus_slope_ = float(st["consensus_slope"])
             model.consensus_map_ = np.asarray(st["consensus_map"], np.float64)
-            model.kernel_ = DatasetKernel.from_dict(st["kernel"])
+            model.kernel_ = KernelSet.from_dict(st["kernel"])
             model.fit_seconds_ = float(st["fit_seconds"])
             # files written before domains were recorded have none: treated as in domain
             model.domain_ = (None if st.get("domain") is None

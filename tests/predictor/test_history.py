@@ -11,10 +11,13 @@ from predictor.history import (
     HISTORY_DIM,
     PLAIN,
     DatasetKernel,
+    KernelSet,
     consensus,
     dataset_geometry,
+    dataset_pools,
     family_key,
     fit_kernel,
+    fit_kernels,
     geometry_of,
 )
 from predictor.metrics import kendall
@@ -240,3 +243,82 @@ def test_a_weighted_consensus_still_leaves_the_row_s_own_dataset_out() -> None:
     want = (w * table.pct[rows]).sum(1) / w.sum(1)
     np.testing.assert_allclose(got, want)
     assert not np.allclose(got, table.pct[rows, own])
+
+
+def _two_pools() -> tuple[HistoryTable, np.ndarray]:
+    """The two-geometry pool of :func:`_two_geometries` (families ``f*``) beside a second
+    pool of other families (``g*``) on two 1x8x8 and two 3x32x32 datasets, where every
+    dataset ranks them alike: there geometry says nothing."""
+    table, _, _ = _two_geometries()
+    rng = np.random.default_rng(3)
+    n = 40
+    q = rng.permutation(n).astype(float)
+    fams, groups, dcns, accs, shapes = [], [], [], [], []
+    for k, shape in enumerate([(1, 8, 8), (1, 8, 8), (3, 32, 32), (3, 32, 32)]):
+        fams += [f"g{i}" for i in range(n)]
+        groups += [f"p{k}"] * n
+        dcns += [0.3 + 0.15 * k] * n
+        accs += (q + rng.normal(0.0, 8.0, n)).tolist()
+        shapes += [shape] * n
+    old = [(f, g, table.group_dcn[j], table.acc[i, j], tuple(table.group_geom[j]))
+           for i, f in enumerate(table.families) for j, g in enumerate(table.groups)]
+    geo = np.vstack([np.array([o[4] for o in old]),
+                     dataset_geometry(shapes, [10] * len(shapes))])
+    both = HistoryTable([o[0] for o in old] + fams, [o[1] for o in old] + groups,
+                        [o[2] for o in old] + dcns, [o[3] for o in old] + accs, geo)
+    return both, q
+
+
+def test_datasets_that_share_families_form_one_pool() -> None:
+    both, _ = _two_pools()
+    pools = [[both.groups[j] for j in p] for p in dataset_pools(both)]
+    assert sorted(map(sorted, pools)) == [sorted(f"{a}{k}" for a in "sb" for k in range(4)),
+                                          [f"p{k}" for k in range(4)]]
+    sub = both.select([both.group_index("p1"), both.group_index("s2")])
+    assert sub.groups == ["p1", "s2"] and sub.families == both.families
+    np.testing.assert_array_equal(sub.pct[:, 1], both.pct[:, both.group_index("s2")])
+
+
+def test_each_pool_gets_its_own_kernel_and_each_family_its_pool_s() -> None:
+    both, _ = _two_pools()
+    kernels = fit_kernels(both)
+    by_pool = {min(g)[0]: k for g, k in kernels.pools}
+    assert not by_pool["b"].plain and by_pool["p"] is PLAIN
+    assert not kernels.default.plain         # the geometry pool outvotes the other one
+    assert KernelSet.from_dict(kernels.to_dict()) == kernels
+    n = 40
+    dcn = np.full(n, 0.5)
+    geo = dataset_geometry([(3, 32, 32)] * n, [10] * n)
+    rows_g = np.array([both._index[f"g{i}"] for i in range(n)])
+    rows_f = np.array([both._index[f"f{i}"] for i in range(n)])
+    np.testing.assert_allclose(both.features(rows_g, dcn, geometry=geo, kernel=kernels)[:, 4],
+                               both.features(rows_g, dcn, geometry=geo)[:, 4])
+    np.testing.assert_allclose(
+        both.features(rows_f, dcn, geometry=geo, kernel=kernels)[:, 4],
+        both.features(rows_f, dcn, geometry=geo, kernel=by_pool["b"])[:, 4])
+
+
+def test_pooled_kernels_beat_one_kernel_where_the_pools_disagree() -> None:
+    both, q = _two_pools()
+    n = len(q)
+    target = both.group_index("p2")        # a 3x32x32 dataset of the second pool, left out
+    rows = np.array([both._index[f"g{i}"] for i in range(n)])
+    exclude = np.full(n, target)
+    geo = dataset_geometry([(3, 32, 32)] * n, [10] * n)
+    dcn = np.full(n, both.group_dcn[target])
+    others = both.select([j for j in range(len(both.groups)) if j != target])
+    pooled = both.features(rows, dcn, exclude, geo, fit_kernels(others))[:, 4]
+    single = both.features(rows, dcn, exclude, geo, fit_kernel(others))[:, 4]
+    assert kendall(pooled, q) > kendall(single, q) + 0.02
+
+
+def test_a_family_no_pool_holds_takes_the_default_kernel() -> None:
+    both, _ = _two_pools()
+    by_size = DatasetKernel((np.inf, 0.3, np.inf, np.inf), 0.05)
+    kernels = KernelSet(((("s0", "s1"), PLAIN),), by_size)
+    rows = np.array([both._index["g0"], both._index["f0"]])
+    geo = dataset_geometry([(1, 8, 8)] * 2, [10] * 2)
+    got = both.features(rows, np.full(2, 0.5), geometry=geo, kernel=kernels)[:, 4]
+    want_g = both.features(rows[:1], np.full(1, 0.5), geometry=geo[:1],
+                           kernel=kernels.default)[:, 4]
+    np.testing.assert_allclose(got, [want_g[0], np.nanmean(both.pct[rows[1]])])
