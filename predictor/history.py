@@ -197,9 +197,10 @@ class KernelSet:
         """``[N, G]`` weights of ``table``'s datasets for query rows whose families the
         datasets hold where ``avail`` (``[N, G]``) is true."""
         desc = table.descriptors()
+        column = {g: j for j, g in enumerate(table.groups)}
         counts = np.zeros((len(avail), len(self.pools) + 1))
         for i, (names, _) in enumerate(self.pools):
-            cols = [c for c in map(table.group_index, names) if c >= 0]
+            cols = [column[g] for g in names if g in column]
             counts[:, i + 1] = avail[:, cols].sum(1)
         choice = np.argmax(counts, 1)       # column 0 stays 0: the default only on no hold
         w = np.ones(avail.shape)
