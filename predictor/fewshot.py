@@ -6,14 +6,16 @@ the predictor's output: a level shift plus a weighted use of the predictor's own
 and of how each network family ranked on every other dataset the LDE holds
 (``HistoryTable`` z-scores, 0 where absent). The shots decide which other datasets the
 target resembles, which one DCN cannot say. The ridge strength is picked by
-leave-one-out error over the shots (closed form): the strongest one within
-:data:`LOO_TOLERANCE` of the best, where an infinite strength (the shift alone, which
-leaves the ranking as it was) is always a candidate, so shots that carry no signal
-change little.
+leave-one-out error over the shots (closed form) with the one-standard-error rule: the
+strongest one whose error is within one standard error of the best (Hastie, Tibshirani
+and Friedman, *The Elements of Statistical Learning*, 7.10). An infinite strength (the
+shift alone, which leaves the ranking as it was) is always a candidate, so a few noisy
+shots, whose errors are too uncertain to tell the strengths apart, change little.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,9 +26,6 @@ from predictor.history import HistoryTable
 
 #: Ridge strengths tried by leave-one-out (``inf``: shift only).
 DEFAULT_ALPHAS: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0, float("inf"))
-#: The strongest ridge whose leave-one-out error is within this factor of the best wins:
-#: with a few noisy shots, prefer leaving the ranking alone.
-LOO_TOLERANCE = 1.1
 
 
 def family_zscores(history: HistoryTable | None, archs: Sequence, exclude: str | None = None
@@ -79,9 +78,12 @@ class FewShotAdapter(BaseEstimator):
         x = self._design(base, feats)
         r = y - base
         fits = [(a, *_ridge_loo(x, r, a)) for a in sorted(self.alphas, reverse=True)]
-        best = min(f[3] for f in fits)
-        a, w, c, loo = next(f for f in fits if f[3] <= best * LOO_TOLERANCE + 1e-15)
-        self.alpha_, self.coef_, self.intercept_, self.loo_mse_ = a, w, c, loo
+        sq = [f[3] ** 2 for f in fits]
+        best = int(np.argmin([e.mean() for e in sq]))
+        se = float(sq[best].std(ddof=1) / math.sqrt(len(r))) if len(r) > 1 else 0.0
+        pick = next(i for i, e in enumerate(sq) if e.mean() <= sq[best].mean() + se + 1e-15)
+        self.alpha_, self.coef_, self.intercept_, _ = fits[pick]
+        self.loo_mse_ = float(sq[pick].mean())
         return self
 
     def predict(self, base: np.ndarray, features: np.ndarray) -> np.ndarray:
@@ -91,11 +93,12 @@ class FewShotAdapter(BaseEstimator):
         return base + self.intercept_ + x @ self.coef_
 
 
-def _ridge_loo(x: np.ndarray, r: np.ndarray, alpha: float) -> tuple[np.ndarray, float, float]:
-    """Ridge with a free intercept; (coef, intercept, leave-one-out MSE)."""
+def _ridge_loo(x: np.ndarray, r: np.ndarray, alpha: float
+               ) -> tuple[np.ndarray, float, np.ndarray]:
+    """Ridge with a free intercept; (coef, intercept, each shot's leave-one-out error)."""
     k, p = x.shape
     if not np.isfinite(alpha) or p == 0 or k < 2:
-        loo = float(np.mean((r - (r.sum() - r) / max(k - 1, 1)) ** 2)) if k > 1 else np.inf
+        loo = r - (r.sum() - r) / (k - 1) if k > 1 else np.full(k, np.inf)
         return np.zeros(p), float(r.mean()), loo
     xm, rm = x.mean(0), r.mean()
     xc, rc = x - xm, r - rm
@@ -104,5 +107,4 @@ def _ridge_loo(x: np.ndarray, r: np.ndarray, alpha: float) -> tuple[np.ndarray, 
     # hat matrix of the centred fit plus the intercept's 1/k
     h = np.einsum("ij,jk,ik->i", xc, inv, xc) + 1.0 / k
     resid = rc - xc @ w
-    loo = float(np.mean((resid / np.maximum(1.0 - h, 1e-6)) ** 2))
-    return w, float(rm - xm @ w), loo
+    return w, float(rm - xm @ w), resid / np.maximum(1.0 - h, 1e-6)
