@@ -96,6 +96,12 @@ class DatasetKernel:
                 e += np.nan_to_num(np.abs(query[:, k, None] - groups[None, :, k]), nan=0.0) / s
         return self.floor + (1.0 - self.floor) * np.exp(-e)
 
+    def row_weights(self, table: HistoryTable, avail: np.ndarray, query: np.ndarray
+                    ) -> np.ndarray:
+        """``[N, G]`` weights of ``table``'s datasets for each query row (see
+        :meth:`KernelSet.row_weights`, which picks a kernel per row)."""
+        return self.weights(query, table.descriptors())
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON (an ignored component's infinite scale is ``None``)."""
         return {"scales": [None if math.isinf(s) else s for s in self.scales],
@@ -416,9 +422,7 @@ class HistoryTable:
             geo = (np.full((n, N_DESCRIPTOR - 1), np.nan) if geometry is None
                    else np.asarray(geometry, np.float64))
             query = np.column_stack([np.asarray(dcn, np.float64), geo])
-            kw = (kernel.row_weights(self, avail, query) if isinstance(kernel, KernelSet)
-                  else kernel.weights(query, self.descriptors()))
-            kw = np.where(avail, kw, 0.0)
+            kw = np.where(avail, kernel.row_weights(self, avail, query), 0.0)
             out[:, 4] = (kw * pct0).sum(1) / np.maximum(kw.sum(1), 1e-300)
         out[:, 5] = (w * z0).sum(1) / wsum / _Z_CLIP
         out[:, 6] = np.minimum(avail.sum(1) / 8.0, 1.0)
