@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,45 @@ class ExperimentSet:
 
     def datasets(self) -> list[str]:
         return sorted(set(self.dataset_id.tolist()))
+
+    def mean_over_seeds(self) -> ExperimentSet:
+        """One row per (architecture, dataset, split): the mean accuracy of its runs.
+
+        Seeds are stored as separate experiments so their noise can be measured; a model
+        learns from the label they agree on, and a pair with four seeds must not weigh four
+        times a pair with one. A curve is the mean of the runs' curves of the most common
+        length (runs of one recipe share it). Rows keep their first run's order."""
+        keys = np.array([f"{a}\x1f{d}\x1f{s}" for a, d, s in
+                         zip(self.arch_id.tolist(), self.dataset_id.tolist(),
+                             self.split.tolist(), strict=True)], dtype=object)
+        _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
+                                              return_counts=True)
+        if len(counts) == len(self):
+            return self
+        order = np.argsort(first)  # groups in first-seen order
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        group = rank[inverse]
+        acc = np.bincount(group, weights=self.accuracy) / counts[order]
+        rows = first[order]
+        curves = None
+        if self.curves is not None:
+            members: list[list[int]] = [[] for _ in rows]
+            for i, g in enumerate(group.tolist()):
+                members[g].append(i)
+            curves = [_mean_curve([self.curves[i] for i in m]) for m in members]
+        return replace(self, arch_id=self.arch_id[rows], dataset_id=self.dataset_id[rows],
+                       dcn=self.dcn[rows], accuracy=acc, num_classes=self.num_classes[rows],
+                       split=self.split[rows], curves=curves)
+
+
+def _mean_curve(curves: list[list[float] | None]) -> list[float] | None:
+    """The mean of the curves of the most common length (None when no run has one)."""
+    have = [c for c in curves if c]
+    if not have:
+        return None
+    n = Counter(len(c) for c in have).most_common(1)[0][0]
+    return np.mean([c for c in have if len(c) == n], axis=0).tolist()
 
 
 def is_number(v: Any) -> bool:

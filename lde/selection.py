@@ -4,8 +4,9 @@ One rule, used by :meth:`lde.Store.filter_adaptive` in production and by the pre
 benchmark (so the benchmark measures what users get). TAPAS keeps the datasets whose
 DCN lies within ``tau`` of the target's (``tau = 0.05``); when those hold too little,
 the radius widens to the next-nearest dataset, one dataset at a time, until at least
-``min_experiments`` experiments from ``min_datasets`` datasets are selected. Pure
-Python: no store, no numpy.
+``min_experiments`` experiments from ``min_datasets`` datasets are selected. A network
+run with several seeds counts once: seeds sharpen a label, they do not widen what the
+predictor learns from. Pure Python: no store, no numpy.
 """
 
 from __future__ import annotations

@@ -559,7 +559,8 @@ class Store:
         return out
 
     def _dcn_table(self, exclude: Sequence[str]) -> list[tuple[str, float, int, int]]:
-        """(id, dcn, experiment count, n_classes) of characterised datasets not excluded.
+        """(id, dcn, label count, n_classes) of characterised datasets not excluded; a label
+        is a network's result on the dataset (one split), however many seeds it was run with.
 
         Cached until this store writes again (DuckDB allows no other writer meanwhile).
         """
@@ -567,7 +568,9 @@ class Store:
             if self._dcn_cache is None or self._dcn_cache[0] != self._generation:
                 rows = self._q("""SELECT d.id, d.dcn, coalesce(c.n, 0), d.n_classes
                                   FROM datasets d
-                                  LEFT JOIN (SELECT dataset_id, count(*) AS n FROM experiments
+                                  LEFT JOIN (SELECT dataset_id, count(*) AS n FROM
+                                             (SELECT DISTINCT dataset_id, arch_id, split
+                                              FROM experiments)
                                              GROUP BY dataset_id) c ON c.dataset_id = d.id
                                   WHERE d.dcn IS NOT NULL ORDER BY d.id""")
                 self._dcn_cache = (self._generation,
@@ -681,7 +684,9 @@ class Store:
                         split: str | None = None, with_curves: bool = False
                         ) -> tuple[ExperimentSet, float]:
         """Like :meth:`filter_by_dcn`, widening tau to the nearest datasets until at least
-        ``min_experiments`` experiments from ``min_datasets`` datasets remain.
+        ``min_experiments`` labels (networks measured, each counted once whatever its
+        number of seeds; :meth:`ExperimentSet.mean_over_seeds`) from ``min_datasets``
+        datasets remain.
 
         Returns the set and the tau used. When even all datasets fall short, all are used
         and ``set.satisfied`` is False.

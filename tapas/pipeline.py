@@ -615,17 +615,18 @@ class Pipeline:
                     self._remember(model, info, pin)
                     self._resolve(snapshot, req, pid)
                     return model, info
-            rows = np.arange(len(exps))
+            runs = exps.mean_over_seeds()  # a network's seeds agree on one label
+            rows = np.arange(len(runs))
             if len(rows) > MAX_TRAIN_ROWS:
                 rows = np.sort(np.random.default_rng(0).choice(rows, MAX_TRAIN_ROWS,
                                                                replace=False))
-            ids = exps.arch_id[rows]
+            ids = runs.arch_id[rows]
             arch_by_id = store.architectures(list(dict.fromkeys(ids.tolist())))
             archs = [arch_by_id[a] for a in ids]
-            curves = [exps.curves[i] for i in rows] if exps.curves is not None else None
+            curves = [runs.curves[i] for i in rows] if runs.curves is not None else None
             model = tap.TAPRegressor(**params).fit(
-                archs, dcns[rows], exps.accuracy[rows], curves=curves,
-                groups=exps.dataset_id[rows], history=lde_history(store, exclude_datasets),
+                archs, runs.dcn[rows], runs.accuracy[rows], curves=curves,
+                groups=runs.dataset_id[rows], history=lde_history(store, exclude_datasets),
                 progress=progress)
             metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
                        "n_train": len(exps), "tau": float(tau)}

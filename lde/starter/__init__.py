@@ -55,7 +55,10 @@ def starter_stats(directory: Path | None = None) -> dict[str, Any]:
 
     Architectures count by *family* (the same layers on any input shape and class
     count, :attr:`tapas.arch.Architecture.template_id`): "an architecture trained on
-    8 datasets" is one family with experiments on 8 datasets.
+    8 datasets" is one family with experiments on 8 datasets. Per dataset,
+    ``seed_to_seed_kendall`` compares one run of each network with another
+    (:func:`first_two_seeds`), ``label_kendall`` two independent labels, each the mean
+    of ``label_kendall_seeds`` seeds (:func:`label_kendall`).
     """
     import duckdb
 
@@ -86,17 +89,18 @@ def starter_stats(directory: Path | None = None) -> dict[str, Any]:
         spaces = dict(_q(con, """SELECT json_extract_string(hparams, '$.space') s, count(*)
                                  FROM e GROUP BY s ORDER BY s"""))
         sources = sorted(r[0] for r in _q(con, "SELECT DISTINCT source FROM e"))
-        pairs = _q(con, """SELECT ds.name, x.accuracy, y.accuracy
-                            FROM e x JOIN e y ON x.arch_id = y.arch_id
-                             AND x.dataset_id = y.dataset_id AND x.seed < y.seed
-                            JOIN ds ON ds.id = x.dataset_id ORDER BY ds.name, x.arch_id""")
+        runs = _q(con, """SELECT ds.name, e.arch_id, e.seed, e.accuracy
+                          FROM e JOIN ds ON ds.id = e.dataset_id
+                          ORDER BY ds.name, e.arch_id, e.seed""")
         acc_min, acc_max, acc_mean, n_curves = _q(con, """
             SELECT min(accuracy), max(accuracy), avg(accuracy),
                    count(*) FILTER (WHERE curve IS NOT NULL AND len(curve) = epochs) FROM e""")[0]
     finally:
         con.close()
     size = sum(f.stat().st_size for f in d.rglob("*.parquet"))
+    pairs = first_two_seeds(runs)
     seed_tau = seed_to_seed_kendall(pairs)
+    label_tau = label_kendall(runs)
     return {
         "experiments": int(n_exp),
         "datasets": int(n_ds),
@@ -116,14 +120,58 @@ def starter_stats(directory: Path | None = None) -> dict[str, Any]:
         "sources": sources,
         "parquet_bytes": int(size),
         "seed_pairs": len(pairs),
-        "seed_to_seed_kendall_mean": (round(sum(seed_tau.values()) / len(seed_tau), 4)
-                                      if seed_tau else None),
+        "seed_to_seed_kendall_mean": _mean(seed_tau),
+        "label_kendall_mean": _mean({k: v for k, (v, _) in label_tau.items()}),
         "per_dataset": [{"name": r[0], "dcn": round(float(r[1]), 4), "experiments": int(r[2]),
                          "families": int(r[3]), "accuracy_mean": float(r[4]),
                          "accuracy_min": float(r[5]), "accuracy_max": float(r[6]),
-                         "seed_to_seed_kendall": seed_tau.get(r[0])}
+                         "seed_to_seed_kendall": seed_tau.get(r[0]),
+                         "label_kendall": label_tau.get(r[0], (None, 0))[0],
+                         "label_kendall_seeds": label_tau.get(r[0], (None, 0))[1],
+                         "runs_per_network": round(int(r[2]) / int(r[3]), 2)}
                         for r in per_ds],
     }
+
+
+def _mean(taus: dict[str, float]) -> float | None:
+    return round(sum(taus.values()) / len(taus), 4) if taus else None
+
+
+def first_two_seeds(runs: list[tuple]) -> list[tuple]:
+    """``(dataset, first run's accuracy, second run's accuracy)`` of every network with at
+    least two runs (rows ``(dataset, network, seed, accuracy)``, in seed order)."""
+    by: dict[tuple[str, str], list[float]] = {}
+    for name, arch, _, acc in runs:
+        by.setdefault((name, arch), []).append(float(acc))
+    return [(name, v[0], v[1]) for (name, _), v in by.items() if len(v) >= 2]
+
+
+#: A label's reproducibility is measured on at least this many networks of a dataset.
+MIN_LABEL_NETWORKS = 20
+
+
+def label_kendall(runs: list[tuple], min_networks: int = MIN_LABEL_NETWORKS
+                  ) -> dict[str, tuple[float, int]]:
+    """Per dataset, how reproducible a label averaged over ``k`` seeds is, and ``k``.
+
+    Rows are ``(dataset, network, seed, accuracy)`` in seed order. ``k`` is the largest
+    number such that at least ``min_networks`` networks have ``2k`` runs; on those
+    networks, Kendall tau between the mean of their first ``2k`` runs' even-numbered ones
+    and the mean of the odd-numbered ones: two independent ``k``-seed labels. With two runs
+    a network this is the plain seed-to-seed tau."""
+    by: dict[str, dict[str, list[float]]] = {}
+    for name, arch, _, acc in runs:
+        by.setdefault(name, {}).setdefault(arch, []).append(float(acc))
+    out: dict[str, tuple[float, int]] = {}
+    for name, nets in by.items():
+        counts = sorted((len(v) // 2 for v in nets.values()), reverse=True)
+        k = counts[min_networks - 1] if len(counts) >= min_networks else 0
+        if k < 1:
+            continue
+        rows = [(name, sum(v[0:2 * k:2]) / k, sum(v[1:2 * k:2]) / k)
+                for v in nets.values() if len(v) >= 2 * k]
+        out[name] = (seed_to_seed_kendall(rows)[name], k)
+    return out
 
 
 def seed_to_seed_kendall(pairs: list[tuple]) -> dict[str, float]:
@@ -156,4 +204,5 @@ def render_stats_block(stats: dict[str, Any]) -> str:
 
 
 __all__ = ["CARD", "STARTER_DIR", "STARTER_SOURCE", "STARTER_V2_SOURCE", "available", "card_stats",
-           "render_stats_block", "seed_starter", "starter_stats"]
+           "first_two_seeds", "label_kendall", "render_stats_block", "seed_starter",
+           "seed_to_seed_kendall", "starter_stats"]

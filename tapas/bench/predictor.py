@@ -94,17 +94,15 @@ def load_starter() -> Any:
         store = Store(Path(tmp) / "starter.duckdb")
         try:
             starter.seed_starter(store)
-            es = store.filter_by_dcn(0.5, tau=1.0)
+            es = store.filter_by_dcn(0.5, tau=1.0).mean_over_seeds()
             names = {d.id: d.name for d in store.datasets()}
             archs = store.architectures(es.arch_ids())
-            pairs = store.sql("""SELECT a.dataset_id, a.accuracy AS first, b.accuracy AS second
-                                 FROM experiments a JOIN experiments b
-                                   ON a.arch_id = b.arch_id AND a.dataset_id = b.dataset_id
-                                  AND a.split = b.split AND a.seed < b.seed""").to_pylist()
+            runs = store.sql("""SELECT dataset_id, arch_id, seed, accuracy FROM experiments
+                                ORDER BY dataset_id, arch_id, seed""").to_pylist()
         finally:
             store.close()
     table = Table([archs[a] for a in es.arch_id.tolist()], es.dataset_id, es.dcn, es.accuracy)
-    table.noise_ceiling = noise_ceiling(pairs)  # type: ignore[attr-defined]
+    table.noise_ceiling = noise_ceiling(runs)  # type: ignore[attr-defined]
     table.dataset_names = names  # type: ignore[attr-defined]
     return table
 
@@ -113,16 +111,15 @@ def load_starter() -> Any:
 MIN_SEED_PAIRS = 20
 
 
-def noise_ceiling(pairs: list[dict[str, Any]]) -> dict[str, float]:
-    """Kendall tau between two seeds' accuracies of the same networks, per dataset
-    (rows ``{"dataset_id", "first", "second"}``)."""
-    from predictor.metrics import kendall
+def noise_ceiling(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Per dataset, Kendall tau between two independent labels of the same networks,
+    each the mean over half of their seeds (rows ``{"dataset_id", "arch_id", "seed",
+    "accuracy"}``; :func:`lde.starter.label_kendall`): how much of the ranking the bench
+    scores against survives retraining."""
+    from lde.starter import label_kendall
 
-    by: dict[str, list[tuple[float, float]]] = {}
-    for p in pairs:
-        by.setdefault(str(p["dataset_id"]), []).append((float(p["first"]), float(p["second"])))
-    return {d: kendall([a for a, _ in v], [b for _, b in v])
-            for d, v in sorted(by.items()) if len(v) >= MIN_SEED_PAIRS}
+    rows = [(str(r["dataset_id"]), str(r["arch_id"]), r["seed"], r["accuracy"]) for r in runs]
+    return {d: tau for d, (tau, _) in sorted(label_kendall(rows, MIN_SEED_PAIRS).items())}
 
 
 def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: int = 1,

@@ -5,7 +5,7 @@ DATASET ...`` (or ``--all`` for every starter dataset)
 
 Each ``DATASET`` is a starter dataset spec, optionally followed by ``" -> VARIANT@F"``:
 train its first ``--networks`` networks in plan order (those of ``--preset
-starter-seed1``) with seeds 0 and 1 under their recipe changed by ``--recipe`` (fields
+starter-noise``) with seeds 0 and 1 under their recipe changed by ``--recipe`` (fields
 of :class:`probenet.train.Recipe`, e.g. ``'{"epochs": 12}'``), on ``VARIANT`` split with
 test fraction ``F`` when given (e.g. more images per class and a larger test fraction:
 the same training-set size, a larger test set). Prints, per dataset, the Kendall tau
@@ -52,14 +52,14 @@ def run(datasets: list[str], recipe: dict[str, Any], networks: int = 60, workers
     from probenet.train import Recipe
     from tapas.experiments.backends import map_jobs
     from tapas.experiments.jobs import run_job
-    from tapas.experiments.plan import starter_second_seed_plan
+    from tapas.experiments.plan import starter_noise_plan
 
     if networks < 2:
         raise ValueError(f"a Kendall tau needs at least 2 networks, got {networks}")
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
     parsed = {base: (var, frac) for base, var, frac in map(parse_dataset, datasets)}
-    plan = starter_second_seed_plan(per_dataset=networks, seed_offset=0)
+    plan = starter_noise_plan(per_dataset=networks, seeds=(0,))
     try:
         Recipe(**{**plan.jobs[0].recipe, **recipe})
     except TypeError as e:
@@ -126,9 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.all == bool(a.datasets):
         ap.error("name the datasets or pass --all, not both")
     if a.all:
-        from tapas.experiments.plan import starter_second_seed_plan
+        from tapas.experiments.plan import starter_noise_plan
 
-        a.datasets = list(starter_second_seed_plan(per_dataset=2, seed_offset=0).datasets)
+        a.datasets = list(starter_noise_plan(per_dataset=2, seeds=(0,)).datasets)
     out = run(a.datasets, a.recipe, a.networks, a.workers, a.seeds)
     for r in out["per_dataset"]:
         avg = " ".join(f"{v:.3f}" for v in r["averaged_kendall"].values())

@@ -31,10 +31,10 @@ NArchsOpt = Annotated[int, typer.Option("--n-archs", "-n", min=1,
 PerArchOpt = Annotated[int, typer.Option("--datasets-per-arch", "-k", min=1,
                                          help="Datasets each architecture trains on.")]
 PresetOpt = Annotated[str | None, typer.Option(
-    "--preset", help="'starter': the plan of the shipped starter data; 'starter-seed1': "
-                     "its first 60 networks per dataset with another seed; 'starter-v2': the "
-                     "16x16/28x28 gray and 32x32 RGB datasets, two seeds (other options "
-                     "except --slice/--workers/--db are ignored).")]
+    "--preset", help="'starter': the plan of the shipped starter data, four seeds per "
+                     "network; 'starter-noise': its first 60 networks per dataset with four "
+                     "seeds more; 'starter-v2': the 16x16/28x28 gray and 32x32 RGB datasets, "
+                     "four seeds (other options except --slice/--workers/--db are ignored).")]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1,
                                                help="Override the recipe's epochs.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Sampling seed.")]
@@ -106,7 +106,7 @@ def _make_plan(preset: str | None, datasets: list[str] | None, spaces: list[str]
 
     try:
         if preset is not None:
-            presets = {"starter": P.starter_plan, "starter-seed1": P.starter_second_seed_plan,
+            presets = {"starter": P.starter_plan, "starter-noise": P.starter_noise_plan,
                        "starter-v2": P.starter_v2_plan}
             if preset not in presets:
                 fail(f"unknown --preset {preset!r}; expected one of {', '.join(presets)}")

@@ -123,39 +123,55 @@ def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch
     return Plan(jobs, infos)
 
 
-def starter_plan() -> Plan:
-    """The exact plan behind the shipped starter data (``--preset starter``)."""
+#: Seeds of every starter network on every dataset: each run is stored as its own
+#: experiment, and a network's label is their mean
+#: (:meth:`lde.rows.ExperimentSet.mean_over_seeds`). One seed's ranking of networks of
+#: similar accuracy is mostly noise (seed-to-seed Kendall tau 0.74); the mean of four
+#: ranks them reproducibly (``lde/starter/DATA_CARD.md``).
+STARTER_SEEDS: tuple[int, ...] = (0, 1, 2, 3)
+#: Networks per starter dataset trained with four seeds more (:data:`NOISE_SEEDS`): two
+#: independent four-seed labels of the same networks measure how reproducible a label is.
+NOISE_NETWORKS_PER_DATASET = 60
+NOISE_SEEDS: tuple[int, ...] = (4, 5, 6, 7)
+
+
+def _with_seeds(plan: Plan, seeds: Sequence[int]) -> Plan:
+    """Every job once per seed, a network's seeds together (a run stopped half-way still
+    holds complete labels)."""
+    from dataclasses import replace
+
+    return Plan([replace(j, seed=s) for j in plan.jobs for s in seeds], plan.datasets)
+
+
+def _v1_plan() -> Plan:
     return plan_jobs(STARTER_DATASETS, STARTER_SPACES, STARTER_DATASETS_PER_ARCH,
                      STARTER_RECIPE, seed=STARTER_SEED, source=STARTER_SOURCE)
 
 
-#: Networks per starter dataset trained again with another seed (the noise ceiling).
-SECOND_SEED_PER_DATASET = 60
+def starter_plan(seeds: Sequence[int] = STARTER_SEEDS) -> Plan:
+    """The exact plan behind the shipped starter v1 data (``--preset starter``)."""
+    return _with_seeds(_v1_plan(), seeds)
 
 
-def starter_second_seed_plan(per_dataset: int = SECOND_SEED_PER_DATASET,
-                             seed_offset: int = 1) -> Plan:
-    """The first ``per_dataset`` starter jobs of every dataset (plan order), trained
-    with seed + ``seed_offset`` (``--preset starter-seed1``). Two seeds of the same
-    networks give the seed-to-seed Kendall tau: the most any predictor can score
-    against one noisy measurement."""
-    from dataclasses import replace
-
-    base = starter_plan()
+def starter_noise_plan(per_dataset: int = NOISE_NETWORKS_PER_DATASET,
+                       seeds: Sequence[int] = NOISE_SEEDS) -> Plan:
+    """The first ``per_dataset`` v1 networks of every dataset (plan order), trained with
+    ``seeds`` (``--preset starter-noise``): with :data:`STARTER_SEEDS` they give two
+    independent four-seed labels, the most any predictor can score against one."""
+    base = _v1_plan()
     taken: Counter[str] = Counter()
     jobs = []
     for j in base.jobs:
         if taken[j.dataset] < per_dataset:
             taken[j.dataset] += 1
-            jobs.append(replace(j, seed=j.seed + seed_offset))
-    return Plan(jobs, base.datasets)
+            jobs.append(j)
+    return _with_seeds(Plan(jobs, base.datasets), seeds)
 
 
 STARTER_V2_SOURCE = "tapas-starter-v2"  # the tag lde.starter.STARTER_V2_SOURCE names
 
 #: Starter v2 adds the input sizes of real NAS work: 16x16 and 28x28 grayscale and
-#: 32x32 RGB. Longer than v1 (6 epochs, 100-200 images per class) so that two seeds
-#: agree on the ranking; every network is trained with two seeds.
+#: 32x32 RGB. Longer than v1 (6 epochs, 100-200 images per class).
 STARTER_V2_RECIPE: dict[str, Any] = dict(STARTER_RECIPE, epochs=6)
 STARTER_V2_DATASETS: tuple[str, ...] = (
     "mnist5k?per_class=200&resize=16",
@@ -167,16 +183,11 @@ STARTER_V2_DATASETS: tuple[str, ...] = (
     "photos?per_class=100",
 )
 STARTER_V2_SPACES: dict[str, int] = {"chain": 48, "nb201": 12}
-STARTER_V2_SEEDS = (0, 1)
 
 
-def starter_v2_plan() -> Plan:
+def starter_v2_plan(seeds: Sequence[int] = STARTER_SEEDS) -> Plan:
     """Starter v2 (``--preset starter-v2``): every sampled network on every v2 dataset,
-    once per seed in :data:`STARTER_V2_SEEDS`. Jobs come network by network with both
-    seeds together, so a run stopped half-way still holds seed pairs."""
-    from dataclasses import replace
-
-    base = plan_jobs(STARTER_V2_DATASETS, STARTER_V2_SPACES, len(STARTER_V2_DATASETS),
-                     STARTER_V2_RECIPE, seed=STARTER_SEED + 2, source=STARTER_V2_SOURCE)
-    jobs = [replace(j, seed=s) for j in base.jobs for s in STARTER_V2_SEEDS]
-    return Plan(jobs, base.datasets)
+    once per seed."""
+    return _with_seeds(plan_jobs(STARTER_V2_DATASETS, STARTER_V2_SPACES,
+                                 len(STARTER_V2_DATASETS), STARTER_V2_RECIPE,
+                                 seed=STARTER_SEED + 2, source=STARTER_V2_SOURCE), seeds)

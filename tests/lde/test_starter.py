@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lde import Store
@@ -14,8 +15,10 @@ from lde.starter import (
     STARTER_V2_SOURCE,
     available,
     card_stats,
+    label_kendall,
     render_stats_block,
     seed_starter,
+    seed_to_seed_kendall,
     starter_stats,
 )
 
@@ -137,3 +140,24 @@ def test_card_block_round_trips(tmp_path: Path, stats: dict) -> None:
     card.write_text("# no block\n")
     with pytest.raises(ValueError, match="starter-stats"):
         card_stats(card)
+
+
+def test_label_kendall_compares_two_independent_means_of_seeds() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.linspace(0.3, 0.8, 30)
+    runs = [("d", f"n{i}", s, float(t + rng.normal(0, 0.05)))
+            for i, t in enumerate(truth) for s in range(8)]
+    runs += [("d", f"m{i}", s, 0.5) for i in range(10) for s in range(2)]  # two runs only
+    got = label_kendall(runs)
+    tau, k = got["d"]
+    assert k == 4  # 30 networks hold 8 runs: two labels of 4 seeds each
+    by = {}
+    for _, n, _, a in runs:
+        by.setdefault(n, []).append(a)
+    want = seed_to_seed_kendall([("d", np.mean(v[0::2]), np.mean(v[1::2]))
+                                 for n, v in by.items() if n.startswith("n")])["d"]
+    assert tau == want
+    one = seed_to_seed_kendall([("d", v[0], v[1]) for n, v in by.items() if n.startswith("n")])
+    assert tau > one["d"]  # averaging seeds makes the label more reproducible
+    assert label_kendall(runs, min_networks=40)["d"][1] == 1  # 40 networks hold 2 runs
+    assert label_kendall(runs, min_networks=41) == {}

@@ -168,6 +168,39 @@ def test_filter_by_dcn_and_exclusion(store: Store) -> None:
         store.filter_by_dcn(2.0, 0.05)
 
 
+def test_mean_over_seeds_gives_one_label_per_network(store: Store) -> None:
+    """Seeds stored as separate experiments train and score as one label, their mean."""
+    a, b = small_arch(8), small_arch(16)
+    store.upsert_dataset("d", None, None, 10, (3, 8, 8), 0.5)
+    store.upsert_dataset("e", None, None, 10, (3, 8, 8), 0.6)
+    store.add_experiments([
+        ExperimentRecord(a, "d", 0.50, seed=0, epochs=2, curve=[0.3, 0.5]),
+        ExperimentRecord(b, "d", 0.70, seed=0, epochs=2, curve=[0.4, 0.7]),
+        ExperimentRecord(a, "d", 0.60, seed=1, epochs=2, curve=[0.5, 0.6]),
+        ExperimentRecord(a, "d", 0.70, seed=2),
+        ExperimentRecord(a, "e", 0.20, seed=0),
+        ExperimentRecord(a, "d", 0.40, split="valid", seed=0)])
+    runs = store.filter_by_dcn(0.55, 0.1, with_curves=True)
+    labels = runs.mean_over_seeds()
+    got = {(i, d, s): (acc, c) for i, d, s, acc, c in zip(
+        labels.arch_id, labels.dataset_id, labels.split, labels.accuracy, labels.curves,
+        strict=True)}
+    assert len(got) == len(labels) == 4
+    acc, curve = got[(a.id, "d", "test")]
+    assert acc == pytest.approx(0.6) and curve == pytest.approx([0.4, 0.55])
+    assert got[(b.id, "d", "test")] == (pytest.approx(0.7), pytest.approx([0.4, 0.7]))
+    assert got[(a.id, "d", "valid")][0] == pytest.approx(0.4)  # splits never mix
+    assert got[(a.id, "e", "test")] == (pytest.approx(0.2), None)
+    assert set(labels.dcn.round(2)) == {0.5, 0.6} and labels.tau == runs.tau
+    once = store.filter_by_dcn(0.6, 0.0)  # one run per network: the set itself
+    assert once.mean_over_seeds() is once
+    # the selection counts labels, not runs: d's 5 runs are 3 labels, so 4 need e as well
+    _, tau = store.filter_adaptive(0.5, min_experiments=4, min_datasets=1, tau=0.0)
+    assert tau == pytest.approx(0.1)
+    _, tau = store.filter_adaptive(0.5, min_experiments=3, min_datasets=1, tau=0.0)
+    assert tau == 0.0
+
+
 def test_memory_and_sql_filters_agree(store: Store) -> None:
     _setup_filter_store(store)
     with Store(store.path.with_name("other.duckdb"), cache_rows=0) as sql_only:

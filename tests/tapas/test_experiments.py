@@ -238,16 +238,48 @@ def test_shipped_rows_carry_their_jobs() -> None:
         spaces.build(job.genotype, (1, 8, 8), 10)  # a valid genotype of a known space
 
 
-def test_starter_v2_plan_pairs_two_seeds_of_every_network_at_real_nas_sizes() -> None:
-    from tapas.experiments.plan import STARTER_V2_DATASETS, STARTER_V2_SEEDS, starter_v2_plan
+def test_starter_v2_plan_trains_every_network_with_every_label_seed_at_real_nas_sizes() -> None:
+    from tapas.experiments.plan import STARTER_SEEDS, STARTER_V2_DATASETS, starter_v2_plan
 
     plan = starter_v2_plan()
     shapes = {tuple(v["input_shape"]) for v in plan.datasets.values()}
     assert {(1, 16, 16), (1, 28, 28), (3, 32, 32)} <= shapes
     pairs = Counter((spaces.genotype_key(j.genotype), j.dataset) for j in plan.jobs)
     assert len(pairs) == 60 * len(STARTER_V2_DATASETS)
-    assert set(pairs.values()) == {len(STARTER_V2_SEEDS)}
-    # a run stopped half-way keeps whole seed pairs: both seeds of a job come together
-    for a, b in zip(plan.jobs[::2], plan.jobs[1::2], strict=True):
-        assert (a.genotype, a.dataset, a.seed, b.seed) == (b.genotype, b.dataset, 0, 1)
-    assert len({j.key for j in plan.jobs}) == len(plan.jobs)
+    _assert_seeds_come_together(plan.jobs, STARTER_SEEDS)
+
+
+def test_starter_plans_give_four_seed_labels_and_a_second_label_for_sixty_networks() -> None:
+    from tapas.experiments.plan import (
+        NOISE_NETWORKS_PER_DATASET,
+        NOISE_SEEDS,
+        STARTER_DATASETS,
+        STARTER_SEEDS,
+        starter_noise_plan,
+        starter_plan,
+    )
+
+    labels = starter_plan()
+    _assert_seeds_come_together(labels.jobs, STARTER_SEEDS)
+    once = starter_plan(seeds=(0,)).jobs
+    assert [j.key for j in labels.jobs[::len(STARTER_SEEDS)]] == [j.key for j in once]
+    noise = starter_noise_plan()
+    _assert_seeds_come_together(noise.jobs, NOISE_SEEDS)
+    first = noise.jobs[::len(NOISE_SEEDS)]
+    assert Counter(j.dataset for j in first) == dict.fromkeys(STARTER_DATASETS,
+                                                              NOISE_NETWORKS_PER_DATASET)
+    for d in STARTER_DATASETS:  # the same networks as the first 60 labels of each dataset
+        mine = [(j.genotype, j.recipe) for j in once if j.dataset == d][:NOISE_NETWORKS_PER_DATASET]
+        assert [(j.genotype, j.recipe) for j in first if j.dataset == d] == mine
+    assert not {j.key for j in noise.jobs} & {j.key for j in labels.jobs}
+
+
+def _assert_seeds_come_together(jobs: list, seeds: tuple[int, ...]) -> None:
+    """Every (network, dataset) once per seed, its seeds consecutive: a run stopped
+    half-way keeps whole labels."""
+    k = len(seeds)
+    for i in range(0, len(jobs), k):
+        group = jobs[i:i + k]
+        assert [j.seed for j in group] == list(seeds)
+        assert len({(spaces.genotype_key(j.genotype), j.dataset) for j in group}) == 1
+    assert len({j.key for j in jobs}) == len(jobs)

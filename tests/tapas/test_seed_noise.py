@@ -10,7 +10,7 @@ import pytest
 from lde.starter import seed_to_seed_kendall
 from tapas.bench.seed_noise import parse_dataset, run
 from tapas.experiments import run_job
-from tapas.experiments.plan import starter_second_seed_plan
+from tapas.experiments.plan import starter_noise_plan
 
 BASE = "digits?per_class=40"
 VARIANT = "mnist5k?per_class=75&downsample=4 -> mnist5k?per_class=200&downsample=4@0.75"
@@ -35,7 +35,7 @@ def test_run_trains_both_seeds_of_the_planned_networks() -> None:
         tau = r["seed_to_seed_kendall"]
         assert tau != tau or -1.0 <= tau <= 1.0  # NaN when one seed ties every network
     # the networks are the plan's first four, each trained with seeds 0 and 1
-    jobs = [j for j in starter_second_seed_plan(4, 0).jobs if j.dataset == BASE]
+    jobs = [j for j in starter_noise_plan(4, seeds=(0,)).jobs if j.dataset == BASE]
     pairs = [(BASE, *(run_job(replace(j, recipe=dict(j.recipe, epochs=2), seed=s))["accuracy"]
                       for s in (0, 1))) for j in jobs]
     want = seed_to_seed_kendall(pairs)[BASE]
@@ -56,7 +56,7 @@ def test_averaged_labels_pair_even_seeds_with_odd_ones() -> None:
     out = run([BASE], {"epochs": 1}, networks=4, workers=0, seeds=2)
     assert out["runs"] == 16 and out["seeds"] == 4
     row = out["per_dataset"][0]
-    jobs = [j for j in starter_second_seed_plan(4, 0).jobs if j.dataset == BASE]
+    jobs = [j for j in starter_noise_plan(4, seeds=(0,)).jobs if j.dataset == BASE]
     acc = [[run_job(replace(j, recipe=dict(j.recipe, epochs=1), seed=s))["accuracy"]
             for s in range(4)] for j in jobs]
     want = {1: seed_to_seed_kendall([(BASE, a[0], a[1]) for a in acc])[BASE],
