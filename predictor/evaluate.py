@@ -2,11 +2,12 @@
 
 * **A, seen dataset**: train on ``n_train`` random rows of one dataset, score the rest.
 * **B, unseen dataset, no filtering**: leave the target dataset out, train on (a
-  seeded sample of at most ``max_train`` rows of) everything else.
+  dataset-balanced sample of at most ``max_train`` rows of, ``predictor.sampling``)
+  everything else.
 * **C, unseen dataset, DCN-filtered (TAPAS)**: leave the target out; keep the datasets
   the LDE's own selection rule picks for the target's DCN (passed in as ``select``,
-  :func:`lde.selection.select_adaptive` in the benchmark); train on a sample of at
-  most ``max_train`` of their rows. History features (``predictor.history``) may
+  :func:`lde.selection.select_adaptive` in the benchmark); train on a dataset-balanced
+  sample of at most ``max_train`` of their rows. History features (``predictor.history``) may
   use every row of the other datasets, never the target's.
 * **N, unseen dataset and unseen families**: scenario C for a seeded share of the
   target's network families that the LDE holds nowhere: their rows on every dataset
@@ -36,6 +37,7 @@ import numpy as np
 
 from predictor.history import HistoryTable, family_key
 from predictor.metrics import all_metrics, coverage, kendall
+from predictor.sampling import MAX_TRAIN_ROWS, balanced_rows
 from tapas.arch import NB201_BY_KEY, REFERENCE_CELL, Architecture
 
 NB201_DATASETS = NB201_BY_KEY
@@ -172,10 +174,9 @@ def scenario_a(table: Table, target: str, models: dict[str, Callable[[], Any]],
                 [target])
 
 
-def _cap(rows: np.ndarray, max_train: int | None, seed: int) -> np.ndarray:
-    if max_train is None or len(rows) <= max_train:
-        return rows
-    return np.sort(np.random.default_rng(seed).choice(rows, max_train, replace=False))
+def _cap(table: Table, rows: np.ndarray, max_train: int | None, seed: int) -> np.ndarray:
+    """The training rows among ``rows``: the pipeline's dataset-balanced sample."""
+    return rows[balanced_rows(table.datasets[rows], max_train, seed)]
 
 
 def scored_rows(table: Table, target: str) -> np.ndarray:
@@ -184,10 +185,10 @@ def scored_rows(table: Table, target: str) -> np.ndarray:
 
 
 def scenario_b(table: Table, target: str, models: dict[str, Callable[[], Any]],
-               max_train: int | None = 10_000, seed: int = 0) -> list[Result]:
+               max_train: int | None = MAX_TRAIN_ROWS, seed: int = 0) -> list[Result]:
     others = [d for d in table.dataset_dcn() if d != target]
     rest = np.flatnonzero(table.datasets != target)
-    tr = _cap(rest, max_train, seed)
+    tr = _cap(table, rest, max_train, seed)
     return _run(table, "B", target, tr, scored_rows(table, target), models, others,
                 history_of(table, rest))
 
@@ -198,7 +199,7 @@ Selector = Callable[[list[tuple[str, float, int]], float], tuple[list[str], floa
 
 
 def scenario_c(table: Table, target: str, models: dict[str, Callable[[], Any]],
-               select: Selector, max_train: int | None = 10_000,
+               select: Selector, max_train: int | None = MAX_TRAIN_ROWS,
                seed: int = 0) -> list[Result]:
     """Leave ``target`` out; train on the datasets ``select`` picks for its DCN. The
     history features may use everything the table holds about the other datasets."""
@@ -216,11 +217,12 @@ def _selected_rows(table: Table, target: str, select: Selector, usable: np.ndarr
     target_dcn = dd.pop(target)
     rows = [(d, v, int(np.sum(usable & (table.datasets == d)))) for d, v in dd.items()]
     keep, _, _ = select(rows, target_dcn)
-    return _cap(np.flatnonzero(usable & np.isin(table.datasets, keep)), max_train, seed), keep
+    return _cap(table, np.flatnonzero(usable & np.isin(table.datasets, keep)), max_train,
+                seed), keep
 
 
 def scenario_n(table: Table, target: str, models: dict[str, Callable[[], Any]],
-               select: Selector, share: float = 0.5, max_train: int | None = 10_000,
+               select: Selector, share: float = 0.5, max_train: int | None = MAX_TRAIN_ROWS,
                seed: int = 0) -> list[Result]:
     """Scenario C on new families: ``share`` of the target's families (seeded) are
     removed from every other dataset and are the only ones scored."""

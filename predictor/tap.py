@@ -68,7 +68,7 @@ from tapas.arch import Architecture
 
 __all__ = ["CONTEXT_DIM", "NotFittedError", "TAPRegressor"]
 
-#: ``epochs=None`` aims at this many gradient steps, within [MIN_EPOCHS, MAX_EPOCHS].
+#: ``epochs=None`` aims at ``updates`` gradient steps, within [MIN_EPOCHS, MAX_EPOCHS].
 AUTO_UPDATES = 900
 MIN_EPOCHS, MAX_EPOCHS = 8, 150
 #: Below this many rows no calibration split is held out (the interval is unbounded).
@@ -336,9 +336,15 @@ class TAPRegressor(BaseEstimator):
     hidden_size : LSTM width of each member.
     embed_size : width of the shared linear embedding of each encoded step.
     epochs, lr, batch_size, weight_decay : optimisation (Adam, cosine-decayed lr).
-        ``epochs=None`` picks the number of epochs that gives about
-        ``AUTO_UPDATES`` gradient steps (between 8 and 150 epochs): small training
-        sets need many epochs, large ones few, and training time stays bounded.
+        ``epochs=None`` picks the number of epochs that gives about ``updates``
+        gradient steps (between 8 and 150 epochs): small training sets need many
+        epochs, large ones few, and training time stays bounded.
+    updates : the gradient steps ``epochs=None`` aims at. They set the training time:
+        each step runs the LSTM over the batch's longest network.
+    length_buckets : when the training rows mix short networks (at most
+        ``max_steps // 2`` encoded steps) with long ones, batch each kind among itself, so
+        a batch of short networks does not pay for the longest one in the data; the
+        ranking term loses only pairs of a short and a long network of one dataset.
     n_members : ensemble size K (mean and spread).
     coverage : nominal coverage of the split-conformal interval.
     calibration_fraction : share of the training rows held out for calibration.
@@ -386,8 +392,8 @@ class TAPRegressor(BaseEstimator):
     """
 
     def __init__(self, hidden_size: int = 32, embed_size: int = 24, epochs: int | None = None,
-                 lr: float = 3e-3, batch_size: int = 128, weight_decay: float = 1e-5,
-                 n_members: int = 4,
+                 updates: int = AUTO_UPDATES, length_buckets: bool = True, lr: float = 3e-3,
+                 batch_size: int = 128, weight_decay: float = 1e-5, n_members: int = 4,
                  coverage: float = 0.9, calibration_fraction: float = 0.15,
                  rank_weight: float = 0.5, target: str = "relative", use_history: bool = True,
                  history_dropout: float = 0.5, history_weight: float = 0.8,
@@ -398,6 +404,8 @@ class TAPRegressor(BaseEstimator):
         self.hidden_size = hidden_size
         self.embed_size = embed_size
         self.epochs = epochs
+        self.updates = updates
+        self.length_buckets = length_buckets
         self.lr = lr
         self.batch_size = batch_size
         self.weight_decay = weight_decay
@@ -424,6 +432,8 @@ class TAPRegressor(BaseEstimator):
             raise ValueError(f"embed_size must be an int in [1, 4096], got {self.embed_size!r}")
         if self.epochs is not None and not (isinstance(self.epochs, int) and self.epochs >= 1):
             raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
+        if not (isinstance(self.updates, int) and self.updates >= 1):
+            raise ValueError(f"updates must be a positive int, got {self.updates!r}")
         if not (isinstance(self.n_members, int) and 1 <= self.n_members <= 64):
             raise ValueError(f"n_members must be an int in [1, 64], got {self.n_members!r}")
         if not 0.0 < self.coverage < 1.0:
@@ -600,9 +610,15 @@ class TAPRegressor(BaseEstimator):
         y_scale = float(max(np.std(field[tr]), MIN_TARGET_SCALE))
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         bs = min(self.batch_size, len(tr))
-        n_batches = max(1, math.ceil(len(tr) / bs))
+        # a batch costs its longest network's steps: short networks batch among themselves
+        # when long ones are present (``length_buckets``)
+        long_tr = torch.from_numpy(len_all[tr] > self.max_steps // 2)
+        split = self.length_buckets and 0 < int(long_tr.sum()) < len(tr)
+        n_long = int(long_tr.sum())
+        n_batches = (math.ceil(n_long / bs) + math.ceil((len(tr) - n_long) / bs) if split
+                     else max(1, math.ceil(len(tr) / bs)))
         epochs = self.epochs or int(min(MAX_EPOCHS,
-                                        max(MIN_EPOCHS, math.ceil(AUTO_UPDATES / n_batches))))
+                                        max(MIN_EPOCHS, math.ceil(self.updates / n_batches))))
         self.epochs_ = epochs
         total = epochs * n_batches
         sched = torch.optim.lr_scheduler.LambdaLR(
@@ -615,10 +631,16 @@ class TAPRegressor(BaseEstimator):
         if progress is not None:
             progress(0, epochs)
         for epoch in range(epochs):
-            order = tr_t[torch.randperm(len(tr), generator=gen)]
+            perm = torch.randperm(len(tr), generator=gen)
+            if split:
+                parts = (perm[~long_tr[perm]], perm[long_tr[perm]])
+                chunks = [p[i:i + bs] for p in parts for i in range(0, len(p), bs)]
+                batches = [chunks[j] for j in torch.randperm(len(chunks), generator=gen)]
+            else:
+                batches = [perm[b * bs:(b + 1) * bs] for b in range(n_batches)]
             ep = 0.0
-            for b in range(n_batches):
-                idx = order[b * bs:(b + 1) * bs].to(dev)
+            for batch in batches:
+                idx = tr_t[batch].to(dev)
                 t_b = int(lt[idx].max())
                 cb = ct[idx]
                 if drop_hist:

@@ -36,6 +36,7 @@ import numpy as np
 
 from lde.errors import LDEError
 from predictor.persist import ModelFileError
+from predictor.sampling import MAX_TRAIN_ROWS, balanced_rows
 from probenet.datasets import BUILTINS as BUILTIN_DATASETS
 from probenet.datasets import DataLimits, DatasetError, DatasetTooLarge
 from tapas import __version__
@@ -68,11 +69,6 @@ TAU = 0.05
 MAX_LOADED = 16
 #: Train requests remembered for the fast path (same request at the same snapshot).
 MAX_RESOLVED = 256
-
-
-#: A predictor trains on at most this many of the selected experiments (a seeded sample):
-#: training time is set by its gradient steps, and more rows of the same datasets add little.
-MAX_TRAIN_ROWS = 10_000
 
 
 def predictor_key(selection: str, datasets: Sequence[str], params: dict[str, Any],
@@ -559,7 +555,8 @@ class Pipeline:
         """The predictor for a target DCN: reused when one was trained on the same
         experiments (the content of its DCN selection, :func:`selection_key`: ingesting or
         characterising an unrelated dataset does not retrain it; :func:`predictor_key`),
-        else trained on at most ``MAX_TRAIN_ROWS`` of them, with the history of every
+        else trained on a dataset-balanced sample of at most ``MAX_TRAIN_ROWS`` of them
+        (:func:`predictor.sampling.balanced_rows`), with the history of every
         family the LDE holds beyond the excluded datasets (:func:`lde_history`), saved and
         registered.
 
@@ -616,10 +613,7 @@ class Pipeline:
                     self._resolve(snapshot, req, pid)
                     return model, info
             runs = exps.mean_over_seeds()  # a network's seeds agree on one label
-            rows = np.arange(len(runs))
-            if len(rows) > MAX_TRAIN_ROWS:
-                rows = np.sort(np.random.default_rng(0).choice(rows, MAX_TRAIN_ROWS,
-                                                               replace=False))
+            rows = balanced_rows(runs.dataset_id, MAX_TRAIN_ROWS, seed=0)
             ids = runs.arch_id[rows]
             arch_by_id = store.architectures(list(dict.fromkeys(ids.tolist())))
             archs = [arch_by_id[a] for a in ids]

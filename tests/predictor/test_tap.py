@@ -302,3 +302,60 @@ def test_model_file_without_domain_loads_as_in_domain(fitted: TAPRegressor,
     ref = fitted.predict_interval([big], [0.99])
     np.testing.assert_allclose(p.mean, ref.mean, atol=1e-6)
     assert (p.upper - p.lower)[0] <= (ref.upper - ref.lower)[0] + 1e-9
+
+
+def _batch_lengths(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
+    """Record the encoded lengths of every training batch the LSTM sees."""
+    import predictor.tap as tap
+
+    seen: list[np.ndarray] = []
+    build = tap.build_net
+
+    def recording(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        net = build(*a, **k)
+        forward = net.forward
+
+        def fwd(x, lengths, a0, ctx):  # noqa: ANN001, ANN202
+            if net.training:
+                seen.append(lengths.cpu().numpy().copy())
+            return forward(x, lengths, a0, ctx)
+
+        net.forward = fwd
+        return net
+
+    monkeypatch.setattr(tap, "build_net", recording)
+    return seen
+
+
+def test_length_buckets_batch_short_and_long_networks_apart(
+        toy_data, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    archs, dcn, y = toy_data
+    seen = _batch_lengths(monkeypatch)
+    params = dict(SMALL, batch_size=16, epochs=2)
+    TAPRegressor(**params).fit(archs, dcn, y)
+    half = TAPRegressor().max_steps // 2
+    assert seen and all((b <= half).all() or (b > half).all() for b in seen)
+    n_rows = sum(len(b) for b in seen)
+    seen.clear()
+    TAPRegressor(**params, length_buckets=False).fit(archs, dcn, y)
+    assert any((b <= half).any() and (b > half).any() for b in seen)
+    assert sum(len(b) for b in seen) == n_rows  # every training row, once an epoch, both ways
+
+
+def test_length_buckets_change_nothing_when_networks_are_alike(toy_data) -> None:  # noqa: ANN001
+    archs, dcn, y = toy_data
+    long = [i for i, a in enumerate(archs) if len(a.layers) > 40]
+    a, d, t = [archs[i] for i in long], dcn[long], y[long]
+    p1 = TAPRegressor(**SMALL).fit(a, d, t).predict(a, d)
+    p2 = TAPRegressor(**SMALL, length_buckets=False).fit(a, d, t).predict(a, d)
+    np.testing.assert_array_equal(p1, p2)
+
+
+def test_updates_set_the_gradient_steps(toy_data) -> None:  # noqa: ANN001
+    archs, dcn, y = toy_data
+    small = {k: v for k, v in SMALL.items() if k != "epochs"}
+    few, more = (TAPRegressor(**small, updates=u, batch_size=16).fit(archs, dcn, y)
+                 for u in (120, 480))
+    assert few.epochs_ > 8 and abs(more.epochs_ - 4 * few.epochs_) <= 4
+    with pytest.raises(ValueError, match="updates"):
+        TAPRegressor(updates=0).fit(archs, dcn, y)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lde import ExperimentRecord, Store
 from tapas.pipeline import Pipeline
@@ -91,3 +92,19 @@ def test_an_unreadable_registered_model_is_trained_again(tmp_path: Path) -> None
         assert p2.id == p1.id and not p2.cached
         assert model.predict(ARCHS[:3], 0.52).shape == (3,)
         assert Pipeline(**kw).train(0.52)[1].cached  # the new file is good
+
+
+def test_the_predictor_trains_on_a_dataset_balanced_sample(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          ) -> None:
+    import tapas.pipeline
+
+    monkeypatch.setattr(tapas.pipeline, "MAX_TRAIN_ROWS", 10)
+    with Store(tmp_path / "lde.duckdb") as store:
+        _dataset(store, "a", 0.50, 0.12)          # 12 networks
+        _dataset(store, "b", 0.55, 0.22, ARCHS[:3])  # 3 networks
+        pipe = Pipeline(store=store, model_dir=tmp_path / "models", predictor_params=SMALL,
+                        min_experiments=10)
+        model, info = pipe.train(0.52)
+    assert sorted(info.datasets) == ["a", "b"] and info.n_train == 15  # what was selected
+    assert model.n_train_ + model.n_calibration_ == 5 + 3  # a share of 10 // 2 each, at most
