@@ -1,9 +1,9 @@
 """Evaluation scenarios over any ``(architecture, dataset, DCN, accuracy)`` table.
 
 * **A, seen dataset**: train on ``n_train`` random rows of one dataset, score the rest.
-* **B, unseen dataset, no filtering**: leave the target dataset out, train on (a
-  dataset-balanced sample of at most ``max_train`` rows of, ``predictor.sampling``)
-  everything else.
+* **B, unseen dataset, no filtering**: leave the target dataset out, train on
+  everything else (a dataset-balanced sample of at most ``max_train`` rows,
+  :mod:`predictor.sampling`).
 * **C, unseen dataset, DCN-filtered (TAPAS)**: leave the target out; keep the datasets
   the LDE's own selection rule picks for the target's DCN (passed in as ``select``,
   :func:`lde.selection.select_adaptive` in the benchmark); train on a dataset-balanced

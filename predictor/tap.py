@@ -434,6 +434,8 @@ class TAPRegressor(BaseEstimator):
             raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
         if not (isinstance(self.updates, int) and self.updates >= 1):
             raise ValueError(f"updates must be a positive int, got {self.updates!r}")
+        if not isinstance(self.length_buckets, bool):
+            raise ValueError(f"length_buckets must be True or False, got {self.length_buckets!r}")
         if not (isinstance(self.n_members, int) and 1 <= self.n_members <= 64):
             raise ValueError(f"n_members must be an int in [1, 64], got {self.n_members!r}")
         if not 0.0 < self.coverage < 1.0:
@@ -613,8 +615,8 @@ class TAPRegressor(BaseEstimator):
         # a batch costs its longest network's steps: short networks batch among themselves
         # when long ones are present (``length_buckets``)
         long_tr = torch.from_numpy(len_all[tr] > self.max_steps // 2)
-        split = self.length_buckets and 0 < int(long_tr.sum()) < len(tr)
         n_long = int(long_tr.sum())
+        split = self.length_buckets and 0 < n_long < len(tr)
         n_batches = (math.ceil(n_long / bs) + math.ceil((len(tr) - n_long) / bs) if split
                      else max(1, math.ceil(len(tr) / bs)))
         epochs = self.epochs or int(min(MAX_EPOCHS,

@@ -359,3 +359,5 @@ def test_updates_set_the_gradient_steps(toy_data) -> None:  # noqa: ANN001
     assert few.epochs_ > 8 and abs(more.epochs_ - 4 * few.epochs_) <= 4
     with pytest.raises(ValueError, match="updates"):
         TAPRegressor(updates=0).fit(archs, dcn, y)
+    with pytest.raises(ValueError, match="length_buckets"):
+        TAPRegressor(length_buckets="yes").fit(archs, dcn, y)
