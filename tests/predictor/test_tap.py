@@ -343,8 +343,13 @@ def test_length_buckets_batch_short_and_long_networks_apart(
 
 
 def test_length_buckets_change_nothing_when_networks_are_alike(toy_data) -> None:  # noqa: ANN001
+    from predictor.encoding import encode_batch
+
     archs, dcn, y = toy_data
-    long = [i for i, a in enumerate(archs) if len(a.layers) > 40]
+    m = TAPRegressor()
+    _, lengths, _ = encode_batch(archs, m.max_steps)
+    long = np.flatnonzero(lengths > m.max_steps // 2)  # every network long: one bucket
+    assert len(long) >= 20
     a, d, t = [archs[i] for i in long], dcn[long], y[long]
     p1 = TAPRegressor(**SMALL).fit(a, d, t).predict(a, d)
     p2 = TAPRegressor(**SMALL, length_buckets=False).fit(a, d, t).predict(a, d)
