@@ -137,13 +137,20 @@ def _mean(taus: dict[str, float]) -> float | None:
     return round(sum(taus.values()) / len(taus), 4) if taus else None
 
 
+def runs_by_network(runs: list[tuple]) -> dict[str, dict[str, list[float]]]:
+    """Accuracies per dataset and network, in row order (rows ``(dataset, network, seed,
+    accuracy)``, in seed order)."""
+    by: dict[str, dict[str, list[float]]] = {}
+    for name, arch, _, acc in runs:
+        by.setdefault(name, {}).setdefault(arch, []).append(float(acc))
+    return by
+
+
 def first_two_seeds(runs: list[tuple]) -> list[tuple]:
     """``(dataset, first run's accuracy, second run's accuracy)`` of every network with at
     least two runs (rows ``(dataset, network, seed, accuracy)``, in seed order)."""
-    by: dict[tuple[str, str], list[float]] = {}
-    for name, arch, _, acc in runs:
-        by.setdefault((name, arch), []).append(float(acc))
-    return [(name, v[0], v[1]) for (name, _), v in by.items() if len(v) >= 2]
+    return [(name, v[0], v[1]) for name, nets in runs_by_network(runs).items()
+            for v in nets.values() if len(v) >= 2]
 
 
 #: A label's reproducibility is measured on at least this many networks of a dataset.
@@ -159,11 +166,8 @@ def label_kendall(runs: list[tuple], min_networks: int = MIN_LABEL_NETWORKS
     networks, Kendall tau between the mean of their first ``2k`` runs' even-numbered ones
     and the mean of the odd-numbered ones: two independent ``k``-seed labels. With two runs
     a network this is the plain seed-to-seed tau."""
-    by: dict[str, dict[str, list[float]]] = {}
-    for name, arch, _, acc in runs:
-        by.setdefault(name, {}).setdefault(arch, []).append(float(acc))
     out: dict[str, tuple[float, int]] = {}
-    for name, nets in by.items():
+    for name, nets in runs_by_network(runs).items():
         counts = sorted((len(v) // 2 for v in nets.values()), reverse=True)
         k = counts[min_networks - 1] if len(counts) >= min_networks else 0
         if k < 1:
