@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-#: TAPAS's radius, and the minimums the pipeline asks of a selection.
+#: TAPAS's radius, and the minimums the pipeline asks of a selection. TAPAS's predictor
+#: learned absolute accuracies, so only datasets of close DCN could teach it; ours learns
+#: each network's standing within its dataset (the level is a separate fit), which
+#: transfers across DCNs, so a wider selection teaches it more: 5,000 labels rank unseen
+#: starter datasets better than 1,000 (BENCHMARKS.md, "A wider DCN selection").
 TAU = 0.05
-MIN_EXPERIMENTS = 1_000
+MIN_EXPERIMENTS = 5_000
 MIN_DATASETS = 2
 _EPS = 1e-12
 

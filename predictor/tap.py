@@ -5,8 +5,9 @@ step ``t`` sees the pair ``[e_{t-1}, e_t]`` (``e_0`` is an all-zero "input"
 step), a *context* vector and the accuracy field ``A_{t-1}``; the stacked LSTM's
 head predicts ``A_t``. ``A_0 = 1 / num_classes``; each predicted ``A_t`` is fed
 into step ``t + 1``; ``A_T`` is the network's predicted accuracy. Networks of
-different lengths share one padded batch: after its last step a network's ``A``
-is frozen, so its output does not depend on what else is in the batch.
+different lengths share one padded batch: a network's answer is ``A`` at its own
+last step (the padding's steps are computed and discarded), so its output does not
+depend on what else is in the batch.
 
 The context describes the target dataset and what the LDE knows of the candidate:
 the DCN, the class count and input geometry, and (``use_history``) the history
@@ -311,19 +312,23 @@ def build_net(k: int, f: int, c: int, h: int, e: int, seed: int) -> Any:
             a = a0[None, :].expand(kk, n)
             head_bias = self.b_o + torch.matmul(ctx[None], self.w_c)  # (K, N, 1)
             h1 = c1 = h2 = c2 = x.new_zeros(kk, n, h)
+            w2_h1, w2_h2 = self.w2[:, :h], self.w2[:, h:]
+            steps = []
             for t in range(t_max):
                 g1 = torch.baddbmm(torch.addcmul(projs[t], a[..., None], self.w_a),
                                    h1, self.w_hh)
                 i1, f1, z1, o1 = torch.sigmoid(g1).chunk(4, 2)
                 c1 = torch.addcmul(f1 * c1, i1, 2 * z1 - 1)
                 h1 = o1 * torch.tanh(c1)
-                g2 = torch.baddbmm(self.b2, torch.cat([h1, h2], 2), self.w2)
+                g2 = torch.baddbmm(torch.baddbmm(self.b2, h1, w2_h1), h2, w2_h2)
                 i2, f2, z2, o2 = torch.sigmoid(g2).chunk(4, 2)
                 c2 = torch.addcmul(f2 * c2, i2, 2 * z2 - 1)
                 h2 = o2 * torch.tanh(c2)
-                a_new = torch.sigmoid(torch.baddbmm(head_bias, h2, self.w_o)[..., 0])
-                a = torch.where((t < lengths)[None, :], a_new, a)
-            return a  # (K, N)
+                a = torch.sigmoid(torch.baddbmm(head_bias, h2, self.w_o)[..., 0])
+                steps.append(a)
+            # a network's answer is A at its last step; later steps only feed themselves
+            last = (lengths - 1).clamp(0, t_max - 1)
+            return torch.stack(steps).gather(0, last[None, None, :].expand(1, kk, n))[0]
 
     return TAPNet()
 

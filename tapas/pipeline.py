@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lde.errors import LDEError
+from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, TAU
 from predictor.persist import ModelFileError
 from predictor.sampling import MAX_TRAIN_ROWS, balanced_rows
 from probenet.datasets import BUILTINS as BUILTIN_DATASETS
@@ -60,11 +61,6 @@ log = logging.getLogger("tapas.pipeline")
 #: Hyper-parameters of the predictors the pipeline trains (the estimator's defaults
 #: unless overridden per pipeline).
 DEFAULT_PREDICTOR_PARAMS: dict[str, Any] = {}
-#: The adaptive DCN filter widens tau until this many experiments from this many
-#: datasets remain (TAPAS starts from tau = 0.05).
-MIN_EXPERIMENTS = 1_000
-MIN_DATASETS = 2
-TAU = 0.05
 #: Predictors held in memory (pinned ones, e.g. the service's default, always stay).
 MAX_LOADED = 16
 #: Train requests remembered for the fast path (same request at the same snapshot).

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lde import ExperimentRecord, Store
+from predictor import TAPRegressor
 from tapas.pipeline import Pipeline
 from tests.lde.conftest import small_arch
 
@@ -69,8 +70,10 @@ def test_identity_covers_every_hyper_parameter_defaults_included(tmp_path: Path)
         _dataset(store, "b", 0.55, 0.2)
         kw = {"store": store, "model_dir": tmp_path / "models", "min_experiments": 10}
         _, p1 = Pipeline(predictor_params=SMALL, **kw).train(0.52)
-        _, p2 = Pipeline(predictor_params={**SMALL, "history_weight": 0.8}, **kw).train(0.52)
-        _, p3 = Pipeline(predictor_params={**SMALL, "history_weight": 0.5}, **kw).train(0.52)
+        default = TAPRegressor().history_weight
+        _, p2 = Pipeline(predictor_params={**SMALL, "history_weight": default}, **kw).train(0.52)
+        _, p3 = Pipeline(predictor_params={**SMALL, "history_weight": default / 2}, **kw
+                         ).train(0.52)
         assert p2.id == p1.id and p2.cached
         assert p3.id != p1.id
         # where a predictor runs is not what it is: another device reuses it
