@@ -137,7 +137,7 @@ def _mean(taus: dict[str, float]) -> float | None:
     return round(sum(taus.values()) / len(taus), 4) if taus else None
 
 
-def runs_by_network(runs: list[tuple]) -> dict[str, dict[str, list[float]]]:
+def _runs_by_network(runs: list[tuple]) -> dict[str, dict[str, list[float]]]:
     """Accuracies per dataset and network, in row order (rows ``(dataset, network, seed,
     accuracy)``, in seed order)."""
     by: dict[str, dict[str, list[float]]] = {}
@@ -149,7 +149,7 @@ def runs_by_network(runs: list[tuple]) -> dict[str, dict[str, list[float]]]:
 def first_two_seeds(runs: list[tuple]) -> list[tuple]:
     """``(dataset, first run's accuracy, second run's accuracy)`` of every network with at
     least two runs (rows ``(dataset, network, seed, accuracy)``, in seed order)."""
-    return [(name, v[0], v[1]) for name, nets in runs_by_network(runs).items()
+    return [(name, v[0], v[1]) for name, nets in _runs_by_network(runs).items()
             for v in nets.values() if len(v) >= 2]
 
 
@@ -167,7 +167,7 @@ def label_kendall(runs: list[tuple], min_networks: int = MIN_LABEL_NETWORKS
     and the mean of the odd-numbered ones: two independent ``k``-seed labels. With two runs
     a network this is the plain seed-to-seed tau."""
     out: dict[str, tuple[float, int]] = {}
-    for name, nets in runs_by_network(runs).items():
+    for name, nets in _runs_by_network(runs).items():
         counts = sorted((len(v) // 2 for v in nets.values()), reverse=True)
         k = counts[min_networks - 1] if len(counts) >= min_networks else 0
         if k < 1:
