@@ -54,6 +54,17 @@ class Prediction:
         inside = [True] * n if self.in_domain is None else [bool(v) for v in self.in_domain]
         return inside, list(self.reasons) if self.reasons else [()] * n
 
+    def take(self, start: int, stop: int) -> Prediction:
+        """The networks ``start:stop`` of this batch (a scoring batch that merged several
+        requests is split back into one answer each)."""
+        sl = slice(start, stop)
+        return Prediction(
+            mean=self.mean[sl], spread=self.spread[sl], lower=self.lower[sl],
+            upper=self.upper[sl], coverage=self.coverage,
+            in_domain=None if self.in_domain is None else self.in_domain[sl],
+            reasons=self.reasons[sl] if self.reasons else (),
+            members=None if self.members is None else self.members[:, sl])
+
     def to_dict(self) -> dict[str, object]:
         return {"mean": self.mean.tolist(), "spread": self.spread.tolist(),
                 "lower": self.lower.tolist(), "upper": self.upper.tolist(),

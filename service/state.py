@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from service.batching import ScoreBatcher
 from service.errors import APIError, not_found
 from service.jobs import JobContext, JobRunner, QueueFull
 from tapas.config import Settings
@@ -136,6 +137,7 @@ class ServiceState:
         self.startup_error: dict[str, Any] | None = None
         self.no_default: str | None = None
         self.started = time.time()
+        self.scorer: ScoreBatcher | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -149,6 +151,7 @@ class ServiceState:
             self._prev_threads = torch.get_num_threads()
             torch.set_num_threads(self.torch_threads)
         self.store = self.pipeline.open().store
+        self.scorer = ScoreBatcher(self.pipeline.score_many)
         if self.uploads.is_dir():  # files of jobs a killed server left behind (now 'lost')
             for f in self.uploads.iterdir():
                 if f.is_file():
@@ -191,6 +194,9 @@ class ServiceState:
         their next progress report; a training run without reports is abandoned), then
         close the database."""
         self.jobs.shutdown(wait=grace_s)
+        if self.scorer is not None:
+            self.scorer.close()
+            self.scorer = None
         if self.store is not None:
             self.pipeline.close()
             self.store = None
@@ -463,7 +469,8 @@ class ServiceState:
             raise APIError(503, "not_ready", "the service is starting (loading the default "
                            "predictor); retry when GET /health/ready answers 200")
         try:
-            batch, info = self.pipeline.score(archs, dcn, predictor=predictor)
+            assert self.scorer is not None  # ready implies open
+            batch, info = self.scorer.submit(archs, dcn, predictor)
         except NoPredictorError as e:
             raise to_api_error(e) from None
         except LookupError as e:  # a pinned id that is unknown, or whose file is gone

@@ -720,6 +720,41 @@ class Pipeline:
                                   predictor=predictor)
         return model.predict_interval(list(archs), dcn), info
 
+    def score_many(self, requests: Sequence[tuple[Sequence[Any], float, str | None]],
+                   ) -> list[tuple[Any, PredictorInfo] | Exception]:
+        """:meth:`score` for several requests ``(archs, dcn, predictor)`` at once: those
+        answered by the same predictor share one forward pass (a batch of single-network
+        requests costs about what one request does), then each gets its own slice.
+        A request that fails gets its exception in its place; the others are answered."""
+        out: list[tuple[Any, PredictorInfo] | Exception] = [None] * len(requests)  # type: ignore[list-item]
+        groups: dict[int, tuple[Any, PredictorInfo, list[int]]] = {}
+        for i, (_, dcn, pin) in enumerate(requests):
+            try:
+                model, info = self.select(dcn, predictor=pin)
+            except Exception as e:  # noqa: BLE001 - returned to its own request
+                out[i] = e
+                continue
+            groups.setdefault(id(model), (model, info, []))[2].append(i)
+        for model, info, idx in groups.values():
+            archs = [a for i in idx for a in requests[i][0]]
+            dcns = np.concatenate([np.full(len(requests[i][0]), float(requests[i][1]))
+                                   for i in idx])
+            try:
+                p = model.predict_interval(archs, dcns)
+            except Exception as e:  # noqa: BLE001 - e.g. an unscorable network in one request
+                if len(idx) == 1:
+                    out[idx[0]] = e
+                else:  # find whose: score each request alone
+                    for i in idx:
+                        out[i] = self.score_many([requests[i]])[0]
+                continue
+            start = 0
+            for i in idx:
+                n = len(requests[i][0])
+                out[i] = (p.take(start, start + n), info)
+                start += n
+        return out
+
     def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
                 dataset: str | None = None, num_classes: int | None = None,
                 input_shape: Sequence[int] | None = None,
