@@ -228,6 +228,24 @@ class _Soak:
         return r.status_code, {200}
 
 
+WARMUP_SHARE = 0.25
+"""The first quarter of a soak is warm-up (caches fill, predictors load); after it the
+server's memory should stay flat."""
+
+
+def _rss_trend(samples: list[tuple[float, int]], seconds: float) -> dict[str, float]:
+    """RSS after warm-up: at its start, its largest, and the least-squares slope over the
+    rest of the soak (MiB per minute; about 0 when flat)."""
+    after = [(t, kib / 1024) for t, kib in samples if t >= WARMUP_SHARE * seconds]
+    if len(after) < 2:
+        return {"rss_after_warmup_mib": float("nan"), "rss_max_after_warmup_mib": float("nan"),
+                "rss_slope_mib_per_min": float("nan")}
+    t, m = np.array(after).T
+    slope = float(np.polyfit(t, m, 1)[0]) * 60.0
+    return {"rss_after_warmup_mib": float(m[0]), "rss_max_after_warmup_mib": float(m.max()),
+            "rss_slope_mib_per_min": slope}
+
+
 def run_soak(clients: int = 16, seconds: float = 60.0,
              progress: Progress | None = None) -> dict[str, Any]:
     """Start a server, soak it, stop it, check its database; the stable-keyed results."""
@@ -276,9 +294,11 @@ def run_soak(clients: int = 16, seconds: float = 60.0,
             t0 = time.perf_counter()
             for t in threads:
                 t.start()
+            rss_t: list[tuple[float, int]] = []  # (seconds in, VmRSS KiB), once a second
             while any(t.is_alive() for t in threads):
                 report(f"{clients} clients", int(min(seconds, time.perf_counter() - t0)),
                        int(seconds))
+                rss_t.append((time.perf_counter() - t0, _kib(proc.pid, "VmRSS")))
                 time.sleep(1.0)
             wall = time.perf_counter() - t0
             live = httpx.get(url + "/health/live", timeout=30).status_code
@@ -311,6 +331,7 @@ def run_soak(clients: int = 16, seconds: float = 60.0,
                          "p99_ms": _pct(soak.latency[k], 99)} for k in KINDS},
         "rss_ready_mib": rss_ready / 1024, "rss_end_mib": rss_end / 1024,
         "rss_peak_mib": hwm / 1024, "live_after": live,
+        **_rss_trend(rss_t, seconds),
         "experiments_added": soak.added, "db_intact": intact, "db_check": detail,
         "ready_s": ready_s, "cpu_count": os.cpu_count(),
     }
