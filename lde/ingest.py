@@ -34,7 +34,10 @@ column             meaning
 =================  ===========================================================
 
 A dataset that is not in the LDE is registered when its DCN is given to the
-ingest (``dcn={"name": 0.81}``); otherwise its rows are rejected.
+ingest (``dcn={"name": 0.81}``) and at least one of its records is stored (a rejected
+batch stores nothing); otherwise its rows are rejected. A DCN other than the one stored
+for a name is a :class:`~lde.errors.DatasetConflict` (the store's identity rule), never
+an overwrite.
 
 NAS-Bench-201 tables (CSV, the layout of ``nb201.csv``): an ``arch_str`` column of
 cell strings and one accuracy column per (dataset, split), in **percent**. Known

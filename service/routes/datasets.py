@@ -104,7 +104,8 @@ async def add_dataset(request: Request, state: State, _: WriteAccess) -> JSONRes
     Send either `multipart/form-data` with an `.npz` in field `file` (limited to
     `TAPAS_MAX_UPLOAD_MB`), or JSON `{"spec": "digits"}` naming a built-in dataset.
     The data are validated before the job starts (bad data: 422 `invalid_npz` /
-    `invalid_dataset`; a name already taken by different data: 409 `dataset_exists`);
+    `invalid_dataset`; a name that stands for other content, stored or claimed by a queued
+    or running upload: 409 `dataset_exists`);
     poll `GET /v1/jobs/{id}` for the DCN. Data already stored under another name
     resolve to that dataset (the job's result names it).
     """
