@@ -43,7 +43,14 @@ Contract (others code against these names)::
 
 from __future__ import annotations
 
-from lde.errors import DatabaseError, IngestError, LDEError, LockedError, SchemaError
+from lde.errors import (
+    DatabaseError,
+    DatasetConflict,
+    IngestError,
+    LDEError,
+    LockedError,
+    SchemaError,
+)
 from lde.schema import SCHEMA_VERSION
 from lde.store import (
     DatasetRow,
@@ -55,5 +62,5 @@ from lde.store import (
 )
 
 __all__ = ["SCHEMA_VERSION", "DatabaseError", "DatasetRow", "ExperimentRecord", "ExperimentSet",
-           "IngestError", "IngestReport", "LDEError", "LockedError",
+           "DatasetConflict", "IngestError", "IngestReport", "LDEError", "LockedError",
            "SchemaError", "Store", "dataset_id_for"]

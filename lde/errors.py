@@ -33,3 +33,18 @@ class SchemaError(LDEError):
 
 class IngestError(LDEError):
     """A whole input cannot be read (missing file, missing columns, bad mapping)."""
+
+
+class DatasetConflict(LDEError):
+    """A dataset name already stands for other content (other data, or a DCN, shape or
+    class count that would change): registering it again would silently rewrite what
+    its experiments describe. ``differences`` says what differs."""
+
+    def __init__(self, name: str, differences: list[str]) -> None:
+        self.name = name
+        self.differences = list(differences)
+        super().__init__(
+            f"dataset {name!r} is already stored with other content ({'; '.join(differences)}); "
+            "nothing was changed. Store these data under another name, or replace the stored "
+            f"DCN explicitly with `tapas dcn IMAGES --as {name}` (the old DCN is kept in its "
+            "dcn_meta.replaced)")

@@ -34,7 +34,10 @@ column             meaning
 =================  ===========================================================
 
 A dataset that is not in the LDE is registered when its DCN is given to the
-ingest (``dcn={"name": 0.81}``); otherwise its rows are rejected.
+ingest (``dcn={"name": 0.81}``) and at least one of its records is stored (a rejected
+batch stores nothing); otherwise its rows are rejected. A DCN other than the one stored
+for a name is a :class:`~lde.errors.DatasetConflict` (the store's identity rule), never
+an overwrite.
 
 NAS-Bench-201 tables (CSV, the layout of ``nb201.csv``): an ``arch_str`` column of
 cell strings and one accuracy column per (dataset, split), in **percent**. Known
@@ -55,6 +58,7 @@ from typing import Any
 from lde.archs import ArchRow, iter_nb201_rows
 from lde.errors import IngestError, LDEError
 from lde.store import (
+    DatasetRow,
     IngestReport,
     Progress,
     Store,
@@ -139,9 +143,23 @@ def _shape(v: Any) -> tuple[int, int, int] | None:
     return vals  # type: ignore[return-value]
 
 
+def _given_dcn(store: Store, row: DatasetRow, name: str, dcn: dict[str, float]) -> bool:
+    """Whether ``--dcn`` gives a stored dataset the DCN it lacks (to be set once a record
+    for it is stored). A DCN other than the stored one is a
+    :class:`~lde.errors.DatasetConflict` (the store's identity rule), never an overwrite."""
+    if name not in dcn:
+        return False
+    store.check_dataset(row.name, None, None, None, dcn[name])
+    return row.dcn is None
+
+
 def _ensure_datasets(store: Store, wanted: dict[str, dict[str, Any]], dcn: dict[str, float],
-                     source: str, rep: IngestReport) -> None:
-    """Register datasets named in ``dcn`` but absent; set given DCNs on present ones."""
+                     source: str, rep: IngestReport) -> tuple[dict[str, str], dict[str, str]]:
+    """Register datasets named in ``dcn`` but absent (``{name: id}`` of those added) and
+    find present ones the ``dcn`` gives a DCN they lack (``{name: id}``: set by
+    :func:`_settle_datasets` when a record for them is stored)."""
+    added: dict[str, str] = {}
+    fill: dict[str, str] = {}
     for name, info in wanted.items():
         row = store.dataset(name)
         if row is None:
@@ -149,12 +167,26 @@ def _ensure_datasets(store: Store, wanted: dict[str, dict[str, Any]], dcn: dict[
                 continue
             if info.get("num_classes") is None or info.get("input_shape") is None:
                 continue
-            store.upsert_dataset(name, info.get("fingerprint"), None, info["num_classes"],
-                                 info["input_shape"], dcn[name],
-                                 {"method": "given at ingest"}, source)
+            added[name] = store.upsert_dataset(name, info.get("fingerprint"), None,
+                                               info["num_classes"], info["input_shape"],
+                                               dcn[name], {"method": "given at ingest"}, source)
             rep.datasets_added += 1
-        elif name in dcn and row.dcn != dcn[name]:
-            store.set_dcn(row.id, dcn[name], {"method": "given at ingest"})
+        elif _given_dcn(store, row, name, dcn):
+            fill[name] = row.id
+    return added, fill
+
+
+def _settle_datasets(store: Store, added: dict[str, str], fill: dict[str, str],
+                     used: set[str], dcn: dict[str, float], rep: IngestReport) -> None:
+    """A rejected batch stores nothing: datasets this ingest registered but stored no
+    record for are removed again, and a given DCN is set only where a record landed."""
+    for name, did in added.items():
+        if name not in used and did not in used:
+            store.discard_dataset(did)
+            rep.datasets_added -= 1
+    for name, did in fill.items():
+        if name in used or did in used:
+            store.set_dcn(did, dcn[name], {"method": "given at ingest"})
 
 
 def ingest_records(store: Store, path: str | Path, *, source: str | None = None,
@@ -188,8 +220,11 @@ def ingest_records(store: Store, path: str | Path, *, source: str | None = None,
         records.append(rec)
         lines.append(line)
     with store.transaction():
-        _ensure_datasets(store, wanted, dcn, src, rep)
+        added, fill = _ensure_datasets(store, wanted, dcn, src, rep)
         sub = store.add_experiments(records, progress=progress)
+        refused = {i for i, _ in sub.rejected}
+        used = {str(r.dataset) for i, r in enumerate(records) if i not in refused}
+        _settle_datasets(store, added, fill, used, dcn, rep)
     rep.added, rep.skipped, rep.batch = sub.added, sub.skipped, sub.batch
     rep.architectures_added = sub.architectures_added
     rep.rejected.extend((lines[i], why) for i, why in sub.rejected)  # type: ignore[index]
@@ -335,6 +370,8 @@ def ingest_nb201(store: Store, path: str | Path, *, columns: list[str] | None = 
 
     # datasets: known ones, or NAS-Bench-201 ones registered with their DCN
     ds_of: dict[str, Any] = {}
+    added: dict[str, str] = {}
+    fill: dict[str, str] = {}
     with store.transaction():
         for name, _split in set(targets.values()):
             row = store.dataset(name)
@@ -344,14 +381,13 @@ def ingest_nb201(store: Store, path: str | Path, *, columns: list[str] | None = 
                                       "the LDE and is not a NAS-Bench-201 dataset; register it "
                                       "first")
                 k, size = NB201_DATASETS[name].num_classes, NB201_DATASETS[name].input_size
-                store.upsert_dataset(name, f"nas-bench-201:{name}", None, k, (3, size, size),
-                                     dcn.get(name),
-                                     {"method": "given at ingest"} if name in dcn else None,
-                                     source)
+                added[name] = store.upsert_dataset(
+                    name, f"nas-bench-201:{name}", None, k, (3, size, size), dcn.get(name),
+                    {"method": "given at ingest"} if name in dcn else None, source)
                 rep.datasets_added += 1
                 row = store.dataset(name)
-            elif name in dcn and row.dcn != dcn[name]:
-                store.set_dcn(row.id, dcn[name], {"method": "given at ingest"})
+            elif _given_dcn(store, row, name, dcn):
+                fill[name] = row.id
             ds_of[name] = row
 
         configs: list[tuple[int, int]] = []
@@ -394,6 +430,7 @@ def ingest_nb201(store: Store, path: str | Path, *, columns: list[str] | None = 
             progress("write", 0, 1)
         store.ingest_rows(list(arch_of.values()), experiment_table(cols), kind="nb201",
                           origin=str(path), arch_source=source, report=rep)
+        _settle_datasets(store, added, fill, set(cols["dataset_id"]), dcn, rep)
         if progress:
             progress("write", 1, 1)
     rep.rejected.sort(key=lambda r: (r[0] if isinstance(r[0], int) else 0))

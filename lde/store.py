@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lde.archs import ArchRow, arch_row, family_of, nb201_rows
-from lde.errors import DatabaseError, LDEError, LockedError, SchemaError
+from lde.errors import DatabaseError, DatasetConflict, LDEError, LockedError, SchemaError
 from lde.rows import (
     SPLITS,
     DatasetRow,
@@ -80,6 +80,34 @@ class _Columns:
     accuracy: np.ndarray
     split_vals: np.ndarray
     split_codes: np.ndarray
+
+
+def identity_differences(row: DatasetRow, fingerprint: str | None, n_classes: int | None,
+                         input_shape: Sequence[int] | None, dcn: float | None, *,
+                         probing: bool = False) -> list[str]:
+    """What registering ``row.name`` for this content would change; empty when it is the
+    same dataset. The one rule for a dataset's identity (uploads, ``tapas dcn``,
+    ``tapas ingest --dcn``, experiment runs): equal fingerprints are the same data (a
+    re-probe may update the DCN); otherwise the name must keep its fingerprint, class
+    count, input shape and DCN. ``dcn=None`` keeps the stored DCN, unless ``probing``:
+    a DCN is about to be computed for data the row cannot vouch for."""
+    if row.fingerprint and fingerprint:
+        if row.fingerprint == fingerprint:
+            return []
+        return [f"stored fingerprint {row.fingerprint[:16]}, these data {fingerprint[:16]}"]
+    diffs = []
+    if n_classes is not None and int(n_classes) != int(row.n_classes):
+        diffs.append(f"stored with {row.n_classes} classes, these have {int(n_classes)}")
+    if input_shape is not None and tuple(int(v) for v in input_shape) != tuple(row.input_shape):
+        diffs.append(f"stored input shape {'x'.join(map(str, row.input_shape))}, these "
+                     f"{'x'.join(str(int(v)) for v in input_shape)}")
+    if row.dcn is not None:
+        how = (row.dcn_meta or {}).get("method") or "unknown method"
+        if dcn is not None and abs(float(dcn) - float(row.dcn)) > 1e-9:
+            diffs.append(f"stored DCN {row.dcn:.4f} ({how}), new DCN {float(dcn):.4f}")
+        elif dcn is None and probing:
+            diffs.append(f"stored DCN {row.dcn:.4f} ({how}) was not computed from these data")
+    return diffs
 
 
 # ------------------------------------------------------------------------------- store
@@ -227,10 +255,30 @@ class Store:
             return self._con.sql(query, params=params or None).to_arrow_table()
 
     # -------------------------------------------------------------- datasets
+    def check_dataset(self, name: str, fingerprint: str | None, n_classes: int | None,
+                      input_shape: Sequence[int] | None, dcn: float | None = None, *,
+                      probing: bool = False) -> DatasetRow | None:
+        """The stored dataset ``name`` (None when the name is free); raise
+        :class:`~lde.errors.DatasetConflict` when this content may not take it
+        (:func:`identity_differences`). Callers check before slow work; :meth:`upsert_dataset`
+        checks again when it writes."""
+        did = dataset_id_for(name)
+        row = self.dataset(did)
+        if row is not None and row.id == did:
+            diffs = identity_differences(row, fingerprint, n_classes, input_shape, dcn,
+                                         probing=probing)
+            if diffs:
+                raise DatasetConflict(name, diffs)
+            return row
+        return None
+
     def upsert_dataset(self, name: str, fingerprint: str | None, n_samples: int | None,
                        n_classes: int, input_shape: Sequence[int], dcn: float | None = None,
                        dcn_meta: dict[str, Any] | None = None, source: str = "user") -> str:
-        """Add or update a dataset by name; returns its id. ``dcn=None`` keeps a stored DCN."""
+        """Add a dataset, or update one by name when it is the same dataset; returns its id.
+        ``dcn=None`` keeps a stored DCN. Other content under a stored name raises
+        :class:`~lde.errors.DatasetConflict` (:func:`identity_differences`), never a silent
+        overwrite; :meth:`replace_dcn` is the explicit way to replace a DCN."""
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise LDEError(f"dataset name must be a non-empty string of at most 200 "
                            f"characters, got {name!r}")
@@ -246,6 +294,7 @@ class Store:
         did = dataset_id_for(name)
         meta = json.dumps(dcn_meta, sort_keys=True) if dcn_meta is not None else None
         with self.transaction() as con:
+            self.check_dataset(name, fingerprint, k, shape, dcn)
             con.execute(
                 """INSERT INTO datasets (id, name, fingerprint, n_samples, n_classes, input_shape,
                        dcn, dcn_meta, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -259,6 +308,16 @@ class Store:
                        source = excluded.source, updated_at = now()""",
                 [did, name, fingerprint, ns, k, shape, dcn, meta, source])
         return did
+
+    def discard_dataset(self, dataset_id: str) -> None:
+        """Remove a dataset no experiment refers to (one an ingest registered but stored no
+        record for: a rejected batch stores nothing); ``LDEError`` when it has experiments."""
+        with self.transaction() as con:
+            n = con.execute("SELECT count(*) FROM experiments WHERE dataset_id = ?",
+                            [dataset_id]).fetchone()[0]
+            if n:
+                raise LDEError(f"dataset {dataset_id!r} has {n} experiments; not removed")
+            con.execute("DELETE FROM datasets WHERE id = ?", [dataset_id])
 
     def set_dcn(self, dataset_id: str, dcn: float, meta: dict[str, Any] | None = None) -> None:
         """Store a dataset's DCN and how it was computed (changes the snapshot id)."""

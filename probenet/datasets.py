@@ -230,26 +230,68 @@ class DataLimits:
                                   " MiB are allowed (TAPAS_MAX_DATASET_MB)")
 
 
-def _npy_header(zf: zipfile.ZipFile, member: str, where: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of an ``.npy`` inside a zip, read from its header alone."""
+MAX_NPZ_MEMBERS = 64
+"""Members an uploaded ``.npz`` may hold (x, y and a few extras; not a zip of thousands)."""
+_NPZ_KEYS = ("x", "y")
+
+
+def _npz_member(names: list[str], key: str, where: str) -> str:
+    """The zip member ``np.load(...)[key]`` would read: the member named exactly ``key``,
+    else ``key + ".npy"`` (numpy's ``NpzFile`` rule). Both present, or a name twice, is
+    ambiguous and refused: what is checked must be what is loaded."""
+    exact, suffixed = names.count(key), names.count(key + ".npy")
+    if exact + suffixed == 0:
+        found = sorted({n.removesuffix(".npy") for n in names})[:10]
+        raise DatasetError(f"{where}: needs arrays 'x' and 'y', found {found}")
+    if exact + suffixed > 1:
+        both = [n for n in (key, key + ".npy") if n in names]
+        raise DatasetError(f"{where}: ambiguous archive: array {key!r} is stored more than once "
+                           f"({', '.join(repr(n) for n in both)}); keep one member per array")
+    return key if exact else key + ".npy"
+
+
+def _npy_header(zf: zipfile.ZipFile, member: str, where: str
+                ) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and header length of an ``.npy`` inside a zip, read from its header
+    alone (a member that is not an ``.npy`` is refused: numpy would return its bytes)."""
     from numpy.lib import format as npformat
 
     with zf.open(member) as f:
+        if f.read(len(npformat.MAGIC_PREFIX)) != npformat.MAGIC_PREFIX:
+            raise DatasetError(f"{where}: member {member!r} is not an .npy array")
+        f.seek(0)
         version = npformat.read_magic(f)
         if version == (1, 0):
-            shape, _, dtype = npformat.read_array_header_1_0(f)
+            shape, fortran, dtype = npformat.read_array_header_1_0(f)
         elif version == (2, 0):
-            shape, _, dtype = npformat.read_array_header_2_0(f)
+            shape, fortran, dtype = npformat.read_array_header_2_0(f)
         else:
             raise DatasetError(f"{where}: {member} has unsupported .npy version {version}")
+        offset = f.tell()
     if dtype.hasobject:
         raise DatasetError(f"{where}: {member} holds Python objects; only numeric arrays are "
                            "accepted")
-    return tuple(int(d) for d in shape), dtype
+    return tuple(int(d) for d in shape), dtype, offset
+
+
+def _read_member(zf: zipfile.ZipFile, member: str, shape: tuple[int, ...], dtype: np.dtype,
+                 where: str) -> np.ndarray:
+    """The array of a checked member, decoded into exactly its declared size."""
+    from numpy.lib import format as npformat
+
+    with zf.open(member) as f:
+        arr = npformat.read_array(f, allow_pickle=False)
+    if arr.shape != shape or arr.dtype != dtype:  # cannot happen: the header was read
+        raise DatasetError(f"{where}: member {member!r} changed while it was read")
+    return arr
 
 
 # ------------------------------------------------------------------- sources
 def _load_npz(path: Path, limits: DataLimits) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays ``x`` and ``y`` of an ``.npz``, resolved by numpy's key rule and bounded by
+    ``limits`` from their ``.npy`` headers before anything is decompressed; the arrays are
+    then read from those same members (never through ``np.load``, whose lookup could pick
+    another member than the one checked)."""
     where = str(path)
     if path.stat().st_size == 0:
         raise DatasetError(f"{where}: the file is empty")
@@ -259,23 +301,33 @@ def _load_npz(path: Path, limits: DataLimits) -> tuple[np.ndarray, np.ndarray]:
                                "arrays 'x' and 'y'")
     try:
         with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if "x.npy" not in names or "y.npy" not in names:
-                found = sorted(n.removesuffix(".npy") for n in names)
-                raise DatasetError(f"{where}: needs arrays 'x' and 'y', found {found}")
-            xs, xd = _npy_header(zf, "x.npy", where)
-            ys, yd = _npy_header(zf, "y.npy", where)
+            infos = zf.infolist()
+            if len(infos) > MAX_NPZ_MEMBERS:
+                raise DatasetError(f"{where}: the archive holds {len(infos):,} members; at most "
+                                   f"{MAX_NPZ_MEMBERS} are accepted (arrays 'x' and 'y')")
+            names = [i.filename for i in infos]
+            members = {k: _npz_member(names, k, where) for k in _NPZ_KEYS}
+            heads = {k: _npy_header(zf, m, where) for k, m in members.items()}
+            (xs, xd, _), (ys, yd, _) = heads["x"], heads["y"]
             if len(xs) not in (3, 4):
                 raise DatasetError(f"{where}: x must be N x H x W, N x H x W x C or "
                                    f"N x C x H x W; got {len(xs)}-D shape {xs}")
             per_image = int(np.prod(xs[1:], dtype=object))
             limits.check(xs[0], per_image, where, xd.itemsize)
-            limits.check(int(np.prod(ys, dtype=object)), 1, where + " (y)", yd.itemsize)
-        with np.load(path, allow_pickle=False) as z:
-            x, y = z["x"], z["y"]
+            n_y = int(np.prod(ys, dtype=object))
+            limits.check(n_y, 1, where + " (y)", yd.itemsize)
+            for k, (shape, dtype, offset) in heads.items():
+                need = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+                size = zf.getinfo(members[k]).file_size
+                if size < need:
+                    raise DatasetError(f"{where}: member {members[k]!r} declares {need:,} bytes "
+                                       f"but holds {size:,} (truncated)")
+            x = _read_member(zf, members["x"], xs, xd, where)
+            y = _read_member(zf, members["y"], ys, yd, where)
     except DatasetError:
         raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
+            NotImplementedError, RuntimeError) as e:
         raise DatasetError(f"{where}: not a readable .npz file ({e})") from e
     return _to_nchw(np.asarray(x), where), np.asarray(y)
 

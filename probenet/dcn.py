@@ -174,7 +174,8 @@ def compute_dcn(dataset: Dataset, seed: int = 0, device: str | torch.device | No
                      fingerprint=dataset.fingerprint, dataset=dataset.name)
 
 
-def _store_name(dataset: Dataset) -> str:
+def store_name(dataset: Dataset) -> str:
+    """The name a dataset is stored under in the LDE (its spec, shortened when long)."""
     name = dataset.name
     return name if len(name) <= 200 else f"{name[:170]}~{dataset.fingerprint[:16]}"
 
@@ -221,7 +222,7 @@ def characterize(dataset: Dataset, store: Any = None, seed: int = 0,
     result = compute_dcn(dataset, seed=seed, device=device, epochs=want["epochs"],
                          max_samples=want["max_samples"], progress=progress)
     if store is not None:
-        store.upsert_dataset(_store_name(dataset), dataset.fingerprint, dataset.n_samples,
+        store.upsert_dataset(store_name(dataset), dataset.fingerprint, dataset.n_samples,
                              dataset.num_classes, list(dataset.input_shape), dcn=result.dcn,
                              dcn_meta=result.meta, source="probenet")
     return result

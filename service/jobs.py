@@ -76,6 +76,7 @@ class Job:
     key: str | None = None
     done: threading.Event = field(default_factory=threading.Event, repr=False)
     cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
+    release: Callable[[], None] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "description": self.description,
@@ -153,7 +154,9 @@ class JobRunner:
                           kind=kind, description=description, key=key)
                 self._jobs[job.id] = job
                 self._trim()
-                self._queue.put((job, self._with_done(work, on_done)))
+                wrapped = self._with_done(work, on_done)
+                job.release = getattr(wrapped, "on_done", None)
+                self._queue.put((job, wrapped))
         if same is not None or full:
             if on_done is not None:
                 on_done()
@@ -166,18 +169,27 @@ class JobRunner:
     @staticmethod
     def _with_done(work: Callable[[JobContext], dict[str, Any]],
                    on_done: Callable[[], None] | None) -> Callable[[JobContext], dict[str, Any]]:
-        """``work`` that calls ``on_done`` when it ends; a job skipped (cancelled while it
-        waited) calls it through :meth:`_release`."""
+        """``work`` that calls ``on_done`` when it ends; a job cancelled while it waited
+        calls it at once (:meth:`cancel`), a job skipped through :meth:`_release`; either
+        way it runs once."""
         if on_done is None:
             return work
+        lock, done = threading.Lock(), [False]
+
+        def once() -> None:
+            with lock:
+                if done[0]:
+                    return
+                done[0] = True
+            on_done()
 
         def wrapped(ctx: JobContext) -> dict[str, Any]:
             try:
                 return work(ctx)
             finally:
-                on_done()
+                once()
 
-        wrapped.on_done = on_done  # type: ignore[attr-defined]
+        wrapped.on_done = once  # type: ignore[attr-defined]
         return wrapped
 
     def _retry_after(self, queued: int) -> int:
@@ -190,6 +202,7 @@ class JobRunner:
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a queued job now, or ask a running one to stop at its next progress
         report; a finished job is returned unchanged. None for an unknown id."""
+        release = None
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or job.state in FINISHED:
@@ -197,8 +210,11 @@ class JobRunner:
             job.cancel_requested.set()
             if job.state == QUEUED:
                 self._finish(job, CANCELLED, "cancelled before it started (DELETE)")
+                release = job.release  # its upload and name claim end now, not when dequeued
             else:
                 job.message = "cancelling (stops at its next progress report)"
+        if release is not None:
+            release()
         return job
 
     def _trim(self) -> None:

@@ -29,6 +29,7 @@ from tapas.config import Settings
 from tapas.pipeline import (
     BUILTIN_DATASETS,
     DataLimits,
+    DatasetConflict,
     DatasetError,
     DatasetTooLarge,
     LDEError,
@@ -65,6 +66,8 @@ class DatasetRef:
     name: str
     fingerprint: str
     source: str
+    n_classes: int
+    input_shape: tuple[int, int, int]
     upload: Path | None = None
 
 
@@ -102,6 +105,8 @@ def to_api_error(e: BaseException, path: str | None = None) -> APIError | None:
         return APIError(429, "queue_full", f"{e}; retry in about {e.retry_after} s "
                         "(TAPAS_MAX_QUEUED_JOBS bounds the queue)", None,
                         headers={"Retry-After": str(e.retry_after)})
+    if isinstance(e, DatasetConflict):
+        return APIError(409, "dataset_exists", str(e), path)
     if isinstance(e, DatasetTooLarge):
         return APIError(413, "dataset_too_large", str(e), path)
     if isinstance(e, DatasetError):
@@ -275,7 +280,7 @@ class ServiceState:
                            "body.spec")
         with self._load_slot:
             ds = self._load(spec, "body.spec")
-        ref = DatasetRef(ds.name, ds.fingerprint, spec)
+        ref = DatasetRef(ds.name, ds.fingerprint, spec, ds.num_classes, ds.input_shape)
         self.check_name(ref, "body.spec")
         return ref
 
@@ -299,7 +304,8 @@ class ServiceState:
                 f.write(data)
             with self._load_slot:
                 ds = self._load(tmp, "body.file")
-            ref = DatasetRef(name, ds.fingerprint, str(self.uploads / f"{sha[:32]}.npz"))
+            ref = DatasetRef(name, ds.fingerprint, str(self.uploads / f"{sha[:32]}.npz"),
+                             ds.num_classes, ds.input_shape)
             del ds
             self.check_name(ref, "body.name")
             with self._names_lock:  # atomic: a job finishing now cannot delete it under us
@@ -316,24 +322,28 @@ class ServiceState:
                 del self._upload_refs[path]
                 path.unlink(missing_ok=True)
 
-    def check_name(self, ref: Any, path: str) -> None:
-        """409 when other data (a different fingerprint) is stored, or being stored by a
-        job, under this name: its experiments would silently describe other data."""
-        row = self.pipeline.dataset(ref.name)
-        taken = row.fingerprint if row is not None and row.fingerprint else None
+    def check_name(self, ref: DatasetRef, path: str) -> None:
+        """409 ``dataset_exists`` when the name stands for other content, stored (the
+        pipeline's identity rule: another fingerprint, or a dataset registered without
+        images whose DCN, shape or classes would change) or claimed by a queued or
+        running job for other data: its experiments would silently describe other data."""
+        try:
+            self.pipeline.check_dataset(ref.name, ref.fingerprint, ref.n_classes,
+                                        ref.input_shape)
+        except DatasetConflict as e:
+            raise to_api_error(e, path) from None
         with self._names_lock:
             claim = self._claims.get(ref.name)
-        other = taken if taken not in (None, ref.fingerprint) else (
-            claim[0] if claim and claim[0] != ref.fingerprint else None)
-        if other is not None:
+        if claim and claim[0] != ref.fingerprint:
             raise APIError(409, "dataset_exists",
-                           f"a different dataset is already stored as {ref.name!r} "
-                           f"(fingerprint {other[:12]}..., this one has "
-                           f"{ref.fingerprint[:12]}...); choose another name", path)
+                           f"dataset {ref.name!r} is being stored for other data by a queued "
+                           f"or running job (fingerprint {claim[0][:16]}, these data "
+                           f"{ref.fingerprint[:16]}); choose another name", path)
 
     def _claim(self, ref: DatasetRef, path: str) -> None:
-        """Bind ``ref.name`` to its fingerprint until the job ends (checked atomically with
-        the other jobs; the stored row decides once the DCN is written)."""
+        """Bind ``ref.name`` to its fingerprint from submission until the job ends (checked
+        atomically with the other submissions; the stored row decides once the DCN is
+        written)."""
         with self._names_lock:
             self.check_name(ref, path)
             fp, n = self._claims.get(ref.name, (ref.fingerprint, 0))
@@ -347,24 +357,33 @@ class ServiceState:
             else:
                 self._claims[name] = (fp, n - 1)
 
-    def submit_characterize(self, ref: DatasetRef, seed: int, force: bool) -> Any:
+    def submit_characterize(self, ref: DatasetRef, seed: int, force: bool,
+                            path: str = "body.name") -> Any:
         """Queue the DCN computation of a validated dataset; returns the job (the queued
-        job of an identical request when there is one)."""
+        job of an identical request when there is one). The name is claimed for these
+        data now, so other data under the same name are a 409 at submission, not a failed
+        job later."""
         def work(ctx: JobContext) -> dict[str, Any]:
-            self._claim(ref, "body.name")
-            try:
-                ds = dataclasses.replace(self._load(ref.upload or ref.source, "body.file"),
-                                         name=ref.name)
-                info, res = self.pipeline.characterize(ds, seed=seed, force=force,
-                                                       progress=ctx.progress)
-            finally:
-                self._unclaim(ref.name)
+            ds = dataclasses.replace(self._load(ref.upload or ref.source, "body.file"),
+                                     name=ref.name)
+            info, res = self.pipeline.characterize(ds, seed=seed, force=force,
+                                                   progress=ctx.progress)
             out = {"dataset": info.to_dict()}
             to_dict = getattr(res, "to_dict", None)
             out["dcn"] = to_dict() if callable(to_dict) else {"dcn": float(res.dcn)}
             return out
 
-        on_done = (lambda: self._release_upload(ref.upload)) if ref.upload else None
+        def on_done() -> None:
+            self._unclaim(ref.name)
+            if ref.upload:
+                self._release_upload(ref.upload)
+
+        try:
+            self._claim(ref, path)
+        except APIError:
+            if ref.upload:
+                self._release_upload(ref.upload)
+            raise
         key = f"dcn:{ref.fingerprint}:{ref.name}:{seed}:{force}"
         try:
             job = self.jobs.submit("dcn", f"DCN of {ref.name}", work, key=key, on_done=on_done)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lde.errors import LDEError
+from lde.errors import DatasetConflict, LDEError
 from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, TAU
 from predictor.persist import ModelFileError
 from predictor.sampling import MAX_TRAIN_ROWS, balanced_rows
@@ -298,13 +298,27 @@ class Pipeline:
         """Load a dataset, compute (or reuse, by fingerprint) its DCN, record both in the LDE.
 
         ``probe``: ``device``, ``epochs``, ``max_samples`` (see ``probenet.characterize``).
+        Data already stored (by fingerprint) resolve to that dataset. A name that stands
+        for other content raises :class:`~lde.errors.DatasetConflict` before the probe runs
+        (:meth:`recharacterize` is the explicit way to replace a stored DCN).
         """
         import probenet
+        from probenet.dcn import store_name
 
         ds = dataset if isinstance(dataset, probenet.Dataset) else probenet.load_dataset(dataset)
+        if force or self.store.dataset_by_fingerprint(ds.fingerprint) is None:
+            self.check_dataset(store_name(ds), ds.fingerprint, ds.num_classes, ds.input_shape)
         res = probenet.characterize(ds, store=self.store, seed=seed, force=force,
                                     progress=progress, **probe)
         return DatasetInfo.from_row(self.store.dataset_by_fingerprint(ds.fingerprint)), res
+
+    def check_dataset(self, name: str, fingerprint: str, n_classes: int,
+                      input_shape: Sequence[int]) -> DatasetInfo | None:
+        """The stored dataset ``name`` if these data may be characterised under it (None:
+        the name is free); :class:`~lde.errors.DatasetConflict` naming what differs when
+        the name stands for other content (``lde.store.identity_differences``)."""
+        row = self.store.check_dataset(name, fingerprint, n_classes, input_shape, probing=True)
+        return None if row is None else DatasetInfo.from_row(row)
 
     def recharacterize(self, name: str, dataset: str | Path | Dataset, *, seed: int = 0,
                        force: bool = False, reprobe: bool = False,
@@ -785,7 +799,7 @@ class Pipeline:
                                                       p.upper, mem, inside, why, strict=True)]
 
 
-__all__ = ["BUILTIN_DATASETS", "MAX_TRAIN_ROWS", "DataLimits", "DatasetError", "DatasetTooLarge",
-           "LDEError", "MIN_DATASETS", "MIN_EXPERIMENTS", "ModelFileError", "NoPredictorError",
-           "Pipeline", "TAU", "lde_history", "load_dataset", "load_predictor", "model_path",
-           "predictor_key", "selection_key", "verify_predictor"]
+__all__ = ["BUILTIN_DATASETS", "MAX_TRAIN_ROWS", "DataLimits", "DatasetConflict", "DatasetError",
+           "DatasetTooLarge", "LDEError", "MIN_DATASETS", "MIN_EXPERIMENTS", "ModelFileError",
+           "NoPredictorError", "Pipeline", "TAU", "lde_history", "load_dataset", "load_predictor",
+           "model_path", "predictor_key", "selection_key", "verify_predictor"]

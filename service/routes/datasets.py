@@ -104,7 +104,8 @@ async def add_dataset(request: Request, state: State, _: WriteAccess) -> JSONRes
     Send either `multipart/form-data` with an `.npz` in field `file` (limited to
     `TAPAS_MAX_UPLOAD_MB`), or JSON `{"spec": "digits"}` naming a built-in dataset.
     The data are validated before the job starts (bad data: 422 `invalid_npz` /
-    `invalid_dataset`; a name already taken by different data: 409 `dataset_exists`);
+    `invalid_dataset`; a name that stands for other content, stored or claimed by a queued
+    or running upload: 409 `dataset_exists`);
     poll `GET /v1/jobs/{id}` for the DCN. Data already stored under another name
     resolve to that dataset (the job's result names it).
     """
@@ -113,14 +114,16 @@ async def add_dataset(request: Request, state: State, _: WriteAccess) -> JSONRes
     if ctype == "multipart/form-data":
         body = await read_limited(request, limit)
         ref, seed, force = await _from_multipart(request, state, body)
+        where = "body.name"
     elif ctype in ("application/json", ""):
         body = await read_limited(request, min(limit, 2**20), "a JSON dataset request")
         ref, seed, force = await _from_json(state, body)
+        where = "body.spec"
     else:
         raise APIError(415, "unsupported_media_type",
                        f"send multipart/form-data (an .npz upload) or application/json (a "
                        f"built-in spec), not {ctype!r}", "header.Content-Type")
-    job = state.submit_characterize(ref, seed, force)
+    job = await run_in_threadpool(state.submit_characterize, ref, seed, force, where)
     body_out = DatasetAccepted(job=job.to_dict(), dataset=ref.name)
     return JSONResponse(body_out.model_dump(mode="json"), status_code=202,
                         headers={"Location": f"/v1/jobs/{job.id}"})

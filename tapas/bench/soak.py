@@ -55,16 +55,21 @@ KINDS = ("predict", "ingest", "upload", "hostile", "job", "read")
 WEIGHTS = (0.45, 0.15, 0.08, 0.15, 0.07, 0.10)
 
 
-def npy_zip(members: dict[str, tuple[tuple[int, ...], str, int]]) -> bytes:
+def npy_zip(members: dict[str, tuple[tuple[int, ...] | None, str, int]],
+            suffix: str = ".npy") -> bytes:
     """An ``.npz`` written member by member: each ``name: (shape, dtype, data_bytes)`` is a
     real ``.npy`` header declaring ``shape`` followed by ``data_bytes`` zero bytes streamed
-    through deflate (a decompression bomb when ``data_bytes`` is large)."""
+    through deflate (a decompression bomb when ``data_bytes`` is large); ``shape`` None
+    writes the zeros without a header (not an ``.npy``). Member names are ``name +
+    suffix`` (``suffix=""``: as given, e.g. ``x`` and ``x.npy`` side by side)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name, (shape, dtype, nbytes) in members.items():
-            with zf.open(name + ".npy", "w", force_zip64=True) as f:
-                np.lib.format.write_array_header_1_0(
-                    f, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape})
+            with zf.open(name + suffix, "w", force_zip64=True) as f:
+                if shape is not None:
+                    np.lib.format.write_array_header_1_0(
+                        f, {"descr": np.dtype(dtype).str, "fortran_order": False,
+                            "shape": shape})
                 chunk = bytes(2**22)
                 left = nbytes
                 while left > 0:

@@ -52,7 +52,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         reference-cell convention): the probe's DCN replaces the stored one."""
         from probenet import DatasetError, characterize, load_dataset
         from tapas.config import get_settings
-        from tapas.pipeline import LDEError, Pipeline
+        from tapas.pipeline import DatasetConflict, LDEError, Pipeline
 
         policy = device or get_settings().device
         if policy not in ("auto", "cpu", "cuda"):
@@ -106,6 +106,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     _, res = app.characterize(ds, seed=seed, force=force, progress=cb, **probe)
                 else:
                     res = characterize(ds, seed=seed, force=force, progress=cb, **probe)
+        except DatasetConflict as e:
+            fail(f"{e}; `tapas dcn` stores a file under its path, so copying the changed file "
+                 "to a new path keeps both")
         except (RuntimeError, ValueError, LookupError, LDEError) as e:
             fail(str(e))
         finally:

@@ -67,3 +67,52 @@ def test_url_refuses_dcn_it_cannot_send(tmp_path: Path) -> None:
     r = tapas("ingest", str(runs), "--url", "http://127.0.0.1:9", "--dcn", "x=0.5",
               home=tmp_path)
     assert r.returncode == 1 and "--dcn" in r.stderr and "Traceback" not in r.stderr
+
+
+def _datasets(db: Path) -> dict[str, tuple]:
+    from lde import Store
+
+    with Store(db, read_only=True) as s:
+        return {d.name: (d.dcn, d.n_classes, d.input_shape, d.fingerprint, d.dcn_meta)
+                for d in s.datasets()}
+
+
+def test_rejected_batch_registers_no_dataset_and_a_given_dcn_never_overwrites(
+        tmp_path: Path) -> None:
+    """Issue 38 #7: every record rejected -> the dataset named by --dcn is not stored
+    either; and (one identity rule) --dcn with another DCN for a stored name is an error
+    naming it, with the database unchanged."""
+    from lde import Store
+
+    db = tmp_path / "lde.duckdb"
+    Store(db).close()
+    geo = {"num_classes": 10, "input_shape": [3, 32, 32]}
+    bad = [{"arch": "|bogus~0|", "dataset": "fresh", "accuracy": 0.5, "seed": i, **geo}
+           for i in range(3)]
+    runs = tmp_path / "bad.jsonl"
+    runs.write_text("".join(json.dumps(r) + "\n" for r in bad))
+    r = tapas("ingest", str(runs), "--db", str(db), "--dcn", "fresh=0.4", "--json",
+              home=tmp_path)
+    assert r.returncode == 1 and "nothing was stored" in r.stderr, r.stdout + r.stderr
+    assert json.loads(r.stdout)["datasets_added"] == 0
+    assert _datasets(db) == {}
+
+    # one dataset all rejected, another stored: only the second is registered
+    good = {"arch": CELL, "dataset": "kept", "accuracy": 0.7, "seed": 1, **geo}
+    runs.write_text("".join(json.dumps(x) + "\n" for x in [*bad, good]))
+    r = tapas("ingest", str(runs), "--db", str(db), "--dcn", "fresh=0.4", "--dcn", "kept=0.6",
+              "--json", home=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["added"] == 1 and rep["datasets_added"] == 1, rep
+    stored = _datasets(db)
+    assert set(stored) == {"kept"} and stored["kept"][0] == 0.6
+
+    # the same DCN again is the same dataset; another DCN is a conflict, nothing changes
+    r = tapas("ingest", str(runs), "--db", str(db), "--dcn", "kept=0.6", home=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = tapas("ingest", str(runs), "--db", str(db), "--dcn", "kept=0.8", home=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "'kept'" in r.stderr and "DCN 0.6000" in r.stderr and "0.8000" in r.stderr
+    assert "--as kept" in r.stderr
+    assert _datasets(db) == stored

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,3 +61,73 @@ def test_bench_dcn_quick_json():
         assert key in out
     assert out["n_datasets"] == 3 and out["n_panel_archs"] == 5 and out["quick"] is True
     assert 0.0 <= out["dcn_spread"] <= 1.0
+
+
+def _row(name: str) -> dict:
+    from lde import Store
+    from tapas.config import get_settings
+
+    with Store(get_settings().database, read_only=True) as s:
+        row = s.dataset(name)
+    assert row is not None, name
+    return row.__dict__
+
+
+def test_tapas_dcn_on_a_changed_file_is_an_error_and_changes_nothing(tapas_home, tmp_path):
+    """Issue 38 #6: the stored dataset is named by the file's path; other data at that path
+    are a clean error naming it and what differs, never a silent overwrite."""
+    from tests.probenet.conftest import blobs
+
+    p = tmp_path / "d.npz"
+    x, y = blobs(80, 2)
+    np.savez(p, x=x, y=y)
+    args = ["dcn", str(p), "--epochs", "1", "--max-samples", "100", "--device", "cpu",
+            "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    before = _row(str(p))
+    x, y = blobs(90, 3, seed=1)
+    np.savez(p, x=x, y=y)
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output and "error:" in res.output
+    assert str(p) in res.output and "fingerprint" in res.output and "--as" in res.output
+    assert _row(str(p)) == before
+
+
+def _dcn_peak_kib(path: Path, home: Path) -> tuple[int, str]:
+    """``tapas dcn PATH`` in a child process: (its peak RSS in KiB, its output)."""
+    import os
+    import subprocess
+    import sys
+
+    wrap = ("import resource, runpy, sys\nsys.argv = ['tapas', *sys.argv[1:]]\ntry:\n"
+            "    runpy.run_module('tapas.cli.main', run_name='__main__')\nfinally:\n"
+            "    print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+            "file=sys.stderr)\n")
+    env = {**os.environ, "TAPAS_HOME": str(home), "COLUMNS": "250"}
+    r = subprocess.run([sys.executable, "-c", wrap, "dcn", str(path), "--no-store"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    return int(out.rsplit("MAXRSS", 1)[1].split()[0]), out
+
+
+def test_tapas_dcn_refuses_bombs_under_any_member_name_with_little_memory(tmp_path):
+    """Issue 38 #2 through the CLI: the same loader as uploads, so a member named 'x' (or
+    both 'x' and 'x.npy') is checked before anything is decompressed."""
+    from tapas.bench.soak import npy_zip
+
+    big = ((65_536, 64, 64), "|u1", 65_536 * 64 * 64)
+    small, labels = ((10, 8, 8), "|u1", 640), ((10,), "<i8", 80)
+    base = tmp_path / "base.npz"
+    np.savez(base, x=np.zeros((5, 3, 3)), y=np.zeros(4))
+    base_kib, out = _dcn_peak_kib(base, tmp_path / "home")
+    assert "5 samples but y has 4" in out
+    for members, why in (({"x": big, "y": labels}, "TAPAS_MAX_DATASET_MB"),
+                         ({"x.npy": small, "x": big, "y.npy": labels}, "ambiguous")):
+        p = tmp_path / "bomb.npz"
+        p.write_bytes(npy_zip(members, suffix=""))
+        kib, out = _dcn_peak_kib(p, tmp_path / "home")
+        assert "Traceback" not in out and "error:" in out and why in out, out
+        assert kib - base_kib < 100 * 2**10, f"peak RSS {kib - base_kib} KiB above baseline"

@@ -92,6 +92,43 @@ def test_decompression_bomb_is_refused_from_the_headers(srv: ProcServer,
     assert list((srv.home / "uploads").glob("*")) == []
 
 
+BIG_X = ((65_536, 64, 64), "|u1", 65_536 * 64 * 64)  # 268 MB of pixels, 1 GiB as float32
+BIG_Y = ((2**25,), "<i8", 2**28)  # 268 MB of labels
+SMALL_X = ((10, 8, 8), "|u1", 640)
+SMALL_Y = ((10,), "<i8", 80)
+#: zip members by their exact names (what np.load maps to keys 'x'/'y') -> expected answer
+NAMINGS = {
+    "x": ({"x": BIG_X, "y": SMALL_Y}, 413, "dataset_too_large"),
+    "x.npy": ({"x.npy": BIG_X, "y.npy": SMALL_Y}, 413, "dataset_too_large"),
+    "y": ({"x.npy": SMALL_X, "y": BIG_Y}, 413, "dataset_too_large"),
+    "mixed": ({"x": SMALL_X, "y.npy": BIG_Y}, 413, "dataset_too_large"),
+    "x and x.npy": ({"x.npy": SMALL_X, "x": BIG_X, "y.npy": SMALL_Y}, 422, "invalid_npz"),
+    "y and y.npy": ({"x.npy": SMALL_X, "y.npy": SMALL_Y, "y": BIG_Y}, 422, "invalid_npz"),
+    "x not .npy": ({"x": (None, "|u1", 2**28), "y.npy": SMALL_Y}, 422, "invalid_npz"),
+}
+
+
+@pytest.mark.parametrize("naming", list(NAMINGS))
+def test_bomb_under_any_member_name_is_refused_before_decompression(
+        srv: ProcServer, client: httpx.Client, naming: str) -> None:
+    """Issue 38 #2: np.load reads member 'x' before 'x.npy'; the size check must see the
+    member that would be loaded, whatever its name (ambiguous archives are refused)."""
+    members, status, code = NAMINGS[naming]
+    data = npy_zip(members, suffix="")
+    assert len(data) < 1_200_000
+    before = proc_kib(srv.pid, "VmRSS")
+    with RSSWatch(srv.pid) as watch:
+        r = upload(client, data, "bomb38")
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["code"] == code and err["path"] == "body.file", err
+    assert (watch.peak_kib - before) < 100 * 2**10, \
+        f"RSS grew {(watch.peak_kib - before) / 2**10:.0f} MiB"
+    assert proc_kib(srv.pid, "VmRSS") - before < 100 * 2**10  # nothing retained
+    assert list((srv.home / "uploads").glob("*")) == []
+    assert client.get("/v1/datasets/bomb38").status_code == 404
+
+
 @pytest.mark.parametrize("shape", [(2**40, 1, 1), (1_000_000, 1_000_000, 1_000_000),
                                    (10, 100_000, 100_000)])
 def test_npz_header_declaring_a_huge_shape_is_a_413(client: httpx.Client,
@@ -283,3 +320,68 @@ def test_bounded_queue_dedup_cancel_and_lost_after_kill(tmp_path: Path) -> None:
             assert c.get("/v1/datasets/digits").status_code == 404  # nothing half-written
     finally:
         srv.stop()
+
+
+# ------------------------------------------------- issue 38: one identity per dataset name
+def _ingest_cli(home: Path, *args: str) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TAPAS_HOME": str(home)}
+    for k in ("TAPAS_DB_PATH", "TAPAS_MODEL_DIR", "TAPAS_API_TOKEN"):
+        env.pop(k, None)
+    return subprocess.run([sys.executable, "-m", "tapas.cli.main", "ingest", *args, "--db",
+                           str(home / "lde.duckdb")], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_upload_never_replaces_an_ingested_dataset_and_queued_names_conflict(
+        tmp_path: Path) -> None:
+    """Issue 38 #4: an upload under the name of a dataset that ``tapas ingest --dcn``
+    registered (no fingerprint) is a 409 and leaves its DCN and experiments as they were;
+    and a name claimed by a queued or running upload of other data is a 409 at once."""
+    from lde import Store
+    from tests.service.conftest import small_net
+
+    home = tmp_path / "home"
+    home.mkdir()
+    Store(home / "lde.duckdb").close()
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text("".join(json.dumps({"arch": small_net(w, 1), "dataset": "mine",
+                                        "accuracy": 0.5 + w / 100, "seed": w,
+                                        "num_classes": 10, "input_shape": [1, 8, 8]}) + "\n"
+                            for w in (4, 8, 16)))
+    r = _ingest_cli(home, str(runs), "--dcn", "mine=0.4", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    slow = {"TAPAS_PROBE_EPOCHS": "400", "TAPAS_PROBE_MAX_SAMPLES": "1797"}
+    with ProcServer(home, **slow) as srv, \
+            httpx.Client(base_url=srv.url, headers=AUTH, timeout=120) as c:
+        before = c.get("/v1/datasets/mine").json()
+        exps = c.get("/v1/experiments", params={"dcn": 0.4, "tau": 0.01}).json()
+        assert before["dcn"] == pytest.approx(0.4) and exps["total"] == 3
+        for n in (80, 120):  # same shape and classes: only the DCN would change
+            r = upload(c, digits_npz(n)[0], "mine")
+            assert r.status_code == 409, r.text
+            err = r.json()["error"]
+            assert err["code"] == "dataset_exists" and err["path"] == "body.name", err
+            assert "'mine'" in err["message"] and "DCN 0.4000" in err["message"], err
+        assert c.get("/v1/datasets/mine").json() == before
+        assert c.get("/v1/experiments", params={"dcn": 0.4, "tau": 0.01}).json() == exps
+        assert list((srv.home / "uploads").glob("*")) == []
+
+        # a queued/running upload claims its name: other data under it are a 409 now
+        first = upload(c, digits_npz(1500)[0], "claimed")
+        assert first.status_code == 202, first.text
+        job = first.json()["job"]["id"]
+        other = upload(c, digits_npz(300)[0], "claimed")
+        assert other.status_code == 409, other.text
+        assert other.json()["error"]["code"] == "dataset_exists"
+        assert "queued or running job" in other.json()["error"]["message"]
+        same = upload(c, digits_npz(1500)[0], "claimed")  # the same data: the same job
+        assert same.status_code == 202 and same.json()["job"]["id"] == job
+        assert c.delete(f"/v1/jobs/{job}").status_code == 200
+        assert wait_job(c, job)["state"] == "cancelled"
+        freed = upload(c, digits_npz(300)[0], "claimed")  # the claim ended with the job
+        assert freed.status_code == 202, freed.text
+        c.delete(f"/v1/jobs/{freed.json()['job']['id']}")
