@@ -10,7 +10,8 @@ draws, with its own seeded generator, one of:
   invalid (200 with exactly that one rejected);
 * ``upload``: a real digits subset of a random size as ``.npz`` (202; 429 when the job
   queue is full);
-* ``hostile``: a decompression bomb, an ``.npz`` header declaring a huge shape, a
+* ``hostile``: a decompression bomb (as ``x.npy``, as a bare ``x``, or an ``x`` beside an
+  ``x.npy``), an ``.npz`` header declaring a huge shape, a
   non-zip file, invalid JSON, no token, an overflowing seed, an oversized
   ``Content-Length`` (each has its expected 4xx);
 * ``job``: a predictor for a random DCN, a job list, cancelling a job (200/202/409/429);
@@ -104,6 +105,12 @@ class _Soak:
         d = load_digits()
         self.digits = (d.images.astype(np.float32), d.target.astype(np.int64))
         self.bomb = bomb()
+        n, side = 65_536, 64  # the same 268 MB of pixels, under the names np.load also reads
+        self.bomb_bare = npy_zip({"x": ((n, side, side), "|u1", n * side * side),
+                                  "y": ((n,), "<i8", n * 8)}, suffix="")
+        self.bomb_twice = npy_zip({"x": ((n, side, side), "|u1", n * side * side),
+                                   "x.npy": ((4, 8, 8), "<f4", 1024),
+                                   "y.npy": ((4,), "<i8", 32)}, suffix="")
         self.huge = npy_zip({"x": ((10, 100_000, 100_000), "<f4", 64), "y": ((10,), "<i8", 80)})
         self.lock = threading.Lock()
         self.status: dict[str, Counter[str]] = defaultdict(Counter)
@@ -172,10 +179,14 @@ class _Soak:
         return r.status_code, {202, 429}
 
     def _hostile(self, c: Any, rng: np.random.Generator, k: int, i: int) -> tuple[int, set]:
-        which = int(rng.integers(7))
+        which = int(rng.integers(9))
         if which == 0:
             r = c.post("/v1/datasets", files={"file": ("b.npz", self.bomb)}, headers=self.auth)
             return r.status_code, {413}
+        if which in (7, 8):  # a bomb by another name: bare members, or x beside x.npy
+            payload = self.bomb_bare if which == 7 else self.bomb_twice
+            r = c.post("/v1/datasets", files={"file": ("b.npz", payload)}, headers=self.auth)
+            return r.status_code, {413} if which == 7 else {422}
         if which == 1:
             r = c.post("/v1/datasets", files={"file": ("h.npz", self.huge)}, headers=self.auth)
             return r.status_code, {413}
