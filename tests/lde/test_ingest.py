@@ -207,8 +207,10 @@ def test_export_import_round_trip(store: Store, shared_data: Path, tmp_path: Pat
     r.write_text(json.dumps({"arch": a.to_dict(), "dataset": "toy", "accuracy": 0.8,
                              "curve": [0.2, 0.8], "hparams": {"lr": 0.1}, "seed": 4}) + "\n")
     ingest_records(store, r, dcn={"toy": 0.3})
-    store.register_predictor("p1", 0.5, 0.05, 0.45, 0.55, store.snapshot_id(), 10,
-                             {"tau": 0.9}, "/m/p1", {"x": 1})
+    store.register_predictor("p_" + "1" * 16, 0.5, 0.05, 0.45, 0.55, store.snapshot_id(), 10,
+                             {"tau": 0.9}, "p1.tap", {"x": 1})
+    with store.transaction() as con:  # an older database's absolute model path
+        con.execute("UPDATE predictors SET artifact = '/m/p1.tap'")
     out = store.export_parquet(tmp_path / "export")
     assert out["counts"] == store.counts()
     assert (tmp_path / "export" / "experiments" / "dataset_id=cifar10").is_dir()
