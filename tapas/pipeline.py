@@ -571,7 +571,10 @@ class Pipeline:
         try:
             with os.fdopen(fd, "wb") as out:
                 _copy_bounded(src, out, MAX_FILE_BYTES)
-            model = load_predictor(tmp)  # verifies all of it (predictor.tap.TAPRegressor.load)
+            try:  # verifies all of it (predictor.tap.TAPRegressor.load)
+                model = load_predictor(tmp)
+            except ModelFileError as e:  # named by the file the user gave, not the copy
+                raise ModelFileError(str(e).replace(str(tmp), str(src))) from None
             reg = _registry_entry(src, getattr(model, "provenance_", None))
             pid = reg["id"]
             artifact = f"{pid}.tap"
