@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from lde.errors import IngestError
 from lde.rows import SPLITS, IngestReport, Progress
 from lde.schema import SCHEMA_VERSION
+from tapas.types import MODEL_FILE_NAME, PREDICTOR_ID
 
 if TYPE_CHECKING:
     from lde.store import Store
@@ -320,9 +321,19 @@ def import_parquet(store: Store, directory: Path, progress: Progress | None = No
             con.execute("DROP VIEW _imp_ok")
             con.execute("DROP TABLE _imp_exp")
         step(4)
-        # predictors
+        # predictors: an id or model file name that could be a path is refused (a
+        # crafted export must not make a later delete or load reach outside the model dir)
+        ok = (f"regexp_full_match(CAST(id AS VARCHAR), '{PREDICTOR_ID.pattern}') AND "
+              f"regexp_full_match(CAST(artifact AS VARCHAR), '{MODEL_FILE_NAME.pattern}')")
+        for pid, art in con.execute(
+                f"SELECT id, artifact FROM read_parquet({_sq(files['predictors'])}) "
+                f"WHERE NOT coalesce({ok}, false) LIMIT 20").fetchall():
+            rep.rejected.append(("predictors.parquet", f"predictor {str(pid)[:80]!r} with model "
+                                 f"file {str(art)[:80]!r}: not a predictor id and plain file "
+                                 "name; skipped"))
         con.execute(f"""INSERT INTO predictors SELECT i.* FROM
-                        read_parquet({_sq(files['predictors'])}) i
+                        (SELECT * FROM read_parquet({_sq(files['predictors'])})
+                         WHERE coalesce({ok}, false)) i
                         ANTI JOIN predictors p ON p.id = i.id""")
         con.execute("DROP VIEW _imp_ds")
     step(5)

@@ -41,7 +41,7 @@ from lde.rows import (
 from lde.schema import SCHEMA_VERSION, current_version, migrate
 from lde.selection import select_adaptive
 from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
-from tapas.types import PredictorInfo
+from tapas.types import PredictorIdError, PredictorInfo, check_predictor_id, is_model_file_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -788,7 +788,16 @@ class Store:
     def register_predictor(self, id: str, dcn: float, tau: float, dcn_lo: float, dcn_hi: float,
                            snapshot: str, n_train: int, metrics: dict[str, Any], artifact: str,
                            provenance: dict[str, Any]) -> None:
-        """Record a trained predictor (replacing one of the same id)."""
+        """Record a trained predictor (replacing one of the same id). ``id`` must be a
+        predictor id and ``artifact`` a plain file name in the model directory: neither is
+        ever a path (an older database's absolute artifacts are still read, never written)."""
+        try:
+            check_predictor_id(id)
+        except PredictorIdError as e:
+            raise LDEError(str(e)) from None
+        if not is_model_file_name(artifact):
+            raise LDEError(f"predictor {id}: model file {str(artifact)[:80]!r} is not a plain "
+                           "file name in the model directory")
         if not dcn_lo <= dcn <= dcn_hi:
             raise LDEError(f"predictor range [{dcn_lo}, {dcn_hi}] must contain its dcn {dcn}")
         with self.transaction() as con:

@@ -58,6 +58,7 @@ from predictor.encoding import ENCODING_VERSION, MAX_STEPS, STEP_DIM, encode_bat
 from predictor.ensemble import Prediction, calibrate, interval
 from predictor.history import (
     HISTORY_DIM,
+    N_DESCRIPTOR,
     HistoryTable,
     KernelSet,
     consensus,
@@ -255,6 +256,14 @@ def dataset_features(archs: Sequence[Architecture], dcn: np.ndarray) -> np.ndarr
         out[i, 1:] = (math.log2(max(a.num_classes, 2)) / 7.0, math.log2(max(h, 1)) / 5.0,
                       c / 3.0)
     return out
+
+
+def net_shapes(k: int, f: int, c: int, h: int, e: int) -> dict[str, tuple[int, ...]]:
+    """Every parameter :func:`build_net` makes, by name, with its shape: what a model file
+    must hold for these hyper-parameters, checked before any module is built."""
+    return {"w_e": (f, e), "b_e": (e,), "w_in": (2 * e + c, k * 4 * h), "w_a": (k, 1, 4 * h),
+            "w_hh": (k, h, 4 * h), "b1": (k * 4 * h,), "w2": (k, 2 * h, 4 * h),
+            "b2": (k, 1, 4 * h), "w_o": (k, h, 1), "b_o": (k, 1, 1), "w_c": (k, c, 1)}
 
 
 def build_net(k: int, f: int, c: int, h: int, e: int, seed: int) -> Any:
@@ -799,7 +808,11 @@ class TAPRegressor(BaseEstimator):
     def load(cls, path: Any, device: str | None = None) -> TAPRegressor:
         """A model written by :meth:`save` (verified; never unpickled). It runs on
         ``device`` (default: the settings' policy), not where it was trained: a model
-        trained on a GPU loads on a machine without one."""
+        trained on a GPU loads on a machine without one.
+
+        Every array the file holds must be one this model's hyper-parameters imply, with
+        its exact shape, and the weights finite: checked before any torch module is
+        built, so a file cannot make loading allocate more than it holds."""
         import torch
 
         from predictor import persist
@@ -809,6 +822,7 @@ class TAPRegressor(BaseEstimator):
         try:
             model = cls(**params)
             model._check_params()
+            _check_arrays(model, arrays)
             st = header["state"]
             model.x_mean_ = arrays["x_mean"]
             model.x_std_ = arrays["x_std"]
@@ -819,7 +833,9 @@ class TAPRegressor(BaseEstimator):
             model.n_train_ = int(st["n_train"])
             model.n_calibration_ = int(st["n_calibration"])
             model.n_curves_ = int(st["n_curves"])
-            model.dcn_range_ = tuple(st["dcn_range"])
+            model.dcn_range_ = tuple(float(v) for v in st["dcn_range"])
+            if len(model.dcn_range_) != 2:
+                raise ValueError(f"dcn_range has {len(model.dcn_range_)} entries, not 2")
             model.dcn_slope_ = float(st["dcn_slope"])
             model.consensus_slope_ = float(st["consensus_slope"])
             model.consensus_map_ = np.asarray(st["consensus_map"], np.float64)
@@ -831,12 +847,16 @@ class TAPRegressor(BaseEstimator):
             model.history_ = HistoryTable.from_arrays(
                 st["history_families"], st["history_groups"], arrays["history.group_dcn"],
                 arrays["history.pct"], arrays["history.z"], arrays["history.group_geom"])
+            if (model.level_table_ is not None
+                    and len(model.level_table_) != len(model.history_.groups)):
+                raise ValueError(f"level_table has {len(model.level_table_)} rows for "
+                                 f"{len(model.history_.groups)} history datasets")
             model.trees_ = (BoostedTrees.from_arrays({k[6:]: v for k, v in arrays.items()
                                                       if k.startswith("trees.")})
                             if model.tree_weight > 0 else None)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             raise persist.ModelFileError(f"{path}: incomplete or inconsistent model state "
-                                         f"({type(e).__name__}: {e})") from None
+                                         f"({type(e).__name__}: {str(e)[:300]})") from None
         model.n_features_ = STEP_DIM
         model.encoding_version_ = ENCODING_VERSION
         model.provenance_ = header["provenance"]
@@ -853,6 +873,48 @@ class TAPRegressor(BaseEstimator):
         net.eval()
         model.net_ = net.to(model.device_)
         return model
+
+
+#: Arrays beside the network's a model file holds (``trees.*`` only with trees).
+_HISTORY_ARRAYS = ("history.group_dcn", "history.group_geom", "history.pct", "history.z")
+_TREE_ARRAYS = ("trees.baseline", "trees.feature", "trees.threshold", "trees.value")
+
+
+def _check_arrays(model: TAPRegressor, arrays: dict[str, np.ndarray]) -> None:
+    """ValueError unless ``arrays`` are exactly the ones ``model``'s hyper-parameters
+    imply: the network's parameters with their shapes (:func:`net_shapes`) and finite, the
+    step normalisation, the levels, the history and (with trees) the trees, and nothing
+    else. Run before :func:`build_net`, so a file declaring a huge model is refused
+    without allocating it."""
+    want = {f"net.{k}": v for k, v in net_shapes(
+        model.n_members, STEP_DIM, CONTEXT_DIM, model.hidden_size, model.embed_size).items()}
+    want.update({"x_mean": (STEP_DIM,), "x_std": (STEP_DIM,)})
+    required = {*want, "levels", *_HISTORY_ARRAYS, *(_TREE_ARRAYS if model.tree_weight > 0
+                                                     else ())}
+    allowed = {*required, "level_table", *_TREE_ARRAYS}
+    missing = sorted(required - set(arrays))
+    extra = sorted(set(arrays) - allowed)
+    if missing or extra:
+        raise ValueError("the arrays do not match the model's hyper-parameters: "
+                         + "; ".join(([f"missing {', '.join(missing[:5])}"] if missing else [])
+                                     + ([f"unexpected {', '.join(extra[:5])}"] if extra else [])))
+    for name, shape in want.items():
+        a = arrays[name]
+        if a.shape != shape:
+            raise ValueError(f"array {name} has shape {list(a.shape)}; hidden_size "
+                             f"{model.hidden_size}, embed_size {model.embed_size} and "
+                             f"n_members {model.n_members} imply {list(shape)}")
+        if a.dtype != np.float32 or not np.isfinite(a).all():
+            raise ValueError(f"array {name} must hold finite float32 weights")
+    if not (arrays["x_std"] > 0).all():
+        raise ValueError("array x_std must be positive")
+    lv = arrays["levels"]
+    if lv.ndim != 2 or lv.shape[1] != 3 or len(lv) < 1:
+        raise ValueError(f"array levels has shape {list(lv.shape)}; [datasets, 3] expected")
+    lt = arrays.get("level_table")
+    if lt is not None and (lt.ndim != 2 or lt.shape[1] != 2 + N_DESCRIPTOR):
+        raise ValueError(f"array level_table has shape {list(lt.shape)}; "
+                         f"[datasets, {2 + N_DESCRIPTOR}] expected")
 
 
 def load(path: Any, device: str | None = None) -> TAPRegressor:

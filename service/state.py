@@ -448,10 +448,10 @@ class ServiceState:
         return [i.to_dict() for i in self.pipeline.predictors() if self._usable(i)]
 
     def _usable(self, info: PredictorInfo) -> bool:
-        path = self.pipeline.model_path(info.artifact)
         try:
+            path = self.pipeline.model_path(info.artifact)
             st = path.stat()
-        except OSError:
+        except (OSError, ValueError):  # ModelFileError: an entry naming a file outside
             return False
         key = (str(path), st.st_mtime_ns, st.st_size)
         ok = self._verified.get(key)
@@ -468,7 +468,10 @@ class ServiceState:
         return ok
 
     def predictor(self, ident: str) -> dict[str, Any]:
-        info = self.pipeline.predictor(ident)
+        try:
+            info = self.pipeline.predictor(ident)
+        except LookupError as e:  # not a predictor id: it names none
+            raise APIError(404, "predictor_not_found", str(e), "url.id") from None
         if info is None:
             raise not_found("predictor", ident, "url.id")
         return info.to_dict()

@@ -17,7 +17,9 @@ decides which predictor answers a request:
 
 The registry stores each model file's name relative to the model directory
 (:func:`model_path`), so a database and its model folder move together; predictors are
-listed, shown, exported, imported and deleted through the pipeline too.
+listed, shown, exported, imported and deleted through the pipeline too. A predictor id
+(:func:`~tapas.types.check_predictor_id`) and a model file name are names, never paths:
+every id from a user or a file is checked before it is looked up or names a file.
 
 Everything heavy (torch, duckdb) is imported when first used.
 """
@@ -45,8 +47,11 @@ from tapas.types import (
     DatasetInfo,
     NoPredictorError,
     Prediction,
+    PredictorIdError,
     PredictorInfo,
     Target,
+    check_predictor_id,
+    is_model_file_name,
     parse_archs,
     resolve_target,
 )
@@ -133,9 +138,84 @@ def _starter_state(store: Store) -> str | None:
 def model_path(artifact: str, model_dir: str | Path) -> Path:
     """Where a registered predictor's file lies. New registrations store the file name
     relative to the model directory, so a database and its model folder move together
-    (another machine, an export); absolute paths of older databases are used as they are."""
+    (another machine, an export); absolute paths of older databases are read as they are
+    (never deleted). A relative name that is not a plain file name (``../x``, ``a/b``)
+    would reach outside the model directory: ``ModelFileError``."""
     p = Path(artifact)
-    return p if p.is_absolute() else Path(model_dir) / p
+    if p.is_absolute():
+        return p
+    if not is_model_file_name(artifact):
+        raise ModelFileError(f"the registry names model file {str(artifact)[:80]!r}, which is "
+                             "not a plain file name in the model directory; refusing it")
+    return Path(model_dir) / p
+
+
+class PredictorExistsError(ValueError):
+    """An import of a predictor id the registry already holds with other weights."""
+
+
+def _model_file(artifact: str, model_dir: str | Path) -> Path | None:
+    """:func:`model_path`, or None for a registry entry naming a file outside the model
+    directory (treated as missing)."""
+    try:
+        return model_path(artifact, model_dir)
+    except ModelFileError:
+        return None
+
+
+def _copy_bounded(src: Path, out: Any, limit: int) -> None:
+    """Copy ``src`` into the open file ``out``; ``ModelFileError`` past ``limit`` bytes
+    (checked as it is read: the file may grow) or when it cannot be read."""
+    try:
+        if not src.is_file():
+            raise ModelFileError(f"{src}: no such file")
+        with src.open("rb") as f:
+            n = 0
+            while chunk := f.read(1 << 20):
+                n += len(chunk)
+                if n > limit:
+                    raise ModelFileError(f"{src} is over the {limit:,} bytes a tapas "
+                                         "predictor file may hold")
+                out.write(chunk)
+    except OSError as e:
+        raise ModelFileError(f"cannot read model file {src}: {e.strerror}") from None
+
+
+def _registry_entry(src: Path, provenance: Any) -> dict[str, Any]:
+    """The registry entry an exported file carries, checked field by field
+    (``ModelFileError`` naming the field): the id is a predictor id, the numbers are
+    finite numbers, the metrics and provenance are objects."""
+    import math
+
+    reg = provenance.get("registry") if isinstance(provenance, dict) else None
+    if not isinstance(reg, dict) or "id" not in reg:
+        raise ModelFileError(f"{src}: a model file without a registry entry; write one with "
+                             "tapas predictor export ID FILE")
+    try:
+        pid = check_predictor_id(reg["id"], "registry id")
+    except PredictorIdError as e:
+        raise ModelFileError(f"{src}: {e}") from None
+    out: dict[str, Any] = {"id": pid}
+    for key in ("dcn", "tau", "dcn_lo", "dcn_hi"):
+        v = reg.get(key)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ModelFileError(f"{src}: registry field {key!r} must be a finite number, "
+                                 f"got {str(v)[:40]!r}")
+        out[key] = float(v)
+    n = reg.get("n_train")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ModelFileError(f"{src}: registry field 'n_train' must be a non-negative "
+                             f"integer, got {str(n)[:40]!r}")
+    out["n_train"] = n
+    if not isinstance(reg.get("snapshot"), str):
+        raise ModelFileError(f"{src}: registry field 'snapshot' must be a string")
+    out["snapshot"] = reg["snapshot"]
+    for key in ("metrics", "provenance"):
+        v = reg.get(key) or {}
+        if not isinstance(v, dict):
+            raise ModelFileError(f"{src}: registry field {key!r} must be an object")
+        out[key] = v
+    return out
 
 
 class Pipeline:
@@ -433,7 +513,9 @@ class Pipeline:
         return self.store.predictors()
 
     def predictor(self, ident: str) -> PredictorInfo | None:
-        return self.store.predictor(ident)
+        """The registry entry ``ident`` or None; ``PredictorIdError`` (a ``LookupError``)
+        when ``ident`` is not a predictor id."""
+        return self.store.predictor(check_predictor_id(ident))
 
     def model_path(self, artifact: str) -> Path:
         """The model file of a registry entry (:func:`model_path` in this model directory)."""
@@ -443,7 +525,7 @@ class Pipeline:
         """The registered predictor ``pid`` (pinned: whatever was trained since), loaded once
         and then held in memory; ``LookupError`` naming the id when it is unknown or its file
         is gone (``ModelFileError`` when the file is unreadable)."""
-        reg = self.store.predictor(pid)
+        reg = self.store.predictor(check_predictor_id(pid))
         if reg is None:
             raise LookupError(f"no predictor {pid!r} in the registry (tapas predictor list)")
         hit = self._loaded_model(pid)
@@ -475,27 +557,76 @@ class Pipeline:
         model.save(dest, provenance=prov)
         return dest
 
-    def import_predictor(self, src: str | Path) -> PredictorInfo:
-        """Register a model file written by :meth:`export_predictor` (copied into the model
-        directory, under its id); importing it again replaces it with the same."""
-        import shutil
+    def import_predictor(self, src: str | Path, *, replace: bool = False) -> PredictorInfo:
+        """Register a model file written by :meth:`export_predictor`, copied into the model
+        directory under its id.
 
-        model = load_predictor(src)
-        reg = (getattr(model, "provenance_", None) or {}).get("registry")
-        if not isinstance(reg, dict) or "id" not in reg:
-            raise ValueError(f"{src}: a model file without a registry entry; write one with "
-                             "tapas predictor export ID FILE")
-        pid = str(reg["id"])
+        The whole file is verified first, on a private copy in the model directory (sizes,
+        every array against the model's hyper-parameters, finite weights, the registry
+        entry and its id), then file and registry entry are committed together or not at
+        all. An id the registry holds is refused (``PredictorExistsError``) unless
+        ``replace``: pinned predictions must not change behind a user's back. Importing
+        the same weights again is a no-op (the entry comes back with ``cached=True``); an
+        entry whose file is missing is restored without ``replace``.
+        """
+        import os
+        import tempfile
+
+        from predictor.persist import MAX_FILE_BYTES, content_digest
+
+        src = Path(src)
         directory = self.model_dir
         directory.mkdir(parents=True, exist_ok=True)
-        artifact = f"{pid}.tap"
-        tmp = directory / (artifact + ".partial")
-        shutil.copyfile(src, tmp)
-        tmp.replace(directory / artifact)
-        self.store.register_predictor(
-            pid, float(reg["dcn"]), float(reg["tau"]), float(reg["dcn_lo"]),
-            float(reg["dcn_hi"]), str(reg["snapshot"]), int(reg["n_train"]),
-            dict(reg.get("metrics") or {}), artifact, dict(reg.get("provenance") or {}))
+        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=".import-", suffix=".partial")
+        tmp = Path(tmp_name)
+        backup: Path | None = None
+        placed = False
+        final: Path | None = None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _copy_bounded(src, out, MAX_FILE_BYTES)
+            try:  # verifies all of it (predictor.tap.TAPRegressor.load)
+                model = load_predictor(tmp)
+            except ModelFileError as e:  # named by the file the user gave, not the copy
+                raise ModelFileError(str(e).replace(str(tmp), str(src))) from None
+            reg = _registry_entry(src, getattr(model, "provenance_", None))
+            pid = reg["id"]
+            artifact = f"{pid}.tap"
+            final = directory / artifact
+            old = self.store.predictor(pid)
+            if old is not None and not replace:
+                mine = _model_file(old.artifact, directory)
+                if mine is not None and mine.is_file():
+                    try:
+                        same = content_digest(mine) == content_digest(tmp)
+                    except ModelFileError:
+                        same = False
+                    if same:
+                        return old.with_(cached=True)
+                    raise PredictorExistsError(
+                        f"predictor {pid} is already registered with other weights; "
+                        "--replace (replace=True) overwrites it (predictions pinned to it "
+                        "would change)")
+            with self.store.transaction():
+                self.store.register_predictor(
+                    pid, reg["dcn"], reg["tau"], reg["dcn_lo"], reg["dcn_hi"], reg["snapshot"],
+                    reg["n_train"], reg["metrics"], artifact, reg["provenance"])
+                if final.exists():
+                    backup = directory / f".{artifact}.{os.getpid()}.old"
+                    os.replace(final, backup)
+                os.replace(tmp, final)
+                placed = True
+        except BaseException:
+            if backup is not None and final is not None:
+                os.replace(backup, final)  # the previous file, as the registry still says
+                backup = None
+            elif placed and final is not None:
+                final.unlink(missing_ok=True)
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
+            if backup is not None:
+                backup.unlink(missing_ok=True)
         info = self.store.predictor(pid)
         assert info is not None  # just registered
         self._forget(pid)
@@ -505,14 +636,14 @@ class Pipeline:
     def delete_predictor(self, pid: str) -> bool:
         """Remove ``pid`` from the registry, from memory and its file from the model
         directory (a file elsewhere, from an older absolute path, is left alone). False
-        when unknown."""
-        reg = self.store.predictor(pid)
+        when unknown; ``PredictorIdError`` when ``pid`` is not a predictor id."""
+        reg = self.store.predictor(check_predictor_id(pid))
         if reg is None:
             return False
         self.store.delete_predictor(pid)
         self._forget(pid)
-        if not Path(reg.artifact).is_absolute():
-            self.model_path(reg.artifact).unlink(missing_ok=True)
+        if is_model_file_name(reg.artifact):  # only ever a file inside the model directory
+            (self.model_dir / reg.artifact).unlink(missing_ok=True)
         return True
 
     def _forget(self, pid: str) -> None:
@@ -610,8 +741,8 @@ class Pipeline:
             if reg is not None and not force:
                 hit = self._loaded_model(pid)
                 model = hit[0] if hit else None
-                path = self.model_path(reg.artifact)
-                if model is None and path.exists():
+                path = _model_file(reg.artifact, self.model_dir)
+                if model is None and path is not None and path.exists():
                     try:
                         model = tap.load(path)
                     except tap.ModelFileError as e:  # an older format: train it again
@@ -670,11 +801,13 @@ class Pipeline:
                              exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
         """A registered predictor covering ``dcn`` (nearest target, newest first), loaded
         from disk; one whose file is gone or unreadable (e.g. an older format) is skipped."""
-        infos = [i for i in self.store.covering_predictors(dcn)
-                 if not exclude.intersection(i.datasets) and self.model_path(i.artifact).exists()]
-        for info in infos:
+        infos = [(i, path) for i in self.store.covering_predictors(dcn)
+                 if not exclude.intersection(i.datasets)
+                 and (path := _model_file(i.artifact, self.model_dir)) is not None
+                 and path.exists()]
+        for info, path in infos:
             try:
-                model = load_predictor(self.model_path(info.artifact))
+                model = load_predictor(path)
             except (ModelFileError, OSError, ValueError) as e:
                 log.warning("skipping predictor %s: %s", info.id, e)
                 continue
@@ -801,5 +934,6 @@ class Pipeline:
 
 __all__ = ["BUILTIN_DATASETS", "MAX_TRAIN_ROWS", "DataLimits", "DatasetConflict", "DatasetError",
            "DatasetTooLarge", "LDEError", "MIN_DATASETS", "MIN_EXPERIMENTS", "ModelFileError",
-           "NoPredictorError", "Pipeline", "TAU", "lde_history", "load_dataset", "load_predictor",
-           "model_path", "predictor_key", "selection_key", "verify_predictor"]
+           "NoPredictorError", "Pipeline", "PredictorExistsError", "PredictorIdError", "TAU",
+           "lde_history", "load_dataset", "load_predictor", "model_path", "predictor_key",
+           "selection_key", "verify_predictor"]

@@ -11,11 +11,14 @@ same records:
   dataset, a trained predictor's provenance, one architecture's predicted accuracy.
 * :func:`parse_archs`: architectures as they come over the wire or from a user (cell
   strings, IR dicts/JSON text, ``Architecture`` objects); errors name the failing item.
+* :func:`check_predictor_id`, :func:`is_model_file_name`: a predictor id and its model
+  file's name are names, never paths (an id from a file or a request is checked first).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -42,6 +45,38 @@ class TargetError(ValueError):
         self.message = message
         self.field = field
         self.code = code
+
+
+PREDICTOR_ID = re.compile(r"p_[0-9a-f]{16}")
+"""Every predictor id: ``p_`` and 16 hex digits (``tapas.pipeline.predictor_key``)."""
+MODEL_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
+"""A registered model file: one plain name inside the model directory (no folder)."""
+
+
+class PredictorIdError(LookupError, ValueError):
+    """A predictor id that is not one: it names no predictor (a ``LookupError``) and is bad
+    input (a ``ValueError``); the message quotes it, shortened."""
+
+
+def _quoted(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 20] + f"...({len(text):,} chars)"
+
+
+def check_predictor_id(pid: object, what: str = "predictor id") -> str:
+    """``pid`` when it is a predictor id, else :class:`PredictorIdError`: ids reach file
+    names and lookups, so one from a model file, a request or a command line is checked
+    here first (``../x`` or ``/etc/x`` never becomes a path)."""
+    if isinstance(pid, str) and PREDICTOR_ID.fullmatch(pid):
+        return pid
+    raise PredictorIdError(f"{what} {_quoted(pid)} is not a predictor id (p_ and 16 hex "
+                           "digits; tapas predictor list shows them)")
+
+
+def is_model_file_name(name: object) -> bool:
+    """Whether ``name`` is a plain file name a registry row may store (no folder, no
+    ``..``, not hidden): such a name always resolves inside the model directory."""
+    return isinstance(name, str) and MODEL_FILE_NAME.fullmatch(name) is not None
 
 
 class NoPredictorError(LookupError):
@@ -397,6 +432,8 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
     return out
 
 
-__all__ = ["DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "ArchListError", "DatasetInfo",
-           "NoPredictorError", "Prediction", "PredictorInfo", "Target", "TargetError",
-           "check_dcn_or_dataset", "join_path", "parse_arch", "parse_archs", "resolve_target"]
+__all__ = ["DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "MODEL_FILE_NAME", "PREDICTOR_ID",
+           "ArchListError", "DatasetInfo", "NoPredictorError", "Prediction", "PredictorIdError",
+           "PredictorInfo", "Target", "TargetError", "check_dcn_or_dataset",
+           "check_predictor_id", "is_model_file_name", "join_path", "parse_arch",
+           "parse_archs", "resolve_target"]

@@ -489,10 +489,16 @@ def _open() -> Iterator[Any]:
 
 
 def _row_dict(app: Any, info: Any) -> dict[str, Any]:
-    path = app.model_path(info.artifact)
+    from tapas.pipeline import ModelFileError
+
+    try:
+        path: Any = app.model_path(info.artifact)
+    except ModelFileError:  # an older registry entry naming a file outside the model dir
+        path = None
     return {"id": info.id, "dcn": info.dcn, "tau": info.tau, "dcn_lo": info.dcn_lo,
             "dcn_hi": info.dcn_hi, "n_train": info.n_train, "snapshot": info.snapshot,
-            "created": str(info.created), "file": str(path), "file_exists": path.is_file(),
+            "created": str(info.created), "file": None if path is None else str(path),
+            "file_exists": path is not None and path.is_file(),
             "datasets": list(info.datasets), "metrics": info.metrics,
             "provenance": info.provenance}
 
@@ -528,7 +534,10 @@ def predictor_show(
     import json
 
     with _open() as app:
-        info = app.predictor(ident)
+        try:
+            info = app.predictor(ident)
+        except LookupError as e:  # not a predictor id
+            fail(str(e))
         d = None if info is None else _row_dict(app, info)
     if d is None:
         fail(f"no predictor {ident!r} in the registry (tapas predictor list)")
@@ -564,17 +573,26 @@ def predictor_export(
 @registry.command("import")
 def predictor_import(
     src: Annotated[Path, typer.Argument(help="A file written by tapas predictor export.")],
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Overwrite a registered predictor of the same id that has other "
+                          "weights (predictions pinned to it change).")] = False,
 ) -> None:
-    """Register an exported predictor (its file is copied into the model directory)."""
-    from tapas.pipeline import ModelFileError
+    """Register an exported predictor (verified, then copied into the model directory).
+    An id already registered with other weights needs --replace; the same file again
+    changes nothing."""
+    from tapas.pipeline import LDEError, ModelFileError
 
     if not src.is_file():
         fail(f"{src}: no such file")
     with _open() as app:
         try:
-            info = app.import_predictor(src)
-        except (ValueError, ModelFileError) as e:
+            info = app.import_predictor(src, replace=replace)
+        except (ValueError, ModelFileError, LDEError) as e:
             fail(str(e))
+    if info.cached:
+        console.print(f"{info.id} is already registered with these weights; nothing changed",
+                      highlight=False)
+        return
     console.print(f"imported {info.id} (DCN {info.dcn:.4f}, {info.n_train:,} experiments)",
                   highlight=False)
 
@@ -585,7 +603,10 @@ def predictor_delete(
 ) -> None:
     """Remove a predictor from the registry and its file from the model directory."""
     with _open() as app:
-        gone = app.delete_predictor(ident)
+        try:
+            gone = app.delete_predictor(ident)
+        except LookupError as e:  # not a predictor id
+            fail(str(e))
     if not gone:
         fail(f"no predictor {ident!r} in the registry (tapas predictor list)")
     console.print(f"deleted {ident}", highlight=False)

@@ -207,8 +207,10 @@ def test_export_import_round_trip(store: Store, shared_data: Path, tmp_path: Pat
     r.write_text(json.dumps({"arch": a.to_dict(), "dataset": "toy", "accuracy": 0.8,
                              "curve": [0.2, 0.8], "hparams": {"lr": 0.1}, "seed": 4}) + "\n")
     ingest_records(store, r, dcn={"toy": 0.3})
-    store.register_predictor("p1", 0.5, 0.05, 0.45, 0.55, store.snapshot_id(), 10,
-                             {"tau": 0.9}, "/m/p1", {"x": 1})
+    store.register_predictor("p_" + "1" * 16, 0.5, 0.05, 0.45, 0.55, store.snapshot_id(), 10,
+                             {"tau": 0.9}, "p1.tap", {"x": 1})
+    with store.transaction() as con:  # an older database's absolute model path
+        con.execute("UPDATE predictors SET artifact = '/m/p1.tap'")
     out = store.export_parquet(tmp_path / "export")
     assert out["counts"] == store.counts()
     assert (tmp_path / "export" / "experiments" / "dataset_id=cifar10").is_dir()
@@ -275,3 +277,26 @@ def test_nb201_expansion_is_exact_and_parallel_safe() -> None:
             want = from_nb201(cell, k, size)
             assert row == arch_row(want, cell)
             assert (row.id, row.params, row.flops) == (want.id, want.params, want.flops)
+
+
+def test_import_skips_predictor_rows_that_name_paths(store: Store, tmp_path: Path) -> None:
+    """Issue 38: a crafted export's registry rows whose id is not a predictor id or whose
+    model file is not a plain name (a later delete would reach outside the model dir)
+    are skipped and reported; the good row lands."""
+    good = "p_" + "1" * 16
+    store.register_predictor(good, 0.5, 0.05, 0.45, 0.55, store.snapshot_id(), 10, {},
+                             f"{good}.tap", {})
+    store.export_parquet(tmp_path / "export")
+    f = tmp_path / "export" / "predictors.parquet"
+    t = pq.read_table(f)
+    row = t.to_pylist()[0]
+    bad = [{**row, "id": "../../victim/important"},
+           {**row, "id": "p_" + "2" * 16, "artifact": "../../victim/important.tap"},
+           {**row, "id": "p_" + "3" * 16, "artifact": "/etc/passwd"}]
+    pq.write_table(pa.Table.from_pylist([row, *bad], schema=t.schema), f)
+    with Store(tmp_path / "other.duckdb") as other:
+        rep = other.import_parquet(tmp_path / "export")
+        assert [p.id for p in other.predictors()] == [good]
+    reasons = [r for w, r in rep.rejected if w == "predictors.parquet"]
+    assert len(reasons) == 3 and all("skipped" in r for r in reasons)
+    assert sum("victim" in r for r in reasons) == 2 and any("/etc/passwd" in r for r in reasons)

@@ -305,26 +305,48 @@ def test_failed_batch_leaves_database_unchanged(store: Store) -> None:
     assert store.dataset("d2") is None
 
 
+P1, P2, OLD = "p_" + "1" * 16, "p_" + "2" * 16, "p_" + "0" * 16
+
+
 def test_predictor_registry(store: Store) -> None:
     snap = store.snapshot_id()
-    store.register_predictor("p1", 0.5, 0.05, 0.45, 0.55, snap, 1000, {"kendall": 0.9},
-                             "/models/p1.safetensors", {"code": "0.1.0"})
-    store.register_predictor("p2", 0.7, 0.05, 0.65, 0.75, snap, 900, {}, "/m/p2", {})
-    store.register_predictor("old", 0.5, 0.05, 0.4, 0.6, "other-snapshot", 10, {}, "/m/o", {})
+    store.register_predictor(P1, 0.5, 0.05, 0.45, 0.55, snap, 1000, {"kendall": 0.9},
+                             f"{P1}.tap", {"code": "0.1.0"})
+    store.register_predictor(P2, 0.7, 0.05, 0.65, 0.75, snap, 900, {}, f"{P2}.tap", {})
+    store.register_predictor(OLD, 0.5, 0.05, 0.4, 0.6, "other-snapshot", 10, {}, "o.tap", {})
     found = store.covering_predictors(0.52, snap)
-    assert [x.id for x in found] == ["p1"]
+    assert [x.id for x in found] == [P1]
     p = found[0]
     assert p.metrics == {"kendall": 0.9} and p.provenance == {"code": "0.1.0"}
     assert p.n_train == 1000 and p.covers(0.52) and not p.covers(0.6)
     assert store.covering_predictors(0.6, snap) == []
     assert store.covering_predictors(0.52, "changed") == []
-    assert {x.id for x in store.covering_predictors(0.52)} == {"p1", "old"}
-    assert [x.id for x in store.covering_predictors(0.7)] == ["p2"]
-    assert [x.id for x in store.predictors()] == ["p1", "p2", "old"]
-    assert store.predictor("p2").artifact == "/m/p2" and store.predictor("zz") is None
+    assert {x.id for x in store.covering_predictors(0.52)} == {P1, OLD}
+    assert [x.id for x in store.covering_predictors(0.7)] == [P2]
+    assert [x.id for x in store.predictors()] == [P1, P2, OLD]
+    assert store.predictor(P2).artifact == f"{P2}.tap" and store.predictor("zz") is None
     with pytest.raises(LDEError):
-        store.register_predictor("bad", 0.9, 0.05, 0.1, 0.2, snap, 1, {}, "x", {})
-    assert store.delete_predictor("p2") and store.predictor("p2") is None
+        store.register_predictor("p_" + "b" * 16, 0.9, 0.05, 0.1, 0.2, snap, 1, {}, "x", {})
+    assert store.delete_predictor(P2) and store.predictor(P2) is None
+
+
+@pytest.mark.parametrize(("pid", "artifact"), [
+    ("../../victim/important", "p_1111111111111111.tap"),
+    ("/tmp/abs", "p_1111111111111111.tap"),
+    ("p1", "p1.tap"),
+    ("p_1111111111111111", "../../victim/important.tap"),
+    ("p_1111111111111111", "/etc/passwd"),
+    ("p_1111111111111111", "sub/p.tap"),
+    ("p_1111111111111111", ".."),
+])
+def test_registry_ids_and_files_are_names_not_paths(store: Store, pid: str,
+                                                    artifact: str) -> None:
+    """Issue 38: the registry refuses an id that is not a predictor id and a model file
+    that is not a plain name in the model directory; nothing is written."""
+    with pytest.raises(LDEError, match="not a predictor id|not a plain file name"):
+        store.register_predictor(pid, 0.5, 0.05, 0.4, 0.6, store.snapshot_id(), 1, {},
+                                 artifact, {})
+    assert store.predictors() == []
 
 
 def test_stats(store: Store) -> None:
