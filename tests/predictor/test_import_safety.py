@@ -109,17 +109,20 @@ def outside_untouched(home: dict[str, Path]) -> None:
 
 
 # ------------------------------------------------------------------ ids are names
-@pytest.mark.parametrize("bad_id", [TRAVERSAL, "/tmp/tapas-issue38-absolute", "p_../x",
+@pytest.mark.parametrize("bad_id", [TRAVERSAL, "ABSOLUTE", "p_../x",
                                     "P_A1A1A1A1A1A1A1A1", "p_" + "a" * 15, 42, None])
 def test_import_refuses_an_id_that_is_not_one(home: dict[str, Path], models: Any,
                                               bad_id: Any) -> None:
+    absolute = home["root"] / "elsewhere" / "absolute"  # an absolute id, outside home
+    if bad_id == "ABSOLUTE":
+        bad_id = str(absolute)
     src = exported(models[0], home["root"] / "crafted.tap", pid=bad_id)
     with pipeline(home) as app, pytest.raises(ModelFileError, match="not a predictor id"):
         app.import_predictor(src)
     outside_untouched(home)
     assert files_in(home["models"]) == []  # not even a temporary copy left behind
     assert registry_rows(home) == []
-    assert not Path("/tmp/tapas-issue38-absolute.tap").exists()
+    assert not absolute.with_suffix(".tap").exists() and not absolute.parent.exists()
 
 
 @pytest.mark.parametrize("bad_id", [TRAVERSAL, "/etc/passwd", "..", "p_1"])
