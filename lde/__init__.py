@@ -49,6 +49,7 @@ from lde.errors import (
     IngestError,
     LDEError,
     LockedError,
+    OldSchemaError,
     SchemaError,
 )
 from lde.schema import SCHEMA_VERSION
@@ -63,4 +64,4 @@ from lde.store import (
 
 __all__ = ["SCHEMA_VERSION", "DatabaseError", "DatasetRow", "ExperimentRecord", "ExperimentSet",
            "DatasetConflict", "IngestError", "IngestReport", "LDEError", "LockedError",
-           "SchemaError", "Store", "dataset_id_for"]
+           "OldSchemaError", "SchemaError", "Store", "dataset_id_for"]

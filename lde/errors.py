@@ -31,6 +31,11 @@ class SchemaError(LDEError):
     """The file is not an LDE, or was written by a newer version of tapas."""
 
 
+class OldSchemaError(SchemaError):
+    """A read-only open of a database written with an older schema: one writable open
+    migrates it (a reader cannot)."""
+
+
 class IngestError(LDEError):
     """A whole input cannot be read (missing file, missing columns, bad mapping)."""
 

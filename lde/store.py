@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lde.archs import ArchRow, arch_row, family_of, nb201_rows
-from lde.errors import DatabaseError, DatasetConflict, LDEError, LockedError, SchemaError
+from lde.errors import (
+    DatabaseError,
+    DatasetConflict,
+    LDEError,
+    LockedError,
+    OldSchemaError,
+    SchemaError,
+)
 from lde.rows import (
     SPLITS,
     DatasetRow,
@@ -167,9 +174,9 @@ class Store:
                               f"understands ({SCHEMA_VERSION}); upgrade tapas")
         if v < SCHEMA_VERSION:
             if self.read_only:
-                raise SchemaError(f"{self.path} has schema version {v}; open it once for "
-                                  f"writing (e.g. `tapas lde stats`) to migrate it to "
-                                  f"{SCHEMA_VERSION}")
+                raise OldSchemaError(f"{self.path} has schema version {v}; open it once for "
+                                     f"writing (e.g. `tapas lde stats`) to migrate it to "
+                                     f"{SCHEMA_VERSION}")
             migrate(self._con, v)
 
     @property

@@ -234,6 +234,9 @@ class Pipeline:
     min_experiments : the DCN filter widens tau until this many experiments remain.
     max_loaded : predictors held in memory.
     seed : seed a newly created database with the shipped data.
+    upgrade : with ``read_only``, a database that needs one write first (an older schema
+        to migrate, a first seeding cut short) is opened for writing once to finish it,
+        then read; a reader never sees half-seeded data.
 
     Thread-safe: one training runs at a time; concurrent callers reuse its result.
     """
@@ -242,13 +245,14 @@ class Pipeline:
                  model_dir: str | Path | None = None, read_only: bool = False,
                  predictor_params: dict[str, Any] | None = None,
                  min_experiments: int | None = None, max_loaded: int = MAX_LOADED,
-                 seed: bool = True) -> None:
+                 seed: bool = True, upgrade: bool = False) -> None:
         self._database = None if database is None else Path(database).expanduser()
         self._store = store
         self._own_store = store is None
         self._model_dir = None if model_dir is None else Path(model_dir).expanduser()
         self.read_only = read_only
         self.seed = seed
+        self.upgrade = upgrade
         self.predictor_params = {**DEFAULT_PREDICTOR_PARAMS, **(predictor_params or {})}
         self.min_experiments = MIN_EXPERIMENTS if min_experiments is None else int(
             min_experiments)
@@ -292,15 +296,34 @@ class Pipeline:
         return self._store
 
     def _open(self) -> Store:
-        """Open the LDE. Seeding a new database is recorded in it: the file is built aside
-        with a ``starter = pending`` mark and renamed into place, then the shipped data and
-        ``starter = done`` commit in one transaction. A start killed at any point leaves
-        either no database or a pending mark, and the next writable open seeds (again)
-        until it has committed."""
+        """Open the LDE (read-only when asked; with ``upgrade``, finishing what a reader
+        cannot first, see :meth:`_open_writable`)."""
+        from lde import OldSchemaError, Store
+
+        if not self.read_only:
+            return self._open_writable()
+        try:
+            store = Store(self.database, read_only=True)
+        except OldSchemaError:
+            if not self.upgrade:
+                raise
+        else:
+            if not (self.upgrade and self.seed and _starter_state(store) == "pending"):
+                return store
+            store.close()
+        self._open_writable().close()
+        return Store(self.database, read_only=True)
+
+    def _open_writable(self) -> Store:
+        """Open the LDE for writing. Seeding a new database is recorded in it: the file is
+        built aside with a ``starter = pending`` mark and renamed into place, then the
+        shipped data and ``starter = done`` commit in one transaction. A start killed at
+        any point leaves either no database or a pending mark, and the next writable open
+        seeds (again) until it has committed."""
         from lde import Store
 
         db = self.database
-        if not db.exists() and self.seed and not self.read_only:
+        if not db.exists() and self.seed:
             db.parent.mkdir(parents=True, exist_ok=True)
             aside = db.with_name(db.name + ".new")
             for f in (aside, aside.with_name(aside.name + ".wal")):
@@ -308,8 +331,8 @@ class Pipeline:
             with Store(aside) as fresh, fresh.transaction() as con:
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'pending')")
             aside.replace(db)
-        store = Store(db, read_only=self.read_only)
-        if self.seed and not self.read_only and _starter_state(store) == "pending":
+        store = Store(db)
+        if self.seed and _starter_state(store) == "pending":
             from lde.default_data import seed_default
 
             try:

@@ -174,13 +174,14 @@ def emit(dest: Output, *, obj: dict[str, Any], rows: list[dict[str, Any]],
 
 @contextmanager
 def open_pipeline(db: Path | None = None, *, read_only: bool = False,
-                  **kwargs: Any) -> Iterator[Pipeline]:
+                  pipeline: Pipeline | None = None, **kwargs: Any) -> Iterator[Pipeline]:
     """The application on the LDE at ``db`` (default: the settings' database; a new one is
-    created and seeded with the shipped data unless ``read_only``); every LDE error, on
-    opening or inside the block, becomes a one-line exit. Closed at the end."""
+    created and seeded with the shipped data unless ``read_only``), or ``pipeline`` as
+    given; every LDE error, on opening or inside the block, becomes a one-line exit.
+    Closed at the end."""
     from tapas.pipeline import LDEError, Pipeline
 
-    app = Pipeline(db, read_only=read_only, **kwargs)
+    app = pipeline or Pipeline(db, read_only=read_only, **kwargs)
     try:
         app.open()
         yield app
@@ -188,3 +189,20 @@ def open_pipeline(db: Path | None = None, *, read_only: bool = False,
         app.close()
         fail(str(e))
     app.close()
+
+
+@contextmanager
+def read_pipeline(db: Path | None = None) -> Iterator[Pipeline | None]:
+    """The application opened read-only, for commands that only read (``tapas lde stats``,
+    ``tapas predictor list|show``): no write lock, no seeding, no migration, so they
+    answer in about a second. None when there is no database yet: the first command that
+    needs one creates and seeds it. A database that needs one write first (an older
+    schema, a first seeding cut short) is finished once. LDE errors are one-line exits."""
+    from tapas.pipeline import Pipeline
+
+    app = Pipeline(db, read_only=True, upgrade=True)
+    if not app.database.exists():
+        yield None
+        return
+    with open_pipeline(pipeline=app) as opened:
+        yield opened

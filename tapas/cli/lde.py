@@ -8,7 +8,14 @@ from typing import Any
 
 import typer
 
-from tapas.cli.common import console, err_console, fail, open_pipeline, print_json
+from tapas.cli.common import (
+    console,
+    err_console,
+    fail,
+    open_pipeline,
+    print_json,
+    read_pipeline,
+)
 
 lde_app = typer.Typer(help="The Lifelong Database of Experiments (DuckDB).",
                       no_args_is_help=True)
@@ -154,9 +161,14 @@ def ingest(
 
 def stats(db: Path | None = _DB,
           as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
-    """Datasets, their DCNs and experiment counts."""
-    with open_pipeline(db) as app:
-        s = app.store.stats()
+    """Datasets, their DCNs and experiment counts (read-only; on a fresh home, what the
+    shipped data will hold once the first command that needs the database seeds it)."""
+    with read_pipeline(db) as app:
+        s = None if app is None else {**app.store.stats(), "exists": True}
+        path = app.database if app is not None else _database(db)
+    if s is None:
+        _no_database(path, as_json)
+        return
     if as_json:
         print_json(s)
         return
@@ -180,6 +192,30 @@ def stats(db: Path | None = _DB,
         shapes = ", ".join(f"{k} ({n})" for k, n in s["input_shapes"].items())
         console.print(f"DCN {s['dcn_min']:.3f} .. {s['dcn_max']:.3f}; input shapes "
                       f"(datasets): {shapes}", highlight=False)
+
+
+def _database(db: Path | None) -> Path:
+    from tapas.config import get_settings
+
+    return db.expanduser() if db is not None else get_settings().database
+
+
+def _no_database(path: Path, as_json: bool) -> None:
+    """``tapas lde stats`` before any database exists: what the shipped data holds,
+    without seeding it (the first command that needs the database does)."""
+    from lde.default_data import shipped_counts
+
+    shipped = shipped_counts()
+    if as_json:
+        print_json({"path": str(path), "exists": False, "shipped": shipped})
+        return
+    parts = "; ".join(f"{x['name']} {x['datasets']:,} datasets, {x['experiments']:,} "
+                      "experiments" for x in shipped["sources"])
+    console.print(f"no experiment database at {path} yet. The first command that needs one "
+                  "(tapas search, rank, predict, dcn, ingest, serve) creates it with the "
+                  f"shipped data: {shipped['datasets']:,} datasets, "
+                  f"{shipped['experiments']:,} experiments ({parts or 'none shipped'}).",
+                  highlight=False, soft_wrap=True)
 
 
 def export(directory: Path = typer.Argument(..., help="New folder to write."),

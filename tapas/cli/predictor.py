@@ -473,11 +473,16 @@ registry = typer.Typer(help="The registered predictors: list, show, export, impo
 
 
 @contextmanager
-def _open() -> Iterator[Any]:
-    """The application for the registry commands; a locked database is a one-line error."""
+def _open(read_only: bool = False) -> Iterator[Any]:
+    """The application for the registry commands; a locked database is a one-line error.
+    ``read_only`` (list, show, export): no write lock and no seeding, and None when there
+    is no database yet (so no registered predictor)."""
     from tapas.pipeline import LDEError, Pipeline
 
-    app = Pipeline()
+    app = Pipeline(read_only=read_only, upgrade=read_only)
+    if read_only and not app.database.exists():
+        yield None
+        return
     try:
         app.open()
     except LDEError as e:
@@ -510,8 +515,8 @@ def predictor_list(
     """Every registered predictor: id, DCN range, training size, file."""
     from rich.table import Table
 
-    with _open() as app:
-        rows = [_row_dict(app, i) for i in app.predictors()]
+    with _open(read_only=True) as app:
+        rows = [] if app is None else [_row_dict(app, i) for i in app.predictors()]
     if as_json:
         print_json({"items": rows})
         return
@@ -533,9 +538,15 @@ def predictor_show(
     """One predictor's registry entry, metrics and provenance."""
     import json
 
-    with _open() as app:
+    from tapas.types import PredictorIdError, check_predictor_id
+
+    try:
+        check_predictor_id(ident)
+    except PredictorIdError as e:
+        fail(str(e))
+    with _open(read_only=True) as app:
         try:
-            info = app.predictor(ident)
+            info = None if app is None else app.predictor(ident)
         except LookupError as e:  # not a predictor id
             fail(str(e))
         d = None if info is None else _row_dict(app, info)
@@ -562,7 +573,9 @@ def predictor_export(
 
     if dest.is_dir():
         fail(f"{dest} is a folder; give a file name")
-    with _open() as app:
+    with _open(read_only=True) as app:
+        if app is None:
+            fail(f"no predictor {ident!r} in the registry (no experiment database yet)")
         try:
             app.export_predictor(ident, dest)
         except (LookupError, ModelFileError) as e:
