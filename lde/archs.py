@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -201,14 +200,17 @@ def iter_nb201_rows(cells: list[str], configs: list[tuple[int, int]], chunk: int
                     ) -> Iterator[tuple[list[str], list[list[ArchRow]]]]:
     """``(chunk of cells, their rows)`` in order.
 
-    ``workers`` > 1 (or None: one per core, up to 4, for large inputs) expands in
+    ``workers`` > 1 (or None: one per thread of the ``TAPAS_THREADS`` budget, up to 4,
+    for large inputs) expands in
     spawned worker processes, since expansion is pure-Python CPU work. Spawning
     re-imports the caller's ``__main__``, so only entry points guarded by
     ``if __name__ == "__main__"`` (the ``tapas`` CLI) should ask for workers.
     """
     chunks = [cells[i:i + chunk] for i in range(0, len(cells), chunk)]
     if workers is None:
-        workers = min(os.cpu_count() or 1, 4) if len(cells) >= PARALLEL_MIN_CELLS else 1
+        from tapas.config import thread_budget
+
+        workers = min(thread_budget(), 4) if len(cells) >= PARALLEL_MIN_CELLS else 1
     if workers <= 1 or len(chunks) <= 1:
         for c in chunks:
             yield c, _EXPANDER.rows(c, configs)

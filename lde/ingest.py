@@ -292,7 +292,7 @@ def ingest_nb201(store: Store, path: str | Path, *, columns: list[str] | None = 
 
     ``columns`` selects accuracy columns (default: every column that maps);
     ``mapping`` overrides ``column -> (dataset, split)``; ``dcn`` gives DCNs by name.
-    ``workers``: processes expanding cells (None: one per core; see
+    ``workers``: processes expanding cells (None: one per thread of the budget; see
     :func:`lde.archs.iter_nb201_rows` for when that is safe).
     """
     from tapas.arch import ArchError, parse_cell

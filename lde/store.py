@@ -156,8 +156,12 @@ class Store:
             raise LDEError(f"cannot open the experiment database {self.path}: {e}") from None
         except duckdb.Error as e:
             raise SchemaError(f"{self.path} is not a usable DuckDB database: {e}") from None
+        from tapas.config import thread_budget
+
         with suppress(duckdb.Error):
             self._con.execute("SET enable_progress_bar = false")
+            # the process's thread budget (TAPAS_THREADS), not every core of the machine
+            self._con.execute(f"SET threads = {int(thread_budget())}")
         try:
             self._init_schema()
         except BaseException:

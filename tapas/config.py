@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,22 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 def _default_home() -> Path:
     return Path.home() / ".local" / "share" / "tapas"
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's or
+    ``taskset``'s limit), not the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+#: torch's threads for tapas's small models (ProbeNet, the stacked-LSTM predictor), within
+#: the budget. Measured on 2 cores (``tapas bench first-prediction``, load average ~2.5):
+#: 1 thread 47.3 s to the first prediction and 52 s of CPU; 2 threads 51.0 s and 88 s of
+#: CPU (the second thread mostly waits on the first, spinning).
+SMALL_MODEL_THREADS = 1
 
 
 class Settings(BaseSettings):
@@ -39,6 +56,11 @@ class Settings(BaseSettings):
     max_image_values: int = Field(3 * 512 * 512, ge=1, description="Largest C x H x W.")
     max_queued_jobs: int = Field(16, ge=1, description="Jobs waiting for the worker; more is "
                                  "429 with Retry-After.")
+    threads: int = Field(0, ge=0, le=4096, description="CPU threads one tapas process uses: "
+                         "DuckDB's threads, the experiment runner's default local workers "
+                         "(one torch thread each), and the most torch threads a small model "
+                         "gets (it gets SMALL_MODEL_THREADS within it). 0: the CPUs this "
+                         "process may use.")
     cache_mb: float = Field(512.0, gt=0, description="Memory budget of the service's "
                             "architecture caches (parsed IR networks and NAS-Bench-201 "
                             "expansions, half each); loaded predictors are at most 16.")
@@ -52,6 +74,17 @@ class Settings(BaseSettings):
         if isinstance(v, SecretStr) and not v.get_secret_value().strip():
             return None
         return v
+
+    @property
+    def cpu_threads(self) -> int:
+        """The thread budget: ``threads``, or the CPUs this process may use when 0."""
+        return self.threads or available_cpus()
+
+    @property
+    def torch_threads(self) -> int:
+        """torch's intra-op threads for the small models: :data:`SMALL_MODEL_THREADS`
+        within the budget."""
+        return min(self.cpu_threads, SMALL_MODEL_THREADS)
 
     @property
     def database(self) -> Path:
@@ -89,3 +122,13 @@ def get_settings() -> Settings:
         parts = [f"TAPAS_{'_'.join(str(x) for x in err['loc']).upper()}={err.get('input')!r}: "
                  f"{err['msg']}" for err in e.errors()]
         raise SettingsError("bad setting " + "; ".join(parts)) from None
+
+
+def thread_budget() -> int:
+    """``TAPAS_THREADS`` as a count (:attr:`Settings.cpu_threads`): DuckDB's threads, the
+    local process pools' default size. Where the settings are unreadable (the CLI reports
+    that before anything runs) the CPUs this process may use."""
+    try:
+        return get_settings().cpu_threads
+    except SettingsError:
+        return available_cpus()

@@ -246,6 +246,9 @@ class Pipeline:
                  predictor_params: dict[str, Any] | None = None,
                  min_experiments: int | None = None, max_loaded: int = MAX_LOADED,
                  seed: bool = True, upgrade: bool = False) -> None:
+        from tapas.device import apply_threads
+
+        apply_threads()  # the thread budget, once per process (a no-op after the CLI's)
         self._database = None if database is None else Path(database).expanduser()
         self._store = store
         self._own_store = store is None

@@ -45,19 +45,20 @@ def run_first_prediction(dataset: str = DEFAULT_DATASET, *, n_networks: int = 10
     temporary folder; ``seed_database=False`` leaves a new one empty (tests seed their
     own). ``predictor_params``/``min_experiments`` go to the pipeline, ``probe`` (e.g.
     ``epochs``, ``max_samples``) to ProbeNet; ``threads`` sets torch's thread count
-    (default: left as it is, stated in the report).
+    (default: the ``TAPAS_THREADS`` budget's, :func:`tapas.device.apply_threads`; stated
+    in the report).
     """
     import torch
 
     from tapas.config import get_settings
-    from tapas.device import resolve_device
+    from tapas.device import apply_threads, resolve_device
     from tapas.pipeline import Pipeline
     from tapas.spaces import build, sample_unique
 
     if n_networks < 1:
         raise ValueError(f"n_networks must be >= 1, got {n_networks}")
-    if threads is not None:
-        torch.set_num_threads(int(threads))
+    if threads is not None:  # overrides the budget, also for the pipeline below
+        apply_threads(int(threads))
     say = log or (lambda s: None)
     tick = progress or (lambda phase, done, total: None)
     genotypes = sample_unique(space, n_networks, seed)

@@ -37,11 +37,13 @@ def _root(version: Annotated[bool, typer.Option(
     """Train-less accuracy predictor for neural architecture search."""
     from tapas.cli.common import fail
     from tapas.config import SettingsError, get_settings
+    from tapas.device import apply_threads
 
     try:  # a bad TAPAS_* variable: one line naming it, before any command starts
         get_settings()
     except SettingsError as e:
         fail(str(e))
+    apply_threads()  # the thread budget (TAPAS_THREADS), before torch loads
 
 
 for part in (arch, lde, dcn, experiments, predictor, serve, search):
