@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +15,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 if TYPE_CHECKING:
@@ -40,21 +51,117 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def progress_bar(quiet: bool = False, console: Console | None = None) -> Any:
-    """The one progress display: phase, bar, done/total, elapsed and remaining time.
-    Hidden when stdout carries data (``quiet``); drawn on stderr by default."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+#: Seconds between the plain progress lines written when stderr is not a terminal.
+PLAIN_PROGRESS_EVERY = 5.0
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                    console=console or err_console, transient=True, disable=quiet)
+
+def progress_bar(quiet: bool = False, console: Console | None = None, *,
+                 info: bool = False, every: float | None = None) -> Any:
+    """The one progress display: phase, bar, done/total, elapsed and remaining time (and
+    each task's ``info`` field with ``info``). Hidden when stdout carries data
+    (``quiet``); drawn on stderr by default. Where that stream is not a terminal (a log
+    file, CI, a notebook, a pipe), a live bar would print nothing until the end, so plain
+    lines are written instead (:class:`PlainProgress`): one when a phase starts and one
+    every ``every`` seconds (:data:`PLAIN_PROGRESS_EVERY`) while it runs."""
+    con = console or err_console
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if info:
+        columns.append(TextColumn("{task.fields[info]}"))
+    columns += [TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    if not quiet and not con.is_terminal:
+        return PlainProgress(*columns, console=con,
+                             every=PLAIN_PROGRESS_EVERY if every is None else every)
+    return Progress(*columns, console=con, transient=True, disable=quiet)
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def plain_progress_line(task: Any) -> str:
+    """One rich task as a line: ``phase: done/total (pct%) info, m:ss elapsed, eta m:ss``."""
+    parts = [str(task.description)]
+    if task.total is not None:
+        parts.append(f": {int(task.completed):,}/{int(task.total):,} ({task.percentage:.0f}%)")
+    elif task.completed:
+        parts.append(f": {int(task.completed):,}")
+    extra = str(task.fields.get("info") or "")
+    if extra:
+        parts.append(f" {extra}")
+    parts.append(f", {_clock(task.elapsed or 0.0)} elapsed")
+    if task.total is not None and not task.finished:
+        parts.append(f", eta {_clock(task.time_remaining)}")
+    return "".join(parts)
+
+
+class PlainProgress(Progress):
+    """A rich ``Progress`` that draws nothing live and writes plain lines: when a task
+    starts or changes phase, when it finishes, and for unfinished tasks every
+    ``every`` seconds (from ``update`` calls, and from a timer between them, so a long
+    step without callbacks still shows it is alive)."""
+
+    def __init__(self, *columns: Any, console: Console, every: float) -> None:
+        super().__init__(*columns, console=console, disable=True)
+        self.every = float(every)
+        self._last = time.monotonic()
+        self._said: dict[TaskID, tuple[str, bool]] = {}
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+        self._report_lock = threading.Lock()  # the timer and the caller both report
+
+    def _say(self, task: Any) -> None:
+        self._said[task.id] = (str(task.description), task.finished)
+        self.console.print(plain_progress_line(task), markup=False, highlight=False,
+                           soft_wrap=True)
+
+    def _report(self, force: bool = False) -> None:
+        with self._lock:
+            tasks = [t for t in self.tasks if t.visible]
+        with self._report_lock:
+            due = force or time.monotonic() - self._last >= self.every
+            for t in tasks:
+                said = self._said.get(t.id)
+                changed = said is None or said[0] != str(t.description) or (
+                    t.finished and not said[1])
+                if changed or (due and not t.finished):
+                    self._say(t)
+            if due:
+                self._last = time.monotonic()
+
+    def add_task(self, description: str, *args: Any, **kwargs: Any) -> TaskID:
+        kwargs.setdefault("info", "")
+        tid = super().add_task(description, *args, **kwargs)
+        self._report()
+        return tid
+
+    def update(self, task_id: TaskID, **kwargs: Any) -> None:  # type: ignore[override]
+        super().update(task_id, **kwargs)
+        self._report()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(min(1.0, self.every)):
+            if time.monotonic() - self._last >= self.every:
+                self._report(force=True)
+
+    def start(self) -> None:
+        super().start()
+        if self._timer is None and self.every > 0:
+            self._timer = threading.Thread(target=self._tick, daemon=True,
+                                           name="tapas-progress")
+            self._timer.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+            self._timer = None
+        self._report()  # tasks that finished since the last line
+        super().stop()
 
 
 def warn_out_of_domain(rows: Sequence[dict[str, Any]]) -> None:

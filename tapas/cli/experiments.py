@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tapas.cli.common import console, fail, print_json
+from tapas.cli.common import console, fail, print_json, progress_bar
 
 experiments_app = typer.Typer(help="Train sampled architectures on datasets, into the LDE.",
                               no_args_is_help=True)
@@ -125,20 +125,8 @@ def _make_plan(preset: str | None, datasets: list[str] | None, spaces: list[str]
 
 
 def _progress(disable: bool = False):  # noqa: ANN202
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                    MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=console, transient=False, disable=disable)
+    """The CLI's progress display with each task's ``info`` (the last result)."""
+    return progress_bar(disable, info=True)
 
 
 @experiments_app.command("plan")
@@ -175,8 +163,9 @@ def plan_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArch
 def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchsOpt = 20,
             datasets_per_arch: PerArchOpt = 8, preset: PresetOpt = None,
             epochs: EpochsOpt = None, seed: SeedOpt = 0, slice_: SliceOpt = None,
-            workers: Annotated[int, typer.Option("--workers", "-w", min=0,
-                                                 help="Worker processes (0: in this one).")] = 2,
+            workers: Annotated[int | None, typer.Option(
+                "--workers", "-w", min=0, help="Worker processes, one torch thread each "
+                "(0: in this one; default: the TAPAS_THREADS budget).")] = None,
             db: Annotated[Path | None, typer.Option("--db", help="LDE file (default: the "
                                                     "configured database).")] = None,
             source: Annotated[str | None, typer.Option(help="Source tag of the records.")] = None,
@@ -193,8 +182,11 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
                 "most one unwritten batch).")] = 64,
             as_json: JsonOpt = False) -> None:
     """Train the planned jobs not yet in the LDE (resumable) and record the results."""
+    from tapas.config import thread_budget
     from tapas.experiments import ensure_datasets, run_jobs
     from tapas.pipeline import LDEError, Pipeline
+
+    workers = thread_budget() if workers is None else workers
 
     p = _make_plan(preset, dataset, space, n_archs, datasets_per_arch, epochs, seed, source)
     jobs = [] if datasets_only else _slice(p.jobs, slice_)
@@ -250,7 +242,9 @@ def verify_cmd(
             help="LDE export to check (default: the shipped starter data).")] = None,
         slice_: Annotated[str, typer.Option("--slice", help="Rows A:B (in write order).")
                           ] = "0:20",
-        workers: Annotated[int, typer.Option("--workers", "-w", min=0)] = 2,
+        workers: Annotated[int | None, typer.Option(
+            "--workers", "-w", min=0, help="Worker processes, one torch thread each (0: in "
+            "this one; default: the TAPAS_THREADS budget).")] = None,
         seed_offset: Annotated[int, typer.Option(
             help="Re-run with seed + this (0: the stored seed, measures reproducibility; "
                  "1: another seed, measures seed-to-seed noise).")] = 0,
@@ -258,7 +252,10 @@ def verify_cmd(
         as_json: JsonOpt = False) -> None:
     """Re-train stored experiments from their recorded jobs and compare accuracies."""
     from lde.starter import STARTER_DIR, available
+    from tapas.config import thread_budget
     from tapas.experiments.verify import verify
+
+    workers = thread_budget() if workers is None else workers
 
     d = directory or STARTER_DIR
     if not available(d):

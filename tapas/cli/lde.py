@@ -14,6 +14,7 @@ from tapas.cli.common import (
     fail,
     open_pipeline,
     print_json,
+    progress_bar,
     read_pipeline,
 )
 
@@ -26,15 +27,12 @@ _DB = typer.Option(None, "--db", help="Database file (default: TAPAS_DB_PATH or 
 
 @contextmanager
 def _progress(enabled: bool) -> Any:
-    """A rich progress bar fed by ``progress(phase, done, total)`` callbacks."""
+    """The CLI's progress display (:func:`~tapas.cli.common.progress_bar`) fed by
+    ``progress(phase, done, total)`` callbacks, one task per phase."""
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
-                  transient=True) as bar:
+    with progress_bar() as bar:
         tasks: dict[str, Any] = {}
 
         def cb(phase: str, done: int, total: int) -> None:
@@ -118,7 +116,7 @@ def ingest(
     verify: bool = typer.Option(False, "--verify", help="Exports: re-expand every "
                                 "NAS-Bench-201 architecture instead of a sample."),
     workers: int = typer.Option(0, "--workers", help="NB201 tables: processes expanding "
-                                "cells (0: one per core, up to 4)."),
+                                "cells (0: one per thread of TAPAS_THREADS, up to 4)."),
     db: Path | None = _DB,
     url: str | None = typer.Option(None, "--url", help="Send the records to a running "
                                    "`tapas serve` at this URL instead of opening the file."),

@@ -175,7 +175,7 @@ def predict(
     else:
         rows, coverage, pid, dcn = _predict_with_pipeline(sources, dcn, dataset, classes,
                                                           input_shape, train_, db,
-                                                          predictor_id)
+                                                          predictor_id, dest.quiet)
 
     def table() -> None:
         from rich.table import Table
@@ -242,12 +242,30 @@ def _table_problem(tab: Any, scenarios: str, n_train_a: int = 1000) -> str | Non
     return None
 
 
+def _train_if_uncovered(app: Any, dcn: float | None, dataset: str | None,
+                        classes: int | None, shape: Any, quiet: bool) -> None:
+    """Train the target's predictor, its epochs on the progress display, when none covers
+    it yet (what ``Pipeline.predict(train=True)`` would do, silently)."""
+    from tapas.types import NoPredictorError
+
+    value = app.target(dcn=dcn, dataset=dataset, num_classes=classes,
+                       input_shape=shape).value
+    try:
+        app.select(value)
+    except NoPredictorError:
+        with progress_bar(quiet) as bar:
+            task = bar.add_task("training the predictor (epochs)", total=None)
+            app.train(value, progress=lambda e, n: bar.update(task, completed=e, total=n))
+
+
 def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str | None,
                            classes: int | None, input_shape: str | None, train: bool,
                            db: Path | None, predictor: str | None = None,
+                           quiet: bool = False,
                            ) -> tuple[list[dict[str, Any]], float, str, float]:
     """The LDE's predictor answers, chosen by the pipeline's one rule (as for the service
-    and the in-process scorer)."""
+    and the in-process scorer); with ``train``, a predictor trained first shows its
+    epochs."""
     from tapas.arch import ArchError, is_cell_spec
     from tapas.cli.arch import resolve_arch
     from tapas.cli.common import open_pipeline
@@ -263,6 +281,8 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
              for s in sources]
     with open_pipeline(db) as app:
         try:
+            if train and predictor is None:
+                _train_if_uncovered(app, dcn, dataset, classes, shape, quiet)
             preds = app.predict(items, dcn=dcn, dataset=dataset, num_classes=classes,
                                 input_shape=shape, train=train, predictor=predictor)
         except NoPredictorError as e:
@@ -413,7 +433,8 @@ def bench_first_prediction(
         "--networks", "-n", min=1, help="Networks to score.")] = 1000,
     space: Annotated[str, typer.Option(help="Search space they are sampled from.")] = "chain",
     threads: Annotated[int | None, typer.Option(
-        help="torch threads (default: torch's; stated in the report).")] = None,
+        help="torch threads (default: 1 within the TAPAS_THREADS budget; stated in "
+             "the report).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -438,7 +459,8 @@ def bench_devices(
     networks: Annotated[int, typer.Option("--networks", "-n", min=10,
                                           help="Networks to score.")] = 10_000,
     threads: Annotated[int | None, typer.Option(
-        help="torch threads (default: torch's; stated in the report).")] = None,
+        help="torch threads (default: 1 within the TAPAS_THREADS budget; stated in "
+             "the report).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

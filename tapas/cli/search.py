@@ -53,17 +53,28 @@ def _remote_dataset(client: Any, spec: str, quiet: bool) -> str:
     return info.name
 
 
-def _local_dataset(scorer: Any, spec: str, quiet: bool) -> str:
+def _local_dataset(scorer: Any, spec: str, quiet: bool, bar: Any = None, task: Any = None
+                   ) -> str:
+    """The stored dataset ``spec``, characterised here if needed, its ProbeNet epochs on
+    ``bar`` (a log shows them too: :func:`~tapas.cli.common.progress_bar`)."""
     info = scorer.pipeline.dataset(spec)
     if info is not None and info.dcn is not None:
         return info.name
     if not quiet:
         err_console.print(f"characterising {spec} (computing its DCN) ...", highlight=False)
-    info, _ = scorer.pipeline.characterize(spec)
+    progress = None
+    if bar is not None:
+        label = f"characterising {spec} (ProbeNet epochs)"
+        bar.update(task, description=label, completed=0, total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+    info, _ = scorer.pipeline.characterize(spec, progress=progress)
     return info.name
 
 
-def _open_scorer(url: str | None, token: str | None) -> Any:
+def _open_scorer(url: str | None, token: str | None, quiet: bool = False) -> Any:
     """The HTTP client for ``--url``, else the in-process scorer on the local database."""
     if url:
         from tapas.client import Client
@@ -76,6 +87,9 @@ def _open_scorer(url: str | None, token: str | None) -> Any:
     from tapas.scorer import LocalScorer
 
     scorer = LocalScorer()
+    if not quiet and not scorer.pipeline.database.exists():
+        err_console.print(f"creating the experiment database {scorer.pipeline.database} with "
+                          "the shipped data (once) ...", highlight=False)
     try:
         scorer.pipeline.open()  # a locked database fails cleanly here
     except LDEError as e:
@@ -109,7 +123,7 @@ def _prepare_target(scorer: Any, bar: Any, task: Any, *, url: str | None, datase
     characterised if needed) or ``{"dcn": dcn}``; with ``train``, its predictor trained."""
     if dataset is not None:
         name = (_remote_dataset(scorer, dataset, quiet) if url
-                else _local_dataset(scorer, dataset, quiet))
+                else _local_dataset(scorer, dataset, quiet, bar, task))
         target: dict[str, Any] = {"dataset": name}
     else:
         target = {"dcn": dcn}
@@ -219,7 +233,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         elif strategy == "thompson":
             kw.update(population=population, parents=parents)
 
-        scorer = _open_scorer(url, token)
+        scorer = _open_scorer(url, token, quiet)
         try:
             with progress_bar(quiet) as bar:
                 task = bar.add_task("preparing", total=None)
@@ -268,12 +282,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                         "LDE (default: the evaluation harness's setting)."),
     ) -> None:
         """Search quality on NAS-Bench-201 with the target dataset unseen by the predictor."""
-        from rich.progress import Progress
         from rich.table import Table
 
         from tapas.bench.search import BenchError, run_benchmark
 
-        with Progress(console=err_console, transient=True, disable=json_out) as bar:
+        with progress_bar(json_out) as bar:
             task = bar.add_task("starting", total=None)
 
             def progress(phase: str, done: int, total: int) -> None:
@@ -382,7 +395,7 @@ def rank_cmd(
     quiet = dest.quiet
     shape = _shape(input_shape)
     labels, items = read_archs(archs)
-    scorer = _open_scorer(url, token)
+    scorer = _open_scorer(url, token, quiet)
     preds: list[Any] = []
     try:
         with progress_bar(quiet) as bar:

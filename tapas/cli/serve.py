@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from tapas.cli.common import console, fail, open_pipeline, print_json
+from tapas.cli.common import console, fail, open_pipeline, print_json, progress_bar
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -20,11 +20,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     ) -> None:
         """Good and hostile clients against a real server on 127.0.0.1: unexpected answers,
         latency, server memory and the database's integrity afterwards."""
-        from rich.progress import Progress
-
         from tapas.bench.soak import run_soak
 
-        with Progress(console=console, transient=True, disable=json_out) as bar:
+        with progress_bar(json_out) as bar:
             task = bar.add_task("starting", total=None)
 
             def progress(phase: str, done: int, total: int) -> None:
@@ -105,11 +103,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                 "one seeded with the starter data)."),
     ) -> None:
         """Latency and throughput of /v1/predict against a real server on 127.0.0.1."""
-        from rich.progress import Progress
-
         from tapas.bench.service import run_benchmark
 
-        with Progress(console=console, transient=True, disable=json_out) as bar:
+        with progress_bar(json_out) as bar:
             task = bar.add_task("starting", total=None)
 
             def progress(phase: str, done: int, total: int) -> None:
