@@ -14,7 +14,9 @@ def test_cli_times_each_phase_on_the_cpu() -> None:
     from typer.testing import CliRunner
 
     from tapas.cli.main import app as cli
+    from tapas.device import apply_threads
 
+    apply_threads()  # what every command starts with (TAPAS_THREADS), so not the bench's doing
     n = torch.get_num_threads()
     r = CliRunner().invoke(cli, ["bench", "devices", "--device", "cpu", "--train-rows",
                                  "150", "--networks", "20", "--threads", "1", "--json"])
