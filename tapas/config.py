@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(16, ge=1, description="Jobs waiting for the worker; more is "
                                  "429 with Retry-After.")
     cache_mb: float = Field(512.0, gt=0, description="Memory budget of the service's "
-                            "architecture caches (parsed IR networks and NAS-Bench-201 "
-                            "expansions, half each); loaded predictors are at most 16.")
+                            "architecture caches (parsed IR networks half, NAS-Bench-201 and "
+                            "DARTS expansions a quarter each); loaded predictors are at most "
+                            "16.")
 
     @field_validator("api_token", mode="before")
     @classmethod

@@ -16,13 +16,12 @@ same records:
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tapas.arch import Architecture, expand, is_cell_spec
+from tapas.arch.cache import BYTES_PER_LAYER, BudgetCache, network_bytes
 from tapas.arch.ops import ArchError
 
 DEFAULT_NUM_CLASSES = 10
@@ -258,41 +257,27 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
 # ------------------------------------------------------------------------- archs
 MAX_REPORTED = 20
 """Invalid architectures described one by one in an :class:`ArchListError`."""
-BYTES_PER_LAYER = 600
-"""Memory of a parsed network per layer, its encoding included (measured with tracemalloc:
-a 234-layer NAS-Bench-201 network holds ~118 KB once scored)."""
 NB201_NETWORK_BYTES = 234 * BYTES_PER_LAYER
 
-
-class _Budget:
-    """The IR cache's entries and their estimated bytes, evicted oldest-first past the
-    budget; :func:`set_cache_budget` sets it (the service: half of TAPAS_CACHE_MB)."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.used = 0
-        self.items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
-
-
-_ir = _Budget(256 * 2**20)
-_ir_lock = threading.Lock()
+_ir = BudgetCache(256 * 2**20)
+"""``Architecture.from_dict`` results by JSON text (see :func:`_from_ir`)."""
 
 
 def set_cache_budget(total_bytes: int) -> None:
-    """Split a memory budget between the IR cache here and the NAS-Bench-201 expansion
-    cache of :mod:`tapas.arch` (half each); both are emptied."""
+    """Split a memory budget between the process-wide architecture caches: the IR cache
+    here (half), the NAS-Bench-201 expansions and the DARTS expansions of
+    :mod:`tapas.arch` (a quarter each); all are emptied."""
+    from tapas.arch.darts import set_cache_budget as set_darts_budget
     from tapas.arch.nb201 import set_cache_size
 
-    global _ir
-    with _ir_lock:
-        _ir = _Budget(total_bytes // 2)
-    set_cache_size(max(1, (total_bytes // 2) // NB201_NETWORK_BYTES))
+    _ir.reset(total_bytes // 2)
+    set_cache_size(max(1, (total_bytes // 4) // NB201_NETWORK_BYTES))
+    set_darts_budget(total_bytes // 4)
 
 
 def cache_bytes() -> int:
     """Estimated bytes held by the IR cache now."""
-    with _ir_lock:
-        return _ir.used
+    return _ir.used
 
 
 def _from_ir(obj: Any) -> Any:
@@ -301,22 +286,13 @@ def _from_ir(obj: Any) -> Any:
     predictor caches its encoding on the Architecture instance)."""
     try:
         key = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return Architecture.from_dict(obj)
-    with _ir_lock:
-        hit = _ir.items.get(key)
-        if hit is not None:
-            _ir.items.move_to_end(key)
-            return hit[0]
+    hit = _ir.get(key)
+    if hit is not None:
+        return hit
     arch = Architecture.from_dict(obj)
-    size = len(key) + BYTES_PER_LAYER * len(arch.layers) + 2048
-    with _ir_lock:
-        if size <= _ir.budget and key not in _ir.items:
-            _ir.items[key] = (arch, size)
-            _ir.used += size
-            while _ir.used > _ir.budget:
-                _, (_, freed) = _ir.items.popitem(last=False)
-                _ir.used -= freed
+    _ir.put(key, arch, network_bytes(len(arch.layers), len(key)))
     return arch
 
 
