@@ -33,7 +33,13 @@ from typing import Any
 import httpx
 import numpy as np
 
-from tapas.types import DatasetInfo, NoPredictorError, Prediction, check_dcn_or_dataset
+from tapas.types import (
+    DatasetInfo,
+    NoPredictorError,
+    Prediction,
+    check_dcn_or_dataset,
+    check_shape,
+)
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_BATCH = 5_000
@@ -510,7 +516,7 @@ class Client:
         if num_classes is not None:
             base["num_classes"] = int(num_classes)
         if input_shape is not None:
-            base["input_shape"] = [int(s) for s in input_shape]
+            base["input_shape"] = list(check_shape(input_shape))
         if members:
             base["members"] = True
         if predictor is not None:

@@ -16,6 +16,7 @@ same records:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -218,6 +219,26 @@ def check_dcn_or_dataset(dcn: float | None, dataset: str | None) -> None:
         raise TargetError(f"dcn must lie in [0, 1], got {dcn!r}", "dcn")
 
 
+def check_shape(input_shape: Sequence[Any], field: str = "input_shape") -> tuple[int, ...]:
+    """``input_shape`` as ints; :class:`TargetError` naming ``field`` for an entry that is
+    not a whole number (``1e999``, NaN, ``2.5``, text) instead of an ``OverflowError``."""
+    try:
+        items = list(input_shape)
+    except TypeError:
+        raise TargetError(f"{field} must be a list [C, H, W], got {input_shape!r}",
+                          field) from None
+    out = []
+    for i, v in enumerate(items):
+        ok = isinstance(v, int) and not isinstance(v, bool)
+        if not ok and isinstance(v, float) and math.isfinite(v) and v.is_integer():
+            v, ok = int(v), True
+        if not ok:
+            raise TargetError(f"{field}[{i}] must be a whole number, got {str(v)[:40]}",
+                              field)
+        out.append(int(v))
+    return tuple(out)
+
+
 def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | None = None,
                    dataset: str | None = None, num_classes: int | None = None,
                    input_shape: Sequence[int] | None = None) -> Target:
@@ -243,7 +264,7 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
         if k < 1:
             raise TargetError(f"num_classes must be >= 1, got {num_classes!r}", "num_classes")
     if input_shape is not None:
-        shape = tuple(int(s) for s in input_shape)
+        shape = check_shape(input_shape)
         if len(shape) != 3:
             raise TargetError(f"input_shape must be [C, H, W], got {list(input_shape)}",
                               "input_shape")
@@ -309,7 +330,7 @@ def parse_arch(obj: Any, num_classes: int | None = DEFAULT_NUM_CLASSES,
     NAS-Bench-101 cell, :func:`tapas.arch.is_cell_spec`; expanded for ``num_classes`` and
     ``input_shape``; None: the defaults), an IR dict or JSON text, or an ``Architecture``
     (``ArchError`` naming what is wrong)."""
-    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
+    c, h, w = check_shape(input_shape or DEFAULT_INPUT_SHAPE)
     return _parse(obj, DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes), c, h, w)
 
 
@@ -354,7 +375,7 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
     errors: list[dict[str, Any]] = []
     bad = 0
     k = DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes)
-    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
+    c, h, w = check_shape(input_shape or DEFAULT_INPUT_SHAPE)
     for i, obj in enumerate(archs):
         try:
             out.append(_parse(obj, k, c, h, w))
@@ -375,4 +396,5 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
 
 __all__ = ["DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "ArchListError", "DatasetInfo",
            "NoPredictorError", "Prediction", "PredictorInfo", "Target", "TargetError",
-           "check_dcn_or_dataset", "join_path", "parse_arch", "parse_archs", "resolve_target"]
+           "check_dcn_or_dataset", "check_shape", "join_path", "parse_arch", "parse_archs",
+           "resolve_target"]
