@@ -208,7 +208,29 @@ def record_json(rec: Any) -> dict[str, Any]:
         if not callable(to_dict):
             raise TypeError(f"cannot send {type(arch).__name__} as an architecture")
         d["arch"] = to_dict()
-    return {k: v for k, v in d.items() if v is not None}
+    out = {k: v for k, v in d.items() if v is not None}
+    where = nonfinite_path(out)
+    if where is not None:  # JSON has no NaN or infinity: name the field, not the request
+        raise ValueError(f"field '{where}': NaN or infinity is not a JSON number")
+    return out
+
+
+def nonfinite_path(obj: Any, path: str = "") -> str | None:
+    """The path (``hparams.lr``, ``curve[3]``) of the first NaN or infinite float in
+    ``obj`` (dicts and lists walked), or None."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (path or "value")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            found = nonfinite_path(v, f"{path}.{k}" if path else str(k))
+            if found is not None:
+                return found
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            found = nonfinite_path(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def normalize(rows: Iterable[Any], source: str) -> tuple[list[dict[str, Any]], list[int],
