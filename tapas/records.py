@@ -126,6 +126,8 @@ def _int(v: Any, what: str, lo: int, hi: int) -> int | None:
     """An integer in [lo, hi]; exact for Python ints beyond float precision."""
     if _blank(v):
         return None
+    if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
+        v = int(v)  # exact: a float cannot hold every 64-bit integer (2**63 - 1)
     if isinstance(v, int) and not isinstance(v, bool):
         i = v
     else:
@@ -134,7 +136,8 @@ def _int(v: Any, what: str, lo: int, hi: int) -> int | None:
             raise ValueError(f"{what} must be an integer, got {v!r:.40}")
         i = int(f)
     if not lo <= i <= hi:
-        raise ValueError(f"{what} must lie in [{lo}, {hi}], got {str(v)[:40]}")
+        span = " (a signed 64-bit integer)" if (lo, hi) == SEED_RANGE else ""
+        raise ValueError(f"{what} must lie in [{lo}, {hi}]{span}, got {str(v)[:40]}")
     return i
 
 
