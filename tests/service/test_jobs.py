@@ -100,3 +100,31 @@ def test_training_cancelled_during_selection_ends_cancelled(tmp_path) -> None:  
         assert state.pipeline.predictors() == []
     finally:
         state.close()
+
+
+def test_a_lost_job_keeps_its_last_progress(tmp_path) -> None:  # noqa: ANN001
+    """Issue 38: a job a killed server never finished is `lost` at the progress it had
+    reported (the journal records progress, not only state changes), not 0.0."""
+    journal = tmp_path / "jobs"
+    first = JobRunner(journal=journal)
+    reported, release = threading.Event(), threading.Event()
+
+    def work(ctx: JobContext) -> dict:
+        ctx.progress(0.6, message="training the predictor: epoch 6/10")
+        reported.set()
+        release.wait(60)
+        return {}
+
+    job = first.submit("predictor", "long training", work)
+    assert reported.wait(30)
+    # the server dies here (kill -9): nothing more is written; a new one reads the journal
+    second = JobRunner(journal=journal)
+    try:
+        lost = second.get(job.id)
+        assert lost is not None and lost.state == "lost"
+        assert lost.progress == 0.6
+        assert lost.to_dict()["progress"] == 0.6
+    finally:
+        release.set()
+        second.shutdown()
+        first.shutdown(wait=10)
