@@ -71,11 +71,9 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-_decoder = json.JSONDecoder(parse_constant=_no_constant)
+_decoder = json.JSONDecoder()
+"""NaN, Infinity and 1e999 decode to floats, as pydantic's JSON parser reads them: the
+models refuse them field by field (``allow_inf_nan=False``), naming the path."""
 _WS = " \t\n\r"
 
 
@@ -97,8 +95,6 @@ def _value(text: str, i: int) -> tuple[Any, int]:
         return _decoder.raw_decode(text, i)
     except json.JSONDecodeError as e:
         raise BodyError(f"{e.msg} at {_where(text, e.pos)}") from None
-    except ValueError as e:  # NaN / Infinity, refused by parse_constant
-        raise BodyError(f"{e} (at or after {_where(text, i)})") from None
     except RecursionError:
         raise BodyError(f"the JSON nests too deeply (at or after {_where(text, i)})") from None
 
@@ -127,7 +123,7 @@ def _array(text: str, i: int) -> tuple[list[Any], int]:
 
 def decode_json(body: bytes) -> Any:
     """``json.loads(body)`` in steps of one top-level value or one item of a top-level
-    array; NaN and Infinity are refused (:class:`BodyError` naming line and column)."""
+    array (:class:`BodyError` naming line and column)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
