@@ -41,6 +41,7 @@ from lde.rows import (
 from lde.schema import SCHEMA_VERSION, current_version, migrate
 from lde.selection import select_adaptive
 from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
+from tapas.config import SEED_RANGE
 from tapas.types import PredictorIdError, PredictorInfo, check_predictor_id, is_model_file_name
 
 if TYPE_CHECKING:
@@ -543,7 +544,7 @@ class Store:
                     hp = json.dumps(rec.hparams, sort_keys=True, allow_nan=False)
                 if not isinstance(rec.source, str) or not rec.source:
                     raise ValueError(f"source must be a non-empty string, got {rec.source!r}")
-                seed = opt_int(rec.seed, "seed", -(2**62))
+                seed = opt_int(rec.seed, "seed", *SEED_RANGE)  # the column's BIGINT range
                 epochs = opt_int(rec.epochs, "epochs")
             except (ArchError, ValueError, TypeError) as e:
                 rep.rejected.append((i, str(e)))

@@ -423,10 +423,13 @@ class ServiceState:
         if ctx is not None:
             ctx.progress(0.05, message="selecting experiments; training unless cached")
         try:
-            _, info = self.pipeline.train(dcn, force=force, pin=pin, progress=None if ctx is None
-                                          else (lambda e, n: ctx.progress(
-                                              0.05 + 0.9 * e / max(n, 1),
-                                              message=f"training the predictor: epoch {e}/{n}")))
+            _, info = self.pipeline.train(
+                dcn, force=force, pin=pin,
+                progress=None if ctx is None else (lambda e, n: ctx.progress(
+                    0.05 + 0.9 * e / max(n, 1), message=f"training the predictor: epoch {e}/{n}")),
+                # a DELETE takes effect during selection and encoding too, not only per epoch
+                checkpoint=None if ctx is None else (lambda phase: ctx.progress(
+                    ctx.job.progress, message=f"training the predictor: {phase}")))
         except LookupError as e:
             raise APIError(409, "no_experiments", str(e), "body.dcn") from None
         return info.to_dict()

@@ -18,14 +18,14 @@ same records:
 from __future__ import annotations
 
 import json
+import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tapas.arch import Architecture, expand, is_cell_spec
+from tapas.arch.cache import BYTES_PER_LAYER, BudgetCache, network_bytes
 from tapas.arch.ops import ArchError
 
 DEFAULT_NUM_CLASSES = 10
@@ -254,6 +254,26 @@ def check_dcn_or_dataset(dcn: float | None, dataset: str | None) -> None:
         raise TargetError(f"dcn must lie in [0, 1], got {dcn!r}", "dcn")
 
 
+def check_shape(input_shape: Sequence[Any], field: str = "input_shape") -> tuple[int, ...]:
+    """``input_shape`` as ints; :class:`TargetError` naming ``field`` for an entry that is
+    not a whole number (``1e999``, NaN, ``2.5``, text) instead of an ``OverflowError``."""
+    try:
+        items = list(input_shape)
+    except TypeError:
+        raise TargetError(f"{field} must be a list [C, H, W], got {input_shape!r}",
+                          field) from None
+    out = []
+    for i, v in enumerate(items):
+        ok = isinstance(v, int) and not isinstance(v, bool)
+        if not ok and isinstance(v, float) and math.isfinite(v) and v.is_integer():
+            v, ok = int(v), True
+        if not ok:
+            raise TargetError(f"{field}[{i}] must be a whole number, got {str(v)[:40]}",
+                              field)
+        out.append(int(v))
+    return tuple(out)
+
+
 def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | None = None,
                    dataset: str | None = None, num_classes: int | None = None,
                    input_shape: Sequence[int] | None = None) -> Target:
@@ -279,7 +299,7 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
         if k < 1:
             raise TargetError(f"num_classes must be >= 1, got {num_classes!r}", "num_classes")
     if input_shape is not None:
-        shape = tuple(int(s) for s in input_shape)
+        shape = check_shape(input_shape)
         if len(shape) != 3:
             raise TargetError(f"input_shape must be [C, H, W], got {list(input_shape)}",
                               "input_shape")
@@ -293,41 +313,27 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
 # ------------------------------------------------------------------------- archs
 MAX_REPORTED = 20
 """Invalid architectures described one by one in an :class:`ArchListError`."""
-BYTES_PER_LAYER = 600
-"""Memory of a parsed network per layer, its encoding included (measured with tracemalloc:
-a 234-layer NAS-Bench-201 network holds ~118 KB once scored)."""
 NB201_NETWORK_BYTES = 234 * BYTES_PER_LAYER
 
-
-class _Budget:
-    """The IR cache's entries and their estimated bytes, evicted oldest-first past the
-    budget; :func:`set_cache_budget` sets it (the service: half of TAPAS_CACHE_MB)."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.used = 0
-        self.items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
-
-
-_ir = _Budget(256 * 2**20)
-_ir_lock = threading.Lock()
+_ir = BudgetCache(256 * 2**20)
+"""``Architecture.from_dict`` results by JSON text (see :func:`_from_ir`)."""
 
 
 def set_cache_budget(total_bytes: int) -> None:
-    """Split a memory budget between the IR cache here and the NAS-Bench-201 expansion
-    cache of :mod:`tapas.arch` (half each); both are emptied."""
+    """Split a memory budget between the process-wide architecture caches: the IR cache
+    here (half), the NAS-Bench-201 expansions and the DARTS expansions of
+    :mod:`tapas.arch` (a quarter each); all are emptied."""
+    from tapas.arch.darts import set_cache_budget as set_darts_budget
     from tapas.arch.nb201 import set_cache_size
 
-    global _ir
-    with _ir_lock:
-        _ir = _Budget(total_bytes // 2)
-    set_cache_size(max(1, (total_bytes // 2) // NB201_NETWORK_BYTES))
+    _ir.reset(total_bytes // 2)
+    set_cache_size(max(1, (total_bytes // 4) // NB201_NETWORK_BYTES))
+    set_darts_budget(total_bytes // 4)
 
 
 def cache_bytes() -> int:
     """Estimated bytes held by the IR cache now."""
-    with _ir_lock:
-        return _ir.used
+    return _ir.used
 
 
 def _from_ir(obj: Any) -> Any:
@@ -336,22 +342,13 @@ def _from_ir(obj: Any) -> Any:
     predictor caches its encoding on the Architecture instance)."""
     try:
         key = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return Architecture.from_dict(obj)
-    with _ir_lock:
-        hit = _ir.items.get(key)
-        if hit is not None:
-            _ir.items.move_to_end(key)
-            return hit[0]
+    hit = _ir.get(key)
+    if hit is not None:
+        return hit
     arch = Architecture.from_dict(obj)
-    size = len(key) + BYTES_PER_LAYER * len(arch.layers) + 2048
-    with _ir_lock:
-        if size <= _ir.budget and key not in _ir.items:
-            _ir.items[key] = (arch, size)
-            _ir.used += size
-            while _ir.used > _ir.budget:
-                _, (_, freed) = _ir.items.popitem(last=False)
-                _ir.used -= freed
+    _ir.put(key, arch, network_bytes(len(arch.layers), len(key)))
     return arch
 
 
@@ -368,7 +365,7 @@ def parse_arch(obj: Any, num_classes: int | None = DEFAULT_NUM_CLASSES,
     NAS-Bench-101 cell, :func:`tapas.arch.is_cell_spec`; expanded for ``num_classes`` and
     ``input_shape``; None: the defaults), an IR dict or JSON text, or an ``Architecture``
     (``ArchError`` naming what is wrong)."""
-    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
+    c, h, w = check_shape(input_shape or DEFAULT_INPUT_SHAPE)
     return _parse(obj, DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes), c, h, w)
 
 
@@ -413,7 +410,7 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
     errors: list[dict[str, Any]] = []
     bad = 0
     k = DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes)
-    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
+    c, h, w = check_shape(input_shape or DEFAULT_INPUT_SHAPE)
     for i, obj in enumerate(archs):
         try:
             out.append(_parse(obj, k, c, h, w))
@@ -435,5 +432,5 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
 __all__ = ["DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "MODEL_FILE_NAME", "PREDICTOR_ID",
            "ArchListError", "DatasetInfo", "NoPredictorError", "Prediction", "PredictorIdError",
            "PredictorInfo", "Target", "TargetError", "check_dcn_or_dataset",
-           "check_predictor_id", "is_model_file_name", "join_path", "parse_arch",
+           "check_predictor_id", "check_shape", "is_model_file_name", "join_path", "parse_arch",
            "parse_archs", "resolve_target"]
