@@ -254,24 +254,32 @@ def check_dcn_or_dataset(dcn: float | None, dataset: str | None) -> None:
         raise TargetError(f"dcn must lie in [0, 1], got {dcn!r}", "dcn")
 
 
+def _whole(v: Any, field: str, where: str | None = None) -> int:
+    """``v`` as an int; :class:`TargetError` of ``field`` naming ``where`` (e.g.
+    ``input_shape[1]``) unless it is a whole number (``1e999``, NaN, ``2.5`` and text
+    are errors, not an ``OverflowError``)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        return int(v)
+    raise TargetError(f"{where or field} must be a whole number, got {str(v)[:40]}", field)
+
+
 def check_shape(input_shape: Sequence[Any], field: str = "input_shape") -> tuple[int, ...]:
-    """``input_shape`` as ints; :class:`TargetError` naming ``field`` for an entry that is
-    not a whole number (``1e999``, NaN, ``2.5``, text) instead of an ``OverflowError``."""
+    """``input_shape`` as ints; :class:`TargetError` naming ``field[i]`` for an entry that is
+    not a whole number."""
     try:
         items = list(input_shape)
     except TypeError:
         raise TargetError(f"{field} must be a list [C, H, W], got {input_shape!r}",
                           field) from None
-    out = []
-    for i, v in enumerate(items):
-        ok = isinstance(v, int) and not isinstance(v, bool)
-        if not ok and isinstance(v, float) and math.isfinite(v) and v.is_integer():
-            v, ok = int(v), True
-        if not ok:
-            raise TargetError(f"{field}[{i}] must be a whole number, got {str(v)[:40]}",
-                              field)
-        out.append(int(v))
-    return tuple(out)
+    return tuple(_whole(v, field, f"{field}[{i}]") for i, v in enumerate(items))
+
+
+def check_classes(num_classes: Any, field: str = "num_classes") -> int:
+    """``num_classes`` as an int (:data:`DEFAULT_NUM_CLASSES` when None); :class:`TargetError`
+    unless it is a whole number (the range is the IR's to check)."""
+    return DEFAULT_NUM_CLASSES if num_classes is None else _whole(num_classes, field)
 
 
 def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | None = None,
@@ -295,7 +303,7 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
                               "dataset", "dcn_pending")
         k, shape, ds_dcn = int(info.n_classes), tuple(info.input_shape), float(info.dcn)
     if num_classes is not None:
-        k = int(num_classes)
+        k = check_classes(num_classes)
         if k < 1:
             raise TargetError(f"num_classes must be >= 1, got {num_classes!r}", "num_classes")
     if input_shape is not None:
@@ -366,7 +374,7 @@ def parse_arch(obj: Any, num_classes: int | None = DEFAULT_NUM_CLASSES,
     ``input_shape``; None: the defaults), an IR dict or JSON text, or an ``Architecture``
     (``ArchError`` naming what is wrong)."""
     c, h, w = check_shape(input_shape or DEFAULT_INPUT_SHAPE)
-    return _parse(obj, DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes), c, h, w)
+    return _parse(obj, check_classes(num_classes), c, h, w)
 
 
 def _parse(obj: Any, k: int, c: int, h: int, w: int) -> Any:
@@ -409,7 +417,7 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
     out: list[Any] = []
     errors: list[dict[str, Any]] = []
     bad = 0
-    k = DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes)
+    k = check_classes(num_classes)
     c, h, w = check_shape(input_shape or DEFAULT_INPUT_SHAPE)
     for i, obj in enumerate(archs):
         try:
@@ -431,6 +439,6 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
 
 __all__ = ["DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "MODEL_FILE_NAME", "PREDICTOR_ID",
            "ArchListError", "DatasetInfo", "NoPredictorError", "Prediction", "PredictorIdError",
-           "PredictorInfo", "Target", "TargetError", "check_dcn_or_dataset",
+           "PredictorInfo", "Target", "TargetError", "check_classes", "check_dcn_or_dataset",
            "check_predictor_id", "check_shape", "is_model_file_name", "join_path", "parse_arch",
            "parse_archs", "resolve_target"]
