@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tapas.arch import Architecture, expand, is_cell_spec
-from tapas.arch.cache import BYTES_PER_LAYER, BudgetCache, network_bytes
+from tapas.arch.cache import budgeted, network_bytes, set_budget, usage
 from tapas.arch.ops import ArchError
 
 DEFAULT_NUM_CLASSES = 10
@@ -321,27 +321,20 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
 # ------------------------------------------------------------------------- archs
 MAX_REPORTED = 20
 """Invalid architectures described one by one in an :class:`ArchListError`."""
-NB201_NETWORK_BYTES = 234 * BYTES_PER_LAYER
-
-_ir = BudgetCache(256 * 2**20)
+_ir = budgeted("ir", 0.4)
 """``Architecture.from_dict`` results by JSON text (see :func:`_from_ir`)."""
 
 
 def set_cache_budget(total_bytes: int) -> None:
-    """Split a memory budget between the process-wide architecture caches: the IR cache
-    here (half), the NAS-Bench-201 expansions and the DARTS expansions of
-    :mod:`tapas.arch` (a quarter each); all are emptied."""
-    from tapas.arch.darts import set_cache_budget as set_darts_budget
-    from tapas.arch.nb201 import set_cache_size
-
-    _ir.reset(total_bytes // 2)
-    set_cache_size(max(1, (total_bytes // 4) // NB201_NETWORK_BYTES))
-    set_darts_budget(total_bytes // 4)
+    """One memory budget for every process-wide architecture cache (:mod:`tapas.arch.cache`:
+    the IR cache here, the NAS-Bench-201 and DARTS expansions, the LDE's rebuilt
+    networks), each with its share; all are emptied."""
+    set_budget(total_bytes)
 
 
 def cache_bytes() -> int:
-    """Estimated bytes held by the IR cache now."""
-    return _ir.used
+    """Estimated bytes held by all the architecture caches now."""
+    return sum(usage().values())
 
 
 def _from_ir(obj: Any) -> Any:

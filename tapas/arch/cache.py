@@ -1,10 +1,11 @@
 """A memory-budgeted cache of built networks: entries carry an estimated size in bytes
 and the oldest are evicted once the total passes the budget.
 
-One utility for every process-wide architecture cache whose entries differ in size (an
-IR network parsed from JSON, an expanded DARTS genotype of 100 to 2,000 layers), so a
-long-running service bounds them all from one setting (``TAPAS_CACHE_MB``, see
-:func:`tapas.types.set_cache_budget`).
+One utility for every process-wide architecture cache (an IR network parsed from JSON,
+an expanded NAS-Bench-201 cell or DARTS genotype of 100 to 2,000 layers, a network
+rebuilt from the LDE), each registered under a name with its share of one budget, so a
+long-running service bounds them all from one setting (``TAPAS_CACHE_MB``:
+:func:`set_budget`).
 """
 
 from __future__ import annotations
@@ -63,3 +64,31 @@ class BudgetCache:
             self._items.clear()
             self.used = 0
             self.budget = int(budget)
+
+
+DEFAULT_BUDGET = 512 * 2**20
+"""Every registered cache's total until :func:`set_budget` says otherwise (the default
+``TAPAS_CACHE_MB``)."""
+
+_registry: dict[str, tuple[BudgetCache, float]] = {}
+
+
+def budgeted(name: str, share: float) -> BudgetCache:
+    """The process-wide cache ``name``, holding ``share`` of the one budget (created and
+    registered on first use). The shares of all caches add up to 1."""
+    hit = _registry.get(name)
+    if hit is None:
+        hit = (BudgetCache(int(DEFAULT_BUDGET * share)), share)
+        _registry[name] = hit
+    return hit[0]
+
+
+def set_budget(total_bytes: int) -> None:
+    """Give every registered cache its share of ``total_bytes``; all are emptied."""
+    for cache, share in _registry.values():
+        cache.reset(int(total_bytes * share))
+
+
+def usage() -> dict[str, int]:
+    """Estimated bytes each registered cache holds now, by name."""
+    return {name: cache.used for name, (cache, _) in _registry.items()}

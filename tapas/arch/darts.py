@@ -38,7 +38,7 @@ import ast
 import json
 from typing import Any
 
-from tapas.arch.cache import BudgetCache, network_bytes
+from tapas.arch.cache import budgeted, network_bytes
 from tapas.arch.ir import INPUT, Architecture, LayerBuilder
 from tapas.arch.ops import ArchError
 
@@ -272,19 +272,9 @@ def from_darts(genotype: Any, channels: int = 36, layers: int = 20, num_classes:
                                              tuple(input_shape)))
 
 
-_cache = BudgetCache(64 * 2**20)
-"""Expanded text genotypes, under their share of TAPAS_CACHE_MB (:func:`set_cache_budget`):
+_cache = budgeted("darts", 0.2)
+"""Expanded text genotypes, under their share of TAPAS_CACHE_MB (:mod:`tapas.arch.cache`):
 a C=36, 20-cell network holds ~1,000 layers, so a count bound says little about bytes."""
-
-
-def set_cache_budget(total_bytes: int) -> None:
-    """Bound the memory of :func:`from_darts`' cache (estimated bytes; emptied)."""
-    _cache.reset(total_bytes)
-
-
-def cache_bytes() -> int:
-    """Estimated bytes held by :func:`from_darts`' cache now."""
-    return _cache.used
 
 
 def _from_text(text: str, channels: int, layers: int, num_classes: int,
