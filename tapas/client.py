@@ -278,15 +278,17 @@ class Client:
         except ValueError:
             raise _error_from(r) from None
 
-    def wait_ready(self, timeout: float = 300.0, poll: float = 0.5) -> dict[str, Any]:
-        """Block until ``/health/ready`` says ``ok``; raise when it fails or times out."""
+    def wait_ready(self, timeout: float = 300.0, poll: float = 0.5,
+                   default: bool = True) -> dict[str, Any]:
+        """Block until ``/health/ready`` says ``ok`` (and, with ``default``, until the
+        default predictor is no longer ``training``); raise when it fails or times out."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 h = self.ready()
             except TapasConnectionError:
                 h = {"status": "starting", "detail": "not reachable yet"}
-            if h.get("status") == "ok":
+            if h.get("status") == "ok" and not (default and h.get("default") == "training"):
                 return h
             if h.get("status") == "failed":
                 raise TapasError(f"the service failed to start: {h.get('detail')}",
