@@ -52,10 +52,24 @@ _gc_users = 0
 _gc_was_enabled = False
 
 
+LARGE_ITEMS = 256
+"""Items (networks, records) from which a request pauses the collector: smaller ones
+make too few objects for a collector pass to matter."""
+LARGE_BODY = 2**20
+"""Body bytes from which decoding pauses the collector."""
+
+
 @contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused(active: bool = True) -> Iterator[None]:
     """No automatic garbage collection while any thread is inside (nested and concurrent
-    uses count; the collector's previous state comes back when the last one leaves)."""
+    uses count; the collector's previous state comes back when the last one leaves).
+
+    Only large requests pass ``active``: under steady load some small request is always
+    in flight, and pausing for each would leave the collector off for good, so the cycles
+    that do arise (an exception and its traceback) would never be freed."""
+    if not active:
+        yield
+        return
     global _gc_users, _gc_was_enabled
     with _gc_lock:
         if _gc_users == 0:

@@ -76,10 +76,17 @@ async def parse_body(request: Request, model: type[M]) -> M:
 def _decode_and_validate(model: type[M], body: bytes) -> M:
     from fastapi.exceptions import RequestValidationError
 
-    from service.body import BodyError, ItemErrors, decode_json, gc_paused, validate_stepwise
+    from service.body import (
+        LARGE_BODY,
+        BodyError,
+        ItemErrors,
+        decode_json,
+        gc_paused,
+        validate_stepwise,
+    )
 
     try:
-        with gc_paused():
+        with gc_paused(len(body) >= LARGE_BODY):
             return validate_stepwise(model, decode_json(body))
     except BodyError as e:
         raise APIError(422, "invalid_json", f"the body is not valid JSON: {e}", "body") from None

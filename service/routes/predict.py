@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from service.body import gc_paused
+from service.body import LARGE_ITEMS, gc_paused
 from service.errors import APIError
 from service.routes import State, errors, json_body, parse_body
 from service.schemas import PredictRequest, PredictResponse
@@ -48,7 +48,8 @@ async def predict(request: Request, state: State) -> Response:
 
 
 def _predict(req: PredictRequest, state: ServiceState) -> Response:
-    with gc_paused():  # thousands of networks: no GIL-holding collector passes meanwhile
+    # thousands of networks: no GIL-holding collector passes meanwhile
+    with gc_paused(len(req.archs) >= LARGE_ITEMS):
         return _predict_now(req, state)
 
 
