@@ -153,14 +153,23 @@ def check_accuracy(v: Any, what: str = "accuracy") -> float:
     return f
 
 
-def opt_int(v: Any, what: str, lo: int = 0) -> int | None:
+def opt_int(v: Any, what: str, lo: int = 0, hi: int | None = None) -> int | None:
+    """``v`` as an int in [lo, hi], or None for a missing value. Python ints are taken
+    exactly (``2**63 - 1`` is an integer, though no float holds it)."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
-    if isinstance(v, bool) or not is_number(v) or float(v) != int(v):
+    if isinstance(v, bool) or not is_number(v):
         raise ValueError(f"{what} must be an integer, got {v!r}")
-    if int(v) < lo:
-        raise ValueError(f"{what} must be >= {lo}, got {int(v)}")
-    return int(v)
+    if not isinstance(v, int):
+        f = float(v)
+        if not math.isfinite(f) or not f.is_integer():
+            raise ValueError(f"{what} must be an integer, got {v!r}")
+        v = int(f)
+    v = int(v)
+    if v < lo or (hi is not None and v > hi):
+        bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"{what} must be {bound}, got {v}")
+    return v
 
 
 __all__ = ["SPLITS", "DatasetRow", "ExperimentRecord", "ExperimentSet", "IngestReport",

@@ -48,6 +48,8 @@ from lde.rows import (
 from lde.schema import SCHEMA_VERSION, current_version, migrate
 from lde.selection import select_adaptive
 from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
+from tapas.arch.cache import budgeted, network_bytes
+from tapas.config import SEED_RANGE
 from tapas.types import PredictorIdError, PredictorInfo, check_predictor_id, is_model_file_name
 
 if TYPE_CHECKING:
@@ -55,7 +57,9 @@ if TYPE_CHECKING:
 
     from tapas.arch import Architecture
 
-_ARCH_CACHE_SIZE = 4096
+_ARCHS = budgeted("lde-archs", 0.2)
+"""Networks rebuilt from their canonical JSON, by id (content-addressed, so shared by every
+open store), under their share of TAPAS_CACHE_MB (:mod:`tapas.arch.cache`)."""
 
 # ----------------------------------------------------------------------------- helpers
 def _holder(message: str) -> str:
@@ -139,7 +143,6 @@ class Store:
         self.read_only = read_only
         self._lock = threading.RLock()
         self._depth = 0
-        self._arch_cache: dict[str, Architecture] = {}
         self._generation = 0  # bumped by every write transaction (invalidates caches)
         self._dcn_cache: tuple[int, list[tuple[str, float, int, int]]] | None = None
         self._cols: _Columns | None = None
@@ -413,15 +416,18 @@ class Store:
         """Rebuild :class:`~tapas.arch.Architecture` objects by id (unknown ids are absent).
 
         NAS-Bench-201 networks come from :func:`tapas.arch.from_nb201` (cached process-wide);
-        others from their canonical JSON (cached here, up to 4,096).
+        others from their canonical JSON (cached process-wide, under TAPAS_CACHE_MB).
         """
         import pyarrow as pa
 
         from tapas.arch import Architecture, from_nb201
 
         want = list(dict.fromkeys(str(i) for i in ids))
-        out: dict[str, Architecture] = {i: self._arch_cache[i] for i in want
-                                        if i in self._arch_cache}
+        out: dict[str, Architecture] = {}
+        for i in want:
+            hit = _ARCHS.get(i)
+            if hit is not None:
+                out[i] = hit
         todo = [i for i in want if i not in out]
         if not todo:
             return out
@@ -438,12 +444,11 @@ class Store:
                 arch = from_nb201(cell, int(k), int(shape[1]), in_channels=int(shape[0]))
             else:
                 arch = Architecture.from_canonical(json.loads(cj))
-                if len(self._arch_cache) >= _ARCH_CACHE_SIZE:
-                    self._arch_cache.pop(next(iter(self._arch_cache)))
-                self._arch_cache[aid] = arch
             if arch.id != aid:
                 raise LDEError(f"architecture {aid} does not match its stored description "
                                f"(rebuilt as {arch.id}); the database is inconsistent")
+            if cell is None:
+                _ARCHS.put(aid, arch, network_bytes(len(arch.layers), len(aid)))
             out[aid] = arch
         return out
 
@@ -554,7 +559,7 @@ class Store:
                     hp = json.dumps(rec.hparams, sort_keys=True, allow_nan=False)
                 if not isinstance(rec.source, str) or not rec.source:
                     raise ValueError(f"source must be a non-empty string, got {rec.source!r}")
-                seed = opt_int(rec.seed, "seed", -(2**62))
+                seed = opt_int(rec.seed, "seed", *SEED_RANGE)  # the column's BIGINT range
                 epochs = opt_int(rec.epochs, "epochs")
             except (ArchError, ValueError, TypeError) as e:
                 rep.rejected.append((i, str(e)))

@@ -540,15 +540,22 @@ class TAPRegressor(BaseEstimator):
     def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
             accuracies: ArrayLike, curves: Sequence[Sequence[float] | None] | None = None,
             groups: Sequence[Any] | None = None, history: HistoryTable | None = None,
-            progress: Callable[[int, int], None] | None = None) -> TAPRegressor:
+            progress: Callable[[int, int], None] | None = None,
+            checkpoint: Callable[[str], None] | None = None) -> TAPRegressor:
         """Train the ensemble on ``(architecture, dataset DCN) -> final accuracy`` rows.
 
         ``groups`` names each row's dataset (default: rows of equal DCN share one);
         ``history`` is what the LDE knows beyond these rows (default: the rows
         themselves). A row's own dataset never enters its own history features.
         ``progress(epoch, epochs)`` is called before the first epoch and after each one
-        (a fit parameter, not a hyper-parameter: it does not change the model).
+        (a fit parameter, not a hyper-parameter: it does not change the model);
+        ``checkpoint(phase)`` between the phases before the first epoch (a caller stops
+        the fit by raising there).
         """
+        def check(phase: str) -> None:
+            if checkpoint is not None:
+                checkpoint(phase)
+
         self._check_params()
         archs_l, d, y = check_fit_inputs(archs, dcns, accuracies)
         g = check_groups(groups, d)
@@ -563,11 +570,16 @@ class TAPRegressor(BaseEstimator):
         if history is None:
             history = HistoryTable.of(archs_l, g, d, y)
         exclude = np.array([history.group_index(x) for x in g.tolist()], dtype=np.int64)
+        check("fitting the history kernels")
         self.kernel_ = (fit_kernels(history, seed=self.seed)
                         if self.use_history and self.history_similarity else KernelSet())
+        check("measuring the networks")
         geom = geometry_of(archs_l)
+        check("history features")
         ctx = self._context(archs_l, d, geom, history, exclude)
+        check("encoding the networks")
         x_all, len_all, ncls_all = encode_batch(archs_l, self.max_steps)
+        check("training")
         self.level_table_ = (history_levels(history) if self.level_model == "descriptor"
                              and self.target == "relative" and history.acc is not None
                              else None)

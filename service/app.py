@@ -8,6 +8,7 @@ which calls :mod:`tapas.pipeline`.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None, *, train_default: bool = True,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(state.open)
+        gc.collect()
+        gc.freeze()  # what startup made lives on: no collector pass need walk it again
         log.info("tapas service: database %s open", settings.database)
         try:
             yield

@@ -13,8 +13,9 @@ The queue is bounded (:class:`QueueFull` past ``max_queued``), a job submitted w
 ``key`` of one still queued or running is that job (identical requests share one run),
 and :meth:`JobRunner.cancel` stops a queued job at once and a running one at its next
 progress report. With a ``journal`` folder, every state change is written there (one
-small JSON file per job), so a restart still answers for its jobs: finished ones as
-they ended, unfinished ones as ``lost``.
+small JSON file per job), and the progress every few seconds, so a restart still answers
+for its jobs: finished ones as they ended, unfinished ones as ``lost`` at the progress
+they last reported.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ class JobContext:
 
     job: Job
     cancelled: threading.Event
+    on_progress: Callable[[Job], None] | None = None
+    """Called after each recorded progress (the runner journals it, throttled)."""
 
     def progress(self, done: float, total: float | None = None, message: str | None = None
                  ) -> None:
@@ -103,6 +106,8 @@ class JobContext:
         self.job.progress = min(max(frac, 0.0), 1.0)
         if message:
             self.job.message = message
+        if self.on_progress is not None:
+            self.on_progress(self.job)
 
 
 ErrorMapper = Callable[[BaseException], dict[str, Any]]
@@ -255,7 +260,7 @@ class JobRunner:
     def _run(self, job: Job, work: Callable[[JobContext], dict[str, Any]]) -> None:
         t0 = time.perf_counter()
         try:
-            result = work(JobContext(job, self._cancelled))
+            result = work(JobContext(job, self._cancelled, self._progress_writer()))
         except JobCancelled as e:
             self._finish(job, CANCELLED, f"cancelled: {e}")
         except Exception as e:  # a job's failure is reported in the job, not raised
@@ -283,6 +288,23 @@ class JobRunner:
         job.done.set()
 
     # ------------------------------------------------------------------ journal
+    JOURNAL_EVERY_S = 2.0
+    """Progress reaches the journal at most this often (and at each whole 10 %), so a
+    job lost to kill -9 shows how far it got, not 0."""
+
+    def _progress_writer(self) -> Callable[[Job], None] | None:
+        if self._journal is None:
+            return None
+        last = {"t": 0.0, "decile": -1}
+
+        def write(job: Job) -> None:
+            now, decile = time.monotonic(), int(job.progress * 10)
+            if now - last["t"] >= self.JOURNAL_EVERY_S or decile != last["decile"]:
+                last["t"], last["decile"] = now, decile
+                self._write(job)
+
+        return write
+
     def _write(self, job: Job) -> None:
         """Record the job's state (atomically: a crash leaves the old or the new file)."""
         if self._journal is None:

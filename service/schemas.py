@@ -37,6 +37,10 @@ class Health(BaseModel):
     status: Literal["ok", "starting", "failed"]
     database: Literal["open"] | None = Field(None, description="`open` once the database is.")
     predictor: str | None = Field(None, description="Id of the default predictor once loaded.")
+    default: Literal["loaded", "training", "none", "failed", "off"] | None = Field(
+        None, description="The default predictor: `loaded`; `training` (being loaded or "
+        "trained as a job: the service already answers what other predictors cover); "
+        "`none` (the database holds no experiments yet); `failed`; `off` (not asked for).")
     detail: str | None = None
 
 

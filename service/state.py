@@ -143,6 +143,7 @@ class ServiceState:
         self.no_default: str | None = None
         self.started = time.time()
         self.scorer: ScoreBatcher | None = None
+        self.default_job: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -162,12 +163,14 @@ class ServiceState:
                 if f.is_file():
                     f.unlink(missing_ok=True)
         if self.train_default:
-            self.jobs.submit("predictor", "load or train the default predictor",
-                             self._default_predictor_work, key="predictor:default")
+            self.default_job = self.jobs.submit(
+                "predictor", "load or train the default predictor",
+                self._default_predictor_work, key="predictor:default").id
 
     def _default_predictor_work(self, ctx: JobContext) -> dict[str, Any]:
         """The predictor nearest the default DCN: a registered one (a restart serves at
         once, even after ingests), else one trained now (first start). Kept in memory."""
+        t0 = time.perf_counter()
         try:
             dcn = self.default_dcn()
             try:
@@ -175,6 +178,8 @@ class ServiceState:
                 out = info.to_dict()
                 self._pin(info)
             except NoPredictorError:
+                log.info("training the default predictor for DCN %.4f as job %s; requests "
+                         "that other predictors cover are answered meanwhile", dcn, ctx.job.id)
                 out = self.ensure_predictor(dcn, force=False, ctx=ctx, pin=True)
         except APIError as e:
             if e.code != "no_experiments":
@@ -188,6 +193,7 @@ class ServiceState:
             self.startup_error = map_error(e)
             raise
         self.default_predictor = out
+        log.info("default predictor %s ready after %.1f s", out["id"], time.perf_counter() - t0)
         return {"predictor": out}
 
     def _pin(self, info: PredictorInfo) -> None:
@@ -213,9 +219,20 @@ class ServiceState:
 
     @property
     def ready(self) -> bool:
-        return self.store is not None and (self.default_predictor is not None
-                                           or self.no_default is not None
-                                           or not self.train_default)
+        """The database is open and startup did not fail: requests are answered (the default
+        predictor may still be training as a job; :attr:`default_state`)."""
+        return self.store is not None and self.startup_error is None
+
+    @property
+    def default_state(self) -> str:
+        """``loaded``, ``training``, ``none`` (no experiments), ``failed`` or ``off``."""
+        if not self.train_default:
+            return "off"
+        if self.startup_error is not None:
+            return "failed"
+        if self.default_predictor is not None:
+            return "loaded"
+        return "none" if self.no_default is not None else "training"
 
     def default_dcn(self) -> float:
         """The median DCN of the characterised datasets (what most requests will be near)."""
@@ -423,10 +440,13 @@ class ServiceState:
         if ctx is not None:
             ctx.progress(0.05, message="selecting experiments; training unless cached")
         try:
-            _, info = self.pipeline.train(dcn, force=force, pin=pin, progress=None if ctx is None
-                                          else (lambda e, n: ctx.progress(
-                                              0.05 + 0.9 * e / max(n, 1),
-                                              message=f"training the predictor: epoch {e}/{n}")))
+            _, info = self.pipeline.train(
+                dcn, force=force, pin=pin,
+                progress=None if ctx is None else (lambda e, n: ctx.progress(
+                    0.05 + 0.9 * e / max(n, 1), message=f"training the predictor: epoch {e}/{n}")),
+                # a DELETE takes effect during selection and encoding too, not only per epoch
+                checkpoint=None if ctx is None else (lambda phase: ctx.progress(
+                    ctx.job.progress, message=f"training the predictor: {phase}")))
         except LookupError as e:
             raise APIError(409, "no_experiments", str(e), "body.dcn") from None
         return info.to_dict()
@@ -487,13 +507,17 @@ class ServiceState:
         trained on the request path; none yet is 409 ``no_predictor``, train one with
         ``POST /v1/predictors``).
         """
-        if not self.ready:
-            raise APIError(503, "not_ready", "the service is starting (loading the default "
-                           "predictor); retry when GET /health/ready answers 200")
+        if self.scorer is None:
+            raise APIError(503, "not_ready", "the service is starting (opening the database); "
+                           "retry when GET /health/ready answers 200",
+                           headers={"Retry-After": "2"})
         try:
-            assert self.scorer is not None  # ready implies open
             batch, info = self.scorer.submit(archs, dcn, predictor)
         except NoPredictorError as e:
+            if self.default_state == "training":
+                raise APIError(503, "predictor_training", f"{e}; the default predictor is "
+                               f"being loaded or trained (job {self.default_job}): retry "
+                               "shortly", "body.dcn", headers={"Retry-After": "5"}) from None
             raise to_api_error(e) from None
         except LookupError as e:  # a pinned id that is unknown, or whose file is gone
             raise APIError(404, "predictor_not_found", str(e), "body.predictor") from None

@@ -13,13 +13,16 @@ It imports neither torch nor duckdb (only httpx, numpy and the pure-Python parts
 Transient failures (connection errors, timeouts, 429, 502, 503, 504) are retried
 with exponential backoff (``Retry-After`` is honoured); every other error answer is
 raised as :class:`TapasError` carrying the service's ``code`` and ``path``. Large
-predict requests are split into batches of at most ``max_batch`` architectures, and
-halved again if the server answers 413 ``too_many_archs``.
+predict and ingest calls are split into requests of at most ``max_batch`` architectures
+(``batch_size`` records) and ``max_body_mb`` MiB of JSON, below the server's default
+``TAPAS_MAX_BODY_MB``; a batch the server still refuses with 413 (``too_many_archs``,
+``body_too_large``) is halved.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,11 +33,20 @@ from typing import Any
 import httpx
 import numpy as np
 
-from tapas.types import DatasetInfo, NoPredictorError, Prediction, check_dcn_or_dataset
+from tapas.types import (
+    DatasetInfo,
+    NoPredictorError,
+    Prediction,
+    check_dcn_or_dataset,
+    check_shape,
+)
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_BATCH = 5_000
 DEFAULT_INGEST_BATCH = 5_000
+DEFAULT_MAX_BODY_MB = 8.0
+"""Half the server's default TAPAS_MAX_BODY_MB (16): JSON sizes are estimated per item."""
+SPLIT_CODES = frozenset({"too_many_archs", "body_too_large", "payload_too_large"})
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -161,20 +173,24 @@ class Client:
     backoff : first retry delay in seconds; doubles each attempt up to ``max_backoff``
         (with +-25 % jitter so many clients do not retry in step).
     max_batch : at most this many architectures per predict request.
+    max_body_mb : at most this many MiB of JSON per predict or ingest request.
     """
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0,
                  retries: int = 4, backoff: float = 0.25, max_backoff: float = 8.0,
-                 max_batch: int = DEFAULT_MAX_BATCH) -> None:
+                 max_batch: int = DEFAULT_MAX_BATCH,
+                 max_body_mb: float = DEFAULT_MAX_BODY_MB) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://, got {url!r}")
-        if retries < 0 or backoff < 0 or max_batch < 1 or timeout <= 0:
-            raise ValueError("retries and backoff must be >= 0, max_batch >= 1, timeout > 0")
+        if retries < 0 or backoff < 0 or max_batch < 1 or timeout <= 0 or max_body_mb <= 0:
+            raise ValueError("retries and backoff must be >= 0, max_batch >= 1, timeout > 0, "
+                             "max_body_mb > 0")
         self.url = url.rstrip("/")
         self.retries = int(retries)
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
         self.max_batch = int(max_batch)
+        self.max_body_bytes = int(max_body_mb * 2**20)
         self.timeout = float(timeout)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
@@ -262,15 +278,17 @@ class Client:
         except ValueError:
             raise _error_from(r) from None
 
-    def wait_ready(self, timeout: float = 300.0, poll: float = 0.5) -> dict[str, Any]:
-        """Block until ``/health/ready`` says ``ok``; raise when it fails or times out."""
+    def wait_ready(self, timeout: float = 300.0, poll: float = 0.5,
+                   default: bool = True) -> dict[str, Any]:
+        """Block until ``/health/ready`` says ``ok`` (and, with ``default``, until the
+        default predictor is no longer ``training``); raise when it fails or times out."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 h = self.ready()
             except TapasConnectionError:
                 h = {"status": "starting", "detail": "not reachable yet"}
-            if h.get("status") == "ok":
+            if h.get("status") == "ok" and not (default and h.get("default") == "training"):
                 return h
             if h.get("status") == "failed":
                 raise TapasError(f"the service failed to start: {h.get('detail')}",
@@ -387,13 +405,7 @@ class Client:
                                  "rejected": [{"where": w, "reason": r} for w, r in local],
                                  "n_rejected": len(local), "architectures_added": 0,
                                  "datasets_added": 0, "batches": 0, "seconds": 0.0}
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
-            try:
-                rep = self._json("POST", "/v1/experiments", json={"records": chunk})
-            except TapasError as e:
-                e.batch_start = index[start]
-                raise
+        for start, chunk, rep in self._ingest_batches(rows, index, batch_size):
             for k in ("added", "skipped", "n_rejected", "architectures_added", "datasets_added"):
                 total[k] += int(rep.get(k, 0))
             total["seconds"] += float(rep.get("seconds", 0.0))
@@ -407,6 +419,27 @@ class Client:
                 progress(start + len(chunk), len(rows))
         total["rejected"].sort(key=_where_key)
         return total
+
+    def _ingest_batches(self, rows: list[Any], index: list[Any], batch_size: int
+                        ) -> Iterator[tuple[int, list[Any], dict[str, Any]]]:
+        """(start, chunk, the server's report) per committed batch: at most ``batch_size``
+        records and ``max_body_bytes`` of JSON each; a batch refused as too large (413,
+        nothing committed) is halved."""
+        pending = list(_chunks(rows, batch_size, self.max_body_bytes))
+        while pending:
+            start, chunk = pending.pop(0)
+            try:
+                rep = self._json("POST", "/v1/experiments", json={"records": chunk})
+            except TapasError as e:
+                if e.status == 413 and e.code in SPLIT_CODES and len(chunk) > 1:
+                    half = len(chunk) // 2
+                    self.max_body_bytes = max(1, min(self.max_body_bytes,
+                                                     _json_size(chunk) // 2))
+                    pending[:0] = [(start, chunk[:half]), (start + half, chunk[half:])]
+                    continue
+                e.batch_start = index[start]
+                raise
+            yield start, chunk, rep
 
     def ingest_file(self, path: str | Path, *, source: str | None = None,
                     batch_size: int = DEFAULT_INGEST_BATCH,
@@ -485,32 +518,32 @@ class Client:
         if num_classes is not None:
             base["num_classes"] = int(num_classes)
         if input_shape is not None:
-            base["input_shape"] = [int(s) for s in input_shape]
+            base["input_shape"] = list(check_shape(input_shape))
         if members:
             base["members"] = True
         if predictor is not None:
             base["predictor"] = str(predictor)
         out: list[Prediction] = []
-        for start, chunk in self._chunks(payload):
-            out.extend(self._predict_chunk(chunk, base, start))
-        return out
-
-    def _chunks(self, items: list[Any]) -> Iterator[tuple[int, list[Any]]]:
         start = 0
-        while start < len(items):  # max_batch may shrink between chunks (413 answers)
-            chunk = items[start:start + self.max_batch]
-            yield start, chunk
+        while start < len(payload):  # the limits may shrink between chunks (413 answers)
+            _, chunk = next(_chunks(payload[start:], self.max_batch, self.max_body_bytes))
+            out.extend(self._predict_chunk(chunk, base, start))
             start += len(chunk)
+        return out
 
     def _predict_chunk(self, chunk: list[Any], base: dict[str, Any],
                        offset: int) -> list[Prediction]:
         try:
             body = self._json("POST", "/v1/predict", json={**base, "archs": chunk})
         except TapasError as e:
-            if e.status == 413 and e.code == "too_many_archs" and len(chunk) > 1:
-                # the server allows fewer per request than max_batch: halve and remember
+            if e.status == 413 and e.code in SPLIT_CODES and len(chunk) > 1:
+                # the server allows fewer per request than we sent: halve and remember
                 half = len(chunk) // 2
-                self.max_batch = max(1, min(self.max_batch, half))
+                if e.code == "too_many_archs":
+                    self.max_batch = max(1, min(self.max_batch, half))
+                else:
+                    self.max_body_bytes = max(1, min(self.max_body_bytes,
+                                                     _json_size(chunk) // 2))
                 return (self._predict_chunk(chunk[:half], base, offset)
                         + self._predict_chunk(chunk[half:], base, offset + half))
             if e.path and e.path.startswith("body.archs[") and offset:
@@ -533,6 +566,30 @@ class Client:
     def dataset_info(self, ident: str) -> DatasetInfo:
         """Alias of :meth:`dataset` (the scorer interface shared with ``LocalScorer``)."""
         return self.dataset(ident)
+
+
+def _json_size(item: Any) -> int:
+    """Bytes of ``item`` as httpx sends it (json.dumps' defaults)."""
+    try:
+        return len(json.dumps(item).encode())
+    except (TypeError, ValueError):
+        return len(str(item))
+
+
+def _chunks(items: list[Any], max_items: int, max_bytes: int
+            ) -> Iterator[tuple[int, list[Any]]]:
+    """(start, items[start:end]) holding at most ``max_items`` items and about
+    ``max_bytes`` of JSON (at least one item, however large)."""
+    start = 0
+    while start < len(items):
+        end, size = start, 2
+        while end < len(items) and end - start < max_items:
+            size += _json_size(items[end]) + 2
+            if size > max_bytes and end > start:
+                break
+            end += 1
+        yield start, items[start:end]
+        start = end
 
 
 def _where_key(r: dict[str, Any]) -> tuple[int, int, str]:

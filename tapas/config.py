@@ -47,8 +47,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     max_upload_mb: float = Field(64.0, gt=0)
     max_archs_per_request: int = Field(10_000, ge=1)
-    max_body_mb: float = Field(64.0, gt=0, description="Largest JSON request body; a larger "
-                               "Content-Length is refused (413) before the body is read.")
+    max_body_mb: float = Field(16.0, gt=0, description="Largest JSON request body; a larger "
+                               "Content-Length is refused (413) before the body is read. "
+                               "Bounds the memory and the time one request takes to parse "
+                               "(16 MiB: ~0.7 GB and ~1 s); tapas.client batches below it.")
     max_dataset_mb: float = Field(512.0, gt=0, description="Largest dataset once decoded "
                                   "(float32 pixels), checked from the .npy headers of an .npz "
                                   "before anything is decompressed.")
@@ -62,8 +64,9 @@ class Settings(BaseSettings):
                          "gets (it gets SMALL_MODEL_THREADS within it). 0: the CPUs this "
                          "process may use.")
     cache_mb: float = Field(512.0, gt=0, description="Memory budget of the service's "
-                            "architecture caches (parsed IR networks and NAS-Bench-201 "
-                            "expansions, half each); loaded predictors are at most 16.")
+                            "architecture caches (parsed IR networks half, NAS-Bench-201 and "
+                            "DARTS expansions a quarter each); loaded predictors are at most "
+                            "16.")
 
     @field_validator("api_token", mode="before")
     @classmethod

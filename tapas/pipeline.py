@@ -718,6 +718,7 @@ class Pipeline:
 
     def train(self, dcn: float, *, exclude_datasets: Sequence[str] = (), force: bool = False,
               pin: bool = False, progress: Callable[[int, int], None] | None = None,
+              checkpoint: Callable[[str], None] | None = None,
               ) -> tuple[TAPRegressor, PredictorInfo]:
         """The predictor for a target DCN: reused when one was trained on the same
         experiments (the content of its DCN selection, :func:`selection_key`: ingesting or
@@ -729,10 +730,17 @@ class Pipeline:
 
         ``exclude_datasets`` leave datasets out of its training (e.g. a held-out target);
         ``pin`` keeps it in memory for good; ``progress(epoch, epochs)`` follows a training
-        (never called for a reused one). ``LookupError`` when the LDE holds no experiments
-        on characterised datasets.
+        (never called for a reused one). ``checkpoint(phase)`` is called at each phase
+        boundary before the epochs (selection, loading the networks, the history,
+        encoding) and inside the long loops, so a caller can stop a training there by
+        raising (the service's job cancellation); nothing is registered then.
+        ``LookupError`` when the LDE holds no experiments on characterised datasets.
         """
         import predictor as tap
+
+        def check(phase: str) -> None:
+            if checkpoint is not None:
+                checkpoint(phase)
 
         params = self.predictor_params
         store = self.store
@@ -745,6 +753,7 @@ class Pipeline:
                     self._remember(*hit, pin=True)
                 return hit
         with self._train_lock:  # one training at a time; concurrent callers reuse its result
+            check("selecting experiments")
             snapshot = store.snapshot_id()
             exps, tau = store.filter_adaptive(dcn, min_experiments=self.min_experiments,
                                               min_datasets=MIN_DATASETS, tau=TAU,
@@ -779,16 +788,23 @@ class Pipeline:
                     self._remember(model, info, pin)
                     self._resolve(snapshot, req, pid)
                     return model, info
+            check("averaging seeds")
             runs = exps.mean_over_seeds()  # a network's seeds agree on one label
             rows = balanced_rows(runs.dataset_id, MAX_TRAIN_ROWS, seed=0)
             ids = runs.arch_id[rows]
-            arch_by_id = store.architectures(list(dict.fromkeys(ids.tolist())))
+            unique = list(dict.fromkeys(ids.tolist()))
+            arch_by_id: dict[str, Any] = {}
+            for start in range(0, len(unique), 500):
+                check(f"loading networks {start:,}/{len(unique):,}")
+                arch_by_id.update(store.architectures(unique[start:start + 500]))
             archs = [arch_by_id[a] for a in ids]
             curves = [runs.curves[i] for i in rows] if runs.curves is not None else None
+            check("building the history")
+            history = lde_history(store, exclude_datasets)
             model = tap.TAPRegressor(**params).fit(
                 archs, runs.dcn[rows], runs.accuracy[rows], curves=curves,
-                groups=runs.dataset_id[rows], history=lde_history(store, exclude_datasets),
-                progress=progress)
+                groups=runs.dataset_id[rows], history=history, progress=progress,
+                checkpoint=checkpoint)
             metrics = {"fit_seconds": round(getattr(model, "fit_seconds_", 0.0), 3),
                        "n_train": len(exps), "tau": float(tau)}
             directory = self.model_dir

@@ -126,6 +126,8 @@ def _int(v: Any, what: str, lo: int, hi: int) -> int | None:
     """An integer in [lo, hi]; exact for Python ints beyond float precision."""
     if _blank(v):
         return None
+    if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
+        v = int(v)  # exact: a float cannot hold every 64-bit integer (2**63 - 1)
     if isinstance(v, int) and not isinstance(v, bool):
         i = v
     else:
@@ -134,7 +136,8 @@ def _int(v: Any, what: str, lo: int, hi: int) -> int | None:
             raise ValueError(f"{what} must be an integer, got {v!r:.40}")
         i = int(f)
     if not lo <= i <= hi:
-        raise ValueError(f"{what} must lie in [{lo}, {hi}], got {str(v)[:40]}")
+        span = " (a signed 64-bit integer)" if (lo, hi) == SEED_RANGE else ""
+        raise ValueError(f"{what} must lie in [{lo}, {hi}]{span}, got {str(v)[:40]}")
     return i
 
 
@@ -208,7 +211,29 @@ def record_json(rec: Any) -> dict[str, Any]:
         if not callable(to_dict):
             raise TypeError(f"cannot send {type(arch).__name__} as an architecture")
         d["arch"] = to_dict()
-    return {k: v for k, v in d.items() if v is not None}
+    out = {k: v for k, v in d.items() if v is not None}
+    where = nonfinite_path(out)
+    if where is not None:  # JSON has no NaN or infinity: name the field, not the request
+        raise ValueError(f"field '{where}': NaN or infinity is not a JSON number")
+    return out
+
+
+def nonfinite_path(obj: Any, path: str = "") -> str | None:
+    """The path (``hparams.lr``, ``curve[3]``) of the first NaN or infinite float in
+    ``obj`` (dicts and lists walked), or None."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (path or "value")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            found = nonfinite_path(v, f"{path}.{k}" if path else str(k))
+            if found is not None:
+                return found
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            found = nonfinite_path(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def normalize(rows: Iterable[Any], source: str) -> tuple[list[dict[str, Any]], list[int],

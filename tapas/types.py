@@ -18,14 +18,14 @@ same records:
 from __future__ import annotations
 
 import json
+import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tapas.arch import Architecture, expand, is_cell_spec
+from tapas.arch.cache import budgeted, network_bytes, set_budget, usage
 from tapas.arch.ops import ArchError
 
 DEFAULT_NUM_CLASSES = 10
@@ -254,6 +254,34 @@ def check_dcn_or_dataset(dcn: float | None, dataset: str | None) -> None:
         raise TargetError(f"dcn must lie in [0, 1], got {dcn!r}", "dcn")
 
 
+def _whole(v: Any, field: str, where: str | None = None) -> int:
+    """``v`` as an int; :class:`TargetError` of ``field`` naming ``where`` (e.g.
+    ``input_shape[1]``) unless it is a whole number (``1e999``, NaN, ``2.5`` and text
+    are errors, not an ``OverflowError``)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        return int(v)
+    raise TargetError(f"{where or field} must be a whole number, got {str(v)[:40]}", field)
+
+
+def check_shape(input_shape: Sequence[Any], field: str = "input_shape") -> tuple[int, ...]:
+    """``input_shape`` as ints; :class:`TargetError` naming ``field[i]`` for an entry that is
+    not a whole number."""
+    try:
+        items = list(input_shape)
+    except TypeError:
+        raise TargetError(f"{field} must be a list [C, H, W], got {input_shape!r}",
+                          field) from None
+    return tuple(_whole(v, field, f"{field}[{i}]") for i, v in enumerate(items))
+
+
+def check_classes(num_classes: Any, field: str = "num_classes") -> int:
+    """``num_classes`` as an int (:data:`DEFAULT_NUM_CLASSES` when None); :class:`TargetError`
+    unless it is a whole number (the range is the IR's to check)."""
+    return DEFAULT_NUM_CLASSES if num_classes is None else _whole(num_classes, field)
+
+
 def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | None = None,
                    dataset: str | None = None, num_classes: int | None = None,
                    input_shape: Sequence[int] | None = None) -> Target:
@@ -275,11 +303,11 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
                               "dataset", "dcn_pending")
         k, shape, ds_dcn = int(info.n_classes), tuple(info.input_shape), float(info.dcn)
     if num_classes is not None:
-        k = int(num_classes)
+        k = check_classes(num_classes)
         if k < 1:
             raise TargetError(f"num_classes must be >= 1, got {num_classes!r}", "num_classes")
     if input_shape is not None:
-        shape = tuple(int(s) for s in input_shape)
+        shape = check_shape(input_shape)
         if len(shape) != 3:
             raise TargetError(f"input_shape must be [C, H, W], got {list(input_shape)}",
                               "input_shape")
@@ -293,41 +321,20 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
 # ------------------------------------------------------------------------- archs
 MAX_REPORTED = 20
 """Invalid architectures described one by one in an :class:`ArchListError`."""
-BYTES_PER_LAYER = 600
-"""Memory of a parsed network per layer, its encoding included (measured with tracemalloc:
-a 234-layer NAS-Bench-201 network holds ~118 KB once scored)."""
-NB201_NETWORK_BYTES = 234 * BYTES_PER_LAYER
-
-
-class _Budget:
-    """The IR cache's entries and their estimated bytes, evicted oldest-first past the
-    budget; :func:`set_cache_budget` sets it (the service: half of TAPAS_CACHE_MB)."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.used = 0
-        self.items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
-
-
-_ir = _Budget(256 * 2**20)
-_ir_lock = threading.Lock()
+_ir = budgeted("ir", 0.4)
+"""``Architecture.from_dict`` results by JSON text (see :func:`_from_ir`)."""
 
 
 def set_cache_budget(total_bytes: int) -> None:
-    """Split a memory budget between the IR cache here and the NAS-Bench-201 expansion
-    cache of :mod:`tapas.arch` (half each); both are emptied."""
-    from tapas.arch.nb201 import set_cache_size
-
-    global _ir
-    with _ir_lock:
-        _ir = _Budget(total_bytes // 2)
-    set_cache_size(max(1, (total_bytes // 2) // NB201_NETWORK_BYTES))
+    """One memory budget for every process-wide architecture cache (:mod:`tapas.arch.cache`:
+    the IR cache here, the NAS-Bench-201 and DARTS expansions, the LDE's rebuilt
+    networks), each with its share; all are emptied."""
+    set_budget(total_bytes)
 
 
 def cache_bytes() -> int:
-    """Estimated bytes held by the IR cache now."""
-    with _ir_lock:
-        return _ir.used
+    """Estimated bytes held by all the architecture caches now."""
+    return sum(usage().values())
 
 
 def _from_ir(obj: Any) -> Any:
@@ -336,22 +343,13 @@ def _from_ir(obj: Any) -> Any:
     predictor caches its encoding on the Architecture instance)."""
     try:
         key = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return Architecture.from_dict(obj)
-    with _ir_lock:
-        hit = _ir.items.get(key)
-        if hit is not None:
-            _ir.items.move_to_end(key)
-            return hit[0]
+    hit = _ir.get(key)
+    if hit is not None:
+        return hit
     arch = Architecture.from_dict(obj)
-    size = len(key) + BYTES_PER_LAYER * len(arch.layers) + 2048
-    with _ir_lock:
-        if size <= _ir.budget and key not in _ir.items:
-            _ir.items[key] = (arch, size)
-            _ir.used += size
-            while _ir.used > _ir.budget:
-                _, (_, freed) = _ir.items.popitem(last=False)
-                _ir.used -= freed
+    _ir.put(key, arch, network_bytes(len(arch.layers), len(key)))
     return arch
 
 
@@ -368,8 +366,8 @@ def parse_arch(obj: Any, num_classes: int | None = DEFAULT_NUM_CLASSES,
     NAS-Bench-101 cell, :func:`tapas.arch.is_cell_spec`; expanded for ``num_classes`` and
     ``input_shape``; None: the defaults), an IR dict or JSON text, or an ``Architecture``
     (``ArchError`` naming what is wrong)."""
-    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
-    return _parse(obj, DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes), c, h, w)
+    c, h, w = check_shape(input_shape or DEFAULT_INPUT_SHAPE)
+    return _parse(obj, check_classes(num_classes), c, h, w)
 
 
 def _parse(obj: Any, k: int, c: int, h: int, w: int) -> Any:
@@ -412,8 +410,8 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
     out: list[Any] = []
     errors: list[dict[str, Any]] = []
     bad = 0
-    k = DEFAULT_NUM_CLASSES if num_classes is None else int(num_classes)
-    c, h, w = (int(s) for s in (input_shape or DEFAULT_INPUT_SHAPE))
+    k = check_classes(num_classes)
+    c, h, w = check_shape(input_shape or DEFAULT_INPUT_SHAPE)
     for i, obj in enumerate(archs):
         try:
             out.append(_parse(obj, k, c, h, w))
@@ -434,6 +432,6 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
 
 __all__ = ["DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "MODEL_FILE_NAME", "PREDICTOR_ID",
            "ArchListError", "DatasetInfo", "NoPredictorError", "Prediction", "PredictorIdError",
-           "PredictorInfo", "Target", "TargetError", "check_dcn_or_dataset",
-           "check_predictor_id", "is_model_file_name", "join_path", "parse_arch",
+           "PredictorInfo", "Target", "TargetError", "check_classes", "check_dcn_or_dataset",
+           "check_predictor_id", "check_shape", "is_model_file_name", "join_path", "parse_arch",
            "parse_archs", "resolve_target"]

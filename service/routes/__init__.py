@@ -13,6 +13,8 @@ from service.schemas import ErrorResponse
 from service.state import ServiceState
 
 M = TypeVar("M", bound=BaseModel)
+BATCH_HINT = ("split it into smaller requests (tapas.client.Client batches predict and "
+              "ingest requests itself)")
 _DRAIN_EXTRA = 16 * 2**20
 """Bytes of an oversized body still read (and dropped) so the client sees the 413."""
 
@@ -40,7 +42,8 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
 async def read_limited(request: Request, limit: int, what: str = "the upload") -> bytes:
     """The request body, or a 413 once it exceeds ``limit`` bytes (a body a little over
     the limit is drained, so the client reads the answer rather than a reset)."""
-    setting = " (TAPAS_MAX_UPLOAD_MB)" if what == "the upload" else " (TAPAS_MAX_BODY_MB)"
+    setting = (" (TAPAS_MAX_UPLOAD_MB)" if what == "the upload" else
+               f" (TAPAS_MAX_BODY_MB); {BATCH_HINT}")
     code = "upload_too_large" if what == "the upload" else "body_too_large"
     too_big = APIError(413, code, f"{what} exceeds the server's limit of "
                        f"{limit / 2**20:g} MiB{setting}", "body")
@@ -62,16 +65,34 @@ async def read_limited(request: Request, limit: int, what: str = "the upload") -
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
-    """Read a JSON body (within TAPAS_MAX_BODY_MB) and validate it on a worker thread, so
-    a large body never stalls the event loop; errors are the usual 422 shape."""
-    from fastapi.exceptions import RequestValidationError
-
+    """Read a JSON body (within TAPAS_MAX_BODY_MB) and decode and validate it on a worker
+    thread in small steps (:mod:`service.body`), so a large body never stalls the event
+    loop; errors are the usual 422 shape."""
     limit = int(request.app.state.tapas.settings.max_body_mb * 2**20)
     body = await read_limited(request, limit, "the request body")
+    return await run_in_threadpool(_decode_and_validate, model, body)
+
+
+def _decode_and_validate(model: type[M], body: bytes) -> M:
+    from fastapi.exceptions import RequestValidationError
+
+    from service.body import (
+        LARGE_BODY,
+        BodyError,
+        ItemErrors,
+        decode_json,
+        gc_paused,
+        validate_stepwise,
+    )
+
     try:
-        return await run_in_threadpool(model.model_validate_json, body)
+        with gc_paused(len(body) >= LARGE_BODY):
+            return validate_stepwise(model, decode_json(body))
+    except BodyError as e:
+        raise APIError(422, "invalid_json", f"the body is not valid JSON: {e}", "body") from None
+    except ItemErrors as e:
+        errs = e.errors
     except ValidationError as e:
-        errs = [{**err, "loc": ("body", *err.get("loc", ()))}
-                for err in e.errors(include_url=False, include_input=False,
-                                    include_context=False)[:20]]
-        raise RequestValidationError(errs) from None
+        errs = e.errors(include_url=False, include_input=False, include_context=False)[:20]
+    raise RequestValidationError([{**err, "loc": ("body", *err.get("loc", ()))}
+                                  for err in errs]) from None

@@ -34,7 +34,8 @@ def get_job(state: State, id: Annotated[str, Path(max_length=200)]) -> dict:
 @router.delete("/{id}", response_model=Job, responses=errors(401, 403, 404))
 def cancel_job(state: State, id: Annotated[str, Path(max_length=200)], _: WriteAccess) -> dict:
     """Cancel a job: a queued one at once (`cancelled`), a running one at its next progress
-    report (poll it). A finished job is returned as it is."""
+    report or phase boundary (a predictor training checks during selection and encoding
+    too; poll it). A finished job is returned as it is."""
     job = state.jobs.cancel(id)
     if job is None:
         raise not_found("job", id, "url.id")

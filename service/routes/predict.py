@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from service.body import LARGE_ITEMS, gc_paused
 from service.errors import APIError
 from service.routes import State, errors, json_body, parse_body
 from service.schemas import PredictRequest, PredictResponse
@@ -47,6 +48,12 @@ async def predict(request: Request, state: State) -> Response:
 
 
 def _predict(req: PredictRequest, state: ServiceState) -> Response:
+    # thousands of networks: no GIL-holding collector passes meanwhile
+    with gc_paused(len(req.archs) >= LARGE_ITEMS):
+        return _predict_now(req, state)
+
+
+def _predict_now(req: PredictRequest, state: ServiceState) -> Response:
     cap = state.settings.max_archs_per_request
     if len(req.archs) > cap:
         raise APIError(413, "too_many_archs", f"{len(req.archs)} architectures in one request; "

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import ast
 import json
-from functools import lru_cache
 from typing import Any
 
+from tapas.arch.cache import budgeted, network_bytes
 from tapas.arch.ir import INPUT, Architecture, LayerBuilder
 from tapas.arch.ops import ArchError
 
@@ -272,7 +272,17 @@ def from_darts(genotype: Any, channels: int = 36, layers: int = 20, num_classes:
                                              tuple(input_shape)))
 
 
-@lru_cache(maxsize=256)  # a C=36, 20-cell network holds ~1,000 layers: keep the cache small
+_cache = budgeted("darts", 0.2)
+"""Expanded text genotypes, under their share of TAPAS_CACHE_MB (:mod:`tapas.arch.cache`):
+a C=36, 20-cell network holds ~1,000 layers, so a count bound says little about bytes."""
+
+
 def _from_text(text: str, channels: int, layers: int, num_classes: int,
                input_shape: tuple[int, int, int]) -> Architecture:
-    return Architecture.from_dict(darts_dict(text, channels, layers, num_classes, input_shape))
+    key = (text, channels, layers, num_classes, input_shape)
+    hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    arch = Architecture.from_dict(darts_dict(text, channels, layers, num_classes, input_shape))
+    _cache.put(key, arch, network_bytes(len(arch.layers), len(text)))
+    return arch

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
+from tapas.arch.cache import budgeted, network_bytes
 from tapas.arch.ir import INPUT, Architecture, LayerBuilder
 from tapas.arch.ops import ArchError
 
@@ -167,24 +167,19 @@ def from_nb201(cell: str, num_classes: int = 10, input_size: int = 32, channels:
     ``channels``/``cells_per_stage`` give the reduced variants used on small
     datasets. Cached, since search loops ask for the same cells repeatedly.
     """
-    return _cached(cell, num_classes, input_size, channels, cells_per_stage, in_channels)
-
-
-def _build(cell: str, num_classes: int, input_size: int, channels: int, cells_per_stage: int,
-           in_channels: int) -> Architecture:
-    return Architecture.from_dict(nb201_dict(cell, num_classes, input_size, channels,
+    key = (cell, num_classes, input_size, channels, cells_per_stage, in_channels)
+    hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    arch = Architecture.from_dict(nb201_dict(cell, num_classes, input_size, channels,
                                              cells_per_stage, in_channels))
+    _cache.put(key, arch, network_bytes(len(arch.layers), len(cell)))
+    return arch
 
 
-_cached = lru_cache(maxsize=32_768)(_build)
-
-
-def set_cache_size(entries: int) -> None:
-    """Bound :func:`from_nb201`'s cache (a full network with its encoding is ~120 KB, so
-    the default 32,768 entries can hold ~4 GB); a long-running service sets it from its
-    memory budget. Clears the cache."""
-    global _cached
-    _cached = lru_cache(maxsize=max(1, int(entries)))(_build)
+_cache = budgeted("nb201", 0.2)
+"""Expanded cells (a full network with its encoding is ~120 KB), under their share of
+TAPAS_CACHE_MB (:mod:`tapas.arch.cache`)."""
 
 
 def all_cells() -> list[str]:

@@ -10,7 +10,10 @@ the benchmark waits for ``/health/ready`` and then measures, with keep-alive cli
 * requests per second, p50 and p99 with ``clients`` concurrent clients (1 cell per
   request), spread over one client process per core so that the load generator's own
   GIL does not cap the load;
-* errors: every non-200 answer or failed request over all phases.
+* errors: every non-200 answer or failed request over all phases;
+* the longest ``/health/live`` answer while one client sends a 60 MB predict body (the
+  default TAPAS_MAX_BODY_MB refuses it: a 413 before the body is read) and a 15 MB one
+  (~1,900 IR networks, decoded, checked and scored), with the big request's status.
 
 With ``db`` the server uses the user's settings (model directory included), so
 predictors registered there load at startup instead of being trained again.
@@ -43,7 +46,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> float:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float,
+                default: bool = True) -> float:
+    """Seconds until ``/health/ready`` answers 200 (with ``default``: and the default
+    predictor is loaded, or known to be absent)."""
     import httpx
 
     t0 = time.perf_counter()
@@ -53,7 +59,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
             raise RuntimeError(f"the server exited with status {proc.returncode}:\n{tail}")
         try:
             r = httpx.get(url + "/health/ready", timeout=5)
-            if r.status_code == 200:
+            if r.status_code == 200 and (not default or r.json().get("default") != "training"):
                 return time.perf_counter() - t0
             if r.json().get("status") == "failed":
                 raise RuntimeError(f"the server could not load its predictor: {r.text}")
@@ -136,6 +142,51 @@ def _client_process(url: str, dcn: float, singles: list[str], clients: int, requ
     return lat, errors[0]
 
 
+def ir_body(mb: float, dcn: float) -> bytes:
+    """A predict body of about ``mb`` MiB: distinct NAS-Bench-201 networks as IR dicts."""
+    import json
+
+    from tapas.arch import all_cells, from_nb201
+
+    cells = all_cells()
+    archs: list[dict[str, Any]] = []
+    size, i = 0, 0
+    while size < mb * 2**20:
+        d = from_nb201(cells[(i * 7) % len(cells)]).to_dict()
+        archs.append(d)
+        size += len(json.dumps(d)) + 2
+        i += 1
+    return json.dumps({"archs": archs, "dcn": dcn}).encode()
+
+
+def live_during(url: str, path: str, body: bytes) -> tuple[float, int | str]:
+    """(max ``/health/live`` latency in ms, the big request's status) while ``body`` is
+    POSTed to ``path`` on another connection."""
+    import httpx
+
+    out: dict[str, int | str] = {}
+
+    def post() -> None:
+        try:
+            r = httpx.post(url + path, content=body, timeout=600,
+                           headers={"Content-Type": "application/json"})
+            out["status"] = r.status_code
+        except httpx.HTTPError as e:
+            out["status"] = type(e).__name__
+
+    t = threading.Thread(target=post)
+    t.start()
+    worst = 0.0
+    with httpx.Client(base_url=url, timeout=600) as probe:
+        while t.is_alive():
+            t0 = time.perf_counter()
+            probe.get("/health/live")
+            worst = max(worst, time.perf_counter() - t0)
+            time.sleep(0.01)
+    t.join()
+    return worst * 1e3, out.get("status", "none")
+
+
 def run_benchmark(requests_1: int = 300, requests_1000: int = 40, clients: int = 16,
                   concurrent_requests: int = 50, db: Path | None = None,
                   progress: Progress | None = None) -> dict[str, Any]:
@@ -166,7 +217,8 @@ def run_benchmark(requests_1: int = 300, requests_1000: int = 40, clients: int =
         report("starting the server and its default predictor", 0, 1)
         proc = _serve(port, env, log, "--db", str(database))
         try:
-            ready_s = _wait_ready(url, proc, log, READY_TIMEOUT_S)
+            ready_s = _wait_ready(url, proc, log, READY_TIMEOUT_S, default=False)
+            default_s = ready_s + _wait_ready(url, proc, log, READY_TIMEOUT_S)
             dcn = _target_dcn(url)
             with httpx.Client(base_url=url, timeout=60) as c:
                 def call(archs: list[str]) -> float:
@@ -208,6 +260,11 @@ def run_benchmark(requests_1: int = 300, requests_1000: int = 40, clients: int =
             conc_lat = [x for lat, _ in parts for x in lat]
             errors += sum(err for _, err in parts)
             report(f"{clients} concurrent clients", 1, 1)
+            report("liveness during large bodies", 0, 2)
+            live_60, status_60 = live_during(url, "/v1/predict", ir_body(60, dcn))
+            report("liveness during large bodies", 1, 2)
+            live_15, status_15 = live_during(url, "/v1/predict", ir_body(15, dcn))
+            report("liveness during large bodies", 2, 2)
         finally:
             _stop(proc, 30)
     return {
@@ -219,6 +276,9 @@ def run_benchmark(requests_1: int = 300, requests_1000: int = 40, clients: int =
         "errors": int(errors),
         "clients": clients, "requests_1": requests_1, "requests_1000": requests_1000,
         "concurrent_requests": clients * concurrent_requests,
-        "cold_ms_1000": cold_1000 * 1e3, "ready_s": ready_s, "dcn": dcn,
+        "live_max_ms_during_60mb_body": live_60, "status_60mb_body": status_60,
+        "live_max_ms_during_15mb_body": live_15, "status_15mb_body": status_15,
+        "cold_ms_1000": cold_1000 * 1e3, "ready_s": ready_s,
+        "default_predictor_s": default_s, "dcn": dcn,
         "cpu_count": os.cpu_count(),
     }

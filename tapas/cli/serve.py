@@ -126,7 +126,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         t.add_column("measure")
         t.add_column("value", justify="right")
         t.add_column("target", justify="right")
-        targets = {"p50_ms_1": "<= 10", "p50_ms_1000": "<= 500", "errors": "0"}
+        targets = {"p50_ms_1": "<= 10", "p50_ms_1000": "<= 500", "errors": "0",
+                   "live_max_ms_during_60mb_body": "< 200", "status_60mb_body": "413"}
         for k, v in res.items():
             if isinstance(v, dict):
                 continue

@@ -203,3 +203,32 @@ def test_ingest_own_results_on_darts_and_nb101(tapas_home: Path, tmp_path: Path)
     with Store(get_settings().database) as store:
         got = store.architectures(list(want))
     assert {k: a.params for k, a in got.items()} == want
+
+
+def test_darts_expansion_cache_stays_within_its_byte_budget() -> None:
+    """Issue 38: the DARTS expansion cache is under TAPAS_CACHE_MB (its fifth, by
+    estimated bytes), however many distinct genotypes a search expands."""
+    import random
+
+    from tapas.arch import darts
+    from tapas.arch.darts import genotype_string
+    from tapas.spaces import darts as space
+    from tapas.types import set_cache_budget
+
+    budget = 4 * 2**20
+    set_cache_budget(budget)  # the service calls this with TAPAS_CACHE_MB
+    try:
+        rng = random.Random(0)
+        seen = 0
+        for _ in range(120):
+            g = space.sample(rng)
+            text = genotype_string(darts.parse_genotype(
+                {k: g[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")}))
+            arch = darts.from_darts(text, channels=16, layers=8)
+            assert darts.from_darts(text, channels=16, layers=8) is arch  # a hit while kept
+            seen += 1
+            assert darts._cache.used <= budget * 0.2
+        assert darts._cache.used > budget * 0.1  # it does cache, up to its share
+        assert len(darts._cache) < seen
+    finally:
+        set_cache_budget(512 * 2**20)

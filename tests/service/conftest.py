@@ -45,12 +45,16 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     get_settings.cache_clear()
 
 
-def wait_ready(url: str, timeout: float = 180.0) -> dict[str, Any]:
+def wait_ready(url: str, timeout: float = 180.0, default: bool = True) -> dict[str, Any]:
+    """Until the server is ready and (``default``) its default predictor no longer trains."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         r = httpx.get(url + "/health/ready", timeout=10)
-        if r.status_code == 200:
+        if r.status_code == 200 and not (default and r.json()["default"] == "training"):
             return r.json()
+        if r.status_code == 200:
+            time.sleep(0.2)
+            continue
         assert r.status_code == 503, r.text
         assert r.json()["status"] != "failed", r.text
         time.sleep(0.2)

@@ -82,7 +82,7 @@ class ProcServer:
                                      f"{self.log.read_text()[-2000:]}")
             try:
                 r = httpx.get(self.url + "/health/ready", timeout=5)
-                if r.status_code == 200:
+                if r.status_code == 200 and r.json()["default"] != "training":
                     return r.json()
             except httpx.TransportError:
                 pass

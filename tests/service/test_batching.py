@@ -116,3 +116,20 @@ def test_a_large_request_is_not_merged_past_the_cap(pipe: Pipeline) -> None:
         assert seen[0] == 6 and all(n <= 4 for n in seen[1:]) and sum(seen[1:]) == 12
     finally:
         batcher.close()
+
+
+def test_only_large_requests_pause_the_garbage_collector() -> None:
+    """Under steady load a small request is always in flight: pausing for each would keep
+    the collector off for good and leak every reference cycle (an exception's traceback)."""
+    import gc
+
+    from service.body import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused(False):
+        assert gc.isenabled()
+    with gc_paused(True):
+        assert not gc.isenabled()
+        with gc_paused(False):
+            assert not gc.isenabled()  # a large one still in flight keeps it paused
+    assert gc.isenabled()

@@ -403,6 +403,28 @@ def test_remote_post_file_names_lines(server: Any, uploaded_digits: dict,
     assert page["total"] >= 2
 
 
+def test_remote_post_file_names_the_line_of_a_non_finite_number(
+        server: Any, uploaded_digits: dict, tmp_path: Any) -> None:
+    """Issue 38: NaN/Infinity in one JSONL record rejects that line (naming the field);
+    the file's other records still go in (it used to abort the whole file)."""
+    from tapas.client import Client
+
+    name = uploaded_digits["dataset"]["id"]
+    path = tmp_path / "nan.jsonl"
+    path.write_text(
+        f'{{"arch": "{CELL}", "dataset": "{name}", "accuracy": 0.41, "epochs": 3}}\n'
+        f'{{"arch": "{CELL}", "dataset": "{name}", "accuracy": 0.42, "hparams": {{"lr": NaN}}}}\n'
+        f'{{"arch": {{"input": {{"shape": [1, 8, 8], "num_classes": 10}}, "layers": [{{"op": '
+        f'"gap"}}, {{"op": "linear", "out": 10, "scale": Infinity}}]}}, "dataset": "{name}", '
+        f'"accuracy": 0.43}}\n')
+    with Client(server.url, AUTH["Authorization"].split()[1]) as c:
+        rep = c.ingest_file(path)
+    assert rep["added"] + rep["skipped"] == 1
+    assert [r["where"] for r in rep["rejected"]] == [2, 3]
+    assert "hparams" in rep["rejected"][0]["reason"]
+    assert "arch.layers[1].scale" in rep["rejected"][1]["reason"]
+
+
 # ------------------------------------------------------------------------ fuzzing
 MAX_EXAMPLES = 20
 

@@ -56,3 +56,75 @@ def test_shutdown_cancels_queued_and_stops_running() -> None:
     assert started.wait(10)
     runner.shutdown(wait=10)
     assert running.state == "cancelled" and queued.state == "cancelled"
+
+
+def test_training_cancelled_during_selection_ends_cancelled(tmp_path) -> None:  # noqa: ANN001
+    """Issue 38: a DELETE that arrives while a predictor job selects its experiments stops
+    it before any epoch (the selection phase reports through the pipeline's checkpoints);
+    nothing is registered."""
+    from lde import Store
+    from service.state import ServiceState
+    from tapas.config import Settings
+    from tests.tapas.test_pipeline_reuse import SMALL, _dataset
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with Store(home / "lde.duckdb") as store:
+        _dataset(store, "a", 0.50, 0.1)
+        _dataset(store, "b", 0.55, 0.2)
+    state = ServiceState(Settings(home=home), train_default=False, predictor_params=SMALL,
+                         min_experiments=10, torch_threads=None)
+    state.open()
+    try:
+        messages: list[str] = []
+
+        class DeleteInSelection(JobContext):
+            """Requests the cancel (as DELETE /v1/jobs/{id} does) the moment the
+            pipeline reports that it is selecting experiments."""
+
+            def progress(self, done: float, total: float | None = None,
+                         message: str | None = None) -> None:
+                messages.append(message or "")
+                if message == "training the predictor: selecting experiments":
+                    state.jobs.cancel(self.job.id)
+                super().progress(done, total, message)
+
+        def work(ctx: JobContext) -> dict:
+            return {"predictor": state.ensure_predictor(
+                0.52, False, DeleteInSelection(ctx.job, ctx.cancelled))}
+
+        job = state.jobs.submit("predictor", "predictor for DCN 0.52", work)
+        assert job.done.wait(300)
+        assert job.state == "cancelled", (job.state, job.message, messages)
+        assert not any("epoch" in m for m in messages), messages
+        assert state.pipeline.predictors() == []
+    finally:
+        state.close()
+
+
+def test_a_lost_job_keeps_its_last_progress(tmp_path) -> None:  # noqa: ANN001
+    """Issue 38: a job a killed server never finished is `lost` at the progress it had
+    reported (the journal records progress, not only state changes), not 0.0."""
+    journal = tmp_path / "jobs"
+    first = JobRunner(journal=journal)
+    reported, release = threading.Event(), threading.Event()
+
+    def work(ctx: JobContext) -> dict:
+        ctx.progress(0.6, message="training the predictor: epoch 6/10")
+        reported.set()
+        release.wait(60)
+        return {}
+
+    job = first.submit("predictor", "long training", work)
+    assert reported.wait(30)
+    # the server dies here (kill -9): nothing more is written; a new one reads the journal
+    second = JobRunner(journal=journal)
+    try:
+        lost = second.get(job.id)
+        assert lost is not None and lost.state == "lost"
+        assert lost.progress == 0.6
+        assert lost.to_dict()["progress"] == 0.6
+    finally:
+        release.set()
+        second.shutdown()
+        first.shutdown(wait=10)

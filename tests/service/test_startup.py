@@ -178,3 +178,53 @@ def test_service_scorer_and_cli_answer_with_the_same_predictor(
     assert any("input shape [3, 64, 64]" in w for w in why), why
     assert far_http[0].mean == pytest.approx(far_local[0].mean, abs=1e-6)
     assert far_cli["mean"] == pytest.approx(far_http[0].mean, abs=1e-6)
+
+
+def test_ready_before_the_default_predictor_and_answers_what_it_can(
+        service_env: Path, tmp_path: Path, digits_experiments: dict) -> None:
+    """Issue 36: the service is ready once its database is open; while the default
+    predictor is still queued or training, a request a registered predictor covers is
+    answered and one only the default could answer is a 503 with Retry-After."""
+    import threading
+
+    from lde import Store
+    from tapas.config import get_settings
+    from tapas.pipeline import Pipeline
+
+    db = tmp_path / "busy.duckdb"
+    settings = get_settings().model_copy(update={"db_path": db})
+    Store(db).close()
+    dcn = _seed(db, tmp_path, digits_experiments)
+    with Pipeline(db, model_dir=settings.models, predictor_params=TINY_PREDICTOR,
+                  min_experiments=MIN_EXPERIMENTS) as app:
+        _, registered = app.train(dcn)
+    far = 0.0 if dcn > 0.5 else 1.0
+
+    from service import create_app
+    from service.server import BackgroundServer
+
+    api = create_app(settings, predictor_params=TINY_PREDICTOR, min_experiments=MIN_EXPERIMENTS)
+    release = threading.Event()
+    blocker = api.state.tapas.jobs.submit("hold", "holds the one job worker",
+                                          lambda ctx: {"held": release.wait(120)})
+    srv = BackgroundServer(api, token_set=True).start()
+    try:
+        ready = wait_ready(srv.url, default=False)
+        assert ready["default"] == "training" and ready["predictor"] is None, ready
+        r = httpx.post(srv.url + "/v1/predict", json={"archs": [CELL], "dcn": dcn,
+                                                      "input_shape": [1, 8, 8]})
+        assert r.status_code == 200 and r.json()["predictor"]["id"] == registered.id, r.text
+        r = httpx.post(srv.url + "/v1/predict", json={"archs": [CELL], "dcn": far,
+                                                      "input_shape": [1, 8, 8]})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "predictor_training"
+        assert r.headers["retry-after"] == "5"
+        release.set()
+        ready = wait_ready(srv.url)
+        assert ready["default"] == "loaded" and ready["predictor"] == registered.id
+        assert httpx.get(f"{srv.url}/v1/jobs/{blocker.id}").json()["state"] == "succeeded"
+        r = httpx.post(srv.url + "/v1/predict", json={"archs": [CELL], "dcn": far,
+                                                      "input_shape": [1, 8, 8]})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "no_predictor"
+    finally:
+        release.set()
+        srv.stop()

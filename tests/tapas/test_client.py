@@ -57,6 +57,17 @@ class _Flaky(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", 0))
         req = json.loads(self.rfile.read(n))
         st["requests"].append(req)
+        st["sizes"].append(n)
+        if n > st["max_bytes"]:
+            self._send(413, {"error": {"code": "body_too_large", "path": "body",
+                                       "message": "the request body exceeds the limit"}})
+            return
+        if self.path == "/v1/experiments":
+            st["batches"].append(len(req["records"]))
+            self._send(200, {"added": len(req["records"]), "skipped": 0, "rejected": [],
+                             "n_rejected": 0, "architectures_added": 0, "datasets_added": 0,
+                             "batch": 1, "seconds": 0.0})
+            return
         if st["fail_codes"]:
             code = st["fail_codes"].pop(0)
             self._send(code, {"error": {"code": "not_ready", "message": "warming up",
@@ -77,7 +88,8 @@ class _Flaky(BaseHTTPRequestHandler):
 @pytest.fixture()
 def flaky() -> Iterator[dict[str, Any]]:
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
-    srv.state = {"fail_codes": [], "cap": 10_000, "requests": [], "batches": []}  # type: ignore
+    srv.state = {"fail_codes": [], "cap": 10_000, "requests": [], "batches": [],  # type: ignore
+                 "sizes": [], "max_bytes": 2**40}
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     try:
@@ -137,6 +149,34 @@ def test_batches_large_requests_and_halves_on_413(flaky: dict[str, Any]) -> None
         assert c.max_batch <= 4
     assert sum(flaky["state"]["batches"]) == 23 and max(flaky["state"]["batches"]) <= 4
     assert [p.arch_id for p in preds] == [f"id-{a}" for a in archs]
+
+
+def test_batches_by_body_size_and_halves_on_body_too_large(flaky: dict[str, Any]) -> None:
+    """Issue 38: bodies stay under the server's TAPAS_MAX_BODY_MB, whatever the count."""
+    big = [{"input": {"shape": [3, 32, 32], "num_classes": 10},
+            "layers": [{"op": "conv", "out": 8, "kernel": 3, "pad": "x" * 1000}] * 10,
+            "tag": i} for i in range(40)]  # ~10 KB of JSON each
+    with Client(flaky["url"], max_body_mb=0.05, retries=0) as c:  # ~52 KB a request
+        preds = c.predict(big, dcn=0.3)
+    st = flaky["state"]
+    assert len(preds) == 40 and sum(st["batches"]) == 40
+    assert len(st["batches"]) >= 8 and max(st["sizes"]) <= 0.05 * 2**20
+
+    st["batches"].clear()
+    st["sizes"].clear()
+    st["max_bytes"] = 30_000  # the server allows less than the client's default
+    with Client(flaky["url"], retries=0) as c:
+        preds = c.predict(big, dcn=0.3)
+        assert c.max_body_bytes < 60_000
+    assert [p.arch_id for p in preds] == [f"id-{a}" for a in big]
+    assert sum(st["batches"]) == 40
+
+    st["batches"].clear()
+    records = [{"arch": CELL, "dataset": "d", "accuracy": 0.5, "hparams": {"note": "x" * 900}}
+               for _ in range(100)]  # ~1 KB each: 100 KB in all
+    with Client(flaky["url"], retries=0) as c:
+        rep = c.ingest(records)
+    assert rep["added"] == 100 and sum(st["batches"]) == 100 and len(st["batches"]) >= 4
 
 
 def test_client_checks_arguments() -> None:

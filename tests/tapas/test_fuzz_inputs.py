@@ -86,3 +86,19 @@ def test_records_validate_or_name_the_field(row: dict[str, Any]) -> None:
         return
     assert math.isfinite(rec.accuracy) and rec.dataset.strip() == rec.dataset
     assert rec.curve is None or all(math.isfinite(x) for x in rec.curve)
+
+
+@FUZZ
+@given(shape=st.one_of(st.lists(_numbers, max_size=5), _json),
+       classes=st.one_of(_numbers, st.none()))
+def test_targets_of_any_shape_parse_or_say_what_is_wrong(shape: Any, classes: Any) -> None:
+    """The request's ``input_shape`` and ``num_classes`` (``1e999``, NaN, text, ...)."""
+    from tapas.types import parse_archs
+
+    cell = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|"
+    try:
+        archs = parse_archs([cell], classes, shape)
+    except ValueError as e:
+        assert str(e)
+        return
+    assert len(archs) == 1 and archs[0].id

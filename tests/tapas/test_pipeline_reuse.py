@@ -111,3 +111,37 @@ def test_the_predictor_trains_on_a_dataset_balanced_sample(tmp_path: Path,
         model, info = pipe.train(0.52)
     assert sorted(info.datasets) == ["a", "b"] and info.n_train == 15  # what was selected
     assert model.n_train_ + model.n_calibration_ == 5 + 3  # a share of 10 // 2 each, at most
+
+
+def test_training_stops_at_a_checkpoint_during_selection(tmp_path: Path) -> None:
+    """Issue 38: a cancellation (the checkpoint raising) takes effect before the epochs,
+    from the selection phase on, and nothing is registered; every phase before the
+    first epoch is a checkpoint."""
+
+    class Stop(Exception):
+        pass
+
+    with Store(tmp_path / "lde.duckdb") as store:
+        _dataset(store, "a", 0.50, 0.12)
+        _dataset(store, "b", 0.55, 0.22)
+        pipe = Pipeline(store=store, model_dir=tmp_path / "models", predictor_params=SMALL,
+                        min_experiments=10)
+        phases: list[str] = []
+        epochs: list[int] = []
+
+        def stop_in_selection(phase: str) -> None:
+            phases.append(phase)
+            raise Stop
+
+        with pytest.raises(Stop):
+            pipe.train(0.52, progress=lambda e, n: epochs.append(e),
+                       checkpoint=stop_in_selection)
+        assert phases == ["selecting experiments"] and epochs == []
+        assert pipe.predictors() == []
+
+        phases.clear()
+        pipe.train(0.52, progress=lambda e, n: epochs.append(e), checkpoint=phases.append)
+        assert phases[0] == "selecting experiments" and phases[-1] == "training"
+        assert {"building the history", "encoding the networks"} <= set(phases)
+        assert any(p.startswith("loading networks") for p in phases)
+        assert epochs[0] == 0  # the epochs come after every checkpoint
