@@ -316,6 +316,7 @@ _RSS_PROBE = r"""
 import sys
 from pathlib import Path
 import torch  # noqa: F401  (imported before the baseline: its own memory is not the import's)
+import predictor.tap  # noqa: F401  (the estimator and scikit-learn load lazily; the same)
 from tapas.pipeline import ModelFileError, Pipeline
 
 def hwm() -> int:

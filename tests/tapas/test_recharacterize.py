@@ -166,7 +166,10 @@ def test_cli_dcn_as(db: Path, tmp_path: Path) -> None:
     wrong = str(images(tmp_path / "wrong.npz", shape=(16, 16, 3)))
     r = tapas("dcn", wrong, "--as", "cifar10", *CLI_PROBE)
     assert r.exit_code == 1 and "do not match dataset 'cifar10'" in r.output
-    assert "--force" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    # one error line, last (a plain progress line may precede it when stderr is no terminal)
+    lines = r.output.strip().splitlines()
+    assert "--force" in lines[-1] and lines[-1].startswith("error:"), r.output
+    assert sum(ln.startswith("error:") for ln in lines) == 1, r.output
     r = tapas("dcn", npz, "--as", "cifar10", "--no-store", *CLI_PROBE)
     assert r.exit_code == 1 and "--no-store" in r.output
     with Store(db, read_only=True) as store:
