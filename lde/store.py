@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
     from tapas.arch import Architecture
 
-_ARCHS = budgeted("lde-archs", 0.2)
+_ARCHS = budgeted("lde-archs")
 """Networks rebuilt from their canonical JSON, by id (content-addressed, so shared by every
 open store), under their share of TAPAS_CACHE_MB (:mod:`tapas.arch.cache`)."""
 

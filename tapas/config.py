@@ -64,9 +64,9 @@ class Settings(BaseSettings):
                          "gets (it gets SMALL_MODEL_THREADS within it). 0: the CPUs this "
                          "process may use.")
     cache_mb: float = Field(512.0, gt=0, description="Memory budget of the service's "
-                            "architecture caches (parsed IR networks half, NAS-Bench-201 and "
-                            "DARTS expansions a quarter each); loaded predictors are at most "
-                            "16.")
+                            "architecture caches, one LRU pool (parsed IR networks, NAS-Bench-"
+                            "201 and DARTS expansions, networks rebuilt from the LDE); loaded "
+                            "predictors are at most 16.")
 
     @field_validator("api_token", mode="before")
     @classmethod

@@ -321,14 +321,14 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
 # ------------------------------------------------------------------------- archs
 MAX_REPORTED = 20
 """Invalid architectures described one by one in an :class:`ArchListError`."""
-_ir = budgeted("ir", 0.4)
+_ir = budgeted("ir")
 """``Architecture.from_dict`` results by JSON text (see :func:`_from_ir`)."""
 
 
 def set_cache_budget(total_bytes: int) -> None:
     """One memory budget for every process-wide architecture cache (:mod:`tapas.arch.cache`:
     the IR cache here, the NAS-Bench-201 and DARTS expansions, the LDE's rebuilt
-    networks), each with its share; all are emptied."""
+    networks), which share it as one LRU pool; all are emptied."""
     set_budget(total_bytes)
 
 

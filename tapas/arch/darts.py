@@ -272,7 +272,7 @@ def from_darts(genotype: Any, channels: int = 36, layers: int = 20, num_classes:
                                              tuple(input_shape)))
 
 
-_cache = budgeted("darts", 0.2)
+_cache = budgeted("darts")
 """Expanded text genotypes, under their share of TAPAS_CACHE_MB (:mod:`tapas.arch.cache`):
 a C=36, 20-cell network holds ~1,000 layers, so a count bound says little about bytes."""
 

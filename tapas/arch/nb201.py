@@ -177,7 +177,7 @@ def from_nb201(cell: str, num_classes: int = 10, input_size: int = 32, channels:
     return arch
 
 
-_cache = budgeted("nb201", 0.2)
+_cache = budgeted("nb201")
 """Expanded cells (a full network with its encoding is ~120 KB), under their share of
 TAPAS_CACHE_MB (:mod:`tapas.arch.cache`)."""
 

@@ -19,13 +19,24 @@ def small_budget():  # noqa: ANN201
     set_cache_budget(512 * 2**20)
 
 
-def test_every_cache_is_registered_and_the_shares_add_up(small_budget: int) -> None:
+def test_every_cache_is_registered_in_one_pool(small_budget: int) -> None:
     import lde.store  # noqa: F401 - registers the LDE's cache of rebuilt networks
     from tapas.arch import cache
 
     assert {"ir", "nb201", "darts", "lde-archs"} <= set(usage())
-    total = sum(c.budget for c, _ in cache._registry.values())
-    assert small_budget * 0.99 <= total <= small_budget
+    assert cache.budget() == small_budget
+    assert {c.pool for c in cache._registry.values()} == {cache._pool}
+
+
+def test_a_working_set_within_the_budget_stays_cached(small_budget: int) -> None:
+    """A search loop scoring the same batch again finds every network built: the whole
+    budget serves whichever cache the batch needs (a fixed 20 % share for NAS-Bench-201
+    evicted each cell before its next use, so every request rebuilt all of them)."""
+    cells = all_cells()[:12]  # ~120 KB each: ~1.4 MB of the 2 MB budget, > 20 % of it
+    first = [from_nb201(c, 10, 32) for c in cells]
+    for _ in range(3):
+        assert all(from_nb201(c, 10, 32) is a for c, a in zip(cells, first, strict=True))
+    assert usage()["nb201"] > small_budget * 0.2
 
 
 def test_many_distinct_networks_stay_within_the_budget(small_budget: int,
@@ -38,8 +49,7 @@ def test_many_distinct_networks_stay_within_the_budget(small_budget: int,
         assert from_nb201(c, 10, 32) is from_nb201(c, 10, 32)  # kept while the newest
         parse_arch(from_nb201(c, 10, 32).to_dict(), 10, (3, 32, 32))  # the IR cache
         assert cache_bytes() <= small_budget
-    assert 0 < usage()["nb201"] <= small_budget * 0.2
-    assert 0 < usage()["ir"] <= small_budget * 0.4
+    assert 0 < usage()["nb201"] < small_budget and 0 < usage()["ir"] < small_budget
     with Store(tmp_path / "lde.duckdb") as store:
         store.upsert_dataset("d", "fp-d", 100, 10, (3, 8, 8), dcn=0.5,
                              dcn_meta={"method": "test"})
@@ -47,5 +57,5 @@ def test_many_distinct_networks_stay_within_the_budget(small_budget: int,
         store.add_experiments([ExperimentRecord(a, "d", 0.5) for a in archs])
         got = store.architectures([a.id for a in archs])
         assert len(got) == len(archs)
-    assert 0 < usage()["lde-archs"] <= small_budget * 0.2
+    assert 0 < usage()["lde-archs"] < small_budget
     assert cache_bytes() <= small_budget

@@ -206,8 +206,9 @@ def test_ingest_own_results_on_darts_and_nb101(tapas_home: Path, tmp_path: Path)
 
 
 def test_darts_expansion_cache_stays_within_its_byte_budget() -> None:
-    """Issue 38: the DARTS expansion cache is under TAPAS_CACHE_MB (its fifth, by
-    estimated bytes), however many distinct genotypes a search expands."""
+    """Issue 38: the DARTS expansion cache is under TAPAS_CACHE_MB (the pool every
+    architecture cache shares, by estimated bytes), however many distinct genotypes a
+    search expands."""
     import random
 
     from tapas.arch import darts
@@ -227,8 +228,8 @@ def test_darts_expansion_cache_stays_within_its_byte_budget() -> None:
             arch = darts.from_darts(text, channels=16, layers=8)
             assert darts.from_darts(text, channels=16, layers=8) is arch  # a hit while kept
             seen += 1
-            assert darts._cache.used <= budget * 0.2
-        assert darts._cache.used > budget * 0.1  # it does cache, up to its share
+            assert darts._cache.used <= budget
+        assert darts._cache.used > budget * 0.5  # it does cache, up to the budget
         assert len(darts._cache) < seen
     finally:
         set_cache_budget(512 * 2**20)
