@@ -8,7 +8,6 @@ which calls :mod:`tapas.pipeline`.
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from service.body import freeze_long_lived
 from service.errors import install_error_handlers
 from service.state import ServiceState
 from tapas.config import Settings, get_settings
@@ -43,8 +43,7 @@ def create_app(settings: Settings | None = None, *, train_default: bool = True,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(state.open)
-        gc.collect()
-        gc.freeze()  # what startup made lives on: no collector pass need walk it again
+        freeze_long_lived()  # what startup made lives on
         log.info("tapas service: database %s open", settings.database)
         try:
             yield

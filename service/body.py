@@ -97,6 +97,14 @@ def gc_paused(active: bool = True) -> Iterator[None]:
                 gc.enable()
 
 
+def freeze_long_lived() -> None:
+    """Collect, then move every surviving object out of the collector's reach: called when
+    what exists will live as long as the server (after startup, after the default
+    predictor loads), so no later full collection walks it again."""
+    gc.collect()
+    gc.freeze()
+
+
 _decoder = json.JSONDecoder()
 """NaN, Infinity and 1e999 decode to floats, as pydantic's JSON parser reads them: the
 models refuse them field by field (``allow_inf_nan=False``), naming the path."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from service.batching import ScoreBatcher
+from service.body import freeze_long_lived
 from service.errors import APIError, not_found
 from service.jobs import JobContext, JobRunner, QueueFull
 from tapas.config import Settings
@@ -193,6 +194,7 @@ class ServiceState:
             self.startup_error = map_error(e)
             raise
         self.default_predictor = out
+        freeze_long_lived()  # the pinned predictor and its history live as long as the server
         log.info("default predictor %s ready after %.1f s", out["id"], time.perf_counter() - t0)
         return {"predictor": out}
 
