@@ -60,9 +60,10 @@ def test_cli_reports_first_prediction_phases(starter_db: Path, one_thread: Any,
     monkeypatch.setattr(fp, "run_first_prediction", tiny)
     r = CliRunner().invoke(cli, ["bench", "first-prediction", "--dataset",
                                  "digits?per_class=20&pixel_noise=0.15", "--networks", "6",
-                                 "--json"])
+                                 "--load", "1", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
+    assert out.pop("load_processes") == 1
     assert out == seen[0]["report"]
     phases = out["first_prediction_phases"]
     assert set(phases) == {"characterize", "train", "score"}
@@ -82,3 +83,23 @@ def test_rejects_no_networks() -> None:
 
     with pytest.raises(ValueError, match="n_networks"):
         run_first_prediction(n_networks=0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_busy_processes_run_beside_the_block_and_stop_after() -> None:
+    """``--load N``: N CPU-bound processes while the bench runs, none left afterwards."""
+    import time
+
+    from tapas.bench.load import busy
+
+    with busy(2) as procs:
+        assert len(procs) == 2
+        time.sleep(0.5)
+        assert all(p.poll() is None for p in procs)  # still spinning
+        ticks = [int(Path(f"/proc/{p.pid}/stat").read_text().split()[13]) for p in procs]
+    assert all(p.poll() is not None for p in procs)
+    assert sum(ticks) > 0  # they used the CPU
+    with busy(0) as none:
+        assert none == []
+    with pytest.raises(ValueError, match=">= 0"), busy(-1):
+        pass
