@@ -511,10 +511,11 @@ registry = typer.Typer(help="The registered predictors: list, show, export, impo
 
 
 @contextmanager
-def _open(read_only: bool = False) -> Iterator[Any]:
+def _open(read_only: bool = False, lazy: bool = False) -> Iterator[Any]:
     """The application for the registry commands; a locked database is a one-line error.
     ``read_only`` (list, show, export): no write lock and no seeding, and None when there
-    is no database yet (so no registered predictor)."""
+    is no database yet (so no registered predictor). ``lazy``: the database is opened (a
+    new one created and seeded) only when first needed, so a bad file is refused first."""
     from tapas.pipeline import LDEError, Pipeline
 
     app = Pipeline(read_only=read_only, upgrade=read_only)
@@ -522,7 +523,8 @@ def _open(read_only: bool = False) -> Iterator[Any]:
         yield None
         return
     try:
-        app.open()
+        if not lazy:
+            app.open()
     except LDEError as e:
         fail(f"{e} (stop the service to manage predictors locally)")
     try:
@@ -635,10 +637,12 @@ def predictor_import(
 
     if not src.is_file():
         fail(f"{src}: no such file")
-    with _open() as app:
+    with _open(lazy=True) as app:  # the file is verified before a new home is seeded
         try:
             info = app.import_predictor(src, replace=replace)
-        except (ValueError, ModelFileError, LDEError) as e:
+        except LDEError as e:
+            fail(f"{e} (stop the service to manage predictors locally)")
+        except (ValueError, ModelFileError) as e:
             fail(str(e))
     if info.cached:
         console.print(f"{info.id} is already registered with these weights; nothing changed",

@@ -461,3 +461,23 @@ def test_http_refuses_a_traversal_id(home: dict[str, Path], models: Any) -> None
         r = c.post("/v1/predict", json={"archs": [cell], "dcn": 0.5, "predictor": PID})
         assert r.status_code == 200 and r.json()["predictor"]["id"] == PID
     outside_untouched(home)
+
+
+def test_cli_import_refuses_a_bad_file_before_creating_a_database(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models: Any) -> None:
+    """Issue 36: a fresh home is not seeded (the whole shipped database) just to learn
+    that the file is no exported predictor."""
+    from tapas.config import get_settings
+
+    monkeypatch.setenv("TAPAS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("TAPAS_DB_PATH", raising=False)
+    monkeypatch.delenv("TAPAS_MODEL_DIR", raising=False)
+    get_settings.cache_clear()
+    try:
+        raw = tmp_path / "raw.tap"
+        models[0].save(raw)  # a model file, but no registry entry
+        clean_error(tapas("predictor", "import", str(raw)), "registry entry")
+        assert not get_settings().database.exists()
+        assert files_in(get_settings().models) == []
+    finally:
+        get_settings.cache_clear()
