@@ -24,27 +24,28 @@ So the DCN is in [0, 1] and **higher means easier**: 1 = the probe classifies
 everything, 0 = no better than chance. Predicting every image once (rather than a
 small test split) is what keeps the DCN repeatable across seeds.
 
-The probe budget (``max_steps``). Epochs alone do not bound the cost: a probe's
-epoch is ``n_train / 64`` steps, so the cost grew with the dataset up to the
-``max_samples`` cap (10,000 images of 3x32x32: 2 probes x 8 epochs x 78 steps, 13 s on
-the reference 2-core CPU). Each probe therefore trains at most ``max_steps`` optimizer
-steps of 64 images (the schedule is laid over the capped steps, so it still warms up and
-anneals; the last epoch may be partial). The budget is counted in steps, not measured
-in seconds, so the DCN of given data is the same on every machine and under any load:
-a wall-clock cutoff would make a slow or busy machine train less and report a lower
-DCN. :data:`DEFAULT_MAX_STEPS` = 400 is chosen as seconds: ProbeNet keeps its
+The probe budget (``max_steps``). Epochs alone do not bound the cost: a probe's epoch is
+``n_train / 64`` steps, so the cost grew with the dataset up to the ``max_samples`` cap
+(10,000 images of 3x32x32: 2 probes x 8 epochs x 78 steps, 15 s of CPU on one core of
+the reference 2-core machine). Each probe therefore trains at most ``max_steps``
+optimizer steps of 64 images (the schedule is laid over the capped steps, so it still
+warms up and anneals; the last epoch may be partial). The budget is counted in steps,
+not measured in seconds, so the DCN of given data is the same on every machine and under
+any load: a wall-clock cutoff would make a slow or busy machine train less and report a
+lower DCN. :data:`DEFAULT_MAX_STEPS` = 400 is chosen as seconds: ProbeNet keeps its
 compute per image roughly constant whatever the input (:class:`~probenet.net.ProbeNet`
-picks stem pooling and width from the geometry), so 400 steps is about 4 s per probe
-on one core of the reference CPU, and a 10,000-image DCN (R = 1, two probes) takes
-about 8 s instead of 13 s. It only bites where a probe would train more than 400 steps,
-i.e. above ~6,500 images at the default 8 epochs (more than 51 steps per epoch); every
-smaller dataset, among them all those of the shipped database (at most 2,000 images),
-trains exactly as before and keeps its DCN bit for bit. ``max_steps=0`` lifts the cap
-(the procedure before the budget). The budget is part of the cache key
-(:func:`probe_settings`); a DCN stored before the budget existed (no ``max_steps`` in
-its meta) still matches whenever the budget would not have bitten on it
-(:func:`stored_result`). Small datasets are not made cheaper: they get ``R`` repeats
-for repeatability, so 1,500-5,000 images of 3x32x32 still cost more than 10,000 do.
+picks stem pooling and width from the geometry), so 400 steps is about 4.5 s per probe
+on one core of the reference CPU, and a 10,000-image DCN (R = 1, two probes) takes about
+9 s of CPU instead of 15 s, its DCN about 0.005 lower (BENCHMARKS.md). It only bites
+where a probe would train more than 400 steps, i.e. above ~6,500 images at the default 8
+epochs (more than 51 steps per epoch); every smaller dataset, among them all those of
+the shipped database (at most 2,000 images), trains exactly as before and keeps its DCN
+bit for bit. ``max_steps=0`` lifts the cap (the procedure before the budget). The budget
+is part of the cache key (:func:`probe_settings`); a DCN stored before the budget
+existed (no ``max_steps`` in its meta) still matches whenever the budget would not have
+bitten on it (:func:`stored_result`). Small datasets are not made cheaper: they get
+``R`` repeats for repeatability, so 1,500-5,000 images of 3x32x32 still cost more than
+10,000 do (16-18 s of CPU).
 """
 
 from __future__ import annotations

@@ -44,9 +44,10 @@ class Settings(BaseSettings):
     probe_epochs: int = Field(8, ge=1)
     probe_max_steps: int = Field(400, ge=0, description="The probe budget: optimizer steps "
                                  "(of 64 images) per probe, so a DCN's cost stops growing "
-                                 "with the dataset (~8 s for 10,000 images of 3x32x32 on 2 "
-                                 "cores); counted, not timed, so the DCN is the same on any "
-                                 "machine. Bites above ~6,500 images; 0: no cap.")
+                                 "with the dataset (~9 s of CPU for 10,000 images of "
+                                 "3x32x32 on 2 cores); counted, not timed, so the DCN is "
+                                 "the same on any machine. Bites above ~6,500 images; 0: "
+                                 "no cap.")
     api_token: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
