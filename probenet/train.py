@@ -122,12 +122,18 @@ def _predict(module: nn.Module, x: torch.Tensor, batch: int = 1024) -> torch.Ten
 def train_tensors(module: nn.Module, xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor,
                   yte: torch.Tensor, recipe: Recipe, seed: int, eval_every_epoch: bool = True,
                   progress: Callable[[int, int], None] | None = None,
+                  max_steps: int | None = None,
                   ) -> tuple[list[float], list[float], torch.Tensor]:
     """The loop on tensors already on one device; returns (curve, losses, last predictions).
 
     The module's parameters are re-initialised under ``seed`` so (module, data, recipe,
     seed) fully determine the run on the CPU. ``progress(epoch, epochs)`` is called after
     every epoch.
+
+    ``max_steps`` (None or 0: no cap) stops after that many optimizer steps, part-way
+    through the last epoch if need be; the learning-rate schedule is laid over the capped
+    step count, so a capped run still warms up and anneals to zero. A cap at or above
+    ``recipe.epochs`` epochs' worth of steps changes nothing (same steps, same numbers).
     """
     import torch
     from torch import nn
@@ -152,6 +158,8 @@ def train_tensors(module: nn.Module, xtr: torch.Tensor, ytr: torch.Tensor, xte: 
         bs = min(recipe.batch_size, n)
         steps_per_epoch = max(1, n // bs)
         total = steps_per_epoch * recipe.epochs
+        if max_steps:
+            total = min(total, int(max_steps))
         sched: Any = None
         if recipe.schedule == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
@@ -169,10 +177,12 @@ def train_tensors(module: nn.Module, xtr: torch.Tensor, ytr: torch.Tensor, xte: 
         curve: list[float] = []
         losses: list[float] = []
         pred = torch.empty(0, dtype=torch.long)
-        for epoch in range(recipe.epochs):
+        last_epoch = -(-total // steps_per_epoch) - 1
+        for epoch in range(last_epoch + 1):
             perm = torch.randperm(n, generator=gen).to(xtr.device)
             running = torch.zeros((), device=xtr.device)
-            for s in range(steps_per_epoch):
+            epoch_steps = min(steps_per_epoch, total - epoch * steps_per_epoch)
+            for s in range(epoch_steps):
                 idx = perm[s * bs:(s + 1) * bs]
                 xb = xtr[idx]
                 if recipe.augmentation == "shift":
@@ -184,12 +194,12 @@ def train_tensors(module: nn.Module, xtr: torch.Tensor, ytr: torch.Tensor, xte: 
                 if sched is not None:
                     sched.step()
                 running += loss.detach()
-            losses.append(float(running) / steps_per_epoch)
-            if eval_every_epoch or epoch == recipe.epochs - 1:
+            losses.append(float(running) / epoch_steps)
+            if eval_every_epoch or epoch == last_epoch:
                 pred = _predict(module, xte)
                 curve.append(float((pred == yte).float().mean()))
             if progress is not None:
-                progress(epoch + 1, recipe.epochs)
+                progress(epoch + 1, last_epoch + 1)
     return curve, losses, pred
 
 

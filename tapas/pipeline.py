@@ -403,7 +403,8 @@ class Pipeline:
                      **probe: Any) -> tuple[DatasetInfo, DCNResult]:
         """Load a dataset, compute (or reuse, by fingerprint) its DCN, record both in the LDE.
 
-        ``probe``: ``device``, ``epochs``, ``max_samples`` (see ``probenet.characterize``).
+        ``probe``: ``device``, ``epochs``, ``max_samples``, ``max_steps`` (see
+        ``probenet.characterize``).
         Data already stored (by fingerprint) resolve to that dataset. A name that stands
         for other content raises :class:`~lde.errors.DatasetConflict` before the probe runs
         (:meth:`recharacterize` is the explicit way to replace a stored DCN).
@@ -444,7 +445,8 @@ class Pipeline:
         ``LookupError`` when ``name`` is unknown (with close names); ``ValueError`` when
         the images' input shape or class count differ from the stored dataset's, unless
         ``force``. A probe result already stored for the same images and probe settings
-        is reused unless ``reprobe``. ``probe``: ``device``, ``epochs``, ``max_samples``.
+        is reused unless ``reprobe``. ``probe``: ``device``, ``epochs``, ``max_samples``,
+        ``max_steps``.
         """
         import probenet
         from probenet.dcn import probe_settings, stored_result
@@ -459,7 +461,8 @@ class Pipeline:
                 f"the images ({'x'.join(map(str, shape))}, {k} classes) do not match dataset "
                 f"{row.name!r} ({'x'.join(map(str, row.input_shape))}, {row.n_classes} "
                 "classes); --force (force=True) replaces its DCN anyway")
-        want = probe_settings(seed, probe.get("epochs"), probe.get("max_samples"))
+        want = probe_settings(seed, probe.get("epochs"), probe.get("max_samples"),
+                              probe.get("max_steps"))
         if not reprobe:
             # already done for this row (a re-run): nothing to write
             same = stored_result(row, ds.fingerprint, want)
@@ -472,6 +475,7 @@ class Pipeline:
         if res is None:
             res = probenet.compute_dcn(ds, seed=seed, device=probe.get("device"),
                                        epochs=want["epochs"], max_samples=want["max_samples"],
+                                       max_steps=want["max_steps"],
                                        progress=progress)
         meta = {**res.meta, "images": ds.name, "n_samples": ds.n_samples}
         new = store.replace_dcn(row.id, res.dcn, meta)

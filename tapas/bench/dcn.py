@@ -7,6 +7,10 @@
   ``mnist5k?repeat=2&pixel_noise=0.1`` (the 5,000 MNIST images twice, each copy
   with independent Gaussian pixel noise of std 0.1), with ``speed_threads`` torch
   threads (default 2, the whole machine), loading excluded.
+* ``seconds_10k_3x32x32``: the same on 10,000 colour images of 3x32x32:
+  ``cmnist?repeat=2&pixel_noise=0.1``; ``steps_10k_3x32x32`` is the probes' optimizer
+  steps, which the probe budget (``max_steps``, :data:`probenet.dcn.DEFAULT_MAX_STEPS`
+  per probe) bounds.
 * ``spearman_dcn_vs_panel``: over the :data:`FAMILY` of built-in datasets and
   variants, Spearman's rho between the DCN (seed 0) and the mean held-out accuracy
   of a fixed panel of five IR architectures (:func:`panel_archs`: linear, MLP, small
@@ -50,6 +54,7 @@ FAMILY = (
 )
 QUICK_FAMILY = ("digits", "digits?label_noise=0.6", "mnist1d?per_class=30")
 SPEED_SPEC = "mnist5k?repeat=2&pixel_noise=0.1"
+SPEED_SPEC_RGB = "cmnist?repeat=2&pixel_noise=0.1"
 
 
 def _stem(shape: list[int]) -> list[dict[str, Any]]:
@@ -145,14 +150,20 @@ def run_benchmark(quick: bool = False, speed_threads: int = 2,
     try:
         # speed
         torch.set_num_threads(speed_threads)
-        speed_spec = "digits?per_class=30" if quick else SPEED_SPEC
-        ds = load_dataset(speed_spec)
-        tick("speed", 0, 1)
-        compute_dcn(ds, seed=0, device="cpu", epochs=1, max_samples=200)  # warm-up, not timed
-        c0 = time.process_time()
-        r = compute_dcn(ds, seed=0, device="cpu", **({"epochs": 1} if quick else {}))
-        seconds_10k, cpu_10k = r.seconds, time.process_time() - c0
-        tick("speed", 1, 1)
+        speed: dict[str, tuple[float, float, int | None, bool]] = {}
+        specs = {"28x28": "digits?per_class=30" if quick else SPEED_SPEC,
+                 "3x32x32": "photos?per_class=10" if quick else SPEED_SPEC_RGB}
+        for i, (geometry, spec) in enumerate(specs.items()):
+            ds = load_dataset(spec)
+            tick("speed", i, len(specs))
+            compute_dcn(ds, seed=0, device="cpu", epochs=1, max_samples=200)  # warm-up
+            c0 = time.process_time()
+            r = compute_dcn(ds, seed=0, device="cpu", **({"epochs": 1} if quick else {}))
+            speed[geometry] = (r.seconds, time.process_time() - c0, r.steps, r.capped)
+            max_steps = r.max_steps
+        tick("speed", len(specs), len(specs))
+        speed_spec = specs["28x28"]
+        seconds_10k, cpu_10k = speed["28x28"][:2]
         torch.set_num_threads(1)
         # repeatability
         seed_dcns: dict[str, list[float]] = {}
@@ -189,6 +200,13 @@ def run_benchmark(quick: bool = False, speed_threads: int = 2,
         "dcn_seed_std_max": max(stds.values()),
         "seconds_10k_28x28": seconds_10k,
         "cpu_seconds_10k_28x28": cpu_10k,
+        "steps_10k_28x28": speed["28x28"][2],
+        "seconds_10k_3x32x32": speed["3x32x32"][0],
+        "cpu_seconds_10k_3x32x32": speed["3x32x32"][1],
+        "steps_10k_3x32x32": speed["3x32x32"][2],
+        "capped_10k_3x32x32": speed["3x32x32"][3],
+        "max_steps": max_steps,
+        "speed_dataset_3x32x32": specs["3x32x32"],
         "spearman_dcn_vs_panel": rho,
         "spearman_dcn_vs_panel_normalized": rho_n,
         "dcn_spread": float(max(dcns) - min(dcns)),

@@ -131,15 +131,17 @@ def run_job(job: Job, device: str = "cpu") -> dict[str, Any]:
 
 
 def dcn_job(spec: str, seed: int, epochs: int, max_samples: int,
-            device: str = "cpu") -> dict[str, Any]:
+            device: str = "cpu", max_steps: int | None = None) -> dict[str, Any]:
     """Characterise one dataset (its DCN with :mod:`probenet.dcn`); JSON-able result.
 
-    ``epochs``/``max_samples`` are passed in (the parent reads them from the settings)
-    so the job itself reads no configuration.
+    ``epochs``/``max_samples``/``max_steps`` are passed in (the parent reads them from
+    the settings) so the job itself reads no configuration (``max_steps=None``, for a
+    caller that passes only the first five, falls back to ``Settings.probe_max_steps``).
     """
     from probenet.datasets import load_dataset
     from probenet.dcn import compute_dcn
 
     ds = load_dataset(spec)
-    r = compute_dcn(ds, seed=seed, device=device, epochs=epochs, max_samples=max_samples)
+    r = compute_dcn(ds, seed=seed, device=device, epochs=epochs, max_samples=max_samples,
+                    max_steps=max_steps)
     return {"spec": spec, **dataset_info(spec), "dcn": r.dcn, "meta": r.meta}

@@ -143,7 +143,8 @@ def ensure_datasets(store: Store, specs: Iterable[str], workers: int = 0, seed: 
                                              info["n_samples"], info["num_classes"],
                                              info["input_shape"], source=source)
         else:
-            todo.append((spec, seed, settings.probe_epochs, settings.probe_max_samples, device))
+            todo.append((spec, seed, settings.probe_epochs, settings.probe_max_samples, device,
+                         settings.probe_max_steps))
     if callback:
         callback(0, len(todo), None)
     failures: list[str] = []

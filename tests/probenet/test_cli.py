@@ -30,6 +30,25 @@ def test_tapas_dcn_digits_json(tapas_home, monkeypatch):
     assert out["probe_version"] and out["device"] in ("cpu", "cuda")
 
 
+def test_tapas_dcn_max_steps_option_and_setting(tapas_home, monkeypatch):
+    from tapas.config import get_settings
+
+    # 200 images: 4 repeats x 2 probes of 100 images, 5 one-step epochs each, capped at 3
+    args = ["dcn", "digits", "--epochs", "1", "--max-samples", "200", "--no-store", "--json"]
+    res = runner.invoke(app, [*args, "--max-steps", "3"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert (out["max_steps"], out["steps"], out["capped"]) == (3, 4 * 2 * 3, True)
+    monkeypatch.setenv("TAPAS_PROBE_MAX_STEPS", "0")  # the setting: no cap
+    get_settings.cache_clear()
+    out = json.loads(runner.invoke(app, args).stdout.strip().splitlines()[-1])
+    assert (out["max_steps"], out["steps"], out["capped"]) == (0, 4 * 2 * 5, False)
+    res = runner.invoke(app, [*args, "--max-steps", "-1"])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    table = runner.invoke(app, [*args[:-1], "--max-steps", "3"])
+    assert table.exit_code == 0 and "capped at 3 per probe" in table.stdout
+
+
 def test_tapas_dcn_table_and_store(tapas_home, tmp_path):
     np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).random((80, 6, 6)),
              y=np.arange(80) % 2)
@@ -57,7 +76,7 @@ def test_bench_dcn_quick_json():
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout.strip().splitlines()[-1])
     for key in ("dcn_seed_std_max", "seconds_10k_28x28", "spearman_dcn_vs_panel", "dcn_spread",
-                "n_datasets"):
+                "n_datasets", "seconds_10k_3x32x32", "steps_10k_3x32x32", "max_steps"):
         assert key in out
     assert out["n_datasets"] == 3 and out["n_panel_archs"] == 5 and out["quick"] is True
     assert 0.0 <= out["dcn_spread"] <= 1.0

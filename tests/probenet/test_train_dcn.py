@@ -114,3 +114,102 @@ def test_characterize_caches_by_fingerprint_in_a_real_store(digits, tapas_home):
     # the cache survives reopening the file
     with Store() as store:
         assert characterize(digits, store=store, seed=1, **FAST).cached
+
+
+# --- the probe budget (max_steps): bounds the work on large data, leaves small data alone ---
+
+def test_probe_plan_caps_only_long_probes():
+    from probenet.dcn import DEFAULT_MAX_STEPS, probe_plan
+
+    # small data trains more epochs (>= 25 steps per epoch asked), untouched by the budget
+    assert probe_plan(375, 8, DEFAULT_MAX_STEPS) == probe_plan(375, 8) == (40, 200)
+    assert probe_plan(898, 8, DEFAULT_MAX_STEPS) == probe_plan(898, 8) == (15, 210)
+    assert probe_plan(2500, 8, DEFAULT_MAX_STEPS) == probe_plan(2500, 8) == (8, 312)
+    # 10,000 images (two folds of 5,000): 8 x 78 = 624 steps asked, 400 trained, the
+    # last of 6 epochs partial
+    assert probe_plan(5000, 8) == (8, 624)
+    assert probe_plan(5000, 8, DEFAULT_MAX_STEPS) == (6, 400)
+    assert probe_plan(5000, 8, 0) == (8, 624)  # 0: no cap
+    assert probe_plan(50_000, 8, DEFAULT_MAX_STEPS) == (1, 400)  # less than one epoch
+
+
+def _counting(module):
+    """Wrap ``module`` so its training-mode forward passes (= optimizer steps) are counted."""
+    from torch import nn
+
+    class Counting(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner, self.steps = module, 0
+
+        def forward(self, x):
+            self.steps += int(self.training)
+            return self.inner(x)
+
+    return Counting()
+
+
+def test_train_tensors_max_steps_stops_and_is_a_no_op_when_loose(digits):
+    import torch
+
+    from probenet.train import train_tensors
+
+    x, y = torch.from_numpy(np.array(digits.x[:300])), torch.from_numpy(np.array(digits.y[:300]))
+    recipe = Recipe(epochs=3, batch_size=64)  # 4 steps an epoch, 12 in all
+    runs = {}
+    for cap in (None, 12, 100, 5):
+        net = _counting(ProbeNet(1, 10, input_hw=(8, 8)))
+        curve, losses, pred = train_tensors(net, x[:256], y[:256], x[256:], y[256:], recipe,
+                                            seed=3, max_steps=cap)
+        runs[cap] = (net.steps, curve, losses, pred)
+    assert runs[None][0] == 12 and runs[5][0] == 5
+    for loose in (12, 100):  # a cap at or above the epochs' steps changes nothing
+        assert runs[loose][0] == 12 and runs[loose][1:3] == runs[None][1:3]
+        assert torch.equal(runs[loose][3], runs[None][3])
+    assert len(runs[5][1]) == len(runs[5][2]) == 2  # one full epoch and a partial one
+
+
+def test_dcn_budget_caps_the_work_and_spares_small_data(digits):
+    # 400 images: 4 repeats x 2 probes of 200 images, 10 epochs of 3 steps = 30 steps each
+    full = compute_dcn(digits, seed=0, device="cpu", epochs=2, max_samples=400, max_steps=0)
+    assert full.steps == 4 * 2 * 30 and not full.capped and full.max_steps == 0
+    loose = compute_dcn(digits, seed=0, device="cpu", epochs=2, max_samples=400, max_steps=30)
+    assert (loose.dcn, loose.accuracy, loose.steps) == (full.dcn, full.accuracy, full.steps)
+    assert not loose.capped
+    capped = compute_dcn(digits, seed=0, device="cpu", epochs=2, max_samples=400, max_steps=7)
+    assert capped.steps == 4 * 2 * 7 and capped.capped and capped.max_steps == 7
+    assert capped.meta["steps"] == capped.steps and capped.meta["max_steps"] == 7
+    assert 0.0 <= capped.dcn <= 1.0
+    # the setting is the default budget
+    from probenet.dcn import DEFAULT_MAX_STEPS
+    from tapas.config import Settings
+
+    assert Settings().probe_max_steps == DEFAULT_MAX_STEPS
+
+
+def test_stored_dcns_from_before_the_budget_still_match_when_it_would_not_bite():
+    from types import SimpleNamespace
+
+    from probenet.dcn import PROBE_VERSION, stored_result
+
+    def row(n_train: int, n_test: int, **extra):
+        meta = {"method": "probe", "probe_version": PROBE_VERSION, "seed": 0, "epochs": 8,
+                "max_samples": 10_000, "n_train": n_train, "n_test": n_test,
+                "fingerprint": "f", "accuracy": 0.55, "chance": 0.1, "device": "cpu",
+                "seconds": 1.0, "n_folds": 2, "repeats": 1, "num_classes": 10,
+                "dataset": "d", **extra}
+        return SimpleNamespace(dcn=0.5, dcn_meta=meta, fingerprint="f")
+
+    want = {"probe_version": PROBE_VERSION, "seed": 0, "epochs": 8, "max_samples": 10_000,
+            "max_steps": 400}
+    # a shipped-database-sized dataset (750 images) probed before the budget: same run
+    hit = stored_result(row(375, 750), "f", want)
+    assert hit is not None and hit.cached and hit.max_steps is None and hit.steps is None
+    # 10,000 images probed before the budget trained 624 steps a probe: not the same run
+    assert stored_result(row(5000, 10_000), "f", want) is None
+    assert stored_result(row(5000, 10_000), "f", {**want, "max_steps": 0}) is not None
+    assert stored_result(row(5000, 10_000, max_steps=400), "f", want) is not None
+    assert stored_result(row(5000, 10_000, max_steps=400), "f", {**want, "max_steps": 300}) \
+        is None
+    # budgets that both leave every probe alone are the same run
+    assert stored_result(row(375, 750, max_steps=300), "f", want) is not None
