@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tapas.config import SettingsError, get_settings
+from tapas.device import apply_threads
+
+# The suite runs torch as every tapas command and pipeline does: the thread budget
+# (TAPAS_THREADS: one torch thread for the small models, idle OpenMP threads waiting
+# passively), applied here, before anything imports torch. Without it torch starts an
+# intra-op thread per core whose idle threads spin, and on a busy 2-core machine the
+# in-process trainings of the suite run several times slower. Tests of the budget itself
+# run in fresh interpreters without these variables (tests/tapas/test_threads.py).
+with contextlib.suppress(SettingsError):  # bad TAPAS_* variables: their tests report them
+    apply_threads()
+get_settings.cache_clear()  # the tests set their own TAPAS_* variables
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+#: rows a workflow test's pipeline trains a predictor on, at most: a real one takes a
+#: balanced sample of up to 10,000 (``tapas.pipeline.MAX_TRAIN_ROWS``), and on the starter
+#: data expanding and encoding those networks is most of a training
+SMALL_TRAIN_ROWS = 1000
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +48,10 @@ def tapas_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     get_settings.cache_clear()
     yield tmp_path / "home"
     get_settings.cache_clear()
+
+
+@pytest.fixture()
+def small_trainings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process pipeline trainings on at most :data:`SMALL_TRAIN_ROWS` rows, for tests
+    of a workflow (commands, registry, progress), not of the predictor's quality."""
+    monkeypatch.setattr("tapas.pipeline.MAX_TRAIN_ROWS", SMALL_TRAIN_ROWS)
