@@ -55,3 +55,27 @@ def small_trainings(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process pipeline trainings on at most :data:`SMALL_TRAIN_ROWS` rows, for tests
     of a workflow (commands, registry, progress), not of the predictor's quality."""
     monkeypatch.setattr("tapas.pipeline.MAX_TRAIN_ROWS", SMALL_TRAIN_ROWS)
+
+
+@pytest.fixture()
+def instant_retries(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """:mod:`tapas.client`'s back-off sleeps recorded instead of slept (the list returned),
+    for tests of what a command says once its retries are spent on an address where
+    nothing listens; the back-off itself is tested in tests/tapas/test_client.py."""
+    import time
+
+    import tapas.client
+
+    slept: list[float] = []
+
+    class _Clock:
+        def __getattr__(self, name: str) -> object:
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+
+    monkeypatch.setattr(tapas.client, "time", _Clock())
+    return slept
+
