@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,4 +79,60 @@ def instant_retries(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     monkeypatch.setattr(tapas.client, "time", _Clock())
     return slept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _seed_from_one_copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A new default database in this process starts as a copy of one seeded for real.
+
+    Seeding (``Pipeline._open_writable``: the starter data and NAS-Bench-201's 46,875
+    results, ~4 s on 2 cores) gives every new database the same content, so the first
+    seeding of the session is kept and later new databases copy it (~20 ms) before the
+    real open runs, which then finds the shipped data committed. Tests of seeding itself
+    (``@pytest.mark.real_seeding``) and every subprocess seed as a user's process does."""
+    import shutil
+    import threading
+
+    from tapas.pipeline import Pipeline
+
+    real = Pipeline._open_writable
+    lock = threading.Lock()
+    template: list[Path] = []
+
+    def open_writable(self: Pipeline) -> Any:
+        db = self.database
+        if not self.seed or db.exists() or _real_seeding.active:
+            return real(self)
+        with lock:
+            if not template:
+                path = tmp_path_factory.mktemp("seeded-once") / "lde.duckdb"
+                real(Pipeline(path)).close()
+                template.append(path)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template[0], db)
+        return real(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Pipeline, "_open_writable", open_writable)
+        yield
+
+
+class _RealSeeding:
+    active = False
+
+
+_real_seeding = _RealSeeding()
+
+
+@pytest.fixture(autouse=True)
+def _real_seeding_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``@pytest.mark.real_seeding``: new databases in this test seed for real."""
+    if request.node.get_closest_marker("real_seeding") is None:
+        yield
+        return
+    _real_seeding.active = True
+    try:
+        yield
+    finally:
+        _real_seeding.active = False
 
