@@ -77,6 +77,7 @@ def test_predict_pins_a_predictor_over_http_and_in_search(api: Client, tmp_path:
 
 
 def test_predictor_registry_commands_and_portable_files(tmp_path: Path, tapas_home: Path,
+                                                        small_trainings: None,
                                                         monkeypatch: pytest.MonkeyPatch
                                                         ) -> None:
     from tapas.config import get_settings
@@ -295,7 +296,7 @@ def test_members_over_http_client_and_naslib(api: Client) -> None:
     assert TapasNASLibEnsemble(dcn=0.6, scorer=api).query(CELLS) == pytest.approx(m)
 
 
-def test_members_in_process(tapas_home: Path) -> None:
+def test_members_in_process(tapas_home: Path, small_trainings: None) -> None:
     import numpy as np
 
     from tapas.scorer import LocalScorer
@@ -338,7 +339,7 @@ def test_search_plot_writes_a_png(api: Client, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------ progress
-def test_training_reports_epochs_in_process(tapas_home: Path) -> None:
+def test_training_reports_epochs_in_process(tapas_home: Path, small_trainings: None) -> None:
     from tapas.scorer import LocalScorer
     from tests.tapas.nb201_lde import TINY
 
@@ -353,7 +354,7 @@ def test_training_reports_epochs_in_process(tapas_home: Path) -> None:
     assert seen == [(e, n) for e in range(n + 1)]
 
 
-def test_http_training_job_progress_moves(tapas_home: Path) -> None:
+def test_http_training_job_progress_moves(tapas_home: Path, small_trainings: None) -> None:
     """A predictor trained through the service reports its epochs: the job's progress
     climbs past the 0.05 it used to sit at for the whole training."""
     from lde.starter import available

@@ -70,7 +70,8 @@ def test_cli_ingest_stats_export_import(tapas_home: Path, tmp_path: Path) -> Non
     assert json.loads(r.stdout)["skipped"] == n0 + 25
 
 
-def test_cli_errors_are_one_line(tapas_home: Path, tmp_path: Path) -> None:
+def test_cli_errors_are_one_line(tapas_home: Path, tmp_path: Path,
+                                 instant_retries: list[float]) -> None:
     r = _cli("ingest", str(tmp_path / "missing.jsonl"))
     assert r.exit_code == 1 and "not found" in r.output and "Traceback" not in r.output
     r = _cli("ingest", str(tmp_path), "--dcn", "toy")
@@ -85,6 +86,7 @@ def test_cli_errors_are_one_line(tapas_home: Path, tmp_path: Path) -> None:
     p = _records_file(tmp_path / "r.jsonl", 2)
     r = _cli("ingest", str(p), "--url", "http://127.0.0.1:9")
     assert r.exit_code == 1 and "127.0.0.1:9" in r.output and "Traceback" not in r.output
+    assert instant_retries  # it retried before it gave up
     r = _cli("ingest", str(tmp_path), "--url", "http://127.0.0.1:9")
     assert r.exit_code == 1 and "own experiment records" in r.output
 

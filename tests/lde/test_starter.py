@@ -78,6 +78,7 @@ def test_seeding_a_fresh_database(tmp_path: Path, stats: dict) -> None:
         assert len(s) > 0 and all(abs(d - 0.7) <= 0.1 + 1e-9 for d in s.dcn)
 
 
+@pytest.mark.real_seeding
 def test_pipeline_seeds_a_new_default_database(tapas_home: Path, stats: dict) -> None:
     from tapas.pipeline import Pipeline
 

@@ -50,7 +50,6 @@ def test_interval_is_ordered_and_calibrated_on_its_split(fitted: TAPRegressor,
     assert fitted.q_ > 0
 
 
-@pytest.mark.slow
 def test_learns_the_toy_target(toy_data) -> None:  # noqa: ANN001
     from predictor.metrics import kendall
 

@@ -308,6 +308,7 @@ def test_ready_does_not_leak_paths(srv: ProcServer) -> None:
 
 
 # -------------------------------------------------------------------- 6. job queue
+@pytest.mark.slow  # two `tapas serve` processes, the first killed with jobs in flight
 def test_bounded_queue_dedup_cancel_and_lost_after_kill(tmp_path: Path) -> None:
     slow = {"TAPAS_PROBE_EPOCHS": "400", "TAPAS_PROBE_MAX_SAMPLES": "1797",
             "TAPAS_MAX_QUEUED_JOBS": "2"}

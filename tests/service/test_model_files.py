@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.service.conftest import wait_ready
 from tests.service.test_startup import CELL, _seed, _start
@@ -53,6 +54,7 @@ def test_copied_home_uses_its_own_model_files(tmp_path: Path,
         srv.stop()
 
 
+@pytest.mark.slow  # a resource bound: 6,000 networks through a served process (~30 s)
 def test_memory_stays_within_the_cache_budget(tmp_path: Path,
                                               digits_experiments: dict) -> None:
     """6,000 distinct networks scored by a `tapas serve` process with TAPAS_CACHE_MB=16:

@@ -12,6 +12,7 @@ import pytest
 from tests.service.proc_server import ProcServer
 
 
+@pytest.mark.slow  # two `tapas serve` processes per case, the first killed mid-seeding
 @pytest.mark.parametrize("delay", [0.0, 0.3])
 def test_seeding_survives_a_kill_during_the_first_start(tmp_path: Path, delay: float) -> None:
     from lde.starter import available

@@ -4,7 +4,8 @@ It reuses the service tests' environment (``service_env``: isolated TAPAS_HOME, 
 token, small upload and probe limits) and their :class:`service.server.BackgroundServer`.
 Its database is the starter LDE when the starter data is installed, otherwise a small
 real one built from ``../shared/data/nb201.csv`` (skipped when neither exists); the
-predictors are tiny, since these tests are about the client, not about quality.
+predictors are tiny (few epochs, at most ``SMALL_TRAIN_ROWS`` rows), since these tests are about
+the client, not about quality.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, SMALL_TRAIN_ROWS
 from tests.service.conftest import TOKEN, service_env  # noqa: F401  (fixture)
 from tests.tapas.nb201_lde import TINY, build_nb201_lde
 
@@ -33,10 +34,12 @@ def live_server(service_env: Path) -> Iterator[Any]:  # noqa: F811
             pytest.skip("neither the starter data nor ../shared/data is available")
         build_nb201_lde(SHARED_DATA, get_settings().database)
     app = create_app(get_settings(), predictor_params=TINY, min_experiments=100)
-    with BackgroundServer(app, token_set=True) as srv:
-        with Client(srv.url) as c:
-            srv.ready_info = c.wait_ready(timeout=600)
-        yield srv
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("tapas.pipeline.MAX_TRAIN_ROWS", SMALL_TRAIN_ROWS)  # tiny trainings
+        with BackgroundServer(app, token_set=True) as srv:
+            with Client(srv.url) as c:
+                srv.ready_info = c.wait_ready(timeout=600)
+            yield srv
 
 
 __all__ = ["TOKEN", "live_server", "service_env"]

@@ -100,16 +100,36 @@ def flaky() -> Iterator[dict[str, Any]]:
         srv.server_close()
 
 
-def test_retries_transient_503_with_backoff(flaky: dict[str, Any]) -> None:
+class _SleepRecorder:
+    """``time`` for :mod:`tapas.client`: every sleep recorded (and slept), the rest real."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        time.sleep(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def test_retries_transient_503_with_backoff(flaky: dict[str, Any],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import tapas.client
+
+    clock = _SleepRecorder()
+    monkeypatch.setattr(tapas.client, "time", clock)
     flaky["state"]["fail_codes"] = [503, 503]
     with Client(flaky["url"], retries=3, backoff=0.05) as c:
-        t0 = time.perf_counter()
         preds = c.predict(["a", "bb"], dcn=0.5)
-        elapsed = time.perf_counter() - t0
         assert c.last_attempts == 3
     assert [p.arch_id for p in preds] == ["id-a", "id-bb"]
     assert len(flaky["state"]["requests"]) == 3
-    assert elapsed >= 0.05 * 0.75 + 0.1 * 0.75  # two back-off sleeps happened
+    # two back-off sleeps happened, doubling from ``backoff``, each within its +-25 % jitter
+    assert len(clock.slept) == 2
+    for slept, base in zip(clock.slept, (0.05, 0.1), strict=True):
+        assert 0.75 * base <= slept <= 1.25 * base
 
 
 def test_gives_up_after_retries(flaky: dict[str, Any]) -> None:

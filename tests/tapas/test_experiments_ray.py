@@ -67,6 +67,7 @@ def _rows(db: Path) -> list[tuple[str, float, list[float]]]:
                     t.column("curve").to_pylist(), strict=True))
 
 
+@pytest.mark.slow  # a local Ray instance (processes of its own)
 def test_ray_backend_gives_the_local_answers(ray_address: str, small_probe: Path) -> None:
     """The CLI on both backends: same DCN, same jobs, same accuracies and curves."""
     from typer.testing import CliRunner
@@ -96,6 +97,7 @@ def test_ray_backend_gives_the_local_answers(ray_address: str, small_probe: Path
     assert json.loads(again.output.strip().splitlines()[-1])["already_done"] == 3
 
 
+@pytest.mark.slow  # a local Ray instance (processes of its own)
 def test_a_failing_job_fails_alone_with_its_own_error(ray_address: str,
                                                       tmp_path: Path) -> None:
     from lde import Store
@@ -111,6 +113,7 @@ def test_a_failing_job_fails_alone_with_its_own_error(ray_address: str,
     assert "square inputs" in rep.failed[0][1] and "Traceback" not in rep.failed[0][1]
 
 
+@pytest.mark.slow  # a local Ray instance (processes of its own)
 def test_cuda_jobs_on_a_cluster_without_gpus_fail_at_once(ray_address: str,
                                                          small_probe: Path) -> None:
     from typer.testing import CliRunner
