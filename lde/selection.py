@@ -46,3 +46,46 @@ def select_adaptive(table: Sequence[tuple[str, float, int]], dcn: float,
     else:
         ok = total >= min_experiments and n_ds >= min_datasets
     return [r[0] for r in ranked if abs(r[1] - dcn) <= used + _EPS], used, ok
+
+
+def _labelled(table: Sequence[tuple[str, float, int]], dcn: float, min_experiments: int,
+              min_datasets: int, tau: float) -> frozenset[str]:
+    ids = set(select_adaptive(table, dcn, min_experiments, min_datasets, tau)[0])
+    return frozenset(r[0] for r in table if r[0] in ids and r[2])
+
+
+def selection_interval(table: Sequence[tuple[str, float, int]], dcn: float,
+                       min_experiments: int = MIN_EXPERIMENTS, min_datasets: int = MIN_DATASETS,
+                       tau: float = TAU, step: float = 1e-4) -> tuple[float, float]:
+    """The DCNs, within [0, 1], whose selection holds the same labelled datasets as
+    ``dcn``'s (so the same experiments, and the same predictor): scanned in ``step``s and
+    bisected to 1e-9 at each end. Selections change at finitely many DCNs; a change
+    narrower than ``step`` on the way can be missed, so the release command that uses
+    this checks its ends again."""
+    want = _labelled(table, dcn, min_experiments, min_datasets, tau)
+
+    def same(x: float) -> bool:
+        return _labelled(table, x, min_experiments, min_datasets, tau) == want
+
+    ends = []
+    for sign in (-1.0, 1.0):
+        inside = dcn
+        outside = None
+        while outside is None:
+            x = min(1.0, max(0.0, inside + sign * step))
+            if x == inside:
+                break
+            if same(x):
+                inside = x
+            else:
+                outside = x
+        if outside is not None:
+            while abs(outside - inside) > 1e-9:
+                mid = 0.5 * (inside + outside)
+                if same(mid):
+                    inside = mid
+                else:
+                    outside = mid
+        ends.append(inside)
+    return ends[0], ends[1]
+

@@ -633,6 +633,11 @@ class Store:
             out.append(row.id if row else str(n))
         return out
 
+    def dcn_table(self, exclude: Sequence[str] = ()) -> list[tuple[str, float, int]]:
+        """(id, dcn, label count) of the characterised datasets not excluded: what the DCN
+        selection rule reads (:func:`lde.selection.select_adaptive`)."""
+        return [(r[0], r[1], r[2]) for r in self._dcn_table(exclude)]
+
     def _dcn_table(self, exclude: Sequence[str]) -> list[tuple[str, float, int, int]]:
         """(id, dcn, label count, n_classes) of characterised datasets not excluded; a label
         is a network's result on the dataset (one split), however many seeds it was run with.

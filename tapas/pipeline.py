@@ -15,6 +15,13 @@ decides which predictor answers a request:
   (trained for the nearest DCN, newest first), else one from the registry, else
   :class:`~tapas.types.NoPredictorError` (train one first, or pass ``train=True``).
 
+A new database starts with the predictors shipped with tapas registered
+(:mod:`lde.shipped_predictors`, built by ``python -m tapas.release`` on the same shipped
+data): :meth:`Pipeline.train` finds them by the same key, so on a fresh install the
+first predictor for a DCN of the release grid is a lookup, and :meth:`Pipeline.select`
+finds one covering any DCN. Their files are unpacked into the model directory when first
+used.
+
 The registry stores each model file's name relative to the model directory
 (:func:`model_path`), so a database and its model folder move together; predictors are
 listed, shown, exported, imported and deleted through the pipeline too. A predictor id
@@ -163,6 +170,12 @@ def _model_file(artifact: str, model_dir: str | Path) -> Path | None:
         return None
 
 
+def is_shipped(info: PredictorInfo) -> bool:
+    """Whether a registry entry is a predictor shipped with tapas (registered when the
+    database was seeded, :meth:`Pipeline._register_shipped`)."""
+    return (info.provenance or {}).get("origin") == "shipped"
+
+
 def _copy_bounded(src: Path, out: Any, limit: int) -> None:
     """Copy ``src`` into the open file ``out``; ``ModelFileError`` past ``limit`` bytes
     (checked as it is read: the file may grow) or when it cannot be read."""
@@ -234,6 +247,10 @@ class Pipeline:
     min_experiments : the DCN filter widens tau until this many experiments remain.
     max_loaded : predictors held in memory.
     seed : seed a newly created database with the shipped data.
+    shipped : register the predictors shipped with tapas in a newly seeded database (those
+        whose id this pipeline computes itself there, :meth:`_register_shipped`), so the
+        first :meth:`train` for a DCN of the shipped grid is a lookup. The release command
+        that builds them turns it off.
     upgrade : with ``read_only``, a database that needs one write first (an older schema
         to migrate, a first seeding cut short) is opened for writing once to finish it,
         then read; a reader never sees half-seeded data.
@@ -245,7 +262,7 @@ class Pipeline:
                  model_dir: str | Path | None = None, read_only: bool = False,
                  predictor_params: dict[str, Any] | None = None,
                  min_experiments: int | None = None, max_loaded: int = MAX_LOADED,
-                 seed: bool = True, upgrade: bool = False) -> None:
+                 seed: bool = True, upgrade: bool = False, shipped: bool = True) -> None:
         from tapas.device import apply_threads
 
         apply_threads()  # the thread budget, once per process (a no-op after the CLI's)
@@ -256,6 +273,7 @@ class Pipeline:
         self.read_only = read_only
         self.seed = seed
         self.upgrade = upgrade
+        self.shipped = shipped
         self.predictor_params = {**DEFAULT_PREDICTOR_PARAMS, **(predictor_params or {})}
         self.min_experiments = MIN_EXPERIMENTS if min_experiments is None else int(
             min_experiments)
@@ -322,7 +340,8 @@ class Pipeline:
         built aside with a ``starter = pending`` mark and renamed into place, then the
         shipped data and ``starter = done`` commit in one transaction. A start killed at
         any point leaves either no database or a pending mark, and the next writable open
-        seeds (again) until it has committed."""
+        seeds (again) until it has committed. The shipped predictors are registered in the
+        same transaction (their files are unpacked when first used)."""
         from lde import Store
 
         db = self.database
@@ -341,11 +360,72 @@ class Pipeline:
             try:
                 with store.transaction() as con:
                     seed_default(store)
+                    if self.shipped:
+                        self._register_shipped(store)
                     con.execute("INSERT OR REPLACE INTO meta VALUES ('starter', 'done')")
             except BaseException:
                 store.close()
                 raise
         return store
+
+    def _register_shipped(self, store: Store) -> int:
+        """Register the predictors shipped with tapas (:mod:`lde.shipped_predictors`) whose
+        id is the one :meth:`train` computes here for their DCN: on a database seeded with
+        the shipped data alone, under this version and these hyper-parameters, that is
+        all of them; after a change of version, data or hyper-parameters none match and
+        none is registered (a stale one is never used). Returns how many."""
+        from lde.shipped_predictors import entries
+
+        n = 0
+        for e in entries():
+            exps, tau, pid = self._selection(store, e["dcn"])
+            if pid != e["id"]:
+                log.info("shipped predictor %s is not the one this database and version "
+                         "train for DCN %.4f (%s): not registered; python -m tapas.release "
+                         "rebuilds them", e["id"], e["dcn"], pid)
+                continue
+            try:
+                store.register_predictor(pid, e["dcn"], float(tau), e["dcn_lo"], e["dcn_hi"],
+                                         e["snapshot"], len(exps), e["metrics"], e["file"],
+                                         {**e["provenance"], "origin": "shipped"})
+            except LDEError as err:
+                log.warning("shipped predictor %s not registered: %s", pid, err)
+                continue
+            n += 1
+        return n
+
+    def _selection(self, store: Store, dcn: float, exclude_datasets: Sequence[str] = (),
+                   with_curves: bool = False) -> tuple[Any, float, str | None]:
+        """The experiments the DCN filter selects for ``dcn``, the tau it used and the id of
+        the predictor trained on them (:func:`predictor_key`; None when none is selected):
+        the one rule :meth:`train` and :meth:`_register_shipped` share."""
+        import predictor as tap
+
+        exps, tau = store.filter_adaptive(dcn, min_experiments=self.min_experiments,
+                                          min_datasets=MIN_DATASETS, tau=TAU,
+                                          exclude_datasets=exclude_datasets,
+                                          with_curves=with_curves)
+        if len(exps) == 0:
+            return exps, tau, None
+        # every hyper-parameter, defaults included: a release that changes a default
+        # trains afresh instead of reusing a model built under the old one
+        pid = predictor_key(selection_key(exps), tuple(exps.datasets()),
+                            tap.TAPRegressor(**self.predictor_params).get_params(),
+                            exclude_datasets)
+        return exps, tau, pid
+
+    def _model_file_of(self, info: PredictorInfo) -> Path | None:
+        """:func:`_model_file` of a registry entry; a shipped predictor's file is unpacked
+        there first when it is not yet (:func:`lde.shipped_predictors.unpack`)."""
+        path = _model_file(info.artifact, self.model_dir)
+        if path is not None and is_shipped(info) and not path.exists():
+            from lde.shipped_predictors import ShippedError, unpack
+
+            try:
+                unpack(info.id, path)
+            except (ShippedError, OSError) as e:
+                log.warning("cannot unpack shipped predictor %s: %s", info.id, e)
+        return path
 
     def open(self) -> Pipeline:
         """Open the database now (so a locked or unusable file fails here, cleanly)."""
@@ -562,6 +642,7 @@ class Pipeline:
         if hit is not None:
             return hit
         path = self.model_path(reg.artifact)
+        self._model_file_of(reg)  # a shipped predictor's file is unpacked when first used
         if not path.is_file():
             raise LookupError(f"predictor {pid!r} is registered but its model file {path} is "
                               "missing (tapas predictor import FILE restores it)")
@@ -759,18 +840,11 @@ class Pipeline:
         with self._train_lock:  # one training at a time; concurrent callers reuse its result
             check("selecting experiments")
             snapshot = store.snapshot_id()
-            exps, tau = store.filter_adaptive(dcn, min_experiments=self.min_experiments,
-                                              min_datasets=MIN_DATASETS, tau=TAU,
-                                              exclude_datasets=exclude_datasets,
-                                              with_curves=True)
-            if len(exps) == 0:
+            exps, tau, pid = self._selection(store, dcn, exclude_datasets, with_curves=True)
+            if pid is None:
                 raise LookupError("the LDE holds no experiments on characterised datasets; "
                                   "ingest some first (tapas ingest)")
             datasets = tuple(exps.datasets())
-            # every hyper-parameter, defaults included: a release that changes a default
-            # trains afresh instead of reusing a model built under the old one
-            pid = predictor_key(selection_key(exps), datasets,
-                                tap.TAPRegressor(**params).get_params(), exclude_datasets)
             dcns = exps.dcn
             info = PredictorInfo(pid, float(dcn), float(tau),
                                  min(float(dcns.min()), float(dcn)),
@@ -780,7 +854,7 @@ class Pipeline:
             if reg is not None and not force:
                 hit = self._loaded_model(pid)
                 model = hit[0] if hit else None
-                path = _model_file(reg.artifact, self.model_dir)
+                path = self._model_file_of(reg) if model is None else None
                 if model is None and path is not None and path.exists():
                     try:
                         model = tap.load(path)
@@ -847,11 +921,12 @@ class Pipeline:
                              exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
         """A registered predictor covering ``dcn`` (nearest target, newest first), loaded
         from disk; one whose file is gone or unreadable (e.g. an older format) is skipped."""
-        infos = [(i, path) for i in self.store.covering_predictors(dcn)
-                 if not exclude.intersection(i.datasets)
-                 and (path := _model_file(i.artifact, self.model_dir)) is not None
-                 and path.exists()]
-        for info, path in infos:
+        for info in self.store.covering_predictors(dcn):
+            if exclude.intersection(info.datasets):
+                continue
+            path = self._model_file_of(info)  # a shipped one is unpacked when first used
+            if path is None or not path.exists():
+                continue
             try:
                 model = load_predictor(path)
             except (ModelFileError, OSError, ValueError) as e:
@@ -981,5 +1056,5 @@ class Pipeline:
 __all__ = ["BUILTIN_DATASETS", "MAX_TRAIN_ROWS", "DataLimits", "DatasetConflict", "DatasetError",
            "DatasetTooLarge", "LDEError", "MIN_DATASETS", "MIN_EXPERIMENTS", "ModelFileError",
            "NoPredictorError", "Pipeline", "PredictorExistsError", "PredictorIdError", "TAU",
-           "lde_history", "load_dataset", "load_predictor", "model_path", "predictor_key",
-           "selection_key", "verify_predictor"]
+           "is_shipped", "lde_history", "load_dataset", "load_predictor", "model_path",
+           "predictor_key", "selection_key", "verify_predictor"]

@@ -5,8 +5,11 @@ starter and NAS-Bench-201 data when opened), for a dataset the LDE does not hold
 (default: a built-in variant of digits), three phases are timed separately:
 
 * ``characterize``: computing the dataset's DCN with ProbeNet (and recording it);
-* ``train``: training the predictor for that DCN on the experiments the DCN filter
-  selects (never a cached one: the database is new);
+* ``train``: the predictor for that DCN (:meth:`tapas.pipeline.Pipeline.train`): on a
+  new database, the one shipped with tapas when the DCN's selection is one of the release
+  grid's (a lookup: its file unpacked and loaded; ``predictor_origin`` ``shipped``), else
+  trained on the experiments the DCN filter selects (``trained``). ``shipped=False``
+  (``--no-shipped``) registers no shipped predictor, so it always trains;
 * ``score``: building ``n_networks`` networks of a search space (sampled, seeded,
   before the clock starts) for the dataset's input and classes and predicting them.
 
@@ -40,7 +43,7 @@ def run_first_prediction(dataset: str = DEFAULT_DATASET, *, n_networks: int = 10
                          database: Path | None = None, seed_database: bool = True,
                          predictor_params: dict[str, Any] | None = None,
                          min_experiments: int | None = None,
-                         probe: dict[str, Any] | None = None,
+                         probe: dict[str, Any] | None = None, shipped: bool = True,
                          progress: Progress | None = None,
                          log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Time characterisation, training and scoring for ``dataset`` (see the module doc).
@@ -50,13 +53,14 @@ def run_first_prediction(dataset: str = DEFAULT_DATASET, *, n_networks: int = 10
     own). ``predictor_params``/``min_experiments`` go to the pipeline, ``probe`` (e.g.
     ``epochs``, ``max_samples``) to ProbeNet; ``threads`` sets torch's thread count
     (default: the ``TAPAS_THREADS`` budget's, :func:`tapas.device.apply_threads`; stated
-    in the report).
+    in the report). ``shipped``: register the shipped predictors in the new database (as
+    a user's first start does); False times the training they save.
     """
     import torch
 
     from tapas.config import get_settings
     from tapas.device import apply_threads, resolve_device
-    from tapas.pipeline import Pipeline
+    from tapas.pipeline import Pipeline, is_shipped
     from tapas.spaces import build, sample_unique
 
     if n_networks < 1:
@@ -70,7 +74,8 @@ def run_first_prediction(dataset: str = DEFAULT_DATASET, *, n_networks: int = 10
     with tempfile.TemporaryDirectory(prefix="tapas-first-") as tmp:
         db = Path(database) if database is not None else Path(tmp) / "lde.duckdb"
         pipe = Pipeline(db, model_dir=Path(tmp) / "models", seed=seed_database,
-                        predictor_params=predictor_params, min_experiments=min_experiments)
+                        predictor_params=predictor_params, min_experiments=min_experiments,
+                        shipped=shipped)
         tick("seeding the new database", 0, None)
         t0 = time.perf_counter()
         with pipe:  # opening (entering) a new database creates and seeds it
@@ -90,8 +95,10 @@ def run_first_prediction(dataset: str = DEFAULT_DATASET, *, n_networks: int = 10
             t0 = time.perf_counter()
             _, pinfo = pipe.train(float(info.dcn), progress=lambda e, n: tick("train", e, n))
             phases["train"] = time.perf_counter() - t0
-            say(f"predictor {pinfo.id} trained on {pinfo.n_train:,} experiments of "
-                f"{len(pinfo.datasets)} datasets ({phases['train']:.1f} s)")
+            origin = "shipped" if is_shipped(pinfo) else "trained"
+            say(f"predictor {pinfo.id} ({origin}: "
+                f"{'loaded' if pinfo.cached else 'trained'} here) for {pinfo.n_train:,} "
+                f"experiments of {len(pinfo.datasets)} datasets ({phases['train']:.1f} s)")
 
             tick("score", 0, n_networks)
             t0 = time.perf_counter()
@@ -109,6 +116,7 @@ def run_first_prediction(dataset: str = DEFAULT_DATASET, *, n_networks: int = 10
             "seed_s": round(seed_s, 3), "database": counts, "dataset": dataset,
             "dataset_id": info.id, "dcn": float(res.dcn), "space": space,
             "n_networks": n_networks, "predictor": pinfo.id, "n_train": pinfo.n_train,
+            "predictor_origin": origin, "trained": not pinfo.cached,
             "train_datasets": len(pinfo.datasets),
             "in_domain_fraction": round(sum(p.in_domain for p in preds) / len(preds), 4),
             "device": str(resolve_device(get_settings().device)),

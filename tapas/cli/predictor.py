@@ -400,7 +400,8 @@ def _first_prediction(quiet: bool, **kwargs: Any) -> dict[str, Any]:
     from tapas.bench.first_prediction import run_first_prediction
 
     labels = {"characterize": "characterising the dataset (probe epochs)",
-              "train": "training the predictor (epochs)", "score": "scoring networks"}
+              "train": "loading or training the predictor (epochs)",
+              "score": "scoring networks"}
     with progress_bar(quiet) as bar:
         task = bar.add_task("starting", total=None)
 
@@ -420,7 +421,8 @@ def _print_first_prediction(r: dict[str, Any]) -> None:
     console.print(
         f"first prediction: [bold]{r['first_prediction_s']:.1f} s[/] for {r['n_networks']:,} "
         f"{r['space']} networks on {r['dataset']} (characterise {ph['characterize']:.1f} s, "
-        f"train {ph['train']:.1f} s on {r['n_train']:,} experiments, score "
+        f"predictor {ph['train']:.1f} s ({r['predictor_origin']}, {r['n_train']:,} "
+        f"experiments), score "
         f"{ph['score']:.2f} s); seeding the new database {r['seed_s']:.1f} s; "
         f"{r['threads']} thread(s), {r.get('load_processes', 0)} busy process(es) beside, "
         f"load average {r['load_average']['start'][0]:.2f}",
@@ -442,19 +444,24 @@ def bench_first_prediction(
         "--load", min=0, max=64, help="CPU-bound processes kept busy beside the bench (a "
         "busy laptop: --load 2 on 2 cores).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    shipped: Annotated[bool, typer.Option(
+        "--shipped/--no-shipped", help="Register the predictors shipped with tapas in the "
+        "new database, as a first start does (--no-shipped: always train, the cost they "
+        "save).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Time to first prediction: characterise a new dataset, train its predictor and score
-    networks on a fresh default database (each phase and the total), per dataset. One
-    dataset gives one report; several give ``runs`` (one report each) and
-    ``first_prediction_s`` by dataset."""
+    """Time to first prediction: characterise a new dataset, get its predictor (shipped or
+    trained) and score networks on a fresh default database (each phase and the total),
+    per dataset. One dataset gives one report; several give ``runs`` (one report each)
+    and ``first_prediction_s`` by dataset."""
     from tapas.bench.first_prediction import DEFAULT_DATASET, NB201_DATASET
     from tapas.bench.load import busy
 
     datasets = dataset or [DEFAULT_DATASET, NB201_DATASET]
     with busy(load):
         runs = [{**_first_prediction(as_json, dataset=d, n_networks=networks, space=space,
-                                     threads=threads, seed=seed), "load_processes": load}
+                                     threads=threads, seed=seed, shipped=shipped),
+                 "load_processes": load}
                 for d in datasets]
     out: dict[str, Any] = runs[0] if len(runs) == 1 else {
         "runs": runs, "first_prediction_s": {r["dataset"]: r["first_prediction_s"]
@@ -534,7 +541,7 @@ def _open(read_only: bool = False, lazy: bool = False) -> Iterator[Any]:
 
 
 def _row_dict(app: Any, info: Any) -> dict[str, Any]:
-    from tapas.pipeline import ModelFileError
+    from tapas.pipeline import ModelFileError, is_shipped
 
     try:
         path: Any = app.model_path(info.artifact)
@@ -544,6 +551,7 @@ def _row_dict(app: Any, info: Any) -> dict[str, Any]:
             "dcn_hi": info.dcn_hi, "n_train": info.n_train, "snapshot": info.snapshot,
             "created": str(info.created), "file": None if path is None else str(path),
             "file_exists": path is not None and path.is_file(),
+            "origin": "shipped" if is_shipped(info) else "trained",
             "datasets": list(info.datasets), "metrics": info.metrics,
             "provenance": info.provenance}
 
@@ -552,7 +560,8 @@ def _row_dict(app: Any, info: Any) -> dict[str, Any]:
 def predictor_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Every registered predictor: id, DCN range, training size, file."""
+    """Every registered predictor: id, DCN range, training size, origin, file (a shipped
+    predictor's file is unpacked from the package when first used: "packed" until then)."""
     from rich.table import Table
 
     with _open(read_only=True) as app:
@@ -561,12 +570,14 @@ def predictor_list(
         print_json({"items": rows})
         return
     t = Table(title=f"{len(rows)} registered predictor(s)", title_justify="left")
-    for col in ("id", "DCN", "DCN range", "experiments", "datasets", "created", "file"):
+    for col in ("id", "DCN", "DCN range", "experiments", "datasets", "created", "origin",
+                "file"):
         t.add_column(col, overflow="fold")
     for r in rows:
         t.add_row(r["id"], f"{r['dcn']:.4f}", f"{r['dcn_lo']:.3f}..{r['dcn_hi']:.3f}",
                   f"{r['n_train']:,}", plain(", ".join(r["datasets"])), r["created"][:19],
-                  "ok" if r["file_exists"] else "missing")
+                  r["origin"], "ok" if r["file_exists"] else
+                  "packed" if r["origin"] == "shipped" else "missing")
     console.print(t)
 
 

@@ -128,7 +128,14 @@ def _prepare_target(scorer: Any, bar: Any, task: Any, *, url: str | None, datase
     else:
         target = {"dcn": dcn}
     if train:
-        train_with_progress(scorer, bar, task, **target)
+        info = train_with_progress(scorer, bar, task, **target)
+        prov = (info.get("provenance") if isinstance(info, dict)
+                else getattr(info, "provenance", None)) or {}
+        if not quiet and prov.get("origin") == "shipped":
+            pid = info["id"] if isinstance(info, dict) else info.id
+            bar.console.print(f"predictor {pid}: shipped with tapas (trained at release on "
+                              "the default database; the predictor training here would "
+                              "give), nothing trained", highlight=False)
     return target
 
 

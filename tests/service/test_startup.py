@@ -228,3 +228,34 @@ def test_ready_before_the_default_predictor_and_answers_what_it_can(
     finally:
         release.set()
         srv.stop()
+
+
+def test_fresh_home_serves_the_shipped_default_predictor_at_once(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """Issue 36: on a fresh home (the default database seeded at start, default predictor
+    hyper-parameters) the default predictor is a shipped one: loaded, not trained."""
+    import pytest
+
+    from lde.shipped_predictors import entries
+    from service import create_app
+    from service.server import BackgroundServer
+    from tapas.config import get_settings
+
+    if not entries():
+        pytest.fail("no shipped predictors in this installation (python -m tapas.release)")
+    monkeypatch.setenv("TAPAS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("TAPAS_DB_PATH", raising=False)
+    monkeypatch.delenv("TAPAS_MODEL_DIR", raising=False)
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        with BackgroundServer(create_app(settings), token_set=True) as srv:
+            ready = wait_ready(srv.url)
+            pid = ready["predictor"]
+            info = httpx.get(f"{srv.url}/v1/predictors/{pid}").json()
+            assert info["provenance"]["origin"] == "shipped", info
+            assert pid in {e["id"] for e in entries()}
+            # unpacked from the package, nothing trained beside it
+            assert [f.name for f in settings.models.iterdir()] == [f"{pid}.tap"]
+    finally:
+        get_settings.cache_clear()
