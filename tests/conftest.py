@@ -101,7 +101,7 @@ def _seed_from_one_copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
 
     def open_writable(self: Pipeline) -> Any:
         db = self.database
-        if not self.seed or db.exists() or _real_seeding.active:
+        if not self.seed or not self.shipped or db.exists() or _real_seeding.active:
             return real(self)
         with lock:
             if not template:

@@ -47,6 +47,7 @@ def _pipeline(home: Path, **kw: Any) -> Any:
                     **{"predictor_params": TINY, "min_experiments": TINY_MIN, **kw})
 
 
+@pytest.mark.real_seeding  # what a new database registers is the test
 @pytest.mark.slow  # seeds two databases and trains a tiny predictor (~20 s on 2 cores)
 def test_release_pack_registers_and_answers_without_training(use_pack: dict[str, Any],
                                                              tmp_path: Path) -> None:
@@ -68,6 +69,7 @@ def test_release_pack_registers_and_answers_without_training(use_pack: dict[str,
         assert sel.id == e["id"]
 
 
+@pytest.mark.real_seeding  # what a new database registers is the test
 @pytest.mark.slow
 def test_a_changed_version_or_selection_registers_none(use_pack: dict[str, Any],
                                                        tmp_path: Path,
@@ -85,6 +87,7 @@ def test_a_changed_version_or_selection_registers_none(use_pack: dict[str, Any],
         assert info.id != use_pack["predictors"][0]["id"] and not info.cached
 
 
+@pytest.mark.real_seeding  # what a new database registers is the test
 @pytest.mark.slow
 def test_a_corrupt_pack_is_never_loaded(use_pack: dict[str, Any], tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
