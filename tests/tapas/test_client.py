@@ -296,9 +296,11 @@ def test_typed_errors_carry_code_and_path(api: Client, digits_ds: Any) -> None:
         api.predict([CELL], dataset="no-such-dataset")
     assert ei.value.status == 404 and ei.value.code == "dataset_not_found"
     assert ei.value.path == "body.dataset"
-    with pytest.raises(TapasError) as ei:  # no predictor trained for this DCN
-        api.predict([CELL], dcn=0.001)
-    assert ei.value.status == 409 and ei.value.code == "no_predictor"
+    # (every DCN has a covering predictor on a default database: the shipped ones)
+    with pytest.raises(TapasError) as ei:  # a pinned predictor nobody registered
+        api.predict([CELL], dcn=0.5, predictor="p_0123456789abcdef")
+    assert ei.value.status == 404 and ei.value.code == "predictor_not_found"
+    assert ei.value.path == "body.predictor"
     with Client(api.url) as anon, pytest.raises(TapasError) as ei:
         anon.ingest([{"arch": CELL, "dataset": "digits240", "accuracy": 0.5}])
     assert ei.value.status == 401 and ei.value.code == "missing_token"
