@@ -134,7 +134,7 @@ def _prepare_target(scorer: Any, bar: Any, task: Any, *, url: str | None, datase
         if not quiet and prov.get("origin") == "shipped":
             pid = info["id"] if isinstance(info, dict) else info.id
             bar.console.print(f"predictor {pid}: shipped with tapas (trained at release on "
-                              "the default database; the predictor training here would "
+                              "the default database, the same model a training here would "
                               "give), nothing trained", highlight=False)
     return target
 
