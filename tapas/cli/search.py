@@ -215,12 +215,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     ) -> None:
         """Search architectures with the predictor instead of training them."""
         from tapas.client import TapasError
-        from tapas.search import OBJECTIVES, SPACE_NAMES, STRATEGIES
+        from tapas.search import OBJECTIVES, SPACES, STRATEGIES
 
         if (dataset is None) == (dcn is None):
             fail("give exactly one of --dataset and --dcn")
-        if space not in SPACE_NAMES:
-            fail(f"--space must be one of {', '.join(SPACE_NAMES)}, got {space!r}")
+        if space not in SPACES:
+            fail(f"--space must be one of {', '.join(SPACES)}, got {space!r}")
         if strategy not in STRATEGIES:
             fail(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         if objective not in OBJECTIVES:

@@ -58,7 +58,7 @@ STARTER_DATASETS: tuple[str, ...] = (
 )
 
 #: Architectures sampled per space for the starter data, and datasets per architecture.
-STARTER_SPACES: dict[str, int] = {"chain": 480, "nb201": 30}
+STARTER_SPACES: dict[str, int] = {"chain": 480, "nb201-small": 30}
 STARTER_DATASETS_PER_ARCH = 8
 STARTER_SEED = 0
 STARTER_TEST_FRACTION = 1 / 3
@@ -107,8 +107,11 @@ def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch
     rng = random.Random(seed)
     genotypes: list[dict[str, Any]] = []
     for i, (name, n) in enumerate(spaces.items()):
-        mod = sp.get_space(name)
-        if not any(mod.compatible(tuple(v["input_shape"])) for v in infos.values()):
+        if not isinstance(sp.get_space(name), sp.DictSpace):
+            raise ValueError(f"experiments store a space's genotypes as JSON objects, which the "
+                             f"{name!r} space has not (its genotypes are cell strings); the "
+                             "starter data's NAS-Bench-201 networks are the 'nb201-small' space")
+        if not any(sp.get_space(name).fits(tuple(v["input_shape"])) for v in infos.values()):
             raise ValueError(f"search space {name!r} fits none of the datasets "
                              f"({', '.join(infos)})")
         genotypes += sp.sample_unique(name, n, seed * 1000 + i)
@@ -116,8 +119,8 @@ def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch
     load: Counter[str] = Counter()
     jobs: list[Job] = []
     for g in genotypes:
-        mod = sp.get_space(g["space"])
-        fits = [d for d in infos if mod.compatible(tuple(infos[d]["input_shape"]))]
+        space = sp.space_of(g)
+        fits = [d for d in infos if space.fits(tuple(infos[d]["input_shape"]))]
         rng.shuffle(fits)
         fits.sort(key=lambda d: load[d])  # stable: random among the least used
         for d in sorted(fits[:datasets_per_arch], key=list(infos).index):
@@ -186,7 +189,7 @@ STARTER_V2_DATASETS: tuple[str, ...] = (
     "cmnist?per_class=150",
     "photos?per_class=100",
 )
-STARTER_V2_SPACES: dict[str, int] = {"chain": 48, "nb201": 12}
+STARTER_V2_SPACES: dict[str, int] = {"chain": 48, "nb201-small": 12}
 
 
 def starter_v2_plan(seeds: Sequence[int] = STARTER_SEEDS) -> Plan:

@@ -213,8 +213,10 @@ def test_darts_expansion_cache_stays_within_its_byte_budget() -> None:
 
     from tapas.arch import darts
     from tapas.arch.darts import genotype_string
-    from tapas.spaces import darts as space
+    from tapas.spaces import SPACES
     from tapas.types import set_cache_budget
+
+    space = SPACES["darts"]
 
     budget = 4 * 2**20
     set_cache_budget(budget)  # the service calls this with TAPAS_CACHE_MB
