@@ -26,7 +26,15 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tapas.arch import NB201_OPS, Architecture, all_cells, cell_ops, cell_string, from_nb201
+from tapas.arch import (
+    NB201_OPS,
+    Architecture,
+    all_cells,
+    cell_ops,
+    cell_string,
+    expand,
+    from_nb201,
+)
 from tapas.spaces.base import DictSpace, Space
 
 CHANNELS = (8, 12)
@@ -91,8 +99,7 @@ class NB201Cells(Space):
 
     def _network(self, genotype: str, input_shape: tuple[int, int, int],
                  num_classes: int) -> Architecture:
-        c, h, _ = input_shape
-        return from_nb201(genotype, num_classes, h, in_channels=c)
+        return expand(genotype, num_classes, input_shape)  # what the scorer does with it
 
     def enumerate(self) -> list[str]:
         """Every cell (the space is small enough to list)."""

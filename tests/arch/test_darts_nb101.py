@@ -162,7 +162,7 @@ def test_cli_arch_show_darts_genotype(tmp_path: Path) -> None:
     # a genotype file (as NAS-Bench-301 prints it) and a sized DARTS cell object
     (tmp_path / "g.txt").write_text(DARTS_V2_RANGE + "\n")
     r = runner.invoke(app, ["arch", "show", str(tmp_path / "g.txt"), "--json",
-                            "--classes", "100", "--input", "3,16,16"])
+                            "--classes", "100", "--input-shape", "3x16x16"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["layers"][-1]["out_shape"] == [100]
     (tmp_path / "c.json").write_text(json.dumps({"genotype": DARTS_V2, "C": 16, "layers": 8}))
