@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tapas.experiments.jobs import Job, dataset_info
+from tapas.spaces import DictSpace, genotype_key, get_space, sample_unique, space_of
 
 STARTER_SOURCE = "tapas-starter-v1"
 
@@ -74,19 +75,15 @@ class Plan:
 
     def summary(self) -> dict[str, Any]:
         per_ds = Counter(j.dataset for j in self.jobs)
-        per_space = Counter(j.genotype["space"] for j in self.jobs)
-        archs = {_gkey(j.genotype) for j in self.jobs}
-        per_arch = Counter(_gkey(j.genotype) for j in self.jobs)
+        per_space = Counter(space_of(j.genotype).name for j in self.jobs)
+        archs = {genotype_key(j.genotype) for j in self.jobs}
+        per_arch = Counter(genotype_key(j.genotype) for j in self.jobs)
         return {"jobs": len(self.jobs), "architectures": len(archs),
                 "datasets": len(per_ds), "per_dataset": dict(per_ds),
                 "per_space": dict(per_space),
                 "archs_on_8_or_more_datasets": sum(1 for n in per_arch.values() if n >= 8)}
 
 
-def _gkey(g: dict[str, Any]) -> str:
-    from tapas.spaces import genotype_key
-
-    return genotype_key(g)
 
 
 def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch: int,
@@ -96,7 +93,6 @@ def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch
     """Sample ``spaces[name]`` distinct genotypes per space and spread them over
     ``datasets`` (each genotype on ``datasets_per_arch`` compatible datasets)."""
     from probenet.train import Recipe
-    from tapas import spaces as sp
 
     if not datasets:
         raise ValueError("no datasets given")
@@ -107,19 +103,19 @@ def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch
     rng = random.Random(seed)
     genotypes: list[dict[str, Any]] = []
     for i, (name, n) in enumerate(spaces.items()):
-        if not isinstance(sp.get_space(name), sp.DictSpace):
+        if not isinstance(get_space(name), DictSpace):
             raise ValueError(f"experiments store a space's genotypes as JSON objects, which the "
                              f"{name!r} space has not (its genotypes are cell strings); the "
                              "starter data's NAS-Bench-201 networks are the 'nb201-small' space")
-        if not any(sp.get_space(name).fits(tuple(v["input_shape"])) for v in infos.values()):
+        if not any(get_space(name).fits(tuple(v["input_shape"])) for v in infos.values()):
             raise ValueError(f"search space {name!r} fits none of the datasets "
                              f"({', '.join(infos)})")
-        genotypes += sp.sample_unique(name, n, seed * 1000 + i)
+        genotypes += sample_unique(name, n, seed * 1000 + i)
     rng.shuffle(genotypes)
     load: Counter[str] = Counter()
     jobs: list[Job] = []
     for g in genotypes:
-        space = sp.space_of(g)
+        space = space_of(g)
         fits = [d for d in infos if space.fits(tuple(infos[d]["input_shape"]))]
         rng.shuffle(fits)
         fits.sort(key=lambda d: load[d])  # stable: random among the least used

@@ -61,13 +61,13 @@ class SearchSpace(Protocol):
         """A label telling this network apart from every other (shown as plain text)."""
 
 
-class Space(ABC):
+class Space(SearchSpace, ABC):
     """A built-in space: :class:`SearchSpace` plus its notation, metadata and builder.
 
     Subclasses set ``name``, ``description`` (one line), ``inputs`` (which inputs it
-    fits, in words) and ``size`` (``None`` when too large to count), and implement
-    :meth:`validate`, :meth:`sample`, :meth:`mutate`, :meth:`fits`, :meth:`_network`
-    and :meth:`describe`.
+    fits, in words) and ``size`` (``None`` when too large to count), and implement the
+    search methods, :meth:`parse`/:meth:`format`, :meth:`validate`, :meth:`fits` and
+    :meth:`_network`.
     """
 
     name: str
@@ -75,7 +75,6 @@ class Space(ABC):
     inputs: str
     size: int | None = None
 
-    # ------------------------------------------------------------------ notation
     @abstractmethod
     def parse(self, obj: Any) -> Any:
         """A genotype from its notation (text or a JSON value); ``ValueError`` naming
@@ -88,23 +87,6 @@ class Space(ABC):
     @abstractmethod
     def validate(self, genotype: Any) -> None:
         """Raise ``ValueError`` naming what puts ``genotype`` outside the space."""
-
-    # ----------------------------------------------------------------- the search
-    @abstractmethod
-    def sample(self, rng: random.Random) -> Any:
-        """A random member; the same ``rng`` state gives the same genotype."""
-
-    @abstractmethod
-    def mutate(self, genotype: Any, rng: random.Random) -> Any:
-        """One random local edit (a new genotype; the argument is not changed)."""
-
-    @abstractmethod
-    def key(self, genotype: Any) -> str:
-        """One stable string per distinct network (the search's evaluation cache key)."""
-
-    @abstractmethod
-    def describe(self, genotype: Any) -> str:
-        """A short label telling this network apart from every other."""
 
     def query(self, genotype: Any, target: Target) -> Any:
         """What the scorer is asked for ``target``: the built network, unless the space
