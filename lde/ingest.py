@@ -74,6 +74,7 @@ from tapas.records import (
     iter_rows,
     record_from_row,
 )
+from tapas.types import parse_input_shape
 
 NB201_COLUMNS: dict[str, tuple[str, str]] = {
     "cifar10_test": ("cifar10", "test"),
@@ -133,14 +134,7 @@ def read_dcn_file(path: Path) -> dict[str, float]:
 
 
 def _shape(v: Any) -> tuple[int, int, int] | None:
-    if v is None or v == "":
-        return None
-    if isinstance(v, str):
-        v = json.loads(v) if v.strip().startswith("[") else v.lower().split("x")
-    vals = tuple(int(x) for x in v)
-    if len(vals) != 3:
-        raise ValueError(f"input_shape must be [C, H, W], got {v!r}")
-    return vals  # type: ignore[return-value]
+    return None if v is None or v == "" else parse_input_shape(v)
 
 
 def _given_dcn(store: Store, row: DatasetRow, name: str, dcn: dict[str, float]) -> bool:

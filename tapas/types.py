@@ -276,6 +276,29 @@ def check_shape(input_shape: Sequence[Any], field: str = "input_shape") -> tuple
     return tuple(_whole(v, field, f"{field}[{i}]") for i, v in enumerate(items))
 
 
+_SHAPE_TEXT = re.compile(r"\[?\s*(\d+)\s*[x,]\s*(\d+)\s*[x,]\s*(\d+)\s*\]?", re.IGNORECASE)
+
+
+def parse_input_shape(value: str | Sequence[Any],
+                      field: str = "input_shape") -> tuple[int, int, int]:
+    """The one input-shape syntax, ``3x32x32`` (C x H x W), for every command, file and
+    call; ``3,32,32`` and ``[3, 32, 32]`` (older commands' and CSV files' spellings) and
+    sequences of three whole numbers are read too. :class:`TargetError` naming ``field``
+    and the value otherwise."""
+    given = value
+    if isinstance(value, str):
+        m = _SHAPE_TEXT.fullmatch(value.strip())
+        if m is None:
+            raise TargetError(f"{field} must be C x H x W like 3x32x32, got {_quoted(given)}",
+                              field)
+        value = [int(g) for g in m.groups()]
+    shape = check_shape(value, field)
+    if len(shape) != 3 or min(shape) < 1:
+        raise TargetError(f"{field} must be three positive sizes C x H x W like 3x32x32, got "
+                          f"{_quoted(given)}", field)
+    return shape  # type: ignore[return-value]
+
+
 def check_classes(num_classes: Any, field: str = "num_classes") -> int:
     """``num_classes`` as an int (:data:`DEFAULT_NUM_CLASSES` when None); :class:`TargetError`
     unless it is a whole number (the range is the IR's to check)."""
@@ -434,4 +457,5 @@ __all__ = ["DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "MODEL_FILE_NAME", "PRE
            "ArchListError", "DatasetInfo", "NoPredictorError", "Prediction", "PredictorIdError",
            "PredictorInfo", "Target", "TargetError", "check_classes", "check_dcn_or_dataset",
            "check_predictor_id", "check_shape", "is_model_file_name", "join_path", "parse_arch",
+           "parse_input_shape",
            "parse_archs", "resolve_target"]

@@ -60,10 +60,9 @@ def cell_to_op_indices(cell: str) -> tuple[int, ...]:
 def to_cell(x: Any) -> str:
     """A cell string from whatever NASLib hands over (string, indices, or graph object)."""
     if isinstance(x, str):
-        from tapas.arch import parse_cell
+        from tapas.spaces import SPACES
 
-        parse_cell(x)  # raises ArchError naming what is wrong
-        return x.strip()
+        return SPACES["nb201"].parse(x)  # ArchError names what is wrong
     get = getattr(x, "get_op_indices", None)
     if callable(get):
         return op_indices_to_cell(get())

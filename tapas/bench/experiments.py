@@ -53,10 +53,10 @@ def bench_jobs(n_jobs: int, seed: int = 0) -> list[Job]:
     from tapas.experiments.plan import STARTER_RECIPE, STARTER_TEST_FRACTION
 
     genos = (spaces.sample_unique("chain", max(1, n_jobs - n_jobs // 6), seed)
-             + spaces.sample_unique("nb201", max(1, n_jobs // 6), seed))[:n_jobs]
+             + spaces.sample_unique("nb201-small", max(1, n_jobs // 6), seed))[:n_jobs]
     jobs = []
     for i, g in enumerate(genos):
-        fits = [d for d in DATASETS if spaces.get_space(g["space"]).compatible(
+        fits = [d for d in DATASETS if spaces.space_of(g).fits(
             load_split(d, STARTER_TEST_FRACTION, 0)[0].input_shape)]
         jobs.append(Job(g, fits[i % len(fits)], dict(STARTER_RECIPE),
                         test_fraction=STARTER_TEST_FRACTION, source="tapas-bench"))

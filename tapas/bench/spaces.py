@@ -39,11 +39,11 @@ def _builders(seed: int, n: int) -> dict[str, list[Any]]:
     from tapas.arch import Architecture
     from tapas.arch.darts import darts_dict
     from tapas.arch.nb201 import nb201_dict
-    from tapas.search.spaces import NB201CellSpace
-    from tapas.spaces import darts, nb101
+    from tapas.spaces import SPACES
 
     rng = random.Random(seed)
-    cells = [NB201CellSpace().sample(rng) for _ in range(n)]
+    darts, nb101 = SPACES["darts"], SPACES["nb101"]
+    cells = [SPACES["nb201"].sample(rng) for _ in range(n)]
     dg = [darts.spec(darts.sample(rng)) for _ in range(n)]
     ng = [nb101.spec(nb101.sample(rng)) for _ in range(n)]
     from tapas.arch.nb101 import nb101_dict

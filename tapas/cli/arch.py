@@ -8,23 +8,20 @@ from typing import Annotated
 
 import typer
 
-from tapas.cli.common import console, fail, print_json
+from tapas.cli.common import (
+    InputShapeOpt,
+    LegacyInputOpt,
+    console,
+    fail,
+    input_shape_arg,
+    print_json,
+)
 
 arch_app = typer.Typer(help="Inspect architecture descriptions.", no_args_is_help=True)
 
 
-def parse_input_shape(text: str | None) -> tuple[int, int, int] | None:
-    """``"3,32,32"`` -> ``(3, 32, 32)``; a clean error otherwise."""
-    if text is None:
-        return None
-    try:
-        c, h, w = (int(p) for p in text.split(","))
-    except ValueError:
-        fail(f"--input must be C,H,W (three integers), got {text!r}")
-    return c, h, w
-
-
-def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # noqa: ANN201
+def resolve_arch(source: str, classes: int | None,  # noqa: ANN201
+                 input_shape: tuple[int, int, int] | None):
     """Load an architecture from a cell spec (NAS-Bench-201 cell string, DARTS genotype)
     or a file (IR JSON, a genotype, a DARTS/NAS-Bench-101 cell object), with CLI-friendly
     errors. Cell specs go through :func:`tapas.types.parse_arch`, like every other input."""
@@ -32,9 +29,10 @@ def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # 
     from tapas.types import DEFAULT_INPUT_SHAPE, DEFAULT_NUM_CLASSES, parse_arch
 
     k = classes or DEFAULT_NUM_CLASSES
+    shape = input_shape or DEFAULT_INPUT_SHAPE
     try:
         if is_cell_spec(source):
-            return parse_arch(source, k, parse_input_shape(input_shape) or DEFAULT_INPUT_SHAPE)
+            return parse_arch(source, k, shape)
         path = Path(source)
         if not path.is_file():
             fail(f"{source!r} is neither a NAS-Bench-201 cell string, a DARTS genotype nor "
@@ -44,8 +42,7 @@ def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # 
         except (OSError, UnicodeDecodeError) as e:
             fail(f"cannot read {path}: {e}")
         if is_cell_spec(text.strip()):
-            return parse_arch(text.strip(), k,
-                              parse_input_shape(input_shape) or DEFAULT_INPUT_SHAPE)
+            return parse_arch(text.strip(), k, shape)
         import json
 
         try:
@@ -53,12 +50,12 @@ def resolve_arch(source: str, classes: int | None, input_shape: str | None):  # 
         except json.JSONDecodeError as e:
             fail(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}")
         if is_cell_spec(obj):
-            return parse_arch(obj, k, parse_input_shape(input_shape) or DEFAULT_INPUT_SHAPE)
+            return parse_arch(obj, k, shape)
         if isinstance(obj, dict) and isinstance(obj.get("input"), dict):
             if classes is not None:
                 obj["input"]["num_classes"] = classes
             if input_shape is not None:
-                obj["input"]["shape"] = list(parse_input_shape(input_shape) or ())
+                obj["input"]["shape"] = list(input_shape)
         return parse_arch(obj)
     except ArchError as e:
         label = source[:40] + "..." if is_cell_spec(source) and len(source) > 60 else source
@@ -73,11 +70,12 @@ def show(
              '({"genotype": ..., "C": 16, "layers": 8}) or NAS-Bench-101 '
              '({"matrix": ..., "ops": ...}) cell.')],
     classes: Annotated[int | None, typer.Option("--classes", help="Number of classes.")] = None,
-    input_shape: Annotated[str | None, typer.Option("--input", help="Input shape C,H,W.")] = None,
+    input_shape: InputShapeOpt = None,
+    legacy_input: LegacyInputOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print the layer table with output shapes, params and FLOPs."""
-    arch = resolve_arch(source, classes, input_shape)
+    arch = resolve_arch(source, classes, input_shape_arg(input_shape, legacy_input))
     summary = arch.summary()
     if as_json:
         print_json(summary)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -33,6 +33,33 @@ console = Console()
 #: Errors are never wrapped: on a narrow terminal or a pipe (80 columns) a long path
 #: would otherwise be split mid-phrase across lines.
 err_console = Console(stderr=True, soft_wrap=True)
+
+#: The one input-shape option of every command that builds networks.
+InputShapeOpt = Annotated[str | None, typer.Option(
+    "--input-shape", help="Input C x H x W of the networks, e.g. 3x32x32 (default: the "
+                          "dataset's, else 3x32x32).")]
+#: ``--input C,H,W``, the older spelling of ``tapas arch show`` and ``tapas predict``.
+LegacyInputOpt = Annotated[str | None, typer.Option(
+    "--input", hidden=True, help="Deprecated: use --input-shape.")]
+
+
+def input_shape_arg(text: str | None, legacy: str | None = None) -> tuple[int, int, int] | None:
+    """The parsed ``--input-shape`` (or the deprecated ``--input``, with a warning);
+    a one-line error naming the flag and the value when it is not C x H x W."""
+    from tapas.types import TargetError, parse_input_shape
+
+    flag = "--input-shape"
+    if legacy is not None:
+        if text is not None:
+            fail("give --input-shape only (--input is its deprecated spelling)")
+        err_console.print("warning: --input is deprecated; use --input-shape, e.g. "
+                          "--input-shape 3x32x32", highlight=False)
+        text, flag = legacy, "--input"
+    try:
+        return None if text is None else parse_input_shape(text, flag)
+    except TargetError as e:
+        fail(str(e))
+
 
 FORMATS = ("table", "json", "csv", "parquet")
 FORMAT_HELP = ("Output: table (default), json, csv or parquet; with --out, taken from the "

@@ -25,7 +25,8 @@ experiments_app = typer.Typer(help="Train sampled architectures on datasets, int
 DatasetsOpt = Annotated[list[str] | None, typer.Option(
     "--dataset", "-d", help="Dataset spec (repeatable), e.g. 'digits?label_noise=0.3'.")]
 SpaceOpt = Annotated[list[str] | None, typer.Option(
-    "--space", "-s", help="Search space (repeatable): chain or nb201, optionally NAME:N archs.")]
+    "--space", "-s", help="Search space (repeatable): chain, nb201-small (the starter's "
+                          "NAS-Bench-201 cells), darts or nb101; optionally NAME:N archs.")]
 NArchsOpt = Annotated[int, typer.Option("--n-archs", "-n", min=1,
                                         help="Architectures per space (unless NAME:N).")]
 PerArchOpt = Annotated[int, typer.Option("--datasets-per-arch", "-k", min=1,

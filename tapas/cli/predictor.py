@@ -12,10 +12,13 @@ import typer
 
 from tapas.cli.common import (
     FORMAT_HELP,
+    InputShapeOpt,
+    LegacyInputOpt,
     console,
     emit,
     err_console,
     fail,
+    input_shape_arg,
     plain,
     print_json,
     progress_bar,
@@ -134,7 +137,8 @@ def predict(
     file: Annotated[Path | None, typer.Option(
         "--file", help="A text file with one cell string or JSON file path per line.")] = None,
     classes: Annotated[int | None, typer.Option("--classes", help="Number of classes.")] = None,
-    input_shape: Annotated[str | None, typer.Option("--input", help="Input shape C,H,W.")] = None,
+    input_shape: InputShapeOpt = None,
+    legacy_input: LegacyInputOpt = None,
     predictor_id: Annotated[str | None, typer.Option(
         "--predictor", help="Without a model file: pin a registered predictor by id "
                             "(tapas predictor list) instead of the one covering the DCN.")
@@ -152,6 +156,7 @@ def predict(
                                           "(= --format json).")] = False,
 ) -> None:
     """Predict accuracies (mean, ensemble spread, conformal interval) for architectures."""
+    shape = input_shape_arg(input_shape, legacy_input)
     sources = list(archs or [])
     model_path = Path(sources.pop(0)) if sources and sources[0].endswith(".tap") else None
     if file is not None:
@@ -171,10 +176,10 @@ def predict(
             fail("--dataset needs the LDE's predictor: leave out the model file, or give --dcn")
         if predictor_id is not None:
             fail("--predictor pins a registered predictor: leave out the model file")
-        rows, coverage, pid = _predict_with_file(model_path, sources, dcn, classes, input_shape)
+        rows, coverage, pid = _predict_with_file(model_path, sources, dcn, classes, shape)
     else:
         rows, coverage, pid, dcn = _predict_with_pipeline(sources, dcn, dataset, classes,
-                                                          input_shape, train_, db,
+                                                          shape, train_, db,
                                                           predictor_id, dest.quiet)
 
     def table() -> None:
@@ -197,7 +202,7 @@ def predict(
 
 
 def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,
-                       classes: int | None, input_shape: str | None
+                       classes: int | None, input_shape: tuple[int, int, int] | None
                        ) -> tuple[list[dict[str, Any]], float, str]:
     """A saved model file answers (no database)."""
     from predictor import ModelFileError, load
@@ -259,7 +264,8 @@ def _train_if_uncovered(app: Any, dcn: float | None, dataset: str | None,
 
 
 def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str | None,
-                           classes: int | None, input_shape: str | None, train: bool,
+                           classes: int | None, shape: tuple[int, int, int] | None,
+                           train: bool,
                            db: Path | None, predictor: str | None = None,
                            quiet: bool = False,
                            ) -> tuple[list[dict[str, Any]], float, str, float]:
@@ -271,13 +277,7 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
     from tapas.cli.common import open_pipeline
     from tapas.types import NoPredictorError
 
-    shape = None
-    if input_shape is not None:
-        try:
-            shape = tuple(int(p) for p in input_shape.split(","))
-        except ValueError:
-            fail(f"--input must be C,H,W (three integers), got {input_shape!r}")
-    items = [s if is_cell_spec(s) else resolve_arch(s, classes, input_shape)
+    items = [s if is_cell_spec(s) else resolve_arch(s, classes, shape)
              for s in sources]
     with open_pipeline(db) as app:
         try:

@@ -10,29 +10,18 @@ import typer
 
 from tapas.cli.common import (
     FORMAT_HELP,
+    InputShapeOpt,
     console,
     emit,
     err_console,
     fail,
+    input_shape_arg,
     plain,
     print_json,
     progress_bar,
     resolve_format,
     result_caveats,
 )
-
-
-def _shape(text: str | None) -> tuple[int, int, int] | None:
-    if text is None:
-        return None
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        fail(f"--input-shape must look like 3x32x32, got {text!r}")
-    if len(shape) != 3 or min(shape) < 1:
-        fail(f"--input-shape must be three positive sizes C x H x W, got {text!r}")
-    return shape  # type: ignore[return-value]
 
 
 def _remote_dataset(client: Any, spec: str, quiet: bool) -> str:
@@ -195,8 +184,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         top: int = typer.Option(10, min=1, max=1000, help="How many best architectures to list."),
         num_classes: int = typer.Option(None, min=2, help="Classes of the networks (with "
                                         "--dcn; default 10)."),
-        input_shape: str = typer.Option(None, help="Input C x H x W of the networks (with "
-                                        "--dcn; default 3x32x32)."),
+        input_shape: InputShapeOpt = None,
         url: str = typer.Option(None, "--url", help="Score through this tapas service "
                                 "(default: in process, with the local database)."),
         predictor: str = typer.Option(None, "--predictor", "-p", help="Pin a registered "
@@ -215,19 +203,19 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     ) -> None:
         """Search architectures with the predictor instead of training them."""
         from tapas.client import TapasError
-        from tapas.search import OBJECTIVES, SPACE_NAMES, STRATEGIES
+        from tapas.search import OBJECTIVES, SPACES, STRATEGIES
 
         if (dataset is None) == (dcn is None):
             fail("give exactly one of --dataset and --dcn")
-        if space not in SPACE_NAMES:
-            fail(f"--space must be one of {', '.join(SPACE_NAMES)}, got {space!r}")
+        if space not in SPACES:
+            fail(f"--space must be one of {', '.join(SPACES)}, got {space!r}")
         if strategy not in STRATEGIES:
             fail(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         if objective not in OBJECTIVES:
             fail(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
         if strategy == "rea" and sample_size > population:
             fail(f"--sample-size ({sample_size}) cannot exceed --population ({population})")
-        shape = _shape(input_shape)
+        shape = input_shape_arg(input_shape)
         dest = resolve_format(fmt, out, json_out)
         quiet = dest.quiet
         if plot is not None and (plot.is_dir() or plot.suffix.lower() != ".png"):
@@ -382,8 +370,7 @@ def rank_cmd(
     top: int = typer.Option(20, min=1, help="Rows shown in the table (files get all)."),
     num_classes: int = typer.Option(None, min=2, help="Classes for cell strings (default: "
                                     "the dataset's, else 10)."),
-    input_shape: str = typer.Option(None, help="Input C x H x W for cell strings (default: "
-                                    "the dataset's, else 3x32x32)."),
+    input_shape: InputShapeOpt = None,
     url: str = typer.Option(None, "--url", help="Score through this tapas service."),
     token: str = typer.Option(None, "--token", envvar="TAPAS_API_TOKEN",
                               help="Bearer token for the service's write routes."),
@@ -400,7 +387,7 @@ def rank_cmd(
         fail("give exactly one of --dataset and --dcn")
     dest = resolve_format(fmt, out, json_out)
     quiet = dest.quiet
-    shape = _shape(input_shape)
+    shape = input_shape_arg(input_shape)
     labels, items = read_archs(archs)
     scorer = _open_scorer(url, token, quiet)
     preds: list[Any] = []

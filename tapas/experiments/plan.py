@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tapas.experiments.jobs import Job, dataset_info
+from tapas.spaces import DictSpace, genotype_key, get_space, sample_unique, space_of
 
 STARTER_SOURCE = "tapas-starter-v1"
 
@@ -58,7 +59,7 @@ STARTER_DATASETS: tuple[str, ...] = (
 )
 
 #: Architectures sampled per space for the starter data, and datasets per architecture.
-STARTER_SPACES: dict[str, int] = {"chain": 480, "nb201": 30}
+STARTER_SPACES: dict[str, int] = {"chain": 480, "nb201-small": 30}
 STARTER_DATASETS_PER_ARCH = 8
 STARTER_SEED = 0
 STARTER_TEST_FRACTION = 1 / 3
@@ -74,19 +75,15 @@ class Plan:
 
     def summary(self) -> dict[str, Any]:
         per_ds = Counter(j.dataset for j in self.jobs)
-        per_space = Counter(j.genotype["space"] for j in self.jobs)
-        archs = {_gkey(j.genotype) for j in self.jobs}
-        per_arch = Counter(_gkey(j.genotype) for j in self.jobs)
+        per_space = Counter(space_of(j.genotype).name for j in self.jobs)
+        archs = {genotype_key(j.genotype) for j in self.jobs}
+        per_arch = Counter(genotype_key(j.genotype) for j in self.jobs)
         return {"jobs": len(self.jobs), "architectures": len(archs),
                 "datasets": len(per_ds), "per_dataset": dict(per_ds),
                 "per_space": dict(per_space),
                 "archs_on_8_or_more_datasets": sum(1 for n in per_arch.values() if n >= 8)}
 
 
-def _gkey(g: dict[str, Any]) -> str:
-    from tapas.spaces import genotype_key
-
-    return genotype_key(g)
 
 
 def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch: int,
@@ -96,7 +93,6 @@ def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch
     """Sample ``spaces[name]`` distinct genotypes per space and spread them over
     ``datasets`` (each genotype on ``datasets_per_arch`` compatible datasets)."""
     from probenet.train import Recipe
-    from tapas import spaces as sp
 
     if not datasets:
         raise ValueError("no datasets given")
@@ -107,17 +103,20 @@ def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch
     rng = random.Random(seed)
     genotypes: list[dict[str, Any]] = []
     for i, (name, n) in enumerate(spaces.items()):
-        mod = sp.get_space(name)
-        if not any(mod.compatible(tuple(v["input_shape"])) for v in infos.values()):
+        if not isinstance(get_space(name), DictSpace):
+            raise ValueError(f"experiments store a space's genotypes as JSON objects, which the "
+                             f"{name!r} space has not (its genotypes are cell strings); the "
+                             "starter data's NAS-Bench-201 networks are the 'nb201-small' space")
+        if not any(get_space(name).fits(tuple(v["input_shape"])) for v in infos.values()):
             raise ValueError(f"search space {name!r} fits none of the datasets "
                              f"({', '.join(infos)})")
-        genotypes += sp.sample_unique(name, n, seed * 1000 + i)
+        genotypes += sample_unique(name, n, seed * 1000 + i)
     rng.shuffle(genotypes)
     load: Counter[str] = Counter()
     jobs: list[Job] = []
     for g in genotypes:
-        mod = sp.get_space(g["space"])
-        fits = [d for d in infos if mod.compatible(tuple(infos[d]["input_shape"]))]
+        space = space_of(g)
+        fits = [d for d in infos if space.fits(tuple(infos[d]["input_shape"]))]
         rng.shuffle(fits)
         fits.sort(key=lambda d: load[d])  # stable: random among the least used
         for d in sorted(fits[:datasets_per_arch], key=list(infos).index):
@@ -186,7 +185,7 @@ STARTER_V2_DATASETS: tuple[str, ...] = (
     "cmnist?per_class=150",
     "photos?per_class=100",
 )
-STARTER_V2_SPACES: dict[str, int] = {"chain": 48, "nb201": 12}
+STARTER_V2_SPACES: dict[str, int] = {"chain": 48, "nb201-small": 12}
 
 
 def starter_v2_plan(seeds: Sequence[int] = STARTER_SEEDS) -> Plan:

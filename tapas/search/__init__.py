@@ -1,8 +1,8 @@
 """Architecture search that calls the predictor instead of training.
 
-Random search, regularized evolution and BANANAS-style Thompson sampling over the
-NAS-Bench-201 cell space, the chain-CNN space and the reduced NAS-Bench-201 space of
-the starter data, driven by any scorer: :class:`tapas.client.Client` (HTTP) or
+Random search, regularized evolution and BANANAS-style Thompson sampling over any
+space of :data:`tapas.spaces.SPACES` (or a custom :class:`SearchSpace`), driven by any
+scorer: :class:`tapas.client.Client` (HTTP) or
 :class:`tapas.scorer.LocalScorer` (in process)::
 
     from tapas.client import Client
@@ -16,6 +16,8 @@ Pure Python (no torch, no duckdb): importing it is as cheap as the client.
 """
 
 from __future__ import annotations
+
+import warnings
 
 from tapas.arch import cell_ops, cell_string
 from tapas.search.algorithms import (
@@ -32,10 +34,18 @@ from tapas.search.algorithms import (
     regularized_evolution,
     thompson_search,
 )
-from tapas.search.spaces import SPACE_NAMES, NB201CellSpace, SearchSpace, get_search_space
+from tapas.spaces import SPACES, SearchSpace, Space, get_space
 from tapas.types import Target, resolve_target
 
-__all__ = ["OBJECTIVES", "SPACE_NAMES", "STRATEGIES", "UCB_KAPPA", "Candidate", "NB201CellSpace",
-           "Pinned", "Scorer", "SearchResult", "SearchSpace", "Target", "cell_ops", "cell_string",
-           "check_space", "get_search_space", "objective_value", "random_search",
+
+def get_search_space(name: str) -> Space:
+    """Deprecated: the registry's :func:`tapas.spaces.get_space` (one registry now)."""
+    warnings.warn("tapas.search.get_search_space is deprecated; use tapas.spaces.get_space",
+                  DeprecationWarning, stacklevel=2)
+    return get_space(name)
+
+
+__all__ = ["OBJECTIVES", "SPACES", "STRATEGIES", "UCB_KAPPA", "Candidate", "Pinned", "Scorer",
+           "SearchResult", "SearchSpace", "Space", "Target", "cell_ops", "cell_string",
+           "check_space", "get_search_space", "get_space", "objective_value", "random_search",
            "regularized_evolution", "resolve_target", "thompson_search"]

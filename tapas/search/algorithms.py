@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tapas.search.spaces import SearchSpace, get_search_space
+from tapas.spaces import SearchSpace, get_space
 from tapas.types import DatasetInfo, Prediction, Target, resolve_target
 
 OBJECTIVES = ("mean", "lower", "upper", "ucb")
@@ -285,7 +285,7 @@ def _setup(scorer: Scorer, space: SearchSpace | str, target: Target | None, budg
            objective: str, progress: Progress | None, **kw: Any) -> _Evaluator:
     """The evaluator of a search in ``space`` for ``target`` (else the one ``kw`` names),
     its predictor trained (or found) before the first batch is scored."""
-    sp = get_search_space(space) if isinstance(space, str) else space
+    sp = get_space(space) if isinstance(space, str) else space
     check_space(sp)
     tg = target if target is not None else resolve_target(scorer, **kw)
     sp.check(tg)

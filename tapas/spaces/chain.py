@@ -32,8 +32,8 @@ import random
 from typing import Any
 
 from tapas.arch import INPUT, Architecture
+from tapas.spaces.base import DictSpace
 
-NAME = "chain"
 MAX_STAGES = 3
 MAX_BLOCKS = 3
 WIDTHS = (8, 12, 16, 24)
@@ -57,60 +57,10 @@ def _block(rng: random.Random) -> dict[str, Any]:
     return dict(rng.choices(BLOCKS, BLOCK_WEIGHTS)[0])
 
 
-def sample(rng: random.Random) -> Genotype:
-    """A random genotype; the same ``rng`` state gives the same genotype."""
-    n_stages = rng.choice((1, 2, 2, 3, 3))
-    width = rng.choice(WIDTHS[:3])
-    stages = []
-    for _ in range(n_stages):
-        stages.append({"width": width,
-                       "blocks": [_block(rng) for _ in range(rng.randint(1, MAX_BLOCKS))]})
-        # widths grow (or stay) from stage to stage, as in most hand-designed CNNs
-        width = rng.choice([w for w in WIDTHS if w >= width])
-    head_pool = rng.choice(HEAD_POOLS)
-    return {
-        "space": NAME,
-        "stages": stages,
-        "down": rng.choice(DOWNS),
-        "bn": rng.choices(BNS, BN_WEIGHTS)[0],
-        "dropout": rng.choice(DROPOUTS),
-        "head": {"pool": head_pool, "hidden": rng.choice(HEAD_HIDDEN),
-                 "dropout": rng.choice(HEAD_DROPOUTS)},
-    }
 
 
-def validate(genotype: Genotype) -> None:
-    """Raise ``ValueError`` naming the field when ``genotype`` is not in the space."""
-    if not isinstance(genotype, dict) or genotype.get("space") != NAME:
-        raise ValueError(f"not a chain genotype: {genotype!r}")
-    stages = genotype.get("stages")
-    if not isinstance(stages, list) or not 1 <= len(stages) <= MAX_STAGES:
-        raise ValueError(f"chain genotype: 'stages' must list 1 to {MAX_STAGES} stages")
-    for s, st in enumerate(stages):
-        if st.get("width") not in WIDTHS:
-            raise ValueError(f"chain genotype: stages[{s}].width must be one of {WIDTHS}")
-        blocks = st.get("blocks")
-        if not isinstance(blocks, list) or not 1 <= len(blocks) <= MAX_BLOCKS:
-            raise ValueError(f"chain genotype: stages[{s}].blocks must hold 1 to "
-                             f"{MAX_BLOCKS} blocks")
-        for b, blk in enumerate(blocks):
-            if blk not in BLOCKS:
-                raise ValueError(f"chain genotype: stages[{s}].blocks[{b}] = {blk!r} is not "
-                                 f"one of {list(BLOCKS)}")
-    for key, allowed in (("down", DOWNS), ("bn", BNS), ("dropout", DROPOUTS)):
-        if genotype.get(key) not in allowed:
-            raise ValueError(f"chain genotype: {key!r} must be one of {allowed}")
-    head = genotype.get("head")
-    if not isinstance(head, dict) or head.get("pool") not in HEAD_POOLS or head.get(
-            "hidden") not in HEAD_HIDDEN or head.get("dropout") not in HEAD_DROPOUTS:
-        raise ValueError("chain genotype: 'head' must be {pool: gap|flatten, hidden: 0|32|64, "
-                         "dropout: 0|0.25}")
 
 
-def compatible(input_shape: tuple[int, int, int]) -> bool:
-    """Whether every genotype can be built for ``input_shape``: both sides at least 4
-    (two 2x down-sampling steps must leave a non-empty map)."""
-    return min(input_shape[1:]) >= 4
 
 
 class _Layers:
@@ -134,97 +84,149 @@ class _Layers:
         return x
 
 
-def build(genotype: Genotype, input_shape: tuple[int, int, int],
-          num_classes: int) -> Architecture:
-    """The network of ``genotype`` for inputs of ``input_shape`` (C, H, W) and ``num_classes``."""
-    validate(genotype)
-    g = _Layers()
-    bn = genotype["bn"]
-    x, c = INPUT, input_shape[0]
-    stages = genotype["stages"]
-    for s, st in enumerate(stages):
-        w = st["width"]
-        for b, blk in enumerate(st["blocks"]):
-            # the first block of a later stage down-samples by a stride-2 conv if asked
-            stride = 2 if (s > 0 and b == 0 and genotype["down"] == "stride") else 1
-            k = blk["kernel"]
-            if blk["kind"] == "conv":
-                x = g.conv_unit(x, w, k, bn, stride)
-            else:
-                short = x
-                if c != w or stride != 1:
-                    short = g.add("conv", x, out=w, kernel=1, stride=stride, padding=0)
-                y = g.conv_unit(x, w, k, bn, stride)
-                y = g.conv_unit(y, w, k, "post" if bn != "none" else "none", act=False)
-                x = g.add("relu", g.add("add", [short, y]))
-            c = w
-        if s < len(stages) - 1:
-            if genotype["down"] in ("max", "avg"):
-                x = g.add(f"{genotype['down']}pool", x, kernel=2, stride=2)
-            if genotype["dropout"] > 0:
-                x = g.add("dropout", x, p=genotype["dropout"])
-    head = genotype["head"]
-    x = g.add(head["pool"], x)
-    if head["hidden"]:
-        x = g.add("relu", g.add("linear", x, out=head["hidden"]))
-    if head["dropout"] > 0:
-        x = g.add("dropout", x, p=head["dropout"])
-    g.add("linear", x, out=num_classes)
-    return Architecture.from_dict({
-        "input": {"shape": list(input_shape), "num_classes": num_classes},
-        "layers": g.layers})
+class Chain(DictSpace):
+    """Plain and residual convolutional chains (the starter data's main space)."""
+
+    name = "chain"
+    description = "plain and residual CNN chains of 1-3 stages (starter data)"
+    inputs = "inputs whose sides are both at least 4"
+
+    def sample(self, rng: random.Random) -> Genotype:
+        n_stages = rng.choice((1, 2, 2, 3, 3))
+        width = rng.choice(WIDTHS[:3])
+        stages = []
+        for _ in range(n_stages):
+            stages.append({"width": width,
+                           "blocks": [_block(rng) for _ in range(rng.randint(1, MAX_BLOCKS))]})
+            # widths grow (or stay) from stage to stage, as in most hand-designed CNNs
+            width = rng.choice([w for w in WIDTHS if w >= width])
+        head_pool = rng.choice(HEAD_POOLS)
+        return {
+            "space": self.tag,
+            "stages": stages,
+            "down": rng.choice(DOWNS),
+            "bn": rng.choices(BNS, BN_WEIGHTS)[0],
+            "dropout": rng.choice(DROPOUTS),
+            "head": {"pool": head_pool, "hidden": rng.choice(HEAD_HIDDEN),
+                     "dropout": rng.choice(HEAD_DROPOUTS)},
+        }
+
+    def validate(self, genotype: Genotype) -> None:
+        self._check_tag(genotype)
+        stages = genotype.get("stages")
+        if not isinstance(stages, list) or not 1 <= len(stages) <= MAX_STAGES:
+            raise ValueError(f"chain genotype: 'stages' must list 1 to {MAX_STAGES} stages")
+        for s, st in enumerate(stages):
+            if st.get("width") not in WIDTHS:
+                raise ValueError(f"chain genotype: stages[{s}].width must be one of {WIDTHS}")
+            blocks = st.get("blocks")
+            if not isinstance(blocks, list) or not 1 <= len(blocks) <= MAX_BLOCKS:
+                raise ValueError(f"chain genotype: stages[{s}].blocks must hold 1 to "
+                                 f"{MAX_BLOCKS} blocks")
+            for b, blk in enumerate(blocks):
+                if blk not in BLOCKS:
+                    raise ValueError(f"chain genotype: stages[{s}].blocks[{b}] = {blk!r} is not "
+                                     f"one of {list(BLOCKS)}")
+        for key, allowed in (("down", DOWNS), ("bn", BNS), ("dropout", DROPOUTS)):
+            if genotype.get(key) not in allowed:
+                raise ValueError(f"chain genotype: {key!r} must be one of {allowed}")
+        head = genotype.get("head")
+        if not isinstance(head, dict) or head.get("pool") not in HEAD_POOLS or head.get(
+                "hidden") not in HEAD_HIDDEN or head.get("dropout") not in HEAD_DROPOUTS:
+            raise ValueError("chain genotype: 'head' must be {pool: gap|flatten, hidden: 0|32|64, "
+                             "dropout: 0|0.25}")
+
+    def fits(self, input_shape: tuple[int, ...]) -> bool:
+        """Two 2x down-sampling steps must leave a non-empty map."""
+        return min(input_shape[1:]) >= 4
+
+    def _network(self, genotype: Genotype, input_shape: tuple[int, int, int],
+                 num_classes: int) -> Architecture:
+        g = _Layers()
+        bn = genotype["bn"]
+        x, c = INPUT, input_shape[0]
+        stages = genotype["stages"]
+        for s, st in enumerate(stages):
+            w = st["width"]
+            for b, blk in enumerate(st["blocks"]):
+                # the first block of a later stage down-samples by a stride-2 conv if asked
+                stride = 2 if (s > 0 and b == 0 and genotype["down"] == "stride") else 1
+                k = blk["kernel"]
+                if blk["kind"] == "conv":
+                    x = g.conv_unit(x, w, k, bn, stride)
+                else:
+                    short = x
+                    if c != w or stride != 1:
+                        short = g.add("conv", x, out=w, kernel=1, stride=stride, padding=0)
+                    y = g.conv_unit(x, w, k, bn, stride)
+                    y = g.conv_unit(y, w, k, "post" if bn != "none" else "none", act=False)
+                    x = g.add("relu", g.add("add", [short, y]))
+                c = w
+            if s < len(stages) - 1:
+                if genotype["down"] in ("max", "avg"):
+                    x = g.add(f"{genotype['down']}pool", x, kernel=2, stride=2)
+                if genotype["dropout"] > 0:
+                    x = g.add("dropout", x, p=genotype["dropout"])
+        head = genotype["head"]
+        x = g.add(head["pool"], x)
+        if head["hidden"]:
+            x = g.add("relu", g.add("linear", x, out=head["hidden"]))
+        if head["dropout"] > 0:
+            x = g.add("dropout", x, p=head["dropout"])
+        g.add("linear", x, out=num_classes)
+        return Architecture.from_dict({
+            "input": {"shape": list(input_shape), "num_classes": num_classes},
+            "layers": g.layers})
+
+    def mutate(self, genotype: Genotype, rng: random.Random) -> Genotype:
+        """Change a block, add or remove a block, change a stage width, add or remove a
+        stage, or change the down-sampling, BN placement, dropout or head."""
+        self.validate(genotype)
+        for _ in range(100):
+            g = copy.deepcopy(genotype)
+            stages = g["stages"]
+            s = rng.randrange(len(stages))
+            kind = rng.choice(("block", "add_block", "del_block", "width", "stage", "down", "bn",
+                               "dropout", "head"))
+            if kind == "block":
+                b = rng.randrange(len(stages[s]["blocks"]))
+                stages[s]["blocks"][b] = _block(rng)
+            elif kind == "add_block" and len(stages[s]["blocks"]) < MAX_BLOCKS:
+                stages[s]["blocks"].insert(rng.randint(0, len(stages[s]["blocks"])), _block(rng))
+            elif kind == "del_block" and len(stages[s]["blocks"]) > 1:
+                stages[s]["blocks"].pop(rng.randrange(len(stages[s]["blocks"])))
+            elif kind == "width":
+                stages[s]["width"] = rng.choice(WIDTHS)
+            elif kind == "stage":
+                if len(stages) < MAX_STAGES and (len(stages) == 1 or rng.random() < 0.5):
+                    stages.append({"width": rng.choice(WIDTHS), "blocks": [_block(rng)]})
+                elif len(stages) > 1:
+                    stages.pop(s)
+            elif kind == "down":
+                g["down"] = rng.choice(DOWNS)
+            elif kind == "bn":
+                g["bn"] = rng.choice(BNS)
+            elif kind == "dropout":
+                g["dropout"] = rng.choice(DROPOUTS)
+            elif kind == "head":
+                field = rng.choice(("pool", "hidden", "dropout"))
+                choices = {"pool": HEAD_POOLS, "hidden": HEAD_HIDDEN, "dropout": HEAD_DROPOUTS}
+                g["head"][field] = rng.choice(choices[field])
+            if g != genotype:
+                return g
+        raise RuntimeError("mutate found no different genotype in 100 tries")  # unreachable
+
+    def describe(self, genotype: Genotype) -> str:
+        """A short label naming every choice, so distinct networks get distinct labels, e.g.
+        ``16[c3,r3] > 32[c5] max bn=post drop=0.1 head=gap+fc32+drop0.25``."""
+        st = " > ".join(f"{s['width']}[" + ",".join(f"{b['kind'][0]}{b['kernel']}"
+                                                     for b in s["blocks"]) + "]"
+                        for s in genotype["stages"])
+        head = genotype["head"]
+        h = head["pool"] + (f"+fc{head['hidden']}" if head.get("hidden") else "") + (
+            f"+drop{head['dropout']:g}" if head.get("dropout") else "")
+        drop = f" drop={genotype['dropout']:g}" if genotype.get("dropout") else ""
+        return f"{st} {genotype['down']} bn={genotype['bn']}{drop} head={h}"
 
 
-def mutate(genotype: Genotype, rng: random.Random) -> Genotype:
-    """One random local edit (a new genotype; the argument is not changed).
-
-    Edits: change a block, add or remove a block, change a stage width, add or remove
-    a stage, or change the down-sampling, BN placement, dropout or head.
-    """
-    validate(genotype)
-    for _ in range(100):
-        g = copy.deepcopy(genotype)
-        stages = g["stages"]
-        s = rng.randrange(len(stages))
-        kind = rng.choice(("block", "add_block", "del_block", "width", "stage", "down", "bn",
-                           "dropout", "head"))
-        if kind == "block":
-            b = rng.randrange(len(stages[s]["blocks"]))
-            stages[s]["blocks"][b] = _block(rng)
-        elif kind == "add_block" and len(stages[s]["blocks"]) < MAX_BLOCKS:
-            stages[s]["blocks"].insert(rng.randint(0, len(stages[s]["blocks"])), _block(rng))
-        elif kind == "del_block" and len(stages[s]["blocks"]) > 1:
-            stages[s]["blocks"].pop(rng.randrange(len(stages[s]["blocks"])))
-        elif kind == "width":
-            stages[s]["width"] = rng.choice(WIDTHS)
-        elif kind == "stage":
-            if len(stages) < MAX_STAGES and (len(stages) == 1 or rng.random() < 0.5):
-                stages.append({"width": rng.choice(WIDTHS), "blocks": [_block(rng)]})
-            elif len(stages) > 1:
-                stages.pop(s)
-        elif kind == "down":
-            g["down"] = rng.choice(DOWNS)
-        elif kind == "bn":
-            g["bn"] = rng.choice(BNS)
-        elif kind == "dropout":
-            g["dropout"] = rng.choice(DROPOUTS)
-        elif kind == "head":
-            field = rng.choice(("pool", "hidden", "dropout"))
-            choices = {"pool": HEAD_POOLS, "hidden": HEAD_HIDDEN, "dropout": HEAD_DROPOUTS}
-            g["head"][field] = rng.choice(choices[field])
-        if g != genotype:
-            return g
-    raise RuntimeError("mutate found no different genotype in 100 tries")  # unreachable
-
-
-def describe(genotype: Genotype) -> str:
-    """A short label naming every choice, so distinct networks get distinct labels, e.g.
-    ``16[c3,r3] > 32[c5] max bn=post drop=0.1 head=gap+fc32+drop0.25``."""
-    st = " > ".join(f"{s['width']}[" + ",".join(f"{b['kind'][0]}{b['kernel']}"
-                                                 for b in s["blocks"]) + "]"
-                    for s in genotype["stages"])
-    head = genotype["head"]
-    h = head["pool"] + (f"+fc{head['hidden']}" if head.get("hidden") else "") + (
-        f"+drop{head['dropout']:g}" if head.get("dropout") else "")
-    drop = f" drop={genotype['dropout']:g}" if genotype.get("dropout") else ""
-    return f"{st} {genotype['down']} bn={genotype['bn']}{drop} head={h}"
+SPACE = Chain()

@@ -21,10 +21,10 @@ import copy
 import random
 from typing import Any
 
-from tapas.arch import Architecture, from_darts, parse_genotype
+from tapas.arch import parse_genotype
 from tapas.arch.darts import genotype_string
+from tapas.spaces.base import CellSpecSpace
 
-NAME = "darts"
 OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
        "dil_conv_3x3", "dil_conv_5x5")
 NODES = 4
@@ -42,80 +42,71 @@ def _cell(rng: random.Random) -> list[list[Any]]:
     return edges
 
 
-def sample(rng: random.Random) -> Genotype:
-    """A uniform member of the NAS-Bench-301 space at the default size."""
-    return {"space": NAME, "normal": _cell(rng), "normal_concat": list(CONCAT),
-            "reduce": _cell(rng), "reduce_concat": list(CONCAT), "C": C, "layers": LAYERS}
+class Darts(CellSpecSpace):
+    """The DARTS / NAS-Bench-301 cell space at the DARTS search network's size."""
+
+    name = "darts"
+    description = "DARTS / NAS-Bench-301 cell pairs (7 ops, C=16, 8 cells)"
+    inputs = "inputs whose sides are multiples of 4"
+
+    def sample(self, rng: random.Random) -> Genotype:
+        """A uniform member of the NAS-Bench-301 space at the default size."""
+        return {"space": self.tag, "normal": _cell(rng), "normal_concat": list(CONCAT),
+                "reduce": _cell(rng), "reduce_concat": list(CONCAT), "C": C, "layers": LAYERS}
+
+    def validate(self, genotype: Genotype) -> None:
+        self._check_tag(genotype)
+        g = parse_genotype({k: genotype.get(k) for k in ("normal", "normal_concat", "reduce",
+                                                          "reduce_concat")})
+        for kind in ("normal", "reduce"):
+            edges = g[kind]
+            if len(edges) != 2 * NODES or g[f"{kind}_concat"] != CONCAT:
+                raise ValueError(f"darts genotype: '{kind}' must have {NODES} nodes of two "
+                                 f"edges and concatenate {CONCAT}")
+            for j in range(NODES):
+                (op1, a), (op2, b) = edges[2 * j], edges[2 * j + 1]
+                if a == b:
+                    raise ValueError(f"darts genotype: node {j + 2} of '{kind}' takes input {a} "
+                                     "twice; its two edges need different inputs")
+                if "none" in (op1, op2) or {op1, op2} - set(OPS):
+                    raise ValueError(f"darts genotype: '{kind}' uses an op outside {OPS}")
+        for key, lo, hi in (("C", 2, 256), ("layers", 3, 32)):
+            v = genotype.get(key)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi or (
+                    key == "C" and v % 2):
+                raise ValueError(f"darts genotype: '{key}' must be an integer in [{lo}, {hi}]"
+                                 + (" and even" if key == "C" else ""))
+
+    def fits(self, input_shape: tuple[int, ...]) -> bool:
+        """Two reductions by factorized 1x1 convs: both sides must be multiples of 4."""
+        _, h, w = input_shape
+        return h % 4 == 0 and w % 4 == 0
+
+    def spec(self, genotype: Genotype) -> dict[str, Any]:
+        return {"genotype": genotype_string(parse_genotype(
+            {k: genotype[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")})),
+            "C": genotype["C"], "layers": genotype["layers"]}
+
+    def mutate(self, genotype: Genotype, rng: random.Random) -> Genotype:
+        """Change one edge of one cell: its op, or (half the time) which input it reads."""
+        self.validate(genotype)
+        g = copy.deepcopy(genotype)
+        kind = rng.choice(("normal", "reduce"))
+        e = rng.randrange(2 * NODES)
+        edge, other = g[kind][e], g[kind][e ^ 1]
+        node = e // 2 + 2
+        inputs = [s for s in range(node) if s not in (edge[1], other[1])]
+        if inputs and rng.random() < 0.5:
+            edge[1] = rng.choice(inputs)
+            pair = sorted([g[kind][e & ~1], g[kind][e | 1]], key=lambda x: x[1])
+            g[kind][e & ~1], g[kind][e | 1] = pair
+        else:
+            edge[0] = rng.choice([op for op in OPS if op != edge[0]])
+        return g
+
+    def describe(self, genotype: Genotype) -> str:
+        """The genotype as the DARTS code prints it, with the network size."""
+        return f"{self.spec(genotype)['genotype']} C={genotype['C']} layers={genotype['layers']}"
 
 
-def validate(genotype: Genotype) -> None:
-    """Raise ``ValueError`` naming what puts ``genotype`` outside the space."""
-    if not isinstance(genotype, dict) or genotype.get("space") != NAME:
-        raise ValueError(f"not a darts genotype: {genotype!r}")
-    g = parse_genotype({k: genotype.get(k) for k in ("normal", "normal_concat", "reduce",
-                                                      "reduce_concat")})
-    for kind in ("normal", "reduce"):
-        edges = g[kind]
-        if len(edges) != 2 * NODES or g[f"{kind}_concat"] != CONCAT:
-            raise ValueError(f"darts genotype: '{kind}' must have {NODES} nodes of two edges "
-                             f"and concatenate {CONCAT}")
-        for j in range(NODES):
-            (op1, a), (op2, b) = edges[2 * j], edges[2 * j + 1]
-            if a == b:
-                raise ValueError(f"darts genotype: node {j + 2} of '{kind}' takes input {a} "
-                                 "twice; its two edges need different inputs")
-            if "none" in (op1, op2) or {op1, op2} - set(OPS):
-                raise ValueError(f"darts genotype: '{kind}' uses an op outside {OPS}")
-    for key, lo, hi in (("C", 2, 256), ("layers", 3, 32)):
-        v = genotype.get(key)
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi or (
-                key == "C" and v % 2):
-            raise ValueError(f"darts genotype: '{key}' must be an integer in [{lo}, {hi}]"
-                             + (" and even" if key == "C" else ""))
-
-
-def compatible(input_shape: tuple[int, int, int]) -> bool:
-    """Two reductions by factorized 1x1 convs: both sides must be multiples of 4."""
-    _, h, w = input_shape
-    return h % 4 == 0 and w % 4 == 0
-
-
-def spec(genotype: Genotype) -> dict[str, Any]:
-    """The cell spec the scorers and the service take (see :func:`tapas.arch.expand`)."""
-    return {"genotype": genotype_string(parse_genotype(
-        {k: genotype[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")})),
-        "C": genotype["C"], "layers": genotype["layers"]}
-
-
-def build(genotype: Genotype, input_shape: tuple[int, int, int],
-          num_classes: int) -> Architecture:
-    """The evaluation network of ``genotype`` for ``input_shape`` and ``num_classes``."""
-    validate(genotype)
-    if not compatible(input_shape):
-        raise ValueError(f"darts space needs inputs whose sides are multiples of 4, got "
-                         f"{list(input_shape)}")
-    s = spec(genotype)
-    return from_darts(s["genotype"], s["C"], s["layers"], num_classes, tuple(input_shape))
-
-
-def mutate(genotype: Genotype, rng: random.Random) -> Genotype:
-    """Change one edge of one cell: its op, or (half the time) which input it reads."""
-    validate(genotype)
-    g = copy.deepcopy(genotype)
-    kind = rng.choice(("normal", "reduce"))
-    e = rng.randrange(2 * NODES)
-    edge, other = g[kind][e], g[kind][e ^ 1]
-    node = e // 2 + 2
-    inputs = [s for s in range(node) if s not in (edge[1], other[1])]
-    if inputs and rng.random() < 0.5:
-        edge[1] = rng.choice(inputs)
-        pair = sorted([g[kind][e & ~1], g[kind][e | 1]], key=lambda x: x[1])
-        g[kind][e & ~1], g[kind][e | 1] = pair
-    else:
-        edge[0] = rng.choice([op for op in OPS if op != edge[0]])
-    return g
-
-
-def describe(genotype: Genotype) -> str:
-    """The genotype as the DARTS code prints it, with the network size."""
-    return f"{spec(genotype)['genotype']} C={genotype['C']} layers={genotype['layers']}"
+SPACE = Darts()

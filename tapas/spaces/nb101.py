@@ -16,10 +16,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tapas.arch import ArchError, Architecture, from_nb101
+from tapas.arch import ArchError
 from tapas.arch.nb101 import MAX_EDGES, NB101_OPS, parse_cell
+from tapas.spaces.base import CellSpecSpace
 
-NAME = "nb101"
 VERTICES = 7
 _EDGE_SPOTS = VERTICES * (VERTICES - 1) // 2
 
@@ -34,67 +34,59 @@ def _valid(matrix: list[list[int]], ops: list[str]) -> bool:
     return True
 
 
-def sample(rng: random.Random) -> Genotype:
-    """A random valid cell (rejection sampling, as the benchmark's example does)."""
-    while True:
-        matrix = [[int(j > i and rng.random() < 0.5) for j in range(VERTICES)]
-                  for i in range(VERTICES)]
-        ops = ["input", *(rng.choice(NB101_OPS) for _ in range(VERTICES - 2)), "output"]
-        if _valid(matrix, ops):
-            return {"space": NAME, "matrix": matrix, "ops": ops}
+class NB101(CellSpecSpace):
+    """The NAS-Bench-101 cell space in the benchmark's network."""
+
+    name = "nb101"
+    description = "NAS-Bench-101 cells (7 vertices, at most 9 edges, 3 ops)"
+    inputs = "inputs whose sides are multiples of 4"
+
+    def sample(self, rng: random.Random) -> Genotype:
+        """A random valid cell (rejection sampling, as the benchmark's example does)."""
+        while True:
+            matrix = [[int(j > i and rng.random() < 0.5) for j in range(VERTICES)]
+                      for i in range(VERTICES)]
+            ops = ["input", *(rng.choice(NB101_OPS) for _ in range(VERTICES - 2)), "output"]
+            if _valid(matrix, ops):
+                return {"space": self.tag, "matrix": matrix, "ops": ops}
+
+    def validate(self, genotype: Genotype) -> None:
+        self._check_tag(genotype)
+        parse_cell({"matrix": genotype.get("matrix"), "ops": genotype.get("ops")})
+
+    def fits(self, input_shape: tuple[int, ...]) -> bool:
+        """Two 2x2 stride-2 max-pools: both sides must be multiples of 4."""
+        _, h, w = input_shape
+        return h % 4 == 0 and w % 4 == 0
+
+    def spec(self, genotype: Genotype) -> dict[str, Any]:
+        return {"matrix": genotype["matrix"], "ops": genotype["ops"]}
+
+    def mutate(self, genotype: Genotype, rng: random.Random) -> Genotype:
+        """Flip each edge with probability 1/21 and change each interior op with
+        probability 1/5 (at least one change), until the cell is valid and differs."""
+        self.validate(genotype)
+        while True:
+            matrix = [list(row) for row in genotype["matrix"]]
+            ops = list(genotype["ops"])
+            for i in range(VERTICES):
+                for j in range(i + 1, VERTICES):
+                    if rng.random() < 1 / _EDGE_SPOTS:
+                        matrix[i][j] = 1 - matrix[i][j]
+            for v in range(1, VERTICES - 1):
+                if rng.random() < 1 / (VERTICES - 2):
+                    ops[v] = rng.choice([op for op in NB101_OPS if op != ops[v]])
+            changed = matrix != genotype["matrix"] or ops != genotype["ops"]
+            if changed and sum(map(sum, matrix)) <= MAX_EDGES and _valid(matrix, ops):
+                return {"space": self.tag, "matrix": matrix, "ops": ops}
+
+    def describe(self, genotype: Genotype) -> str:
+        """Ops and edges in a compact form: ``conv3x3,maxpool3x3,... | 0>1 0>2 ...``."""
+        short = {"conv3x3-bn-relu": "conv3x3", "conv1x1-bn-relu": "conv1x1",
+                 "maxpool3x3": "maxpool3x3"}
+        m = genotype["matrix"]
+        edges = " ".join(f"{i}>{j}" for i in range(len(m)) for j in range(len(m)) if m[i][j])
+        return f"{','.join(short[o] for o in genotype['ops'][1:-1])} | {edges}"
 
 
-def validate(genotype: Genotype) -> None:
-    """Raise ``ValueError`` naming what puts ``genotype`` outside the space."""
-    if not isinstance(genotype, dict) or genotype.get("space") != NAME:
-        raise ValueError(f"not an nb101 genotype: {genotype!r}")
-    parse_cell({"matrix": genotype.get("matrix"), "ops": genotype.get("ops")})
-
-
-def compatible(input_shape: tuple[int, int, int]) -> bool:
-    """Two 2x2 stride-2 max-pools: both sides must be multiples of 4."""
-    _, h, w = input_shape
-    return h % 4 == 0 and w % 4 == 0
-
-
-def spec(genotype: Genotype) -> dict[str, Any]:
-    """The cell spec the scorers and the service take (see :func:`tapas.arch.expand`)."""
-    return {"matrix": genotype["matrix"], "ops": genotype["ops"]}
-
-
-def build(genotype: Genotype, input_shape: tuple[int, int, int],
-          num_classes: int) -> Architecture:
-    """The benchmark network of ``genotype`` for ``input_shape`` and ``num_classes``."""
-    validate(genotype)
-    if not compatible(input_shape):
-        raise ValueError(f"nb101 space needs inputs whose sides are multiples of 4, got "
-                         f"{list(input_shape)}")
-    return from_nb101(spec(genotype), num_classes, tuple(input_shape))
-
-
-def mutate(genotype: Genotype, rng: random.Random) -> Genotype:
-    """Flip each edge with probability 1/21 and change each interior op with probability
-    1/5 (at least one change), until the cell is valid and differs from the parent."""
-    validate(genotype)
-    while True:
-        matrix = [list(row) for row in genotype["matrix"]]
-        ops = list(genotype["ops"])
-        for i in range(VERTICES):
-            for j in range(i + 1, VERTICES):
-                if rng.random() < 1 / _EDGE_SPOTS:
-                    matrix[i][j] = 1 - matrix[i][j]
-        for v in range(1, VERTICES - 1):
-            if rng.random() < 1 / (VERTICES - 2):
-                ops[v] = rng.choice([op for op in NB101_OPS if op != ops[v]])
-        changed = matrix != genotype["matrix"] or ops != genotype["ops"]
-        if changed and sum(map(sum, matrix)) <= MAX_EDGES and _valid(matrix, ops):
-            return {"space": NAME, "matrix": matrix, "ops": ops}
-
-
-def describe(genotype: Genotype) -> str:
-    """Ops and edges in a compact form: ``conv3x3,maxpool3x3,... | 0>1 0>2 ...``."""
-    short = {"conv3x3-bn-relu": "conv3x3", "conv1x1-bn-relu": "conv1x1",
-             "maxpool3x3": "maxpool3x3"}
-    m = genotype["matrix"]
-    edges = " ".join(f"{i}>{j}" for i in range(len(m)) for j in range(len(m)) if m[i][j])
-    return f"{','.join(short[o] for o in genotype['ops'][1:-1])} | {edges}"
+SPACE = NB101()

@@ -162,7 +162,7 @@ def test_cli_arch_show_darts_genotype(tmp_path: Path) -> None:
     # a genotype file (as NAS-Bench-301 prints it) and a sized DARTS cell object
     (tmp_path / "g.txt").write_text(DARTS_V2_RANGE + "\n")
     r = runner.invoke(app, ["arch", "show", str(tmp_path / "g.txt"), "--json",
-                            "--classes", "100", "--input", "3,16,16"])
+                            "--classes", "100", "--input-shape", "3x16x16"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["layers"][-1]["out_shape"] == [100]
     (tmp_path / "c.json").write_text(json.dumps({"genotype": DARTS_V2, "C": 16, "layers": 8}))
@@ -213,8 +213,10 @@ def test_darts_expansion_cache_stays_within_its_byte_budget() -> None:
 
     from tapas.arch import darts
     from tapas.arch.darts import genotype_string
-    from tapas.spaces import darts as space
+    from tapas.spaces import SPACES
     from tapas.types import set_cache_budget
+
+    space = SPACES["darts"]
 
     budget = 4 * 2**20
     set_cache_budget(budget)  # the service calls this with TAPAS_CACHE_MB

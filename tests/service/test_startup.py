@@ -136,7 +136,7 @@ def test_service_scorer_and_cli_answer_with_the_same_predictor(
     for i, net in enumerate(nets):
         files.append(tmp_path / f"net{i}.json")
         files[-1].write_text(json.dumps(net))
-    base = ["predict", CELL, *map(str, files), "--input", "1,8,8", "--db", str(db)]
+    base = ["predict", CELL, *map(str, files), "--input-shape", "1x8x8", "--db", str(db)]
     r = CliRunner().invoke(cli, [*base, "--dcn", str(dcn), "--json"])
     assert r.exit_code == 0, r.output
     on_cli = json.loads(r.stdout)
@@ -145,7 +145,7 @@ def test_service_scorer_and_cli_answer_with_the_same_predictor(
         "warning: 1 of 5 predictions lie outside the predictor's training domain "
         "(extrapolated, intervals widened); most common: " + on_cli["predictions"][0][
             "domain_reasons"][0]], r.stderr
-    r = CliRunner().invoke(cli, ["predict", CELL, "--classes", "1000", "--input", "3,64,64",
+    r = CliRunner().invoke(cli, ["predict", CELL, "--classes", "1000", "--input-shape", "3x64x64",
                                  "--db", str(db), "--dcn", str(dcn), "--json"])
     assert r.exit_code == 0, r.output
     far_cli = json.loads(r.stdout)["predictions"][0]

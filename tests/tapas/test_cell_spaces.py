@@ -15,20 +15,12 @@ import pytest
 from tapas import spaces
 from tapas.arch import DARTS_V2, ArchError, from_darts, from_nb101, parse_genotype
 from tapas.client import Client
-from tapas.search import get_search_space, regularized_evolution
-from tapas.spaces import darts, nb101
+from tapas.search import regularized_evolution
+from tapas.spaces import SPACES
+from tapas.spaces.darts import OPS as DARTS_OPS
 from tests.tapas.live_server import TOKEN, live_server, service_env  # noqa: F401
 
-
-@pytest.mark.parametrize("mod", [darts, nb101])
-def test_sample_is_seeded_valid_and_diverse(mod) -> None:
-    assert mod.sample(random.Random(3)) == mod.sample(random.Random(3))
-    gs = [mod.sample(random.Random(s)) for s in range(40)]
-    assert len({json.dumps(g, sort_keys=True) for g in gs}) == 40
-    for g in gs:
-        mod.validate(g)
-        json.loads(json.dumps(g))
-    assert len(spaces.sample_unique(mod.NAME, 25, 1)) == 25
+darts, nb101 = SPACES["darts"], SPACES["nb101"]
 
 
 def test_darts_samples_are_nas_bench_301_cells() -> None:
@@ -40,36 +32,17 @@ def test_darts_samples_are_nas_bench_301_cells() -> None:
             assert len(edges) == 8 and g[f"{kind}_concat"] == [2, 3, 4, 5]
             for j in range(4):
                 (o1, a), (o2, b) = edges[2 * j], edges[2 * j + 1]
-                assert a < b < j + 2 and {o1, o2} <= set(darts.OPS)
+                assert a < b < j + 2 and {o1, o2} <= set(DARTS_OPS)
 
 
-@pytest.mark.parametrize("mod", [darts, nb101])
-def test_mutation_is_a_seeded_valid_local_edit(mod) -> None:
-    rng = random.Random(1)
-    for g in spaces.sample_unique(mod.NAME, 20, 4):
-        before = json.dumps(g, sort_keys=True)
-        m1, m2 = mod.mutate(g, random.Random(9)), mod.mutate(g, random.Random(9))
-        assert m1 == m2 and m1 != g and json.dumps(g, sort_keys=True) == before
-        for _ in range(10):
-            m1 = mod.mutate(m1, rng)
-            mod.validate(m1)
-            spaces.build(m1, (1, 8, 8), 10)
-    if mod is darts:  # exactly one edge (op or input) of one cell changes
-        g = darts.sample(random.Random(2))
-        for s in range(30):
-            m = darts.mutate(g, random.Random(s))
-            diff = sum(len({tuple(e) for e in g[kind][2 * j: 2 * j + 2]}
-                           - {tuple(e) for e in m[kind][2 * j: 2 * j + 2]})
-                       for kind in ("normal", "reduce") for j in range(4))
-            assert diff == 1  # one edge of one node (its pair may be reordered)
-
-
-def test_builds_share_a_template_across_datasets() -> None:
-    for name in ("darts", "nb101"):
-        g = spaces.sample_unique(name, 1, 5)[0]
-        built = [spaces.build(g, s, k) for s, k in (((1, 8, 8), 10), ((3, 28, 28), 3),
-                                                   ((3, 32, 32), 100))]
-        assert len({a.template_id for a in built}) == 1 and len({a.id for a in built}) == 3
+def test_darts_mutation_changes_one_edge() -> None:
+    g = darts.sample(random.Random(2))
+    for s in range(30):
+        m = darts.mutate(g, random.Random(s))
+        diff = sum(len({tuple(e) for e in g[kind][2 * j: 2 * j + 2]}
+                       - {tuple(e) for e in m[kind][2 * j: 2 * j + 2]})
+                   for kind in ("normal", "reduce") for j in range(4))
+        assert diff == 1  # one edge of one node (its pair may be reordered)
 
 
 def test_bad_genotypes_and_shapes_are_named() -> None:
@@ -94,12 +67,10 @@ def test_bad_genotypes_and_shapes_are_named() -> None:
 def test_space_spec_expands_to_the_built_network() -> None:
     from tapas.arch import expand
 
-    for name in ("darts", "nb101"):
-        sp = get_search_space(name)
+    for sp in (darts, nb101):
         g = sp.sample(random.Random(7))
-        mod = spaces.get_space(name)
-        assert expand(mod.spec(g), 10, (3, 16, 16)) == mod.build(g, (3, 16, 16), 10)
-        assert expand(g, 10, (3, 16, 16)) == mod.build(g, (3, 16, 16), 10)  # genotype itself
+        assert expand(sp.spec(g), 10, (3, 16, 16)) == sp.build(g, (3, 16, 16), 10)
+        assert expand(g, 10, (3, 16, 16)) == sp.build(g, (3, 16, 16), 10)  # genotype itself
     s = darts.spec(darts.sample(random.Random(1)))
     assert parse_genotype(s["genotype"]) and len(json.dumps(s)) < 1000
 

@@ -80,7 +80,7 @@ def test_run_is_resumable(small_probe: Path) -> None:
 def test_plan_spreads_architectures_over_compatible_datasets() -> None:
     ds = ["digits?per_class=20", "digits?per_class=20&label_noise=0.3",
           "mnist1d?per_class=20"]
-    plan = plan_jobs(ds, {"chain": 6, "nb201": 3}, 2, RECIPE, seed=4)
+    plan = plan_jobs(ds, {"chain": 6, "nb201-small": 3}, 2, RECIPE, seed=4)
     per_arch = Counter(spaces.genotype_key(j.genotype) for j in plan.jobs)
     assert len(per_arch) == 9 and set(per_arch.values()) == {2}
     # NAS-Bench-201 cells only go to square inputs divisible by 4 (not MNIST-1D's 5x8)
@@ -88,10 +88,13 @@ def test_plan_spreads_architectures_over_compatible_datasets() -> None:
                j.genotype["space"] == "nb201")
     load = Counter(j.dataset for j in plan.jobs)
     assert max(load.values()) - min(load.values()) <= 1
-    again = plan_jobs(ds, {"chain": 6, "nb201": 3}, 2, RECIPE, seed=4)
+    again = plan_jobs(ds, {"chain": 6, "nb201-small": 3}, 2, RECIPE, seed=4)
     assert [j.key for j in again.jobs] == [j.key for j in plan.jobs]
     with pytest.raises(ValueError, match="fits none"):
-        plan_jobs(["mnist1d?per_class=20"], {"nb201": 2}, 1, RECIPE)
+        plan_jobs(["mnist1d?per_class=20"], {"nb201-small": 2}, 1, RECIPE)
+    # "nb201" is the full cell space everywhere; the planner says where the starter's went
+    with pytest.raises(ValueError, match="'nb201-small' space"):
+        plan_jobs(ds, {"nb201": 2}, 1, RECIPE)
 
 
 def test_cli_run_twice_trains_once(small_probe: Path) -> None:

@@ -102,8 +102,9 @@ def test_a_failing_job_fails_alone_with_its_own_error(ray_address: str,
                                                       tmp_path: Path) -> None:
     from lde import Store
 
-    bad = Job(genotype=spaces.sample_unique("nb201", 1, 0)[0], dataset="mnist1d?per_class=20",
-              recipe=RECIPE, source="test-ray")  # NAS-Bench-201 needs square inputs
+    # NAS-Bench-201 needs square inputs
+    bad = Job(genotype=spaces.sample_unique("nb201-small", 1, 0)[0],
+              dataset="mnist1d?per_class=20", recipe=RECIPE, source="test-ray")
     good = _jobs(1)[0]
     with Store(tmp_path / "fail.duckdb") as store:
         ensure_datasets(store, [bad.dataset, good.dataset], dcn=False, source="test-ray")

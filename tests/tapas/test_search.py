@@ -13,13 +13,13 @@ import pytest
 
 from tapas.client import Client, DatasetInfo, Prediction
 from tapas.search import (
-    NB201CellSpace,
     cell_ops,
     get_search_space,
     random_search,
     regularized_evolution,
     thompson_search,
 )
+from tapas.spaces import SPACES
 from tests.tapas.live_server import TOKEN, live_server, service_env  # noqa: F401
 
 OP_VALUE = {"nor_conv_3x3": 3.0, "nor_conv_1x1": 2.0, "skip_connect": 1.0, "avg_pool_3x3": 0.5,
@@ -83,7 +83,7 @@ def test_same_seed_same_result(strategy: Any) -> None:
 
 
 def test_evolution_beats_random_on_a_structured_landscape() -> None:
-    space_best = max(FunctionScorer().value(c) for c in NB201CellSpace().enumerate())
+    space_best = max(FunctionScorer().value(c) for c in SPACES["nb201"].enumerate())
     rea = [regularized_evolution(FunctionScorer(), "nb201", dcn=0.5, budget=300, seed=s)
            .chosen.mean for s in range(4)]
     rnd = [random_search(FunctionScorer(), "nb201", dcn=0.5, budget=300, seed=s).chosen.mean
@@ -93,7 +93,7 @@ def test_evolution_beats_random_on_a_structured_landscape() -> None:
 
 
 def test_thompson_sampling_beats_random_and_spends_its_budget() -> None:
-    space_best = max(FunctionScorer().value(c) for c in NB201CellSpace().enumerate())
+    space_best = max(FunctionScorer().value(c) for c in SPACES["nb201"].enumerate())
     ts = [thompson_search(FunctionScorer(), "nb201", dcn=0.5, budget=300, seed=s)
           for s in range(4)]
     rnd = [random_search(FunctionScorer(), "nb201", dcn=0.5, budget=300, seed=s).chosen.mean
@@ -120,7 +120,7 @@ def test_ucb_ranks_where_a_clipped_upper_bound_ties() -> None:
 
 
 def test_mutation_changes_exactly_one_edge() -> None:
-    sp, rng = NB201CellSpace(), random.Random(0)
+    sp, rng = SPACES["nb201"], random.Random(0)
     for _ in range(200):
         g = sp.sample(rng)
         child = sp.mutate(g, rng)
@@ -174,7 +174,8 @@ def test_bad_arguments_are_clear_errors() -> None:
         random_search(f, "nb201", dcn=0.5, budget=10, input_shape=(3, 16, 32))
     with pytest.raises(ValueError, match="objective"):
         random_search(f, "nb201", dcn=0.5, budget=10, objective="median")
-    assert get_search_space("nb201-small").name == "nb201-small"
+    with pytest.warns(DeprecationWarning, match="tapas.spaces.get_space"):
+        assert get_search_space("nb201-small") is SPACES["nb201-small"]
 
 
 # ------------------------------------------------------------------ real search loops
@@ -202,9 +203,7 @@ def test_search_loop_against_real_server(api: Client) -> None:
     assert c.lower <= c.mean <= c.upper and 0.0 <= c.mean <= 1.0
     assert res.predictors and all(p.startswith("p_") for p in res.predictors)
     # the chosen network's score is what the service says for it when asked directly
-    from tapas.spaces import chain
-
-    again = api.predict([chain.build(c.genotype, (1, 8, 8), 10)], dataset=ds.name)[0]
+    again = api.predict([SPACES["chain"].build(c.genotype, (1, 8, 8), 10)], dataset=ds.name)[0]
     assert again.arch_id == c.arch_id and again.mean == pytest.approx(c.mean)
     # same seed over HTTP: the same search
     res2 = regularized_evolution(api, "chain", dataset=ds.name, budget=40, seed=0,
@@ -271,16 +270,14 @@ def test_bench_search_refuses_bad_input_cleanly(tmp_path: Path) -> None:
 def test_chain_genotypes_building_one_network_share_a_key() -> None:
     import random
 
-    from tapas.search.spaces import chain_space
-
-    sp = chain_space()
+    sp = SPACES["chain"]
     rng = random.Random(0)
     by_key: dict[str, set[str]] = {}
     genotypes = set()
     for _ in range(400):
         g = sp.sample(rng)
         genotypes.add(json.dumps(g, sort_keys=True))
-        arch = sp._mod.build(g, (1, 8, 8), 10)
+        arch = sp.build(g, (1, 8, 8), 10)
         by_key.setdefault(sp.key(g), set()).add(arch.id)
     # one key, one network: keys never merge different networks ...
     assert all(len(ids) == 1 for ids in by_key.values())

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from tapas.client import Client
-from tapas.types import TargetError, parse_archs, resolve_target
+from tapas.types import TargetError, parse_archs, parse_input_shape, resolve_target
 
 CELL = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 
@@ -36,3 +36,18 @@ def test_client_refuses_before_sending() -> None:
     with Client("http://127.0.0.1:9", retries=0) as c, pytest.raises(TargetError) as ei:
         c.predict([CELL], dcn=0.5, input_shape=[3, float("inf"), 32])
     assert "input_shape[1]" in str(ei.value)
+
+
+@pytest.mark.parametrize("text", ["3x32x32", "3X32X32", " 3 x 32 x 32 ", "3,32,32",
+                                  "[3, 32, 32]", (3, 32, 32), [3.0, 32, 32]])
+def test_one_input_shape_syntax_reads_every_spelling(text: object) -> None:
+    assert parse_input_shape(text) == (3, 32, 32)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["3x32", "3x32x32x1", "axbxc", "", "0x32x32", [3, 32],
+                                  "3x-1x32"])
+def test_bad_input_shapes_name_the_flag_and_the_value(text: object) -> None:
+    with pytest.raises(TargetError) as ei:
+        parse_input_shape(text, "--input-shape")  # type: ignore[arg-type]
+    assert ei.value.field == "--input-shape" and str(ei.value).startswith("--input-shape must")
+    assert repr(text) in str(ei.value) or str(text) in str(ei.value)
