@@ -60,6 +60,7 @@ from tapas.types import (
     Query,
     Target,
     check_predictor_id,
+    covering_first,
     is_model_file_name,
     parse_archs,
     resolve_target,
@@ -767,6 +768,9 @@ class Pipeline:
                 del self._resolved[key]
 
     def _remember(self, model: Any, info: PredictorInfo, pin: bool = False) -> None:
+        if info.created is None:  # just trained: the registration time orders it
+            reg = self.store.predictor(info.id)
+            info = info if reg is None else info.with_(created=reg.created)
         with self._mem_lock:
             self._seq += 1
             self._loaded[info.id] = (model, info, self._seq)
@@ -910,19 +914,18 @@ class Pipeline:
 
     def _covering_loaded(self, dcn: float,
                          exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
-        best = None
+        """A predictor in memory covering ``dcn``, by the registry's rule
+        (:func:`~tapas.types.covering_first`), never one trained on an excluded dataset."""
         with self._mem_lock:
-            for model, info, seq in self._loaded.values():
-                if info.covers(dcn) and not exclude.intersection(info.datasets):
-                    key = (abs(info.dcn - dcn), -seq)
-                    if best is None or key < best[0]:
-                        best = (key, model, info)
-        return None if best is None else (best[1], best[2])
+            held = {info.id: (model, info) for model, info, _ in self._loaded.values()
+                    if not exclude.intersection(info.datasets)}
+        first = covering_first((info for _, info in held.values()), dcn)
+        return held[first[0].id] if first else None
 
     def _covering_registered(self, dcn: float,
                              exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
-        """A registered predictor covering ``dcn`` (nearest target, newest first), loaded
-        from disk; one whose file is gone or unreadable (e.g. an older format) is skipped."""
+        """A registered predictor covering ``dcn`` (:func:`~tapas.types.covering_first`),
+        loaded from disk; one whose file is gone or unreadable (e.g. an older format) is skipped."""
         for info in self.store.covering_predictors(dcn):
             if exclude.intersection(info.datasets):
                 continue

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -178,6 +178,17 @@ class PredictorInfo:
                    datasets=tuple(d.get("datasets") or (prov or {}).get("datasets") or ()),
                    metrics=dict(d.get("metrics") or {}), artifact=str(d.get("artifact", "")),
                    cached=d.get("cached"), created=d.get("created"), provenance=prov)
+
+
+def covering_first(infos: Iterable[PredictorInfo], dcn: float) -> list[PredictorInfo]:
+    """The predictors of ``infos`` whose DCN range covers ``dcn``, in the order they answer:
+    the one trained for the nearest DCN first, then the newest registration, then by id.
+    The one rule for the registry (:meth:`lde.Store.covering_predictors`) and the
+    predictors a pipeline holds in memory."""
+    out = sorted((i for i in infos if i.covers(dcn)), key=lambda i: i.id)
+    out.sort(key=lambda i: i.created or "", reverse=True)  # ISO timestamps sort as text
+    out.sort(key=lambda i: abs(i.dcn - dcn))
+    return out
 
 
 def _answer_level(doc: str = "") -> dict[str, Any]:
@@ -574,6 +585,6 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
 __all__ = ["ANSWER_FIELDS", "DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "MODEL_FILE_NAME",
            "NETWORK_FIELDS", "PREDICTOR_ID", "Answer", "ArchListError", "DatasetInfo",
            "NoPredictorError", "Prediction", "PredictorIdError", "PredictorInfo", "Query",
-           "Target", "TargetError", "check_classes", "check_dcn_or_dataset",
+           "Target", "TargetError", "check_classes", "check_dcn_or_dataset", "covering_first",
            "check_predictor_id", "check_shape", "is_model_file_name", "join_path", "parse_arch",
            "parse_archs", "resolve_target"]
