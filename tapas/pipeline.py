@@ -37,6 +37,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1004,6 +1005,7 @@ class Pipeline:
         output converted into one :class:`~tapas.types.Answer` per query
         (:func:`to_predictions`). A query that fails gets its exception in its place; the
         others are answered."""
+        t0 = time.perf_counter()
         out: list[Answer | Exception] = [None] * len(queries)  # type: ignore[list-item]
         groups: dict[int, tuple[Any, PredictorInfo, list[int]]] = {}
         for i, q in enumerate(queries):
@@ -1033,7 +1035,8 @@ class Pipeline:
                 part = p.take(start, start + len(q.archs))
                 start += len(q.archs)
                 out[i] = Answer(info, q.dcn, float(part.coverage),
-                                to_predictions(q.archs, part, info.id, q.dcn, q.members))
+                                to_predictions(q.archs, part, info.id, q.dcn, q.members),
+                                latency_ms=round(1e3 * (time.perf_counter() - t0), 3))
         return out
 
     def answer(self, query: Query) -> Answer:

@@ -296,6 +296,9 @@ class Answer:
     dcn: float
     coverage: float
     predictions: tuple[Prediction, ...] = ()
+    latency_ms: float | None = field(default=None, metadata={
+        "doc": "Milliseconds the predictor took to answer: choosing it and the forward pass "
+               "(shared with the requests batched alongside), not the time in the queue."})
 
     def _own(self, finite: bool) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name), finite) for f in fields(self)
