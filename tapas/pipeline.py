@@ -1069,14 +1069,12 @@ def to_predictions(archs: Sequence[Any], out: Any, predictor: str, dcn: float,
     ``predictor.EnsembleOutput``) into a :class:`~tapas.types.Prediction` per network, by
     ``predictor`` (its id) for ``dcn``; each member's prediction only when asked for."""
     cov = float(out.coverage)
-    mem: list[Any] = ([tuple(float(v) for v in col) for col in out.members.T]
+    mem: list[Any] = ([tuple(col) for col in np.asarray(out.members, float).T.tolist()]
                       if members and out.members is not None else [None] * len(archs))
     inside, why = out.domain_flags()
-    return tuple(Prediction(arch_id=a.id, mean=float(m), spread=float(s), lower=float(lo),
-                            upper=float(hi), predictor=predictor, dcn=dcn, coverage=cov,
-                            members=mb, in_domain=ok, domain_reasons=tuple(r))
-                 for a, m, s, lo, hi, mb, ok, r in zip(archs, out.mean, out.spread, out.lower,
-                                                       out.upper, mem, inside, why,
+    cols = (np.asarray(v, float).tolist() for v in (out.mean, out.spread, out.lower, out.upper))
+    return tuple(Prediction(a.id, m, s, lo, hi, predictor, dcn, cov, mb, ok, tuple(r))
+                 for a, m, s, lo, hi, mb, ok, r in zip(archs, *cols, mem, inside, why,
                                                        strict=True))
 
 

@@ -248,13 +248,8 @@ class Prediction:
         per-network field (the answer-level ones are the response's, :meth:`Answer.wire`)
         by its wire name, a non-finite number as null, an optional field that is None
         (``members`` unless asked for) left out."""
-        out: dict[str, Any] = {}
-        for f in NETWORK_FIELDS:
-            v = getattr(self, f.name)
-            if v is None and f.default is None:
-                continue
-            out[f.metadata.get("wire", f.name)] = _plain(v)
-        return out
+        return {key: _plain(getattr(self, name)) for name, key, optional in _WIRE
+                if not (optional and getattr(self, name) is None)}
 
     @classmethod
     def from_wire(cls, result: dict[str, Any], answer: dict[str, Any]) -> Prediction:
@@ -282,6 +277,9 @@ ANSWER_FIELDS = tuple(f for f in fields(Prediction) if f.metadata.get("answer"))
 NETWORK_FIELDS = tuple(f for f in fields(Prediction) if not f.metadata.get("answer"))
 """The :class:`Prediction` fields of each network."""
 _HINTS = get_type_hints(Prediction)
+_WIRE = tuple((f.name, f.metadata.get("wire", f.name), f.default is None)
+              for f in NETWORK_FIELDS)
+"""Per network field: its name, its wire name, whether None leaves it out."""
 
 
 @dataclass(frozen=True)
