@@ -8,7 +8,11 @@ same records:
   stored dataset, plus the classes and input shape the networks are built for), with
   the one defaulting rule (:data:`DEFAULT_NUM_CLASSES`, :data:`DEFAULT_INPUT_SHAPE`).
 * :class:`DatasetInfo`, :class:`PredictorInfo`, :class:`Prediction`: a stored
-  dataset, a trained predictor's provenance, one architecture's predicted accuracy.
+  dataset, a trained predictor's provenance, one architecture's predicted accuracy (the
+  one shape a prediction has, from the model's output to the wire and the CLI's rows).
+* :class:`Query`, :class:`Answer`: a predict request, parsed, and its answer (the
+  predictor, the values its networks share, a :class:`Prediction` each).
+* :func:`covering_first`: which registered or loaded predictor answers a DCN.
 * :func:`parse_archs`: architectures as they come over the wire or from a user (cell
   strings, IR dicts/JSON text, ``Architecture`` objects); errors name the failing item.
 * :func:`check_predictor_id`, :func:`is_model_file_name`: a predictor id and its model
@@ -191,7 +195,7 @@ def covering_first(infos: Iterable[PredictorInfo], dcn: float) -> list[Predictor
     return out
 
 
-def _answer_level(doc: str = "") -> dict[str, Any]:
+def _answer_level(doc: str) -> dict[str, Any]:
     """Field metadata of a :class:`Prediction` field that is the whole answer's (the same for
     every network of a request): on the wire it is the response's, not each result's."""
     return {"answer": True, "doc": doc}
@@ -204,7 +208,7 @@ class Prediction:
     (:meth:`wire`), the client's parse (:meth:`from_wire`), the CLI's rows (:meth:`row`)
     and the search's candidates are all derived from these fields, so a new field is
     declared here and filled in where the model's output is converted
-    (:func:`tapas.pipeline.predictions`). ``doc`` in a field's metadata is its API text.
+    (:func:`tapas.pipeline.to_predictions`). ``doc`` in a field's metadata is its API text.
 
     ``spread`` is the ensemble's standard deviation; ``[lower, upper]`` the calibrated
     interval of nominal ``coverage``; ``predictor`` the id of the model that answered;
@@ -257,10 +261,8 @@ class Prediction:
         id, the DCN, the coverage); a missing optional field takes its default, null a
         number's NaN."""
         kw = {f.name: answer[f.name] for f in ANSWER_FIELDS}
-        for f in NETWORK_FIELDS:
-            key = f.metadata.get("wire", f.name)
-            if key in result:
-                kw[f.name] = _decode(_HINTS[f.name], result[key])
+        kw.update({name: _decode(_HINTS[name], result[key]) for name, key, _ in _WIRE
+                   if key in result})
         return cls(**kw)
 
     def row(self) -> dict[str, Any]:
