@@ -50,7 +50,13 @@ from lde.selection import select_adaptive
 from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
 from tapas.arch.cache import budgeted, network_bytes
 from tapas.config import SEED_RANGE
-from tapas.types import PredictorIdError, PredictorInfo, check_predictor_id, is_model_file_name
+from tapas.types import (
+    PredictorIdError,
+    PredictorInfo,
+    check_predictor_id,
+    covering_first,
+    is_model_file_name,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -843,16 +849,11 @@ class Store:
     def covering_predictors(self, dcn: float, snapshot: str | None = None
                             ) -> list[PredictorInfo]:
         """Registered predictors whose [dcn_lo, dcn_hi] covers ``dcn`` (trained at
-        ``snapshot``, if given): the one trained for the nearest DCN first, newest first
-        on ties."""
-        where = "dcn_lo - 1e-9 <= ? AND ? <= dcn_hi + 1e-9"
-        params: list[Any] = [dcn, dcn]
-        if snapshot is not None:
-            where += " AND snapshot = ?"
-            params.append(snapshot)
-        rows = self._q(f"SELECT {self._P_COLS} FROM predictors WHERE {where} "
-                       "ORDER BY abs(dcn - ?), created_at DESC, id", [*params, dcn])
-        return [self._pred(r) for r in rows]
+        ``snapshot``, if given), in the order they answer
+        (:func:`tapas.types.covering_first`: nearest DCN, then newest)."""
+        where, params = ("WHERE snapshot = ?", [snapshot]) if snapshot is not None else ("", [])
+        rows = self._q(f"SELECT {self._P_COLS} FROM predictors {where}", params)
+        return covering_first((self._pred(r) for r in rows), dcn)
 
     def predictors(self) -> list[PredictorInfo]:
         """Every registered predictor, oldest first."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from predictor.ensemble import Prediction
+from predictor.ensemble import EnsembleOutput
 from predictor.history import HistoryTable
 from predictor.persist import ModelFileError, read_header
 
@@ -30,5 +30,5 @@ def __getattr__(name: str) -> Any:
         return getattr(tap, name)
     raise AttributeError(f"module 'predictor' has no attribute {name!r}")
 
-__all__ = ["HistoryTable", "ModelFileError", "NotFittedError", "Prediction", "TAPRegressor",
+__all__ = ["EnsembleOutput", "HistoryTable", "ModelFileError", "NotFittedError", "TAPRegressor",
            "load", "read_header"]

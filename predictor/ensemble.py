@@ -31,8 +31,10 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class Prediction:
-    """Per-network predicted accuracy with its ensemble spread and conformal interval."""
+class EnsembleOutput:
+    """The model's output for a batch of networks, as arrays: predicted accuracy, ensemble
+    spread and conformal interval. The application turns it into one
+    :class:`tapas.types.Prediction` per network (:func:`tapas.pipeline.to_predictions`)."""
 
     mean: np.ndarray
     spread: np.ndarray
@@ -54,23 +56,16 @@ class Prediction:
         inside = [True] * n if self.in_domain is None else [bool(v) for v in self.in_domain]
         return inside, list(self.reasons) if self.reasons else [()] * n
 
-    def take(self, start: int, stop: int) -> Prediction:
+    def take(self, start: int, stop: int) -> EnsembleOutput:
         """The networks ``start:stop`` of this batch (a scoring batch that merged several
         requests is split back into one answer each)."""
         sl = slice(start, stop)
-        return Prediction(
+        return EnsembleOutput(
             mean=self.mean[sl], spread=self.spread[sl], lower=self.lower[sl],
             upper=self.upper[sl], coverage=self.coverage,
             in_domain=None if self.in_domain is None else self.in_domain[sl],
             reasons=self.reasons[sl] if self.reasons else (),
             members=None if self.members is None else self.members[:, sl])
-
-    def to_dict(self) -> dict[str, object]:
-        return {"mean": self.mean.tolist(), "spread": self.spread.tolist(),
-                "lower": self.lower.tolist(), "upper": self.upper.tolist(),
-                "coverage": self.coverage,
-                "in_domain": None if self.in_domain is None else self.in_domain.tolist(),
-                "reasons": [list(r) for r in self.reasons]}
 
 
 def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
@@ -106,10 +101,10 @@ def calibrate(y: np.ndarray, mean: np.ndarray, spread: np.ndarray,
 
 def interval(mean: np.ndarray, spread: np.ndarray, q: float, s0: float,
              coverage: float, widen: np.ndarray | float = 1.0,
-             members: np.ndarray | None = None) -> Prediction:
-    """Build the :class:`Prediction`; half-widths are multiplied by ``widen`` (per
+             members: np.ndarray | None = None) -> EnsembleOutput:
+    """Build the :class:`EnsembleOutput`; half-widths are multiplied by ``widen`` (per
     network: wider outside the training domain); bounds are clipped to [0, 1]."""
     half = q * (spread + s0) * widen if math.isfinite(q) else np.full_like(mean, np.inf)
-    return Prediction(mean=mean, spread=spread, lower=np.clip(mean - half, 0.0, 1.0),
-                      upper=np.clip(mean + half, 0.0, 1.0), coverage=coverage,
-                      members=members)
+    return EnsembleOutput(mean=mean, spread=spread, lower=np.clip(mean - half, 0.0, 1.0),
+                          upper=np.clip(mean + half, 0.0, 1.0), coverage=coverage,
+                          members=members)

@@ -55,7 +55,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from predictor.domain import OUT_OF_DOMAIN_WIDENING, Domain
 from predictor.encoding import ENCODING_VERSION, MAX_STEPS, STEP_DIM, encode_batch
-from predictor.ensemble import Prediction, calibrate, interval
+from predictor.ensemble import EnsembleOutput, calibrate, interval
 from predictor.history import (
     HISTORY_DIM,
     N_DESCRIPTOR,
@@ -771,7 +771,7 @@ class TAPRegressor(BaseEstimator):
         return self.predict_members(archs, dcn, history).mean(0)
 
     def predict_interval(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
-                         history: HistoryTable | None = None) -> Prediction:
+                         history: HistoryTable | None = None) -> EnsembleOutput:
         """Mean, ensemble spread and the split-conformal interval at ``coverage``, with
         ``in_domain`` per network; intervals widen outside the training domain."""
         a = check_archs(archs)

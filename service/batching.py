@@ -5,8 +5,8 @@ Python-level loops whose cost hardly depends on the batch. Many clients sending 
 network each therefore used to cost a forward pass each, on threads that fought over
 the GIL (16 clients: 55 req/s at p99 577 ms on 2 cores). Here one scoring thread
 takes every request waiting when it is free and scores them with one forward pass per
-predictor (:meth:`tapas.pipeline.Pipeline.score_many`): under load batches grow by
-themselves, and a lone request waits for nothing.
+predictor (:meth:`tapas.pipeline.Pipeline.answer_many`, the one call that predicts):
+under load batches grow by themselves, and a lone request waits for nothing.
 """
 
 from __future__ import annotations
@@ -17,35 +17,37 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from tapas.types import Query
+
 MAX_BATCH_NETWORKS = 2048
 """A batch stops growing at this many networks (a large request is scored alone)."""
 
-Request = tuple[Sequence[Any], float, str | None]
-ScoreMany = Callable[[Sequence[Request]], list[Any]]
+AnswerMany = Callable[[Sequence[Query]], list[Any]]
 
 
 class ScoreBatcher:
     """One daemon thread that scores queued requests in merged batches.
 
-    ``submit(archs, dcn, predictor)`` blocks until its own answer is ready and returns
-    what ``score_many`` gave for it, raising the exception it gave instead.
+    ``submit(query)`` blocks until its own answer is ready and returns what
+    ``answer_many`` gave for it, raising the exception it gave instead.
     """
 
-    def __init__(self, score_many: ScoreMany, max_networks: int = MAX_BATCH_NETWORKS) -> None:
-        self._score_many = score_many
+    def __init__(self, answer_many: AnswerMany, max_networks: int = MAX_BATCH_NETWORKS
+                 ) -> None:
+        self._answer_many = answer_many
         self.max_networks = max_networks
-        self._queue: queue.SimpleQueue[tuple[Request, Future[Any]] | None] = queue.SimpleQueue()
-        self._held: tuple[Request, Future[Any]] | None = None  # taken but did not fit
+        self._queue: queue.SimpleQueue[tuple[Query, Future[Any]] | None] = queue.SimpleQueue()
+        self._held: tuple[Query, Future[Any]] | None = None  # taken but did not fit
         self._thread = threading.Thread(target=self._run, name="tapas-scorer", daemon=True)
         self._thread.start()
         self.batches = 0
         self.requests = 0
 
-    def submit(self, archs: Sequence[Any], dcn: float, predictor: str | None = None) -> Any:
+    def submit(self, query: Query) -> Any:
         if not self._thread.is_alive():
             raise RuntimeError("the scoring thread has stopped (the service is shutting down)")
         fut: Future[Any] = Future()
-        self._queue.put(((archs, dcn, predictor), fut))
+        self._queue.put((query, fut))
         return fut.result()
 
     def close(self, timeout: float = 10.0) -> None:
@@ -53,12 +55,12 @@ class ScoreBatcher:
         self._queue.put(None)
         self._thread.join(timeout)
 
-    def _next_batch(self) -> tuple[list[tuple[Request, Future[Any]]], bool]:
+    def _next_batch(self) -> tuple[list[tuple[Query, Future[Any]]], bool]:
         first = self._held if self._held is not None else self._queue.get()
         self._held = None
         if first is None:
             return [], True
-        batch, n = [first], len(first[0][0])
+        batch, n = [first], len(first[0].archs)
         while n < self.max_networks:
             try:
                 item = self._queue.get_nowait()
@@ -66,11 +68,11 @@ class ScoreBatcher:
                 break
             if item is None:
                 return batch, True
-            if n + len(item[0][0]) > self.max_networks:
+            if n + len(item[0].archs) > self.max_networks:
                 self._held = item
                 break
             batch.append(item)
-            n += len(item[0][0])
+            n += len(item[0].archs)
         return batch, False
 
     def _run(self) -> None:
@@ -80,7 +82,7 @@ class ScoreBatcher:
             if not batch:
                 continue
             try:
-                answers = self._score_many([req for req, _ in batch])
+                answers = self._answer_many([q for q, _ in batch])
             except BaseException as e:  # noqa: BLE001 - every waiting request hears of it
                 answers = [e] * len(batch)
             self.batches += 1

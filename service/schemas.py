@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from tapas.config import MAX_CURVE_LEN, MAX_EPOCHS, MAX_HPARAMS_BYTES, SEED_RANGE
+from tapas.types import NETWORK_FIELDS, Answer, Prediction
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -230,25 +232,42 @@ class PredictRequest(_Strict):
                                               "default: the one covering the DCN.")
 
 
-class Score(BaseModel):
-    id: str = Field(description="The architecture's content hash.")
-    mean: float = Field(description="Predicted final accuracy in [0, 1].")
-    spread: float = Field(description="Standard deviation over the ensemble's members.")
-    lower: float
-    upper: float
-    members: list[float] | None = Field(None, description="Each ensemble member's prediction "
-                                                         "(when the request asks for them).")
-    in_domain: bool = Field(True, description="Whether the network and the target lie inside "
-                            "what the predictor's training experiments cover (input shape, "
-                            "classes, DCN, op types, network size). False: an extrapolation; "
-                            "the interval is widened and its coverage is not guaranteed.")
-    domain_reasons: list[str] = Field(default_factory=list, description="What lies outside "
-                                      "the training domain, one sentence each (empty when "
-                                      "in domain).")
+def _wire_type(hint: Any) -> Any:
+    """A dataclass field's type as its JSON form (a tuple is a list)."""
+    args = get_args(hint)
+    if get_origin(hint) is tuple:
+        return list[_wire_type(args[0])]  # type: ignore[misc]
+    if type(None) in args:
+        return _wire_type(next(a for a in args if a is not type(None))) | None
+    return hint
 
 
-class PredictResponse(BaseModel):
-    predictor: Predictor
-    dcn: float
-    coverage: float = Field(description="Nominal coverage of [lower, upper].")
-    results: list[Score]
+def _wire_field(f: dataclasses.Field[Any], hint: Any, doc: str | None) -> tuple[Any, Any]:
+    """A dataclass field as a pydantic field of the same type, default and description."""
+    if f.default is dataclasses.MISSING:
+        info = Field(description=doc)
+    elif isinstance(f.default, tuple):
+        info = Field(default_factory=list, description=doc)
+    else:
+        info = Field(f.default, description=doc)
+    return _wire_type(hint), info
+
+
+def _doc(f: dataclasses.Field[Any]) -> str | None:
+    return f.metadata.get("doc") or None
+
+
+_PREDICTION_HINTS = get_type_hints(Prediction)
+#: One network's result: :class:`tapas.types.Prediction`'s per-network fields by their wire
+#: names (:meth:`Prediction.wire`), generated so that a new field is declared once.
+Score = create_model("Score", **{  # type: ignore[call-overload]
+    f.metadata.get("wire", f.name): _wire_field(f, _PREDICTION_HINTS[f.name], _doc(f))
+    for f in NETWORK_FIELDS})
+_ANSWER_HINTS = get_type_hints(Answer)
+_PREDICTION_DOCS = {f.name: _doc(f) for f in dataclasses.fields(Prediction)}
+#: The ``/v1/predict`` response: :class:`tapas.types.Answer`'s fields (:meth:`Answer.wire`),
+#: each described as the :class:`~tapas.types.Prediction` field of the same name, if any.
+PredictResponse = create_model("PredictResponse", predictor=(Predictor, ...), **{
+    f.name: _wire_field(f, _ANSWER_HINTS[f.name], _PREDICTION_DOCS.get(f.name) or _doc(f))
+    for f in dataclasses.fields(Answer) if f.name not in ("predictor", "predictions")},
+    results=(list[Score], ...))

@@ -41,9 +41,11 @@ from tapas.pipeline import (
     verify_predictor,
 )
 from tapas.types import (
+    Answer,
     ArchListError,
     DatasetInfo,
     PredictorInfo,
+    Query,
     Target,
     TargetError,
     join_path,
@@ -158,7 +160,7 @@ class ServiceState:
             self._prev_threads = torch.get_num_threads()
             torch.set_num_threads(self.torch_threads)
         self.store = self.pipeline.open().store
-        self.scorer = ScoreBatcher(self.pipeline.score_many)
+        self.scorer = ScoreBatcher(self.pipeline.answer_many)
         if self.uploads.is_dir():  # files of jobs a killed server left behind (now 'lost')
             for f in self.uploads.iterdir():
                 if f.is_file():
@@ -499,10 +501,9 @@ class ServiceState:
         return info.to_dict()
 
     # ------------------------------------------------------------------- predict
-    def predict(self, archs: Sequence[Any], dcn: float,
-                predictor: str | None = None) -> tuple[Any, dict[str, Any]]:
-        """Score parsed architectures: (prediction with mean/spread/lower/upper and
-        members, predictor).
+    def predict(self, query: Query) -> Answer:
+        """Answer a parsed request through the batching thread (the pipeline's one call,
+        :meth:`Pipeline.answer_many`).
 
         The pipeline's predictor answers (:meth:`Pipeline.select`: ``predictor`` pins a
         registered one by id, 404 when unknown; else the one covering ``dcn``, never
@@ -514,7 +515,7 @@ class ServiceState:
                            "retry when GET /health/ready answers 200",
                            headers={"Retry-After": "2"})
         try:
-            batch, info = self.scorer.submit(archs, dcn, predictor)
+            return self.scorer.submit(query)
         except NoPredictorError as e:
             if self.default_state == "training":
                 raise APIError(503, "predictor_training", f"{e}; the default predictor is "
@@ -527,4 +528,3 @@ class ServiceState:
             raise APIError(409, "unreadable_predictor", str(e), "body.predictor") from None
         except ValueError as e:  # e.g. an architecture the encoding cannot represent
             raise APIError(422, "unscorable_architecture", str(e), "body.archs") from None
-        return batch, info.to_dict()

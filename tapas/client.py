@@ -34,6 +34,7 @@ import httpx
 import numpy as np
 
 from tapas.types import (
+    Answer,
     DatasetInfo,
     NoPredictorError,
     Prediction,
@@ -554,14 +555,7 @@ class Client:
         if len(results) != len(chunk):
             raise TapasError(f"the server scored {len(results)} of {len(chunk)} architectures",
                              code="invalid_response")
-        pid, dcn, cov = body["predictor"]["id"], float(body["dcn"]), float(body["coverage"])
-        return [Prediction(arch_id=r["id"], mean=_f(r["mean"]), spread=_f(r["spread"]),
-                           lower=_f(r["lower"]), upper=_f(r["upper"]), predictor=pid, dcn=dcn,
-                           coverage=cov, members=None if r.get("members") is None
-                           else tuple(_f(v) for v in r["members"]),
-                           in_domain=bool(r.get("in_domain", True)),
-                           domain_reasons=tuple(str(w) for w in r.get("domain_reasons") or ()))
-                for r in results]
+        return Answer.predictions_from_wire(body)
 
     def dataset_info(self, ident: str) -> DatasetInfo:
         """Alias of :meth:`dataset` (the scorer interface shared with ``LocalScorer``)."""
@@ -595,10 +589,6 @@ def _chunks(items: list[Any], max_items: int, max_bytes: int
 def _where_key(r: dict[str, Any]) -> tuple[int, int, str]:
     w = r["where"]
     return (0, w, "") if isinstance(w, int) else (1, 0, str(w))
-
-
-def _f(v: Any) -> float:
-    return float("nan") if v is None else float(v)
 
 
 def _shift_index(text: str, offset: int) -> str:

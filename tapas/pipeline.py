@@ -37,6 +37,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,13 +52,16 @@ from probenet.datasets import BUILTINS as BUILTIN_DATASETS
 from probenet.datasets import DataLimits, DatasetError, DatasetTooLarge
 from tapas import __version__
 from tapas.types import (
+    Answer,
     DatasetInfo,
     NoPredictorError,
     Prediction,
     PredictorIdError,
     PredictorInfo,
+    Query,
     Target,
     check_predictor_id,
+    covering_first,
     is_model_file_name,
     parse_archs,
     resolve_target,
@@ -765,6 +769,9 @@ class Pipeline:
                 del self._resolved[key]
 
     def _remember(self, model: Any, info: PredictorInfo, pin: bool = False) -> None:
+        if info.created is None:  # just trained: the registration time orders it
+            reg = self.store.predictor(info.id)
+            info = info if reg is None else info.with_(created=reg.created)
         with self._mem_lock:
             self._seq += 1
             self._loaded[info.id] = (model, info, self._seq)
@@ -908,19 +915,18 @@ class Pipeline:
 
     def _covering_loaded(self, dcn: float,
                          exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
-        best = None
+        """A predictor in memory covering ``dcn``, by the registry's rule
+        (:func:`~tapas.types.covering_first`), never one trained on an excluded dataset."""
         with self._mem_lock:
-            for model, info, seq in self._loaded.values():
-                if info.covers(dcn) and not exclude.intersection(info.datasets):
-                    key = (abs(info.dcn - dcn), -seq)
-                    if best is None or key < best[0]:
-                        best = (key, model, info)
-        return None if best is None else (best[1], best[2])
+            held = {info.id: (model, info) for model, info, _ in self._loaded.values()
+                    if not exclude.intersection(info.datasets)}
+        first = covering_first((info for _, info in held.values()), dcn)
+        return held[first[0].id] if first else None
 
     def _covering_registered(self, dcn: float,
                              exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
-        """A registered predictor covering ``dcn`` (nearest target, newest first), loaded
-        from disk; one whose file is gone or unreadable (e.g. an older format) is skipped."""
+        """A registered predictor covering ``dcn`` (:func:`~tapas.types.covering_first`),
+        loaded from disk; one whose file is gone or unreadable (e.g. an older format) is skipped."""
         for info in self.store.covering_predictors(dcn):
             if exclude.intersection(info.datasets):
                 continue
@@ -978,34 +984,41 @@ class Pipeline:
             f"(train_predictor(dcn={dcn:.4f})) or pass train=True", dcn)
 
     # ------------------------------------------------------------------ predict
-    def score(self, archs: Sequence[Any], dcn: float, *, exclude_datasets: Sequence[str] = (),
-              train: bool = False, predictor: str | None = None) -> tuple[Any, PredictorInfo]:
-        """Score parsed architectures: (the predictor's interval prediction with
-        ``mean``/``spread``/``lower``/``upper``/``coverage``, ``members`` (one row per
-        ensemble member) and ``in_domain``/``reasons`` per network, the predictor);
-        ``predictor`` pins one by id (:meth:`select`)."""
-        model, info = self.select(dcn, exclude_datasets=exclude_datasets, train=train,
-                                  predictor=predictor)
-        return model.predict_interval(list(archs), dcn), info
+    def query(self, archs: Sequence[Any], *, dcn: float | None = None,
+              dataset: str | None = None, num_classes: int | None = None,
+              input_shape: Sequence[int] | None = None, exclude_datasets: Sequence[str] = (),
+              train: bool = False, members: bool = False,
+              predictor: str | None = None) -> Query:
+        """A predict request, its target resolved (:meth:`target`) and its architectures
+        (cell specs, IR dicts/JSON text or ``Architecture`` objects) parsed for it."""
+        target = self.target(dcn=dcn, dataset=dataset, num_classes=num_classes,
+                             input_shape=input_shape)
+        parsed = parse_archs(archs, target.num_classes, target.input_shape)
+        return Query(tuple(parsed), target.value, predictor, members, tuple(exclude_datasets),
+                     train)
 
-    def score_many(self, requests: Sequence[tuple[Sequence[Any], float, str | None]],
-                   ) -> list[tuple[Any, PredictorInfo] | Exception]:
-        """:meth:`score` for several requests ``(archs, dcn, predictor)`` at once: those
-        answered by the same predictor share one forward pass (a batch of single-network
-        requests costs about what one request does), then each gets its own slice.
-        A request that fails gets its exception in its place; the others are answered."""
-        out: list[tuple[Any, PredictorInfo] | Exception] = [None] * len(requests)  # type: ignore[list-item]
+    def answer_many(self, queries: Sequence[Query]) -> list[Answer | Exception]:
+        """The one application call that predicts: each query's predictor chosen
+        (:meth:`select`), the queries answered by the same predictor scored in one forward
+        pass (a batch of single-network requests costs about what one request does; the
+        service's batching thread merges concurrent requests here), and the model's
+        output converted into one :class:`~tapas.types.Answer` per query
+        (:func:`to_predictions`). A query that fails gets its exception in its place; the
+        others are answered."""
+        t0 = time.perf_counter()
+        out: list[Answer | Exception] = [None] * len(queries)  # type: ignore[list-item]
         groups: dict[int, tuple[Any, PredictorInfo, list[int]]] = {}
-        for i, (_, dcn, pin) in enumerate(requests):
+        for i, q in enumerate(queries):
             try:
-                model, info = self.select(dcn, predictor=pin)
+                model, info = self.select(q.dcn, exclude_datasets=q.exclude_datasets,
+                                          train=q.train, predictor=q.predictor)
             except Exception as e:  # noqa: BLE001 - returned to its own request
                 out[i] = e
                 continue
             groups.setdefault(id(model), (model, info, []))[2].append(i)
         for model, info, idx in groups.values():
-            archs = [a for i in idx for a in requests[i][0]]
-            dcns = np.concatenate([np.full(len(requests[i][0]), float(requests[i][1]))
+            archs = [a for i in idx for a in queries[i].archs]
+            dcns = np.concatenate([np.full(len(queries[i].archs), float(queries[i].dcn))
                                    for i in idx])
             try:
                 p = model.predict_interval(archs, dcns)
@@ -1014,47 +1027,59 @@ class Pipeline:
                     out[idx[0]] = e
                 else:  # find whose: score each request alone
                     for i in idx:
-                        out[i] = self.score_many([requests[i]])[0]
+                        out[i] = self.answer_many([queries[i]])[0]
                 continue
             start = 0
             for i in idx:
-                n = len(requests[i][0])
-                out[i] = (p.take(start, start + n), info)
-                start += n
+                q = queries[i]
+                part = p.take(start, start + len(q.archs))
+                start += len(q.archs)
+                out[i] = Answer(info, q.dcn, float(part.coverage),
+                                to_predictions(q.archs, part, info.id, q.dcn, q.members),
+                                latency_ms=round(1e3 * (time.perf_counter() - t0), 3))
         return out
+
+    def answer(self, query: Query) -> Answer:
+        """:meth:`answer_many` for one query, raising its exception."""
+        got = self.answer_many([query])[0]
+        if isinstance(got, Exception):
+            raise got
+        return got
 
     def predict(self, archs: Sequence[Any], *, dcn: float | None = None,
                 dataset: str | None = None, num_classes: int | None = None,
                 input_shape: Sequence[int] | None = None,
                 exclude_datasets: Sequence[str] = (), train: bool = False,
                 members: bool = False, predictor: str | None = None) -> list[Prediction]:
-        """Predicted accuracy of each architecture (cell specs, IR dicts/JSON text or
-        ``Architecture`` objects), the same answer as :meth:`tapas.client.Client.predict`.
+        """Predicted accuracy of each architecture (:meth:`query`, then :meth:`answer`), the
+        same answer as :meth:`tapas.client.Client.predict`.
 
         ``members=True`` adds each ensemble member's prediction; ``predictor`` pins a
         registered predictor by id (``LookupError`` when unknown).
         """
-        target = self.target(dcn=dcn, dataset=dataset, num_classes=num_classes,
-                             input_shape=input_shape)
-        parsed = parse_archs(archs, target.num_classes, target.input_shape)
-        if not parsed:
-            return []
-        value = target.value
-        p, info = self.score(parsed, value, exclude_datasets=exclude_datasets, train=train,
-                             predictor=predictor)
-        cov = float(p.coverage)
-        mem: list[Any] = ([tuple(float(v) for v in col) for col in p.members.T]
-                          if members and p.members is not None else [None] * len(parsed))
-        inside, why = p.domain_flags()
-        return [Prediction(arch_id=a.id, mean=float(m), spread=float(s), lower=float(lo),
-                           upper=float(hi), predictor=info.id, dcn=value, coverage=cov,
-                           members=mb, in_domain=ok, domain_reasons=tuple(r))
-                for a, m, s, lo, hi, mb, ok, r in zip(parsed, p.mean, p.spread, p.lower,
-                                                      p.upper, mem, inside, why, strict=True)]
+        q = self.query(archs, dcn=dcn, dataset=dataset, num_classes=num_classes,
+                       input_shape=input_shape, exclude_datasets=exclude_datasets,
+                       train=train, members=members, predictor=predictor)
+        return list(self.answer(q).predictions) if q.archs else []
+
+
+def to_predictions(archs: Sequence[Any], out: Any, predictor: str, dcn: float,
+                   members: bool = False) -> tuple[Prediction, ...]:
+    """The one conversion of the model's output for ``archs`` (a
+    ``predictor.EnsembleOutput``) into a :class:`~tapas.types.Prediction` per network, by
+    ``predictor`` (its id) for ``dcn``; each member's prediction only when asked for."""
+    cov = float(out.coverage)
+    mem: list[Any] = ([tuple(col) for col in np.asarray(out.members, float).T.tolist()]
+                      if members and out.members is not None else [None] * len(archs))
+    inside, why = out.domain_flags()
+    cols = (np.asarray(v, float).tolist() for v in (out.mean, out.spread, out.lower, out.upper))
+    return tuple(Prediction(a.id, m, s, lo, hi, predictor, dcn, cov, mb, ok, tuple(r))
+                 for a, m, s, lo, hi, mb, ok, r in zip(archs, *cols, mem, inside, why,
+                                                       strict=True))
 
 
 __all__ = ["BUILTIN_DATASETS", "MAX_TRAIN_ROWS", "DataLimits", "DatasetConflict", "DatasetError",
            "DatasetTooLarge", "LDEError", "MIN_DATASETS", "MIN_EXPERIMENTS", "ModelFileError",
            "NoPredictorError", "Pipeline", "PredictorExistsError", "PredictorIdError", "TAU",
            "is_shipped", "lde_history", "load_dataset", "load_predictor", "model_path",
-           "predictor_key", "selection_key", "verify_predictor"]
+           "predictor_key", "selection_key", "to_predictions", "verify_predictor"]

@@ -8,7 +8,11 @@ same records:
   stored dataset, plus the classes and input shape the networks are built for), with
   the one defaulting rule (:data:`DEFAULT_NUM_CLASSES`, :data:`DEFAULT_INPUT_SHAPE`).
 * :class:`DatasetInfo`, :class:`PredictorInfo`, :class:`Prediction`: a stored
-  dataset, a trained predictor's provenance, one architecture's predicted accuracy.
+  dataset, a trained predictor's provenance, one architecture's predicted accuracy (the
+  one shape a prediction has, from the model's output to the wire and the CLI's rows).
+* :class:`Query`, :class:`Answer`: a predict request, parsed, and its answer (the
+  predictor, the values its networks share, a :class:`Prediction` each).
+* :func:`covering_first`: which registered or loaded predictor answers a DCN.
 * :func:`parse_archs`: architectures as they come over the wire or from a user (cell
   strings, IR dicts/JSON text, ``Architecture`` objects); errors name the failing item.
 * :func:`check_predictor_id`, :func:`is_model_file_name`: a predictor id and its model
@@ -20,9 +24,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, get_args, get_origin, get_type_hints
 
 from tapas.arch import Architecture, expand, is_cell_spec
 from tapas.arch.cache import budgeted, network_bytes, set_budget, usage
@@ -180,9 +184,31 @@ class PredictorInfo:
                    cached=d.get("cached"), created=d.get("created"), provenance=prov)
 
 
+def covering_first(infos: Iterable[PredictorInfo], dcn: float) -> list[PredictorInfo]:
+    """The predictors of ``infos`` whose DCN range covers ``dcn``, in the order they answer:
+    the one trained for the nearest DCN first, then the newest registration, then by id.
+    The one rule for the registry (:meth:`lde.Store.covering_predictors`) and the
+    predictors a pipeline holds in memory."""
+    out = sorted((i for i in infos if i.covers(dcn)), key=lambda i: i.id)
+    out.sort(key=lambda i: i.created or "", reverse=True)  # ISO timestamps sort as text
+    out.sort(key=lambda i: abs(i.dcn - dcn))
+    return out
+
+
+def _answer_level(doc: str) -> dict[str, Any]:
+    """Field metadata of a :class:`Prediction` field that is the whole answer's (the same for
+    every network of a request): on the wire it is the response's, not each result's."""
+    return {"answer": True, "doc": doc}
+
+
 @dataclass(frozen=True)
 class Prediction:
-    """One architecture's predicted final accuracy (fractions in [0, 1]).
+    """One architecture's predicted final accuracy (fractions in [0, 1]): the one shape a
+    prediction has from the model to the wire. The HTTP schema, the wire form
+    (:meth:`wire`), the client's parse (:meth:`from_wire`), the CLI's rows (:meth:`row`)
+    and the search's candidates are all derived from these fields, so a new field is
+    declared here and filled in where the model's output is converted
+    (:func:`tapas.pipeline.to_predictions`). ``doc`` in a field's metadata is its API text.
 
     ``spread`` is the ensemble's standard deviation; ``[lower, upper]`` the calibrated
     interval of nominal ``coverage``; ``predictor`` the id of the model that answered;
@@ -193,22 +219,151 @@ class Prediction:
     well, but the interval's coverage does not hold there; it is widened).
     """
 
-    arch_id: str
-    mean: float
-    spread: float
-    lower: float
-    upper: float
-    predictor: str
-    dcn: float
-    coverage: float
-    members: tuple[float, ...] | None = None
-    in_domain: bool = True
-    domain_reasons: tuple[str, ...] = ()
+    arch_id: str = field(metadata={"doc": "The architecture's content hash.", "wire": "id"})
+    mean: float = field(metadata={"doc": "Predicted final accuracy in [0, 1]."})
+    spread: float = field(metadata={"doc": "Standard deviation over the ensemble's members."})
+    lower: float = field(metadata={"doc": "Lower bound of the calibrated interval."})
+    upper: float = field(metadata={"doc": "Upper bound of the calibrated interval."})
+    predictor: str = field(metadata=_answer_level("The id of the predictor that answered."))
+    dcn: float = field(metadata=_answer_level("The target's DCN."))
+    coverage: float = field(metadata=_answer_level("Nominal coverage of [lower, upper]."))
+    members: tuple[float, ...] | None = field(default=None, metadata={
+        "doc": "Each ensemble member's prediction (when the request asks for them)."})
+    in_domain: bool = field(default=True, metadata={
+        "doc": "Whether the network and the target lie inside what the predictor's training "
+               "experiments cover (input shape, classes, DCN, op types, network size). False: "
+               "an extrapolation; the interval is widened and its coverage is not guaranteed."})
+    domain_reasons: tuple[str, ...] = field(default=(), metadata={
+        "doc": "What lies outside the training domain, one sentence each (empty when in "
+               "domain)."})
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["domain_reasons"] = list(self.domain_reasons)
-        return d
+        return {f.name: _plain(getattr(self, f.name), finite=False) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Prediction:
+        """Inverse of :meth:`to_dict`; other keys are ignored, a missing optional field
+        takes its default."""
+        return cls(**{f.name: _decode(_HINTS[f.name], d[f.name]) for f in fields(cls)
+                      if f.name in d})
+
+    def wire(self) -> dict[str, Any]:
+        """This network's entry of a ``/v1/predict`` answer's ``results``: every
+        per-network field (the answer-level ones are the response's, :meth:`Answer.wire`)
+        by its wire name, a non-finite number as null, an optional field that is None
+        (``members`` unless asked for) left out."""
+        return {key: _plain(getattr(self, name)) for name, key, optional in _WIRE
+                if not (optional and getattr(self, name) is None)}
+
+    @classmethod
+    def from_wire(cls, result: dict[str, Any], answer: dict[str, Any]) -> Prediction:
+        """Inverse of :meth:`wire`: ``answer`` holds the answer-level fields (the predictor's
+        id, the DCN, the coverage); a missing optional field takes its default, null a
+        number's NaN."""
+        kw = {f.name: answer[f.name] for f in ANSWER_FIELDS}
+        kw.update({name: _decode(_HINTS[name], result[key]) for name, key, _ in _WIRE
+                   if key in result})
+        return cls(**kw)
+
+    def row(self) -> dict[str, Any]:
+        """This prediction as a flat table row (the CLI's JSON, CSV and Parquet rows): the
+        per-network fields that have a value, and the predictor's id."""
+        out = {f.name: _plain(getattr(self, f.name), finite=False) for f in NETWORK_FIELDS
+               if getattr(self, f.name) is not None}
+        out["predictor"] = self.predictor
+        return out
+
+
+ANSWER_FIELDS = tuple(f for f in fields(Prediction) if f.metadata.get("answer"))
+"""The :class:`Prediction` fields every network of one answer shares."""
+NETWORK_FIELDS = tuple(f for f in fields(Prediction) if not f.metadata.get("answer"))
+"""The :class:`Prediction` fields of each network."""
+_HINTS = get_type_hints(Prediction)
+_WIRE = tuple((f.name, f.metadata.get("wire", f.name), f.default is None)
+              for f in NETWORK_FIELDS)
+"""Per network field: its name, its wire name, whether None leaves it out."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One predict request's answer: the predictor that answered, the values every network
+    shares (their :class:`Prediction` fields of the same names repeat them, so each stands
+    alone) and one :class:`Prediction` per network in order. :meth:`wire` is the body of
+    ``POST /v1/predict``; a field's API text is the :class:`Prediction` field's of the same
+    name, else ``doc`` in its metadata."""
+
+    predictor: PredictorInfo
+    dcn: float
+    coverage: float
+    predictions: tuple[Prediction, ...] = ()
+    latency_ms: float | None = field(default=None, metadata={
+        "doc": "Milliseconds the predictor took to answer: choosing it and the forward pass "
+               "(shared with the requests batched alongside), not the time in the queue."})
+
+    def _own(self, finite: bool) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name), finite) for f in fields(self)
+                if f.name not in ("predictor", "predictions")}
+
+    def summary(self) -> dict[str, Any]:
+        """The answer's own fields as plain values, the predictor as its id (the CLI's)."""
+        return {"predictor": self.predictor.id, **self._own(finite=False)}
+
+    def wire(self) -> dict[str, Any]:
+        """The ``/v1/predict`` response: the predictor object, the shared fields and
+        ``results`` (:meth:`Prediction.wire`)."""
+        return {"predictor": self.predictor.to_dict(), **self._own(finite=True),
+                "results": [p.wire() for p in self.predictions]}
+
+    @staticmethod
+    def predictions_from_wire(body: dict[str, Any]) -> list[Prediction]:
+        """The predictions of a ``/v1/predict`` response (the client's parse, inverse of
+        :meth:`wire`); of the predictor object only its id is read."""
+        shared = {f.name: _decode(_ANSWER_HINTS[f.name], body[f.name]) for f in fields(Answer)
+                  if f.name not in ("predictor", "predictions") and f.name in body}
+        shared["predictor"] = str(body["predictor"]["id"])
+        return [Prediction.from_wire(r, shared) for r in body["results"]]
+
+
+_ANSWER_HINTS = get_type_hints(Answer)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One predict request, its networks parsed: the target's DCN, the predictor pinned by
+    id (None: the one covering the DCN), whether each member's prediction is wanted, the
+    datasets the predictor must not have trained on, and whether to train one when none
+    covers the DCN. What :meth:`tapas.pipeline.Pipeline.answer_many` answers."""
+
+    archs: tuple[Architecture, ...]
+    dcn: float
+    predictor: str | None = None
+    members: bool = False
+    exclude_datasets: tuple[str, ...] = ()
+    train: bool = False
+
+
+def _plain(v: Any, finite: bool = True) -> Any:
+    """A JSON value: tuples as lists; with ``finite``, a non-finite number (never expected)
+    as null rather than invalid JSON."""
+    if isinstance(v, tuple):
+        return [_plain(x, finite) for x in v]
+    if finite and isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _decode(hint: Any, v: Any) -> Any:
+    """A JSON value as the field's type: null a number's NaN (or an optional's None), a
+    list a tuple."""
+    args = get_args(hint)
+    if type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return None if v is None else _decode(rest[0], v)
+    if get_origin(hint) is tuple:
+        return tuple(_decode(args[0], x) for x in v or ())
+    if hint is float:
+        return math.nan if v is None else float(v)
+    return hint(v)
 
 
 
@@ -453,9 +608,10 @@ def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
     return out
 
 
-__all__ = ["DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "MODEL_FILE_NAME", "PREDICTOR_ID",
-           "ArchListError", "DatasetInfo", "NoPredictorError", "Prediction", "PredictorIdError",
-           "PredictorInfo", "Target", "TargetError", "check_classes", "check_dcn_or_dataset",
+__all__ = ["ANSWER_FIELDS", "DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "MODEL_FILE_NAME",
+           "NETWORK_FIELDS", "PREDICTOR_ID", "Answer", "ArchListError", "DatasetInfo",
+           "NoPredictorError", "Prediction", "PredictorIdError", "PredictorInfo", "Query",
+           "Target", "TargetError", "check_classes", "check_dcn_or_dataset", "covering_first",
            "check_predictor_id", "check_shape", "is_model_file_name", "join_path", "parse_arch",
            "parse_input_shape",
            "parse_archs", "resolve_target"]

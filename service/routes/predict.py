@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -14,17 +13,9 @@ from service.errors import APIError
 from service.routes import State, errors, json_body, parse_body
 from service.schemas import PredictRequest, PredictResponse
 from service.state import ServiceState, to_api_error
-from tapas.types import ArchListError, parse_archs
+from tapas.types import ArchListError, Query, parse_archs
 
 router = APIRouter(prefix="/v1", tags=["predict"])
-
-
-def _floats(values: np.ndarray) -> list[float | None]:
-    """JSON-safe floats: a non-finite value (never expected) becomes null, not invalid JSON."""
-    v = np.asarray(values, dtype=np.float64)
-    if np.isfinite(v).all():
-        return v.tolist()
-    return [float(x) if np.isfinite(x) else None for x in v]
 
 
 @router.post("/predict", response_model=PredictResponse, openapi_extra=json_body(PredictRequest),
@@ -65,18 +56,6 @@ def _predict_now(req: PredictRequest, state: ServiceState) -> Response:
                             prefix="body.archs")
     except ArchListError as e:
         raise to_api_error(e) from None
-    dcn = target.value
-    batch, info = state.predict(archs, dcn, predictor=req.predictor)
-    mean, spread, lower, upper = (_floats(v) for v in (batch.mean, batch.spread, batch.lower,
-                                                       batch.upper))
-    inside, why = batch.domain_flags()
-    results = [{"id": a.id, "mean": m, "spread": s, "lower": lo, "upper": hi,
-                "in_domain": ok, "domain_reasons": list(r)}
-               for a, m, s, lo, hi, ok, r in zip(archs, mean, spread, lower, upper, inside, why,
-                                                 strict=True)]
-    if req.members and batch.members is not None:
-        for r, col in zip(results, np.asarray(batch.members).T, strict=True):
-            r["members"] = _floats(col)
-    body = {"predictor": info, "dcn": dcn, "coverage": float(batch.coverage), "results": results}
-    return Response(json.dumps(body, default=str, allow_nan=False).encode(),
+    answer = state.predict(Query(tuple(archs), target.value, req.predictor, req.members))
+    return Response(json.dumps(answer.wire(), default=str, allow_nan=False).encode(),
                     media_type="application/json")

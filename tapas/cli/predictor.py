@@ -3,10 +3,10 @@ benchmarks (``predictor``, ``first-prediction``, ``devices``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,6 +25,9 @@ from tapas.cli.common import (
     resolve_format,
     result_caveats,
 )
+
+if TYPE_CHECKING:
+    from tapas.types import Prediction
 
 
 def _tap_kwargs(epochs: int | None, members: int | None, seed: int, device: str | None
@@ -176,17 +179,17 @@ def predict(
             fail("--dataset needs the LDE's predictor: leave out the model file, or give --dcn")
         if predictor_id is not None:
             fail("--predictor pins a registered predictor: leave out the model file")
-        rows, coverage, pid = _predict_with_file(model_path, sources, dcn, classes, shape)
+        summary, preds = _predict_with_file(model_path, sources, dcn, classes, shape)
     else:
-        rows, coverage, pid, dcn = _predict_with_pipeline(sources, dcn, dataset, classes,
-                                                          shape, train_, db,
-                                                          predictor_id, dest.quiet)
+        summary, preds = _predict_with_pipeline(sources, dcn, dataset, classes, shape,
+                                                train_, db, predictor_id, dest.quiet)
+    rows = [{"arch": s, **p.row()} for s, p in zip(sources, preds, strict=True)]
 
     def table() -> None:
         from rich.table import Table
 
-        t = Table(title=f"predicted accuracy (DCN {dcn}, {coverage:.0%} interval, "
-                  f"predictor {pid})")
+        t = Table(title=f"predicted accuracy (DCN {summary['dcn']}, "
+                  f"{summary['coverage']:.0%} interval, predictor {summary['predictor']})")
         for col in ("architecture", "mean", "interval", "spread", "in_domain"):
             t.add_column(col, justify="left" if col == "architecture" else "right",
                          overflow="fold" if col == "architecture" else "ellipsis")
@@ -196,31 +199,27 @@ def predict(
                       "yes" if r["in_domain"] else "[yellow]no[/]")
         console.print(t)
 
-    emit(dest, obj={"dcn": dcn, "coverage": coverage, "predictor": pid,
-                    "predictions": rows}, rows=rows, table=table)
+    emit(dest, obj={**summary, "predictions": rows}, rows=rows, table=table)
     result_caveats(rows)
 
 
 def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,
                        classes: int | None, input_shape: tuple[int, int, int] | None
-                       ) -> tuple[list[dict[str, Any]], float, str]:
-    """A saved model file answers (no database)."""
+                       ) -> tuple[dict[str, Any], Sequence[Prediction]]:
+    """A saved model file answers (no database): the answer's fields (the file names the
+    predictor) and a prediction per network."""
     from predictor import ModelFileError, load
     from tapas.cli.arch import resolve_arch
+    from tapas.pipeline import to_predictions
 
     try:
         model = load(model_path)
     except ModelFileError as e:
         fail(str(e))
     nets = [resolve_arch(s, classes, input_shape) for s in sources]
-    p = model.predict_interval(nets, dcn)
-    inside, why = p.domain_flags()
-    rows = [{"arch": s, "arch_id": a.id, "mean": float(m), "lower": float(lo),
-             "upper": float(hi), "spread": float(sd), "predictor": str(model_path),
-             "in_domain": ok, "domain_reasons": list(r)}
-            for s, a, m, sd, lo, hi, ok, r in zip(sources, nets, p.mean, p.spread, p.lower,
-                                                  p.upper, inside, why, strict=True)]
-    return rows, float(p.coverage), str(model_path)
+    out = model.predict_interval(nets, dcn)
+    summary = {"predictor": str(model_path), "dcn": dcn, "coverage": float(out.coverage)}
+    return summary, to_predictions(nets, out, str(model_path), float(dcn))
 
 
 def _table_problem(tab: Any, scenarios: str, n_train_a: int = 1000) -> str | None:
@@ -268,10 +267,10 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
                            train: bool,
                            db: Path | None, predictor: str | None = None,
                            quiet: bool = False,
-                           ) -> tuple[list[dict[str, Any]], float, str, float]:
+                           ) -> tuple[dict[str, Any], Sequence[Prediction]]:
     """The LDE's predictor answers, chosen by the pipeline's one rule (as for the service
-    and the in-process scorer); with ``train``, a predictor trained first shows its
-    epochs."""
+    and the in-process scorer): the answer's fields and a prediction per network; with
+    ``train``, a predictor trained first shows its epochs."""
     from tapas.arch import ArchError, is_cell_spec
     from tapas.cli.arch import resolve_arch
     from tapas.cli.common import open_pipeline
@@ -283,18 +282,15 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
         try:
             if train and predictor is None:
                 _train_if_uncovered(app, dcn, dataset, classes, shape, quiet)
-            preds = app.predict(items, dcn=dcn, dataset=dataset, num_classes=classes,
-                                input_shape=shape, train=train, predictor=predictor)
+            answer = app.answer(app.query(items, dcn=dcn, dataset=dataset, num_classes=classes,
+                                          input_shape=shape, train=train,
+                                          predictor=predictor))
         except NoPredictorError as e:
             fail(f"no trained predictor covers DCN {e.dcn:.4f} yet; add --train to train one "
                  "(on the experiments the DCN filter selects) and predict")
         except (ArchError, LookupError, ValueError) as e:
             fail(str(e))
-    rows = [{"arch": s, "arch_id": p.arch_id, "mean": p.mean, "lower": p.lower,
-             "upper": p.upper, "spread": p.spread, "predictor": p.predictor,
-             "in_domain": p.in_domain, "domain_reasons": list(p.domain_reasons)}
-            for s, p in zip(sources, preds, strict=True)]
-    return rows, preds[0].coverage, preds[0].predictor, preds[0].dcn
+    return answer.summary(), answer.predictions
 
 
 def bench_predictor(

@@ -410,10 +410,7 @@ def rank_cmd(
     finally:
         scorer.close()
     order = sorted(range(len(preds)), key=lambda i: (-preds[i].mean, i))
-    rows = [{"rank": r, "arch": labels[i], "arch_id": preds[i].arch_id, "mean": preds[i].mean,
-             "lower": preds[i].lower, "upper": preds[i].upper, "spread": preds[i].spread,
-             "predictor": preds[i].predictor, "in_domain": preds[i].in_domain,
-             "domain_reasons": list(preds[i].domain_reasons)} for r, i in enumerate(order, 1)]
+    rows = [{"rank": r, "arch": labels[i], **preds[i].row()} for r, i in enumerate(order, 1)]
     pid = preds[0].predictor if preds else predictor
     obj = {"target": target, "predictor": pid, "dcn": preds[0].dcn if preds else dcn,
            "coverage": preds[0].coverage if preds else None, "source": str(archs),

@@ -37,11 +37,12 @@ optimistic candidates without ties.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -66,26 +67,32 @@ class Scorer(Protocol):
 # ---------------------------------------------------------------------------- results
 @dataclass(frozen=True)
 class Candidate:
-    """One scored architecture: its genotype, and the predictor's answer."""
+    """One scored architecture: its genotype, how the space describes it, the predictor's
+    answer for it (whose fields read as the candidate's: ``c.mean``) and the 1-based index
+    of the predictor query that scored it."""
 
     genotype: Any
     label: str
-    arch_id: str
-    mean: float
-    spread: float
-    lower: float
-    upper: float
-    predictor: str
-    coverage: float
+    prediction: Prediction
     query: int
-    """1-based index of the predictor query that scored it."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "prediction":  # copying, unpickling
+            raise AttributeError(name)
+        return getattr(self.prediction, name)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Flat: the genotype, the label, the prediction's fields that have a value, the
+        query."""
+        pred = {k: v for k, v in self.prediction.to_dict().items() if v is not None}
+        return {"genotype": self.genotype, "label": self.label, **pred, "query": self.query}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Candidate:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        """Inverse of :meth:`to_dict` (a result saved before the DCN was recorded per
+        candidate reads it as NaN)."""
+        return cls(d["genotype"], d["label"], Prediction.from_dict({"dcn": math.nan, **d}),
+                   int(d["query"]))
 
 
 @dataclass
@@ -243,10 +250,7 @@ class _Evaluator:
                 raise RuntimeError(f"the scorer answered {len(preds)} predictions for "
                                    f"{len(queries)} architectures")
             for (k, g), p in zip(new.items(), preds, strict=True):
-                c = Candidate(genotype=g, label=self.space.describe(g), arch_id=p.arch_id,
-                              mean=p.mean, spread=p.spread, lower=p.lower, upper=p.upper,
-                              predictor=p.predictor, coverage=p.coverage,
-                              query=len(self.cache) + 1)
+                c = Candidate(g, self.space.describe(g), p, query=len(self.cache) + 1)
                 self.cache[k] = c
                 self.means.append(c.mean)
                 if p.predictor not in self.predictors:

@@ -11,7 +11,7 @@ import pytest
 from lde import Store
 from service.batching import ScoreBatcher
 from tapas.pipeline import Pipeline
-from tapas.types import parse_archs
+from tapas.types import Query, parse_archs
 from tests.lde.conftest import small_arch
 from tests.tapas.test_pipeline_reuse import SMALL, _dataset
 
@@ -31,39 +31,45 @@ def pipe(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     store.close()
 
 
-def _parsed(archs: list) -> list:  # noqa: ANN001
-    return parse_archs([a.to_dict() for a in archs], 10, (3, 8, 8))
+def _query(archs: list, dcn: float = 0.52, predictor: str | None = None,  # noqa: ANN001
+           members: bool = False) -> Query:
+    return Query(tuple(parse_archs([a.to_dict() for a in archs], 10, (3, 8, 8))), dcn,
+                 predictor, members)
 
 
-def test_score_many_equals_scoring_each_alone(pipe: Pipeline) -> None:
-    reqs = [(_parsed(ARCHS[i:i + 3]), 0.5 + 0.004 * i, None) for i in range(0, 12, 3)]
-    merged = pipe.score_many(reqs)
-    for (archs, dcn, _), got in zip(reqs, merged, strict=True):
-        want, info = pipe.score(archs, dcn)
-        p, got_info = got
-        assert got_info.id == info.id and len(p.mean) == len(archs)
-        for k in ("mean", "spread", "lower", "upper"):
-            np.testing.assert_allclose(getattr(p, k), getattr(want, k), atol=1e-6)
-        np.testing.assert_allclose(p.members, want.members, atol=1e-6)
-        assert list(p.in_domain) == list(want.in_domain) and p.reasons == want.reasons
+def test_answer_many_equals_answering_each_alone(pipe: Pipeline) -> None:
+    reqs = [_query(ARCHS[i:i + 3], 0.5 + 0.004 * i, members=i % 2 == 0)
+            for i in range(0, 12, 3)]
+    merged = pipe.answer_many(reqs)
+    for q, got in zip(reqs, merged, strict=True):
+        want = pipe.answer(q)
+        assert got.predictor.id == want.predictor.id and got.dcn == q.dcn
+        assert len(got.predictions) == len(q.archs)
+        for g, w in zip(got.predictions, want.predictions, strict=True):
+            for k in ("mean", "spread", "lower", "upper"):
+                assert getattr(g, k) == pytest.approx(getattr(w, k), abs=1e-6)
+            assert (g.members is None) == (not q.members)  # only when asked for
+            if q.members:
+                np.testing.assert_allclose(g.members, w.members, atol=1e-6)
+            assert (g.in_domain, g.domain_reasons) == (w.in_domain, w.domain_reasons)
 
 
 def test_one_bad_request_fails_alone(pipe: Pipeline) -> None:
-    good = (_parsed(ARCHS[:2]), 0.52, None)
-    unknown = (_parsed(ARCHS[2:3]), 0.52, "p_0000000000000000")
-    nobody = (_parsed(ARCHS[3:4]), 0.99, None)  # no predictor covers this DCN
-    out = pipe.score_many([good, unknown, good, nobody])
+    good = _query(ARCHS[:2])
+    unknown = _query(ARCHS[2:3], predictor="p_0000000000000000")
+    nobody = _query(ARCHS[3:4], 0.99)  # no predictor covers this DCN
+    out = pipe.answer_many([good, unknown, good, nobody])
     assert isinstance(out[1], LookupError) and "p_0000000000000000" in str(out[1])
     assert type(out[3]).__name__ == "NoPredictorError"
     for i in (0, 2):
-        assert len(out[i][0].mean) == 2
+        assert len(out[i].predictions) == 2
 
 
 def test_concurrent_submits_share_batches_and_get_their_own_answers(pipe: Pipeline) -> None:
-    batcher = ScoreBatcher(pipe.score_many)
+    batcher = ScoreBatcher(pipe.answer_many)
     try:
-        singles = [_parsed([a]) for a in ARCHS]
-        alone = [float(pipe.score(s, 0.52)[0].mean[0]) for s in singles]
+        singles = [_query([a]) for a in ARCHS]
+        alone = [pipe.answer(s).predictions[0].mean for s in singles]
         results: dict[int, float] = {}
         errors: list[BaseException] = []
         start = threading.Barrier(len(singles))
@@ -72,9 +78,9 @@ def test_concurrent_submits_share_batches_and_get_their_own_answers(pipe: Pipeli
             start.wait()
             try:
                 for _ in range(5):
-                    p, _ = batcher.submit(singles[i], 0.52)
-                    results[i] = float(p.mean[0])
-                    assert len(p.mean) == 1
+                    got = batcher.submit(singles[i])
+                    results[i] = got.predictions[0].mean
+                    assert len(got.predictions) == 1
             except BaseException as e:  # noqa: BLE001 - reported below
                 errors.append(e)
 
@@ -88,26 +94,24 @@ def test_concurrent_submits_share_batches_and_get_their_own_answers(pipe: Pipeli
         assert batcher.requests == 5 * len(singles)
         assert batcher.batches < batcher.requests  # some requests really shared a pass
         with pytest.raises(LookupError, match="p_0000000000000000"):
-            batcher.submit(singles[0], 0.52, "p_0000000000000000")
+            batcher.submit(_query(ARCHS[:1], predictor="p_0000000000000000"))
     finally:
         batcher.close()
     with pytest.raises(RuntimeError, match="shutting down"):
-        batcher.submit(_parsed(ARCHS[:1]), 0.52)
+        batcher.submit(_query(ARCHS[:1]))
 
 
 def test_a_large_request_is_not_merged_past_the_cap(pipe: Pipeline) -> None:
     seen: list[int] = []
 
     def spy(reqs):  # noqa: ANN001, ANN202 - records each batch's size, then really scores
-        seen.append(sum(len(r[0]) for r in reqs))
-        return pipe.score_many(reqs)
+        seen.append(sum(len(r.archs) for r in reqs))
+        return pipe.answer_many(reqs)
 
     batcher = ScoreBatcher(spy, max_networks=4)
     try:
-        big = _parsed(ARCHS[:6])
-        p, _ = batcher.submit(big, 0.52)
-        assert len(p.mean) == 6
-        threads = [threading.Thread(target=batcher.submit, args=(_parsed(ARCHS[:2]), 0.52))
+        assert len(batcher.submit(_query(ARCHS[:6])).predictions) == 6
+        threads = [threading.Thread(target=batcher.submit, args=(_query(ARCHS[:2]),))
                    for _ in range(6)]
         for t in threads:
             t.start()

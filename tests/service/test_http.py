@@ -178,6 +178,25 @@ def test_read_routes_and_predict_are_open(server: Any, scoring_dcn: float) -> No
     assert r.status_code == 200, r.text
 
 
+def test_predict_answers_the_keys_of_its_schema(server: Any, scoring_dcn: float) -> None:
+    """The response's keys, each result's (``members`` only when asked for) and the
+    OpenAPI schema all come from ``tapas.types.Answer``/``Prediction``: ``latency_ms``,
+    declared there alone, is in all three."""
+    r = httpx.post(server.url + "/v1/predict", json={"archs": [CELL], "dcn": scoring_dcn})
+    out = r.json()
+    assert list(out) == ["predictor", "dcn", "coverage", "latency_ms", "results"], out
+    assert 0.0 < out["latency_ms"] < 60_000 and out["dcn"] == scoring_dcn
+    assert set(out["results"][0]) == {"id", "mean", "spread", "lower", "upper", "in_domain",
+                                      "domain_reasons"}
+    r = httpx.post(server.url + "/v1/predict",
+                   json={"archs": [CELL], "dcn": scoring_dcn, "members": True})
+    assert len(r.json()["results"][0]["members"]) >= 2
+    spec = httpx.get(server.url + "/openapi.json").json()["components"]["schemas"]
+    assert "forward pass" in spec["PredictResponse"]["properties"]["latency_ms"]["description"]
+    assert set(spec["Score"]["properties"]) == {"id", "mean", "spread", "lower", "upper",
+                                                "members", "in_domain", "domain_reasons"}
+
+
 def test_right_token_is_accepted(client: httpx.Client) -> None:
     r = client.post("/v1/experiments", json={"records": []})
     assert r.status_code == 200 and r.json()["added"] == 0

@@ -155,6 +155,7 @@ def test_service_scorer_and_cli_answer_with_the_same_predictor(
     assert r.exit_code == 1 and "no trained predictor covers" in r.output, r.output
 
     assert {p.predictor for p in in_process} == {pid} and on_cli["predictor"] == pid
+    assert on_cli["latency_ms"] > 0.0  # the answer's fields, as over HTTP
     for a, b, row in zip(over_http, in_process, on_cli["predictions"], strict=True):
         assert a.arch_id == b.arch_id == row["arch_id"]
         assert a.mean == pytest.approx(b.mean, abs=1e-6) == pytest.approx(row["mean"],

@@ -145,3 +145,31 @@ def test_training_stops_at_a_checkpoint_during_selection(tmp_path: Path) -> None
         assert {"building the history", "encoding the networks"} <= set(phases)
         assert any(p.startswith("loading networks") for p in phases)
         assert epochs[0] == 0  # the epochs come after every checkpoint
+
+
+def test_memory_and_registry_pick_the_same_covering_predictor(tmp_path: Path) -> None:
+    """Two predictors trained for the same DCN: the registry answered with the newest
+    registration, memory with the last one loaded (a pinned request for the older one
+    then made it answer every unpinned request); now both follow one rule."""
+    import shutil
+    import time
+
+    with Store(tmp_path / "lde.duckdb") as store:
+        _dataset(store, "a", 0.50, 0.12)
+        _dataset(store, "b", 0.55, 0.22)
+        models = tmp_path / "models"
+        old = Pipeline(store=store, model_dir=models, predictor_params=SMALL,
+                       min_experiments=10).train(0.52)[1]
+        time.sleep(0.01)  # a later registration
+        new_id = "p_" + "e" * 16
+        shutil.copy(models / old.artifact, models / f"{new_id}.tap")
+        store.register_predictor(new_id, old.dcn, old.tau, old.dcn_lo, old.dcn_hi,
+                                 old.snapshot, old.n_train, {}, f"{new_id}.tap",
+                                 {"datasets": list(old.datasets)})
+        assert [i.id for i in store.covering_predictors(0.52)] == [new_id, old.id]
+        pipe = Pipeline(store=store, model_dir=models, predictor_params=SMALL,
+                        min_experiments=10)
+        assert pipe.select(0.52)[1].id == new_id  # from the registry
+        pipe.registered(old.id)  # a pinned request loads the older one last
+        assert [i.id for i in pipe.loaded()] == [new_id, old.id]
+        assert pipe.select(0.52)[1].id == new_id  # memory: the same rule
