@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tapas.config import MAX_CURVE_LEN, MAX_EPOCHS, MAX_HPARAMS_BYTES, SEED_RANGE
+from tapas.errors import Invalid
 
 SPLITS = ("test", "valid", "train")
 RECORD_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
@@ -26,7 +27,7 @@ _FIELDS = ("arch", "dataset", "accuracy", "split", "epochs", "hparams", "curve",
            "source")
 
 
-class RecordError(ValueError):
+class RecordError(Invalid):
     """A whole input cannot be read (missing file, unknown format, missing columns)."""
 
 
