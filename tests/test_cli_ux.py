@@ -72,6 +72,7 @@ def test_predict_pins_a_predictor_over_http_and_in_search(api: Client, tmp_path:
         api.predict(CELLS, dcn=0.6, predictor="p_nope")
     assert e.value.status == 404 and e.value.code == "predictor_not_found"
     assert e.value.path == "body.predictor"
+    assert isinstance(e.value, PredictorNotFound)  # the class the in-process scorer raises
     r = search(api, "--space", "nb201", "--budget", "20", "--predictor", p2, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["predictors"] == [p2]
