@@ -10,7 +10,8 @@ import pytest
 from lde import Store
 from tapas.records import ExperimentRecord, check_record, record_from_row
 
-CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+CELL = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+        "skip_connect~2|")
 
 
 @pytest.mark.parametrize("field, value, words", [
