@@ -536,7 +536,7 @@ class Pipeline:
         ``max_steps``.
         """
         import probenet
-        from probenet.dcn import probe_settings, stored_result
+        from probenet.dcn import probe_settings, reuse_or_probe, stored_result
 
         store = self.store
         row = store.dataset(self.dataset_info(name).id)
@@ -555,15 +555,8 @@ class Pipeline:
             same = stored_result(row, ds.fingerprint, want)
             if same is not None:
                 return DatasetInfo.from_row(row), same
-            res = stored_result(store.dataset_by_fingerprint(ds.fingerprint), ds.fingerprint,
-                                want)
-        else:
-            res = None
-        if res is None:
-            res = probenet.compute_dcn(ds, seed=seed, device=probe.get("device"),
-                                       epochs=want["epochs"], max_samples=want["max_samples"],
-                                       max_steps=want["max_steps"],
-                                       progress=progress)
+        rows = [] if reprobe else [store.dataset_by_fingerprint(ds.fingerprint)]
+        res = reuse_or_probe(ds, rows, want, device=probe.get("device"), progress=progress)
         meta = {**res.meta, "images": ds.name, "n_samples": ds.n_samples}
         new = store.replace_dcn(row.id, res.dcn, meta)
         self._dcn_changed(row.id)
