@@ -62,8 +62,8 @@ MODEL_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
 
 
 class PredictorIdError(PredictorNotFound, Invalid):
-    """A predictor id that is not one: it names no predictor (a ``LookupError``) and is bad
-    input (a ``ValueError``); the message quotes it, shortened."""
+    """A predictor id that is not one: it names no predictor (a ``PredictorNotFound``) and
+    is bad input (a ``ValueError``); the message quotes it, shortened."""
 
 
 def _quoted(value: object, limit: int = 80) -> str:
