@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from tapas.errors import Busy, DatasetExists, TapasError
 
-class LDEError(Exception):
+
+class LDEError(TapasError):
     """Base class: a problem with the database or with data handed to it."""
 
 
-class LockedError(LDEError):
+class LockedError(LDEError, Busy):
     """The DuckDB file is held by another process (DuckDB allows one writer)."""
 
     def __init__(self, path: str, detail: str = "") -> None:
@@ -40,7 +42,7 @@ class IngestError(LDEError):
     """A whole input cannot be read (missing file, missing columns, bad mapping)."""
 
 
-class DatasetConflict(LDEError):
+class DatasetConflict(LDEError, DatasetExists):
     """A dataset name already stands for other content (other data, or a DCN, shape or
     class count that would change): registering it again would silently rewrite what
     its experiments describe. ``differences`` says what differs."""

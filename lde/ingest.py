@@ -70,9 +70,9 @@ from tapas.records import (
     SPLITS,
     ExperimentRecord,
     RecordError,
-    _int,
     iter_rows,
     record_from_row,
+    whole,
 )
 from tapas.types import parse_input_shape
 
@@ -231,7 +231,7 @@ def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
     """Classes and input shape of a dataset to register, from the row or its arch."""
     from tapas.arch import Architecture, is_nb201_string
 
-    k = _int(row.get("num_classes"), "num_classes", 2, 1_000_000)
+    k = whole(row.get("num_classes"), "num_classes", 2, 1_000_000)
     shape = _shape(row.get("input_shape"))
     if (k is None or shape is None) and rec.dataset in NB201_DATASETS:
         nb = NB201_DATASETS[rec.dataset]

@@ -7,7 +7,6 @@ and the Parquet exchange share them).
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tapas.records import SPLITS, ExperimentRecord
+from tapas.records import SPLITS, ExperimentRecord, fraction
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ARCH_CACHE_SIZE = 4096
@@ -141,35 +140,8 @@ def is_number(v: Any) -> bool:
     return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
 
 
-def check_accuracy(v: Any, what: str = "accuracy") -> float:
-    """A finite fraction in [0, 1], or ValueError naming the problem."""
-    if not is_number(v):
-        raise ValueError(f"{what} must be a number, got {v!r}")
-    f = float(v)
-    if math.isnan(f):
-        raise ValueError(f"{what} is NaN")
-    if not 0.0 <= f <= 1.0:
-        raise ValueError(f"{what} {f!r} is outside [0, 1]")
-    return f
-
-
-def opt_int(v: Any, what: str, lo: int = 0, hi: int | None = None) -> int | None:
-    """``v`` as an int in [lo, hi], or None for a missing value. Python ints are taken
-    exactly (``2**63 - 1`` is an integer, though no float holds it)."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return None
-    if isinstance(v, bool) or not is_number(v):
-        raise ValueError(f"{what} must be an integer, got {v!r}")
-    if not isinstance(v, int):
-        f = float(v)
-        if not math.isfinite(f) or not f.is_integer():
-            raise ValueError(f"{what} must be an integer, got {v!r}")
-        v = int(f)
-    v = int(v)
-    if v < lo or (hi is not None and v > hi):
-        bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{what} must be {bound}, got {v}")
-    return v
+check_accuracy = fraction
+"""A finite fraction in [0, 1] (an accuracy or a DCN): the records' one rule."""
 
 
 __all__ = ["SPLITS", "DatasetRow", "ExperimentRecord", "ExperimentSet", "IngestReport",

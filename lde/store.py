@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -43,13 +44,12 @@ from lde.rows import (
     check_accuracy,
     dataset_id_for,
     is_number,
-    opt_int,
 )
 from lde.schema import SCHEMA_VERSION, current_version, migrate
 from lde.selection import select_adaptive
 from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
 from tapas.arch.cache import budgeted, network_bytes
-from tapas.config import SEED_RANGE
+from tapas.records import check_record, whole
 from tapas.types import (
     PredictorIdError,
     PredictorInfo,
@@ -302,7 +302,7 @@ class Store:
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise LDEError(f"dataset name must be a non-empty string of at most 200 "
                            f"characters, got {name!r}")
-        k = opt_int(n_classes, "n_classes", 2)
+        k = whole(n_classes, "n_classes", 2)
         if k is None:
             raise LDEError("n_classes is required")
         shape = [int(x) for x in input_shape]
@@ -310,7 +310,8 @@ class Store:
             raise LDEError(f"input_shape must be [channels, height, width], got {input_shape!r}")
         if dcn is not None:
             dcn = check_accuracy(dcn, "dcn")
-        ns = opt_int(n_samples, "n_samples")
+        ns = None if isinstance(n_samples, float) and math.isnan(n_samples) else whole(
+            n_samples, "n_samples")  # a missing count read from Parquet is NaN
         did = dataset_id_for(name)
         meta = json.dumps(dcn_meta, sort_keys=True) if dcn_meta is not None else None
         with self.transaction() as con:
@@ -542,38 +543,22 @@ class Store:
         records = list(records)
         for i, rec in enumerate(records):
             try:
-                if not isinstance(rec.dataset, str):
-                    raise ValueError(f"dataset must be a name or id, got {rec.dataset!r}")
+                rec = check_record(rec)  # the one rule set of a record's values
                 if rec.dataset not in ds_cache:
                     ds_cache[rec.dataset] = self.dataset(rec.dataset)
                 ds = ds_cache[rec.dataset]
                 if ds is None:
                     raise ValueError(f"unknown dataset {rec.dataset!r}; register it first "
                                      "(or give its DCN when ingesting)")
-                acc = check_accuracy(rec.accuracy)
                 row = self._arch_row(rec.arch, ds, arch_cache, Architecture, is_nb201_string, load)
-                curve = None
-                if rec.curve is not None:
-                    if not isinstance(rec.curve, list | tuple | np.ndarray):
-                        raise ValueError(f"curve must be a list of accuracies, got {rec.curve!r}")
-                    curve = [check_accuracy(v, f"curve[{j}]") for j, v in enumerate(rec.curve)]
-                split = self._split(rec.split)
-                hp = None
-                if rec.hparams is not None:
-                    if not isinstance(rec.hparams, dict):
-                        raise ValueError(f"hparams must be an object, got {rec.hparams!r}")
-                    hp = json.dumps(rec.hparams, sort_keys=True, allow_nan=False)
-                if not isinstance(rec.source, str) or not rec.source:
-                    raise ValueError(f"source must be a non-empty string, got {rec.source!r}")
-                seed = opt_int(rec.seed, "seed", *SEED_RANGE)  # the column's BIGINT range
-                epochs = opt_int(rec.epochs, "epochs")
+                hp = None if rec.hparams is None else json.dumps(rec.hparams, sort_keys=True)
             except (ArchError, ValueError, TypeError) as e:
                 rep.rejected.append((i, str(e)))
                 continue
             rows[row.id] = row
-            for k, v in (("arch_id", row.id), ("dataset_id", ds.id), ("split", split),
-                         ("seed", seed), ("source", rec.source), ("accuracy", acc),
-                         ("epochs", epochs), ("hparams", hp), ("curve", curve)):
+            for k, v in (("arch_id", row.id), ("dataset_id", ds.id), ("split", rec.split),
+                         ("seed", rec.seed), ("source", rec.source), ("accuracy", rec.accuracy),
+                         ("epochs", rec.epochs), ("hparams", hp), ("curve", rec.curve)):
                 cols[k].append(v)
             if progress and i % 1000 == 0:
                 progress("validate", i, len(records))

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from predictor.encoding import ENCODING_VERSION, STEP_DIM
+from tapas.errors import UnreadablePredictor
 
 MAGIC = b"TAPMODEL\n"
 FORMAT_VERSION = 2
@@ -47,7 +48,7 @@ MAX_HEADER_BYTES = 64 << 20
 MAX_ARRAYS, MAX_NDIM = 4096, 8
 
 
-class ModelFileError(ValueError):
+class ModelFileError(UnreadablePredictor, ValueError):
     """A model file that is corrupt, tampered with, or incompatible with this code."""
 
 

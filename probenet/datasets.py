@@ -50,6 +50,8 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from probenet.fingerprint import fingerprint as _fingerprint
+from tapas.errors import DatasetTooLarge as TooLarge
+from tapas.errors import InvalidDataset
 
 BUILTINS = ("digits", "mnist5k", "mnist1d", "cmnist", "photos")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -59,7 +61,7 @@ PHOTO_GRID = (2, 4)  # region rows x columns per sample photo: 16 classes over t
 PHOTO_CROPS_PER_REGION = 400
 
 
-class DatasetError(ValueError):
+class DatasetError(InvalidDataset):
     """Data that cannot be used, with a message naming what is wrong and where."""
 
 
@@ -191,7 +193,7 @@ def _to_nchw(x: np.ndarray, where: str) -> np.ndarray:
 
 
 # -------------------------------------------------------------------- limits
-class DatasetTooLarge(DatasetError):
+class DatasetTooLarge(DatasetError, TooLarge):
     """Data beyond the configured limits (decoded size, sample count, image size)."""
 
 

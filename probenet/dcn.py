@@ -51,7 +51,7 @@ bitten on it (:func:`stored_result`). Small datasets are not made cheaper: they 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -283,6 +283,21 @@ def stored_result(row: Any, fingerprint: str, want: dict[str, Any]) -> DCNResult
     return DCNResult.from_meta(row.dcn, meta)
 
 
+def reuse_or_probe(dataset: Dataset, rows: Sequence[Any], want: dict[str, Any], *,
+                   device: str | torch.device | None = None,
+                   progress: Progress | None = None) -> DCNResult:
+    """The one reuse rule: the probe result stored in the first of ``rows`` (dataset rows)
+    that holds one for these data and settings (:func:`stored_result`, ``cached=True``),
+    else a new probe with the settings ``want`` (:func:`probe_settings`)."""
+    for row in rows:
+        hit = stored_result(row, dataset.fingerprint, want)
+        if hit is not None:
+            return hit
+    return compute_dcn(dataset, seed=want["seed"], device=device, epochs=want["epochs"],
+                       max_samples=want["max_samples"], progress=progress,
+                       max_steps=want["max_steps"])
+
+
 def characterize(dataset: Dataset, store: Any = None, seed: int = 0,
                  device: str | torch.device | None = None, force: bool = False,
                  epochs: int | None = None, max_samples: int | None = None,
@@ -293,14 +308,10 @@ def characterize(dataset: Dataset, store: Any = None, seed: int = 0,
     budget is returned (``cached=True``) instead of probing again; a new DCN is stored
     under the dataset's name. ``force`` re-probes."""
     want = probe_settings(seed, epochs, max_samples, max_steps)
-    if store is not None and not force:
-        row = store.dataset_by_fingerprint(dataset.fingerprint)
-        hit = stored_result(row, dataset.fingerprint, want)
-        if hit is not None:
-            return hit
-    result = compute_dcn(dataset, seed=seed, device=device, epochs=want["epochs"],
-                         max_samples=want["max_samples"], progress=progress,
-                         max_steps=want["max_steps"])
+    rows = [] if store is None or force else [store.dataset_by_fingerprint(dataset.fingerprint)]
+    result = reuse_or_probe(dataset, rows, want, device=device, progress=progress)
+    if result.cached:
+        return result
     if store is not None:
         store.upsert_dataset(store_name(dataset), dataset.fingerprint, dataset.n_samples,
                              dataset.num_classes, list(dataset.input_shape), dcn=result.dcn,

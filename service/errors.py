@@ -3,18 +3,34 @@
 Clients (and search loops) branch on ``code``; ``path`` points at the offending field,
 e.g. ``body.archs[3].layers[2].kernel``. Bad input is always a 4xx; an unexpected
 failure is a 500 with code ``internal_error`` and no traceback in the body.
+
+The domain errors of every layer (:mod:`tapas.errors`) reach the answer through one
+table, :data:`HTTP_STATUS`, and one handler; routes and the service state raise them
+and never catch one to re-map it. :class:`APIError` is for what only HTTP knows (a
+body too large, a missing token, a server still starting).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tapas.errors import (
+    Conflict,
+    DatasetTooLarge,
+    Invalid,
+    NoPredictor,
+    NotFound,
+    QueueFull,
+    TapasError,
+    error_class,
+)
 
 log = logging.getLogger("tapas.service")
 
@@ -47,8 +63,57 @@ class APIError(Exception):
         return {"error": err}
 
 
-def not_found(what: str, ident: Any, path: str) -> APIError:
-    return APIError(404, f"{what}_not_found", f"no {what} with id {ident!r}", path)
+def _no_predictor(e: NoPredictor) -> dict[str, Any]:
+    dcn = f"{e.dcn:.4f}" if e.dcn is not None else "D"
+    return {"message": f"no trained predictor covers DCN {dcn}; train one with POST "
+                       f"/v1/predictors {{\"dcn\": {dcn}}} (a background job) and retry",
+            "path": e.path or "body.dcn"}
+
+
+def _queue_full(e: QueueFull) -> dict[str, Any]:
+    return {"message": f"{e.message}; retry in about {e.retry_after} s (TAPAS_MAX_QUEUED_JOBS "
+                       "bounds the queue)", "path": None,
+            "headers": {"Retry-After": str(e.retry_after)}}
+
+
+HTTP_STATUS: dict[type[TapasError], tuple[int, Callable[[Any], dict[str, Any]] | None]] = {
+    NotFound: (404, None),
+    NoPredictor: (409, _no_predictor),
+    Conflict: (409, None),
+    DatasetTooLarge: (413, None),
+    Invalid: (422, None),
+    QueueFull: (429, _queue_full),
+}
+"""The one map from a domain error's class (its nearest listed base) to the HTTP status,
+with what the answer says instead of the in-process message where HTTP needs other
+words (how to train a predictor over HTTP; when to retry). A domain error of no listed
+class (a locked or failing database) is unexpected: 500 ``internal_error``."""
+
+
+def _rule(cls: type[BaseException]) -> tuple[int, Callable[[Any], dict[str, Any]] | None] | None:
+    return next((HTTP_STATUS[c] for c in cls.__mro__ if c in HTTP_STATUS), None)
+
+
+def to_api_error(e: BaseException) -> APIError | None:
+    """A domain error as the answer :data:`HTTP_STATUS` gives it (an :class:`APIError`
+    as it is); None for anything else."""
+    if isinstance(e, APIError):
+        return e
+    rule = _rule(type(e)) if isinstance(e, TapasError) else None
+    if rule is None:
+        return None
+    status, wire = rule
+    assert isinstance(e, TapasError)
+    said = {"message": e.message, "path": e.path or None, **(wire(e) if wire else {})}
+    return APIError(status, e.code or "error", said["message"], said["path"], e.details,
+                    said.get("headers"))
+
+
+def status_of(code: str, default: int) -> int:
+    """The HTTP status of the domain error whose code is ``code`` (``default`` when no
+    listed class has it), for errors that come back from a job as their code."""
+    rule = _rule(error_class(code))
+    return default if rule is None else rule[0]
 
 
 def format_loc(loc: Iterable[Any]) -> str:
@@ -87,6 +152,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> JSONResponse:
         return _error_response(exc)
+
+    @app.exception_handler(TapasError)
+    async def _domain_error(request: Request, exc: TapasError) -> JSONResponse:
+        err = to_api_error(exc)
+        if err is None:
+            return await _unexpected(request, exc)
+        return _error_response(err)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

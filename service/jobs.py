@@ -35,6 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tapas import errors
+from tapas.errors import Cancelled
+
 log = logging.getLogger("tapas.service")
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, LOST = (
@@ -42,17 +45,16 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, LOST = (
 FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED, LOST})
 
 
-class JobCancelled(Exception):
+class JobCancelled(Cancelled):
     """Raised inside a job's progress callback once the job or the runner is cancelled."""
 
 
-class QueueFull(Exception):
+class QueueFull(errors.QueueFull):
     """The queue holds ``max_queued`` jobs already; ``retry_after`` is a guess in seconds."""
 
     def __init__(self, queued: int, retry_after: int) -> None:
-        super().__init__(f"{queued} jobs are already waiting")
+        super().__init__(f"{queued} jobs are already waiting", retry_after=retry_after)
         self.queued = queued
-        self.retry_after = retry_after
 
 
 def _now() -> datetime:

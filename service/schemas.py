@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from tapas.config import MAX_CURVE_LEN, MAX_EPOCHS, MAX_HPARAMS_BYTES, SEED_RANGE
+from tapas.records import check_hparams
 from tapas.types import NETWORK_FIELDS, Answer, Prediction
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -121,18 +122,8 @@ class ExperimentIn(_Strict):
 
     @field_validator("hparams")
     @classmethod
-    def _hparams_size(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        import json
-
-        if v is not None:
-            try:
-                size = len(json.dumps(v, allow_nan=False))
-            except ValueError:
-                raise ValueError("hparams must not hold NaN or infinity") from None
-            if size > MAX_HPARAMS_BYTES:
-                raise ValueError(f"hparams take {size:,} bytes as JSON; at most "
-                                 f"{MAX_HPARAMS_BYTES:,}")
-        return v
+    def _hparams(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_hparams(v)  # the records' rule, not a copy
 
 
 class ExperimentBatch(_Strict):

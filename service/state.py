@@ -11,6 +11,7 @@ in-process scorer.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -18,37 +19,42 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from service.batching import ScoreBatcher
 from service.body import freeze_long_lived
-from service.errors import APIError, not_found
-from service.jobs import JobContext, JobRunner, QueueFull
+from service.errors import APIError, to_api_error
+from service.jobs import JobContext, JobRunner
 from tapas.config import Settings
+from tapas.errors import (
+    DatasetExists,
+    DatasetNotFound,
+    DcnPending,
+    InvalidDataset,
+    NoExperiments,
+    NoPredictor,
+    PredictorNotFound,
+    TapasError,
+    UnreadablePredictor,
+    Unscorable,
+)
 from tapas.pipeline import (
     BUILTIN_DATASETS,
     DataLimits,
-    DatasetConflict,
-    DatasetError,
-    DatasetTooLarge,
     LDEError,
-    ModelFileError,
-    NoPredictorError,
     Pipeline,
     load_dataset,
     verify_predictor,
 )
 from tapas.types import (
     Answer,
-    ArchListError,
     DatasetInfo,
     PredictorInfo,
     Query,
     Target,
     TargetError,
-    join_path,
     resolve_target,
     set_cache_budget,
 )
@@ -85,36 +91,17 @@ def map_error(e: BaseException) -> dict[str, Any]:
     return {"code": "job_failed", "message": f"{type(e).__name__}: {e}", "path": None}
 
 
-def to_api_error(e: BaseException, path: str | None = None) -> APIError | None:
-    """Known bad-input exceptions of the lower layers as a 4xx :class:`APIError`."""
-    from tapas.arch import ArchError
-
-    if isinstance(e, APIError):
-        return e
-    if isinstance(e, ArchListError):
-        return APIError(422, "invalid_architecture", str(e), e.path, e.errors)
-    if isinstance(e, TargetError):
-        return APIError(409 if e.code == "dcn_pending" else 422, e.code, e.message,
-                        f"body.{e.field}")
-    if isinstance(e, NoPredictorError):
-        dcn = f"{e.dcn:.4f}" if e.dcn is not None else "D"
-        return APIError(409, "no_predictor",
-                        f"no trained predictor covers DCN {dcn}; train one with POST "
-                        f"/v1/predictors {{\"dcn\": {dcn}}} (a background job) and retry",
-                        "body.dcn")
-    if isinstance(e, ArchError):
-        return APIError(422, "invalid_architecture", str(e), join_path(path or "", e.path))
-    if isinstance(e, QueueFull):
-        return APIError(429, "queue_full", f"{e}; retry in about {e.retry_after} s "
-                        "(TAPAS_MAX_QUEUED_JOBS bounds the queue)", None,
-                        headers={"Retry-After": str(e.retry_after)})
-    if isinstance(e, DatasetConflict):
-        return APIError(409, "dataset_exists", str(e), path)
-    if isinstance(e, DatasetTooLarge):
-        return APIError(413, "dataset_too_large", str(e), path)
-    if isinstance(e, DatasetError):
-        return APIError(422, "invalid_dataset", str(e), path)
-    return None
+@contextlib.contextmanager
+def located(path: str, *kinds: type[TapasError]) -> Iterator[None]:
+    """Errors of ``kinds`` raised inside name ``path`` as the request's offending field
+    (unless they name one already): the pipeline knows what failed, only the service
+    knows where that came from in the request."""
+    try:
+        yield
+    except kinds as e:
+        if not e.path:
+            e.path = path
+        raise
 
 
 class ServiceState:
@@ -180,14 +167,11 @@ class ServiceState:
                 _, info = self.pipeline.select(dcn)
                 out = info.to_dict()
                 self._pin(info)
-            except NoPredictorError:
+            except NoPredictor:
                 log.info("training the default predictor for DCN %.4f as job %s; requests "
                          "that other predictors cover are answered meanwhile", dcn, ctx.job.id)
                 out = self.ensure_predictor(dcn, force=False, ctx=ctx, pin=True)
-        except APIError as e:
-            if e.code != "no_experiments":
-                self.startup_error = e.body()["error"]
-                raise
+        except NoExperiments as e:
             # An empty database is usable: ready, and predict answers 409 until data and a
             # predictor exist.
             self.no_default = e.message
@@ -253,15 +237,15 @@ class ServiceState:
     def dataset(self, ident: str, path: str = "url.id") -> dict[str, Any]:
         info = self.pipeline.dataset(ident)
         if info is None:
-            raise not_found("dataset", ident, path)
+            raise DatasetNotFound(f"no dataset with id {ident!r}", path=path)
         return info.to_dict()
 
     def dataset_dcn(self, ident: str, path: str) -> tuple[float, dict[str, Any]]:
         """The DCN of a stored dataset; 404 when unknown, 409 while it is being computed."""
         ds = self.dataset(ident, path)
         if ds["dcn"] is None:
-            raise APIError(409, "dcn_pending", f"dataset {ident!r} has no DCN yet; wait for its "
-                           "job (GET /v1/jobs/{id}) or characterise it (POST /v1/datasets)", path)
+            raise DcnPending(f"dataset {ident!r} has no DCN yet; wait for its job (GET "
+                             "/v1/jobs/{id}) or characterise it (POST /v1/datasets)", path=path)
         return float(ds["dcn"]), ds
 
     def target(self, *, dcn: float | None, dataset: str | None, num_classes: int | None,
@@ -275,21 +259,20 @@ class ServiceState:
             return resolve_target(lookup, dcn=dcn, dataset=dataset, num_classes=num_classes,
                                   input_shape=input_shape)
         except TargetError as e:
-            raise to_api_error(e) from None
+            e.path = f"body.{e.field}"
+            raise
 
     def _load(self, source: str | Path, path: str) -> Any:
         """Decode a dataset within the size limits; bad data is a 4xx naming ``path``."""
         try:
-            return load_dataset(source, self.limits)
-        except Exception as e:
-            err = to_api_error(e, path)
-            if err is None:
-                raise
-            if isinstance(source, Path):
-                err.message = err.message.replace(str(source), "the uploaded file")
-                if err.code == "invalid_dataset":
-                    err.code = "invalid_npz"
-            raise err from None
+            with located(path, InvalidDataset):
+                return load_dataset(source, self.limits)
+        except InvalidDataset as e:
+            if isinstance(source, Path):  # the server's file name is none of the caller's business
+                e.message = e.message.replace(str(source), "the uploaded file")
+                if e.code == "invalid_dataset":
+                    e.code = "invalid_npz"
+            raise
 
     def check_builtin(self, spec: str) -> DatasetRef:
         """Validate a built-in dataset spec (never a server-side path) for a DCN job."""
@@ -348,18 +331,15 @@ class ServiceState:
         pipeline's identity rule: another fingerprint, or a dataset registered without
         images whose DCN, shape or classes would change) or claimed by a queued or
         running job for other data: its experiments would silently describe other data."""
-        try:
+        with located(path, DatasetExists):
             self.pipeline.check_dataset(ref.name, ref.fingerprint, ref.n_classes,
                                         ref.input_shape)
-        except DatasetConflict as e:
-            raise to_api_error(e, path) from None
         with self._names_lock:
             claim = self._claims.get(ref.name)
         if claim and claim[0] != ref.fingerprint:
-            raise APIError(409, "dataset_exists",
-                           f"dataset {ref.name!r} is being stored for other data by a queued "
-                           f"or running job (fingerprint {claim[0][:16]}, these data "
-                           f"{ref.fingerprint[:16]}); choose another name", path)
+            raise DatasetExists(f"dataset {ref.name!r} is being stored for other data by a "
+                                f"queued or running job (fingerprint {claim[0][:16]}, these "
+                                f"data {ref.fingerprint[:16]}); choose another name", path=path)
 
     def _claim(self, ref: DatasetRef, path: str) -> None:
         """Bind ``ref.name`` to its fingerprint from submission until the job ends (checked
@@ -401,16 +381,12 @@ class ServiceState:
 
         try:
             self._claim(ref, path)
-        except APIError:
+        except Exception:
             if ref.upload:
                 self._release_upload(ref.upload)
             raise
         key = f"dcn:{ref.fingerprint}:{ref.name}:{seed}:{force}"
-        try:
-            job = self.jobs.submit("dcn", f"DCN of {ref.name}", work, key=key, on_done=on_done)
-        except QueueFull as e:
-            raise to_api_error(e) from None
-        return job
+        return self.jobs.submit("dcn", f"DCN of {ref.name}", work, key=key, on_done=on_done)
 
     # --------------------------------------------------------------- experiments
     def ingest(self, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -443,7 +419,7 @@ class ServiceState:
         """Train (or reuse) the predictor for ``dcn``; the pipeline keeps it loaded."""
         if ctx is not None:
             ctx.progress(0.05, message="selecting experiments; training unless cached")
-        try:
+        with located("body.dcn", NoExperiments):
             _, info = self.pipeline.train(
                 dcn, force=force, pin=pin,
                 progress=None if ctx is None else (lambda e, n: ctx.progress(
@@ -451,8 +427,6 @@ class ServiceState:
                 # a DELETE takes effect during selection and encoding too, not only per epoch
                 checkpoint=None if ctx is None else (lambda phase: ctx.progress(
                     ctx.job.progress, message=f"training the predictor: {phase}")))
-        except LookupError as e:
-            raise APIError(409, "no_experiments", str(e), "body.dcn") from None
         return info.to_dict()
 
     def submit_predictor(self, dcn: float, force: bool) -> Any:
@@ -461,11 +435,8 @@ class ServiceState:
         def work(ctx: JobContext) -> dict[str, Any]:
             return {"predictor": self.ensure_predictor(dcn, force, ctx)}
 
-        try:
-            return self.jobs.submit("predictor", f"predictor for DCN {dcn:.4f}", work,
-                                    key=f"predictor:{dcn!r}:{force}")
-        except QueueFull as e:
-            raise to_api_error(e) from None
+        return self.jobs.submit("predictor", f"predictor for DCN {dcn:.4f}", work,
+                                key=f"predictor:{dcn!r}:{force}")
 
     def predictors(self) -> list[dict[str, Any]]:
         """Registered predictors whose model file is present and passes its checksum."""
@@ -492,12 +463,10 @@ class ServiceState:
         return ok
 
     def predictor(self, ident: str) -> dict[str, Any]:
-        try:
+        with located("url.id", PredictorNotFound):  # not a predictor id: it names none
             info = self.pipeline.predictor(ident)
-        except LookupError as e:  # not a predictor id: it names none
-            raise APIError(404, "predictor_not_found", str(e), "url.id") from None
         if info is None:
-            raise not_found("predictor", ident, "url.id")
+            raise PredictorNotFound(f"no predictor with id {ident!r}", path="url.id")
         return info.to_dict()
 
     # ------------------------------------------------------------------- predict
@@ -515,16 +484,15 @@ class ServiceState:
                            "retry when GET /health/ready answers 200",
                            headers={"Retry-After": "2"})
         try:
-            return self.scorer.submit(query)
-        except NoPredictorError as e:
+            with located("body.predictor", PredictorNotFound, UnreadablePredictor):
+                return self.scorer.submit(query)
+        except NoPredictor as e:
             if self.default_state == "training":
                 raise APIError(503, "predictor_training", f"{e}; the default predictor is "
                                f"being loaded or trained (job {self.default_job}): retry "
                                "shortly", "body.dcn", headers={"Retry-After": "5"}) from None
-            raise to_api_error(e) from None
-        except LookupError as e:  # a pinned id that is unknown, or whose file is gone
-            raise APIError(404, "predictor_not_found", str(e), "body.predictor") from None
-        except ModelFileError as e:
-            raise APIError(409, "unreadable_predictor", str(e), "body.predictor") from None
-        except ValueError as e:  # e.g. an architecture the encoding cannot represent
-            raise APIError(422, "unscorable_architecture", str(e), "body.archs") from None
+            raise
+        except TapasError:
+            raise
+        except ValueError as e:  # not a domain error: an architecture the encoding cannot
+            raise Unscorable(str(e), path="body.archs") from None  # represent

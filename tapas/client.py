@@ -12,7 +12,8 @@ It imports neither torch nor duckdb (only httpx, numpy and the pure-Python parts
 
 Transient failures (connection errors, timeouts, 429, 502, 503, 504) are retried
 with exponential backoff (``Retry-After`` is honoured); every other error answer is
-raised as :class:`TapasError` carrying the service's ``code`` and ``path``. Large
+raised as the :mod:`tapas.errors` class its ``code`` names (every one a :class:`TapasError`,
+carrying the service's ``code`` and ``path``). Large
 predict and ingest calls are split into requests of at most ``max_batch`` architectures
 (``batch_size`` records) and ``max_body_mb`` MiB of JSON, below the server's default
 ``TAPAS_MAX_BODY_MB``; a batch the server still refuses with 413 (``too_many_archs``,
@@ -33,10 +34,10 @@ from typing import Any
 import httpx
 import numpy as np
 
+from tapas.errors import NoPredictor, TapasError
 from tapas.types import (
     Answer,
     DatasetInfo,
-    NoPredictorError,
     Prediction,
     check_dcn_or_dataset,
     check_shape,
@@ -52,45 +53,16 @@ FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
 
 # ------------------------------------------------------------------------ errors/types
-class TapasError(Exception):
-    """The service refused a request (or could not be reached).
-
-    ``status`` is the HTTP status (None when no answer came back), ``code`` the
-    service's machine-readable code (e.g. ``invalid_architecture``), ``path`` the
-    offending field (e.g. ``body.archs[3].layers[2].kernel``).
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 path: str | None = None, details: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.path = path
-        self.details = details
-        #: For :meth:`Client.ingest`: the input index of the first record of the batch
-        #: that failed (the batches before it are committed).
-        self.batch_start: int | None = None
-
-    def __str__(self) -> str:
-        head = f"{self.status} {self.code}: " if self.status else (
-            f"{self.code}: " if self.code else "")
-        where = f" (at {self.path})" if self.path and self.path not in self.message else ""
-        return f"{head}{self.message}{where}"
-
-
-class NoPredictor(TapasError, NoPredictorError):
-    """409 ``no_predictor``: no trained predictor covers the target yet (the same
-    :class:`~tapas.types.NoPredictorError` the in-process scorer raises); train one
-    (:meth:`Client.train_predictor`) or pass ``train=True``."""
-
-
 class TapasConnectionError(TapasError):
     """No usable answer after every retry (unreachable, timed out, or still 5xx/429)."""
+
+    remote = True
 
 
 class JobFailed(TapasError):
     """A background job (DCN, predictor training) ended in ``failed`` or ``cancelled``."""
+
+    remote = True
 
 
 @dataclass(frozen=True)
@@ -140,14 +112,17 @@ def npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
 
 
 def _error_from(r: httpx.Response) -> TapasError:
+    """The error answer ``r`` as the domain error its ``code`` names (a ``NotFound`` for
+    404 ``predictor_not_found``, a ``NoPredictor`` for 409 ``no_predictor``, ...)."""
     try:
         err = r.json()["error"]
-        cls = NoPredictor if err.get("code") == "no_predictor" else TapasError
-        return cls(str(err.get("message") or r.reason_phrase), status=r.status_code,
-                   code=err.get("code"), path=err.get("path"), details=err.get("details"))
+        return TapasError.from_service(str(err.get("message") or r.reason_phrase),
+                                       status=r.status_code, code=err.get("code"),
+                                       path=err.get("path"), details=err.get("details"))
     except (ValueError, KeyError, TypeError, AttributeError):
         text = r.text.strip()[:300] or r.reason_phrase
-        return TapasError(text, status=r.status_code, code=f"http_{r.status_code}")
+        return TapasError.from_service(text, status=r.status_code,
+                                       code=f"http_{r.status_code}")
 
 
 def _retry_after(r: httpx.Response) -> float | None:
@@ -256,8 +231,9 @@ class Client:
         try:
             return r.json()
         except ValueError:
-            raise TapasError(f"{method} {path}: the answer is not JSON: {r.text[:200]!r}",
-                             status=r.status_code, code="invalid_response") from None
+            raise TapasError.from_service(f"{method} {path}: the answer is not JSON: "
+                                          f"{r.text[:200]!r}", status=r.status_code,
+                                          code="invalid_response") from None
 
     # -------------------------------------------------------------- health
     def health(self) -> dict[str, Any]:
@@ -292,8 +268,8 @@ class Client:
             if h.get("status") == "ok" and not (default and h.get("default") == "training"):
                 return h
             if h.get("status") == "failed":
-                raise TapasError(f"the service failed to start: {h.get('detail')}",
-                                 status=503, code="not_ready")
+                raise TapasError.from_service(f"the service failed to start: {h.get('detail')}",
+                                              status=503, code="not_ready")
             if time.monotonic() > deadline:
                 raise TapasConnectionError(f"the service was not ready within {timeout:g} s "
                                            f"({h.get('detail')})", status=503, code="not_ready")
@@ -324,8 +300,9 @@ class Client:
                                     path=err.get("path"))
                 return job
             if deadline is not None and time.monotonic() > deadline:
-                raise TapasError(f"job {job_id} did not finish within {timeout:g} s "
-                                 f"(state {job.state}, {job.progress:.0%})", code="job_timeout")
+                raise TapasError.from_service(f"job {job_id} did not finish within {timeout:g} "
+                                              f"s (state {job.state}, {job.progress:.0%})",
+                                              status=None, code="job_timeout")
             time.sleep(delay)
             delay = min(2.0, delay * 1.5)
 
@@ -495,7 +472,7 @@ class Client:
         ``Architecture`` objects. Give ``dcn`` or ``dataset`` (a characterised
         dataset: its DCN, classes and input shape are used for cell strings).
         No predictor covers the target yet: :class:`NoPredictor` (a
-        :class:`~tapas.types.NoPredictorError`, as from the in-process scorer), or with
+        :class:`tapas.errors.NoPredictor`, as from the in-process scorer), or with
         ``train=True`` one is trained first (:meth:`train_predictor`).
         ``members=True`` also returns each ensemble member's prediction;
         ``predictor`` pins a registered predictor by id (the same answers whatever the
@@ -553,8 +530,9 @@ class Client:
             raise
         results = body["results"]
         if len(results) != len(chunk):
-            raise TapasError(f"the server scored {len(results)} of {len(chunk)} architectures",
-                             code="invalid_response")
+            raise TapasError.from_service(f"the server scored {len(results)} of {len(chunk)} "
+                                          "architectures", status=None,
+                                          code="invalid_response")
         return Answer.predictions_from_wire(body)
 
     def dataset_info(self, ident: str) -> DatasetInfo:

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tapas.errors import Invalid
+
 
 def _default_home() -> Path:
     return Path.home() / ".local" / "share" / "tapas"
@@ -104,7 +106,7 @@ class Settings(BaseSettings):
         return self.model_dir or self.home / "models"
 
 
-class SettingsError(ValueError):
+class SettingsError(Invalid):
     """A ``TAPAS_*`` variable holds a value the settings refuse; the message names it."""
 
 

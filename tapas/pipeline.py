@@ -13,7 +13,7 @@ decides which predictor answers a request:
   registered predictor the request names by id (pinned: the same answers whatever is
   trained later), else a predictor held in memory whose DCN range covers the target
   (trained for the nearest DCN, newest first), else one from the registry, else
-  :class:`~tapas.types.NoPredictorError` (train one first, or pass ``train=True``).
+  :class:`~tapas.errors.NoPredictor` (train one first, or pass ``train=True``).
 
 A new database starts with the predictors shipped with tapas registered
 (:mod:`lde.shipped_predictors`, built by ``python -m tapas.release`` on the same shipped
@@ -51,6 +51,7 @@ from predictor.sampling import MAX_TRAIN_ROWS, balanced_rows
 from probenet.datasets import BUILTINS as BUILTIN_DATASETS
 from probenet.datasets import DataLimits, DatasetError, DatasetTooLarge
 from tapas import __version__
+from tapas.errors import Conflict, DatasetNotFound, NoExperiments, PredictorNotFound
 from tapas.types import (
     Answer,
     DatasetInfo,
@@ -161,8 +162,10 @@ def model_path(artifact: str, model_dir: str | Path) -> Path:
     return Path(model_dir) / p
 
 
-class PredictorExistsError(ValueError):
+class PredictorExistsError(Conflict, ValueError):
     """An import of a predictor id the registry already holds with other weights."""
+
+    code = "predictor_exists"
 
 
 def _model_file(artifact: str, model_dir: str | Path) -> Path | None:
@@ -459,7 +462,7 @@ class Pipeline:
         return None if row is None else DatasetInfo.from_row(row)
 
     def dataset_info(self, ident: str) -> DatasetInfo:
-        """A stored dataset by id or name (``LookupError`` when unknown)."""
+        """A stored dataset by id or name (:class:`~tapas.errors.DatasetNotFound` when unknown)."""
         info = self.dataset(ident)
         if info is None:
             import difflib
@@ -468,7 +471,7 @@ class Pipeline:
             close = difflib.get_close_matches(ident, names, n=3, cutoff=0.6) or \
                 [n for n in names if ident.lower() in n.lower()][:3]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise LookupError(f"no dataset {ident!r} in the LDE{hint}; characterise it first "
+            raise DatasetNotFound(f"no dataset {ident!r} in the LDE{hint}; characterise it first "
                               "(tapas dcn DATASET --store)")
         return info
 
@@ -526,14 +529,14 @@ class Pipeline:
         this dataset trains a new one; predictors in memory that trained on it are
         dropped (pinned ones stay), registered ones stay in the registry.
 
-        ``LookupError`` when ``name`` is unknown (with close names); ``ValueError`` when
+        ``DatasetNotFound`` when ``name`` is unknown (with close names); ``ValueError`` when
         the images' input shape or class count differ from the stored dataset's, unless
         ``force``. A probe result already stored for the same images and probe settings
         is reused unless ``reprobe``. ``probe``: ``device``, ``epochs``, ``max_samples``,
         ``max_steps``.
         """
         import probenet
-        from probenet.dcn import probe_settings, stored_result
+        from probenet.dcn import probe_settings, reuse_or_probe, stored_result
 
         store = self.store
         row = store.dataset(self.dataset_info(name).id)
@@ -552,15 +555,8 @@ class Pipeline:
             same = stored_result(row, ds.fingerprint, want)
             if same is not None:
                 return DatasetInfo.from_row(row), same
-            res = stored_result(store.dataset_by_fingerprint(ds.fingerprint), ds.fingerprint,
-                                want)
-        else:
-            res = None
-        if res is None:
-            res = probenet.compute_dcn(ds, seed=seed, device=probe.get("device"),
-                                       epochs=want["epochs"], max_samples=want["max_samples"],
-                                       max_steps=want["max_steps"],
-                                       progress=progress)
+        rows = [] if reprobe else [store.dataset_by_fingerprint(ds.fingerprint)]
+        res = reuse_or_probe(ds, rows, want, device=probe.get("device"), progress=progress)
         meta = {**res.meta, "images": ds.name, "n_samples": ds.n_samples}
         new = store.replace_dcn(row.id, res.dcn, meta)
         self._dcn_changed(row.id)
@@ -627,7 +623,7 @@ class Pipeline:
         return self.store.predictors()
 
     def predictor(self, ident: str) -> PredictorInfo | None:
-        """The registry entry ``ident`` or None; ``PredictorIdError`` (a ``LookupError``)
+        """The registry entry ``ident`` or None; ``PredictorIdError`` (a ``PredictorNotFound``)
         when ``ident`` is not a predictor id."""
         return self.store.predictor(check_predictor_id(ident))
 
@@ -637,19 +633,21 @@ class Pipeline:
 
     def registered(self, pid: str) -> tuple[TAPRegressor, PredictorInfo]:
         """The registered predictor ``pid`` (pinned: whatever was trained since), loaded once
-        and then held in memory; ``LookupError`` naming the id when it is unknown or its file
-        is gone (``ModelFileError`` when the file is unreadable)."""
+        and then held in memory; ``PredictorNotFound`` naming the id when it is unknown or
+        its file is gone (``ModelFileError`` when the file is unreadable)."""
         reg = self.store.predictor(check_predictor_id(pid))
         if reg is None:
-            raise LookupError(f"no predictor {pid!r} in the registry (tapas predictor list)")
+            raise PredictorNotFound(f"no predictor {pid!r} in the registry (tapas predictor "
+                                    "list)")
         hit = self._loaded_model(pid)
         if hit is not None:
             return hit
         path = self.model_path(reg.artifact)
         self._model_file_of(reg)  # a shipped predictor's file is unpacked when first used
         if not path.is_file():
-            raise LookupError(f"predictor {pid!r} is registered but its model file {path} is "
-                              "missing (tapas predictor import FILE restores it)")
+            raise PredictorNotFound(f"predictor {pid!r} is registered but its model file "
+                                    f"{path} is missing (tapas predictor import FILE "
+                                    "restores it)")
         model = load_predictor(path)
         info = reg.with_(cached=True)
         self._remember(model, info)
@@ -826,7 +824,7 @@ class Pipeline:
         boundary before the epochs (selection, loading the networks, the history,
         encoding) and inside the long loops, so a caller can stop a training there by
         raising (the service's job cancellation); nothing is registered then.
-        ``LookupError`` when the LDE holds no experiments on characterised datasets.
+        ``NoExperiments`` when the LDE holds no experiments on characterised datasets.
         """
         import predictor as tap
 
@@ -849,7 +847,7 @@ class Pipeline:
             snapshot = store.snapshot_id()
             exps, tau, pid = self._selection(store, dcn, exclude_datasets, with_curves=True)
             if pid is None:
-                raise LookupError("the LDE holds no experiments on characterised datasets; "
+                raise NoExperiments("the LDE holds no experiments on characterised datasets; "
                                   "ingest some first (tapas ingest)")
             datasets = tuple(exps.datasets())
             dcns = exps.dcn
@@ -958,10 +956,10 @@ class Pipeline:
                train: bool = False, predictor: str | None = None,
                ) -> tuple[TAPRegressor, PredictorInfo]:
         """The predictor that answers a request for ``dcn``: the registered one named by
-        ``predictor`` (pinned, whatever was trained since; ``LookupError`` when unknown),
+        ``predictor`` (pinned, whatever was trained since; ``PredictorNotFound`` when unknown),
         else one in memory whose training DCN range covers ``dcn`` (trained for the nearest
         DCN, newest first), else one from the registry, else
-        :class:`~tapas.types.NoPredictorError` (with ``train=True``: the one :meth:`train`
+        :class:`~tapas.errors.NoPredictor` (with ``train=True``: the one :meth:`train`
         gives). Never one trained on an excluded dataset, unless pinned by id.
 
         Ingesting experiments does not retire a predictor: it answers until a newer one
@@ -1055,7 +1053,7 @@ class Pipeline:
         same answer as :meth:`tapas.client.Client.predict`.
 
         ``members=True`` adds each ensemble member's prediction; ``predictor`` pins a
-        registered predictor by id (``LookupError`` when unknown).
+        registered predictor by id (``PredictorNotFound`` when unknown).
         """
         q = self.query(archs, dcn=dcn, dataset=dataset, num_classes=num_classes,
                        input_shape=input_shape, exclude_datasets=exclude_datasets,

@@ -13,12 +13,14 @@ from __future__ import annotations
 import csv
 import json
 import math
+import numbers
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tapas.config import MAX_CURVE_LEN, MAX_EPOCHS, MAX_HPARAMS_BYTES, SEED_RANGE
+from tapas.errors import Invalid
 
 SPLITS = ("test", "valid", "train")
 RECORD_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
@@ -26,7 +28,7 @@ _FIELDS = ("arch", "dataset", "accuracy", "split", "epochs", "hparams", "curve",
            "source")
 
 
-class RecordError(ValueError):
+class RecordError(Invalid):
     """A whole input cannot be read (missing file, unknown format, missing columns)."""
 
 
@@ -110,7 +112,7 @@ def _num(v: Any, what: str) -> float:
             f = float(v)
         except ValueError:
             raise ValueError(f"{what} must be a number, got {v[:40]!r}") from None
-    elif isinstance(v, bool) or not isinstance(v, int | float):
+    elif isinstance(v, bool) or not isinstance(v, numbers.Real):  # numpy's numbers too
         raise ValueError(f"{what} must be a number, got {v!r:.40}")
     else:
         try:
@@ -122,23 +124,75 @@ def _num(v: Any, what: str) -> float:
     return f
 
 
-def _int(v: Any, what: str, lo: int, hi: int) -> int | None:
-    """An integer in [lo, hi]; exact for Python ints beyond float precision."""
+def fraction(v: Any, what: str = "accuracy") -> float:
+    """A finite number in [0, 1] (an accuracy, a curve point, a DCN); ValueError naming
+    ``what`` otherwise."""
+    f = _num(v, what)
+    if not 0.0 <= f <= 1.0:
+        raise ValueError(f"{what} {f!r} is outside [0, 1]")
+    return f
+
+
+def whole(v: Any, what: str, lo: int = 0, hi: int | None = None) -> int | None:
+    """An integer in [lo, hi] (None for a missing value); exact for integers beyond
+    float precision (a 64-bit seed)."""
     if _blank(v):
         return None
     if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
         v = int(v)  # exact: a float cannot hold every 64-bit integer (2**63 - 1)
-    if isinstance(v, int) and not isinstance(v, bool):
-        i = v
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        i = int(v)
     else:
         f = _num(v, what)
         if f != int(f):
             raise ValueError(f"{what} must be an integer, got {v!r:.40}")
         i = int(f)
-    if not lo <= i <= hi:
+    if hi is None and i < lo:
+        raise ValueError(f"{what} must be >= {lo}, got {str(v)[:40]}")
+    if hi is not None and not lo <= i <= hi:
         span = " (a signed 64-bit integer)" if (lo, hi) == SEED_RANGE else ""
         raise ValueError(f"{what} must lie in [{lo}, {hi}]{span}, got {str(v)[:40]}")
     return i
+
+
+def check_hparams(hp: Any) -> dict[str, Any] | None:
+    """Hyper-parameters: a JSON object without NaN or infinity, at most
+    :data:`~tapas.config.MAX_HPARAMS_BYTES` as JSON."""
+    if hp is None:
+        return None
+    if not isinstance(hp, dict):
+        raise ValueError(f"hparams must be an object, got {hp!r:.40}")
+    try:
+        size = len(json.dumps(hp, allow_nan=False))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"hparams must be JSON without NaN or infinity ({e})") from None
+    if size > MAX_HPARAMS_BYTES:
+        raise ValueError(f"hparams take {size:,} bytes as JSON; at most {MAX_HPARAMS_BYTES:,}")
+    return hp
+
+
+def check_record(rec: ExperimentRecord) -> ExperimentRecord:
+    """The one rule set of a record's values, whoever built it (a file's row, an API body,
+    Python code): ``rec`` with its numbers as Python numbers, or ValueError naming the
+    field. The architecture is the store's to check (against the dataset's shape)."""
+    if _blank(rec.dataset) or not isinstance(rec.dataset, str):
+        raise ValueError(f"dataset must be a name, got {rec.dataset!r}")
+    acc = fraction(rec.accuracy)
+    curve = rec.curve
+    if curve is not None:
+        if isinstance(curve, str) or not hasattr(curve, "__len__"):
+            raise ValueError(f"curve must be a list of accuracies, got {curve!r:.40}")
+        if len(curve) > MAX_CURVE_LEN:
+            raise ValueError(f"curve has {len(curve):,} points; at most {MAX_CURVE_LEN:,}")
+        curve = [fraction(x, f"curve[{j}]") for j, x in enumerate(curve)]
+    if rec.split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {rec.split!r}")
+    if not isinstance(rec.source, str) or not rec.source:
+        raise ValueError(f"source must be a non-empty string, got {rec.source!r}")
+    return ExperimentRecord(arch=rec.arch, dataset=rec.dataset.strip(), accuracy=acc,
+                            split=rec.split, epochs=whole(rec.epochs, "epochs", 0, MAX_EPOCHS),
+                            hparams=check_hparams(rec.hparams), curve=curve,
+                            seed=whole(rec.seed, "seed", *SEED_RANGE), source=rec.source)
 
 
 def _json_field(v: Any, what: str) -> Any:
@@ -151,7 +205,9 @@ def _json_field(v: Any, what: str) -> Any:
 
 
 def record_from_row(row: dict[str, Any], source: str) -> ExperimentRecord:
-    """One record from a parsed row (see the module docstring); ValueError names the field."""
+    """One record from a parsed row (see the module docstring): the text of a file's
+    columns parsed (blanks, JSON text, ``accuracy_pct``, ``val``), then the values checked
+    by :func:`check_record`; ValueError names the field."""
     arch = row.get("arch")
     if _blank(arch):
         raise ValueError("arch is missing")
@@ -175,30 +231,20 @@ def record_from_row(row: dict[str, Any], source: str) -> ExperimentRecord:
     if curve is not None:
         if not isinstance(curve, list):
             raise ValueError(f"curve must be a list, got {curve!r:.40}")
-        if len(curve) > MAX_CURVE_LEN:
+        if len(curve) > MAX_CURVE_LEN:  # before the points are read
             raise ValueError(f"curve has {len(curve):,} points; at most {MAX_CURVE_LEN:,}")
         curve = [_num(x, f"curve[{j}]") / scale for j, x in enumerate(curve)]
     hp = None if _blank(row.get("hparams")) else _json_field(row["hparams"], "hparams")
-    if hp is not None:
-        try:
-            size = len(json.dumps(hp, allow_nan=False))
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"hparams must be JSON without NaN or infinity ({e})") from None
-        if size > MAX_HPARAMS_BYTES:
-            raise ValueError(f"hparams take {size:,} bytes as JSON; at most "
-                             f"{MAX_HPARAMS_BYTES:,}")
     split = row.get("split")
     split = "test" if _blank(split) else str(split).strip()
     if split == "val":
         split = "valid"
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     src = row.get("source")
-    return ExperimentRecord(arch=arch, dataset=dataset.strip(), accuracy=acc / scale, split=split,
-                            epochs=_int(row.get("epochs"), "epochs", 0, MAX_EPOCHS),
-                            hparams=hp, curve=curve,
-                            seed=_int(row.get("seed"), "seed", *SEED_RANGE),
-                            source=source if _blank(src) else str(src))
+    return check_record(ExperimentRecord(
+        arch=arch, dataset=dataset, accuracy=acc / scale, split=split,
+        epochs=whole(row.get("epochs"), "epochs", 0, MAX_EPOCHS), hparams=hp, curve=curve,
+        seed=whole(row.get("seed"), "seed", *SEED_RANGE),
+        source=source if _blank(src) else str(src)))
 
 
 def record_json(rec: Any) -> dict[str, Any]:
@@ -271,4 +317,5 @@ def read_records(path: str | Path) -> tuple[list[int], list[dict[str, Any]],
 
 
 __all__ = ["RECORD_SUFFIXES", "SPLITS", "ExperimentRecord", "RecordError", "check_columns",
-           "iter_rows", "normalize", "read_records", "record_from_row", "record_json"]
+           "check_hparams", "check_record", "fraction", "iter_rows", "normalize",
+           "read_records", "record_from_row", "record_json", "whole"]

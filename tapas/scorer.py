@@ -4,7 +4,7 @@ For search loops that run where the database and models are (no HTTP, no JSON):
 the same call as :meth:`tapas.client.Client.predict`, returning the same
 :class:`~tapas.types.Prediction` objects, so a loop written against one runs
 against the other. Both answer a target no predictor covers yet the same way: a
-:class:`~tapas.types.NoPredictorError` (HTTP: 409 ``no_predictor``), unless the call
+:class:`~tapas.errors.NoPredictor` (HTTP: 409 ``no_predictor``), unless the call
 passes ``train=True`` or :meth:`LocalScorer.train_predictor` ran first. Torch and
 duckdb are imported when the first prediction is made.
 """
@@ -73,7 +73,7 @@ class LocalScorer:
 
     # -------------------------------------------------------------- scorer interface
     def dataset_info(self, ident: str) -> DatasetInfo:
-        """A stored dataset by id or name (``LookupError`` when unknown)."""
+        """A stored dataset by id or name (``DatasetNotFound`` when unknown)."""
         return self.pipeline.dataset_info(ident)
 
     def train_predictor(self, *, dcn: float | None = None, dataset: str | None = None,
@@ -94,10 +94,10 @@ class LocalScorer:
                 predictor: str | None = None) -> list[Prediction]:
         """Predicted accuracy of each architecture (same call and answer as the client's).
 
-        No predictor covers the target yet: :class:`~tapas.types.NoPredictorError`, or with
+        No predictor covers the target yet: :class:`~tapas.errors.NoPredictor`, or with
         ``train=True`` the pipeline trains one first. ``members=True`` adds each ensemble
         member's prediction; ``predictor`` pins a registered predictor by id
-        (``LookupError`` when unknown).
+        (``PredictorNotFound`` when unknown).
         """
         return self.pipeline.predict(archs, dcn=dcn, dataset=dataset, num_classes=num_classes,
                                      input_shape=input_shape,

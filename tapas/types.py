@@ -31,6 +31,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 from tapas.arch import Architecture, expand, is_cell_spec
 from tapas.arch.cache import budgeted, network_bytes, set_budget, usage
 from tapas.arch.ops import ArchError
+from tapas.errors import DcnPending, Invalid, NoPredictor, PredictorNotFound
 
 DEFAULT_NUM_CLASSES = 10
 """Classes of the networks a DCN-only target builds (CIFAR-10's)."""
@@ -40,15 +41,18 @@ MAX_INPUT_SIDE = 4096
 """Largest input dimension a target may name (a bigger one is a typo, not a dataset)."""
 
 
-class TargetError(ValueError):
+class TargetError(Invalid):
     """A prediction target that cannot be resolved; ``field`` names the bad argument
     (``dcn``, ``dataset``, ``input_shape``, ``num_classes``), ``code`` says why."""
 
-    def __init__(self, message: str, field: str, code: str = "invalid_request") -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, field: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.field = field
-        self.code = code
+
+
+class DcnPendingError(DcnPending, TargetError):
+    """A target naming a dataset whose DCN is not computed yet (a conflict, not bad
+    input: it resolves once the DCN job finishes)."""
 
 
 PREDICTOR_ID = re.compile(r"p_[0-9a-f]{16}")
@@ -57,9 +61,9 @@ MODEL_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
 """A registered model file: one plain name inside the model directory (no folder)."""
 
 
-class PredictorIdError(LookupError, ValueError):
-    """A predictor id that is not one: it names no predictor (a ``LookupError``) and is bad
-    input (a ``ValueError``); the message quotes it, shortened."""
+class PredictorIdError(PredictorNotFound, Invalid):
+    """A predictor id that is not one: it names no predictor (a ``PredictorNotFound``) and
+    is bad input (a ``ValueError``); the message quotes it, shortened."""
 
 
 def _quoted(value: object, limit: int = 80) -> str:
@@ -83,13 +87,8 @@ def is_model_file_name(name: object) -> bool:
     return isinstance(name, str) and MODEL_FILE_NAME.fullmatch(name) is not None
 
 
-class NoPredictorError(LookupError):
-    """No trained predictor answers a request yet; the message says how to get one."""
-
-    def __init__(self, message: str, dcn: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.dcn = dcn
+NoPredictorError = NoPredictor
+"""The former name of :class:`tapas.errors.NoPredictor` (the same class)."""
 
 
 # ------------------------------------------------------------------------- records
@@ -385,8 +384,8 @@ class Target:
         """The DCN the predictions are for (the dataset's when the target names one)."""
         v = self.dcn if self.dcn is not None else self.dataset_dcn
         if v is None:
-            raise TargetError(f"dataset {self.dataset!r} has no DCN yet; characterise it "
-                              "first", "dataset", "dcn_pending")
+            raise DcnPendingError(f"dataset {self.dataset!r} has no DCN yet; characterise "
+                                  "it first", "dataset")
         return float(v)
 
     def predict_kwargs(self) -> dict[str, Any]:
@@ -477,8 +476,8 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
         get = lookup if callable(lookup) else lookup.dataset_info
         info = get(dataset)
         if info.dcn is None:
-            raise TargetError(f"dataset {dataset!r} has no DCN yet; characterise it first",
-                              "dataset", "dcn_pending")
+            raise DcnPendingError(f"dataset {dataset!r} has no DCN yet; characterise it "
+                                  "first", "dataset")
         k, shape, ds_dcn = int(info.n_classes), tuple(info.input_shape), float(info.dcn)
     if num_classes is not None:
         k = check_classes(num_classes)
@@ -569,7 +568,7 @@ class ArchListError(ArchError):
     def __init__(self, message: str, path: str, errors: list[dict[str, Any]]) -> None:
         super().__init__(message)
         self.item_path = path
-        self.errors = errors
+        self.errors = self.details = errors
 
     @property
     def path(self) -> str:

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from tapas.cli.common import WIDE_INTERVAL, note_wide_intervals
 from tapas.cli.main import app
 from tapas.client import Client
+from tapas.errors import PredictorNotFound
 from tests.tapas.live_server import TOKEN, live_server, service_env  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +72,7 @@ def test_predict_pins_a_predictor_over_http_and_in_search(api: Client, tmp_path:
         api.predict(CELLS, dcn=0.6, predictor="p_nope")
     assert e.value.status == 404 and e.value.code == "predictor_not_found"
     assert e.value.path == "body.predictor"
+    assert isinstance(e.value, PredictorNotFound)  # the class the in-process scorer raises
     r = search(api, "--space", "nb201", "--budget", "20", "--predictor", p2, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["predictors"] == [p2]
@@ -86,13 +88,10 @@ def test_predictor_registry_commands_and_portable_files(tmp_path: Path, tapas_ho
     from tests.tapas.nb201_lde import TINY
 
     with LocalScorer(predictor_params=TINY, min_experiments=100) as sc:
-        try:
-            pid = sc.train_predictor(dcn=0.6, force=True).id
-        except LookupError as e:
-            pytest.skip(str(e))
+        pid = sc.train_predictor(dcn=0.6, force=True).id  # on the starter data
         before = sc.predict(CELLS, dcn=0.6, predictor=pid)
         assert {p.predictor for p in before} == {pid}
-        with pytest.raises(LookupError, match="p_nope"):
+        with pytest.raises(PredictorNotFound, match="p_nope"):
             sc.predict(CELLS, dcn=0.6, predictor="p_nope")
     with Pipeline() as app:  # the registry names the file relative to the model dir
         assert app.store.predictor(pid).artifact == f"{pid}.tap"
@@ -303,10 +302,7 @@ def test_members_in_process(tapas_home: Path, small_trainings: None) -> None:
     from tests.tapas.nb201_lde import TINY
 
     with LocalScorer(predictor_params=TINY, min_experiments=100) as sc:
-        try:
-            preds = sc.predict(CELLS, dcn=0.6, members=True, train=True)
-        except LookupError as e:  # no starter data installed and nothing ingested
-            pytest.skip(str(e))
+        preds = sc.predict(CELLS, dcn=0.6, members=True, train=True)
     # a default database answers DCN 0.6 with a shipped predictor (4 members), not TINY's
     assert len({len(p.members) for p in preds}) == 1 and len(preds[0].members) >= 2
     for p in preds:
@@ -346,11 +342,7 @@ def test_training_reports_epochs_in_process(tapas_home: Path, small_trainings: N
 
     seen: list[tuple[int, int]] = []
     with LocalScorer(predictor_params=TINY, min_experiments=100) as sc:
-        try:
-            sc.train_predictor(dcn=0.6, force=True,
-                               progress=lambda e, n: seen.append((e, n)))
-        except LookupError as e:
-            pytest.skip(str(e))
+        sc.train_predictor(dcn=0.6, force=True, progress=lambda e, n: seen.append((e, n)))
     n = TINY["epochs"]
     assert seen == [(e, n) for e in range(n + 1)]
 
@@ -363,8 +355,7 @@ def test_http_training_job_progress_moves(tapas_home: Path, small_trainings: Non
     from service.server import BackgroundServer
     from tapas.config import get_settings
 
-    if not available():
-        pytest.skip("the starter data is not installed")
+    assert available(), "the starter data ships with the repository (lde/starter)"
     params = {"hidden_size": 8, "epochs": 40, "n_members": 2, "device": "cpu"}
     app_ = create_app(get_settings(), train_default=False, predictor_params=params,
                       min_experiments=100)

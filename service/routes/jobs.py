@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from service.errors import not_found
 from service.routes import State, errors
 from service.schemas import Job, JobList
 from service.security import WriteAccess
+from tapas.errors import JobNotFound
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -27,7 +27,7 @@ def get_job(state: State, id: Annotated[str, Path(max_length=200)]) -> dict:
     and its result or error."""
     job = state.jobs.get(id)
     if job is None:
-        raise not_found("job", id, "url.id")
+        raise JobNotFound(f"no job with id {id!r}", path="url.id")
     return job.to_dict()
 
 
@@ -38,5 +38,5 @@ def cancel_job(state: State, id: Annotated[str, Path(max_length=200)], _: WriteA
     too; poll it). A finished job is returned as it is."""
     job = state.jobs.cancel(id)
     if job is None:
-        raise not_found("job", id, "url.id")
+        raise JobNotFound(f"no job with id {id!r}", path="url.id")
     return job.to_dict()

@@ -12,8 +12,8 @@ from service.body import LARGE_ITEMS, gc_paused
 from service.errors import APIError
 from service.routes import State, errors, json_body, parse_body
 from service.schemas import PredictRequest, PredictResponse
-from service.state import ServiceState, to_api_error
-from tapas.types import ArchListError, Query, parse_archs
+from service.state import ServiceState
+from tapas.types import Query, parse_archs
 
 router = APIRouter(prefix="/v1", tags=["predict"])
 
@@ -51,11 +51,7 @@ def _predict_now(req: PredictRequest, state: ServiceState) -> Response:
                        f"at most {cap} are allowed (split the batch)", "body.archs")
     target = state.target(dcn=req.dcn, dataset=req.dataset, num_classes=req.num_classes,
                           input_shape=req.input_shape)
-    try:
-        archs = parse_archs(req.archs, target.num_classes, target.input_shape,
-                            prefix="body.archs")
-    except ArchListError as e:
-        raise to_api_error(e) from None
+    archs = parse_archs(req.archs, target.num_classes, target.input_shape, prefix="body.archs")
     answer = state.predict(Query(tuple(archs), target.value, req.predictor, req.members))
     return Response(json.dumps(answer.wire(), default=str, allow_nan=False).encode(),
                     media_type="application/json")

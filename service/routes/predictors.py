@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from service.errors import APIError
+from service.errors import APIError, status_of
 from service.routes import State, errors
 from service.schemas import Predictor, PredictorAccepted, PredictorList, PredictorRequest
 from service.security import WriteAccess
@@ -35,8 +35,7 @@ async def train_predictor(req: PredictorRequest, state: State, _: WriteAccess) -
         return JSONResponse(Predictor(**job.result["predictor"]).model_dump(mode="json"))
     if job.state == "failed" and job.error:
         code = job.error.get("code", "job_failed")
-        status = 409 if code == "no_experiments" else 422
-        raise APIError(status, code, job.error.get("message", "training failed"),
+        raise APIError(status_of(code, 422), code, job.error.get("message", "training failed"),
                        job.error.get("path"))
     return JSONResponse(PredictorAccepted(job=job.to_dict()).model_dump(mode="json"),
                         status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})

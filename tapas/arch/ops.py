@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tapas.errors import InvalidArchitecture
+
 Shape = tuple[int, ...]
 
 MAX_CHANNELS = 65_536
@@ -27,7 +29,7 @@ MAX_KERNEL = 64
 MAX_FEATURES = 2**31 - 1
 
 
-class ArchError(ValueError):
+class ArchError(InvalidArchitecture):
     """An architecture that cannot be built; names the layer index and field."""
 
     def __init__(self, message: str, layer: int | None = None, field: str | None = None,

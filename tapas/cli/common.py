@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -25,9 +25,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
-
-if TYPE_CHECKING:
-    from tapas.pipeline import Pipeline
 
 console = Console()
 #: Errors are never wrapped: on a narrow terminal or a pipe (80 columns) a long path
@@ -307,36 +304,43 @@ def emit(dest: Output, *, obj: dict[str, Any], rows: list[dict[str, Any]],
 
 
 @contextmanager
-def open_pipeline(db: Path | None = None, *, read_only: bool = False,
-                  pipeline: Pipeline | None = None, **kwargs: Any) -> Iterator[Pipeline]:
-    """The application on the LDE at ``db`` (default: the settings' database; a new one is
-    created and seeded with the shipped data unless ``read_only``), or ``pipeline`` as
-    given; every LDE error, on opening or inside the block, becomes a one-line exit.
-    Closed at the end."""
+def open_pipeline(db: Path | None = None, *, read_only: bool = False, lazy: bool = False,
+                  missing_ok: bool = False, hint: str | None = None,
+                  unavailable: Callable[[Exception], None] | None = None,
+                  **kwargs: Any) -> Iterator[Any]:
+    """The one way a command opens the application (a :class:`~tapas.pipeline.Pipeline`)
+    on the LDE at ``db`` (default: the settings' database); closed at the end whatever
+    happens in the block.
+
+    A new database is created and seeded with the shipped data unless ``read_only`` or
+    ``seed=False``. ``read_only``: no write lock, no seeding, no migration, for commands
+    that only read (they answer in about a second; ``upgrade=True`` finishes a database
+    that needs one write first: an older schema, a first seeding cut short).
+    ``missing_ok``: None instead when there is no database yet (the first command that
+    needs one creates it). ``lazy``: opened when first used, not here (so a command can
+    refuse bad input before a new home is seeded). ``unavailable``: for commands that can
+    do without the database, called with the reason when it cannot be opened, and None
+    yielded. An LDE error (a locked database) exits with its one line and ``hint`` after
+    it; other domain errors exit from the root command (:class:`tapas.cli.main.Commands`).
+    """
     from tapas.pipeline import LDEError, Pipeline
 
-    app = pipeline or Pipeline(db, read_only=read_only, **kwargs)
-    try:
-        app.open()
-        yield app
-    except LDEError as e:
-        app.close()
-        fail(str(e))
-    app.close()
-
-
-@contextmanager
-def read_pipeline(db: Path | None = None) -> Iterator[Pipeline | None]:
-    """The application opened read-only, for commands that only read (``tapas lde stats``,
-    ``tapas predictor list|show``): no write lock, no seeding, no migration, so they
-    answer in about a second. None when there is no database yet: the first command that
-    needs one creates and seeds it. A database that needs one write first (an older
-    schema, a first seeding cut short) is finished once. LDE errors are one-line exits."""
-    from tapas.pipeline import Pipeline
-
-    app = Pipeline(db, read_only=True, upgrade=True)
-    if not app.database.exists():
+    app = Pipeline(db, read_only=read_only, **kwargs)
+    if missing_ok and not app.database.exists():
         yield None
         return
-    with open_pipeline(pipeline=app) as opened:
-        yield opened
+    try:
+        if unavailable is not None:
+            try:
+                app.open()
+            except Exception as e:  # noqa: BLE001 - any open failure: go on without it
+                unavailable(e)
+                yield None
+                return
+        elif not lazy:
+            app.open()
+        yield app
+    except LDEError as e:
+        fail(f"{e} ({hint})" if hint else str(e))
+    finally:
+        app.close()

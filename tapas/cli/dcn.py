@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import typer
 
-from tapas.cli.common import console, err_console, fail, print_json, progress_bar
+from tapas.cli.common import console, err_console, fail, open_pipeline, print_json, progress_bar
 
 
 def _nothing() -> Any:
@@ -53,71 +54,63 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         With --as NAME, the images are those of a dataset already in the LDE (e.g.
         NAS-Bench-201's cifar10, cifar100, ImageNet16-120, whose DCNs follow the
         reference-cell convention): the probe's DCN replaces the stored one."""
-        from probenet import DatasetError, characterize, load_dataset
+        from probenet import characterize, load_dataset
         from tapas.config import get_settings
-        from tapas.pipeline import DatasetConflict, LDEError, Pipeline
+        from tapas.pipeline import DatasetConflict
 
         policy = device or get_settings().device
         if policy not in ("auto", "cpu", "cuda"):
             fail(f"--device must be auto, cpu or cuda, got {policy!r}")
-        app = None
-        if as_name is not None:  # check the name before loading the images
-            if store is False:
-                fail("--as stores the DCN in the LDE; drop --no-store")
-            try:
-                app = Pipeline().open()
-            except Exception as e:  # noqa: BLE001 - any open failure is a clean CLI error
-                fail(f"cannot open the experiment database: {e}")
-            if app.dataset(as_name) is None:
-                try:
-                    app.dataset_info(as_name)  # the error, with close names
-                except LookupError as e:
-                    app.close()
-                    fail(str(e))
-        try:
+
+        def cannot_open(e: Exception) -> None:
+            fail(f"cannot open the experiment database: {e}")
+
+        def note_unstored(e: Exception) -> None:
+            if store:
+                cannot_open(e)
+            err_console.print(f"note: not storing the DCN (cannot open the experiment "
+                              f"database: {e}); --no-store silences this",
+                              highlight=False, soft_wrap=True)
+
+        replaced = None
+        with ExitStack() as opened:
+            app = None
+            if as_name is not None:  # check the name before loading the images
+                if store is False:
+                    fail("--as stores the DCN in the LDE; drop --no-store")
+                app = opened.enter_context(open_pipeline(unavailable=cannot_open))
+                if app.dataset(as_name) is None:
+                    app.dataset_info(as_name)  # DatasetNotFound, with close names
             with err_console.status(f"loading {dataset}", spinner="dots") if not json_out \
                     else _nothing():
                 ds = load_dataset(dataset)
-        except DatasetError as e:
-            if app is not None:
-                app.close()
-            fail(str(e))
-        replaced = None
-        if as_name is None and store is not False:
+            if as_name is None and store is not False:
+                app = opened.enter_context(open_pipeline(unavailable=note_unstored))
             try:
-                app = Pipeline().open()
-            except Exception as e:  # noqa: BLE001 - any open failure is a clean CLI error
-                if store:
-                    fail(f"cannot open the experiment database: {e}")
-                err_console.print(f"note: not storing the DCN (cannot open the experiment "
-                                  f"database: {e}); --no-store silences this",
-                                  highlight=False, soft_wrap=True)
-        try:
-            with progress_bar(json_out) as bar:
-                task = bar.add_task(f"probing {ds.name} (probe epochs, all folds)", total=None)
+                with progress_bar(json_out) as bar:
+                    task = bar.add_task(f"probing {ds.name} (probe epochs, all folds)",
+                                        total=None)
 
-                def cb(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
+                    def cb(done: int, total: int) -> None:
+                        bar.update(task, completed=done, total=total)
 
-                probe = {"device": policy, "epochs": epochs, "max_samples": max_samples,
-                         "max_steps": max_steps}
-                if as_name is not None:  # the DCN of a stored dataset, replaced
-                    info, res = app.recharacterize(as_name, ds, seed=seed, force=force,
-                                                   reprobe=force, progress=cb, **probe)
-                    replaced = {"stored_as": info.name,
-                                "replaced": (info.dcn_meta or {}).get("replaced")}
-                elif app is not None:  # through the application: recorded in the LDE
-                    _, res = app.characterize(ds, seed=seed, force=force, progress=cb, **probe)
-                else:
-                    res = characterize(ds, seed=seed, force=force, progress=cb, **probe)
-        except DatasetConflict as e:
-            fail(f"{e}; `tapas dcn` stores a file under its path, so copying the changed file "
-                 "to a new path keeps both")
-        except (RuntimeError, ValueError, LookupError, LDEError) as e:
-            fail(str(e))
-        finally:
-            if app is not None:
-                app.close()
+                    probe = {"device": policy, "epochs": epochs, "max_samples": max_samples,
+                             "max_steps": max_steps}
+                    if as_name is not None:  # the DCN of a stored dataset, replaced
+                        info, res = app.recharacterize(as_name, ds, seed=seed, force=force,
+                                                       reprobe=force, progress=cb, **probe)
+                        replaced = {"stored_as": info.name,
+                                    "replaced": (info.dcn_meta or {}).get("replaced")}
+                    elif app is not None:  # through the application: recorded in the LDE
+                        _, res = app.characterize(ds, seed=seed, force=force, progress=cb,
+                                                  **probe)
+                    else:
+                        res = characterize(ds, seed=seed, force=force, progress=cb, **probe)
+            except DatasetConflict as e:
+                fail(f"{e}; `tapas dcn` stores a file under its path, so copying the changed "
+                     "file to a new path keeps both")
+            except (RuntimeError, ValueError) as e:  # domain errors exit from the root command
+                fail(str(e))
         out = {**res.to_dict(), "input_shape": list(ds.input_shape),
                "n_samples": ds.n_samples, **(replaced or {})}
         if json_out:

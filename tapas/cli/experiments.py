@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tapas.cli.common import console, fail, print_json, progress_bar
+from tapas.cli.common import console, fail, open_pipeline, print_json, progress_bar
 
 experiments_app = typer.Typer(help="Train sampled architectures on datasets, into the LDE.",
                               no_args_is_help=True)
@@ -185,7 +185,6 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
     """Train the planned jobs not yet in the LDE (resumable) and record the results."""
     from tapas.config import thread_budget
     from tapas.experiments import ensure_datasets, run_jobs
-    from tapas.pipeline import LDEError, Pipeline
 
     workers = thread_budget() if workers is None else workers
 
@@ -193,11 +192,10 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
     jobs = [] if datasets_only else _slice(p.jobs, slice_)
     src = p.jobs[0].source if p.jobs else (source or "tapas-experiments")
     wanted = sorted(p.datasets) if datasets_only else sorted({j.dataset for j in jobs})
-    try:  # the default database starts with the starter data; a new --db file empty
-        store = Pipeline(db, seed=db is None).open().store
-    except LDEError as e:
-        fail(str(e))
-    with store, _backend(backend, address, workers), _progress(disable=as_json) as bar:
+    # the default database starts with the starter data; a new --db file empty
+    with open_pipeline(db, seed=db is None) as app, _backend(backend, address, workers), \
+            _progress(disable=as_json) as bar:
+        store = app.store
         task = bar.add_task("datasets (DCN)", total=None, info="")
 
         def ds_cb(done: int, total: int, r: dict[str, Any] | None) -> None:

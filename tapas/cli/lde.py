@@ -15,7 +15,6 @@ from tapas.cli.common import (
     open_pipeline,
     print_json,
     progress_bar,
-    read_pipeline,
 )
 
 lde_app = typer.Typer(help="The Lifelong Database of Experiments (DuckDB).",
@@ -126,8 +125,6 @@ def ingest(
     show: int = typer.Option(20, "--show-rejected", help="How many rejections to list."),
 ) -> None:
     """Ingest experiments: idempotent, one transaction, rejected rows listed with line numbers."""
-    from lde import LDEError
-
     if not path.exists():
         fail(f"{path} not found")
     if url:
@@ -139,12 +136,9 @@ def ingest(
         return
     from lde.ingest import parse_column_items, parse_dcn_items, read_dcn_file
 
-    try:
-        dcns = read_dcn_file(dcn_file) if dcn_file else {}
-        dcns.update(parse_dcn_items(dcn))
-        mapping = parse_column_items(column)
-    except LDEError as e:
-        fail(str(e))
+    dcns = read_dcn_file(dcn_file) if dcn_file else {}  # an IngestError exits from the root
+    dcns.update(parse_dcn_items(dcn))
+    mapping = parse_column_items(column)
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     with open_pipeline(db) as app, _progress(not as_json) as cb:
         rep = app.ingest_file(path, fmt, verify=verify, dcn=dcns, mapping=mapping,
@@ -161,7 +155,7 @@ def stats(db: Path | None = _DB,
           as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Datasets, their DCNs and experiment counts (read-only; on a fresh home, what the
     shipped data will hold once the first command that needs the database seeds it)."""
-    with read_pipeline(db) as app:
+    with open_pipeline(db, read_only=True, upgrade=True, missing_ok=True) as app:
         s = None if app is None else {**app.store.stats(), "exists": True}
         path = app.database if app is not None else _database(db)
     if s is None:

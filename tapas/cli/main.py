@@ -6,14 +6,33 @@ stays fast.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from tapas.cli import arch, dcn, experiments, lde, predictor, search, serve
+from tapas.errors import TapasError
+
+
+class Commands(TyperGroup):
+    """The root command: the one place where a domain error of any command (a dataset or
+    predictor not found, a conflict, invalid input, no predictor, a locked database)
+    becomes its one-line message and exit status 1, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from tapas.cli.common import fail
+
+        try:
+            return super().invoke(ctx)
+        except TapasError as e:
+            fail(str(e))
+
 
 app = typer.Typer(
     name="tapas",
+    cls=Commands,
     help="Train-less accuracy predictor for neural architecture search.",
     no_args_is_help=True,
     add_completion=False,

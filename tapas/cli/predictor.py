@@ -3,8 +3,7 @@ benchmarks (``predictor``, ``first-prediction``, ``devices``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +18,7 @@ from tapas.cli.common import (
     err_console,
     fail,
     input_shape_arg,
+    open_pipeline,
     plain,
     print_json,
     progress_bar,
@@ -271,9 +271,8 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
     """The LDE's predictor answers, chosen by the pipeline's one rule (as for the service
     and the in-process scorer): the answer's fields and a prediction per network; with
     ``train``, a predictor trained first shows its epochs."""
-    from tapas.arch import ArchError, is_cell_spec
+    from tapas.arch import is_cell_spec
     from tapas.cli.arch import resolve_arch
-    from tapas.cli.common import open_pipeline
     from tapas.types import NoPredictorError
 
     items = [s if is_cell_spec(s) else resolve_arch(s, classes, shape)
@@ -288,7 +287,7 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
         except NoPredictorError as e:
             fail(f"no trained predictor covers DCN {e.dcn:.4f} yet; add --train to train one "
                  "(on the experiments the DCN filter selects) and predict")
-        except (ArchError, LookupError, ValueError) as e:
+        except ValueError as e:  # not only domain errors: bad numbers in the input too
             fail(str(e))
     return answer.summary(), answer.predictions
 
@@ -408,7 +407,7 @@ def _first_prediction(quiet: bool, **kwargs: Any) -> dict[str, Any]:
         try:
             return run_first_prediction(progress=tick, log=lambda s: bar.console.print(
                 f"[dim]{s}[/]", highlight=False), **kwargs)
-        except (ValueError, LookupError, OSError) as e:
+        except (ValueError, OSError) as e:
             fail(str(e))
 
 
@@ -513,27 +512,13 @@ registry = typer.Typer(help="The registered predictors: list, show, export, impo
                        no_args_is_help=True)
 
 
-@contextmanager
-def _open(read_only: bool = False, lazy: bool = False) -> Iterator[Any]:
-    """The application for the registry commands; a locked database is a one-line error.
-    ``read_only`` (list, show, export): no write lock and no seeding, and None when there
-    is no database yet (so no registered predictor). ``lazy``: the database is opened (a
-    new one created and seeded) only when first needed, so a bad file is refused first."""
-    from tapas.pipeline import LDEError, Pipeline
-
-    app = Pipeline(read_only=read_only, upgrade=read_only)
-    if read_only and not app.database.exists():
-        yield None
-        return
-    try:
-        if not lazy:
-            app.open()
-    except LDEError as e:
-        fail(f"{e} (stop the service to manage predictors locally)")
-    try:
-        yield app
-    finally:
-        app.close()
+def _open(read_only: bool = False, lazy: bool = False) -> Any:
+    """The application for the registry commands (:func:`open_pipeline`): ``read_only``
+    (list, show, export) yields None when there is no database yet (so no registered
+    predictor); ``lazy`` (import) opens it only when first needed, so a bad file is
+    refused before a new home is seeded."""
+    return open_pipeline(read_only=read_only, upgrade=read_only, missing_ok=read_only,
+                         lazy=lazy, hint="stop the service to manage predictors locally")
 
 
 def _row_dict(app: Any, info: Any) -> dict[str, Any]:
@@ -585,17 +570,11 @@ def predictor_show(
     """One predictor's registry entry, metrics and provenance."""
     import json
 
-    from tapas.types import PredictorIdError, check_predictor_id
+    from tapas.types import check_predictor_id
 
-    try:
-        check_predictor_id(ident)
-    except PredictorIdError as e:
-        fail(str(e))
+    check_predictor_id(ident)
     with _open(read_only=True) as app:
-        try:
-            info = None if app is None else app.predictor(ident)
-        except LookupError as e:  # not a predictor id
-            fail(str(e))
+        info = None if app is None else app.predictor(ident)
         d = None if info is None else _row_dict(app, info)
     if d is None:
         fail(f"no predictor {ident!r} in the registry (tapas predictor list)")
@@ -616,17 +595,12 @@ def predictor_export(
     dest: Annotated[Path, typer.Argument(help="Model file to write (.tap).")],
 ) -> None:
     """Write a predictor as one self-contained file (model and registry entry)."""
-    from tapas.pipeline import ModelFileError
-
     if dest.is_dir():
         fail(f"{dest} is a folder; give a file name")
     with _open(read_only=True) as app:
         if app is None:
             fail(f"no predictor {ident!r} in the registry (no experiment database yet)")
-        try:
-            app.export_predictor(ident, dest)
-        except (LookupError, ModelFileError) as e:
-            fail(str(e))
+        app.export_predictor(ident, dest)
     console.print(f"exported {ident} to {dest}", highlight=False)
 
 
@@ -640,16 +614,12 @@ def predictor_import(
     """Register an exported predictor (verified, then copied into the model directory).
     An id already registered with other weights needs --replace; the same file again
     changes nothing."""
-    from tapas.pipeline import LDEError, ModelFileError
-
     if not src.is_file():
         fail(f"{src}: no such file")
     with _open(lazy=True) as app:  # the file is verified before a new home is seeded
         try:
             info = app.import_predictor(src, replace=replace)
-        except LDEError as e:
-            fail(f"{e} (stop the service to manage predictors locally)")
-        except (ValueError, ModelFileError) as e:
+        except ValueError as e:  # a model file refused, or not one at all
             fail(str(e))
     if info.cached:
         console.print(f"{info.id} is already registered with these weights; nothing changed",
@@ -665,10 +635,7 @@ def predictor_delete(
 ) -> None:
     """Remove a predictor from the registry and its file from the model directory."""
     with _open() as app:
-        try:
-            gone = app.delete_predictor(ident)
-        except LookupError as e:  # not a predictor id
-            fail(str(e))
+        gone = app.delete_predictor(ident)
     if not gone:
         fail(f"no predictor {ident!r} in the registry (tapas predictor list)")
     console.print(f"deleted {ident}", highlight=False)

@@ -26,13 +26,12 @@ from tapas.cli.common import (
 
 def _remote_dataset(client: Any, spec: str, quiet: bool) -> str:
     """The stored dataset called ``spec`` on the server, characterised there if needed."""
-    from tapas.client import TapasError
+    from tapas.errors import DatasetNotFound
 
     try:
         return client.dataset(spec).name
-    except TapasError as e:
-        if e.status != 404:
-            raise
+    except DatasetNotFound:
+        pass
     path = Path(spec)
     kind = "file" if path.suffix.lower() == ".npz" and path.is_file() else "spec"
     if not quiet:
@@ -202,7 +201,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                       "(= --format json)."),
     ) -> None:
         """Search architectures with the predictor instead of training them."""
-        from tapas.client import TapasError
         from tapas.search import OBJECTIVES, SPACES, STRATEGIES
 
         if (dataset is None) == (dcn is None):
@@ -243,16 +241,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
                 res = STRATEGIES[strategy](Pinned(scorer, predictor) if predictor else scorer,
                                            space, progress=progress, **kw)
-        except TapasError as e:
+        except ValueError as e:  # not only domain errors (those exit from the root command)
             fail(str(e))
-        except (ValueError, LookupError) as e:
-            fail(str(e))
-        except Exception as e:
-            from tapas.pipeline import LDEError
-
-            if isinstance(e, LDEError):
-                fail(str(e))
-            raise
         finally:
             scorer.close()
         if plot is not None:
@@ -381,8 +371,6 @@ def rank_cmd(
     """Score a file of architectures once and rank them by predicted accuracy."""
     from rich.table import Table
 
-    from tapas.client import TapasError
-
     if (dataset is None) == (dcn is None):
         fail("give exactly one of --dataset and --dcn")
     dest = resolve_format(fmt, out, json_out)
@@ -403,9 +391,7 @@ def rank_cmd(
                 preds += scorer.predict(items[start:start + step], num_classes=num_classes,
                                         input_shape=shape, **target, **pin)
                 bar.update(task, completed=min(start + step, len(items)))
-    except TapasError as e:
-        fail(str(e))
-    except (ValueError, LookupError) as e:
+    except ValueError as e:  # not only domain errors (those exit from the root command)
         fail(str(e))
     finally:
         scorer.close()

@@ -46,4 +46,4 @@ def test_beyond_is_refused_everywhere_with_the_range(seed: int | str, tmp_path: 
     with Store(tmp_path / "lde.duckdb") as store:
         store.upsert_dataset("d", "fp-d", 100, 10, (3, 8, 8), dcn=0.5, dcn_meta={})
         rep = store.add_experiments([ExperimentRecord(CELL, "d", 0.5, seed=int(seed))])
-        assert rep.added == 0 and "seed must be in [" in rep.rejected[0][1]
+        assert rep.added == 0 and "seed must lie in [" in rep.rejected[0][1]  # one rule, one text

@@ -10,6 +10,7 @@ import pytest
 
 from lde import Store
 from service.batching import ScoreBatcher
+from tapas.errors import NoPredictor, PredictorNotFound
 from tapas.pipeline import Pipeline
 from tapas.types import Query, parse_archs
 from tests.lde.conftest import small_arch
@@ -59,8 +60,8 @@ def test_one_bad_request_fails_alone(pipe: Pipeline) -> None:
     unknown = _query(ARCHS[2:3], predictor="p_0000000000000000")
     nobody = _query(ARCHS[3:4], 0.99)  # no predictor covers this DCN
     out = pipe.answer_many([good, unknown, good, nobody])
-    assert isinstance(out[1], LookupError) and "p_0000000000000000" in str(out[1])
-    assert type(out[3]).__name__ == "NoPredictorError"
+    assert isinstance(out[1], PredictorNotFound) and "p_0000000000000000" in str(out[1])
+    assert isinstance(out[3], NoPredictor) and not isinstance(out[3], PredictorNotFound)
     for i in (0, 2):
         assert len(out[i].predictions) == 2
 
@@ -93,7 +94,7 @@ def test_concurrent_submits_share_batches_and_get_their_own_answers(pipe: Pipeli
         assert [results[i] for i in range(len(singles))] == pytest.approx(alone, abs=1e-6)
         assert batcher.requests == 5 * len(singles)
         assert batcher.batches < batcher.requests  # some requests really shared a pass
-        with pytest.raises(LookupError, match="p_0000000000000000"):
+        with pytest.raises(PredictorNotFound, match="p_0000000000000000"):
             batcher.submit(_query(ARCHS[:1], predictor="p_0000000000000000"))
     finally:
         batcher.close()

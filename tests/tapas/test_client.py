@@ -311,14 +311,16 @@ def test_ingest_is_batched_and_idempotent(api: Client, digits_ds: Any) -> None:
 
     recs = [{"arch": c, "dataset": "digits240", "accuracy": 0.5 + i / 100, "source": "test"}
             for i, c in enumerate(all_cells()[5:12])]
-    recs.append({"arch": CELL, "dataset": "digits240", "accuracy": 7.0})  # invalid
+    recs.append({"arch": CELL, "dataset": "nope", "accuracy": 0.5})  # only the server knows
     seen: list[tuple[int, int]] = []
     rep = api.ingest(recs, batch_size=3, progress=lambda d, t: seen.append((d, t)))
     assert rep["batches"] == 3 and seen[-1] == (8, 8)
     assert rep["added"] == 7 and rep["n_rejected"] == 1
-    assert rep["rejected"][0]["where"] == 7
-    again = api.ingest(recs[:7], batch_size=100)
-    assert again["added"] == 0 and again["skipped"] == 7
+    assert rep["rejected"][0]["where"] == 7 and "unknown dataset" in rep["rejected"][0]["reason"]
+    # a value the one record rule refuses is rejected here, by the same rule, unsent
+    rep = api.ingest([*recs[:7], {"arch": CELL, "dataset": "digits240", "accuracy": 7.0}])
+    assert rep["added"] == 0 and rep["skipped"] == 7 and rep["batches"] == 1
+    assert rep["rejected"] == [{"where": 7, "reason": "accuracy 7.0 is outside [0, 1]"}]
 
 
 def test_characterize_unknown_builtin_is_a_clear_error(api: Client) -> None:
