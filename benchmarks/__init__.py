@@ -26,6 +26,9 @@ def run_cli(command: Callable[..., Any]) -> None:
     try:
         get_settings()
     except SettingsError as e:
-        fail(str(e))
+        try:
+            fail(str(e))
+        except typer.Exit as done:  # outside a Typer app: exit as the command would
+            raise SystemExit(done.exit_code) from None
     apply_threads()
     typer.run(command)

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.experiments``: how long one starter experiment takes, and its repeatability.
+"""``python -m benchmarks.experiments``: one starter experiment's time and repeatability.
 
 * ``seconds_per_job_median`` / ``_p90``: wall time of :func:`tapas.experiments.run_job`
   (one torch thread, in this process; dataset loading excluded by a warm-up) over
@@ -40,7 +40,7 @@ import numpy as np
 import typer
 
 from benchmarks import run_cli
-from tapas.cli.common import console, fail, print_json
+from tapas.cli.common import fail, print_json, print_metrics
 from tapas.cli.experiments import AddressOpt, JsonOpt, SeedOpt, _progress
 
 if TYPE_CHECKING:
@@ -262,14 +262,7 @@ def main(
     if as_json:
         print_json(out)
         return
-    from rich.table import Table
-
-    t = Table(title="benchmarks.experiments")
-    t.add_column("metric")
-    t.add_column("value", justify="right")
-    for k, v in out.items():
-        t.add_row(k, str(v))
-    console.print(t)
+    print_metrics("benchmarks.experiments", out, fmt="")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import typer
 
 from benchmarks import run_cli
 from predictor.table import SHARED_DATA
-from tapas.cli.common import console, fail, print_json, progress_bar
+from tapas.cli.common import console, fail, phase_progress, print_json
 
 Progress = Callable[[str, int, int], None]
 
@@ -256,12 +256,7 @@ def main(
     """Search quality on NAS-Bench-201 with the target dataset unseen by the predictor."""
     from rich.table import Table
 
-    with progress_bar(json_out) as bar:
-        task = bar.add_task("starting", total=None)
-
-        def progress(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=phase, completed=done, total=total)
-
+    with phase_progress(json_out) as progress:
         try:
             res = run_benchmark(seeds=seeds, budget=budget,
                                 targets=[t.strip() for t in targets.split(",") if t.strip()],

@@ -51,7 +51,7 @@ from tapas.bench.service import (
     _target_dcn,
     _wait_ready,
 )
-from tapas.cli.common import console, fail, print_json, progress_bar
+from tapas.cli.common import console, fail, phase_progress, print_json
 
 Progress = Callable[[str, int, int], None]
 MAX_REQUESTS_PER_CLIENT = 100_000
@@ -363,12 +363,7 @@ def main(
 ) -> None:
     """Good and hostile clients against a real server on 127.0.0.1: unexpected answers,
     latency, server memory and the database's integrity afterwards."""
-    with progress_bar(json_out) as bar:
-        task = bar.add_task("starting", total=None)
-
-        def progress(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=phase, completed=done, total=total)
-
+    with phase_progress(json_out) as progress:
         try:
             res = run_soak(clients=clients, seconds=seconds, progress=progress)
         except RuntimeError as e:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from tapas.cli.common import console, fail, open_pipeline, print_json, progress_bar
+from tapas.cli.common import console, fail, open_pipeline, phase_progress, print_json, print_metrics
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -64,12 +64,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         """Latency and throughput of /v1/predict against a real server on 127.0.0.1."""
         from tapas.bench.service import run_benchmark
 
-        with progress_bar(json_out) as bar:
-            task = bar.add_task("starting", total=None)
-
-            def progress(phase: str, done: int, total: int) -> None:
-                bar.update(task, description=phase, completed=done, total=total)
-
+        with phase_progress(json_out) as progress:
             try:
                 res = run_benchmark(requests_1=requests_1, requests_1000=requests_1000,
                                     clients=clients, concurrent_requests=concurrent_requests,
@@ -79,16 +74,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if json_out:
             print_json(res)
             return
-        from rich.table import Table
-
-        t = Table(title="tapas bench service (HTTP /v1/predict, loopback)")
-        t.add_column("measure")
-        t.add_column("value", justify="right")
-        t.add_column("target", justify="right")
-        targets = {"p50_ms_1": "<= 10", "p50_ms_1000": "<= 500", "errors": "0",
-                   "live_max_ms_during_60mb_body": "< 200", "status_60mb_body": "413"}
-        for k, v in res.items():
-            if isinstance(v, dict):
-                continue
-            t.add_row(k, f"{v:.2f}" if isinstance(v, float) else str(v), targets.get(k, ""))
-        console.print(t)
+        print_metrics("tapas bench service (HTTP /v1/predict, loopback)", res,
+                      {"p50_ms_1": "<= 10", "p50_ms_1000": "<= 500", "errors": "0",
+                       "live_max_ms_during_60mb_body": "< 200", "status_60mb_body": "413"},
+                      fmt=".2f", name="measure")

@@ -58,16 +58,27 @@ def test_bench_predictor_scenario_n(tmp_path: Path, tapas_home: Path) -> None:
 
 
 
+def _from_checkout(name: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m benchmarks.NAME ARGS`` run from the repository root, as the docs and CI
+    run it."""
+    path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *args], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": path, **env}, capture_output=True,
+                          text=True, timeout=120)
+
+
 @pytest.mark.parametrize("name", ["predictor", "search", "soak", "spaces", "experiments"])
 def test_each_bench_command_runs_from_the_checkout(name: str) -> None:
-    """``python -m benchmarks.NAME --help`` from the repository root (where CI and the docs
-    run them), with the flags the bench had as ``tapas bench NAME``."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    r = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--help"], cwd=ROOT,
-                       env=env, capture_output=True, text=True, timeout=120)
+    """The flags the bench had as ``tapas bench NAME``."""
+    r = _from_checkout(name, "--help")
     assert r.returncode == 0, r.stderr
     assert "--json" in r.stdout
+
+
+def test_a_bad_setting_is_one_line_as_for_tapas() -> None:
+    r = _from_checkout("search", "--json", TAPAS_DEVICE="gpu")
+    assert r.returncode == 1 and "bad setting TAPAS_DEVICE" in r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
 
 
 def test_tapas_bench_keeps_what_users_run() -> None:
