@@ -10,8 +10,8 @@ last step (the padding's steps are computed and discarded), so its output does n
 depend on what else is in the batch.
 
 The context describes the target dataset and what the LDE knows of the candidate:
-the DCN, the class count and input geometry, and (``use_history``) the history
-features of :mod:`predictor.history`: the candidate family's within-dataset rank on
+the DCN, the class count and input geometry, and the history features of
+:mod:`predictor.history`: the candidate family's within-dataset rank on
 the other datasets the LDE holds, nearest DCN first, masked when absent.
 
 Speed: the feedback makes the recurrence sequential in ``t``, so the loop runs
@@ -35,8 +35,14 @@ calibration split sets the conformal interval.
 Beside the LSTM: gradient-boosted trees (:mod:`predictor.trees`, ``tree_weight``) read
 a summary of the same step encoding and share each member's output; they rank
 families the LDE never saw better than the LSTM alone, and the average better than
-either. With relative targets the dataset's accuracy level is a separate small model
-(``level_model``) over the datasets the history holds.
+either. The LSTM learns each network's standing within its dataset; the dataset's
+accuracy level is a separate small model over the datasets the history holds.
+
+Fixed choices: the variants they were chosen over (absolute targets as in TAPAS, no
+history features, an unweighted consensus, a level from the DCN alone) were ablations
+(docs/research/) and are gone from the code. Their hyper-parameters stay, each with the
+one value it can take, because a predictor's identity hashes every hyper-parameter
+(``tapas.pipeline.predictor_key``) and model files record them.
 """
 
 from __future__ import annotations
@@ -82,17 +88,21 @@ RANK_TEMPERATURE = 0.1
 #: Pairs closer than this in true accuracy carry no ranking signal.
 RANK_MIN_GAP = 1e-3
 GRAD_CLIP_NORM = 5.0
-#: ``target="relative"``: the accuracy field holds 0.5 + REL_SCALE x (within-dataset
-#: z-score), clipped to [REL_CLIP, 1 - REL_CLIP]; the level comes from ``level_at``.
+#: The accuracy field holds 0.5 + REL_SCALE x (within-dataset z-score), clipped to
+#: [REL_CLIP, 1 - REL_CLIP]; the level comes from the level model.
 REL_SCALE = 0.15
 REL_CLIP = 0.02
 #: Points of the percentile -> z map of the history consensus (:func:`consensus_map`).
 CONSENSUS_GRID = 101
 MIN_LEVEL_STD = 0.005
 LEVEL_SOFTENING = 0.05
-#: ``level_model="descriptor"`` needs this many datasets of known geometry; with fewer
+#: :func:`level_by_descriptor` needs this many datasets of known geometry; with fewer
 #: the level comes from the DCN alone (:func:`level_at`).
 LEVEL_MIN_DATASETS = 8
+#: Hyper-parameters with one value left: recorded in a predictor's identity and files
+#: (see the module doc), so they stay parameters; another value is refused.
+FIXED_PARAMS: dict[str, object] = {"target": "relative", "use_history": True,
+                                   "history_similarity": True, "level_model": "descriptor"}
 #: Ridge penalty of the descriptor fit, on standardised descriptors.
 LEVEL_RIDGE = 1.0
 #: The context: DCN, log2 classes / 7, log2 input size / 5, input channels / 3, history.
@@ -147,20 +157,6 @@ def check_groups(groups: Sequence[Any] | None, d: np.ndarray) -> np.ndarray:
     if len(g) != len(d):
         raise ValueError(f"groups has {len(g)} entries for {len(d)} networks")
     return g
-
-
-def dcn_slope(d: np.ndarray, y: np.ndarray) -> float:
-    """How the mean accuracy moves with the DCN, for predictions beyond the DCNs seen.
-
-    With several training datasets: the least-squares slope of their mean accuracies
-    on their DCNs. With one: 1.0, i.e. accuracy levels move one-for-one with the DCN,
-    which is what a DCN *is* (the accuracy a fixed probe network reaches).
-    """
-    levels = np.unique(d)
-    if len(levels) < 2:
-        return 1.0
-    means = np.array([y[d == v].mean() for v in levels])
-    return float(np.polyfit(levels, means, 1)[0])
 
 
 def consensus_map(field: np.ndarray) -> np.ndarray:
@@ -363,16 +359,16 @@ class TAPRegressor(BaseEstimator):
     coverage : nominal coverage of the split-conformal interval.
     calibration_fraction : share of the training rows held out for calibration.
     rank_weight : weight of the pairwise ranking term next to the squared error.
-    target : ``"relative"``: the LSTM learns each network's standing *within* its
-        dataset (z-score) and a separate weighted fit over the training datasets gives
-        the accuracy level and spread for the target DCN (:func:`level_at`);
-        ``"absolute"``: the LSTM predicts the accuracy itself (TAPAS).
-    use_history : feed the candidate family's ranks on other datasets (see
-        :mod:`predictor.history`); off, the context is the dataset alone (TAPAS).
+    target, use_history, history_similarity, level_model : fixed at ``"relative"``,
+        ``True``, ``True`` and ``"descriptor"`` (see the module doc): the LSTM learns each
+        network's standing *within* its dataset (z-score) beside the candidate family's
+        ranks on other datasets (:mod:`predictor.history`), and the dataset's level is
+        :func:`level_by_descriptor`, the DCN fit (:func:`level_at`) with fewer than
+        ``LEVEL_MIN_DATASETS`` datasets of known geometry.
     history_dropout : share of training rows whose history is hidden. Half: the blend
         below carries the history for families the LDE holds, so the LSTM's own job is
         mostly the families it does not (scenario N in BENCHMARKS.md).
-    history_weight : with relative targets, the weight of the *history consensus* in a
+    history_weight : the weight of the *history consensus* in a
         network's predicted standing within the target dataset, for networks whose
         family another dataset holds: the standing is
         ``(1 - w) x LSTM + w x slope x consensus``, the consensus being the family's mean
@@ -382,23 +378,11 @@ class TAPRegressor(BaseEstimator):
         in-dataset rows and leans on the architecture more than an unseen dataset
         rewards; the default 0.8 is the ablation's choice (BENCHMARKS.md). Families no
         other dataset holds get the LSTM alone.
-    level_model : with relative targets, how the target dataset's accuracy level (mean
-        and spread) is guessed: ``"dcn"``, a local linear fit on the DCN over the training
-        datasets (:func:`level_at`); ``"descriptor"`` (default), a ridge-linear fit on the
-        DCN, input geometry and class count over every dataset the history holds
-        (:func:`level_by_descriptor`; the DCN fit with fewer than ``LEVEL_MIN_DATASETS``).
-        The level moves every network alike: it sets the error and the intervals, not
-        the ranking.
     tree_weight : the share of gradient-boosted trees (:mod:`predictor.trees`, on a
         summary of the same step encoding and the dataset features, trained on the same
         targets) in each member's output, the LSTM keeping the rest. The two err
         differently on families the LDE does not hold; 0 is the LSTM alone, and the
         default 0.5 is the ablation's choice (BENCHMARKS.md).
-    history_similarity : weigh the other datasets in the consensus by how alike each is
-        to the target (input geometry, class count, DCN; :func:`predictor.history.fit_kernels`
-        picks, per pool of datasets that share families, the weighting that best ranks the
-        pool's datasets from one another, or keeps the plain mean); off, every other
-        dataset counts the same.
     max_steps : encoding length cap (see :mod:`predictor.encoding`).
     seed : everything random derives from it; same seed, same data -> same model.
     device : ``auto|cpu|cuda``; None (default) follows the settings (``TAPAS_DEVICE``,
@@ -457,15 +441,14 @@ class TAPRegressor(BaseEstimator):
         if not 0.0 < self.calibration_fraction < 0.9:
             raise ValueError("calibration_fraction must lie in (0, 0.9), got "
                              f"{self.calibration_fraction!r}")
-        if self.target not in ("relative", "absolute"):
-            raise ValueError(f"target must be 'relative' or 'absolute', got {self.target!r}")
+        for name, only in FIXED_PARAMS.items():
+            if getattr(self, name) != only:
+                raise ValueError(f"{name} can only be {only!r} (the alternative was an "
+                                 f"ablation, removed), got {getattr(self, name)!r}")
         if not 0.0 <= self.history_dropout < 1.0:
             raise ValueError(f"history_dropout must lie in [0, 1), got {self.history_dropout!r}")
         if not 0.0 <= self.history_weight <= 1.0:
             raise ValueError(f"history_weight must lie in [0, 1], got {self.history_weight!r}")
-        if self.level_model not in ("dcn", "descriptor"):
-            raise ValueError(f"level_model must be 'dcn' or 'descriptor', got "
-                             f"{self.level_model!r}")
         if not 0.0 <= self.tree_weight <= 1.0:
             raise ValueError(f"tree_weight must lie in [0, 1], got {self.tree_weight!r}")
         if not (self.lr > 0 and self.batch_size >= 1 and self.weight_decay >= 0
@@ -486,7 +469,7 @@ class TAPRegressor(BaseEstimator):
         (:func:`geometry_of`)."""
         ctx = np.zeros((len(archs), CONTEXT_DIM))
         ctx[:, :N_DATASET_FEATURES] = dataset_features(archs, dcn)
-        if self.use_history and history is not None:
+        if history is not None:
             ctx[:, N_DATASET_FEATURES:] = history.features(
                 history.rows(archs), dcn, exclude, None if self.kernel_.plain else geom,
                 self.kernel_)
@@ -503,7 +486,7 @@ class TAPRegressor(BaseEstimator):
 
         dev = self.device_
         # outside the DCN range seen in training the LSTM would extrapolate blindly;
-        # evaluate it at the nearest seen DCN and move the level linearly (dcn_slope_)
+        # evaluate it at the nearest seen DCN; the level follows the unclipped DCN
         lo, hi = self.dcn_range_
         dcn = ctx[:, 0].copy()
         ctx = ctx.copy()
@@ -523,18 +506,16 @@ class TAPRegressor(BaseEstimator):
         if self.trees_ is not None:
             t = self.trees_.predict(tree_features(x, lengths, ctx[:, :N_DATASET_FEATURES]))
             m = (1.0 - self.tree_weight) * m + self.tree_weight * t[None, :]
-        if self.target == "relative":
-            table = self.level_table_ if level_table is None else level_table
-            by_desc = (None if table is None
-                       else level_by_descriptor(table, np.column_stack([dcn, geom])))
-            mu, sd = by_desc or level_at(self.levels_ if levels is None else levels, dcn)
-            z = (m - 0.5) / REL_SCALE
-            if self.history_weight > 0 and self.consensus_slope_:
-                held, zc = consensus_z(ctx, self.consensus_map_)
-                w = self.history_weight * held
-                z = (1.0 - w) * z + w * self.consensus_slope_ * zc
-            return np.clip(mu[None, :] + sd[None, :] * z, 0.0, 1.0)
-        return np.clip(m + self.dcn_slope_ * (dcn - ctx[:, 0])[None, :], 0.0, 1.0)
+        table = self.level_table_ if level_table is None else level_table
+        by_desc = (None if table is None
+                   else level_by_descriptor(table, np.column_stack([dcn, geom])))
+        mu, sd = by_desc or level_at(self.levels_ if levels is None else levels, dcn)
+        z = (m - 0.5) / REL_SCALE
+        if self.history_weight > 0 and self.consensus_slope_:
+            held, zc = consensus_z(ctx, self.consensus_map_)
+            w = self.history_weight * held
+            z = (1.0 - w) * z + w * self.consensus_slope_ * zc
+        return np.clip(mu[None, :] + sd[None, :] * z, 0.0, 1.0)
 
     # --------------------------------------------------------------------- API
     def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
@@ -571,8 +552,7 @@ class TAPRegressor(BaseEstimator):
             history = HistoryTable.of(archs_l, g, d, y)
         exclude = np.array([history.group_index(x) for x in g.tolist()], dtype=np.int64)
         check("fitting the history kernels")
-        self.kernel_ = (fit_kernels(history, seed=self.seed)
-                        if self.use_history and self.history_similarity else KernelSet())
+        self.kernel_ = fit_kernels(history, seed=self.seed)
         check("measuring the networks")
         geom = geometry_of(archs_l)
         check("history features")
@@ -580,9 +560,7 @@ class TAPRegressor(BaseEstimator):
         check("encoding the networks")
         x_all, len_all, ncls_all = encode_batch(archs_l, self.max_steps)
         check("training")
-        self.level_table_ = (history_levels(history) if self.level_model == "descriptor"
-                             and self.target == "relative" and history.acc is not None
-                             else None)
+        self.level_table_ = history_levels(history) if history.acc is not None else None
         self._fit_encoded(x_all, len_all, ncls_all, ctx, geom, y, g,
                           history.groups, progress)
         self.n_curves_ = n_curves
@@ -624,14 +602,12 @@ class TAPRegressor(BaseEstimator):
         _, gcode = np.unique(groups.astype(str), return_inverse=True)
         gt = torch.from_numpy(gcode.astype(np.int64)).to(dev)
         self.levels_ = dataset_levels(d[tr], y[tr], groups[tr])
-        field = y
-        if self.target == "relative":
-            lv = {g: row for g, row in zip(dict.fromkeys(groups[tr].tolist()), self.levels_,
-                                           strict=True)}
-            mu = np.array([lv[g][1] if g in lv else y.mean() for g in groups.tolist()])
-            sd = np.array([lv[g][2] if g in lv else y.std() + MIN_LEVEL_STD
-                           for g in groups.tolist()])
-            field = np.clip(0.5 + REL_SCALE * (y - mu) / sd, REL_CLIP, 1 - REL_CLIP)
+        lv = {g: row for g, row in zip(dict.fromkeys(groups[tr].tolist()), self.levels_,
+                                       strict=True)}
+        mu = np.array([lv[g][1] if g in lv else y.mean() for g in groups.tolist()])
+        sd = np.array([lv[g][2] if g in lv else y.std() + MIN_LEVEL_STD
+                       for g in groups.tolist()])
+        field = np.clip(0.5 + REL_SCALE * (y - mu) / sd, REL_CLIP, 1 - REL_CLIP)
         yt = torch.from_numpy(field.astype(np.float32)).to(dev)
         # bootstrap weights per member (Poisson(1)): diversity for the ensemble spread
         boot = torch.from_numpy(rng.poisson(1.0, size=(k, n)).astype(np.float32)).to(dev)
@@ -653,7 +629,7 @@ class TAPRegressor(BaseEstimator):
             opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
         gen = torch.Generator().manual_seed(self.seed)
         tr_t = torch.from_numpy(tr)
-        drop_hist = self.use_history and self.history_dropout > 0
+        drop_hist = self.history_dropout > 0
         self.loss_curve_: list[float] = []
         net.train()
         if progress is not None:
@@ -709,10 +685,8 @@ class TAPRegressor(BaseEstimator):
         self.n_train_ = int(len(tr))
         self.n_calibration_ = int(n_cal)
         self.dcn_range_ = (float(d.min()), float(d.max()))
-        self.dcn_slope_ = dcn_slope(d[tr], y[tr])
         self.consensus_map_ = consensus_map(field[tr])
-        self.consensus_slope_ = (consensus_slope(ctx_all[tr], field[tr], self.consensus_map_)
-                                 if self.target == "relative" else 0.0)
+        self.consensus_slope_ = consensus_slope(ctx_all[tr], field[tr], self.consensus_map_)
         if n_cal:
             m = self._calibration_members(x_all[cal], len_all[cal], ncls_all[cal],
                                           ctx_all[cal], geom_all[cal], groups[cal], groups[tr],
@@ -729,13 +703,13 @@ class TAPRegressor(BaseEstimator):
         """Calibration predictions as for a dataset the predictor never saw.
 
         Users query datasets that are not in the training set, whose accuracy level the
-        predictor must guess from the DCN. With relative targets and at least two
+        predictor must guess from the DCN. With at least two
         training datasets, each calibration row is therefore read against the levels
         fitted *without its own dataset* (leave-one-dataset-out), so the conformal
         quantile includes the level error an unseen dataset brings.
         """
         names = list(dict.fromkeys(train_groups.tolist()))
-        if self.target != "relative" or len(names) < 2:
+        if len(names) < 2:
             return self._members_encoded(x, lengths, ncls, ctx, geom)
         out = np.empty((self.n_members, len(x)))
         for g in dict.fromkeys(groups.tolist()):
@@ -806,7 +780,7 @@ class TAPRegressor(BaseEstimator):
         state = {"q": None if not math.isfinite(self.q_) else self.q_, "s0": self.s0_,
                  "n_train": self.n_train_, "n_calibration": self.n_calibration_,
                  "n_curves": self.n_curves_, "dcn_range": list(self.dcn_range_),
-                 "dcn_slope": self.dcn_slope_, "consensus_slope": self.consensus_slope_,
+                 "consensus_slope": self.consensus_slope_,
                  "consensus_map": self.consensus_map_.tolist(),
                  "kernel": self.kernel_.to_dict(), "fit_seconds": self.fit_seconds_,
                  "domain": (None if getattr(self, "domain_", None) is None
@@ -848,7 +822,6 @@ class TAPRegressor(BaseEstimator):
             model.dcn_range_ = tuple(float(v) for v in st["dcn_range"])
             if len(model.dcn_range_) != 2:
                 raise ValueError(f"dcn_range has {len(model.dcn_range_)} entries, not 2")
-            model.dcn_slope_ = float(st["dcn_slope"])
             model.consensus_slope_ = float(st["consensus_slope"])
             model.consensus_map_ = np.asarray(st["consensus_map"], np.float64)
             model.kernel_ = KernelSet.from_dict(st["kernel"])

@@ -31,7 +31,7 @@ from typing import Any
 #: The release grid. 0.95: the selection of every DCN >= 0.921, holding the README's main
 #: job (``digits``, DCN 0.990) and ``tapas bench first-prediction`` (0.952); 0.634: the
 #: median DCN of a fresh database, the service's default predictor; 0.86: CIFAR-10's
-#: selection (``python -m tapas.bench.fresh_install``); the others make the ranges cover
+#: selection (``python -m benchmarks.fresh_install``); the others make the ranges cover
 #: [0, 1], so a request for any DCN finds a covering predictor without training.
 DEFAULT_GRID = (0.10, 0.43, 0.595, 0.634, 0.73, 0.86, 0.95)
 COMMAND = "python -m tapas.release"

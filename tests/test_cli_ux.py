@@ -442,41 +442,6 @@ def test_train_nb201_takes_a_data_dir(tmp_path: Path, tapas_home: Path) -> None:
     assert r.exit_code == 1 and "--data-dir goes with --nb201" in r.output
 
 
-def test_bench_predictor_small_table_is_a_clear_error(tmp_path: Path,
-                                                      tapas_home: Path) -> None:
-    import csv
-
-    from tests.predictor.test_cli import _table
-
-    _table(tmp_path / "small.csv")
-    r = tapas("bench", "predictor", "--table", str(tmp_path / "small.csv"))
-    assert r.exit_code == 1 and "scenario A" in r.output and "has 12" in r.output
-    assert "nan" not in r.output and "Warning" not in r.output
-    with (tmp_path / "small.csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    with (tmp_path / "one.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(r for r in rows if r["dataset"] == rows[0]["dataset"])
-    r = tapas("bench", "predictor", "--table", str(tmp_path / "one.csv"), "--scenarios", "C")
-    assert r.exit_code == 1 and "need two or more; the table holds 1" in r.output
-
-
-def test_bench_predictor_scenario_n(tmp_path: Path, tapas_home: Path) -> None:
-    """Scenario N (new families) runs from the CLI and reports TAP beside the baselines."""
-    from tests.predictor.test_cli import _table
-
-    _table(tmp_path / "small.csv", n=40)
-    r = tapas("bench", "predictor", "--table", str(tmp_path / "small.csv"), "--scenarios", "N",
-              "--json")
-    assert r.exit_code == 0, r.output
-    out = json.loads(r.stdout)
-    assert set(out["scenario_n_kendall"]) == {"a", "b"}
-    assert set(out["baselines"]["gbr"]["scenario_n_kendall"]) == {"a", "b"}
-    assert {d["scenario"] for d in out["details"]} == {"N"}
-    assert all(d["n_test"] == 10 for d in out["details"])  # half of each dataset's 20
-
-
 def test_custom_search_space_missing_methods_is_named() -> None:
     from tapas.search import random_search
     from tests.tapas.test_search import FunctionScorer

@@ -9,7 +9,7 @@ compared, since a GPU run is only worth its speed if it says what the CPU says:
   (starter + NAS-Bench-201), with their datasets as groups, as the pipeline trains;
 * ``score``: ``networks`` never-seen chain networks for a 32x32x3, 10-class input,
   scored with encodings cached (median of 3) and cold, encoding included
-  (:func:`tapas.bench.predictor.measure_throughput`).
+  (:func:`measure_throughput`).
 
 ``agreement`` compares each device with the first: the DCN's difference, the Kendall
 tau between the two trained predictors' scores (training on another device is not
@@ -21,6 +21,7 @@ device (a predictor trained on a GPU must serve on a CPU-only machine).
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from tapas.bench.dcn import SPEED_SPEC
-from tapas.bench.predictor import clear_encodings, measure_throughput
 
 SCORE_SHAPE = (3, 32, 32)
 SCORE_CLASSES = 10
@@ -38,6 +38,31 @@ SCORE_DCN = 0.6
 
 #: ``progress(step)``, a phase name and its device.
 Progress = Callable[[str], None]
+
+
+def clear_encodings(archs: list[Any]) -> None:
+    """Drop the encodings cached on each network, so the next scoring pays for them."""
+    for a in archs:
+        for k in [k for k in a.__dict__ if k.startswith("_tap_steps_")]:
+            del a.__dict__[k]
+
+
+def measure_throughput(model: Any, archs: list[Any], dcn: float, repeats: int = 5
+                       ) -> tuple[float, float]:
+    """Median networks/s scoring ``archs`` in one batch: (encodings cached, cold)."""
+    model.predict(archs, dcn)  # warm up (and fill the per-object encoding cache)
+    warm = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict(archs, dcn)
+        warm.append(len(archs) / (time.perf_counter() - t0))
+    cold = []
+    for _ in range(max(1, repeats // 2)):
+        clear_encodings(archs)
+        t0 = time.perf_counter()
+        model.predict(archs, dcn)
+        cold.append(len(archs) / (time.perf_counter() - t0))
+    return statistics.median(warm), statistics.median(cold)
 
 
 def available_devices() -> list[str]:

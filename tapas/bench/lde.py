@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
-SHARED_NB201 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201.csv"
+from predictor.table import SHARED_DATA
+
+SHARED_NB201 = SHARED_DATA / "nb201.csv"
 NB201_TEST_COLUMNS = ["cifar10_test", "cifar100_test", "imagenet16_test"]
 
 

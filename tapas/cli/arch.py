@@ -111,31 +111,6 @@ def ops(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add ``tapas arch`` and ``tapas bench spaces``."""
+    """Add ``tapas arch``."""
     app.add_typer(arch_app, name="arch")
 
-    @bench.command("spaces")
-    def bench_spaces(
-        n: Annotated[int, typer.Option(min=1, max=100_000,
-                                       help="Networks per space.")] = 500,
-        repeats: Annotated[int, typer.Option(min=1, max=20, help="Runs; medians.")] = 3,
-        seed: Annotated[int, typer.Option(min=0)] = 0,
-        data: Annotated[Path | None, typer.Option(
-            help="NAS-Bench-201 results CSV the timed predictor is fitted on "
-                 "(default ../shared/data/nb201.csv).")] = None,
-        space: Annotated[list[str] | None, typer.Option(
-            "--space", help="nb201, darts (C=16, 8 cells), darts-paper (C=36, 20 cells), "
-                            "nb101; repeat for several (default all).")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    ) -> None:
-        """Build, encoding and scoring speed of DARTS / NB-101 networks vs NB-201."""
-        from tapas.bench.spaces import SPACES, BenchError, print_table, run_benchmark
-
-        try:
-            res = run_benchmark(n, repeats, seed, data, tuple(space or SPACES))
-        except BenchError as e:
-            fail(str(e))
-        if as_json:
-            print_json(res)
-        else:
-            print_table(res)

@@ -98,6 +98,41 @@ def progress_bar(quiet: bool = False, console: Console | None = None, *,
     return Progress(*columns, console=con, transient=True, disable=quiet)
 
 
+@contextmanager
+def phase_progress(quiet: bool, labels: dict[str, str] | None = None
+                   ) -> Iterator[Callable[[str, int, int | None], None]]:
+    """:func:`progress_bar` with one task that follows a bench's phases: yields the
+    ``progress(phase, done, total)`` callback the benches take (``labels`` renames
+    phases for the display)."""
+    with progress_bar(quiet) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def progress(phase: str, done: int, total: int | None) -> None:
+            bar.update(task, description=(labels or {}).get(phase, phase), completed=done,
+                       total=total)
+
+        yield progress
+
+
+def print_metrics(title: str, res: dict[str, Any], targets: dict[str, str] | None = None,
+                  fmt: str = ",.2f", name: str = "metric") -> None:
+    """A bench's flat results as a table: each measure, its value (floats as ``fmt``) and,
+    with ``targets``, its target; nested results are left to ``--json``."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    t.add_column(name)
+    t.add_column("value", justify="right")
+    if targets is not None:
+        t.add_column("target", justify="right")
+    for k, v in res.items():
+        if isinstance(v, dict | list):
+            continue
+        row = [k, format(v, fmt) if isinstance(v, float) else str(v)]
+        t.add_row(*row, *([targets.get(k, "")] if targets is not None else []))
+    console.print(t)
+
+
 def _clock(seconds: float | None) -> str:
     if seconds is None:
         return "?"

@@ -274,57 +274,7 @@ def verify_cmd(
                   f"{out['mean_abs_diff']}")
 
 
-def bench_experiments(
-        n_jobs: Annotated[int, typer.Option("--n-jobs", min=1)] = 12,
-        n_repeat: Annotated[int, typer.Option("--n-repeat", min=0)] = 3,
-        seed: SeedOpt = 0,
-        backend: Annotated[str | None, typer.Option(
-            "--backend", help="Also measure the backends: local (the process pool and the "
-                              "single writer) or ray (both backends, Ray's per-job overhead "
-                              "and the writer).")] = None,
-        address: AddressOpt = None,
-        workers: Annotated[int, typer.Option("--workers", "-w", min=1,
-                                             help="Pool processes / local Ray CPUs.")] = 2,
-        n_backend_jobs: Annotated[int, typer.Option("--n-backend-jobs", min=1,
-                                                    help="Jobs run on each backend.")] = 24,
-        as_json: JsonOpt = False) -> None:
-    """Seconds per starter experiment (median, one thread) and same-seed repeatability;
-    with --backend, jobs/s per backend, Ray's overhead and the writer's results/s."""
-    from tapas.bench.experiments import run_backend_benchmark, run_benchmark
-    from tapas.experiments.backends import BackendError, check_backend, import_ray
-
-    try:
-        if backend is not None:
-            check_backend(backend)
-            if backend == "ray":
-                import_ray()
-        total = n_jobs + n_repeat + (0 if backend is None else 3)
-        with _progress(disable=as_json) as bar:
-            task = bar.add_task("bench experiments", total=total, info="")
-            out = run_benchmark(n_jobs, n_repeat, seed,
-                                progress=lambda _p, d, t: bar.update(task, completed=d))
-            if backend is not None:
-                base = n_jobs + n_repeat
-                out.update(run_backend_benchmark(
-                    backend, workers, n_backend_jobs, address, seed=seed,
-                    seconds_per_job=out["seconds_per_job_median"],
-                    progress=lambda _p, d, t: bar.update(task, completed=base + d * 3 // t)))
-    except BackendError as e:
-        fail(str(e))
-    if as_json:
-        print_json(out)
-        return
-    from rich.table import Table
-
-    t = Table(title="tapas bench experiments")
-    t.add_column("metric")
-    t.add_column("value", justify="right")
-    for k, v in out.items():
-        t.add_row(k, str(v))
-    console.print(t)
-
-
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add this part's commands to ``app`` and its benchmark to ``bench``."""
+    """Add ``tapas experiments`` to ``app`` (its benchmark is ``python -m
+    benchmarks.experiments``)."""
     app.add_typer(experiments_app, name="experiments")
-    bench.command("experiments")(bench_experiments)

@@ -14,6 +14,7 @@ from tapas.cli.common import (
     fail,
     open_pipeline,
     print_json,
+    print_metrics,
     progress_bar,
 )
 
@@ -254,16 +255,8 @@ def bench_lde(rows: int = typer.Option(1_000_000, help="Synthetic experiments.")
     if as_json:
         print_json(res)
         return
-    from rich.table import Table
-
-    t = Table(title="tapas bench lde")
-    t.add_column("metric")
-    t.add_column("value", justify="right")
-    t.add_column("target", justify="right")
-    targets = {"ingest_rows_per_s": ">= 100,000", "filter_p50_ms": "<= 50"}
-    for k, v in res.items():
-        t.add_row(k, f"{v:,.1f}" if isinstance(v, float) else str(v), targets.get(k, ""))
-    console.print(t)
+    print_metrics("tapas bench lde", res,
+                  {"ingest_rows_per_s": ">= 100,000", "filter_p50_ms": "<= 50"}, fmt=",.1f")
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -1,5 +1,5 @@
-"""``tapas train``, ``tapas predict``, the predictor registry and the predictor's
-benchmarks (``predictor``, ``first-prediction``, ``devices``)."""
+"""``tapas train``, ``tapas predict``, the predictor registry and the predictor's speed
+checks (``tapas bench first-prediction``, ``tapas bench devices``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from tapas.cli.common import (
     LegacyInputOpt,
     console,
     emit,
-    err_console,
     fail,
     input_shape_arg,
     open_pipeline,
@@ -66,7 +65,7 @@ def train(
     import numpy as np
 
     from predictor import TAPRegressor
-    from predictor.evaluate import Table, load_nb201, load_table_file
+    from predictor.table import SHARED_DATA, Table, load_nb201, load_table_file
 
     if (table is None) == (not nb201):
         fail("give an experiments table file or --nb201 (exactly one)")
@@ -74,10 +73,8 @@ def train(
         fail("--data-dir goes with --nb201")
     try:
         if nb201:
-            from tapas.bench.predictor import SHARED_DATA
-
             names = datasets.split(",") if datasets else None
-            from predictor.evaluate import NB201_DATASETS
+            from predictor.table import NB201_DATASETS
 
             for n in names or []:
                 if n not in NB201_DATASETS:
@@ -222,30 +219,6 @@ def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,
     return summary, to_predictions(nets, out, str(model_path), float(dcn))
 
 
-def _table_problem(tab: Any, scenarios: str, n_train_a: int = 1000) -> str | None:
-    """Why ``tab`` cannot give the requested scenarios a meaningful Kendall tau (a test set
-    of at least two networks), or None."""
-    import numpy as np
-
-    counts = {d: int(np.sum((tab.datasets == d) & ~tab.reference))
-              for d in tab.dataset_dcn()}
-    if "A" in scenarios:
-        small = {d: n for d, n in counts.items() if n < n_train_a + 2}
-        if small:
-            d, n = next(iter(small.items()))
-            return (f"scenario A trains on {n_train_a:,} experiments of a dataset and tests on "
-                    f"the rest, but dataset {d!r} has {n:,}; give a larger table, or "
-                    "--scenarios BC with two or more datasets")
-    if set(scenarios) & set("BCN"):
-        if len(counts) < 2:
-            return (f"scenarios B, C and N leave one dataset out and need two or more; the table "
-                    f"holds {len(counts)}")
-        few = {d: n for d, n in counts.items() if n < 2}
-        if few:
-            return f"dataset {next(iter(few))!r} has fewer than two experiments to test on"
-    return None
-
-
 def _train_if_uncovered(app: Any, dcn: float | None, dataset: str | None,
                         classes: int | None, shape: Any, quiet: bool) -> None:
     """Train the target's predictor, its epochs on the progress display, when none covers
@@ -292,104 +265,7 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
     return answer.summary(), answer.predictions
 
 
-def bench_predictor(
-    suite: Annotated[str, typer.Option(help="nb201 or starter.")] = "nb201",
-    table: Annotated[Path | None, typer.Option(
-        help="Any experiments table (.parquet/.csv) instead of a built-in suite.")] = None,
-    threads: Annotated[int, typer.Option(help="torch threads (stated in the report).")] = 1,
-    limit: Annotated[int | None, typer.Option(
-        help="Use a seeded subset of N cells (quick runs; default all).")] = None,
-    scenarios: Annotated[str, typer.Option(
-        help="Any of A, B, C, N (C on network families the LDE holds nowhere).")] = "ABC",
-    min_datasets: Annotated[int | None, typer.Option(
-        help="Scenario C: datasets the DCN selection must keep (default: the LDE's "
-             "production rule, 2).")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    plot_path: Annotated[Path | None, typer.Option("--plot", help="Write a PNG chart.")] = None,
-    first_prediction: Annotated[bool, typer.Option(
-        "--first-prediction", help="Also time a new user's first predictions on a fresh "
-        "default database (as tapas bench first-prediction): adds first_prediction_s and "
-        "first_prediction_phases.")] = False,
-) -> None:
-    """Quality (scenarios A/B/C/N, baselines, zero-cost proxies) and speed of the predictor."""
-    from tapas.bench.predictor import SCENARIO_KEYS, plot, run_benchmark
-
-    if suite not in ("nb201", "starter"):
-        fail(f"unknown suite {suite!r}; expected nb201 or starter")
-    if not set(scenarios) <= set("ABCN") or not scenarios:
-        fail(f"--scenarios must be letters from A, B, C, N; got {scenarios!r}")
-    tab = None
-    if table is not None:
-        from predictor.evaluate import load_table_file
-
-        try:
-            tab = load_table_file(table)
-        except (ValueError, OSError) as e:
-            fail(str(e))
-        problem = _table_problem(tab, scenarios)
-        if problem:
-            fail(f"--table {table}: {problem}")
-    try:
-        rep = run_benchmark(suite=suite, threads=threads, limit=limit, scenarios=scenarios,
-                            min_datasets=min_datasets, seed=seed, table=tab,
-                            log=(lambda s: err_console.print(f"[dim]{s}[/]")))
-    except (FileNotFoundError, ValueError) as e:
-        fail(str(e))
-    if plot_path is not None:
-        plot(rep, plot_path)
-    rep.pop("scatter", None)  # per-network data for the plot only
-    if first_prediction:
-        first = _first_prediction(as_json, threads=threads, seed=seed)
-        rep["first_prediction_s"] = first["first_prediction_s"]
-        rep["first_prediction_phases"] = first["first_prediction_phases"]
-        rep["first_prediction"] = first
-    if as_json:
-        print_json(rep)
-        return
-    from rich.table import Table
-
-    t = Table(title=f"predictor quality, suite {rep['suite']} (Kendall tau)")
-    t.add_column("scenario")
-    t.add_column("dataset")
-    models = ["tap", *rep["baselines"]]
-    for m in models:
-        t.add_column(m, justify="right")
-    t.add_column("TAP MAE", justify="right")
-    t.add_column("TAP top-10", justify="right")
-    t.add_column("TAP coverage", justify="right")
-    det = {(d["scenario"], d["target"], d["model"]): d for d in rep["details"]}
-    for sc, key in SCENARIO_KEYS.items():
-        for ds in rep[key]:
-            vals = [rep[key].get(ds) if m == "tap" else rep["baselines"][m][key].get(ds)
-                    for m in models]
-            d = det[(sc, ds, "tap")]
-            t.add_row(sc, ds, *[f"{v:.3f}" if v is not None else "-" for v in vals],
-                      f"{d['mae']:.4f}", f"{d['top10']:.1f}",
-                      f"{d['coverage']:.3f}" if "coverage" in d else "-")
-    console.print(t)
-    if "zero_cost_kendall" in rep:
-        z = Table(title="Kendall tau on the 725 zero-cost cells per dataset")
-        z.add_column("ranking by")
-        dss = list(rep["zero_cost_kendall"])
-        for ds in dss:
-            z.add_column(ds, justify="right")
-        names = [k for k in rep["zero_cost_kendall"][dss[0]] if k != "n_cells"]
-        for n in names:
-            z.add_row(n, *[f"{rep['zero_cost_kendall'][ds].get(n, float('nan')):.3f}"
-                           for ds in dss])
-        console.print(z)
-    console.print(
-        f"scoring: {rep['throughput_archs_per_s']:,.0f} networks/s (encodings cached), "
-        f"{rep['throughput_cold_archs_per_s']:,.0f}/s cold, batch {rep['throughput_batch']}, "
-        f"{rep['threads']} thread(s); training on {rep['train_rows']:,} experiments: "
-        f"{rep['train_seconds_10k']:.1f} s; C mean tau {rep['scenario_c_kendall_mean']}, "
-        f"C MAE {rep['scenario_c_mae_mean']}, coverage {rep['coverage_90']}")
-    if first_prediction:
-        _print_first_prediction(rep["first_prediction"])
-
-
-def _first_prediction(quiet: bool, **kwargs: Any) -> dict[str, Any]:
+def first_prediction_report(quiet: bool, **kwargs: Any) -> dict[str, Any]:
     """Run :func:`tapas.bench.first_prediction.run_first_prediction` with the one progress
     display (phase, bar, done/total, elapsed, eta on stderr; hidden when ``quiet``)."""
     from tapas.bench.first_prediction import run_first_prediction
@@ -411,7 +287,7 @@ def _first_prediction(quiet: bool, **kwargs: Any) -> dict[str, Any]:
             fail(str(e))
 
 
-def _print_first_prediction(r: dict[str, Any]) -> None:
+def print_first_prediction(r: dict[str, Any]) -> None:
     ph = r["first_prediction_phases"]
     console.print(
         f"first prediction: [bold]{r['first_prediction_s']:.1f} s[/] for {r['n_networks']:,} "
@@ -454,7 +330,7 @@ def bench_first_prediction(
 
     datasets = dataset or [DEFAULT_DATASET, NB201_DATASET]
     with busy(load):
-        runs = [{**_first_prediction(as_json, dataset=d, n_networks=networks, space=space,
+        runs = [{**first_prediction_report(as_json, dataset=d, n_networks=networks, space=space,
                                      threads=threads, seed=seed, shipped=shipped),
                  "load_processes": load}
                 for d in datasets]
@@ -465,7 +341,7 @@ def bench_first_prediction(
         print_json(out)
         return
     for r in runs:
-        _print_first_prediction(r)
+        print_first_prediction(r)
 
 
 
@@ -646,6 +522,5 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command("train")(train)
     app.command("predict")(predict)
     app.add_typer(registry, name="predictor")
-    bench.command("predictor")(bench_predictor)
     bench.command("first-prediction")(bench_first_prediction)
     bench.command("devices")(bench_devices)

@@ -1,5 +1,5 @@
 """``tapas search`` (architecture search with the predictor), ``tapas rank`` (score a
-file of architectures once) and ``tapas bench search``."""
+file of architectures once)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from tapas.cli.common import (
     fail,
     input_shape_arg,
     plain,
-    print_json,
     progress_bar,
     resolve_format,
     result_caveats,
@@ -151,7 +150,8 @@ def _print_result(res: Any) -> None:
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add ``search`` and ``rank`` to ``app`` and ``search`` to ``bench``."""
+    """Add ``search`` and ``rank`` to ``app`` (their benchmark is ``python -m
+    benchmarks.search``)."""
     app.command("rank")(rank_cmd)
 
     @app.command("search")
@@ -254,49 +254,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         rows = res.rows()
         emit(dest, obj=res.to_dict(), rows=rows, table=lambda: _print_result(res))
         result_caveats(rows)
-
-    @bench.command("search")
-    def bench_search(
-        json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
-        seeds: int = typer.Option(10, min=1, max=1000, help="Searches per strategy and target."),
-        budget: int = typer.Option(1000, min=10, help="Predictor queries per search."),
-        targets: str = typer.Option("imagenet16,cifar100", help="Left-out datasets to search "
-                                    "on (comma-separated: imagenet16, cifar100, cifar10)."),
-        data: Path = typer.Option(None, help="nb201.csv (default ../shared/data/nb201.csv)."),
-        train_cells: int = typer.Option(None, min=100, help="Cells per source dataset in the "
-                                        "LDE (default: the evaluation harness's setting)."),
-    ) -> None:
-        """Search quality on NAS-Bench-201 with the target dataset unseen by the predictor."""
-        from rich.table import Table
-
-        from tapas.bench.search import BenchError, run_benchmark
-
-        with progress_bar(json_out) as bar:
-            task = bar.add_task("starting", total=None)
-
-            def progress(phase: str, done: int, total: int) -> None:
-                bar.update(task, description=phase, completed=done, total=total)
-
-            try:
-                res = run_benchmark(seeds=seeds, budget=budget,
-                                    targets=[t.strip() for t in targets.split(",") if t.strip()],
-                                    data=data, train_cells=train_cells, progress=progress)
-            except BenchError as e:
-                fail(str(e))
-        if json_out:
-            print_json(res)
-            return
-        table = Table(title=f"tapas bench search: NAS-Bench-201, target unseen, {budget} "
-                      f"queries, {seeds} seeds (true test accuracy of the chosen cell, %)",
-                      title_justify="left")
-        for col in ("target", "method", "mean", "worst", "best", "optimum", "s / search"):
-            table.add_column(col, justify="left" if col in ("target", "method") else "right")
-        for row in res["rows"]:
-            table.add_row(row["target"], row["method"], f"{row['mean']:.2f}",
-                          f"{row['worst']:.2f}", f"{row['best']:.2f}", f"{row['optimum']:.2f}",
-                          "-" if row["seconds"] is None else f"{row['seconds']:.2f}")
-        console.print(table)
-        console.print(res["note"], highlight=False)
 
 
 def read_archs(path: Path) -> tuple[list[str], list[Any]]:

@@ -6,52 +6,11 @@ from pathlib import Path
 
 import typer
 
-from tapas.cli.common import console, fail, open_pipeline, print_json, progress_bar
+from tapas.cli.common import console, fail, open_pipeline, phase_progress, print_json, print_metrics
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add ``serve`` to ``app`` and ``service`` and ``soak`` to ``bench``."""
-
-    @bench.command("soak")
-    def bench_soak(
-        json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
-        clients: int = typer.Option(16, min=1, max=256, help="Concurrent clients."),
-        seconds: float = typer.Option(60.0, min=1.0, max=3600.0, help="How long they run."),
-    ) -> None:
-        """Good and hostile clients against a real server on 127.0.0.1: unexpected answers,
-        latency, server memory and the database's integrity afterwards."""
-        from tapas.bench.soak import run_soak
-
-        with progress_bar(json_out) as bar:
-            task = bar.add_task("starting", total=None)
-
-            def progress(phase: str, done: int, total: int) -> None:
-                bar.update(task, description=phase, completed=done, total=total)
-
-            try:
-                res = run_soak(clients=clients, seconds=seconds, progress=progress)
-            except RuntimeError as e:
-                fail(str(e))
-        if json_out:
-            print_json(res)
-        else:
-            from rich.table import Table
-
-            t = Table(title=f"tapas bench soak ({clients} clients, loopback)")
-            for col in ("kind", "requests", "statuses", "p50 ms", "p99 ms"):
-                t.add_column(col)
-            for kind, v in res["per_kind"].items():
-                t.add_row(kind, str(v["requests"]), " ".join(f"{s}:{n}" for s, n in
-                                                              v["status"].items()),
-                          f"{v['p50_ms']:.1f}", f"{v['p99_ms']:.1f}")
-            console.print(t)
-            for k in ("requests", "unexpected", "server_errors_5xx", "p50_ms", "p99_ms",
-                      "rss_ready_mib", "rss_end_mib", "rss_peak_mib", "db_intact", "db_check"):
-                v = res[k]
-                console.print(f"{k}: {v:.1f}" if isinstance(v, float) else f"{k}: {v}",
-                              highlight=False)
-        if res["unexpected"] or not res["db_intact"]:
-            raise typer.Exit(1)
+    """Add ``serve`` to ``app`` and ``service`` to ``bench``."""
 
     @app.command("serve")
     def serve_cmd(
@@ -105,12 +64,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         """Latency and throughput of /v1/predict against a real server on 127.0.0.1."""
         from tapas.bench.service import run_benchmark
 
-        with progress_bar(json_out) as bar:
-            task = bar.add_task("starting", total=None)
-
-            def progress(phase: str, done: int, total: int) -> None:
-                bar.update(task, description=phase, completed=done, total=total)
-
+        with phase_progress(json_out) as progress:
             try:
                 res = run_benchmark(requests_1=requests_1, requests_1000=requests_1000,
                                     clients=clients, concurrent_requests=concurrent_requests,
@@ -120,16 +74,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if json_out:
             print_json(res)
             return
-        from rich.table import Table
-
-        t = Table(title="tapas bench service (HTTP /v1/predict, loopback)")
-        t.add_column("measure")
-        t.add_column("value", justify="right")
-        t.add_column("target", justify="right")
-        targets = {"p50_ms_1": "<= 10", "p50_ms_1000": "<= 500", "errors": "0",
-                   "live_max_ms_during_60mb_body": "< 200", "status_60mb_body": "413"}
-        for k, v in res.items():
-            if isinstance(v, dict):
-                continue
-            t.add_row(k, f"{v:.2f}" if isinstance(v, float) else str(v), targets.get(k, ""))
-        console.print(t)
+        print_metrics("tapas bench service (HTTP /v1/predict, loopback)", res,
+                      {"p50_ms_1": "<= 10", "p50_ms_1000": "<= 500", "errors": "0",
+                       "live_max_ms_during_60mb_body": "< 200", "status_60mb_body": "413"},
+                      fmt=".2f", name="measure")

@@ -50,5 +50,3 @@ def test_clean_errors(tmp_path: Path, tapas_home: Path) -> None:
     assert r.exit_code == 1 and "bad magic" in r.output
     r = runner.invoke(app, ["predict", str(bad), "x", "--dcn", "1.5"])
     assert r.exit_code == 1 and "--dcn" in r.output
-    r = runner.invoke(app, ["bench", "predictor", "--scenarios", "XYZ"])
-    assert r.exit_code == 1 and "--scenarios" in r.output

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+from benchmarks.baselines import FlopsBaseline, GBRBaseline, NearestDatasetBaseline, ParamsBaseline
 from predictor import NotFittedError, TAPRegressor
-from predictor.baselines import FlopsBaseline, GBRBaseline, NearestDatasetBaseline, ParamsBaseline
 from predictor.history import family_key
 from tapas.arch import from_nb201
 

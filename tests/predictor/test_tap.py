@@ -192,23 +192,6 @@ def test_save_requires_fit_and_plain_provenance(fitted: TAPRegressor, tmp_path: 
     assert not (tmp_path / "x.tap").exists()
 
 
-def test_dcn_beyond_the_trained_range_moves_the_level_linearly(
-        toy_data, mixed_archs) -> None:  # noqa: ANN001
-    # without history features the DCN enters only through the clipped dataset block
-    # (with them, the distance to the nearest known dataset is real information)
-    archs, dcn, y = toy_data
-    fitted = TAPRegressor(**{**SMALL, "use_history": False, "target": "absolute"}).fit(
-        archs, dcn, y)
-    lo, hi = fitted.dcn_range_
-    assert (lo, hi) == (0.3, 0.7)
-    at_hi = fitted.predict_members(mixed_archs, hi)
-    beyond = fitted.predict_members(mixed_archs, hi + 0.1)
-    expected = np.clip(at_hi + fitted.dcn_slope_ * 0.1, 0.0, 1.0)
-    np.testing.assert_allclose(beyond, expected, atol=1e-6)
-    # toy accuracies rise by 0.3 per unit of DCN: the fitted slope must be near that
-    assert 0.15 < fitted.dcn_slope_ < 0.45
-
-
 def test_relative_levels_follow_the_training_datasets() -> None:
     """``level_at``: exact on datasets whose levels are linear in the DCN, the single
     dataset's level moved one-for-one with the DCN when it is alone."""
@@ -252,14 +235,27 @@ def test_descriptor_levels_save_and_load(toy_data, tmp_path: Path) -> None:  # n
     archs, dcn, y = toy_data
     groups = [f"d{i % 9}" for i in range(len(archs))]
     d = np.array([0.2 + 0.07 * (i % 9) for i in range(len(archs))])
-    m = TAPRegressor(**SMALL, level_model="descriptor").fit(archs, d, y, groups=groups)
+    m = TAPRegressor(**SMALL).fit(archs, d, y, groups=groups)
     assert m.level_table_.shape == (9, 6)
     m.save(tmp_path / "m.tap")
     back = TAPRegressor.load(tmp_path / "m.tap")
     np.testing.assert_array_equal(back.level_table_, m.level_table_)
     np.testing.assert_array_equal(back.predict(archs, 0.5), m.predict(archs, 0.5))
-    assert TAPRegressor(**SMALL, level_model="dcn").fit(archs, d, y,
-                                                       groups=groups).level_table_ is None
+
+
+@pytest.mark.parametrize(("name", "other"), [("target", "absolute"), ("use_history", False),
+                                             ("history_similarity", False),
+                                             ("level_model", "dcn")])
+def test_ablated_variants_are_refused_but_stay_in_the_identity(toy_data, name: str,
+                                                               other: object) -> None:  # noqa: ANN001
+    """The rejected variants are gone; their hyper-parameters keep the one value left, so
+    every predictor's identity (which hashes all of them) is what it was."""
+    from predictor.tap import FIXED_PARAMS
+
+    archs, dcn, y = toy_data
+    assert TAPRegressor().get_params()[name] == FIXED_PARAMS[name]
+    with pytest.raises(ValueError, match=f"{name} can only be"):
+        TAPRegressor(**SMALL, **{name: other}).fit(archs, dcn, y)
 
 
 def test_out_of_domain_predictions_say_why_and_widen(fitted: TAPRegressor) -> None:

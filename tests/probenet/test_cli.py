@@ -135,7 +135,7 @@ def _dcn_peak_kib(path: Path, home: Path) -> tuple[int, str]:
 def test_tapas_dcn_refuses_bombs_under_any_member_name_with_little_memory(tmp_path):
     """Issue 38 #2 through the CLI: the same loader as uploads, so a member named 'x' (or
     both 'x' and 'x.npy') is checked before anything is decompressed."""
-    from tapas.bench.soak import npy_zip
+    from benchmarks.soak import npy_zip
 
     big = ((65_536, 64, 64), "|u1", 65_536 * 64 * 64)
     small, labels = ((10, 8, 8), "|u1", 640), ((10,), "<i8", 80)

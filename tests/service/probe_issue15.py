@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(1, str(Path(__file__).resolve().parents[2]))
-from tapas.bench.soak import bomb  # noqa: E402
+from benchmarks.soak import bomb  # noqa: E402
 from tests.service.conftest import digits_npz  # noqa: E402
 from tests.service.proc_server import AUTH, ProcServer, proc_kib  # noqa: E402
 from tests.service.test_hardening import RSSWatch  # noqa: E402

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tapas.bench.soak import bomb, npy_zip
+from benchmarks.soak import bomb, npy_zip
 from tests.service.conftest import digits_npz
 from tests.service.proc_server import AUTH, ProcServer, proc_kib
 

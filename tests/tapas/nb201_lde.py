@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: DCNs given at ingest (the reference cell's accuracy, as in predictor.evaluate).
+#: DCNs given at ingest (the reference cell's accuracy, as in benchmarks.evaluate).
 DCNS = {"cifar10": 0.8634, "cifar100": 0.5865}
 TINY = {"hidden_size": 8, "epochs": 3, "n_members": 2, "device": "cpu"}
 

@@ -146,21 +146,3 @@ def test_naslib_adapter_on_darts_and_nb101(api: Client) -> None:
     with pytest.raises(ValueError, match="ss_type"):
         TapasNASLibPredictor(ss_type="transbench")
 
-
-def test_bench_spaces(shared_data: Path) -> None:
-    from tapas.bench.spaces import run_benchmark
-
-    res = run_benchmark(n=4, repeats=1, data=shared_data / "nb201.csv", n_fit=40,
-                        spaces=("nb201", "darts"))
-    assert set(res["spaces"]) == {"nb201", "darts"}
-    assert res["spaces"]["darts"]["mean_layers"] > res["spaces"]["nb201"]["mean_layers"]
-    assert all(v > 0 for r in res["spaces"].values() for v in r.values())
-
-
-def test_bench_spaces_refuses_bad_input(tmp_path: Path) -> None:
-    from tapas.bench.spaces import BenchError, run_benchmark
-
-    with pytest.raises(BenchError, match="not found"):
-        run_benchmark(n=2, data=tmp_path / "none.csv")
-    with pytest.raises(BenchError, match="unknown space"):
-        run_benchmark(n=2, spaces=("nasnet",))

@@ -138,7 +138,7 @@ def test_ray_is_imported_only_when_chosen() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, tapas.experiments, tapas.cli.main, tapas.bench.experiments\n"
+    code = ("import sys, tapas.experiments, tapas.cli.main, benchmarks.experiments\n"
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120)
@@ -158,12 +158,10 @@ def test_ray_backend_without_ray_says_how_to_get_it(small_probe: Path,
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     db = small_probe / "noray.duckdb"
     runner = CliRunner()
-    for args in (["experiments", "run", "-d", SMALL, "-s", "chain:1", "-k", "1",
-                  "--backend", "ray", "--db", str(db)],
-                 ["bench", "experiments", "--backend", "ray", "--json"]):
-        r = runner.invoke(app, args)
-        assert r.exit_code == 1, r.output
-        assert "pip install 'tapas-nas[ray]'" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["experiments", "run", "-d", SMALL, "-s", "chain:1", "-k", "1",
+                            "--backend", "ray", "--db", str(db)])
+    assert r.exit_code == 1, r.output
+    assert "pip install 'tapas-nas[ray]'" in r.output and "Traceback" not in r.output
     with pytest.raises(BackendError, match=r"tapas-nas\[ray\]"):
         map_jobs(run_job, [(_jobs(1)[0],)], lambda *_: None, backend="ray")
     bad = runner.invoke(app, ["experiments", "run", "-d", SMALL, "--backend", "dask",

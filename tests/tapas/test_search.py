@@ -254,19 +254,6 @@ def test_local_scorer_search_in_process(tapas_home: Path, shared_data: Path) -> 
         assert chain.queries == 20 and chain.chosen.genotype["space"] == "chain"
 
 
-def test_bench_search_refuses_bad_input_cleanly(tmp_path: Path) -> None:
-    from tapas.bench.search import BenchError, run_benchmark
-
-    with pytest.raises(BenchError, match="unknown target"):
-        run_benchmark(targets=["mnist"])
-    with pytest.raises(BenchError, match="not found"):
-        run_benchmark(data=tmp_path / "nb201.csv")
-    (tmp_path / "bad.csv").write_text("arch_str,cifar10_test\n|none~0|+|none~0|none~1|+"
-                                      "|none~0|none~1|none~2|,10.0\n")
-    with pytest.raises(BenchError, match="missing columns"):
-        run_benchmark(data=tmp_path / "bad.csv")
-
-
 def test_chain_genotypes_building_one_network_share_a_key() -> None:
     import random
 

@@ -1,13 +1,13 @@
 """Scenario C on the starter-v2 datasets (16x16/28x28 gray, 32x32 RGB), a development bench.
 
-``python -m tapas.bench.starter_v2 [TAP_KWARGS_JSON]`` leaves each v2 dataset out in turn
+``python -m benchmarks.starter_v2 [TAP_KWARGS_JSON]`` leaves each v2 dataset out in turn
 (the production selection rule picks its training datasets among all starter datasets;
 history reads every other dataset), scores TAP beside every baseline, and prints per
 dataset Kendall tau and the noise ceiling, then one JSON object: each model's mean tau and
 fraction of the ceiling, TAP's MAE, coverage and median interval width, and few-shot
 Kendall tau for TAP and gradient boosting. ``TAP_KWARGS_JSON`` (e.g.
 ``'{"history_dropout": 0}'``) passes TAP hyper-parameters, for ablations. The full
-``tapas bench predictor --suite starter`` does the same over all 25 datasets (about an
+``python -m benchmarks.predictor --suite starter`` does the same over all 25 datasets (about an
 hour on this machine).
 """
 
@@ -24,10 +24,10 @@ import numpy as np
 def run(tap_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     import torch
 
+    from benchmarks.evaluate import few_shot, scenario_c
+    from benchmarks.predictor import default_models, load_starter
     from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, TAU, select_adaptive
     from lde.starter import STARTER_V2_SOURCE
-    from predictor.evaluate import few_shot, scenario_c
-    from tapas.bench.predictor import default_models, load_starter
     from tapas.experiments.plan import STARTER_V2_DATASETS
 
     torch.set_num_threads(1)

@@ -1,10 +1,10 @@
 """How much trees beside the LSTM would add: rank averages of TAP and gradient boosting
 (a development bench for issue 12's "trees beside the LSTM only with an ablation").
 
-``python -m tapas.bench.blend SUITE LIMIT SCENARIO [WEIGHTS]``
+``python -m benchmarks.blend SUITE LIMIT SCENARIO [WEIGHTS]``
 
 * ``SUITE``: ``nb201`` or ``starter``; ``LIMIT``: cells per NAS-Bench-201 dataset (0: all);
-* ``SCENARIO``: ``A``, ``C`` or ``N`` (see :mod:`predictor.evaluate`; C and N with the
+* ``SCENARIO``: ``A``, ``C`` or ``N`` (see :mod:`benchmarks.evaluate`; C and N with the
   production selection rule);
 * ``WEIGHTS``: comma-separated weights of TAP's rank (default ``0.5,0.75``).
 
@@ -38,10 +38,10 @@ def rank_blend_kendall(truth: np.ndarray, first: np.ndarray, second: np.ndarray,
 def main(argv: list[str]) -> None:
     import torch
 
+    from benchmarks.ablation import run_scenario
+    from benchmarks.baselines import GBRBaseline
+    from benchmarks.predictor import load_suite
     from predictor import TAPRegressor
-    from predictor.baselines import GBRBaseline
-    from tapas.bench.ablation import run_scenario
-    from tapas.bench.predictor import load_suite
 
     if len(argv) < 3 or argv[2] not in ("A", "C", "N"):
         sys.exit(__doc__)

@@ -3,10 +3,10 @@
 NAS-Bench-201's published proxies need its images, which are not available; the starter
 datasets are built-ins, so :mod:`probenet.zero_cost` scores every network of a left-out
 dataset on a mini-batch of that dataset's own images. The rows and the truth are those
-scenario C scores TAP on (:func:`predictor.evaluate.scored_rows`), so the proxies stand in
+scenario C scores TAP on (:func:`benchmarks.evaluate.scored_rows`), so the proxies stand in
 the same table as the other baselines.
 
-``python -m tapas.bench.zero_cost [DATASET ...]`` prints the per-dataset Kendall tau of
+``python -m benchmarks.zero_cost [DATASET ...]`` prints the per-dataset Kendall tau of
 each proxy on the starter suite (all datasets by default) as JSON.
 """
 
@@ -33,13 +33,13 @@ def _finite(scores: np.ndarray) -> np.ndarray:
 def zero_cost_baselines(table: Any, targets: Sequence[str], ceiling: dict[str, float],
                         seed: int = 0, log: Callable[[str], None] | None = None
                         ) -> dict[str, dict[str, Any]]:
-    """Per proxy, the keys of a scenario-C baseline in ``tapas bench predictor``:
+    """Per proxy, the keys of a scenario-C baseline in ``python -m benchmarks.predictor``:
     ``scenario_c_kendall`` (per left-out dataset), its mean, and the mean's fraction of
     the noise ceiling; proxies predict no accuracy, so no MAE.
 
     ``table.dataset_names`` maps each dataset id to the spec its images load from.
     """
-    from predictor.evaluate import scored_rows
+    from benchmarks.evaluate import scored_rows
     from predictor.metrics import kendall
     from probenet.datasets import load_dataset
     from probenet.zero_cost import PROXIES, score_archs
@@ -73,12 +73,12 @@ def zero_cost_baselines(table: Any, targets: Sequence[str], ceiling: dict[str, f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tapas.bench.zero_cost", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.zero_cost", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("datasets", nargs="*", help="starter dataset names (default: all)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    from tapas.bench.predictor import load_starter
+    from benchmarks.predictor import load_starter
 
     table = load_starter()
     by_name = {v: k for k, v in table.dataset_names.items()}

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tapas.bench.blend import main, rank_blend_kendall
+from benchmarks.blend import main, rank_blend_kendall
 
 
 def test_rank_blend_kendall_ends_and_a_tied_middle() -> None:
@@ -26,7 +26,7 @@ def test_cli_needs_a_scenario_it_knows() -> None:
 
 
 def test_scenarios_are_a_c_or_n() -> None:
-    from tapas.bench.ablation import run_scenario
+    from benchmarks.ablation import run_scenario
 
     with pytest.raises(ValueError, match="A, C or N"):
         run_scenario(None, "cifar10", "B", {})

@@ -1,4 +1,4 @@
-"""``tapas bench soak``: many clients, good and hostile, against one real server.
+"""``python -m benchmarks.soak``: many clients, good and hostile, against one real server.
 
 A ``tapas serve`` subprocess on 127.0.0.1 (a fresh temporary home seeded with the
 starter data, an API token) serves ``clients`` threads for ``seconds``. Each client
@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import typer
 
+from benchmarks import run_cli
 from tapas.bench.service import (
     READY_TIMEOUT_S,
     _free_port,
@@ -49,6 +51,7 @@ from tapas.bench.service import (
     _target_dcn,
     _wait_ready,
 )
+from tapas.cli.common import console, fail, phase_progress, print_json
 
 Progress = Callable[[str, int, int], None]
 MAX_REQUESTS_PER_CLIENT = 100_000
@@ -351,3 +354,41 @@ def run_soak(clients: int = 16, seconds: float = 60.0,
         "experiments_added": soak.added, "db_intact": intact, "db_check": detail,
         "ready_s": ready_s, "cpu_count": os.cpu_count(),
     }
+
+
+def main(
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    clients: int = typer.Option(16, min=1, max=256, help="Concurrent clients."),
+    seconds: float = typer.Option(60.0, min=1.0, max=3600.0, help="How long they run."),
+) -> None:
+    """Good and hostile clients against a real server on 127.0.0.1: unexpected answers,
+    latency, server memory and the database's integrity afterwards."""
+    with phase_progress(json_out) as progress:
+        try:
+            res = run_soak(clients=clients, seconds=seconds, progress=progress)
+        except RuntimeError as e:
+            fail(str(e))
+    if json_out:
+        print_json(res)
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"soak ({clients} clients, loopback)")
+        for col in ("kind", "requests", "statuses", "p50 ms", "p99 ms"):
+            t.add_column(col)
+        for kind, v in res["per_kind"].items():
+            t.add_row(kind, str(v["requests"]), " ".join(f"{s}:{n}" for s, n in
+                                                          v["status"].items()),
+                      f"{v['p50_ms']:.1f}", f"{v['p99_ms']:.1f}")
+        console.print(t)
+        for k in ("requests", "unexpected", "server_errors_5xx", "p50_ms", "p99_ms",
+                  "rss_ready_mib", "rss_end_mib", "rss_peak_mib", "db_intact", "db_check"):
+            v = res[k]
+            console.print(f"{k}: {v:.1f}" if isinstance(v, float) else f"{k}: {v}",
+                          highlight=False)
+    if res["unexpected"] or not res["db_intact"]:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    run_cli(main)

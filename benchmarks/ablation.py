@@ -1,13 +1,13 @@
 """Scenario-C ablations of TAP variants beside chosen baselines (a development bench).
 
-``python -m tapas.bench.ablation SUITE LIMIT VARIANTS [SCENARIO] [BASELINES]``
+``python -m benchmarks.ablation SUITE LIMIT VARIANTS [SCENARIO] [BASELINES]``
 
 * ``SUITE``: ``nb201`` or ``starter``; ``LIMIT``: cells per NAS-Bench-201 dataset
   (0: all);
 * ``VARIANTS``: JSON ``{"name": {TAPRegressor hyper-parameters}, ...}``;
 * ``SCENARIO``: ``C`` (default), ``N`` (C on families the LDE holds nowhere, see
-  :func:`predictor.evaluate.scenario_n`) or ``A``; ``BASELINES``: comma-separated names from
-  :data:`predictor.baselines.BASELINES` (default ``gbr,mean_rank_other,nearest``).
+  :func:`benchmarks.evaluate.scenario_n`) or ``A``; ``BASELINES``: comma-separated names from
+  :data:`benchmarks.baselines.BASELINES` (default ``gbr,mean_rank_other,nearest``).
 
 Prints Kendall tau per left-out dataset and each model's mean tau, MAE and coverage.
 Scenario C selects training datasets with the production rule (:mod:`lde.selection`).
@@ -29,8 +29,8 @@ def run_scenario(table: Any, target: str, scenario: str,
                  models: dict[str, Any]) -> list[Any]:
     """``target``'s results in scenario ``A`` (its own 1,000 training cells, seed 0) or
     ``C``/``N`` (left out; training datasets chosen by the production selection rule)."""
+    from benchmarks.evaluate import scenario_a, scenario_c, scenario_n
     from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, select_adaptive
-    from predictor.evaluate import scenario_a, scenario_c, scenario_n
 
     if scenario == "A":
         return scenario_a(table, target, {k: v for k, v in models.items()
@@ -46,9 +46,9 @@ def main(argv: list[str]) -> None:
     import numpy as np
     import torch
 
+    from benchmarks.baselines import BASELINES
+    from benchmarks.predictor import load_suite
     from predictor import TAPRegressor
-    from predictor.baselines import BASELINES
-    from tapas.bench.predictor import load_suite
 
     if len(argv) < 3:
         sys.exit(__doc__)

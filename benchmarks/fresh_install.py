@@ -1,6 +1,6 @@
 """A new user's first NAS-Bench-201 ranking on a fresh default database.
 
-``python -m tapas.bench.fresh_install [DATA_DIR]`` seeds a new database (starter data and
+``python -m benchmarks.fresh_install [DATA_DIR]`` seeds a new database (starter data and
 the shipped NAS-Bench-201 results), trains the predictor for DCN 0.86 (CIFAR-10-like) and
 scores 1,000 seeded NAS-Bench-201 cells at 3x32x32 / 10 classes, then prints Kendall tau
 against their CIFAR-10 test accuracy (from ``DATA_DIR/nb201.csv``, default

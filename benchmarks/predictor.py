@@ -1,10 +1,10 @@
-"""``tapas bench predictor``: TAP quality (scenarios A/B/C/N), baselines, speed.
+"""``python -m benchmarks.predictor``: TAP quality (scenarios A/B/C/N), baselines, speed.
 
 Quality: Kendall tau, Spearman, MAE, top-10 precision and conformal coverage per
-scenario and left-out dataset (see :mod:`predictor.evaluate`), TAP beside every
+scenario and left-out dataset (see :mod:`benchmarks.evaluate`), TAP beside every
 baseline, and the zero-cost proxies: on NAS-Bench-201 the published ones on their 725
 cells, on the starter suite the project's own on each left-out dataset's images
-(:mod:`tapas.bench.zero_cost`).
+(:mod:`benchmarks.zero_cost`).
 Speed: in-process scoring throughput (median of repeated runs on 5,000 networks,
 with the per-architecture encoding cached and, separately, cold) and the wall time
 of fitting TAP on 10,000 experiments (encoding included), both at a stated torch
@@ -13,23 +13,28 @@ thread count.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import typer
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+from benchmarks import run_cli
+from predictor.table import SHARED_DATA, load_table_file
+from tapas.bench.devices import clear_encodings, measure_throughput
+from tapas.cli.common import console, err_console, fail, print_json
+from tapas.cli.predictor import first_prediction_report, print_first_prediction
+
 SCENARIO_KEYS = {"A": "scenario_a_kendall", "B": "scenario_b_kendall", "C": "scenario_c_kendall",
                  "N": "scenario_n_kendall"}
 
 
 def default_models(seed: int = 0, tap_kwargs: dict[str, Any] | None = None
                    ) -> dict[str, Callable[[], Any]]:
+    from benchmarks.baselines import BASELINES
     from predictor import TAPRegressor
-    from predictor.baselines import BASELINES
 
     kw = dict(tap_kwargs or {})
     models: dict[str, Callable[[], Any]] = {"tap": lambda: TAPRegressor(seed=seed, **kw)}
@@ -38,34 +43,9 @@ def default_models(seed: int = 0, tap_kwargs: dict[str, Any] | None = None
     return models
 
 
-def clear_encodings(archs: list[Any]) -> None:
-    """Drop the encodings cached on each network, so the next scoring pays for them."""
-    for a in archs:
-        for k in [k for k in a.__dict__ if k.startswith("_tap_steps_")]:
-            del a.__dict__[k]
-
-
-def measure_throughput(model: Any, archs: list[Any], dcn: float, repeats: int = 5
-                       ) -> tuple[float, float]:
-    """Median networks/s scoring ``archs`` in one batch: (encodings cached, cold)."""
-    model.predict(archs, dcn)  # warm up (and fill the per-object encoding cache)
-    warm = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.predict(archs, dcn)
-        warm.append(len(archs) / (time.perf_counter() - t0))
-    cold = []
-    for _ in range(max(1, repeats // 2)):
-        clear_encodings(archs)
-        t0 = time.perf_counter()
-        model.predict(archs, dcn)
-        cold.append(len(archs) / (time.perf_counter() - t0))
-    return statistics.median(warm), statistics.median(cold)
-
-
 def load_suite(suite: str, data_dir: Path | None, limit: int | None,
                progress: Callable[[int], None] | None = None) -> Any:
-    from predictor.evaluate import load_nb201
+    from predictor.table import load_nb201
 
     if suite == "nb201":
         d = Path(data_dir) if data_dir else SHARED_DATA
@@ -85,7 +65,7 @@ def load_starter() -> Any:
 
     from lde import starter
     from lde.store import Store
-    from predictor.evaluate import Table
+    from predictor.table import Table
 
     if not starter.available():
         raise FileNotFoundError(f"the starter LDE is not built yet (no manifest in "
@@ -136,8 +116,7 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
 
     import torch
 
-    from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, TAU, select_adaptive
-    from predictor.evaluate import (
+    from benchmarks.evaluate import (
         few_shot,
         scenario_a,
         scenario_b,
@@ -145,6 +124,7 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
         scenario_n,
         zero_cost_kendall,
     )
+    from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, TAU, select_adaptive
 
     torch.set_num_threads(threads)
     say = log or (lambda s: None)
@@ -209,7 +189,7 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
     report["baselines"] = {m: maps(m) for m in models if m != "tap"}
     names = getattr(table, "dataset_names", None)
     if suite == "starter" and "C" in scenarios and len(dd) > 1 and names:
-        from tapas.bench.zero_cost import zero_cost_baselines
+        from benchmarks.zero_cost import zero_cost_baselines
 
         say("zero-cost proxies on each left-out dataset")
         zc = zero_cost_baselines(table, list(dd), ceiling, seed=seed, log=say)
@@ -310,3 +290,125 @@ def plot(report: dict[str, Any], path: Path, max_points: int = 600) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _table_problem(tab: Any, scenarios: str, n_train_a: int = 1000) -> str | None:
+    """Why ``tab`` cannot give the requested scenarios a meaningful Kendall tau (a test set
+    of at least two networks), or None."""
+    import numpy as np
+
+    counts = {d: int(np.sum((tab.datasets == d) & ~tab.reference))
+              for d in tab.dataset_dcn()}
+    if "A" in scenarios:
+        small = {d: n for d, n in counts.items() if n < n_train_a + 2}
+        if small:
+            d, n = next(iter(small.items()))
+            return (f"scenario A trains on {n_train_a:,} experiments of a dataset and tests on "
+                    f"the rest, but dataset {d!r} has {n:,}; give a larger table, or "
+                    "--scenarios BC with two or more datasets")
+    if set(scenarios) & set("BCN"):
+        if len(counts) < 2:
+            return (f"scenarios B, C and N leave one dataset out and need two or more; the table "
+                    f"holds {len(counts)}")
+        few = {d: n for d, n in counts.items() if n < 2}
+        if few:
+            return f"dataset {next(iter(few))!r} has fewer than two experiments to test on"
+    return None
+
+
+
+def main(
+    suite: Annotated[str, typer.Option(help="nb201 or starter.")] = "nb201",
+    table: Annotated[Path | None, typer.Option(
+        help="Any experiments table (.parquet/.csv) instead of a built-in suite.")] = None,
+    threads: Annotated[int, typer.Option(help="torch threads (stated in the report).")] = 1,
+    limit: Annotated[int | None, typer.Option(
+        help="Use a seeded subset of N cells (quick runs; default all).")] = None,
+    scenarios: Annotated[str, typer.Option(
+        help="Any of A, B, C, N (C on network families the LDE holds nowhere).")] = "ABC",
+    min_datasets: Annotated[int | None, typer.Option(
+        help="Scenario C: datasets the DCN selection must keep (default: the LDE's "
+             "production rule, 2).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    plot_path: Annotated[Path | None, typer.Option("--plot", help="Write a PNG chart.")] = None,
+    first_prediction: Annotated[bool, typer.Option(
+        "--first-prediction", help="Also time a new user's first predictions on a fresh "
+        "default database (as tapas bench first-prediction): adds first_prediction_s and "
+        "first_prediction_phases.")] = False,
+) -> None:
+    """Quality (scenarios A/B/C/N, baselines, zero-cost proxies) and speed of the predictor."""
+    if suite not in ("nb201", "starter"):
+        fail(f"unknown suite {suite!r}; expected nb201 or starter")
+    if not set(scenarios) <= set("ABCN") or not scenarios:
+        fail(f"--scenarios must be letters from A, B, C, N; got {scenarios!r}")
+    tab = None
+    if table is not None:
+        try:
+            tab = load_table_file(table)
+        except (ValueError, OSError) as e:
+            fail(str(e))
+        problem = _table_problem(tab, scenarios)
+        if problem:
+            fail(f"--table {table}: {problem}")
+    try:
+        rep = run_benchmark(suite=suite, threads=threads, limit=limit, scenarios=scenarios,
+                            min_datasets=min_datasets, seed=seed, table=tab,
+                            log=(lambda s: err_console.print(f"[dim]{s}[/]")))
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    if plot_path is not None:
+        plot(rep, plot_path)
+    rep.pop("scatter", None)  # per-network data for the plot only
+    if first_prediction:
+        first = first_prediction_report(as_json, threads=threads, seed=seed)
+        rep["first_prediction_s"] = first["first_prediction_s"]
+        rep["first_prediction_phases"] = first["first_prediction_phases"]
+        rep["first_prediction"] = first
+    if as_json:
+        print_json(rep)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"predictor quality, suite {rep['suite']} (Kendall tau)")
+    t.add_column("scenario")
+    t.add_column("dataset")
+    models = ["tap", *rep["baselines"]]
+    for m in models:
+        t.add_column(m, justify="right")
+    t.add_column("TAP MAE", justify="right")
+    t.add_column("TAP top-10", justify="right")
+    t.add_column("TAP coverage", justify="right")
+    det = {(d["scenario"], d["target"], d["model"]): d for d in rep["details"]}
+    for sc, key in SCENARIO_KEYS.items():
+        for ds in rep[key]:
+            vals = [rep[key].get(ds) if m == "tap" else rep["baselines"][m][key].get(ds)
+                    for m in models]
+            d = det[(sc, ds, "tap")]
+            t.add_row(sc, ds, *[f"{v:.3f}" if v is not None else "-" for v in vals],
+                      f"{d['mae']:.4f}", f"{d['top10']:.1f}",
+                      f"{d['coverage']:.3f}" if "coverage" in d else "-")
+    console.print(t)
+    if "zero_cost_kendall" in rep:
+        z = Table(title="Kendall tau on the 725 zero-cost cells per dataset")
+        z.add_column("ranking by")
+        dss = list(rep["zero_cost_kendall"])
+        for ds in dss:
+            z.add_column(ds, justify="right")
+        names = [k for k in rep["zero_cost_kendall"][dss[0]] if k != "n_cells"]
+        for n in names:
+            z.add_row(n, *[f"{rep['zero_cost_kendall'][ds].get(n, float('nan')):.3f}"
+                           for ds in dss])
+        console.print(z)
+    console.print(
+        f"scoring: {rep['throughput_archs_per_s']:,.0f} networks/s (encodings cached), "
+        f"{rep['throughput_cold_archs_per_s']:,.0f}/s cold, batch {rep['throughput_batch']}, "
+        f"{rep['threads']} thread(s); training on {rep['train_rows']:,} experiments: "
+        f"{rep['train_seconds_10k']:.1f} s; C mean tau {rep['scenario_c_kendall_mean']}, "
+        f"C MAE {rep['scenario_c_mae_mean']}, coverage {rep['coverage_90']}")
+    if first_prediction:
+        print_first_prediction(rep["first_prediction"])
+
+
+if __name__ == "__main__":
+    run_cli(main)

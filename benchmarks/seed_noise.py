@@ -1,6 +1,6 @@
 """What a candidate starter recipe does to the seed-to-seed noise (a development bench).
 
-``python -m tapas.bench.seed_noise [--recipe JSON] [--networks N] [--seeds K] [--workers N]
+``python -m benchmarks.seed_noise [--recipe JSON] [--networks N] [--seeds K] [--workers N]
 DATASET ...`` (or ``--all`` for every starter dataset)
 
 Each ``DATASET`` is a starter dataset spec, optionally followed by ``" -> VARIANT@F"``:

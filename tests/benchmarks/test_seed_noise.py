@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from benchmarks.seed_noise import parse_dataset, run
 from lde.starter import seed_to_seed_kendall
-from tapas.bench.seed_noise import parse_dataset, run
 from tapas.experiments import run_job
 from tapas.experiments.plan import starter_noise_plan
 
@@ -69,7 +69,7 @@ def test_averaged_labels_pair_even_seeds_with_odd_ones() -> None:
 
 
 def test_cli_needs_datasets_or_all() -> None:
-    from tapas.bench.seed_noise import main
+    from benchmarks.seed_noise import main
 
     for argv in ([], ["--all", BASE]):
         with pytest.raises(SystemExit):

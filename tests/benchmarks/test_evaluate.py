@@ -8,17 +8,13 @@ from typing import Any
 
 import pytest
 
+from benchmarks.baselines import ParamsBaseline
+from benchmarks.evaluate import scenario_a, scenario_c, scenario_n
 from lde.selection import select_adaptive
 from predictor import TAPRegressor
-from predictor.baselines import ParamsBaseline
-from predictor.evaluate import (
-    REFERENCE_CELL,
-    load_nb201,
-    scenario_a,
-    scenario_c,
-    scenario_n,
-)
 from predictor.metrics import kendall
+from predictor.table import load_nb201
+from tapas.arch import REFERENCE_CELL
 
 
 @pytest.mark.slow
@@ -93,7 +89,7 @@ def test_kendall_agrees_with_a_known_value() -> None:
 
 
 def test_zero_cost_table_reads_the_published_file(shared_data: Path) -> None:
-    from predictor.evaluate import zero_cost_kendall
+    from benchmarks.evaluate import zero_cost_kendall
 
     table = load_nb201(shared_data, limit=400)
     z = zero_cost_kendall(shared_data, table, [])

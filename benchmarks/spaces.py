@@ -1,4 +1,4 @@
-"""``tapas bench spaces``: build, encoding and scoring speed per search space.
+"""``python -m benchmarks.spaces``: build, encoding and scoring speed per search space.
 
 DARTS networks have 4-7x the IR layers of NAS-Bench-201's, so the cost that grows
 with the network (expansion into the IR with shape inference, the layer-wise
@@ -24,9 +24,15 @@ import random
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-SHARED_NB201 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201.csv"
+import typer
+
+from benchmarks import run_cli
+from predictor.table import SHARED_DATA
+from tapas.cli.common import fail, print_json
+
+SHARED_NB201 = SHARED_DATA / "nb201.csv"
 SPACES = ("nb201", "darts", "darts-paper", "nb101")
 
 
@@ -133,3 +139,31 @@ def print_table(res: dict[str, Any]) -> None:
                   f"{r['build_per_s']:,.0f}", f"{r['encode_per_s']:,.0f}",
                   f"{r['score_model_per_s']:,.0f}", f"{r['score_total_per_s']:,.0f}")
     Console().print(t)
+
+
+def main(
+    n: Annotated[int, typer.Option(min=1, max=100_000,
+                                   help="Networks per space.")] = 500,
+    repeats: Annotated[int, typer.Option(min=1, max=20, help="Runs; medians.")] = 3,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    data: Annotated[Path | None, typer.Option(
+        help="NAS-Bench-201 results CSV the timed predictor is fitted on "
+             "(default ../shared/data/nb201.csv).")] = None,
+    space: Annotated[list[str] | None, typer.Option(
+        "--space", help="nb201, darts (C=16, 8 cells), darts-paper (C=36, 20 cells), "
+                        "nb101; repeat for several (default all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Build, encoding and scoring speed of DARTS / NB-101 networks vs NB-201."""
+    try:
+        res = run_benchmark(n, repeats, seed, data, tuple(space or SPACES))
+    except BenchError as e:
+        fail(str(e))
+    if as_json:
+        print_json(res)
+    else:
+        print_table(res)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,4 +1,4 @@
-"""``tapas bench experiments``: how long one starter experiment takes, and its repeatability.
+"""``python -m benchmarks.experiments``: one starter experiment's time and repeatability.
 
 * ``seconds_per_job_median`` / ``_p90``: wall time of :func:`tapas.experiments.run_job`
   (one torch thread, in this process; dataset loading excluded by a warm-up) over
@@ -9,7 +9,7 @@
 * ``rerun_max_abs_diff``: the first ``n_repeat`` jobs run again with the same seed;
   the largest accuracy difference (0 means bit-for-bit repeatable).
 
-:func:`run_backend_benchmark` (``tapas bench experiments --backend local|ray``) adds:
+:func:`run_backend_benchmark` (``python -m benchmarks.experiments --backend local|ray``) adds:
 
 * ``local_jobs_per_s`` (and ``ray_jobs_per_s`` with ``--backend ray``): the same
   ``n_backend_jobs`` starter jobs run by :func:`tapas.experiments.run_jobs` into a fresh
@@ -34,9 +34,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
+import typer
+
+from benchmarks import run_cli
+from tapas.cli.common import fail, print_json, print_metrics
+from tapas.cli.experiments import AddressOpt, JsonOpt, SeedOpt, _progress
 
 if TYPE_CHECKING:
     from tapas.experiments.jobs import Job
@@ -216,3 +221,49 @@ def run_backend_benchmark(backend: str = "local", workers: int = 2, n_jobs: int 
         if progress:
             progress("backends", steps, steps)
     return out
+
+
+def main(
+        n_jobs: Annotated[int, typer.Option("--n-jobs", min=1)] = 12,
+        n_repeat: Annotated[int, typer.Option("--n-repeat", min=0)] = 3,
+        seed: SeedOpt = 0,
+        backend: Annotated[str | None, typer.Option(
+            "--backend", help="Also measure the backends: local (the process pool and the "
+                              "single writer) or ray (both backends, Ray's per-job overhead "
+                              "and the writer).")] = None,
+        address: AddressOpt = None,
+        workers: Annotated[int, typer.Option("--workers", "-w", min=1,
+                                             help="Pool processes / local Ray CPUs.")] = 2,
+        n_backend_jobs: Annotated[int, typer.Option("--n-backend-jobs", min=1,
+                                                    help="Jobs run on each backend.")] = 24,
+        as_json: JsonOpt = False) -> None:
+    """Seconds per starter experiment (median, one thread) and same-seed repeatability;
+    with --backend, jobs/s per backend, Ray's overhead and the writer's results/s."""
+    from tapas.experiments.backends import BackendError, check_backend, import_ray
+
+    try:
+        if backend is not None:
+            check_backend(backend)
+            if backend == "ray":
+                import_ray()
+        total = n_jobs + n_repeat + (0 if backend is None else 3)
+        with _progress(disable=as_json) as bar:
+            task = bar.add_task("bench experiments", total=total, info="")
+            out = run_benchmark(n_jobs, n_repeat, seed,
+                                progress=lambda _p, d, t: bar.update(task, completed=d))
+            if backend is not None:
+                base = n_jobs + n_repeat
+                out.update(run_backend_benchmark(
+                    backend, workers, n_backend_jobs, address, seed=seed,
+                    seconds_per_job=out["seconds_per_job_median"],
+                    progress=lambda _p, d, t: bar.update(task, completed=base + d * 3 // t)))
+    except BackendError as e:
+        fail(str(e))
+    if as_json:
+        print_json(out)
+        return
+    print_metrics("benchmarks.experiments", out, fmt="")
+
+
+if __name__ == "__main__":
+    run_cli(main)

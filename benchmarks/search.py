@@ -1,4 +1,4 @@
-"""``tapas bench search``: architecture search with the predictor on an unseen dataset.
+"""``python -m benchmarks.search``: architecture search with the predictor on an unseen dataset.
 
 For each target (ImageNet16-120 and CIFAR-100 by default) the benchmark
 
@@ -6,7 +6,7 @@ For each target (ImageNet16-120 and CIFAR-100 by default) the benchmark
    holding only the *other* NAS-Bench-201 datasets' test accuracies (``train_cells``
    random cells of each; the target's experiments never enter it);
 2. assigns every dataset its DCN the way the predictor's evaluation harness does
-   (:mod:`predictor.evaluate`: the test accuracy of one fixed reference cell, i.e.
+   (:mod:`benchmarks.evaluate`: the test accuracy of one fixed reference cell, i.e.
    one trained network on the target), and trains the predictor for the target's
    DCN through the pipeline (:meth:`tapas.pipeline.Pipeline.train`: DCN filter,
    training, registry), exactly as the service would;
@@ -34,6 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import typer
+
+from benchmarks import run_cli
+from predictor.table import SHARED_DATA
+from tapas.cli.common import console, fail, phase_progress, print_json
 
 Progress = Callable[[str, int, int], None]
 
@@ -56,7 +61,7 @@ class BenchError(RuntimeError):
 
 
 def _default_data() -> Path:
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201.csv"
+    return SHARED_DATA / "nb201.csv"
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -108,8 +113,7 @@ def _one_target(key: str, rows: list[dict[str, str]], seeds: int, budget: int,
                 train_cells: int, tmp: Path, progress: Progress | None) -> dict[str, Any]:
     from lde import Store
     from lde.ingest import ingest_nb201
-    from predictor.evaluate import REFERENCE_CELL
-    from tapas.arch import NB201_BY_KEY
+    from tapas.arch import NB201_BY_KEY, REFERENCE_CELL
     from tapas.scorer import LocalScorer
     from tapas.search import random_search, regularized_evolution, thompson_search
 
@@ -119,7 +123,7 @@ def _one_target(key: str, rows: list[dict[str, str]], seeds: int, budget: int,
     ref = next((r for r in rows if r["arch_str"] == REFERENCE_CELL), None)
     if ref is None:
         raise BenchError(f"the reference cell {REFERENCE_CELL} is not in nb201.csv")
-    # DCN of every dataset: the reference network's test accuracy on it (predictor.evaluate)
+    # DCN of every dataset: the reference network's test accuracy on it (benchmarks.evaluate)
     dcn = {k: float(ref[c]) / 100.0 for k, (c, _) in TARGETS.items()}
     sources = [k for k in TARGETS if k != key]
 
@@ -237,3 +241,43 @@ def run_benchmark(seeds: int = 10, budget: int = 1000,
                    f"trained once per target: " + ", ".join(
                        f"{k} {results[k]['train_seconds']:.0f} s" for k in results) + ")")
     return out
+
+
+def main(
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    seeds: int = typer.Option(10, min=1, max=1000, help="Searches per strategy and target."),
+    budget: int = typer.Option(1000, min=10, help="Predictor queries per search."),
+    targets: str = typer.Option("imagenet16,cifar100", help="Left-out datasets to search "
+                                "on (comma-separated: imagenet16, cifar100, cifar10)."),
+    data: Path = typer.Option(None, help="nb201.csv (default ../shared/data/nb201.csv)."),
+    train_cells: int = typer.Option(None, min=100, help="Cells per source dataset in the "
+                                    "LDE (default: the evaluation harness's setting)."),
+) -> None:
+    """Search quality on NAS-Bench-201 with the target dataset unseen by the predictor."""
+    from rich.table import Table
+
+    with phase_progress(json_out) as progress:
+        try:
+            res = run_benchmark(seeds=seeds, budget=budget,
+                                targets=[t.strip() for t in targets.split(",") if t.strip()],
+                                data=data, train_cells=train_cells, progress=progress)
+        except BenchError as e:
+            fail(str(e))
+    if json_out:
+        print_json(res)
+        return
+    table = Table(title=f"benchmarks.search: NAS-Bench-201, target unseen, {budget} "
+                  f"queries, {seeds} seeds (true test accuracy of the chosen cell, %)",
+                  title_justify="left")
+    for col in ("target", "method", "mean", "worst", "best", "optimum", "s / search"):
+        table.add_column(col, justify="left" if col in ("target", "method") else "right")
+    for row in res["rows"]:
+        table.add_row(row["target"], row["method"], f"{row['mean']:.2f}",
+                      f"{row['worst']:.2f}", f"{row['best']:.2f}", f"{row['optimum']:.2f}",
+                      "-" if row["seconds"] is None else f"{row['seconds']:.2f}")
+    console.print(table)
+    console.print(res["note"], highlight=False)
+
+
+if __name__ == "__main__":
+    run_cli(main)
