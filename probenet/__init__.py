@@ -16,7 +16,7 @@ Contract (others code against these names)::
 
     r = compute_dcn(ds, seed=0, device="auto")                 # -> DCNResult
     r.dcn, r.accuracy, r.chance, r.to_dict()
-    r = characterize(ds, store=lde_store)                      # cached by fingerprint
+    r = characterize(ds, stored=row)    # reuses the DCN a stored dataset row holds; writes nothing
 
 * :mod:`probenet.datasets` -- sources (``.npz``, image folders, built-ins ``digits``,
   ``mnist5k``, ``mnist1d``, ``cmnist``, ``photos``), variant parameters, :class:`Dataset`,

@@ -298,22 +298,16 @@ def reuse_or_probe(dataset: Dataset, rows: Sequence[Any], want: dict[str, Any], 
                        max_steps=want["max_steps"])
 
 
-def characterize(dataset: Dataset, store: Any = None, seed: int = 0,
+def characterize(dataset: Dataset, *, stored: Any = None, seed: int = 0,
                  device: str | torch.device | None = None, force: bool = False,
                  epochs: int | None = None, max_samples: int | None = None,
                  progress: Progress | None = None, max_steps: int | None = None
                  ) -> DCNResult:
-    """The DCN of ``dataset``, probed once: with a ``store`` (an ``lde.Store``) a DCN
-    stored for the same fingerprint, probe version, seed, epochs, sample cap and step
-    budget is returned (``cached=True``) instead of probing again; a new DCN is stored
-    under the dataset's name. ``force`` re-probes."""
+    """The DCN of ``dataset``, probed once: ``stored`` is the dataset row stored for its
+    fingerprint (an ``lde.DatasetRow``, or None); a DCN it holds for the same probe
+    version, seed, epochs, sample cap and step budget is returned (``cached=True``)
+    instead of probing again. ``force`` re-probes. Nothing is written: storing a new
+    result is the application's (``tapas.pipeline.Pipeline.characterize``)."""
     want = probe_settings(seed, epochs, max_samples, max_steps)
-    rows = [] if store is None or force else [store.dataset_by_fingerprint(dataset.fingerprint)]
-    result = reuse_or_probe(dataset, rows, want, device=device, progress=progress)
-    if result.cached:
-        return result
-    if store is not None:
-        store.upsert_dataset(store_name(dataset), dataset.fingerprint, dataset.n_samples,
-                             dataset.num_classes, list(dataset.input_shape), dcn=result.dcn,
-                             dcn_meta=result.meta, source="probenet")
-    return result
+    rows = [] if stored is None or force else [stored]
+    return reuse_or_probe(dataset, rows, want, device=device, progress=progress)

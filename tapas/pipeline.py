@@ -491,7 +491,7 @@ class Pipeline:
         """Load a dataset, compute (or reuse, by fingerprint) its DCN, record both in the LDE.
 
         ``probe``: ``device``, ``epochs``, ``max_samples``, ``max_steps`` (see
-        ``probenet.characterize``).
+        ``probenet.characterize``, which computes; the new DCN is stored here).
         Data already stored (by fingerprint) resolve to that dataset. A name that stands
         for other content raises :class:`~lde.errors.DatasetConflict` before the probe runs
         (:meth:`recharacterize` is the explicit way to replace a stored DCN).
@@ -500,10 +500,15 @@ class Pipeline:
         from probenet.dcn import store_name
 
         ds = dataset if isinstance(dataset, probenet.Dataset) else probenet.load_dataset(dataset)
-        if force or self.store.dataset_by_fingerprint(ds.fingerprint) is None:
+        stored = self.store.dataset_by_fingerprint(ds.fingerprint)
+        if force or stored is None:
             self.check_dataset(store_name(ds), ds.fingerprint, ds.num_classes, ds.input_shape)
-        res = probenet.characterize(ds, store=self.store, seed=seed, force=force,
+        res = probenet.characterize(ds, stored=stored, seed=seed, force=force,
                                     progress=progress, **probe)
+        if not res.cached:
+            self.store.upsert_dataset(store_name(ds), ds.fingerprint, ds.n_samples,
+                                      ds.num_classes, list(ds.input_shape), dcn=res.dcn,
+                                      dcn_meta=res.meta, source="probenet")
         return DatasetInfo.from_row(self.store.dataset_by_fingerprint(ds.fingerprint)), res
 
     def check_dataset(self, name: str, fingerprint: str, n_classes: int,
