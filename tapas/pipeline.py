@@ -604,9 +604,9 @@ class Pipeline:
         :meth:`predictors`' listing as missing)."""
         path = Path(path)
         if fmt == "lde" or (fmt == "auto" and path.is_dir()):
-            from lde.parquet_io import import_models, import_parquet
+            from lde.parquet_io import import_models
 
-            rep = import_parquet(self.store, path, kwargs.get("progress"), verify=verify)
+            rep = self.store.import_parquet(path, kwargs.get("progress"), verify=verify)
             import_models(path, self.model_dir)
             return rep
         from lde.ingest import ingest_path
@@ -617,10 +617,8 @@ class Pipeline:
                | None = None, overwrite: bool = False) -> dict[str, Any]:
         """Write the whole LDE as partitioned Parquet (:mod:`lde.parquet_io`), with the
         registered predictors' model files (so the export restores them elsewhere)."""
-        from lde.parquet_io import export_parquet
-
-        return export_parquet(self.store, Path(directory), progress, overwrite=overwrite,
-                              model_dir=self.model_dir)
+        return self.store.export_parquet(directory, progress, overwrite=overwrite,
+                                         model_dir=self.model_dir)
 
     # ------------------------------------------------------------------ predictors
     def predictors(self) -> list[PredictorInfo]:

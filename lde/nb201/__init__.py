@@ -40,10 +40,8 @@ def available(directory: Path | None = None) -> bool:
 
 def seed_nb201(store: Store, directory: Path | None = None) -> IngestReport | None:
     """Merge the shipped NAS-Bench-201 results into ``store`` (idempotent)."""
-    from lde.parquet_io import seed_shipped
-
     d = Path(directory) if directory is not None else NB201_DIR
-    return seed_shipped(store, d, available(d), "NAS-Bench-201 data")
+    return store.seed_shipped(d, available(d), "NAS-Bench-201 data")
 
 
 def reference_dcns(csv_path: Path) -> dict[str, float]:

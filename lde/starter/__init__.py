@@ -40,10 +40,8 @@ def seed_starter(store: Store, directory: Path | None = None) -> IngestReport | 
     Returns the import report, or None (with a warning) when the starter files are
     missing from this installation.
     """
-    from lde.parquet_io import seed_shipped
-
     d = Path(directory) if directory is not None else STARTER_DIR
-    return seed_shipped(store, d, available(d), "starter data")
+    return store.seed_shipped(d, available(d), "starter data")
 
 
 def _q(con: Any, sql: str) -> list[tuple]:
