@@ -26,8 +26,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from lde.archs import nb201_rows
 from lde.errors import IngestError
 from lde.rows import SPLITS, IngestReport, Progress
+from tapas.arch import ArchError, parse_cell
 
 FORMAT = "tapas-lde"
 FORMAT_VERSION = 1
@@ -94,8 +96,6 @@ def check_arch_ids(rows: list[tuple], rep: IngestReport, full: bool) -> set[str]
     """
     import random
 
-    from lde.archs import nb201_rows
-
     bad: set[str] = set()
     nb: dict[tuple[int, int], list[tuple[int, str, str]]] = {}
     for n, aid, cj, cell, k, shape in rows:
@@ -110,7 +110,6 @@ def check_arch_ids(rows: list[tuple], rep: IngestReport, full: bool) -> set[str]
                                  f"architecture {aid}: NAS-Bench-201 cell with input {shape}"))
         else:
             nb.setdefault((int(k), int(shape[1])), []).append((n, aid, cell))
-    from tapas.arch import ArchError, parse_cell
 
     for cfg, items in nb.items():
         if not full and len(items) > 256:

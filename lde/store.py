@@ -19,7 +19,7 @@ import shutil
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +61,9 @@ from lde.rows import (
 from lde.schema import SCHEMA_VERSION, current_version, migrate
 from lde.selection import select_adaptive
 from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
+from tapas.arch import ArchError, Architecture, from_nb201, is_nb201_string, parse_cell
 from tapas.arch.cache import budgeted, network_bytes
+from tapas.config import get_settings, thread_budget
 from tapas.records import check_record, whole
 from tapas.types import (
     MODEL_FILE_NAME,
@@ -71,12 +73,11 @@ from tapas.types import (
     check_predictor_id,
     covering_first,
     is_model_file_name,
+    parse_arch,
 )
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-    from tapas.arch import Architecture
 
 _ARCHS = budgeted("lde-archs")
 """Networks rebuilt from their canonical JSON, by id (content-addressed, so shared by every
@@ -157,8 +158,6 @@ class Store:
         import duckdb
 
         if path is None:
-            from tapas.config import get_settings
-
             path = get_settings().database
         self.path = Path(path).expanduser()
         self.read_only = read_only
@@ -180,7 +179,6 @@ class Store:
             raise LDEError(f"cannot open the experiment database {self.path}: {e}") from None
         except duckdb.Error as e:
             raise SchemaError(f"{self.path} is not a usable DuckDB database: {e}") from None
-        from tapas.config import thread_budget
 
         with suppress(duckdb.Error):
             self._con.execute("SET enable_progress_bar = false")
@@ -442,8 +440,6 @@ class Store:
         """
         import pyarrow as pa
 
-        from tapas.arch import Architecture, from_nb201
-
         want = list(dict.fromkeys(str(i) for i in ids))
         out: dict[str, Architecture] = {}
         for i in want:
@@ -546,9 +542,6 @@ class Store:
     def add_experiments(self, records: Iterable[ExperimentRecord],
                         progress: Progress | None = None) -> IngestReport:
         """Validate and add records in one transaction; bad ones are rejected by index."""
-        from tapas.arch import ArchError, Architecture, is_nb201_string
-        from tapas.types import parse_arch as load
-
         rep = IngestReport()
         t0 = time.perf_counter()
         ds_cache: dict[str, DatasetRow | None] = {}
@@ -565,7 +558,7 @@ class Store:
                 if ds is None:
                     raise ValueError(f"unknown dataset {rec.dataset!r}; register it first "
                                      "(or give its DCN when ingesting)")
-                row = self._arch_row(rec.arch, ds, arch_cache, Architecture, is_nb201_string, load)
+                row = self._arch_row(rec.arch, ds, arch_cache)
                 hp = None if rec.hparams is None else json.dumps(rec.hparams, sort_keys=True)
             except (ArchError, ValueError, TypeError) as e:
                 rep.rejected.append((i, str(e)))
@@ -591,12 +584,9 @@ class Store:
         return split
 
     @staticmethod
-    def _arch_row(obj: Any, ds: DatasetRow, cache: dict[Any, ArchRow], architecture: type,
-                  is_nb201: Callable[[str], bool], load: Callable[..., Any]) -> ArchRow:
+    def _arch_row(obj: Any, ds: DatasetRow, cache: dict[Any, ArchRow]) -> ArchRow:
         """Resolve one record's architecture for dataset ``ds`` (memoised per batch)."""
-        from tapas.arch import parse_cell
-
-        if isinstance(obj, architecture):
+        if isinstance(obj, Architecture):
             key: Any = ("arch", obj.id)
         elif isinstance(obj, str):
             key = (obj, ds.n_classes, ds.input_shape)
@@ -604,7 +594,7 @@ class Store:
             key = None
         if key is not None and key in cache:
             row = cache[key]
-        elif isinstance(obj, str) and is_nb201(obj):
+        elif isinstance(obj, str) and is_nb201_string(obj):
             cell = obj.strip()
             parse_cell(cell)
             if ds.input_shape[1] != ds.input_shape[2]:
@@ -613,9 +603,9 @@ class Store:
             if ds.input_shape[0] == 3:
                 row = nb201_rows([cell], [(ds.n_classes, ds.input_shape[1])])[0][0]
             else:
-                row = arch_row(load(cell, ds.n_classes, ds.input_shape))
+                row = arch_row(parse_arch(cell, ds.n_classes, ds.input_shape))
         else:  # IR, or a DARTS/NAS-Bench-101 cell built for the dataset
-            row = arch_row(load(obj, ds.n_classes, ds.input_shape))
+            row = arch_row(parse_arch(obj, ds.n_classes, ds.input_shape))
         if key is not None:
             cache[key] = row
         if row.num_classes != ds.n_classes or tuple(row.input_shape) != tuple(ds.input_shape):

@@ -58,7 +58,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from probenet.datasets import Dataset, stratified_folds, stratified_subsample
-from probenet.train import Recipe
+from probenet.train import Recipe, train_tensors
+from tapas.config import get_settings
+from tapas.device import resolve_device
 
 if TYPE_CHECKING:
     import torch
@@ -133,9 +135,6 @@ class DCNResult:
 def _device(device: str | torch.device | None) -> torch.device:
     import torch
 
-    from tapas.config import get_settings
-    from tapas.device import resolve_device
-
     if isinstance(device, torch.device):
         return device
     policy = get_settings().device if device in (None, "", "settings") else str(device)
@@ -171,8 +170,6 @@ def compute_dcn(dataset: Dataset, seed: int = 0, device: str | torch.device | No
     import torch
 
     from probenet.net import ProbeNet
-    from probenet.train import train_tensors
-    from tapas.config import get_settings
 
     settings = get_settings()
     epochs = int(epochs or settings.probe_epochs)
@@ -242,8 +239,6 @@ def probe_settings(seed: int = 0, epochs: int | None = None,
     """What makes two probe runs on the same data the same run (the cache key beside
     the fingerprint): probe version, seed, epochs, sample cap and step budget
     (defaults: settings)."""
-    from tapas.config import get_settings
-
     settings = get_settings()
     return {"probe_version": PROBE_VERSION, "seed": int(seed),
             "epochs": int(epochs or settings.probe_epochs),
