@@ -30,6 +30,9 @@ from lde.archs import nb201_rows
 from lde.errors import IngestError
 from lde.rows import SPLITS, IngestReport, Progress
 from tapas.arch import ArchError, parse_cell
+from tapas.lazy import LazyImport
+
+pa = LazyImport("pyarrow")
 
 FORMAT = "tapas-lde"
 FORMAT_VERSION = 1
@@ -168,8 +171,6 @@ def stage_experiments(con: Any, directory: Path, bad: set[str], rep: IngestRepor
     of connection ``con``: the rows that pass the checks (accuracy, split, curve, known
     architecture and dataset, none of the ``bad`` architectures); the others are listed
     in ``rep.rejected``, at most ``max_listed`` one by one."""
-    import pyarrow as pa
-
     exp_glob = directory / "experiments" / "*" / "*.parquet"
     con.register("_imp_bad_arch", pa.table({"id": pa.array(sorted(bad), pa.string())}))
     splits = ", ".join(f"'{s}'" for s in SPLITS)

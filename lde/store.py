@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +64,7 @@ from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
 from tapas.arch import ArchError, Architecture, from_nb201, is_nb201_string, parse_cell
 from tapas.arch.cache import budgeted, network_bytes
 from tapas.config import get_settings, thread_budget
+from tapas.lazy import LazyImport
 from tapas.records import check_record, whole
 from tapas.types import (
     MODEL_FILE_NAME,
@@ -76,8 +77,9 @@ from tapas.types import (
     parse_arch,
 )
 
-if TYPE_CHECKING:
-    import pyarrow as pa
+duckdb = LazyImport("duckdb")
+pa = LazyImport("pyarrow")
+pc = LazyImport("pyarrow.compute")
 
 _ARCHS = budgeted("lde-archs")
 """Networks rebuilt from their canonical JSON, by id (content-addressed, so shared by every
@@ -91,8 +93,6 @@ def _holder(message: str) -> str:
 
 def _unregister(con: Any, name: str) -> None:
     """Drop a registered Arrow view; quiet when the transaction is already aborted."""
-    import duckdb
-
     with suppress(duckdb.Error):
         con.unregister(name)
 
@@ -155,8 +155,6 @@ class Store:
 
     def __init__(self, path: str | Path | None = None, read_only: bool = False,
                  cache_rows: int = CACHE_MAX_ROWS) -> None:
-        import duckdb
-
         if path is None:
             path = get_settings().database
         self.path = Path(path).expanduser()
@@ -235,7 +233,6 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
-            import duckdb
 
             self._con.execute("BEGIN TRANSACTION")
             self._depth = 1
@@ -260,8 +257,6 @@ class Store:
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """DuckDB's errors as :class:`~lde.errors.DatabaseError` (callers import no duckdb)."""
-        import duckdb
-
         try:
             yield
         except duckdb.Error as e:
@@ -438,8 +433,6 @@ class Store:
         NAS-Bench-201 networks come from :func:`tapas.arch.from_nb201` (cached process-wide);
         others from their canonical JSON (cached process-wide, under TAPAS_CACHE_MB).
         """
-        import pyarrow as pa
-
         want = list(dict.fromkeys(str(i) for i in ids))
         out: dict[str, Architecture] = {}
         for i in want:
@@ -495,8 +488,6 @@ class Store:
                 names = [r[0] for r in con.execute(f"DESCRIBE {src}").fetchall()]
                 n = int(con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0])
             else:
-                import pyarrow as pa
-
                 src = "_new_exps"
                 n = experiments.num_rows
                 experiments = experiments.append_column(
@@ -658,9 +649,6 @@ class Store:
     @staticmethod
     def _decode(col: Any) -> tuple[np.ndarray, np.ndarray]:
         """A string column as (distinct values, codes): far cheaper than one str per row."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         enc = pc.dictionary_encode(col)
         enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
         values = np.array(enc.dictionary.to_pylist() + [None], dtype=object)
@@ -944,8 +932,6 @@ class Store:
         ``verify`` re-expands every NAS-Bench-201 architecture (about 0.5 ms each) instead
         of a sample; at most ``max_listed`` rejected experiments are listed one by one.
         """
-        import pyarrow as pa
-
         directory = Path(directory)
         read_manifest(directory)
         rep = IngestReport()

@@ -53,7 +53,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -61,9 +61,9 @@ from probenet.datasets import Dataset, stratified_folds, stratified_subsample
 from probenet.train import Recipe, train_tensors
 from tapas.config import get_settings
 from tapas.device import resolve_device
+from tapas.lazy import LazyImport
 
-if TYPE_CHECKING:
-    import torch
+torch = LazyImport("torch")
 
 PROBE_VERSION = "probenet-2"
 """Bumped whenever the probe, its recipe or the DCN procedure changes (cached DCNs of
@@ -133,8 +133,6 @@ class DCNResult:
 
 
 def _device(device: str | torch.device | None) -> torch.device:
-    import torch
-
     if isinstance(device, torch.device):
         return device
     policy = get_settings().device if device in (None, "", "settings") else str(device)
@@ -167,8 +165,6 @@ def compute_dcn(dataset: Dataset, seed: int = 0, device: str | torch.device | No
     ``Settings.probe_max_steps``; 0: no cap). ``progress(done, total)`` counts epochs
     over all folds.
     """
-    import torch
-
     from probenet.net import ProbeNet
 
     settings = get_settings()
