@@ -1,4 +1,8 @@
-"""Export and import of a whole LDE as partitioned Parquet.
+"""The export format of a whole LDE as partitioned Parquet: its folder, manifest and checks.
+
+:meth:`lde.store.Store.export_parquet` and :meth:`~lde.store.Store.import_parquet` do
+the work and call the helpers here, which take paths and a DuckDB connection, never the
+store (so the two modules do not call each other).
 
 Layout of an export folder (readable by any Parquet engine)::
 
