@@ -15,13 +15,15 @@ import hashlib
 import json
 import math
 import re
+import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -29,10 +31,21 @@ from lde.archs import ArchRow, arch_row, family_of, nb201_rows
 from lde.errors import (
     DatabaseError,
     DatasetConflict,
+    IngestError,
     LDEError,
     LockedError,
     OldSchemaError,
     SchemaError,
+)
+from lde.parquet_io import (
+    FORMAT,
+    FORMAT_VERSION,
+    check_arch_ids,
+    copy_models,
+    copy_tables,
+    read_manifest,
+    sql_path,
+    stage_experiments,
 )
 from lde.rows import (
     SPLITS,
@@ -48,20 +61,25 @@ from lde.rows import (
 from lde.schema import SCHEMA_VERSION, current_version, migrate
 from lde.selection import select_adaptive
 from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
+from tapas.arch import ArchError, Architecture, from_nb201, is_nb201_string, parse_cell
 from tapas.arch.cache import budgeted, network_bytes
+from tapas.config import get_settings, thread_budget
+from tapas.lazy import LazyImport
 from tapas.records import check_record, whole
 from tapas.types import (
+    MODEL_FILE_NAME,
+    PREDICTOR_ID,
     PredictorIdError,
     PredictorInfo,
     check_predictor_id,
     covering_first,
     is_model_file_name,
+    parse_arch,
 )
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-    from tapas.arch import Architecture
+duckdb = LazyImport("duckdb")
+pa = LazyImport("pyarrow")
+pc = LazyImport("pyarrow.compute")
 
 _ARCHS = budgeted("lde-archs")
 """Networks rebuilt from their canonical JSON, by id (content-addressed, so shared by every
@@ -75,8 +93,6 @@ def _holder(message: str) -> str:
 
 def _unregister(con: Any, name: str) -> None:
     """Drop a registered Arrow view; quiet when the transaction is already aborted."""
-    import duckdb
-
     with suppress(duckdb.Error):
         con.unregister(name)
 
@@ -139,11 +155,7 @@ class Store:
 
     def __init__(self, path: str | Path | None = None, read_only: bool = False,
                  cache_rows: int = CACHE_MAX_ROWS) -> None:
-        import duckdb
-
         if path is None:
-            from tapas.config import get_settings
-
             path = get_settings().database
         self.path = Path(path).expanduser()
         self.read_only = read_only
@@ -165,7 +177,6 @@ class Store:
             raise LDEError(f"cannot open the experiment database {self.path}: {e}") from None
         except duckdb.Error as e:
             raise SchemaError(f"{self.path} is not a usable DuckDB database: {e}") from None
-        from tapas.config import thread_budget
 
         with suppress(duckdb.Error):
             self._con.execute("SET enable_progress_bar = false")
@@ -222,7 +233,6 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
-            import duckdb
 
             self._con.execute("BEGIN TRANSACTION")
             self._depth = 1
@@ -247,8 +257,6 @@ class Store:
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """DuckDB's errors as :class:`~lde.errors.DatabaseError` (callers import no duckdb)."""
-        import duckdb
-
         try:
             yield
         except duckdb.Error as e:
@@ -425,10 +433,6 @@ class Store:
         NAS-Bench-201 networks come from :func:`tapas.arch.from_nb201` (cached process-wide);
         others from their canonical JSON (cached process-wide, under TAPAS_CACHE_MB).
         """
-        import pyarrow as pa
-
-        from tapas.arch import Architecture, from_nb201
-
         want = list(dict.fromkeys(str(i) for i in ids))
         out: dict[str, Architecture] = {}
         for i in want:
@@ -484,8 +488,6 @@ class Store:
                 names = [r[0] for r in con.execute(f"DESCRIBE {src}").fetchall()]
                 n = int(con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0])
             else:
-                import pyarrow as pa
-
                 src = "_new_exps"
                 n = experiments.num_rows
                 experiments = experiments.append_column(
@@ -531,9 +533,6 @@ class Store:
     def add_experiments(self, records: Iterable[ExperimentRecord],
                         progress: Progress | None = None) -> IngestReport:
         """Validate and add records in one transaction; bad ones are rejected by index."""
-        from tapas.arch import ArchError, Architecture, is_nb201_string
-        from tapas.types import parse_arch as load
-
         rep = IngestReport()
         t0 = time.perf_counter()
         ds_cache: dict[str, DatasetRow | None] = {}
@@ -550,7 +549,7 @@ class Store:
                 if ds is None:
                     raise ValueError(f"unknown dataset {rec.dataset!r}; register it first "
                                      "(or give its DCN when ingesting)")
-                row = self._arch_row(rec.arch, ds, arch_cache, Architecture, is_nb201_string, load)
+                row = self._arch_row(rec.arch, ds, arch_cache)
                 hp = None if rec.hparams is None else json.dumps(rec.hparams, sort_keys=True)
             except (ArchError, ValueError, TypeError) as e:
                 rep.rejected.append((i, str(e)))
@@ -576,12 +575,9 @@ class Store:
         return split
 
     @staticmethod
-    def _arch_row(obj: Any, ds: DatasetRow, cache: dict[Any, ArchRow], architecture: type,
-                  is_nb201: Callable[[str], bool], load: Callable[..., Any]) -> ArchRow:
+    def _arch_row(obj: Any, ds: DatasetRow, cache: dict[Any, ArchRow]) -> ArchRow:
         """Resolve one record's architecture for dataset ``ds`` (memoised per batch)."""
-        from tapas.arch import parse_cell
-
-        if isinstance(obj, architecture):
+        if isinstance(obj, Architecture):
             key: Any = ("arch", obj.id)
         elif isinstance(obj, str):
             key = (obj, ds.n_classes, ds.input_shape)
@@ -589,7 +585,7 @@ class Store:
             key = None
         if key is not None and key in cache:
             row = cache[key]
-        elif isinstance(obj, str) and is_nb201(obj):
+        elif isinstance(obj, str) and is_nb201_string(obj):
             cell = obj.strip()
             parse_cell(cell)
             if ds.input_shape[1] != ds.input_shape[2]:
@@ -598,9 +594,9 @@ class Store:
             if ds.input_shape[0] == 3:
                 row = nb201_rows([cell], [(ds.n_classes, ds.input_shape[1])])[0][0]
             else:
-                row = arch_row(load(cell, ds.n_classes, ds.input_shape))
+                row = arch_row(parse_arch(cell, ds.n_classes, ds.input_shape))
         else:  # IR, or a DARTS/NAS-Bench-101 cell built for the dataset
-            row = arch_row(load(obj, ds.n_classes, ds.input_shape))
+            row = arch_row(parse_arch(obj, ds.n_classes, ds.input_shape))
         if key is not None:
             cache[key] = row
         if row.num_classes != ds.n_classes or tuple(row.input_shape) != tuple(ds.input_shape):
@@ -653,9 +649,6 @@ class Store:
     @staticmethod
     def _decode(col: Any) -> tuple[np.ndarray, np.ndarray]:
         """A string column as (distinct values, codes): far cheaper than one str per row."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         enc = pc.dictionary_encode(col)
         enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
         values = np.array(enc.dictionary.to_pylist() + [None], dtype=object)
@@ -891,19 +884,140 @@ class Store:
                 "input_shapes": dict(sorted(shapes.items())), "per_dataset": datasets}
 
     # ------------------------------------------------------------ parquet io
-    def export_parquet(self, directory: str | Path, progress: Progress | None = None
+    def export_parquet(self, directory: str | Path, progress: Progress | None = None,
+                       overwrite: bool = False, model_dir: str | Path | None = None
                        ) -> dict[str, Any]:
-        """Write the whole LDE as partitioned Parquet (see :mod:`lde.parquet_io`)."""
-        from lde.parquet_io import export_parquet
+        """Write the whole LDE to ``directory`` (created; must be empty unless
+        ``overwrite``) as partitioned Parquet (the format: :mod:`lde.parquet_io`).
 
-        return export_parquet(self, Path(directory), progress)
+        Predictors are exported by model file name (never an absolute path of this
+        machine); with ``model_dir`` (where relative names resolve) their files are copied
+        into ``models/``, so the export carries everything its registry names.
+        """
+        directory = Path(directory)
+        if directory.exists() and any(directory.iterdir()):
+            if not overwrite:
+                raise IngestError(f"{directory} exists and is not empty; choose a new folder")
+            shutil.rmtree(directory)
+        tmp = directory.with_name(directory.name + ".partial")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        steps = ["datasets", "architectures", "predictors", "experiments"]
+        try:
+            with self.connection() as con:
+                paths = copy_tables(con, tmp, steps, progress)
+                counts = self.counts()
+                manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                            "schema_version": SCHEMA_VERSION, "snapshot": self.snapshot_id(),
+                            "counts": counts, "source_path": str(self.path),
+                            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            manifest["models"] = copy_models(paths, model_dir, tmp / "models") if model_dir else 0
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            if directory.exists():
+                directory.rmdir()
+            tmp.rename(directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if progress:
+            progress("export", len(steps), len(steps))
+        return {"path": str(directory), **manifest}
 
     def import_parquet(self, directory: str | Path, progress: Progress | None = None,
-                       verify: bool = False) -> IngestReport:
-        """Merge an export (or starter data) into this LDE, idempotently, in one transaction."""
-        from lde.parquet_io import import_parquet
+                       verify: bool = False, max_listed: int = 1000) -> IngestReport:
+        """Merge an export (or shipped data) at ``directory`` into this LDE, idempotently, in
+        one transaction (the format: :mod:`lde.parquet_io`).
 
-        return import_parquet(self, Path(directory), progress, verify=verify)
+        ``verify`` re-expands every NAS-Bench-201 architecture (about 0.5 ms each) instead
+        of a sample; at most ``max_listed`` rejected experiments are listed one by one.
+        """
+        directory = Path(directory)
+        read_manifest(directory)
+        rep = IngestReport()
+        t0 = time.perf_counter()
+        files = {t: directory / f"{t}.parquet" for t in ("datasets", "architectures", "predictors")}
+        for f in files.values():
+            if not f.is_file():
+                raise IngestError(f"{directory} is missing {f.name}")
+        has_exps = any((directory / "experiments").glob("*/*.parquet"))
+
+        def step(i: int) -> None:
+            if progress:
+                progress("import", i, 5)
+
+        step(0)
+        with self.transaction() as con:
+            # datasets: new ones inserted; a missing DCN filled in from the export
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _imp_ds AS SELECT * FROM "
+                        f"read_parquet({sql_path(files['datasets'])})")
+            before = con.execute("SELECT count(*) FROM datasets").fetchall()[0][0]
+            con.execute("""INSERT INTO datasets SELECT i.* FROM _imp_ds i
+                           ANTI JOIN datasets d ON d.id = i.id""")
+            con.execute("""UPDATE datasets SET dcn = i.dcn, dcn_meta = i.dcn_meta
+                           FROM _imp_ds i WHERE datasets.id = i.id AND datasets.dcn IS NULL
+                             AND i.dcn IS NOT NULL""")
+            rep.datasets_added = int(con.execute("SELECT count(*) FROM datasets").fetchall()[0][0]
+                                     - before)
+            step(1)
+            # architectures not yet stored, checked against their descriptions
+            new = con.execute(
+                f"""SELECT i.file_row_number + 1, i.id, i.canonical_json, i.nb201_cell,
+                           i.num_classes, i.input_shape, i.family, i.params, i.flops, i.n_layers,
+                           i.source, i.added_at
+                    FROM read_parquet({sql_path(files['architectures'])}, file_row_number = true) i
+                    ANTI JOIN architectures a ON a.id = i.id""").fetchall()
+            bad = check_arch_ids([r[:6] for r in new], rep, verify)
+            good = [r for r in new if r[1] not in bad]
+            if good:
+                # family is recomputed from the canonical JSON (exports made before the
+                # family was defined as Architecture.template_id carry an older hash)
+                rows = [ArchRow(r[1], family_of(json.loads(r[2])) if r[2] is not None else r[6],
+                                r[2], r[7], r[8], r[9], r[4], tuple(r[5]), r[3]) for r in good]
+                self.insert_architectures(rows, "import")
+                # keep the exported source and time of each architecture
+                con.register("_imp_arch_meta", pa.table({
+                    "id": [r[1] for r in good], "source": [r[10] for r in good],
+                    "added_at": pa.array([r[11] for r in good], pa.timestamp("us"))}))
+                con.execute("""UPDATE architectures SET source = m.source, added_at = m.added_at
+                               FROM _imp_arch_meta m WHERE architectures.id = m.id""")
+                con.unregister("_imp_arch_meta")
+            rep.architectures_added = len(good)
+            step(2)
+            if has_exps:
+                stage_experiments(con, directory, bad, rep, max_listed)
+                step(3)
+                self.ingest_rows([], "_imp_ok", kind="import", origin=str(directory), report=rep)
+                con.execute("DROP VIEW _imp_ok")
+                con.execute("DROP TABLE _imp_exp")
+            step(4)
+            # predictors: an id or model file name that could be a path is refused (a
+            # crafted export must not make a later delete or load reach outside the model dir)
+            ok = (f"regexp_full_match(CAST(id AS VARCHAR), '{PREDICTOR_ID.pattern}') AND "
+                  f"regexp_full_match(CAST(artifact AS VARCHAR), '{MODEL_FILE_NAME.pattern}')")
+            for pid, art in con.execute(
+                    f"SELECT id, artifact FROM read_parquet({sql_path(files['predictors'])}) "
+                    f"WHERE NOT coalesce({ok}, false) LIMIT 20").fetchall():
+                rep.rejected.append((
+                    "predictors.parquet", f"predictor {str(pid)[:80]!r} with model file "
+                    f"{str(art)[:80]!r}: not a predictor id and plain file name; skipped"))
+            con.execute(f"""INSERT INTO predictors SELECT i.* FROM
+                            (SELECT * FROM read_parquet({sql_path(files['predictors'])})
+                             WHERE coalesce({ok}, false)) i
+                            ANTI JOIN predictors p ON p.id = i.id""")
+            con.execute("DROP VIEW _imp_ds")
+        step(5)
+        rep.seconds = time.perf_counter() - t0
+        return rep
+
+    def seed_shipped(self, directory: Path, present: bool, what: str) -> IngestReport | None:
+        """Merge an export shipped inside the package (idempotent); None, with
+        a warning naming ``what``, when this installation left it out."""
+        if not present:
+            warnings.warn(f"{what} not found in {directory}; the database starts without it",
+                          RuntimeWarning, stacklevel=3)
+            return None
+        return self.import_parquet(directory)
 
 
 __all__ = ["SPLITS", "DatasetRow", "ExperimentRecord", "ExperimentSet", "IngestReport",

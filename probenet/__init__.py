@@ -16,7 +16,7 @@ Contract (others code against these names)::
 
     r = compute_dcn(ds, seed=0, device="auto")                 # -> DCNResult
     r.dcn, r.accuracy, r.chance, r.to_dict()
-    r = characterize(ds, store=lde_store)                      # cached by fingerprint
+    r = characterize(ds, stored=row)    # reuses the DCN a stored dataset row holds; writes nothing
 
 * :mod:`probenet.datasets` -- sources (``.npz``, image folders, built-ins ``digits``,
   ``mnist5k``, ``mnist1d``, ``cmnist``, ``photos``), variant parameters, :class:`Dataset`,
@@ -44,7 +44,7 @@ from probenet.datasets import (
 )
 from probenet.dcn import PROBE_VERSION, DCNResult, characterize, compute_dcn
 from probenet.fingerprint import fingerprint
-from probenet.train import Recipe, TrainResult
+from probenet.train import Recipe, TrainResult, fit_evaluate
 
 if TYPE_CHECKING:
     from probenet.net import ProbeNet
@@ -55,13 +55,10 @@ def __getattr__(name: str) -> Any:
         from probenet.net import ProbeNet
 
         return ProbeNet
-    if name == "fit_evaluate":
-        from probenet.train import fit_evaluate
-
-        return fit_evaluate
     raise AttributeError(f"module 'probenet' has no attribute {name!r}")
 
 
 __all__ = ["PROBE_VERSION", "DCNResult", "DataLimits", "Dataset", "DatasetError",
            "DatasetTooLarge", "ProbeNet", "Recipe",
-           "TrainResult", "characterize", "compute_dcn", "fingerprint", "load_dataset", "split"]
+           "TrainResult", "characterize", "compute_dcn", "fingerprint", "fit_evaluate",
+           "load_dataset", "split"]

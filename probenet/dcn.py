@@ -53,15 +53,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from probenet.datasets import Dataset, stratified_folds, stratified_subsample
-from probenet.train import Recipe
+from probenet.train import Recipe, train_tensors
+from tapas.config import get_settings
+from tapas.device import resolve_device
+from tapas.lazy import LazyImport
 
-if TYPE_CHECKING:
-    import torch
+torch = LazyImport("torch")
 
 PROBE_VERSION = "probenet-2"
 """Bumped whenever the probe, its recipe or the DCN procedure changes (cached DCNs of
@@ -131,11 +133,6 @@ class DCNResult:
 
 
 def _device(device: str | torch.device | None) -> torch.device:
-    import torch
-
-    from tapas.config import get_settings
-    from tapas.device import resolve_device
-
     if isinstance(device, torch.device):
         return device
     policy = get_settings().device if device in (None, "", "settings") else str(device)
@@ -168,11 +165,7 @@ def compute_dcn(dataset: Dataset, seed: int = 0, device: str | torch.device | No
     ``Settings.probe_max_steps``; 0: no cap). ``progress(done, total)`` counts epochs
     over all folds.
     """
-    import torch
-
     from probenet.net import ProbeNet
-    from probenet.train import train_tensors
-    from tapas.config import get_settings
 
     settings = get_settings()
     epochs = int(epochs or settings.probe_epochs)
@@ -242,8 +235,6 @@ def probe_settings(seed: int = 0, epochs: int | None = None,
     """What makes two probe runs on the same data the same run (the cache key beside
     the fingerprint): probe version, seed, epochs, sample cap and step budget
     (defaults: settings)."""
-    from tapas.config import get_settings
-
     settings = get_settings()
     return {"probe_version": PROBE_VERSION, "seed": int(seed),
             "epochs": int(epochs or settings.probe_epochs),
@@ -298,22 +289,16 @@ def reuse_or_probe(dataset: Dataset, rows: Sequence[Any], want: dict[str, Any], 
                        max_steps=want["max_steps"])
 
 
-def characterize(dataset: Dataset, store: Any = None, seed: int = 0,
+def characterize(dataset: Dataset, *, stored: Any = None, seed: int = 0,
                  device: str | torch.device | None = None, force: bool = False,
                  epochs: int | None = None, max_samples: int | None = None,
                  progress: Progress | None = None, max_steps: int | None = None
                  ) -> DCNResult:
-    """The DCN of ``dataset``, probed once: with a ``store`` (an ``lde.Store``) a DCN
-    stored for the same fingerprint, probe version, seed, epochs, sample cap and step
-    budget is returned (``cached=True``) instead of probing again; a new DCN is stored
-    under the dataset's name. ``force`` re-probes."""
+    """The DCN of ``dataset``, probed once: ``stored`` is the dataset row stored for its
+    fingerprint (an ``lde.DatasetRow``, or None); a DCN it holds for the same probe
+    version, seed, epochs, sample cap and step budget is returned (``cached=True``)
+    instead of probing again. ``force`` re-probes. Nothing is written: storing a new
+    result is the application's (``tapas.pipeline.Pipeline.characterize``)."""
     want = probe_settings(seed, epochs, max_samples, max_steps)
-    rows = [] if store is None or force else [store.dataset_by_fingerprint(dataset.fingerprint)]
-    result = reuse_or_probe(dataset, rows, want, device=device, progress=progress)
-    if result.cached:
-        return result
-    if store is not None:
-        store.upsert_dataset(store_name(dataset), dataset.fingerprint, dataset.n_samples,
-                             dataset.num_classes, list(dataset.input_shape), dcn=result.dcn,
-                             dcn_meta=result.meta, source="probenet")
-    return result
+    rows = [] if stored is None or force else [stored]
+    return reuse_or_probe(dataset, rows, want, device=device, progress=progress)

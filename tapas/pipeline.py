@@ -44,13 +44,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import predictor as tap
+import probenet
+from lde import IngestReport, OldSchemaError, Store
+from lde.default_data import seed_default
 from lde.errors import DatasetConflict, LDEError
+from lde.ingest import ingest_path, record_from_row
+from lde.parquet_io import import_models
 from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, TAU
-from predictor.persist import ModelFileError
+from lde.shipped_predictors import ShippedError, entries, unpack
+from predictor import HistoryTable
+from predictor.history import dataset_geometry
+from predictor.persist import MAX_FILE_BYTES, ModelFileError, content_digest, read_header
 from predictor.sampling import MAX_TRAIN_ROWS, balanced_rows
+from probenet import Dataset, DCNResult
 from probenet.datasets import BUILTINS as BUILTIN_DATASETS
 from probenet.datasets import DataLimits, DatasetError, DatasetTooLarge
+from probenet.dcn import probe_settings, reuse_or_probe, store_name, stored_result
 from tapas import __version__
+from tapas.config import get_settings
+from tapas.device import apply_threads
 from tapas.errors import Conflict, DatasetNotFound, NoExperiments, PredictorNotFound
 from tapas.types import (
     Answer,
@@ -68,10 +81,8 @@ from tapas.types import (
     resolve_target,
 )
 
-if TYPE_CHECKING:
-    from lde import IngestReport, Store
+if TYPE_CHECKING:  # its import loads scikit-learn (1.5 s); train and load import it
     from predictor import TAPRegressor
-    from probenet import Dataset, DCNResult
 
 log = logging.getLogger("tapas.pipeline")
 
@@ -112,9 +123,6 @@ def selection_key(exps: Any) -> str:
 def lde_history(store: Store, exclude_datasets: Sequence[str] = ()) -> Any:
     """What the LDE knows of each network family on every characterised dataset except
     ``exclude_datasets`` (the predictor's history features, :mod:`predictor.history`)."""
-    from predictor import HistoryTable
-    from predictor.history import dataset_geometry
-
     cols = store.family_accuracies(exclude_datasets)
     return HistoryTable(cols["family"], cols["dataset_id"], cols["dcn"], cols["accuracy"],
                         dataset_geometry(cols["input_shape"], cols["n_classes"]))
@@ -123,22 +131,16 @@ def lde_history(store: Store, exclude_datasets: Sequence[str] = ()) -> Any:
 def load_dataset(spec: str | Path, limits: Any = None) -> Dataset:
     """A dataset from a built-in spec, an ``.npz`` file or an image folder (``limits``:
     a ``probenet.DataLimits``, default from the settings)."""
-    import probenet
-
     return probenet.load_dataset(spec, limits)
 
 
 def load_predictor(path: str | Path) -> TAPRegressor:
     """A saved predictor (verified; never unpickled)."""
-    import predictor
-
-    return predictor.load(path)
+    return tap.load(path)
 
 
 def verify_predictor(path: str | Path) -> None:
     """Raise ``ModelFileError`` (or ``OSError``) unless the file passes its checksum."""
-    from predictor.persist import read_header
-
     read_header(path)
 
 
@@ -270,8 +272,6 @@ class Pipeline:
                  predictor_params: dict[str, Any] | None = None,
                  min_experiments: int | None = None, max_loaded: int = MAX_LOADED,
                  seed: bool = True, upgrade: bool = False, shipped: bool = True) -> None:
-        from tapas.device import apply_threads
-
         apply_threads()  # the thread budget, once per process (a no-op after the CLI's)
         self._database = None if database is None else Path(database).expanduser()
         self._store = store
@@ -301,7 +301,6 @@ class Pipeline:
             return Path(self._store.path)
         if self._database is not None:
             return self._database
-        from tapas.config import get_settings
 
         return get_settings().database
 
@@ -309,7 +308,6 @@ class Pipeline:
     def model_dir(self) -> Path:
         if self._model_dir is not None:
             return self._model_dir
-        from tapas.config import get_settings
 
         return get_settings().models
 
@@ -326,8 +324,6 @@ class Pipeline:
     def _open(self) -> Store:
         """Open the LDE (read-only when asked; with ``upgrade``, finishing what a reader
         cannot first, see :meth:`_open_writable`)."""
-        from lde import OldSchemaError, Store
-
         if not self.read_only:
             return self._open_writable()
         try:
@@ -349,8 +345,6 @@ class Pipeline:
         any point leaves either no database or a pending mark, and the next writable open
         seeds (again) until it has committed. The shipped predictors are registered in the
         same transaction (their files are unpacked when first used)."""
-        from lde import Store
-
         db = self.database
         if not db.exists() and self.seed:
             db.parent.mkdir(parents=True, exist_ok=True)
@@ -362,8 +356,6 @@ class Pipeline:
             aside.replace(db)
         store = Store(db)
         if self.seed and _starter_state(store) == "pending":
-            from lde.default_data import seed_default
-
             try:
                 with store.transaction() as con:
                     seed_default(store)
@@ -381,8 +373,6 @@ class Pipeline:
         the shipped data alone, under this version and these hyper-parameters, that is
         all of them; after a change of version, data or hyper-parameters none match and
         none is registered (a stale one is never used). Returns how many."""
-        from lde.shipped_predictors import entries
-
         n = 0
         for e in entries():
             exps, tau, pid = self._selection(store, e["dcn"])
@@ -406,8 +396,6 @@ class Pipeline:
         """The experiments the DCN filter selects for ``dcn``, the tau it used and the id of
         the predictor trained on them (:func:`predictor_key`; None when none is selected):
         the one rule :meth:`train` and :meth:`_register_shipped` share."""
-        import predictor as tap
-
         exps, tau = store.filter_adaptive(dcn, min_experiments=self.min_experiments,
                                           min_datasets=MIN_DATASETS, tau=TAU,
                                           exclude_datasets=exclude_datasets,
@@ -426,8 +414,6 @@ class Pipeline:
         there first when it is not yet (:func:`lde.shipped_predictors.unpack`)."""
         path = _model_file(info.artifact, self.model_dir)
         if path is not None and is_shipped(info) and not path.exists():
-            from lde.shipped_predictors import ShippedError, unpack
-
             try:
                 unpack(info.id, path)
             except (ShippedError, OSError) as e:
@@ -491,19 +477,21 @@ class Pipeline:
         """Load a dataset, compute (or reuse, by fingerprint) its DCN, record both in the LDE.
 
         ``probe``: ``device``, ``epochs``, ``max_samples``, ``max_steps`` (see
-        ``probenet.characterize``).
+        ``probenet.characterize``, which computes; the new DCN is stored here).
         Data already stored (by fingerprint) resolve to that dataset. A name that stands
         for other content raises :class:`~lde.errors.DatasetConflict` before the probe runs
         (:meth:`recharacterize` is the explicit way to replace a stored DCN).
         """
-        import probenet
-        from probenet.dcn import store_name
-
         ds = dataset if isinstance(dataset, probenet.Dataset) else probenet.load_dataset(dataset)
-        if force or self.store.dataset_by_fingerprint(ds.fingerprint) is None:
+        stored = self.store.dataset_by_fingerprint(ds.fingerprint)
+        if force or stored is None:
             self.check_dataset(store_name(ds), ds.fingerprint, ds.num_classes, ds.input_shape)
-        res = probenet.characterize(ds, store=self.store, seed=seed, force=force,
+        res = probenet.characterize(ds, stored=stored, seed=seed, force=force,
                                     progress=progress, **probe)
+        if not res.cached:
+            self.store.upsert_dataset(store_name(ds), ds.fingerprint, ds.n_samples,
+                                      ds.num_classes, list(ds.input_shape), dcn=res.dcn,
+                                      dcn_meta=res.meta, source="probenet")
         return DatasetInfo.from_row(self.store.dataset_by_fingerprint(ds.fingerprint)), res
 
     def check_dataset(self, name: str, fingerprint: str, n_classes: int,
@@ -535,9 +523,6 @@ class Pipeline:
         is reused unless ``reprobe``. ``probe``: ``device``, ``epochs``, ``max_samples``,
         ``max_steps``.
         """
-        import probenet
-        from probenet.dcn import probe_settings, reuse_or_probe, stored_result
-
         store = self.store
         row = store.dataset(self.dataset_info(name).id)
         assert row is not None
@@ -576,9 +561,6 @@ class Pipeline:
     def ingest(self, records: Sequence[dict[str, Any]], source: str = "api") -> IngestReport:
         """Validate and add experiment records given as dicts (the JSONL record format);
         rejected records carry their index."""
-        from lde import IngestReport
-        from lde.ingest import record_from_row
-
         parsed, rejected = [], []
         for i, row in enumerate(records):
             try:
@@ -599,12 +581,9 @@ class Pipeline:
         :meth:`predictors`' listing as missing)."""
         path = Path(path)
         if fmt == "lde" or (fmt == "auto" and path.is_dir()):
-            from lde.parquet_io import import_models, import_parquet
-
-            rep = import_parquet(self.store, path, kwargs.get("progress"), verify=verify)
+            rep = self.store.import_parquet(path, kwargs.get("progress"), verify=verify)
             import_models(path, self.model_dir)
             return rep
-        from lde.ingest import ingest_path
 
         return ingest_path(self.store, path, fmt, **kwargs)
 
@@ -612,10 +591,8 @@ class Pipeline:
                | None = None, overwrite: bool = False) -> dict[str, Any]:
         """Write the whole LDE as partitioned Parquet (:mod:`lde.parquet_io`), with the
         registered predictors' model files (so the export restores them elsewhere)."""
-        from lde.parquet_io import export_parquet
-
-        return export_parquet(self.store, Path(directory), progress, overwrite=overwrite,
-                              model_dir=self.model_dir)
+        return self.store.export_parquet(directory, progress, overwrite=overwrite,
+                                         model_dir=self.model_dir)
 
     # ------------------------------------------------------------------ predictors
     def predictors(self) -> list[PredictorInfo]:
@@ -684,8 +661,6 @@ class Pipeline:
         """
         import os
         import tempfile
-
-        from predictor.persist import MAX_FILE_BYTES, content_digest
 
         src = Path(src)
         directory = self.model_dir
@@ -826,8 +801,6 @@ class Pipeline:
         raising (the service's job cancellation); nothing is registered then.
         ``NoExperiments`` when the LDE holds no experiments on characterised datasets.
         """
-        import predictor as tap
-
         def check(phase: str) -> None:
             if checkpoint is not None:
                 checkpoint(phase)

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from lde.store import IngestReport, Store
+from lde.ingest import ingest_nb201
+from lde.store import IngestReport, Store
+from tapas.arch.nb201 import REFERENCE_CELL
 
 NB201_DIR = Path(__file__).resolve().parent / "export"
 SOURCE = "nas-bench-201"
@@ -40,17 +40,13 @@ def available(directory: Path | None = None) -> bool:
 
 def seed_nb201(store: Store, directory: Path | None = None) -> IngestReport | None:
     """Merge the shipped NAS-Bench-201 results into ``store`` (idempotent)."""
-    from lde.parquet_io import seed_shipped
-
     d = Path(directory) if directory is not None else NB201_DIR
-    return seed_shipped(store, d, available(d), "NAS-Bench-201 data")
+    return store.seed_shipped(d, available(d), "NAS-Bench-201 data")
 
 
 def reference_dcns(csv_path: Path) -> dict[str, float]:
     """Each dataset's DCN: the reference cell's test accuracy in [0, 1]."""
     import csv
-
-    from tapas.arch.nb201 import REFERENCE_CELL
 
     with Path(csv_path).open(newline="") as f:
         for row in csv.DictReader(f):
@@ -62,10 +58,6 @@ def reference_dcns(csv_path: Path) -> dict[str, float]:
 def build(csv_path: Path, out: Path = NB201_DIR) -> IngestReport:
     """Rebuild the shipped export from ``nb201.csv`` (the test columns only)."""
     import shutil
-
-    from lde.ingest import ingest_nb201
-    from lde.store import Store
-    from tapas.arch.nb201 import REFERENCE_CELL
 
     dcn = reference_dcns(csv_path)
     with tempfile.TemporaryDirectory() as tmp:

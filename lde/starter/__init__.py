@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from lde.store import IngestReport, Store
+from lde.store import IngestReport, Store
+from tapas.lazy import LazyImport
+
+duckdb = LazyImport("duckdb")
+stats = LazyImport("scipy.stats")
 
 STARTER_DIR = Path(__file__).resolve().parent
 STARTER_SOURCE = "tapas-starter-v1"
@@ -40,10 +43,8 @@ def seed_starter(store: Store, directory: Path | None = None) -> IngestReport | 
     Returns the import report, or None (with a warning) when the starter files are
     missing from this installation.
     """
-    from lde.parquet_io import seed_shipped
-
     d = Path(directory) if directory is not None else STARTER_DIR
-    return seed_shipped(store, d, available(d), "starter data")
+    return store.seed_shipped(d, available(d), "starter data")
 
 
 def _q(con: Any, sql: str) -> list[tuple]:
@@ -60,8 +61,6 @@ def starter_stats(directory: Path | None = None) -> dict[str, Any]:
     (:func:`first_two_seeds`), ``label_kendall`` two independent labels, each the mean
     of ``label_kendall_seeds`` seeds (:func:`label_kendall`).
     """
-    import duckdb
-
     d = Path(directory) if directory is not None else STARTER_DIR
 
     def p(name: str) -> str:
@@ -182,12 +181,10 @@ def seed_to_seed_kendall(pairs: list[tuple]) -> dict[str, float]:
     """Per dataset, Kendall tau between two seeds' accuracies of the same networks
     (rows ``(dataset, first seed's accuracy, second seed's accuracy)``): how much of a
     ranking survives retraining, the most a predictor can score against one run."""
-    from scipy.stats import kendalltau
-
     by: dict[str, list[tuple[float, float]]] = {}
     for name, a, b in pairs:
         by.setdefault(name, []).append((float(a), float(b)))
-    return {k: round(float(kendalltau(*zip(*v, strict=True)).statistic), 4)
+    return {k: round(float(stats.kendalltau(*zip(*v, strict=True)).statistic), 4)
             for k, v in by.items() if len(v) >= 2}
 
 

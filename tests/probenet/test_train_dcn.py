@@ -96,24 +96,27 @@ def test_cpu_path_when_cuda_absent(digits, monkeypatch, tapas_home):
 
 @pytest.mark.slow
 def test_characterize_caches_by_fingerprint_in_a_real_store(digits, tapas_home):
-    from lde import Store
+    """probenet computes and reuses what it is handed; the pipeline stores the new DCN."""
+    from tapas.pipeline import Pipeline
 
-    with Store() as store:
-        first = characterize(digits, store=store, **FAST)
+    with Pipeline() as app:
+        info, first = app.characterize(digits, **FAST)
         assert not first.cached
-        row = store.dataset_by_fingerprint(digits.fingerprint)
-        assert row is not None and row.dcn == pytest.approx(first.dcn)
+        row = app.store.dataset_by_fingerprint(digits.fingerprint)
+        assert row is not None and row.dcn == pytest.approx(first.dcn) == info.dcn
         assert row.name == "digits" and row.n_classes == 10 and tuple(row.input_shape) == (1, 8, 8)
-        again = characterize(load_dataset("digits"), store=store, **FAST)
+        assert row.dcn_meta == first.meta and row.source == "probenet"
+        # probenet alone reuses the stored row's DCN and writes nothing
+        again = characterize(load_dataset("digits"), stored=row, **FAST)
         assert again.cached and again.dcn == pytest.approx(first.dcn)
         assert again.accuracy == first.accuracy and again.seed == first.seed
-        other_seed = characterize(digits, store=store, seed=1, **FAST)
+        _, other_seed = app.characterize(digits, seed=1, **FAST)
         assert not other_seed.cached
-        forced = characterize(digits, store=store, seed=1, force=True, **FAST)
+        _, forced = app.characterize(digits, seed=1, force=True, **FAST)
         assert not forced.cached and forced.dcn == other_seed.dcn
     # the cache survives reopening the file
-    with Store() as store:
-        assert characterize(digits, store=store, seed=1, **FAST).cached
+    with Pipeline() as app:
+        assert app.characterize(digits, seed=1, **FAST)[1].cached
 
 
 # --- the probe budget (max_steps): bounds the work on large data, leaves small data alone ---
