@@ -17,7 +17,7 @@ from tapas.device import apply_threads
 # passively), applied here, before anything imports torch. Without it torch starts an
 # intra-op thread per core whose idle threads spin, and on a busy 2-core machine the
 # in-process trainings of the suite run several times slower. Tests of the budget itself
-# run in fresh interpreters without these variables (tests/tapas/test_threads.py).
+# run in fresh interpreters without these variables (tests/tapas/test_device.py).
 with contextlib.suppress(SettingsError):  # bad TAPAS_* variables: their tests report them
     apply_threads()
 get_settings.cache_clear()  # the tests set their own TAPAS_* variables

@@ -26,7 +26,7 @@ def test_bench_predictor_small_table_is_a_clear_error(tmp_path: Path,
                                                       tapas_home: Path) -> None:
     import csv
 
-    from tests.predictor.test_cli import _table
+    from tests.tapas.cli.test_predictor import _table
 
     _table(tmp_path / "small.csv")
     r = bench(bp, "--table", str(tmp_path / "small.csv"))
@@ -44,7 +44,7 @@ def test_bench_predictor_small_table_is_a_clear_error(tmp_path: Path,
 
 def test_bench_predictor_scenario_n(tmp_path: Path, tapas_home: Path) -> None:
     """Scenario N (new families) runs from the CLI and reports TAP beside the baselines."""
-    from tests.predictor.test_cli import _table
+    from tests.tapas.cli.test_predictor import _table
 
     _table(tmp_path / "small.csv", n=40)
     r = bench(bp, "--table", str(tmp_path / "small.csv"), "--scenarios", "N",

@@ -14,7 +14,7 @@ from tapas.errors import NoPredictor, PredictorNotFound
 from tapas.pipeline import Pipeline
 from tapas.types import Query, parse_archs
 from tests.lde.conftest import small_arch
-from tests.tapas.test_pipeline_reuse import SMALL, _dataset
+from tests.tapas.test_pipeline import SMALL, _dataset
 
 ARCHS = [small_arch(w, kernel=k) for w in (4, 8, 12, 16, 24) for k in (1, 3, 5)]
 

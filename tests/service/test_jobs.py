@@ -65,7 +65,7 @@ def test_training_cancelled_during_selection_ends_cancelled(tmp_path) -> None:  
     from lde import Store
     from service.state import ServiceState
     from tapas.config import Settings
-    from tests.tapas.test_pipeline_reuse import SMALL, _dataset
+    from tests.tapas.test_pipeline import SMALL, _dataset
 
     home = tmp_path / "home"
     home.mkdir()

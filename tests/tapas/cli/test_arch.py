@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from tapas.cli.main import app
-from tests.arch.test_ir import RESNETISH
+from tests.tapas.arch.test_ir import RESNETISH
 
 runner = CliRunner()
 CELL = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"

@@ -17,7 +17,7 @@ from rich.progress import Progress
 
 from tapas.cli.common import PlainProgress, progress_bar
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _console(terminal: bool) -> tuple[Console, io.StringIO]:
@@ -75,7 +75,7 @@ def _tapas(home: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_probe_and_training_epochs_reach_a_log(tmp_path: Path) -> None:
-    from tests.predictor.test_cli import _table
+    from tests.tapas.cli.test_predictor import _table
 
     r = _tapas(tmp_path / "home", "dcn", "digits?per_class=20", "--no-store", "--epochs", "1",
                "--max-samples", "100")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def tapas(*args: str, home: Path) -> subprocess.CompletedProcess[str]:

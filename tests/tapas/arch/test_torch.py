@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from tapas.arch import ArchError, Architecture, from_module, from_nb201, to_module
-from tests.arch.test_ir import RESNETISH
+from tests.tapas.arch.test_ir import RESNETISH
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 

@@ -26,7 +26,7 @@ from tapas.experiments.plan import STARTER_RECIPE  # noqa: E402
 
 SMALL = "digits?per_class=20"  # 200 images, 8x8
 RECIPE = {**STARTER_RECIPE, "epochs": 1}
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _jobs(n: int) -> list[Job]:

@@ -23,7 +23,7 @@ from tapas.client import Client
 from tapas.errors import PredictorNotFound
 from tests.tapas.live_server import TOKEN, live_server, service_env  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 CELLS = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
          "skip_connect~2|",
          "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
@@ -200,7 +200,7 @@ def test_search_saves_json_csv_parquet_and_loads_back(api: Client, tmp_path: Pat
 
 def test_predict_speaks_mean_lower_upper_spread_and_saves(tmp_path: Path,
                                                           tapas_home: Path) -> None:
-    from tests.predictor.test_cli import _table
+    from tests.tapas.cli.test_predictor import _table
 
     cells = _table(tmp_path / "t.csv")
     model = tmp_path / "m.tap"
@@ -444,7 +444,7 @@ def test_train_nb201_takes_a_data_dir(tmp_path: Path, tapas_home: Path) -> None:
 
 def test_custom_search_space_missing_methods_is_named() -> None:
     from tapas.search import random_search
-    from tests.tapas.test_search import FunctionScorer
+    from tests.tapas.search.test_search import FunctionScorer
 
     class Half:
         name = "half"

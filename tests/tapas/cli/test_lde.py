@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from lde import LockedError, Store
 from tests.lde.conftest import small_arch
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _cli(*args: str):
