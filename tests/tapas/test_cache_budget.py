@@ -22,18 +22,20 @@ from tapas.spaces import SPACES
 from tapas.types import cache_bytes, set_cache_budget
 from tests.tapas.test_pipeline_reuse import SMALL, _dataset
 
-GROWING = {"ir", "nb201", "darts", "lde-archs", "predictors", "train-requests", "excluded-ids",
+GROWING = {"ir", "nb201", "darts", "lde-archs", "lde-columns", "predictors", "train-requests", "excluded-ids",
            "genotype-keys", "model-checks", "experiment-datasets"}
 
 
 @pytest.fixture()
 def restore_budget() -> Iterator[None]:
+    set_cache_budget(0)  # an empty pool: what a test evicts is its own
+    set_cache_budget(512 * 2**20)
     yield
     set_cache_budget(512 * 2**20)
 
 
 def test_every_growing_cache_is_in_the_pool() -> None:
-    assert GROWING <= set(usage())
+    assert set(usage()) >= GROWING
 
 
 def test_the_pipeline_takes_tapas_cache_mb(monkeypatch: pytest.MonkeyPatch,
@@ -142,3 +144,22 @@ def test_model_file_checks_stay_within_the_budget(tmp_path: Path,
         assert len(state._verified) < 40
     finally:
         state.close()
+
+
+def test_the_stores_columns_stay_within_the_budget(tmp_path: Path,
+                                                   restore_budget: None) -> None:
+    stores = [Store(tmp_path / f"lde{i}.duckdb") for i in range(3)]
+    try:
+        for store in stores:
+            _dataset(store, "a", 0.50, 0.1)
+        limit = int(2.5 * stores[0]._columns().nbytes())  # two stores' columns fit
+        set_cache_budget(limit)
+        for store in stores:
+            assert store._columns() is not None
+            _filled("lde-columns", limit)
+        assert [len(s._cols) for s in stores] == [0, 1, 1]  # the least recently used went
+        set_cache_budget(100)  # too small for any: the filters query DuckDB
+        assert stores[0]._columns() is None and usage()["lde-columns"] == 0
+    finally:
+        for store in stores:
+            store.close()
