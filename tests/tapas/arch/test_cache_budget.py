@@ -20,10 +20,10 @@ from tapas.experiments.jobs import load_split
 from tapas.pipeline import MODEL_BYTES_PER_FILE_BYTE, Pipeline
 from tapas.spaces import SPACES
 from tapas.types import cache_bytes, set_cache_budget
-from tests.tapas.test_pipeline_reuse import SMALL, _dataset
+from tests.tapas.test_pipeline import SMALL, _dataset
 
-GROWING = {"ir", "nb201", "darts", "lde-archs", "lde-columns", "predictors", "train-requests", "excluded-ids",
-           "genotype-keys", "model-checks", "experiment-datasets"}
+GROWING = {"ir", "nb201", "darts", "lde-archs", "lde-columns", "predictors", "train-requests",
+           "excluded-ids", "genotype-keys", "model-checks", "experiment-datasets"}
 
 
 @pytest.fixture()
