@@ -18,7 +18,6 @@ import numpy as np
 from tapas.records import SPLITS, ExperimentRecord, fraction
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_ARCH_CACHE_SIZE = 4096
 Progress = Callable[[str, int, int], None]
 """``progress(phase, done, total)``: called by long operations (the CLI draws a bar)."""
 

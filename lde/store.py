@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -62,7 +62,7 @@ from lde.schema import SCHEMA_VERSION, current_version, migrate
 from lde.selection import select_adaptive
 from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
 from tapas.arch import ArchError, Architecture, from_nb201, is_nb201_string, parse_cell
-from tapas.arch.cache import budgeted, network_bytes
+from tapas.arch.cache import budget, budgeted, network_bytes, sizeof
 from tapas.config import get_settings, thread_budget
 from tapas.lazy import LazyImport
 from tapas.records import check_record, whole
@@ -84,6 +84,8 @@ pc = LazyImport("pyarrow.compute")
 _ARCHS = budgeted("lde-archs")
 """Networks rebuilt from their canonical JSON, by id (content-addressed, so shared by every
 open store), under their share of TAPAS_CACHE_MB (:mod:`tapas.arch.cache`)."""
+_COLUMNS = budgeted("lde-columns")
+"""Each open store's experiments table as codes (:meth:`Store._columns`), by its bytes."""
 
 # ----------------------------------------------------------------------------- helpers
 def _holder(message: str) -> str:
@@ -103,7 +105,10 @@ CACHE_MAX_ROWS = 20_000_000
 
 @dataclass
 class _Columns:
-    """The experiments table as dictionary codes (about 15 bytes per experiment)."""
+    """The experiments table as dictionary codes (17 bytes per experiment, and the text of
+    each distinct id)."""
+
+    ROW_BYTES: ClassVar[int] = 17
 
     generation: int
     arch_vals: np.ndarray
@@ -113,6 +118,13 @@ class _Columns:
     accuracy: np.ndarray
     split_vals: np.ndarray
     split_codes: np.ndarray
+
+    def nbytes(self) -> int:
+        """The arrays' bytes, the distinct ids' text included."""
+        arrays = (self.arch_vals, self.arch_codes, self.ds_vals, self.ds_codes, self.accuracy,
+                  self.split_vals, self.split_codes)
+        return sum(a.nbytes for a in arrays) + sum(
+            sizeof(v) for a in (self.arch_vals, self.ds_vals, self.split_vals) for v in a)
 
 
 def identity_differences(row: DatasetRow, fingerprint: str | None, n_classes: int | None,
@@ -163,7 +175,7 @@ class Store:
         self._depth = 0
         self._generation = 0  # bumped by every write transaction (invalidates caches)
         self._dcn_cache: tuple[int, list[tuple[str, float, int, int]]] | None = None
-        self._cols: _Columns | None = None
+        self._cols = _COLUMNS.scoped(self)  # key None: the columns at some generation
         self._cache_rows = int(cache_rows)
         if read_only and not self.path.exists():
             raise LDEError(f"no experiment database at {self.path} (ingest something first)")
@@ -210,6 +222,7 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._con.close()
+            self._cols.drop()
 
     def __enter__(self) -> Store:
         return self
@@ -662,22 +675,24 @@ class Store:
         None (use SQL) for very large databases.
         """
         with self._lock:
-            if self._cols is not None and self._cols.generation == self._generation:
-                return self._cols
+            cols = self._cols.get(None)
+            if cols is not None and cols.generation == self._generation:
+                return cols
             n = self._q1("SELECT count(*) FROM experiments")[0]
-            if n > self._cache_rows:
-                self._cols = None
+            if n > self._cache_rows or n * _Columns.ROW_BYTES > budget():  # would not stay
+                self._cols.drop()
                 return None
             t = self._con.sql("SELECT arch_id, dataset_id, accuracy, split FROM experiments "
                               "ORDER BY seq").to_arrow_table()
             arch_vals, arch_codes = self._decode(t.column("arch_id"))
             ds_vals, ds_codes = self._decode(t.column("dataset_id"))
             split_vals, split_codes = self._decode(t.column("split"))
-            self._cols = _Columns(
+            cols = _Columns(
                 self._generation, arch_vals, arch_codes.astype(np.int32), ds_vals,
                 ds_codes.astype(np.int32), t.column("accuracy").to_numpy().astype(np.float64),
                 split_vals, split_codes.astype(np.int8))
-            return self._cols
+            self._cols.put(None, cols, cols.nbytes())
+            return cols
 
     def _select(self, table: list[tuple[str, float, int, int]], split: str | None,
                 with_curves: bool, tau: float, target: float,

@@ -27,6 +27,7 @@ from service.batching import ScoreBatcher
 from service.body import freeze_long_lived
 from service.errors import APIError, to_api_error
 from service.jobs import JobContext, JobRunner
+from tapas.arch.cache import budgeted, sizeof
 from tapas.config import Settings
 from tapas.errors import (
     DatasetExists,
@@ -63,8 +64,9 @@ log = logging.getLogger("tapas.service")
 
 DEFAULT_DCN = 0.5
 """The default predictor's target when the database has no characterised dataset."""
-MAX_LOADED = 16
-"""Predictors kept in memory (the default one always stays)."""
+_MODEL_CHECKS = budgeted("model-checks")
+"""Whether a model file (path, mtime, size) passed its checksum: listing predictors
+checksums each file once."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,20 +116,20 @@ class ServiceState:
         self.train_default = train_default
         self.torch_threads = torch_threads
         self._prev_threads: int | None = None
+        set_cache_budget(int(settings.cache_mb * 2**20))  # before the pipeline reads it
         self.pipeline = Pipeline(settings.database, model_dir=settings.models,
                                  predictor_params=predictor_params,
-                                 min_experiments=min_experiments, max_loaded=MAX_LOADED)
+                                 min_experiments=min_experiments)
         self.store: Any = None
         self.jobs = JobRunner(workers=job_workers, error_mapper=map_error,
                               max_queued=settings.max_queued_jobs, journal=settings.home / "jobs")
         self.uploads = settings.home / "uploads"
         self._upload_refs: Counter[Path] = Counter()
-        self._verified: dict[tuple[str, int, int], bool] = {}  # model file checks
+        self._verified = _MODEL_CHECKS.scoped(self)
         self._claims: dict[str, tuple[str, int]] = {}  # name -> (fingerprint, pending jobs)
         self._names_lock = threading.RLock()
         self._load_slot = threading.BoundedSemaphore(1)  # one dataset decoded per request
         self.limits = DataLimits.from_settings(settings)
-        set_cache_budget(int(settings.cache_mb * 2**20))
         self.default_predictor: dict[str, Any] | None = None
         self.startup_error: dict[str, Any] | None = None
         self.no_default: str | None = None
@@ -457,9 +459,7 @@ class ServiceState:
             except (OSError, ValueError) as e:  # ModelFileError is a ValueError
                 log.warning("predictor %s is unusable: %s", info.id, e)
                 ok = False
-            if len(self._verified) > 4096:
-                self._verified.clear()
-            self._verified[key] = ok
+            self._verified.put(key, ok, sizeof(key))
         return ok
 
     def predictor(self, ident: str) -> dict[str, Any]:

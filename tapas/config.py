@@ -71,10 +71,10 @@ class Settings(BaseSettings):
                          "(one torch thread each), and the most torch threads a small model "
                          "gets (it gets SMALL_MODEL_THREADS within it). 0: the CPUs this "
                          "process may use.")
-    cache_mb: float = Field(512.0, gt=0, description="Memory budget of the service's "
-                            "architecture caches, one LRU pool (parsed IR networks, NAS-Bench-"
-                            "201 and DARTS expansions, networks rebuilt from the LDE); loaded "
-                            "predictors are at most 16.")
+    cache_mb: float = Field(512.0, gt=0, description="Memory budget of every cache that "
+                            "can grow, one LRU pool (parsed IR networks, NAS-Bench-201 and "
+                            "DARTS expansions, networks rebuilt from the LDE, loaded "
+                            "predictors, request maps; docs/architecture.md, \"Caches\").")
 
     @field_validator("api_token", mode="before")
     @classmethod

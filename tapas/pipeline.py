@@ -38,6 +38,7 @@ import json
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,7 @@ from probenet.datasets import BUILTINS as BUILTIN_DATASETS
 from probenet.datasets import DataLimits, DatasetError, DatasetTooLarge
 from probenet.dcn import probe_settings, reuse_or_probe, store_name, stored_result
 from tapas import __version__
+from tapas.arch.cache import budget_set, budgeted, set_budget, sizeof
 from tapas.config import get_settings
 from tapas.device import apply_threads
 from tapas.errors import Conflict, DatasetNotFound, NoExperiments, PredictorNotFound
@@ -89,10 +91,23 @@ log = logging.getLogger("tapas.pipeline")
 #: Hyper-parameters of the predictors the pipeline trains (the estimator's defaults
 #: unless overridden per pipeline).
 DEFAULT_PREDICTOR_PARAMS: dict[str, Any] = {}
-#: Predictors held in memory (pinned ones, e.g. the service's default, always stay).
-MAX_LOADED = 16
-#: Train requests remembered for the fast path (same request at the same snapshot).
-MAX_RESOLVED = 256
+_PREDICTORS = budgeted("predictors")
+"""Predictors each pipeline holds in memory (pinned ones, e.g. the service's default, stay
+outside the pool), by their estimated memory (:func:`_model_bytes`)."""
+_REQUESTS = budgeted("train-requests")
+"""Train requests answered, for the fast path (same request at the same snapshot)."""
+_EXCLUDED = budgeted("excluded-ids")
+"""Dataset ids of the names a request excludes."""
+MODEL_BYTES_PER_FILE_BYTE = 2
+"""A loaded predictor's memory per byte of its model file (an 8.5 MB file: +15.9 MB of
+resident memory once loaded, its arrays plus the torch networks built from them)."""
+
+
+def apply_cache_setting() -> None:
+    """The pool's budget from ``TAPAS_CACHE_MB`` unless this process set one already: the
+    CLI and scripts honour it as the service does."""
+    if not budget_set():
+        set_budget(int(get_settings().cache_mb * 2**20))
 
 
 def predictor_key(selection: str, datasets: Sequence[str], params: dict[str, Any],
@@ -254,7 +269,8 @@ class Pipeline:
     read_only : open the database read-only (no training, no ingest).
     predictor_params : hyper-parameters of the predictors trained here.
     min_experiments : the DCN filter widens tau until this many experiments remain.
-    max_loaded : predictors held in memory.
+    max_loaded : deprecated and ignored: the predictors held in memory share the process's
+        one cache budget (``TAPAS_CACHE_MB``, :mod:`tapas.arch.cache`) by their size.
     seed : seed a newly created database with the shipped data.
     shipped : register the predictors shipped with tapas in a newly seeded database (those
         whose id this pipeline computes itself there, :meth:`_register_shipped`), so the
@@ -270,9 +286,13 @@ class Pipeline:
     def __init__(self, database: str | Path | None = None, *, store: Store | None = None,
                  model_dir: str | Path | None = None, read_only: bool = False,
                  predictor_params: dict[str, Any] | None = None,
-                 min_experiments: int | None = None, max_loaded: int = MAX_LOADED,
+                 min_experiments: int | None = None, max_loaded: int | None = None,
                  seed: bool = True, upgrade: bool = False, shipped: bool = True) -> None:
         apply_threads()  # the thread budget, once per process (a no-op after the CLI's)
+        apply_cache_setting()  # TAPAS_CACHE_MB, unless this process set a budget itself
+        if max_loaded is not None:
+            warnings.warn("Pipeline(max_loaded=...) is ignored: loaded predictors share the "
+                          "one cache budget, TAPAS_CACHE_MB", DeprecationWarning, stacklevel=2)
         self._database = None if database is None else Path(database).expanduser()
         self._store = store
         self._own_store = store is None
@@ -284,15 +304,15 @@ class Pipeline:
         self.predictor_params = {**DEFAULT_PREDICTOR_PARAMS, **(predictor_params or {})}
         self.min_experiments = MIN_EXPERIMENTS if min_experiments is None else int(
             min_experiments)
-        self.max_loaded = int(max_loaded)
         self._open_lock = threading.Lock()
         self._train_lock = threading.Lock()
         self._mem_lock = threading.Lock()
-        self._loaded: dict[str, tuple[Any, PredictorInfo, int]] = {}
-        self._pinned: set[str] = set()
+        # pid -> (model, info, load order): the pinned held for good, the rest in the pool
+        self._pinned: dict[str, tuple[Any, PredictorInfo, int]] = {}
+        self._loaded = _PREDICTORS.scoped(self)
         self._seq = 0
-        self._resolved: dict[tuple[Any, ...], str] = {}
-        self._excluded: dict[tuple[str, ...], frozenset[str]] = {}
+        self._resolved = _REQUESTS.scoped(self)
+        self._excluded = _EXCLUDED.scoped(self)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -550,12 +570,8 @@ class Pipeline:
     def _dcn_changed(self, dataset_id: str) -> None:
         """Forget what this pipeline holds on a dataset's old DCN: the fast-path request
         map and the (unpinned) predictors in memory that trained on it."""
-        with self._mem_lock:
-            self._resolved.clear()
-            stale = [pid for pid, (_, info, _) in self._loaded.items()
-                     if dataset_id in info.datasets and pid not in self._pinned]
-        for pid in stale:
-            self._forget(pid)
+        self._resolved.drop()
+        self._loaded.drop(lambda pid, held: dataset_id not in held[1].datasets)
 
     # ------------------------------------------------------------------ experiments
     def ingest(self, records: Sequence[dict[str, Any]], source: str = "api") -> IngestReport:
@@ -736,10 +752,9 @@ class Pipeline:
 
     def _forget(self, pid: str) -> None:
         with self._mem_lock:
-            self._loaded.pop(pid, None)
-            self._pinned.discard(pid)
-            for key in [k for k, v in self._resolved.items() if v == pid]:
-                del self._resolved[key]
+            self._pinned.pop(pid, None)
+        self._loaded.drop(lambda k, _: k != pid)
+        self._resolved.drop(lambda _, v: v != pid)
 
     def _remember(self, model: Any, info: PredictorInfo, pin: bool = False) -> None:
         if info.created is None:  # just trained: the registration time orders it
@@ -747,38 +762,50 @@ class Pipeline:
             info = info if reg is None else info.with_(created=reg.created)
         with self._mem_lock:
             self._seq += 1
-            self._loaded[info.id] = (model, info, self._seq)
-            if pin:
-                self._pinned.add(info.id)
-            while len(self._loaded) > self.max_loaded:
-                free = [k for k in self._loaded if k not in self._pinned]
-                if not free:
-                    break
-                del self._loaded[min(free, key=lambda k: self._loaded[k][2])]
+            held = (model, info, self._seq)
+            if pin or info.id in self._pinned:
+                self._pinned[info.id] = held
+                self._loaded.drop(lambda k, _: k != info.id)
+            else:
+                self._loaded.put(info.id, held, self._model_bytes(info))
+
+    def _model_bytes(self, info: PredictorInfo) -> int:
+        """A predictor's estimated memory, from its model file's size."""
+        try:
+            size = self.model_path(info.artifact or "").stat().st_size
+        except (OSError, ValueError):  # no file (yet): the size of a default-sized model
+            size = 8 * 2**20
+        return MODEL_BYTES_PER_FILE_BYTE * size
 
     def pin(self, pid: str) -> None:
         """Keep a loaded predictor in memory for good (e.g. the service's default)."""
         with self._mem_lock:
-            if pid in self._loaded:
-                self._pinned.add(pid)
+            held = self._loaded.get(pid)
+            if held is not None:
+                self._pinned[pid] = held
+                self._loaded.drop(lambda k, _: k != pid)
+
+    def _held(self) -> list[tuple[Any, PredictorInfo, int]]:
+        """Every predictor in memory (pinned or pooled), in load order."""
+        with self._mem_lock:
+            return sorted([*self._pinned.values(), *(v for _, v in self._loaded.items())],
+                          key=lambda v: v[2])
 
     def loaded(self) -> list[PredictorInfo]:
-        """The predictors held in memory, most recently used last."""
-        with self._mem_lock:
-            return [info for _, info, _ in sorted(self._loaded.values(), key=lambda v: v[2])]
+        """The predictors held in memory, most recently loaded last."""
+        return [info for _, info, _ in self._held()]
 
     def unload(self) -> None:
         """Forget the predictors held in memory (pinned ones included); the next request
         loads from the registry, as after a restart."""
         with self._mem_lock:
-            self._loaded.clear()
             self._pinned.clear()
-            self._resolved.clear()
-            self._excluded.clear()
+        for cache in (self._loaded, self._resolved, self._excluded):
+            cache.drop()
 
     def _loaded_model(self, pid: str) -> tuple[Any, PredictorInfo] | None:
         with self._mem_lock:
-            hit = self._loaded.get(pid)
+            hit = self._pinned.get(pid) or self._loaded.get(pid)
             return None if hit is None else (hit[0], hit[1])
 
     def train(self, dcn: float, *, exclude_datasets: Sequence[str] = (), force: bool = False,
@@ -879,20 +906,16 @@ class Pipeline:
             return model, info
 
     def _resolve(self, snapshot: str, req: tuple[Any, ...], pid: str) -> None:
-        with self._mem_lock:
-            self._resolved[(snapshot, *req)] = pid
-            while len(self._resolved) > MAX_RESOLVED:
-                del self._resolved[next(iter(self._resolved))]
+        key = (snapshot, *req)
+        self._resolved.put(key, pid, sizeof(key) + sizeof(pid))
 
     def _covering_loaded(self, dcn: float,
                          exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
         """A predictor in memory covering ``dcn``, by the registry's rule
         (:func:`~tapas.types.covering_first`), never one trained on an excluded dataset."""
-        with self._mem_lock:
-            held = {info.id: (model, info) for model, info, _ in self._loaded.values()
-                    if not exclude.intersection(info.datasets)}
-        first = covering_first((info for _, info in held.values()), dcn)
-        return held[first[0].id] if first else None
+        first = covering_first((info for _, info, _ in self._held()
+                                if not exclude.intersection(info.datasets)), dcn)
+        return self._loaded_model(first[0].id) if first else None  # counts as a use
 
     def _covering_registered(self, dcn: float,
                              exclude: frozenset[str]) -> tuple[Any, PredictorInfo] | None:
@@ -922,7 +945,7 @@ class Pipeline:
             rows = [(n, self.store.dataset(n)) for n in key]
             ids = frozenset(r.id if r is not None else str(n) for n, r in rows)
             if all(r is not None for _, r in rows):  # an unknown name may be stored later
-                self._excluded[key] = ids
+                self._excluded.put(key, ids, sizeof(key) + sizeof(ids))
         return ids
 
     def select(self, dcn: float, *, exclude_datasets: Sequence[str] = (),

@@ -503,14 +503,15 @@ _ir = budgeted("ir")
 
 
 def set_cache_budget(total_bytes: int) -> None:
-    """One memory budget for every process-wide architecture cache (:mod:`tapas.arch.cache`:
-    the IR cache here, the NAS-Bench-201 and DARTS expansions, the LDE's rebuilt
-    networks), which share it as one LRU pool; all are emptied."""
+    """One memory budget for every cache that can grow (:mod:`tapas.arch.cache`: the IR
+    cache here, the NAS-Bench-201 and DARTS expansions, the LDE's rebuilt networks, the
+    predictors pipelines hold, ...), which share it as one LRU pool; the least recently
+    used entries go until it fits."""
     set_budget(total_bytes)
 
 
 def cache_bytes() -> int:
-    """Estimated bytes held by all the architecture caches now."""
+    """Estimated bytes held by all the caches in the pool now."""
     return sum(usage().values())
 
 

@@ -1,17 +1,23 @@
-"""A memory-budgeted cache of built networks: entries carry an estimated size in bytes
-and the oldest are evicted once the total passes the budget.
+"""One memory-budgeted cache for the whole process: entries carry an estimated size in
+bytes and the least recently used are evicted once the total passes the budget.
 
-One utility for every process-wide architecture cache (an IR network parsed from JSON,
-an expanded NAS-Bench-201 cell or DARTS genotype of 100 to 2,000 layers, a network
-rebuilt from the LDE), each registered under a name in one pool with one budget, so a
-long-running service bounds them all from one setting (``TAPAS_CACHE_MB``:
-:func:`set_budget`).
+Every cache that can grow with what users send goes through it (the list is in
+docs/architecture.md, "Caches"): networks (an IR network parsed from JSON, an expanded
+NAS-Bench-201 cell or DARTS genotype of 100 to 2,000 layers, a network rebuilt from the
+LDE), the predictors a pipeline holds, its request maps, genotype keys, model-file checks
+and loaded experiment datasets. Each is registered under a name in one pool with one
+budget, so a long-running service bounds them all from one setting (``TAPAS_CACHE_MB``:
+:func:`set_budget`) and :func:`usage` says what each holds.
 """
 
 from __future__ import annotations
 
+import itertools
+import sys
 import threading
+import weakref
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 BYTES_PER_LAYER = 600
@@ -23,6 +29,26 @@ def network_bytes(n_layers: int, key_len: int = 0) -> int:
     """The estimated memory of a cached network of ``n_layers`` layers under a key of
     ``key_len`` characters."""
     return key_len + BYTES_PER_LAYER * n_layers + 2048
+
+
+def sizeof(obj: Any, depth: int = 4) -> int:
+    """A cheap estimate of the bytes ``obj`` holds: ``nbytes`` for arrays (numpy, torch's
+    element count times item size), text by length, containers by their items (``depth``
+    levels down), anything else by ``sys.getsizeof``. For small keys and values (request
+    maps, file checks) and for arrays; networks use :func:`network_bytes`."""
+    nbytes = getattr(obj, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes + 112
+    if hasattr(obj, "element_size") and hasattr(obj, "numel"):  # a torch tensor
+        return int(obj.element_size() * obj.numel()) + 112
+    if isinstance(obj, str | bytes):
+        return len(obj) + 56
+    if depth > 0 and isinstance(obj, tuple | list | set | frozenset):
+        return 56 + 8 * len(obj) + sum(sizeof(v, depth - 1) for v in obj)
+    if depth > 0 and isinstance(obj, dict):
+        return 64 + sum(sizeof(k, depth - 1) + sizeof(v, depth - 1) + 16
+                        for k, v in obj.items())
+    return sys.getsizeof(obj)
 
 
 class BudgetCache:
@@ -40,6 +66,7 @@ class BudgetCache:
         self.used = 0
         self.used_by: dict[str, int] = {}
         self._items: OrderedDict[tuple[str, Any], tuple[Any, int]] = OrderedDict()
+        self._keys: dict[str, OrderedDict[Any, None]] = {}  # each cache's keys, LRU order
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -52,32 +79,54 @@ class BudgetCache:
             if hit is None:
                 return None
             self._items.move_to_end((name, key))
+            self._keys[name].move_to_end(key)
             return hit[0]
 
     def put(self, name: str, key: Any, value: Any, size: int) -> None:
-        """Keep ``value`` (``size`` estimated bytes) unless it alone exceeds the budget."""
+        """Keep ``value`` (``size`` estimated bytes; it replaces what ``key`` held) unless it
+        alone exceeds the budget."""
         with self._lock:
-            if size > self.budget or (name, key) in self._items:
+            self._pop(name, key)
+            if size > self.budget:
                 return
             self._items[(name, key)] = (value, size)
+            self._keys.setdefault(name, OrderedDict())[key] = None
             self.used += size
             self.used_by[name] = self.used_by.get(name, 0) + size
             while self.used > self.budget:
-                (owner, _), (_, freed) = self._items.popitem(last=False)
-                self.used -= freed
-                self.used_by[owner] -= freed
+                self._pop(*next(iter(self._items)))
+
+    def _pop(self, name: str, key: Any) -> None:
+        old = self._items.pop((name, key), None)
+        if old is not None:
+            del self._keys[name][key]
+            self.used -= old[1]
+            self.used_by[name] -= old[1]
+
+    def drop(self, name: str, keep: Callable[[Any, Any], bool] | None = None) -> None:
+        """Remove cache ``name``'s entries, or only those for which ``keep(key, value)``
+        is false."""
+        with self._lock:
+            gone = [k for k in self._keys.get(name, ())
+                    if keep is None or not keep(k, self._items[(name, k)][0])]
+            for k in gone:
+                self._pop(name, k)
+
+    def items(self, name: str) -> list[tuple[Any, Any]]:
+        """Cache ``name``'s (key, value) pairs, least recently used first (no use counted)."""
+        with self._lock:
+            return [(k, self._items[(name, k)][0]) for k in self._keys.get(name, ())]
 
     def count(self, name: str) -> int:
         with self._lock:
-            return sum(1 for owner, _ in self._items if owner == name)
+            return len(self._keys.get(name, ()))
 
-    def reset(self, budget: int) -> None:
-        """Empty the pool and give it a new budget."""
+    def resize(self, budget: int) -> None:
+        """A new budget; the least recently used entries go until the pool fits it."""
         with self._lock:
-            self._items.clear()
-            self.used = 0
-            self.used_by = dict.fromkeys(self.used_by, 0)
             self.budget = int(budget)
+            while self.used > self.budget:
+                self._pop(*next(iter(self._items)))
 
 
 class NamedCache:
@@ -100,6 +149,49 @@ class NamedCache:
     def put(self, key: Any, value: Any, size: int) -> None:
         self.pool.put(self.name, key, value, size)
 
+    def clear(self) -> None:
+        self.pool.drop(self.name)
+
+    def scoped(self, owner: object) -> ScopedCache:
+        """A private part of this cache for one object (a pipeline, a space): its keys
+        never meet another owner's, and its entries go when the owner is collected."""
+        return ScopedCache(self, owner)
+
+
+_scopes = itertools.count()
+
+
+class ScopedCache:
+    """One owner's entries of a named cache: keys are tagged with the owner's number, so
+    per-object caches (a pipeline's predictors) share the pool and its budget."""
+
+    def __init__(self, cache: NamedCache, owner: object) -> None:
+        self.cache = cache
+        self.scope = next(_scopes)
+        scope = self.scope
+        weakref.finalize(owner, cache.pool.drop, cache.name, lambda k, v: k[0] != scope)
+
+    def _mine(self, key: Any) -> bool:
+        return key[0] == self.scope
+
+    def get(self, key: Any) -> Any | None:
+        return self.cache.get((self.scope, key))
+
+    def put(self, key: Any, value: Any, size: int) -> None:
+        self.cache.put((self.scope, key), value, size)
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """(key, value) pairs, least recently used first."""
+        return ((k[1], v) for k, v in self.cache.pool.items(self.cache.name) if self._mine(k))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.items())
+
+    def drop(self, keep: Callable[[Any, Any], bool] | None = None) -> None:
+        """Remove this owner's entries, or those for which ``keep(key, value)`` is false."""
+        self.cache.pool.drop(self.cache.name, lambda k, v: not self._mine(k) or (
+            keep is not None and keep(k[1], v)))
+
 
 DEFAULT_BUDGET = 512 * 2**20
 """The pool's budget until :func:`set_budget` says otherwise (the default
@@ -107,6 +199,7 @@ DEFAULT_BUDGET = 512 * 2**20
 
 _pool = BudgetCache(DEFAULT_BUDGET)
 _registry: dict[str, NamedCache] = {}
+_budget_set = False
 
 
 def budgeted(name: str) -> NamedCache:
@@ -119,8 +212,16 @@ def budgeted(name: str) -> NamedCache:
 
 
 def set_budget(total_bytes: int) -> None:
-    """Give the pool every cache shares ``total_bytes``; all caches are emptied."""
-    _pool.reset(total_bytes)
+    """Give the pool every cache shares ``total_bytes`` (``TAPAS_CACHE_MB``); the least
+    recently used entries go until it fits."""
+    global _budget_set
+    _budget_set = True
+    _pool.resize(total_bytes)
+
+
+def budget_set() -> bool:
+    """Whether this process has set the budget (else it is :data:`DEFAULT_BUDGET`)."""
+    return _budget_set
 
 
 def budget() -> int:

@@ -21,8 +21,9 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from tapas.arch.cache import budgeted
 
 if TYPE_CHECKING:
     from probenet.datasets import Dataset
@@ -81,15 +82,22 @@ class Job:
                    split_seed=int(hparams["split_seed"]), source=source)
 
 
-@lru_cache(maxsize=64)
+_SPLITS = budgeted("experiment-datasets")
+"""Loaded and split datasets by (spec, test fraction, split seed), by their arrays' bytes."""
+
+
 def load_split(spec: str, test_fraction: float, split_seed: int) -> tuple[Dataset, Dataset,
                                                                           Dataset]:
     """(full, train, test) for a dataset spec; cached per process (same spec, same arrays)."""
     from probenet.datasets import load_dataset, split
 
-    ds = load_dataset(spec)
-    tr, te = split(ds, test_fraction, split_seed)
-    return ds, tr, te
+    key = (spec, float(test_fraction), int(split_seed))
+    hit = _SPLITS.get(key)
+    if hit is None:
+        ds = load_dataset(spec)
+        hit = (ds, *split(ds, test_fraction, split_seed))
+        _SPLITS.put(key, hit, sum(d.x.nbytes + d.y.nbytes for d in hit) + len(spec))
+    return hit
 
 
 def dataset_info(spec: str) -> dict[str, Any]:

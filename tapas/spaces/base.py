@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tapas.arch import Architecture, expand
+from tapas.arch.cache import budgeted, sizeof
 
 if TYPE_CHECKING:
     from tapas.types import Target
@@ -124,6 +125,10 @@ class Space(SearchSpace, ABC):
         return f"<space {self.name}: {self.description}>"
 
 
+_KEYS = budgeted("genotype-keys")
+"""Each :class:`DictSpace`'s genotype keys by genotype text."""
+
+
 class DictSpace(Space):
     """A space whose genotypes are JSON objects tagged ``{"space": tag, ...}``.
 
@@ -133,12 +138,9 @@ class DictSpace(Space):
     in the network (e.g. the down-sampling kind of a one-stage chain) share a key.
     """
 
-    #: Keys remembered per space (building a network for its key costs milliseconds); the
-    #: memory is emptied when full, so a long search cannot grow it without bound.
-    KEY_CACHE_SIZE = 50_000
-
     def __init__(self) -> None:
-        self._keys: dict[str, str] = {}
+        # keys by genotype text (building a network for its key costs milliseconds)
+        self._keys = _KEYS.scoped(self)
 
     @property
     def tag(self) -> str:
@@ -171,9 +173,7 @@ class DictSpace(Space):
         key = self._keys.get(text)
         if key is None:
             key = self.build(genotype, REFERENCE_SHAPE, 10).template_id
-            if len(self._keys) >= self.KEY_CACHE_SIZE:
-                self._keys.clear()
-            self._keys[text] = key
+            self._keys.put(text, key, sizeof(text) + sizeof(key))
         return key
 
 
