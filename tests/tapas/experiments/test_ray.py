@@ -47,15 +47,6 @@ def ray_address() -> Iterator[str]:
         ray.shutdown()
 
 
-@pytest.fixture()
-def small_probe(tapas_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from tapas.config import get_settings
-
-    monkeypatch.setenv("TAPAS_PROBE_EPOCHS", "1")
-    monkeypatch.setenv("TAPAS_PROBE_MAX_SAMPLES", "100")
-    get_settings.cache_clear()
-    return tapas_home
-
 
 def _rows(db: Path) -> list[tuple[str, float, list[float]]]:
     from lde import Store

@@ -17,16 +17,6 @@ SMALL = "digits?per_class=30"  # 300 images, 8x8: a job trains in well under a s
 RECIPE = {**STARTER_RECIPE, "epochs": 3}
 
 
-@pytest.fixture()
-def small_probe(tapas_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Cheap DCNs for tests (one probe epoch on at most 100 images)."""
-    from tapas.config import get_settings
-
-    monkeypatch.setenv("TAPAS_PROBE_EPOCHS", "1")
-    monkeypatch.setenv("TAPAS_PROBE_MAX_SAMPLES", "100")
-    get_settings.cache_clear()
-    return tapas_home
-
 
 def _jobs(n: int, dataset: str = SMALL) -> list[Job]:
     return [Job(genotype=g, dataset=dataset, recipe=RECIPE, source="test-run")
