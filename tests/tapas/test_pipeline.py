@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -192,16 +191,6 @@ def test_memory_and_registry_pick_the_same_covering_predictor(tmp_path: Path) ->
 PROBE = {"epochs": 1, "max_samples": 200, "device": "cpu"}
 CLI_PROBE = ["--epochs", "1", "--max-samples", "200", "--device", "cpu"]
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    import torch
-
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
 @pytest.fixture(scope="module")

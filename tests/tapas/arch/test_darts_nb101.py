@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from tapas.arch import (
@@ -20,11 +19,11 @@ from tapas.arch import (
     is_cell_spec,
     load,
     parse_genotype,
-    to_module,
 )
 from tapas.arch.darts import genotype_string
 from tapas.arch.nb101 import vertex_channels
 from tapas.cli.main import app
+from tests.tapas.arch.torch_checks import assert_module_matches
 
 # The DARTS code prints DARTS_V2 with normal_concat=range(2, 6) in some versions.
 DARTS_V2_RANGE = DARTS_V2.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=range(2, 6)")
@@ -62,16 +61,7 @@ def test_darts_v2_has_the_published_size() -> None:
     from_nb101(NB101_README, 10, (3, 16, 16), stem_channels=16, cells_per_stack=1),
 ], ids=["darts-v2-small", "darts-every-op", "nb101-small"])
 def test_network_round_trip(arch: Architecture) -> None:
-    m = to_module(arch).eval()
-    assert sum(p.numel() for p in m.parameters()) == arch.params
-    seen: list[tuple[int, ...]] = []
-    hooks = [layer.register_forward_hook(lambda mod, i, o: seen.append(tuple(o.shape[1:])))
-             for layer in m.layers]
-    with torch.no_grad():
-        out = m(torch.randn(2, *arch.input_shape))
-    for h in hooks:
-        h.remove()
-    assert seen == [li.out_shape for li in arch.infos]
+    out = assert_module_matches(arch)
     assert out.shape == (2, arch.num_classes)
 
 

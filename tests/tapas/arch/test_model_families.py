@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tapas.arch import ArchError, Architecture, from_module, to_module
+from tests.tapas.arch.torch_checks import assert_module_matches
 
 
 # ------------------------------------------------------------------ ResNet-18
@@ -244,16 +245,7 @@ NEW_OPS = {
 @pytest.mark.parametrize("name", list(NEW_OPS))
 def test_new_op_round_trip(name: str) -> None:
     arch = _net(NEW_OPS[name])
-    m = to_module(arch).eval()
-    assert sum(p.numel() for p in m.parameters()) == arch.params
-    seen: list[tuple[int, ...]] = []
-    hooks = [layer.register_forward_hook(lambda mod, i, o: seen.append(tuple(o.shape[1:])))
-             for layer in m.layers]
-    with torch.no_grad():
-        m(torch.randn(2, *arch.input_shape))
-    for h in hooks:
-        h.remove()
-    assert seen == [li.out_shape for li in arch.infos]
+    assert_module_matches(arch)
     # canonical JSON round trip keeps the network and its id
     again = Architecture.from_canonical(arch.to_dict())
     assert again == arch and again.id == arch.id
