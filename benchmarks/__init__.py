@@ -4,7 +4,7 @@ Not part of the installed package (the wheel ships ``tapas``, ``probenet``, ``ld
 ``predictor`` and ``service`` only, and none of them imports this folder): run them from
 a checkout's root, e.g. ``python -m benchmarks.predictor --suite nb201 --json``. The
 speed and health checks a user runs on an install stay ``tapas bench ...``
-(:mod:`tapas.bench`).
+(:mod:`tapas.app.bench`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ def run_cli(command: Callable[..., Any]) -> None:
     does for its own commands."""
     import typer
 
-    from tapas.cli.common import fail
-    from tapas.config import SettingsError, get_settings
-    from tapas.device import apply_threads
+    from tapas.app.cli.common import fail
+    from tapas.core.config import SettingsError, get_settings
+    from tapas.core.device import apply_threads
 
     try:
         get_settings()

@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 from predictor.encoding import summary_features
 from predictor.history import HistoryTable
 from predictor.tap import check_archs, check_fit_inputs, check_vector
-from tapas.arch import Architecture
+from tapas.core.arch import Architecture
 
 
 class _Base(BaseEstimator, abc.ABC):

@@ -34,7 +34,7 @@ from predictor.history import HistoryTable, family_key
 from predictor.metrics import all_metrics, coverage, kendall
 from predictor.sampling import MAX_TRAIN_ROWS, balanced_rows
 from predictor.table import Table
-from tapas.arch import Architecture
+from tapas.core.arch import Architecture
 
 
 def _score(model: Any, archs: list[Architecture], dcn: np.ndarray, y: np.ndarray

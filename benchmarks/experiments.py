@@ -1,6 +1,6 @@
 """``python -m benchmarks.experiments``: one starter experiment's time and repeatability.
 
-* ``seconds_per_job_median`` / ``_p90``: wall time of :func:`tapas.experiments.run_job`
+* ``seconds_per_job_median`` / ``_p90``: wall time of :func:`tapas.app.experiments.run_job`
   (one torch thread, in this process; dataset loading excluded by a warm-up) over
   ``n_jobs`` jobs of the starter plan's recipe: chain and NAS-Bench-201 genotypes
   sampled with ``seed`` on three starter datasets (digits 8x8, MNIST 7x7, MNIST-1D 5x8).
@@ -12,7 +12,7 @@
 :func:`run_backend_benchmark` (``python -m benchmarks.experiments --backend local|ray``) adds:
 
 * ``local_jobs_per_s`` (and ``ray_jobs_per_s`` with ``--backend ray``): the same
-  ``n_backend_jobs`` starter jobs run by :func:`tapas.experiments.run_jobs` into a fresh
+  ``n_backend_jobs`` starter jobs run by :func:`tapas.app.experiments.run_jobs` into a fresh
   LDE with ``workers`` processes (local pool) or a Ray instance of ``workers`` CPUs
   (start-up included for the pool, Ray's own ``ray_init_seconds`` reported apart);
   ``backends_identical``: whether both gave every job the same accuracy;
@@ -21,7 +21,7 @@
   the runner's bounded submission; ``local_pool_start_seconds``: what the pool costs
   once per run (spawning workers that import torch), its per-job cost being negligible;
 * ``writer_results_per_s``: how many results per second the single writer
-  (:class:`tapas.experiments.runner.ResultWriter`, batches of ``batch_size``) puts into
+  (:class:`tapas.app.experiments.runner.ResultWriter`, batches of ``batch_size``) puts into
   a fresh LDE, every result with an architecture of its own (the worst case);
   ``writer_limit_workers``: writer rate x seconds per job
   (``writer_limit_seconds_per_job``: ``seconds_per_job_median`` when measured, else the
@@ -40,11 +40,11 @@ import numpy as np
 import typer
 
 from benchmarks import run_cli
-from tapas.cli.common import fail, print_json, print_metrics
-from tapas.cli.experiments import AddressOpt, JsonOpt, SeedOpt, _progress
+from tapas.app.cli.common import fail, print_json, print_metrics
+from tapas.app.cli.experiments import AddressOpt, JsonOpt, SeedOpt, _progress
 
 if TYPE_CHECKING:
-    from tapas.experiments.jobs import Job
+    from tapas.app.experiments.jobs import Job
 
 Progress = Callable[[str, int, int], None]
 
@@ -53,9 +53,9 @@ DATASETS = ("digits?per_class=75", "mnist5k?per_class=75&downsample=4", "mnist1d
 
 def bench_jobs(n_jobs: int, seed: int = 0) -> list[Job]:
     """``n_jobs`` starter-recipe jobs: chain and NAS-Bench-201 genotypes on DATASETS."""
-    from tapas import spaces
-    from tapas.experiments.jobs import Job, load_split
-    from tapas.experiments.plan import STARTER_RECIPE, STARTER_TEST_FRACTION
+    from tapas.app.experiments.jobs import Job, load_split
+    from tapas.app.experiments.plan import STARTER_RECIPE, STARTER_TEST_FRACTION
+    from tapas.core import spaces
 
     genos = (spaces.sample_unique("chain", max(1, n_jobs - n_jobs // 6), seed)
              + spaces.sample_unique("nb201-small", max(1, n_jobs // 6), seed))[:n_jobs]
@@ -73,8 +73,8 @@ def run_benchmark(n_jobs: int = 12, n_repeat: int = 3, seed: int = 0,
     """Time ``n_jobs`` starter-recipe jobs (see the module docstring)."""
     import torch
 
-    from tapas.experiments.jobs import run_job
-    from tapas.experiments.plan import STARTER_RECIPE
+    from tapas.app.experiments.jobs import run_job
+    from tapas.app.experiments.plan import STARTER_RECIPE
 
     torch.set_num_threads(1)
     jobs = bench_jobs(n_jobs, seed)
@@ -106,7 +106,7 @@ def noop() -> dict[str, Any]:
 
 def _roundtrips(backend: str, workers: int, address: str | None, n: int) -> float:
     """Median milliseconds of one no-op job submitted alone and waited for."""
-    from tapas.experiments.backends import map_jobs
+    from tapas.app.experiments.backends import map_jobs
 
     secs = []
     for _ in range(n):
@@ -120,7 +120,7 @@ def _run_into(db: Path, jobs: list[Job], backend: str, workers: int,
               address: str | None) -> tuple[float, dict[str, dict[str, Any]]]:
     """(wall seconds, key -> result) of ``run_jobs`` into a fresh LDE at ``db``."""
     from lde import Store
-    from tapas.experiments.runner import ensure_datasets, run_jobs
+    from tapas.app.experiments.runner import ensure_datasets, run_jobs
 
     results: dict[str, dict[str, Any]] = {}
     with Store(db) as store:
@@ -144,9 +144,9 @@ def _writer_rate(db: Path, template: dict[str, Any], n: int, batch_size: int,
     like ``template`` (a real job's result), each with its own chain architecture built
     for the template's dataset (the writer's worst case: no architecture repeats)."""
     from lde import Store
-    from tapas import spaces
-    from tapas.experiments.jobs import dataset_info
-    from tapas.experiments.runner import ResultWriter, RunReport
+    from tapas.app.experiments.jobs import dataset_info
+    from tapas.app.experiments.runner import ResultWriter, RunReport
+    from tapas.core import spaces
 
     info = dataset_info(template["hparams"]["dataset_spec"])
     shape, classes = tuple(info["input_shape"]), info["num_classes"]
@@ -179,7 +179,7 @@ def run_backend_benchmark(backend: str = "local", workers: int = 2, n_jobs: int 
     """Jobs/s of the local pool (and of Ray), Ray's per-job overhead, the writer's rate."""
     import tempfile
 
-    from tapas.experiments.backends import check_backend, ray_session
+    from tapas.app.experiments.backends import check_backend, ray_session
 
     check_backend(backend)
     jobs = bench_jobs(n_jobs, seed)
@@ -203,7 +203,7 @@ def run_backend_benchmark(backend: str = "local", workers: int = 2, n_jobs: int 
                 _roundtrips("ray", workers, address, 3)  # warm
                 out["ray_overhead_ms_per_job"] = _roundtrips("ray", workers, address,
                                                              n_roundtrips)
-                from tapas.experiments.backends import map_jobs
+                from tapas.app.experiments.backends import map_jobs
 
                 n_noop = 400
                 t0 = time.perf_counter()
@@ -239,7 +239,7 @@ def main(
         as_json: JsonOpt = False) -> None:
     """Seconds per starter experiment (median, one thread) and same-seed repeatability;
     with --backend, jobs/s per backend, Ray's overhead and the writer's results/s."""
-    from tapas.experiments.backends import BackendError, check_backend, import_ray
+    from tapas.app.experiments.backends import BackendError, check_backend, import_ray
 
     try:
         if backend is not None:

@@ -21,8 +21,8 @@ def main(data_dir: Path) -> None:
     import torch
 
     from predictor.metrics import kendall
-    from tapas.arch import from_nb201
-    from tapas.pipeline import Pipeline
+    from tapas.app.pipeline import Pipeline
+    from tapas.core.arch import from_nb201
 
     torch.set_num_threads(1)
     with (data_dir / "nb201.csv").open(newline="") as f:

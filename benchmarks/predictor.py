@@ -23,9 +23,9 @@ import typer
 
 from benchmarks import run_cli
 from predictor.table import SHARED_DATA, load_table_file
-from tapas.bench.devices import clear_encodings, measure_throughput
-from tapas.cli.common import console, err_console, fail, print_json
-from tapas.cli.predictor import first_prediction_report, print_first_prediction
+from tapas.app.bench.devices import clear_encodings, measure_throughput
+from tapas.app.cli.common import console, err_console, fail, print_json
+from tapas.app.cli.predictor import first_prediction_report, print_first_prediction
 
 SCENARIO_KEYS = {"A": "scenario_a_kendall", "B": "scenario_b_kendall", "C": "scenario_c_kendall",
                  "N": "scenario_n_kendall"}

@@ -8,7 +8,7 @@ For each target (ImageNet16-120 and CIFAR-100 by default) the benchmark
 2. assigns every dataset its DCN the way the predictor's evaluation harness does
    (:mod:`benchmarks.evaluate`: the test accuracy of one fixed reference cell, i.e.
    one trained network on the target), and trains the predictor for the target's
-   DCN through the pipeline (:meth:`tapas.pipeline.Pipeline.train`: DCN filter,
+   DCN through the pipeline (:meth:`tapas.app.pipeline.Pipeline.train`: DCN filter,
    training, registry), exactly as the service would;
 3. runs regularized evolution, random search and BANANAS-style Thompson sampling
    on the ensemble with ``budget`` predictor queries for each of ``seeds`` seeds
@@ -38,7 +38,7 @@ import typer
 
 from benchmarks import run_cli
 from predictor.table import SHARED_DATA
-from tapas.cli.common import console, fail, phase_progress, print_json
+from tapas.app.cli.common import console, fail, phase_progress, print_json
 
 Progress = Callable[[str, int, int], None]
 
@@ -85,7 +85,7 @@ class _Env:
         self.saved: dict[str, str | None] = {}
 
     def __enter__(self) -> None:
-        from tapas.config import get_settings
+        from tapas.core.config import get_settings
 
         for k in ("TAPAS_HOME", "TAPAS_DB_PATH", "TAPAS_MODEL_DIR"):
             self.saved[k] = os.environ.get(k)
@@ -94,7 +94,7 @@ class _Env:
         get_settings.cache_clear()
 
     def __exit__(self, *exc: object) -> None:
-        from tapas.config import get_settings
+        from tapas.core.config import get_settings
 
         for k, v in self.saved.items():
             if v is None:
@@ -113,9 +113,9 @@ def _one_target(key: str, rows: list[dict[str, str]], seeds: int, budget: int,
                 train_cells: int, tmp: Path, progress: Progress | None) -> dict[str, Any]:
     from lde import Store
     from lde.ingest import ingest_nb201
-    from tapas.arch import NB201_BY_KEY, REFERENCE_CELL
-    from tapas.scorer import LocalScorer
-    from tapas.search import random_search, regularized_evolution, thompson_search
+    from tapas.app.scorer import LocalScorer
+    from tapas.app.search import random_search, regularized_evolution, thompson_search
+    from tapas.core.arch import NB201_BY_KEY, REFERENCE_CELL
 
     col, _name = TARGETS[key]
     spec = NB201_BY_KEY[key]

@@ -50,9 +50,9 @@ def run(datasets: list[str], recipe: dict[str, Any], networks: int = 60, workers
         seeds: int = 1) -> dict[str, Any]:
     from lde.starter import seed_to_seed_kendall, starter_stats
     from probenet.train import Recipe
-    from tapas.experiments.backends import map_jobs
-    from tapas.experiments.jobs import run_job
-    from tapas.experiments.plan import starter_noise_plan
+    from tapas.app.experiments.backends import map_jobs
+    from tapas.app.experiments.jobs import run_job
+    from tapas.app.experiments.plan import starter_noise_plan
 
     if networks < 2:
         raise ValueError(f"a Kendall tau needs at least 2 networks, got {networks}")
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.all == bool(a.datasets):
         ap.error("name the datasets or pass --all, not both")
     if a.all:
-        from tapas.experiments.plan import starter_noise_plan
+        from tapas.app.experiments.plan import starter_noise_plan
 
         a.datasets = list(starter_noise_plan(per_dataset=2, seeds=(0,)).datasets)
     out = run(a.datasets, a.recipe, a.networks, a.workers, a.seeds)

@@ -42,7 +42,7 @@ import numpy as np
 import typer
 
 from benchmarks import run_cli
-from tapas.bench.service import (
+from tapas.app.bench.service import (
     READY_TIMEOUT_S,
     _free_port,
     _pct,
@@ -51,7 +51,7 @@ from tapas.bench.service import (
     _target_dcn,
     _wait_ready,
 )
-from tapas.cli.common import console, fail, phase_progress, print_json
+from tapas.app.cli.common import console, fail, phase_progress, print_json
 
 Progress = Callable[[str, int, int], None]
 MAX_REQUESTS_PER_CLIENT = 100_000
@@ -100,7 +100,7 @@ class _Soak:
     def __init__(self, url: str, token: str, dcn: float, datasets: list[str]) -> None:
         from sklearn.datasets import load_digits
 
-        from tapas.arch import all_cells
+        from tapas.core.arch import all_cells
 
         self.url, self.dcn, self.datasets = url, dcn, datasets
         self.auth = {"Authorization": f"Bearer {token}"}

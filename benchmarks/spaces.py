@@ -8,7 +8,7 @@ encoding) is measured per space. The predictor's LSTM runs over at most
 For each space, ``n`` genotypes are sampled (seeded) and timed in three passes on
 fresh objects (nothing cached):
 
-* ``build``: genotype -> :class:`~tapas.arch.Architecture` (validation, expansion,
+* ``build``: genotype -> :class:`~tapas.core.arch.Architecture` (validation, expansion,
   shape inference, params/FLOPs);
 * ``encode``: the TAP step vectors of the built networks;
 * ``score``: a fitted :class:`predictor.TAPRegressor` (default size, trained briefly
@@ -30,7 +30,7 @@ import typer
 
 from benchmarks import run_cli
 from predictor.table import SHARED_DATA
-from tapas.cli.common import fail, print_json
+from tapas.app.cli.common import fail, print_json
 
 SHARED_NB201 = SHARED_DATA / "nb201.csv"
 SPACES = ("nb201", "darts", "darts-paper", "nb101")
@@ -42,17 +42,17 @@ class BenchError(RuntimeError):
 
 def _builders(seed: int, n: int) -> dict[str, list[Any]]:
     """Per space: ``n`` zero-argument callables each building one fresh network."""
-    from tapas.arch import Architecture
-    from tapas.arch.darts import darts_dict
-    from tapas.arch.nb201 import nb201_dict
-    from tapas.spaces import SPACES
+    from tapas.core.arch import Architecture
+    from tapas.core.arch.darts import darts_dict
+    from tapas.core.arch.nb201 import nb201_dict
+    from tapas.core.spaces import SPACES
 
     rng = random.Random(seed)
     darts, nb101 = SPACES["darts"], SPACES["nb101"]
     cells = [SPACES["nb201"].sample(rng) for _ in range(n)]
     dg = [darts.spec(darts.sample(rng)) for _ in range(n)]
     ng = [nb101.spec(nb101.sample(rng)) for _ in range(n)]
-    from tapas.arch.nb101 import nb101_dict
+    from tapas.core.arch.nb101 import nb101_dict
 
     # the un-cached dict builders, so every call pays the full expansion
     return {
@@ -69,7 +69,7 @@ def _fit_model(data: Path, n_fit: int, seed: int) -> Any:
     import csv
 
     from predictor.tap import TAPRegressor
-    from tapas.arch import from_nb201
+    from tapas.core.arch import from_nb201
 
     if not data.exists():
         raise BenchError(f"NAS-Bench-201 results not found at {data}; give --data")

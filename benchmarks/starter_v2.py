@@ -28,7 +28,7 @@ def run(tap_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     from benchmarks.predictor import default_models, load_starter
     from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, TAU, select_adaptive
     from lde.starter import STARTER_V2_SOURCE
-    from tapas.experiments.plan import STARTER_V2_DATASETS
+    from tapas.app.experiments.plan import STARTER_V2_DATASETS
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()

@@ -30,7 +30,7 @@ Contract (others code against these names)::
 * :class:`ExperimentSet` -- numpy columns ``arch_id``, ``dataset_id``, ``dcn``,
   ``accuracy``, ``num_classes``, ``split``; ``curves`` (when asked for); ``tau``
   used; ``arch_ids()`` for :meth:`Store.architectures`.
-* Architecture identity is :attr:`tapas.arch.Architecture.id` (exact network,
+* Architecture identity is :attr:`tapas.core.arch.Architecture.id` (exact network,
   input shape and classes included); ``family`` groups the same network body
   across datasets (one NAS-Bench-201 cell = one family).
 * Errors: :class:`LDEError` (base), :class:`LockedError` (another process holds

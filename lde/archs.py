@@ -1,16 +1,16 @@
 """Architecture rows for the LDE: identity, family and a fast NAS-Bench-201 expansion.
 
-An LDE architecture is one exact network (:attr:`tapas.arch.Architecture.id`, the
+An LDE architecture is one exact network (:attr:`tapas.core.arch.Architecture.id`, the
 hash of its canonical JSON, input shape and class count included). Its *family*
 is the same hash with the input shape and the classifier's width left out
-(:attr:`tapas.arch.Architecture.template_id`), so one
+(:attr:`tapas.core.arch.Architecture.template_id`), so one
 NAS-Bench-201 cell expanded for CIFAR-10, CIFAR-100 and ImageNet16-120 gives
 three networks of one family.
 
 NAS-Bench-201 networks (about 10 kB of canonical JSON each) are stored by their
-cell string and rebuilt with :func:`tapas.arch.from_nb201`; their canonical JSON,
+cell string and rebuilt with :func:`tapas.core.arch.from_nb201`; their canonical JSON,
 id, params and FLOPs are computed here without building the full
-:class:`~tapas.arch.Architecture` for every cell (about 3 ms each): canonical
+:class:`~tapas.core.arch.Architecture` for every cell (about 3 ms each): canonical
 layers are learned from a few fully built networks, FLOPs and params are additive
 over the cell's six edges, and every expansion is checked against fully built
 networks for sample cells before it is trusted (falling back to full builds if
@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tapas.arch import NB201_OPS, Architecture, cell_string, from_nb201
-from tapas.arch.nb201 import nb201_dict
+from tapas.core.arch import NB201_OPS, Architecture, cell_string, from_nb201
+from tapas.core.arch.nb201 import nb201_dict
 
 _SEP = (",", ":")
 
@@ -36,7 +36,7 @@ def _hash(text: str) -> str:
 
 def family_of(canonical: dict[str, Any]) -> str:
     """Hash of the canonical layers without the input and the last layer's width: equal to
-    :attr:`tapas.arch.Architecture.template_id`."""
+    :attr:`tapas.core.arch.Architecture.template_id`."""
     layers = list(canonical["layers"])
     layers[-1] = {k: v for k, v in layers[-1].items() if k != "out"}
     return _hash(json.dumps(layers, sort_keys=True, separators=_SEP))
@@ -123,7 +123,7 @@ class NB201Expander:
         return pre + ",".join(map(str, raw["inputs"])) + post
 
     def _fast(self, cell: str, configs: list[tuple[int, int]]) -> list[ArchRow]:
-        from tapas.arch import parse_cell
+        from tapas.core.arch import parse_cell
 
         nc0, s0 = configs[0]
         raw = nb201_dict(cell, nc0, s0)["layers"]
@@ -165,7 +165,7 @@ class NB201Expander:
     def rows(self, cells: list[str], configs: list[tuple[int, int]]) -> list[list[ArchRow]]:
         """``rows[i][k]``: cell ``i`` expanded for ``configs[k]`` = (num_classes, size).
 
-        Cells must be valid strings (check with :func:`tapas.arch.parse_cell`).
+        Cells must be valid strings (check with :func:`tapas.core.arch.parse_cell`).
         """
         if not cells or not configs:
             return [[] for _ in cells]
@@ -208,7 +208,7 @@ def iter_nb201_rows(cells: list[str], configs: list[tuple[int, int]], chunk: int
     """
     chunks = [cells[i:i + chunk] for i in range(0, len(cells), chunk)]
     if workers is None:
-        from tapas.config import thread_budget
+        from tapas.core.config import thread_budget
 
         workers = min(thread_budget(), 4) if len(cells) >= PARALLEL_MIN_CELLS else 1
     if workers <= 1 or len(chunks) <= 1:

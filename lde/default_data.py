@@ -1,7 +1,7 @@
 """What a new database starts with: the starter experiments and NAS-Bench-201's results.
 
 A fresh install's predictions rest on these alone, so both are seeded when a database
-is created (:class:`tapas.pipeline.Pipeline`): the starter LDE (:mod:`lde.starter`,
+is created (:class:`tapas.app.pipeline.Pipeline`): the starter LDE (:mod:`lde.starter`,
 tapas's own training runs on small offline datasets) and the NAS-Bench-201 test
 accuracies (:mod:`lde.nb201`, CIFAR-sized networks). Seeding is idempotent.
 """

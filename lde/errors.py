@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tapas.errors import Busy, DatasetExists, TapasError
+from tapas.core.errors import Busy, DatasetExists, TapasError
 
 
 class LDEError(TapasError):

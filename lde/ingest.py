@@ -10,7 +10,7 @@ Own records (``.jsonl``, ``.csv`` or ``.parquet``), one experiment per row/line:
 column             meaning
 =================  ===========================================================
 ``arch``           required. IR JSON (an object in JSONL/Parquet, or JSON text)
-                   or a cell (see :func:`tapas.arch.is_cell_spec`): a NAS-Bench-201
+                   or a cell (see :func:`tapas.core.arch.is_cell_spec`): a NAS-Bench-201
                    cell string ``|op~0|+|op~0|op~1|+|...|``, a DARTS genotype
                    ``Genotype(normal=[...], ...)``, ``{"genotype": ..., "C": ..,
                    "layers": ..}`` or a NAS-Bench-101 ``{"matrix": .., "ops": ..}``,
@@ -65,8 +65,8 @@ from lde.store import (
     check_accuracy,
     experiment_table,
 )
-from tapas.arch import NB201_DATASETS
-from tapas.records import (
+from tapas.core.arch import NB201_DATASETS
+from tapas.core.records import (
     SPLITS,
     ExperimentRecord,
     RecordError,
@@ -74,7 +74,7 @@ from tapas.records import (
     record_from_row,
     whole,
 )
-from tapas.types import parse_input_shape
+from tapas.core.types import parse_input_shape
 
 NB201_COLUMNS: dict[str, tuple[str, str]] = {
     "cifar10_test": ("cifar10", "test"),
@@ -229,7 +229,7 @@ def ingest_records(store: Store, path: str | Path, *, source: str | None = None,
 
 def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
     """Classes and input shape of a dataset to register, from the row or its arch."""
-    from tapas.arch import Architecture, is_nb201_string
+    from tapas.core.arch import Architecture, is_nb201_string
 
     k = whole(row.get("num_classes"), "num_classes", 2, 1_000_000)
     shape = _shape(row.get("input_shape"))
@@ -241,7 +241,7 @@ def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
                                              and is_nb201_string(rec.arch)):
         arch = rec.arch if isinstance(rec.arch, Architecture) else None
         if arch is None:
-            from tapas.types import parse_arch
+            from tapas.core.types import parse_arch
 
             arch = parse_arch(rec.arch)
         k, shape = k or arch.num_classes, shape or tuple(arch.input_shape)
@@ -289,7 +289,7 @@ def ingest_nb201(store: Store, path: str | Path, *, columns: list[str] | None = 
     ``workers``: processes expanding cells (None: one per thread of the budget; see
     :func:`lde.archs.iter_nb201_rows` for when that is safe).
     """
-    from tapas.arch import ArchError, parse_cell
+    from tapas.core.arch import ArchError, parse_cell
 
     t0 = time.perf_counter()
     path = Path(path)

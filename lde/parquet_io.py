@@ -33,8 +33,8 @@ from typing import Any
 from lde.archs import nb201_rows
 from lde.errors import IngestError
 from lde.rows import SPLITS, IngestReport, Progress
-from tapas.arch import ArchError, parse_cell
-from tapas.lazy import LazyImport
+from tapas.core.arch import ArchError, parse_cell
+from tapas.core.lazy import LazyImport
 
 pa = LazyImport("pyarrow")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tapas.records import SPLITS, ExperimentRecord, fraction
+from tapas.core.records import SPLITS, ExperimentRecord, fraction
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 Progress = Callable[[str, int, int], None]

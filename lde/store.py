@@ -61,12 +61,12 @@ from lde.rows import (
 from lde.schema import SCHEMA_VERSION, current_version, migrate
 from lde.selection import select_adaptive
 from lde.tables import EXPERIMENT_COLUMNS, arch_table, experiment_table
-from tapas.arch import ArchError, Architecture, from_nb201, is_nb201_string, parse_cell
-from tapas.arch.cache import budget, budgeted, network_bytes, sizeof
-from tapas.config import get_settings, thread_budget
-from tapas.lazy import LazyImport
-from tapas.records import check_record, whole
-from tapas.types import (
+from tapas.core.arch import ArchError, Architecture, from_nb201, is_nb201_string, parse_cell
+from tapas.core.arch.cache import budget, budgeted, network_bytes, sizeof
+from tapas.core.config import get_settings, thread_budget
+from tapas.core.lazy import LazyImport
+from tapas.core.records import check_record, whole
+from tapas.core.types import (
     MODEL_FILE_NAME,
     PREDICTOR_ID,
     PredictorIdError,
@@ -83,7 +83,7 @@ pc = LazyImport("pyarrow.compute")
 
 _ARCHS = budgeted("lde-archs")
 """Networks rebuilt from their canonical JSON, by id (content-addressed, so shared by every
-open store), under their share of TAPAS_CACHE_MB (:mod:`tapas.arch.cache`)."""
+open store), under their share of TAPAS_CACHE_MB (:mod:`tapas.core.arch.cache`)."""
 _COLUMNS = budgeted("lde-columns")
 """Each open store's experiments table as codes (:meth:`Store._columns`), by its bytes."""
 
@@ -441,9 +441,9 @@ class Store:
         return self.insert_architectures([arch_row(a) for a in archs], source)
 
     def architectures(self, ids: Iterable[str]) -> dict[str, Architecture]:
-        """Rebuild :class:`~tapas.arch.Architecture` objects by id (unknown ids are absent).
+        """Rebuild :class:`~tapas.core.arch.Architecture` objects by id (unknown ids are absent).
 
-        NAS-Bench-201 networks come from :func:`tapas.arch.from_nb201` (cached process-wide);
+        NAS-Bench-201 networks come from :func:`tapas.core.arch.from_nb201` (cached process-wide);
         others from their canonical JSON (cached process-wide, under TAPAS_CACHE_MB).
         """
         want = list(dict.fromkeys(str(i) for i in ids))
@@ -843,7 +843,7 @@ class Store:
                             ) -> list[PredictorInfo]:
         """Registered predictors whose [dcn_lo, dcn_hi] covers ``dcn`` (trained at
         ``snapshot``, if given), in the order they answer
-        (:func:`tapas.types.covering_first`: nearest DCN, then newest)."""
+        (:func:`tapas.core.types.covering_first`: nearest DCN, then newest)."""
         where, params = ("WHERE snapshot = ?", [snapshot]) if snapshot is not None else ("", [])
         rows = self._q(f"SELECT {self._P_COLS} FROM predictors {where}", params)
         return covering_first((self._pred(r) for r in rows), dcn)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tapas.arch import Architecture
+from tapas.core.arch import Architecture
 
 #: A query DCN this far outside the training DCNs is out of domain.
 DCN_MARGIN = 0.05

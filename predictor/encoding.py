@@ -27,7 +27,7 @@ where possible, so 16x16 and 32x32 versions of one network encode alike (that is
 what lets a predictor transfer from CIFAR to ImageNet16-120).
 
 Encodings are deterministic, pure numpy, and cached on the (immutable)
-:class:`~tapas.arch.Architecture` object, so a search loop that re-scores the same
+:class:`~tapas.core.arch.Architecture` object, so a search loop that re-scores the same
 objects pays the encoding once.
 """
 
@@ -38,8 +38,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tapas.arch import Architecture
-from tapas.arch.ops import OPS
+from tapas.core.arch import Architecture
+from tapas.core.arch.ops import OPS
 
 #: Bumped whenever a model's inputs change meaning (3: history column 4 became the plain
 #: mean percentile; 4: weighted by a fitted dataset kernel; 5: trees beside the LSTM and
@@ -47,7 +47,7 @@ from tapas.arch.ops import OPS
 #: model file trained on the old inputs is refused, not misread.
 ENCODING_VERSION = 6
 MAX_STEPS = 16
-# One one-hot slot per op *family* (tapas.arch.ops.OpSpec.family): the smooth activations
+# One one-hot slot per op *family* (tapas.core.arch.ops.OpSpec.family): the smooth activations
 # (GELU, SiLU, hardswish, ReLU6) share "act", the gates (sigmoid, hard sigmoid, tanh)
 # share "gate", and reshape encodes as flatten, so new activation variants do not
 # widen the vector and networks that differ only in the activation encode alike.

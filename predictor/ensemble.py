@@ -34,7 +34,7 @@ import numpy as np
 class EnsembleOutput:
     """The model's output for a batch of networks, as arrays: predicted accuracy, ensemble
     spread and conformal interval. The application turns it into one
-    :class:`tapas.types.Prediction` per network (:func:`tapas.pipeline.to_predictions`)."""
+    :class:`tapas.core.types.Prediction` per network (:func:`tapas.app.pipeline.to_predictions`)."""
 
     mean: np.ndarray
     spread: np.ndarray

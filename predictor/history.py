@@ -1,7 +1,7 @@
 """What the LDE already knows about a candidate: its family's accuracies on other datasets.
 
 A lifelong database's strongest signal for an unseen dataset is how the *same network
-family* (:attr:`tapas.arch.Architecture.template_id`: the layers on any input size and
+family* (:attr:`tapas.core.arch.Architecture.template_id`: the layers on any input size and
 class count) ranked on the datasets it has already been trained on. Copying the nearest
 dataset's ranking scores 0.85-0.88 Kendall tau on NAS-Bench-201; TAP reads the same
 evidence as features and combines it with the architecture.
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from tapas.arch import Architecture
+from tapas.core.arch import Architecture
 
 HISTORY_DIM = 8
 #: Columns of :meth:`HistoryTable.features` that :func:`consensus` reads.

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from predictor.encoding import ENCODING_VERSION, STEP_DIM
-from tapas.errors import UnreadablePredictor
+from tapas.core.errors import UnreadablePredictor
 
 MAGIC = b"TAPMODEL\n"
 FORMAT_VERSION = 2

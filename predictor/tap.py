@@ -42,7 +42,7 @@ Fixed choices: the variants they were chosen over (absolute targets as in TAPAS,
 history features, an unweighted consensus, a level from the DCN alone) were ablations
 (docs/research/) and are gone from the code. Their hyper-parameters stay, each with the
 one value it can take, because a predictor's identity hashes every hyper-parameter
-(``tapas.pipeline.predictor_key``) and model files record them.
+(``tapas.app.pipeline.predictor_key``) and model files record them.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ from predictor.history import (
     geometry_of,
 )
 from predictor.trees import BoostedTrees, tree_features
-from tapas.arch import Architecture
+from tapas.core.arch import Architecture
 
 __all__ = ["CONTEXT_DIM", "NotFittedError", "TAPRegressor"]
 
@@ -118,7 +118,7 @@ def check_archs(archs: Sequence[Any], what: str = "archs") -> list[Architecture]
     for i, a in enumerate(out):
         if not isinstance(a, Architecture):
             raise TypeError(f"{what}[{i}] is a {type(a).__name__}, not an Architecture "
-                            "(convert with tapas.arch.load)")
+                            "(convert with tapas.core.arch.load)")
     return out
 
 
@@ -457,8 +457,8 @@ class TAPRegressor(BaseEstimator):
                              "of range")
 
     def _device(self) -> Any:
-        from tapas.config import get_settings
-        from tapas.device import resolve_device
+        from tapas.core.config import get_settings
+        from tapas.core.device import resolve_device
 
         return resolve_device(self.device or get_settings().device)
 

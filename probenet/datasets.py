@@ -50,8 +50,8 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from probenet.fingerprint import fingerprint as _fingerprint
-from tapas.errors import DatasetTooLarge as TooLarge
-from tapas.errors import InvalidDataset
+from tapas.core.errors import DatasetTooLarge as TooLarge
+from tapas.core.errors import InvalidDataset
 
 BUILTINS = ("digits", "mnist5k", "mnist1d", "cmnist", "photos")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -209,7 +209,7 @@ class DataLimits:
 
     @classmethod
     def from_settings(cls, settings: Any = None) -> DataLimits:
-        from tapas.config import get_settings
+        from tapas.core.config import get_settings
 
         s = settings or get_settings()
         return cls(int(s.max_dataset_mb * 2**20), int(s.max_dataset_samples),

@@ -59,9 +59,9 @@ import numpy as np
 
 from probenet.datasets import Dataset, stratified_folds, stratified_subsample
 from probenet.train import Recipe, train_tensors
-from tapas.config import get_settings
-from tapas.device import resolve_device
-from tapas.lazy import LazyImport
+from tapas.core.config import get_settings
+from tapas.core.device import resolve_device
+from tapas.core.lazy import LazyImport
 
 torch = LazyImport("torch")
 
@@ -298,7 +298,7 @@ def characterize(dataset: Dataset, *, stored: Any = None, seed: int = 0,
     fingerprint (an ``lde.DatasetRow``, or None); a DCN it holds for the same probe
     version, seed, epochs, sample cap and step budget is returned (``cached=True``)
     instead of probing again. ``force`` re-probes. Nothing is written: storing a new
-    result is the application's (``tapas.pipeline.Pipeline.characterize``)."""
+    result is the application's (``tapas.app.pipeline.Pipeline.characterize``)."""
     want = probe_settings(seed, epochs, max_samples, max_steps)
     rows = [] if stored is None or force else [stored]
     return reuse_or_probe(dataset, rows, want, device=device, progress=progress)

@@ -212,7 +212,7 @@ def fit_evaluate(module: nn.Module, train: Dataset, test: Dataset, recipe: Recip
     """
     import torch
 
-    from tapas.device import resolve_device
+    from tapas.core.device import resolve_device
 
     dev = device if isinstance(device, torch.device) else resolve_device(str(device))
     if train.input_shape != test.input_shape:

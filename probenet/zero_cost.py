@@ -35,7 +35,7 @@ from probenet.train import channel_stats
 if TYPE_CHECKING:
     import torch
 
-    from tapas.arch import Architecture
+    from tapas.core.arch import Architecture
 
 PROXIES = ("naswot", "synflow", "snip", "grad_norm")
 #: Images per mini-batch (the papers use 64-128).
@@ -129,7 +129,7 @@ def score_archs(archs: Sequence[Architecture], ds: Dataset, n: int = BATCH, seed
     initialised from ``seed``). Networks must match ``ds``'s input shape and classes."""
     import torch
 
-    from tapas.arch import to_module
+    from tapas.core.arch import to_module
 
     x, y = minibatch(ds, n, seed)
     out = {p: np.empty(len(archs)) for p in PROXIES}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from tapas.config import Settings
+    from tapas.core.config import Settings
 
 
 def create_app(settings: Settings | None = None, **kwargs: Any) -> FastAPI:

@@ -3,7 +3,7 @@
 The lifespan handler opens the database for writing (the running service is its only
 writer) and queues the default predictor; ``GET /health/ready`` turns 200 once that
 predictor is usable. Routers stay thin; the work happens in :mod:`service.state`,
-which calls :mod:`tapas.pipeline`.
+which calls :mod:`tapas.app.pipeline`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from service.body import freeze_long_lived
 from service.errors import install_error_handlers
 from service.state import ServiceState
-from tapas.config import Settings, get_settings
+from tapas.core.config import Settings, get_settings
 
 log = logging.getLogger("tapas.service")
 
@@ -27,11 +27,11 @@ log = logging.getLogger("tapas.service")
 def create_app(settings: Settings | None = None, *, train_default: bool = True,
                job_workers: int = 1, predictor_params: dict[str, Any] | None = None,
                min_experiments: int | None = None, torch_threads: int | None = 1) -> FastAPI:
-    """Build the service. ``settings`` default to :func:`tapas.config.get_settings`.
+    """Build the service. ``settings`` default to :func:`tapas.core.config.get_settings`.
 
     ``train_default=False`` skips loading the default predictor at startup (the app is
     ready once the database is open; predictors are then made on request).
-    ``predictor_params`` / ``min_experiments`` go to ``tapas.pipeline.Pipeline``
+    ``predictor_params`` / ``min_experiments`` go to ``tapas.app.pipeline.Pipeline``
     (estimator hyper-parameters; the adaptive DCN filter's minimum). ``torch_threads``:
     torch's intra-op threads while the app runs (None: leave torch's setting alone).
     """

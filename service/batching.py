@@ -5,7 +5,7 @@ Python-level loops whose cost hardly depends on the batch. Many clients sending 
 network each therefore used to cost a forward pass each, on threads that fought over
 the GIL (16 clients: 55 req/s at p99 577 ms on 2 cores). Here one scoring thread
 takes every request waiting when it is free and scores them with one forward pass per
-predictor (:meth:`tapas.pipeline.Pipeline.answer_many`, the one call that predicts):
+predictor (:meth:`tapas.app.pipeline.Pipeline.answer_many`, the one call that predicts):
 under load batches grow by themselves, and a lone request waits for nothing.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from tapas.types import Query
+from tapas.core.types import Query
 
 MAX_BATCH_NETWORKS = 2048
 """A batch stops growing at this many networks (a large request is scored alone)."""

@@ -4,7 +4,7 @@ Clients (and search loops) branch on ``code``; ``path`` points at the offending 
 e.g. ``body.archs[3].layers[2].kernel``. Bad input is always a 4xx; an unexpected
 failure is a 500 with code ``internal_error`` and no traceback in the body.
 
-The domain errors of every layer (:mod:`tapas.errors`) reach the answer through one
+The domain errors of every layer (:mod:`tapas.core.errors`) reach the answer through one
 table, :data:`HTTP_STATUS`, and one handler; routes and the service state raise them
 and never catch one to re-map it. :class:`APIError` is for what only HTTP knows (a
 body too large, a missing token, a server still starting).
@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tapas.errors import (
+from tapas.core.errors import (
     Conflict,
     DatasetTooLarge,
     Invalid,

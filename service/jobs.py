@@ -35,8 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tapas import errors
-from tapas.errors import Cancelled
+from tapas.core import errors
+from tapas.core.errors import Cancelled
 
 log = logging.getLogger("tapas.service")
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from tapas.config import MAX_CURVE_LEN, MAX_EPOCHS, MAX_HPARAMS_BYTES, SEED_RANGE
-from tapas.records import check_hparams
-from tapas.types import NETWORK_FIELDS, Answer, Prediction
+from tapas.core.config import MAX_CURVE_LEN, MAX_EPOCHS, MAX_HPARAMS_BYTES, SEED_RANGE
+from tapas.core.records import check_hparams
+from tapas.core.types import NETWORK_FIELDS, Answer, Prediction
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -249,15 +249,15 @@ def _doc(f: dataclasses.Field[Any]) -> str | None:
 
 
 _PREDICTION_HINTS = get_type_hints(Prediction)
-#: One network's result: :class:`tapas.types.Prediction`'s per-network fields by their wire
+#: One network's result: :class:`tapas.core.types.Prediction`'s per-network fields by their wire
 #: names (:meth:`Prediction.wire`), generated so that a new field is declared once.
 Score = create_model("Score", **{  # type: ignore[call-overload]
     f.metadata.get("wire", f.name): _wire_field(f, _PREDICTION_HINTS[f.name], _doc(f))
     for f in NETWORK_FIELDS})
 _ANSWER_HINTS = get_type_hints(Answer)
 _PREDICTION_DOCS = {f.name: _doc(f) for f in dataclasses.fields(Prediction)}
-#: The ``/v1/predict`` response: :class:`tapas.types.Answer`'s fields (:meth:`Answer.wire`),
-#: each described as the :class:`~tapas.types.Prediction` field of the same name, if any.
+#: The ``/v1/predict`` response: :class:`tapas.core.types.Answer`'s fields (:meth:`Answer.wire`),
+#: each described as the :class:`~tapas.core.types.Prediction` field of the same name, if any.
 PredictResponse = create_model("PredictResponse", predictor=(Predictor, ...), **{
     f.name: _wire_field(f, _ANSWER_HINTS[f.name], _PREDICTION_DOCS.get(f.name) or _doc(f))
     for f in dataclasses.fields(Answer) if f.name not in ("predictor", "predictions")},

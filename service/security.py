@@ -82,8 +82,8 @@ class RequestGuard:
         limit = int(self.limit_for(path, headers.get("content-type", "")))
         declared = headers.get("content-length", "")
         hint = (" (TAPAS_MAX_UPLOAD_MB)" if "multipart" in headers.get("content-type", "")
-                else " (TAPAS_MAX_BODY_MB); split it into smaller requests (tapas.client.Client "
-                "batches predict and ingest requests itself)")
+                else " (TAPAS_MAX_BODY_MB); split it into smaller requests "
+                "(tapas.app.client.Client batches predict and ingest requests itself)")
         too_big = APIError(413, "body_too_large", f"the request body exceeds the server's limit "
                            f"of {limit / 2**20:g} MiB{hint}", "body")
         if declared.isdigit() and int(declared) > limit:

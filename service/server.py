@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from service.security import check_bind
-from tapas.config import Settings
+from tapas.core.config import Settings
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None,

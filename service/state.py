@@ -1,11 +1,11 @@
-"""What the running service holds: the application (:class:`tapas.pipeline.Pipeline`)
+"""What the running service holds: the application (:class:`tapas.app.pipeline.Pipeline`)
 and the job runner.
 
-This is the only module of ``service`` that calls :mod:`tapas.pipeline`; routes call
+This is the only module of ``service`` that calls :mod:`tapas.app.pipeline`; routes call
 this. The pipeline opens the database once for writing when the app starts (DuckDB
 allows one writing process, so while the service runs it is the database's only
 writer); request threads and jobs share it. Which predictor answers a request is the
-pipeline's rule (:meth:`~tapas.pipeline.Pipeline.select`), the same for the CLI and the
+pipeline's rule (:meth:`~tapas.app.pipeline.Pipeline.select`), the same for the CLI and the
 in-process scorer.
 """
 
@@ -27,9 +27,17 @@ from service.batching import ScoreBatcher
 from service.body import freeze_long_lived
 from service.errors import APIError, to_api_error
 from service.jobs import JobContext, JobRunner
-from tapas.arch.cache import budgeted, sizeof
-from tapas.config import Settings
-from tapas.errors import (
+from tapas.app.pipeline import (
+    BUILTIN_DATASETS,
+    DataLimits,
+    LDEError,
+    Pipeline,
+    load_dataset,
+    verify_predictor,
+)
+from tapas.core.arch.cache import budgeted, sizeof
+from tapas.core.config import Settings
+from tapas.core.errors import (
     DatasetExists,
     DatasetNotFound,
     DcnPending,
@@ -41,15 +49,7 @@ from tapas.errors import (
     UnreadablePredictor,
     Unscorable,
 )
-from tapas.pipeline import (
-    BUILTIN_DATASETS,
-    DataLimits,
-    LDEError,
-    Pipeline,
-    load_dataset,
-    verify_predictor,
-)
-from tapas.types import (
+from tapas.core.types import (
     Answer,
     DatasetInfo,
     PredictorInfo,
@@ -252,7 +252,7 @@ class ServiceState:
 
     def target(self, *, dcn: float | None, dataset: str | None, num_classes: int | None,
                input_shape: Sequence[int] | None) -> Target:
-        """A request's target by the one rule (:func:`tapas.types.resolve_target`); errors
+        """A request's target by the one rule (:func:`tapas.core.types.resolve_target`); errors
         are 4xx naming the field (an unknown dataset 404, one without a DCN yet 409)."""
         def lookup(ident: str) -> DatasetInfo:
             return DatasetInfo.from_dict(self.dataset_dcn(ident, "body.dataset")[1])

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from tapas.config import SettingsError, get_settings
-from tapas.device import apply_threads
+from tapas.core.config import SettingsError, get_settings
+from tapas.core.device import apply_threads
 
 # The suite runs torch as every tapas command and pipeline does: the thread budget
 # (TAPAS_THREADS: one torch thread for the small models, idle OpenMP threads waiting
 # passively), applied here, before anything imports torch. Without it torch starts an
 # intra-op thread per core whose idle threads spin, and on a busy 2-core machine the
 # in-process trainings of the suite run several times slower. Tests of the budget itself
-# run in fresh interpreters without these variables (tests/tapas/test_device.py).
+# run in fresh interpreters without these variables (tests/tapas/core/test_device.py).
 with contextlib.suppress(SettingsError):  # bad TAPAS_* variables: their tests report them
     apply_threads()
 get_settings.cache_clear()  # the tests set their own TAPAS_* variables
@@ -25,7 +25,7 @@ get_settings.cache_clear()  # the tests set their own TAPAS_* variables
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 #: rows a workflow test's pipeline trains a predictor on, at most: a real one takes a
-#: balanced sample of up to 10,000 (``tapas.pipeline.MAX_TRAIN_ROWS``), and on the starter
+#: balanced sample of up to 10,000 (``tapas.app.pipeline.MAX_TRAIN_ROWS``), and on the starter
 #: data expanding and encoding those networks is most of a training
 SMALL_TRAIN_ROWS = 1000
 
@@ -41,7 +41,7 @@ def shared_data() -> Path:
 @pytest.fixture()
 def tapas_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An isolated TAPAS_HOME so tests never touch the user's database or models."""
-    from tapas.config import get_settings
+    from tapas.core.config import get_settings
 
     monkeypatch.setenv("TAPAS_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("TAPAS_DB_PATH", raising=False)
@@ -55,17 +55,17 @@ def tapas_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 def small_trainings(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process pipeline trainings on at most :data:`SMALL_TRAIN_ROWS` rows, for tests
     of a workflow (commands, registry, progress), not of the predictor's quality."""
-    monkeypatch.setattr("tapas.pipeline.MAX_TRAIN_ROWS", SMALL_TRAIN_ROWS)
+    monkeypatch.setattr("tapas.app.pipeline.MAX_TRAIN_ROWS", SMALL_TRAIN_ROWS)
 
 
 @pytest.fixture()
 def instant_retries(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """:mod:`tapas.client`'s back-off sleeps recorded instead of slept (the list returned),
+    """:mod:`tapas.app.client`'s back-off sleeps recorded instead of slept (the list returned),
     for tests of what a command says once its retries are spent on an address where
-    nothing listens; the back-off itself is tested in tests/tapas/test_client.py."""
+    nothing listens; the back-off itself is tested in tests/tapas/app/test_client.py."""
     import time
 
-    import tapas.client
+    import tapas.app.client
 
     slept: list[float] = []
 
@@ -77,7 +77,7 @@ def instant_retries(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         def sleep(seconds: float) -> None:
             slept.append(seconds)
 
-    monkeypatch.setattr(tapas.client, "time", _Clock())
+    monkeypatch.setattr(tapas.app.client, "time", _Clock())
     return slept
 
 
@@ -93,7 +93,7 @@ def _seed_from_one_copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
     import shutil
     import threading
 
-    from tapas.pipeline import Pipeline
+    from tapas.app.pipeline import Pipeline
 
     real = Pipeline._open_writable
     lock = threading.Lock()

@@ -53,7 +53,7 @@ def test_the_docs_have_the_examples_this_checks() -> None:
 @pytest.mark.parametrize("args", cheap_examples(), ids=lambda a: " ".join(a)[:60])
 def test_docs_example_runs_as_written(args: list[str], tapas_home: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from tapas.cli.main import app
+    from tapas.app.cli.main import app
 
     # ``net.json``: the IR that docs/data.md's "Architectures: the IR" shows
     (tmp_path / "net.json").write_text(_blocks("json", (IR_PAGE,))[0])
@@ -74,7 +74,7 @@ def _heredoc(name: str) -> list[str]:
 
 
 def test_the_records_the_docs_ingest_parse() -> None:
-    from tapas.types import parse_arch
+    from tapas.core.types import parse_arch
 
     for line in _heredoc("runs.jsonl"):
         rec: dict[str, Any] = json.loads(line)

@@ -3,13 +3,13 @@
 The folder holds an LDE export (see :mod:`lde.parquet_io`) of the benchmark's final
 *test* accuracies (200 epochs, mean over seeds) of all 15,625 cells on CIFAR-10,
 CIFAR-100 and ImageNet16-120: 46,875 experiments whose networks are stored by cell
-string (rebuilt with :func:`tapas.arch.from_nb201`). It is a derived table of
+string (rebuilt with :func:`tapas.core.arch.from_nb201`). It is a derived table of
 NATS-Bench (MIT licence, see ``NOTICE.md``), the one piece of shared data the package
 ships, so that a fresh install knows the CIFAR-sized networks most users score.
 
 Each dataset's DCN follows the reference-cell convention (``dcn_meta.method ==
 "reference-cell"``): the raw images are not shipped, so no probe can run on them and
-the DCN is the test accuracy of one fixed cell (:data:`tapas.arch.nb201.REFERENCE_CELL`),
+the DCN is the test accuracy of one fixed cell (:data:`tapas.core.arch.nb201.REFERENCE_CELL`),
 which is what a probe network measures. A user who has the images can replace it with
 the probe's value: ``tapas dcn IMAGES --as cifar10`` (``Pipeline.recharacterize``; the
 row's experiments stay, the replaced value is kept in ``dcn_meta["replaced"]``).
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lde.ingest import ingest_nb201
 from lde.store import IngestReport, Store
-from tapas.arch.nb201 import REFERENCE_CELL
+from tapas.core.arch.nb201 import REFERENCE_CELL
 
 NB201_DIR = Path(__file__).resolve().parent / "export"
 SOURCE = "nas-bench-201"

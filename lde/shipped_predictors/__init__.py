@@ -1,9 +1,9 @@
 """Predictors trained at release time on the default database, shipped with tapas.
 
 A new database holds the shipped data only (:mod:`lde.default_data`), so the predictor
-:meth:`tapas.pipeline.Pipeline.train` would train there for a DCN is known in advance: it
+:meth:`tapas.app.pipeline.Pipeline.train` would train there for a DCN is known in advance: it
 depends on the DCN's selection, the hyper-parameters and the code version alone
-(:func:`tapas.pipeline.predictor_key`). ``python -m tapas.release`` trains the predictors
+(:func:`tapas.app.pipeline.predictor_key`). ``python -m tapas.app.release`` trains the predictors
 of a grid of DCNs on a freshly seeded database and writes them here, so a new user's first
 answer is a DCN plus a lookup instead of a training run.
 
@@ -13,7 +13,7 @@ concatenated in the manifest's order, compressed as one xz stream whose window s
 several files, so what the files share (the LDE history every predictor trained without
 exclusions carries) is stored about once.
 
-:meth:`~tapas.pipeline.Pipeline` registers those whose id it computes itself on the new
+:meth:`~tapas.app.pipeline.Pipeline` registers those whose id it computes itself on the new
 database (a changed version, shipped table or hyper-parameter registers none of them:
 they are never used wrongly); a model file is unpacked into the model directory when
 first needed (:func:`unpack`), checked against the manifest's size and SHA-256. Only
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tapas.types import PredictorIdError, check_predictor_id, is_model_file_name
+from tapas.core.types import PredictorIdError, check_predictor_id, is_model_file_name
 
 SHIPPED_DIR = Path(__file__).resolve().parent
 MANIFEST = "manifest.json"

@@ -6,7 +6,7 @@ This folder is an LDE export (see :mod:`lde.parquet_io`): ``manifest.json``,
 (the exact command, the recipe, the time it took) and lists its numbers, which
 :func:`starter_stats` recomputes from the Parquet (a test keeps the two equal).
 
-:func:`seed_starter` merges it into a store; :class:`tapas.pipeline.Pipeline` calls
+:func:`seed_starter` merges it into a store; :class:`tapas.app.pipeline.Pipeline` calls
 it when it creates a new database, so the default database starts with real data.
 No torch here: reading Parquet needs only duckdb.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lde.store import IngestReport, Store
-from tapas.lazy import LazyImport
+from tapas.core.lazy import LazyImport
 
 duckdb = LazyImport("duckdb")
 stats = LazyImport("scipy.stats")
@@ -55,7 +55,7 @@ def starter_stats(directory: Path | None = None) -> dict[str, Any]:
     """The starter data's numbers, computed from the Parquet files themselves.
 
     Architectures count by *family* (the same layers on any input shape and class
-    count, :attr:`tapas.arch.Architecture.template_id`): "an architecture trained on
+    count, :attr:`tapas.core.arch.Architecture.template_id`): "an architecture trained on
     8 datasets" is one family with experiments on 8 datasets. Per dataset,
     ``seed_to_seed_kendall`` compares one run of each network with another
     (:func:`first_two_seeds`), ``label_kendall`` two independent labels, each the mean

@@ -13,7 +13,7 @@ from service.schemas import ErrorResponse
 from service.state import ServiceState
 
 M = TypeVar("M", bound=BaseModel)
-BATCH_HINT = ("split it into smaller requests (tapas.client.Client batches predict and "
+BATCH_HINT = ("split it into smaller requests (tapas.app.client.Client batches predict and "
               "ingest requests itself)")
 _DRAIN_EXTRA = 16 * 2**20
 """Bytes of an oversized body still read (and dropped) so the client sees the 413."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from service.routes import State, errors
 from service.schemas import Job, JobList
 from service.security import WriteAccess
-from tapas.errors import JobNotFound
+from tapas.core.errors import JobNotFound
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -14,7 +14,7 @@ from lde.selection import select_adaptive
 from predictor import TAPRegressor
 from predictor.metrics import kendall
 from predictor.table import load_nb201
-from tapas.arch import REFERENCE_CELL
+from tapas.core.arch import REFERENCE_CELL
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ def test_bench_predictor_small_table_is_a_clear_error(tmp_path: Path,
                                                       tapas_home: Path) -> None:
     import csv
 
-    from tests.tapas.cli.test_predictor import _table
+    from tests.tapas.app.cli.test_predictor import _table
 
     _table(tmp_path / "small.csv")
     r = bench(bp, "--table", str(tmp_path / "small.csv"))
@@ -44,7 +44,7 @@ def test_bench_predictor_small_table_is_a_clear_error(tmp_path: Path,
 
 def test_bench_predictor_scenario_n(tmp_path: Path, tapas_home: Path) -> None:
     """Scenario N (new families) runs from the CLI and reports TAP beside the baselines."""
-    from tests.tapas.cli.test_predictor import _table
+    from tests.tapas.app.cli.test_predictor import _table
 
     _table(tmp_path / "small.csv", n=40)
     r = bench(bp, "--table", str(tmp_path / "small.csv"), "--scenarios", "N",
@@ -84,7 +84,7 @@ def test_a_bad_setting_is_one_line_as_for_tapas() -> None:
 def test_tapas_bench_keeps_what_users_run() -> None:
     """The speed and health checks of an install stay ``tapas bench``; the research
     benches are ``python -m benchmarks.<name>`` only."""
-    from tapas.cli.main import bench_app
+    from tapas.app.cli.main import bench_app
 
     names = {c.name for c in bench_app.registered_commands}
     assert names == {"lde", "dcn", "first-prediction", "devices", "service"}

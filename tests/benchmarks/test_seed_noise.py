@@ -9,8 +9,8 @@ import pytest
 
 from benchmarks.seed_noise import parse_dataset, run
 from lde.starter import seed_to_seed_kendall
-from tapas.experiments import run_job
-from tapas.experiments.plan import starter_noise_plan
+from tapas.app.experiments import run_job
+from tapas.app.experiments.plan import starter_noise_plan
 
 BASE = "digits?per_class=40"
 VARIANT = "mnist5k?per_class=75&downsample=4 -> mnist5k?per_class=200&downsample=4@0.75"

@@ -13,7 +13,7 @@ def test_zero_cost_baselines_score_the_rows_scenario_c_scores() -> None:
     from benchmarks.zero_cost import zero_cost_baselines
     from predictor.metrics import kendall
     from predictor.table import Table
-    from tapas import spaces
+    from tapas.core import spaces
 
     names = {"a": "digits?per_class=20", "b": "digits?per_class=20&label_noise=0.3"}
     genos = spaces.sample_unique("chain", 5, seed=4)
@@ -50,7 +50,7 @@ def test_zero_cost_baselines_score_the_rows_scenario_c_scores() -> None:
 def test_the_starter_bench_reports_the_proxies_beside_the_other_baselines() -> None:
     from benchmarks.predictor import SCENARIO_KEYS, run_benchmark
     from predictor.table import Table
-    from tapas import spaces
+    from tapas.core import spaces
 
     names = {"a": "digits?per_class=20", "b": "digits?per_class=20&label_noise=0.3",
              "c": "digits?per_class=30"}

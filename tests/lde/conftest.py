@@ -11,7 +11,7 @@ import pytest
 
 def small_arch(width: int = 8, num_classes: int = 10, shape: tuple[int, int, int] = (3, 8, 8),
                kernel: int = 3) -> Any:
-    from tapas.arch import Architecture
+    from tapas.core.arch import Architecture
 
     return Architecture.from_dict({
         "input": {"shape": list(shape), "num_classes": num_classes},

@@ -134,7 +134,7 @@ def _small_nb201(shared_data: Path, tmp_path: Path, n: int = 40) -> Path:
 
 
 def test_nb201_table_with_malformed_rows(store: Store, shared_data: Path, tmp_path: Path) -> None:
-    from tapas.arch import from_nb201
+    from tapas.core.arch import from_nb201
 
     p = _small_nb201(shared_data, tmp_path)
     rep = ingest_nb201(store, p, dcn={"cifar10": 0.9, "cifar100": 0.6, "ImageNet16-120": 0.4})
@@ -265,7 +265,7 @@ def test_import_rejects_bad_rows(store: Store, shared_data: Path, tmp_path: Path
 def test_nb201_expansion_is_exact_and_parallel_safe() -> None:
     """The fast expansion equals fully built networks; worker processes give the same rows."""
     from lde.archs import arch_row, iter_nb201_rows
-    from tapas.arch import all_cells, from_nb201
+    from tapas.core.arch import all_cells, from_nb201
 
     cells = all_cells()[::1250][:12]
     configs = [(10, 32), (120, 16)]

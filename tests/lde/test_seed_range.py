@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from lde import ExperimentRecord, Store
 from service.schemas import ExperimentIn
-from tapas.config import SEED_RANGE
-from tapas.records import record_from_row
+from tapas.core.config import SEED_RANGE
+from tapas.core.records import record_from_row
 
 CELL = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 EDGES = [SEED_RANGE[0], SEED_RANGE[1], str(SEED_RANGE[1]), str(SEED_RANGE[0])]

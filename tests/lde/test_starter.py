@@ -39,7 +39,7 @@ def test_starter_meets_the_requirements(stats: dict) -> None:
     assert stats["experiments"] >= 4000
     assert stats["datasets"] >= 16
     assert stats["dcn_span"] >= 0.5
-    from tapas.experiments.plan import STARTER_V2_DATASETS
+    from tapas.app.experiments.plan import STARTER_V2_DATASETS
 
     for d in stats["per_dataset"]:  # v1: 8 datasets per network; v2: 60 networks on all 7
         assert d["families"] >= (60 if d["name"] in STARTER_V2_DATASETS else 150), d["name"]
@@ -80,7 +80,7 @@ def test_seeding_a_fresh_database(tmp_path: Path, stats: dict) -> None:
 
 @pytest.mark.real_seeding
 def test_pipeline_seeds_a_new_default_database(tapas_home: Path, stats: dict) -> None:
-    from tapas.pipeline import Pipeline
+    from tapas.app.pipeline import Pipeline
 
     n = stats["experiments"] + NB201_EXPERIMENTS
     with Pipeline() as app:
@@ -106,7 +106,7 @@ def test_shipped_nb201_results_carry_their_licence_and_reference_dcns() -> None:
     import duckdb
 
     from lde.nb201 import NB201_DIR, available
-    from tapas.arch.nb201 import REFERENCE_CELL
+    from tapas.core.arch.nb201 import REFERENCE_CELL
 
     assert available()
     notice = (NB201_DIR.parent / "NOTICE.md").read_text()

@@ -22,7 +22,7 @@ from tests.lde.conftest import CELLS, small_arch
 
 
 def test_schema_created_on_first_use(tapas_home: Path) -> None:
-    from tapas.config import get_settings
+    from tapas.core.config import get_settings
 
     path = get_settings().database
     assert not path.exists()
@@ -105,7 +105,7 @@ def test_datasets_upsert_lookup_and_dcn(store: Store) -> None:
 
 
 def test_architectures_bulk_add_and_rebuild(store: Store) -> None:
-    from tapas.arch import from_nb201
+    from tapas.core.arch import from_nb201
 
     archs = [small_arch(w) for w in range(4, 60)]
     assert store.add_architectures(archs) == len(archs)

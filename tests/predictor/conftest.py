@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tapas.arch import Architecture, all_cells, from_nb201
+from tapas.core.arch import Architecture, all_cells, from_nb201
 
 
 def chain_cnn(width: int, depth: int, num_classes: int = 10, size: int = 16) -> Architecture:

@@ -12,7 +12,7 @@ from sklearn.base import clone
 from benchmarks.baselines import FlopsBaseline, GBRBaseline, NearestDatasetBaseline, ParamsBaseline
 from predictor import NotFittedError, TAPRegressor
 from predictor.history import family_key
-from tapas.arch import from_nb201
+from tapas.core.arch import from_nb201
 
 FACTORIES: dict[str, Callable[[], Any]] = {
     "tap": lambda: TAPRegressor(hidden_size=8, embed_size=8, epochs=3, n_members=2,

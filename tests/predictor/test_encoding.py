@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from predictor.encoding import MAX_STEPS, STEP_DIM, encode_batch, layer_vectors, step_vectors
-from tapas.arch import Architecture, from_nb201
+from tapas.core.arch import Architecture, from_nb201
 
 
 def test_same_network_same_vector(mixed_archs: list[Architecture]) -> None:

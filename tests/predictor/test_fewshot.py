@@ -8,7 +8,7 @@ import pytest
 from predictor.fewshot import FewShotAdapter, family_zscores
 from predictor.history import HistoryTable
 from predictor.metrics import kendall
-from tapas.arch import from_nb201
+from tapas.core.arch import from_nb201
 
 CELLS = [f"|{a}~0|+|{b}~0|{c}~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
          for a in ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from predictor import ModelFileError, TAPRegressor
 from predictor.persist import MAGIC, _digest, read_header
-from tapas.types import PredictorIdError
+from tapas.core.types import PredictorIdError
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(hidden_size=8, embed_size=8, epochs=2, n_members=2, device="cpu")
@@ -81,7 +81,7 @@ def home(tmp_path: Path) -> Iterator[dict[str, Path]]:
 
 
 def pipeline(home: dict[str, Path], **kw: Any) -> Any:
-    from tapas.pipeline import Pipeline
+    from tapas.app.pipeline import Pipeline
 
     return Pipeline(home["db"], model_dir=home["models"], seed=False, **kw)
 
@@ -164,7 +164,7 @@ def test_a_legacy_row_naming_a_file_outside_is_never_read_or_deleted(
 
 # ------------------------------------------------------------------ existing ids
 def test_an_existing_id_needs_replace(home: dict[str, Path], models: Any) -> None:
-    from tapas.pipeline import PredictorExistsError
+    from tapas.app.pipeline import PredictorExistsError
 
     first = exported(models[0], home["root"] / "first.tap")
     second = exported(models[1], home["root"] / "second.tap")
@@ -199,7 +199,7 @@ def test_a_failed_import_changes_nothing(home: dict[str, Path], models: Any) -> 
         app.import_predictor(good)
         before_rows = registry_rows(home, app)
         before_file = (home["models"] / f"{PID}.tap").read_bytes()
-        from tapas.pipeline import LDEError
+        from tapas.app.pipeline import LDEError
 
         with pytest.raises(LDEError, match="must contain its dcn"):
             app.import_predictor(bad, replace=True)
@@ -317,7 +317,7 @@ import sys
 from pathlib import Path
 import torch  # noqa: F401  (imported before the baseline: its own memory is not the import's)
 import predictor.tap  # noqa: F401  (the estimator and scikit-learn load lazily; the same)
-from tapas.pipeline import ModelFileError, Pipeline
+from tapas.app.pipeline import ModelFileError, Pipeline
 
 def hwm() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -377,7 +377,7 @@ def test_a_real_export_still_round_trips(home: dict[str, Path], models: Any) -> 
 @pytest.fixture()
 def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Path]]:
     from lde import Store
-    from tapas.config import get_settings
+    from tapas.core.config import get_settings
 
     monkeypatch.setenv("TAPAS_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("TAPAS_DB_PATH", raising=False)
@@ -394,7 +394,7 @@ def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
 
 
 def tapas(*args: str) -> Any:
-    from tapas.cli.main import app
+    from tapas.app.cli.main import app
 
     return runner.invoke(app, list(args))
 
@@ -442,7 +442,7 @@ def test_http_refuses_a_traversal_id(home: dict[str, Path], models: Any) -> None
 
     from service import create_app
     from service.server import BackgroundServer
-    from tapas.config import Settings
+    from tapas.core.config import Settings
 
     with pipeline(home) as app:
         app.import_predictor(exported(models[0], home["root"] / "ok.tap"))
@@ -467,7 +467,7 @@ def test_cli_import_refuses_a_bad_file_before_creating_a_database(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models: Any) -> None:
     """Issue 36: a fresh home is not seeded (the whole shipped database) just to learn
     that the file is no exported predictor."""
-    from tapas.config import get_settings
+    from tapas.core.config import get_settings
 
     monkeypatch.setenv("TAPAS_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("TAPAS_DB_PATH", raising=False)

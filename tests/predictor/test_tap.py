@@ -11,7 +11,7 @@ import pytest
 
 from predictor import ModelFileError, NotFittedError, TAPRegressor, load, read_header
 from predictor.persist import MAGIC
-from tapas.config import get_settings
+from tapas.core.config import get_settings
 
 SMALL = dict(hidden_size=8, embed_size=8, epochs=4, n_members=3, device="cpu")
 

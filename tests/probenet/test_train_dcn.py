@@ -41,7 +41,7 @@ def test_fit_evaluate_learns_and_is_seeded():
 
 
 def test_fit_evaluate_trains_ir_networks(digits):
-    from tapas.arch import Architecture, to_module
+    from tapas.core.arch import Architecture, to_module
 
     arch = Architecture.from_dict({
         "input": {"shape": [1, 8, 8], "num_classes": 10},
@@ -83,7 +83,7 @@ def test_dcn_orders_easy_above_noisy_labels(digits):
 def test_cpu_path_when_cuda_absent(digits, monkeypatch, tapas_home):
     import torch
 
-    from tapas.config import get_settings
+    from tapas.core.config import get_settings
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert compute_dcn(digits, device="auto", epochs=1, max_samples=200).device == "cpu"
@@ -97,7 +97,7 @@ def test_cpu_path_when_cuda_absent(digits, monkeypatch, tapas_home):
 @pytest.mark.slow
 def test_characterize_caches_by_fingerprint_in_a_real_store(digits, tapas_home):
     """probenet computes and reuses what it is handed; the pipeline stores the new DCN."""
-    from tapas.pipeline import Pipeline
+    from tapas.app.pipeline import Pipeline
 
     with Pipeline() as app:
         info, first = app.characterize(digits, **FAST)
@@ -185,7 +185,7 @@ def test_dcn_budget_caps_the_work_and_spares_small_data(digits):
     assert 0.0 <= capped.dcn <= 1.0
     # the setting is the default budget
     from probenet.dcn import DEFAULT_MAX_STEPS
-    from tapas.config import Settings
+    from tapas.core.config import Settings
 
     assert Settings().probe_max_steps == DEFAULT_MAX_STEPS
 

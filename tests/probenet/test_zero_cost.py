@@ -92,7 +92,7 @@ def test_snip_and_grad_norm_of_a_softmax_classifier_in_closed_form() -> None:
 
 
 def test_score_archs_on_a_built_in_dataset() -> None:
-    from tapas import spaces
+    from tapas.core import spaces
 
     ds = load_dataset("digits?per_class=20")
     x, y = minibatch(ds, 40, seed=0)

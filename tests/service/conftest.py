@@ -28,7 +28,7 @@ EPOCHS = 5
 @pytest.fixture(scope="module")
 def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """TAPAS_* variables of the test server (module scope, restored afterwards)."""
-    from tapas.config import get_settings
+    from tapas.core.config import get_settings
 
     home = tmp_path_factory.mktemp("service") / "home"
     with pytest.MonkeyPatch.context() as mp:
@@ -66,7 +66,7 @@ def server(service_env: Path) -> Iterator[Any]:
     """A started server (ready: database open, default predictor loaded)."""
     from service import create_app
     from service.server import BackgroundServer
-    from tapas.config import get_settings
+    from tapas.core.config import get_settings
 
     settings = get_settings()
     # An empty database (created here, so the server does not seed the starter data): the
@@ -124,7 +124,7 @@ def train_accuracy(arch_dict: dict[str, Any], x: np.ndarray, y: np.ndarray,
     """Really train the network on 2/3 of the data; its held-out accuracy."""
     import torch
 
-    from tapas.arch import Architecture, to_module
+    from tapas.core.arch import Architecture, to_module
 
     torch.manual_seed(seed)
     threads = torch.get_num_threads()

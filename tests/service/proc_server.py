@@ -64,7 +64,7 @@ class ProcServer:
             from lde import Store
 
             Store(self.home / "lde.duckdb").close()
-        cmd = [sys.executable, "-m", "tapas.cli.main", "serve", "--port", str(self.port),
+        cmd = [sys.executable, "-m", "tapas.app.cli.main", "serve", "--port", str(self.port),
                "--log-level", "warning",
                "--default-predictor" if self.default_predictor else "--no-default-predictor"]
         with self.log.open("ab") as log:

@@ -10,11 +10,11 @@ import pytest
 
 from lde import Store
 from service.batching import ScoreBatcher
-from tapas.errors import NoPredictor, PredictorNotFound
-from tapas.pipeline import Pipeline
-from tapas.types import Query, parse_archs
+from tapas.app.pipeline import Pipeline
+from tapas.core.errors import NoPredictor, PredictorNotFound
+from tapas.core.types import Query, parse_archs
 from tests.lde.conftest import small_arch
-from tests.tapas.test_pipeline import SMALL, _dataset
+from tests.tapas.app.test_pipeline import SMALL, _dataset
 
 ARCHS = [small_arch(w, kernel=k) for w in (4, 8, 12, 16, 24) for k in (1, 3, 5)]
 

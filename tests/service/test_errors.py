@@ -7,14 +7,14 @@ import pytest
 
 from service.errors import to_api_error
 from service.jobs import QueueFull
-from tapas import errors
+from tapas.core import errors
 
 
 def _cases() -> list[tuple[BaseException, int, str]]:
     from lde.errors import DatasetConflict
     from predictor.persist import ModelFileError
     from probenet.datasets import DatasetError, DatasetTooLarge
-    from tapas.types import ArchListError, DcnPendingError, PredictorIdError, TargetError
+    from tapas.core.types import ArchListError, DcnPendingError, PredictorIdError, TargetError
 
     return [
         (errors.DatasetNotFound("no dataset 'x'"), 404, "dataset_not_found"),

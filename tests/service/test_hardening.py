@@ -365,7 +365,7 @@ def _ingest_cli(home: Path, *args: str) -> Any:
     env = {**os.environ, "TAPAS_HOME": str(home)}
     for k in ("TAPAS_DB_PATH", "TAPAS_MODEL_DIR", "TAPAS_API_TOKEN"):
         env.pop(k, None)
-    return subprocess.run([sys.executable, "-m", "tapas.cli.main", "ingest", *args, "--db",
+    return subprocess.run([sys.executable, "-m", "tapas.app.cli.main", "ingest", *args, "--db",
                            str(home / "lde.duckdb")], env=env, capture_output=True, text=True,
                           timeout=300)
 

@@ -180,7 +180,7 @@ def test_read_routes_and_predict_are_open(server: Any, scoring_dcn: float) -> No
 
 def test_predict_answers_the_keys_of_its_schema(server: Any, scoring_dcn: float) -> None:
     """The response's keys, each result's (``members`` only when asked for) and the
-    OpenAPI schema all come from ``tapas.types.Answer``/``Prediction``: ``latency_ms``,
+    OpenAPI schema all come from ``tapas.core.types.Answer``/``Prediction``: ``latency_ms``,
     declared there alone, is in all three."""
     r = httpx.post(server.url + "/v1/predict", json={"archs": [CELL], "dcn": scoring_dcn})
     out = r.json()
@@ -378,7 +378,7 @@ def test_concurrent_predict_and_ingest(server: Any, digits_experiments: dict,
 # ------------------------------------------------------------ tapas ingest --url
 def test_client_ingest_records(server: Any, uploaded_digits: dict,
                                digits_experiments: dict) -> None:
-    from tapas.client import Client, TapasConnectionError, TapasError
+    from tapas.app.client import Client, TapasConnectionError, TapasError
 
     name = uploaded_digits["dataset"]["id"]
     recs = digits_records(name, digits_experiments, "tests-remote")
@@ -404,7 +404,7 @@ def test_remote_post_file_names_lines(server: Any, uploaded_digits: dict,
     """What `tapas ingest --url URL FILE` runs: rejections name the file's lines."""
     import json
 
-    from tapas.client import Client
+    from tapas.app.client import Client
 
     name = uploaded_digits["dataset"]["id"]
     recs = digits_records(name, digits_experiments, "ignored")
@@ -426,7 +426,7 @@ def test_remote_post_file_names_the_line_of_a_non_finite_number(
         server: Any, uploaded_digits: dict, tmp_path: Any) -> None:
     """Issue 38: NaN/Infinity in one JSONL record rejects that line (naming the field);
     the file's other records still go in (it used to abort the whole file)."""
-    from tapas.client import Client
+    from tapas.app.client import Client
 
     name = uploaded_digits["dataset"]["id"]
     path = tmp_path / "nan.jsonl"

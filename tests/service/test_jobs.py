@@ -64,8 +64,8 @@ def test_training_cancelled_during_selection_ends_cancelled(tmp_path) -> None:  
     nothing is registered."""
     from lde import Store
     from service.state import ServiceState
-    from tapas.config import Settings
-    from tests.tapas.test_pipeline import SMALL, _dataset
+    from tapas.core.config import Settings
+    from tests.tapas.app.test_pipeline import SMALL, _dataset
 
     home = tmp_path / "home"
     home.mkdir()

@@ -16,7 +16,7 @@ from tests.service.test_startup import CELL, _seed, _start
 def test_copied_home_uses_its_own_model_files(tmp_path: Path,
                                               digits_experiments: dict) -> None:
     from lde import Store
-    from tapas.config import Settings
+    from tapas.core.config import Settings
 
     def settings(home: Path) -> Settings:
         return Settings(home=home, api_token="t", device="cpu", probe_epochs=1,
@@ -62,8 +62,8 @@ def test_memory_stays_within_the_cache_budget(tmp_path: Path,
     import random
 
     from lde import Store
-    from tapas.arch import all_cells
-    from tapas.pipeline import Pipeline
+    from tapas.app.pipeline import Pipeline
+    from tapas.core.arch import all_cells
     from tests.service.conftest import TINY_PREDICTOR
     from tests.service.proc_server import ProcServer, proc_kib
 

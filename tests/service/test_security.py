@@ -36,8 +36,8 @@ def test_background_server_refuses_0000_without_token(tapas_home: Path) -> None:
 def test_tapas_serve_refuses_0000_without_token(tapas_home: Path, token: str | None,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """No token, and an empty or blank one (issue 15: it passed the check), are refused."""
-    from tapas.cli.main import app
-    from tapas.config import get_settings
+    from tapas.app.cli.main import app
+    from tapas.core.config import get_settings
 
     if token is None:
         monkeypatch.delenv("TAPAS_API_TOKEN", raising=False)
@@ -56,7 +56,7 @@ def test_tapas_serve_reports_a_locked_database(tapas_home: Path,
     import subprocess
     import sys
 
-    from tapas.cli.main import app
+    from tapas.app.cli.main import app
 
     db = tapas_home / "held.duckdb"
     db.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ def _seed(db: Path, tmp: Path, exps: dict[str, Any]) -> float:
     """A database with the real digits subset (its DCN computed) and the measured runs."""
     import torch
 
-    from tapas.pipeline import Pipeline
+    from tapas.app.pipeline import Pipeline
 
     npz = tmp / "digits300.npz"
     npz.write_bytes(exps["npz"])
@@ -49,7 +49,7 @@ def _start(settings: Any) -> Any:
 def test_default_predictor_trained_then_reloaded(service_env: Path, tmp_path: Path,
                                                  digits_experiments: dict) -> None:
     from lde import Store
-    from tapas.config import get_settings
+    from tapas.core.config import get_settings
 
     settings = get_settings()
     Store(settings.database).close()  # exists: no starter seeding
@@ -94,11 +94,11 @@ def test_service_scorer_and_cli_answer_with_the_same_predictor(
     from typer.testing import CliRunner
 
     from lde import Store
-    from tapas.cli.main import app as cli
-    from tapas.client import Client, NoPredictor
-    from tapas.config import get_settings
-    from tapas.scorer import LocalScorer
-    from tapas.types import NoPredictorError
+    from tapas.app.cli.main import app as cli
+    from tapas.app.client import Client, NoPredictor
+    from tapas.app.scorer import LocalScorer
+    from tapas.core.config import get_settings
+    from tapas.core.types import NoPredictorError
 
     db = tmp_path / "one.duckdb"
     settings = get_settings().model_copy(update={"db_path": db})
@@ -189,8 +189,8 @@ def test_ready_before_the_default_predictor_and_answers_what_it_can(
     import threading
 
     from lde import Store
-    from tapas.config import get_settings
-    from tapas.pipeline import Pipeline
+    from tapas.app.pipeline import Pipeline
+    from tapas.core.config import get_settings
 
     db = tmp_path / "busy.duckdb"
     settings = get_settings().model_copy(update={"db_path": db})
@@ -240,10 +240,10 @@ def test_fresh_home_serves_the_shipped_default_predictor_at_once(
     from lde.shipped_predictors import entries
     from service import create_app
     from service.server import BackgroundServer
-    from tapas.config import get_settings
+    from tapas.core.config import get_settings
 
     if not entries():
-        pytest.fail("no shipped predictors in this installation (python -m tapas.release)")
+        pytest.fail("no shipped predictors in this installation (python -m tapas.app.release)")
     monkeypatch.setenv("TAPAS_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("TAPAS_DB_PATH", raising=False)
     monkeypatch.delenv("TAPAS_MODEL_DIR", raising=False)

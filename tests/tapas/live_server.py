@@ -26,8 +26,8 @@ def live_server(service_env: Path) -> Iterator[Any]:  # noqa: F811
     from lde.starter import available
     from service import create_app
     from service.server import BackgroundServer
-    from tapas.client import Client
-    from tapas.config import get_settings
+    from tapas.app.client import Client
+    from tapas.core.config import get_settings
 
     if not available():
         if not (SHARED_DATA / "nb201.csv").exists():
@@ -35,7 +35,7 @@ def live_server(service_env: Path) -> Iterator[Any]:  # noqa: F811
         build_nb201_lde(SHARED_DATA, get_settings().database)
     app = create_app(get_settings(), predictor_params=TINY, min_experiments=100)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("tapas.pipeline.MAX_TRAIN_ROWS", SMALL_TRAIN_ROWS)  # tiny trainings
+        mp.setattr("tapas.app.pipeline.MAX_TRAIN_ROWS", SMALL_TRAIN_ROWS)  # tiny trainings
         with BackgroundServer(app, token_set=True) as srv:
             with Client(srv.url) as c:
                 srv.ready_info = c.wait_ready(timeout=600)

@@ -1,0 +1,379 @@
+"""``tapas search`` (architecture search with the predictor), ``tapas rank`` (score a
+file of architectures once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from tapas.app.cli.common import (
+    FORMAT_HELP,
+    InputShapeOpt,
+    console,
+    emit,
+    err_console,
+    fail,
+    input_shape_arg,
+    plain,
+    progress_bar,
+    resolve_format,
+    result_caveats,
+)
+
+
+def _remote_dataset(client: Any, spec: str, quiet: bool) -> str:
+    """The stored dataset called ``spec`` on the server, characterised there if needed."""
+    from tapas.core.errors import DatasetNotFound
+
+    try:
+        return client.dataset(spec).name
+    except DatasetNotFound:
+        pass
+    path = Path(spec)
+    kind = "file" if path.suffix.lower() == ".npz" and path.is_file() else "spec"
+    if not quiet:
+        err_console.print(f"characterising {spec} on the server ...", highlight=False)
+    info = (client.characterize(file=path) if kind == "file"
+            else client.characterize(spec=spec))
+    return info.name
+
+
+def _local_dataset(scorer: Any, spec: str, quiet: bool, bar: Any = None, task: Any = None
+                   ) -> str:
+    """The stored dataset ``spec``, characterised here if needed, its ProbeNet epochs on
+    ``bar`` (a log shows them too: :func:`~tapas.app.cli.common.progress_bar`)."""
+    info = scorer.pipeline.dataset(spec)
+    if info is not None and info.dcn is not None:
+        return info.name
+    if not quiet:
+        err_console.print(f"characterising {spec} (computing its DCN) ...", highlight=False)
+    progress = None
+    if bar is not None:
+        label = f"characterising {spec} (ProbeNet epochs)"
+        bar.update(task, description=label, completed=0, total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+    info, _ = scorer.pipeline.characterize(spec, progress=progress)
+    return info.name
+
+
+def _open_scorer(url: str | None, token: str | None, quiet: bool = False) -> Any:
+    """The HTTP client for ``--url``, else the in-process scorer on the local database."""
+    if url:
+        from tapas.app.client import Client
+
+        try:
+            return Client(url, token)
+        except ValueError as e:
+            fail(str(e))
+    from tapas.app.pipeline import LDEError
+    from tapas.app.scorer import LocalScorer
+
+    scorer = LocalScorer()
+    if not quiet and not scorer.pipeline.database.exists():
+        err_console.print(f"creating the experiment database {scorer.pipeline.database} with "
+                          "the shipped data (once) ...", highlight=False)
+    try:
+        scorer.pipeline.open()  # a locked database fails cleanly here
+    except LDEError as e:
+        fail(f"{e} (while a service holds the database, score through it with --url)")
+    return scorer
+
+
+def train_with_progress(scorer: Any, bar: Any, task: Any, **target: Any) -> Any:
+    """``scorer.train_predictor(**target)`` with its training shown on ``bar``: epochs in
+    process, the job's progress and message through a service."""
+    from tapas.app.client import Client
+
+    bar.update(task, description="loading or training the predictor", total=None)
+    if isinstance(scorer, Client):
+        def on_job(job: Any) -> None:
+            bar.update(task, description=job.message or "training the predictor (service)",
+                       completed=round(100 * job.progress), total=100)
+
+        return scorer.train_predictor(progress=on_job, **target)
+
+    def on_epoch(epoch: int, epochs: int) -> None:
+        bar.update(task, description="training the predictor (epochs)", completed=epoch,
+                   total=epochs)
+
+    return scorer.train_predictor(progress=on_epoch, **target)
+
+
+def _prepare_target(scorer: Any, bar: Any, task: Any, *, url: str | None, dataset: str | None,
+                    dcn: float | None, quiet: bool, train: bool) -> dict[str, Any]:
+    """``{"dataset": name}`` (the dataset on the server at ``url``, else the local one,
+    characterised if needed) or ``{"dcn": dcn}``; with ``train``, its predictor trained."""
+    if dataset is not None:
+        name = (_remote_dataset(scorer, dataset, quiet) if url
+                else _local_dataset(scorer, dataset, quiet, bar, task))
+        target: dict[str, Any] = {"dataset": name}
+    else:
+        target = {"dcn": dcn}
+    if train:
+        info = train_with_progress(scorer, bar, task, **target)
+        prov = (info.get("provenance") if isinstance(info, dict)
+                else getattr(info, "provenance", None)) or {}
+        if not quiet and prov.get("origin") == "shipped":
+            pid = info["id"] if isinstance(info, dict) else info.id
+            bar.console.print(f"predictor {pid}: shipped with tapas (trained at release on "
+                              "the default database, the same model a training here would "
+                              "give), nothing trained", highlight=False)
+    return target
+
+
+def _print_result(res: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = res.target
+    tgt = (f"dataset {escape(t.dataset)}" if t.dataset else f"DCN {t.dcn:.4f}") + (
+        f", {t.num_classes} classes, input {'x'.join(map(str, t.input_shape))}")
+    table = Table(title=f"{res.strategy} on {res.space}: best of {res.queries} predictor "
+                  f"queries ({tgt})", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("architecture", overflow="fold")
+    table.add_column("predicted acc.", justify="right")
+    table.add_column(f"{res.best[0].coverage:.0%} interval", justify="right")
+    table.add_column("spread", justify="right")
+    table.add_column("query", justify="right")
+    for i, c in enumerate(res.best, 1):
+        table.add_row(str(i), plain(c.label), f"{c.mean:.4f}", f"[{c.lower:.4f}, {c.upper:.4f}]",
+                      f"{c.spread:.4f}", str(c.query))
+    console.print(table)
+    console.print(f"seed {res.seed}, {res.seconds:.2f} s, stop: {res.stop}, predictor "
+                  f"{', '.join(res.predictors)}", highlight=False)
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    """Add ``search`` and ``rank`` to ``app`` (their benchmark is ``python -m
+    benchmarks.search``)."""
+    app.command("rank")(rank_cmd)
+
+    @app.command("search")
+    def search_cmd(
+        dataset: str = typer.Option(None, "--dataset", "-d", help="Target dataset: a stored "
+                                    "name/id, a built-in spec (digits, mnist1d?label_noise=0.2)"
+                                    " or an .npz file; characterised first if needed."),
+        dcn: float = typer.Option(None, "--dcn", min=0.0, max=1.0,
+                                  help="Target DCN instead of a dataset."),
+        space: str = typer.Option("nb201", "--space", "-s",
+                                  help="Search space: nb201 (NAS-Bench-201 cells), chain "
+                                       "(chain CNNs), nb201-small, darts (DARTS / "
+                                       "NAS-Bench-301 cells) or nb101 (NAS-Bench-101)."),
+        budget: int = typer.Option(1000, "--budget", "-b", min=1, max=10_000_000,
+                                   help="Predictor queries (distinct architectures scored)."),
+        strategy: str = typer.Option("rea", help="rea (regularized evolution), random, or "
+                                     "thompson (BANANAS-style Thompson sampling on the "
+                                     "ensemble)."),
+        seed: int = typer.Option(0, min=0, help="Seed of the search."),
+        population: int = typer.Option(50, min=2, help="REA population size (thompson: "
+                                       "random architectures scored first)."),
+        parents: int = typer.Option(10, min=1, help="thompson: sampled parents per round."),
+        sample_size: int = typer.Option(10, min=1, help="REA tournament size."),
+        batch_size: int = typer.Option(None, min=1, help="Architectures scored per call "
+                                       "(default 100 for random, else 10)."),
+        objective: str = typer.Option("mean", help="Maximise the predicted mean, the "
+                                      "interval's lower/upper bound (clipped to [0, 1]), or "
+                                      "ucb: mean + spread of the ensemble (never clipped)."),
+        top: int = typer.Option(10, min=1, max=1000, help="How many best architectures to list."),
+        num_classes: int = typer.Option(None, min=2, help="Classes of the networks (with "
+                                        "--dcn; default 10)."),
+        input_shape: InputShapeOpt = None,
+        url: str = typer.Option(None, "--url", help="Score through this tapas service "
+                                "(default: in process, with the local database)."),
+        predictor: str = typer.Option(None, "--predictor", "-p", help="Pin a registered "
+                                      "predictor by id (tapas predictor list): the same "
+                                      "answers whatever is trained meanwhile."),
+        token: str = typer.Option(None, "--token", envvar="TAPAS_API_TOKEN",
+                                  help="Bearer token for the service's write routes."),
+        out: Path = typer.Option(None, "--out", "-o", help="Save the result: .json or "
+                                 ".parquet load back with SearchResult.load; .csv holds the "
+                                 "table of best architectures."),
+        fmt: str = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+        plot: Path = typer.Option(None, "--plot", help="Draw best-so-far and every query's "
+                                  "prediction into this PNG."),
+        json_out: bool = typer.Option(False, "--json", help="Print one JSON object "
+                                      "(= --format json)."),
+    ) -> None:
+        """Search architectures with the predictor instead of training them."""
+        from tapas.app.search import OBJECTIVES, SPACES, STRATEGIES
+
+        if (dataset is None) == (dcn is None):
+            fail("give exactly one of --dataset and --dcn")
+        if space not in SPACES:
+            fail(f"--space must be one of {', '.join(SPACES)}, got {space!r}")
+        if strategy not in STRATEGIES:
+            fail(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        if objective not in OBJECTIVES:
+            fail(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+        if strategy == "rea" and sample_size > population:
+            fail(f"--sample-size ({sample_size}) cannot exceed --population ({population})")
+        shape = input_shape_arg(input_shape)
+        dest = resolve_format(fmt, out, json_out)
+        quiet = dest.quiet
+        if plot is not None and (plot.is_dir() or plot.suffix.lower() != ".png"):
+            fail(f"--plot needs a .png file name, got {plot}")
+        kw: dict[str, Any] = {"budget": budget, "seed": seed, "objective": objective,
+                              "top_k": top, "num_classes": num_classes, "input_shape": shape,
+                              "batch_size": batch_size or (100 if strategy == "random" else 10)}
+        if strategy == "rea":
+            kw.update(population=population, sample_size=sample_size)
+        elif strategy == "thompson":
+            kw.update(population=population, parents=parents)
+
+        scorer = _open_scorer(url, token, quiet)
+        try:
+            with progress_bar(quiet) as bar:
+                task = bar.add_task("preparing", total=None)
+                kw.update(_prepare_target(scorer, bar, task, url=url, dataset=dataset,
+                                          dcn=dcn, quiet=quiet, train=predictor is None))
+
+                def progress(done: int, total: int, best: float) -> None:
+                    bar.update(task, description=f"{strategy}: best {best:.4f}",
+                               completed=done, total=total)
+
+                from tapas.app.search import Pinned
+
+                res = STRATEGIES[strategy](Pinned(scorer, predictor) if predictor else scorer,
+                                           space, progress=progress, **kw)
+        except ValueError as e:  # not only domain errors (those exit from the root command)
+            fail(str(e))
+        finally:
+            scorer.close()
+        if plot is not None:
+            from tapas.app.search.plot import plot_search
+
+            plot_search(res, plot)
+            if not quiet:
+                err_console.print(f"plot saved to {plot}", highlight=False)
+        rows = res.rows()
+        emit(dest, obj=res.to_dict(), rows=rows, table=lambda: _print_result(res))
+        result_caveats(rows)
+
+
+def read_archs(path: Path) -> tuple[list[str], list[Any]]:
+    """Architectures to rank: a folder of IR ``.json`` files, a JSONL of IR objects (one a
+    line), or a text file of NAS-Bench-201 cell strings (one a line; ``#`` comments).
+    Returns (labels, architectures); errors name the file and line."""
+    import json
+
+    from tapas.core.arch import ArchError, Architecture, is_nb201_string
+
+    labels: list[str] = []
+    archs: list[Any] = []
+    if path.is_dir():
+        files = sorted(path.glob("*.json"))
+        if not files:
+            fail(f"{path}: a folder without .json IR files")
+        for f in files:
+            try:
+                archs.append(Architecture.from_json(f.read_text()))
+            except (ArchError, ValueError, OSError, UnicodeDecodeError) as e:
+                fail(f"{f}: {e}")
+            labels.append(f.name)
+        return labels, archs
+    if not path.is_file():
+        fail(f"--archs {path}: no such file or folder")
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"cannot read {path}: {e}")
+    for n, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            if text.startswith("{"):
+                a = Architecture.from_dict(json.loads(text))
+                archs.append(a)
+                labels.append(f"{path.name}:{n}")
+            elif is_nb201_string(text):
+                archs.append(text)
+                labels.append(text)
+            else:
+                raise ArchError("neither a NAS-Bench-201 cell string nor a JSON IR object")
+        except (ArchError, ValueError) as e:
+            fail(f"{path}:{n}: {e}")
+    if not archs:
+        fail(f"{path}: no architectures (one cell string or JSON IR object per line)")
+    return labels, archs
+
+
+def rank_cmd(
+    dataset: str = typer.Option(None, "--dataset", "-d", help="Target dataset (stored name/id, "
+                                "built-in spec or .npz); characterised first if needed."),
+    dcn: float = typer.Option(None, "--dcn", min=0.0, max=1.0,
+                              help="Target DCN instead of a dataset."),
+    archs: Path = typer.Option(..., "--archs", "-a", help="A text file of cell strings, a "
+                               "JSONL of IR objects, or a folder of IR .json files."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write every ranked architecture "
+                             "(.parquet, .csv or .json)."),
+    fmt: str = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    top: int = typer.Option(20, min=1, help="Rows shown in the table (files get all)."),
+    num_classes: int = typer.Option(None, min=2, help="Classes for cell strings (default: "
+                                    "the dataset's, else 10)."),
+    input_shape: InputShapeOpt = None,
+    url: str = typer.Option(None, "--url", help="Score through this tapas service."),
+    token: str = typer.Option(None, "--token", envvar="TAPAS_API_TOKEN",
+                              help="Bearer token for the service's write routes."),
+    predictor: str = typer.Option(None, "--predictor", "-p", help="Pin a registered "
+                                  "predictor by id (tapas predictor list)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Score a file of architectures once and rank them by predicted accuracy."""
+    from rich.table import Table
+
+    if (dataset is None) == (dcn is None):
+        fail("give exactly one of --dataset and --dcn")
+    dest = resolve_format(fmt, out, json_out)
+    quiet = dest.quiet
+    shape = input_shape_arg(input_shape)
+    labels, items = read_archs(archs)
+    scorer = _open_scorer(url, token, quiet)
+    preds: list[Any] = []
+    try:
+        with progress_bar(quiet) as bar:
+            task = bar.add_task("preparing", total=None)
+            target = _prepare_target(scorer, bar, task, url=url, dataset=dataset, dcn=dcn,
+                                     quiet=quiet, train=predictor is None)
+            bar.update(task, description="scoring", total=len(items), completed=0)
+            step = 2_000
+            pin = {} if predictor is None else {"predictor": predictor}
+            for start in range(0, len(items), step):
+                preds += scorer.predict(items[start:start + step], num_classes=num_classes,
+                                        input_shape=shape, **target, **pin)
+                bar.update(task, completed=min(start + step, len(items)))
+    except ValueError as e:  # not only domain errors (those exit from the root command)
+        fail(str(e))
+    finally:
+        scorer.close()
+    order = sorted(range(len(preds)), key=lambda i: (-preds[i].mean, i))
+    rows = [{"rank": r, "arch": labels[i], **preds[i].row()} for r, i in enumerate(order, 1)]
+    pid = preds[0].predictor if preds else predictor
+    obj = {"target": target, "predictor": pid, "dcn": preds[0].dcn if preds else dcn,
+           "coverage": preds[0].coverage if preds else None, "source": str(archs),
+           "results": rows}
+
+    def table() -> None:
+        t = Table(title=f"{len(rows)} architectures from {archs} ranked by predicted "
+                  f"accuracy ({next(iter(target.values()))}, predictor {pid})",
+                  title_justify="left")
+        for col in ("rank", "architecture", "mean", "interval", "spread", "in_domain"):
+            t.add_column(col, justify="left" if col == "architecture" else "right",
+                         overflow="fold" if col == "architecture" else "ellipsis")
+        for r in rows[:top]:
+            t.add_row(str(r["rank"]), plain(r["arch"]), f"{r['mean']:.4f}",
+                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", f"{r['spread']:.4f}",
+                      "yes" if r["in_domain"] else "[yellow]no[/]")
+        console.print(t)
+        if len(rows) > top:
+            console.print(f"... {len(rows) - top} more (--top, or --out FILE for all)",
+                          highlight=False)
+
+    emit(dest, obj=obj, rows=rows, table=table)
+    result_caveats(rows)

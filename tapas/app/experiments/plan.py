@@ -1,0 +1,196 @@
+"""Planning: which architectures train on which datasets, and the starter preset.
+
+:func:`plan_jobs` samples distinct genotypes from each search space (seeded) and
+gives each one ``datasets_per_arch`` of the datasets it fits, always picking the
+least-used datasets so every dataset gets about the same number of runs. Giving one
+genotype several datasets of different difficulty is what lets the predictor learn
+how one architecture's accuracy moves with the DCN. Jobs are ordered architecture by
+architecture, so a run stopped half-way has complete rows of datasets for the
+architectures it did.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tapas.app.experiments.jobs import Job, dataset_info
+from tapas.core.spaces import DictSpace, genotype_key, get_space, sample_unique, space_of
+
+STARTER_SOURCE = "tapas-starter-v1"
+
+#: The recipe of every starter run (fields of :class:`probenet.train.Recipe`): short,
+#: fixed and identical for every architecture and dataset.
+STARTER_RECIPE: dict[str, Any] = {
+    "epochs": 4, "batch_size": 64, "lr": 0.01, "optimizer": "adamw", "momentum": 0.9,
+    "weight_decay": 5e-4, "schedule": "onecycle", "augmentation": "none",
+    "label_smoothing": 0.0, "standardize": True,
+}
+
+#: Built-in datasets and variants of graded difficulty (specs for probenet.load_dataset).
+#: Each is capped at a few hundred images per class so a run takes about a second on
+#: one core; 8x8 digits and 4x4 MNIST also fit the NAS-Bench-201 skeleton. Four entries
+#: replaced datasets on which networks barely separate (three- and four-class subsets,
+#: 1-D signals with label noise or five classes), chosen by their four-seed label's
+#: reproducibility (``lde/starter/DATA_CARD.md``); each takes the place of one that fits
+#: the same search spaces, so every network keeps its datasets' positions in the plan.
+STARTER_DATASETS: tuple[str, ...] = (
+    "digits?per_class=75",
+    "digits?per_class=40",
+    "digits?per_class=75&label_noise=0.2",
+    "digits?per_class=75&label_noise=0.45",
+    "digits?per_class=75&pixel_noise=0.35",
+    "digits?per_class=75&occlude=0.5",
+    "digits?per_class=75&pixel_noise=0.5",
+    "digits?per_class=75&pixel_noise=0.25&label_noise=0.3",
+    "mnist5k?per_class=75&downsample=4",
+    "mnist5k?per_class=75&downsample=4&label_noise=0.3",
+    "mnist5k?per_class=75&downsample=4&occlude=0.4",
+    "mnist5k?per_class=75&downsample=4&pixel_noise=0.3",
+    "mnist5k?per_class=75&downsample=4&occlude=0.3&label_noise=0.2",
+    "mnist5k?per_class=100&downsample=7",
+    "mnist1d?per_class=75",
+    "mnist1d?per_class=120",
+    "mnist5k?per_class=75&downsample=4&label_noise=0.5",
+    "mnist5k?per_class=75&resize=10&pixel_noise=0.2",
+)
+
+#: Architectures sampled per space for the starter data, and datasets per architecture.
+STARTER_SPACES: dict[str, int] = {"chain": 480, "nb201-small": 30}
+STARTER_DATASETS_PER_ARCH = 8
+STARTER_SEED = 0
+STARTER_TEST_FRACTION = 1 / 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Jobs plus what the planner learned about the datasets."""
+
+    jobs: list[Job]
+    datasets: dict[str, dict[str, Any]]
+    """spec -> name, fingerprint, n_samples, num_classes, input_shape."""
+
+    def summary(self) -> dict[str, Any]:
+        per_ds = Counter(j.dataset for j in self.jobs)
+        per_space = Counter(space_of(j.genotype).name for j in self.jobs)
+        archs = {genotype_key(j.genotype) for j in self.jobs}
+        per_arch = Counter(genotype_key(j.genotype) for j in self.jobs)
+        return {"jobs": len(self.jobs), "architectures": len(archs),
+                "datasets": len(per_ds), "per_dataset": dict(per_ds),
+                "per_space": dict(per_space),
+                "archs_on_8_or_more_datasets": sum(1 for n in per_arch.values() if n >= 8)}
+
+
+
+
+def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch: int,
+              recipe: dict[str, Any], seed: int = 0, test_fraction: float = STARTER_TEST_FRACTION,
+              split_seed: int = 0, train_seed: int = 0,
+              source: str = "tapas-experiments") -> Plan:
+    """Sample ``spaces[name]`` distinct genotypes per space and spread them over
+    ``datasets`` (each genotype on ``datasets_per_arch`` compatible datasets)."""
+    from probenet.train import Recipe
+
+    if not datasets:
+        raise ValueError("no datasets given")
+    if datasets_per_arch < 1:
+        raise ValueError(f"datasets_per_arch must be >= 1, got {datasets_per_arch}")
+    Recipe(**recipe)  # validates the recipe before any work
+    infos = {d: dataset_info(d) for d in dict.fromkeys(datasets)}
+    rng = random.Random(seed)
+    genotypes: list[dict[str, Any]] = []
+    for i, (name, n) in enumerate(spaces.items()):
+        if not isinstance(get_space(name), DictSpace):
+            raise ValueError(f"experiments store a space's genotypes as JSON objects, which the "
+                             f"{name!r} space has not (its genotypes are cell strings); the "
+                             "starter data's NAS-Bench-201 networks are the 'nb201-small' space")
+        if not any(get_space(name).fits(tuple(v["input_shape"])) for v in infos.values()):
+            raise ValueError(f"search space {name!r} fits none of the datasets "
+                             f"({', '.join(infos)})")
+        genotypes += sample_unique(name, n, seed * 1000 + i)
+    rng.shuffle(genotypes)
+    load: Counter[str] = Counter()
+    jobs: list[Job] = []
+    for g in genotypes:
+        space = space_of(g)
+        fits = [d for d in infos if space.fits(tuple(infos[d]["input_shape"]))]
+        rng.shuffle(fits)
+        fits.sort(key=lambda d: load[d])  # stable: random among the least used
+        for d in sorted(fits[:datasets_per_arch], key=list(infos).index):
+            load[d] += 1
+            jobs.append(Job(genotype=g, dataset=d, recipe=dict(recipe), seed=train_seed,
+                            test_fraction=test_fraction, split_seed=split_seed, source=source))
+    return Plan(jobs, infos)
+
+
+#: Seeds of every starter network on every dataset: each run is stored as its own
+#: experiment, and a network's label is their mean
+#: (:meth:`lde.rows.ExperimentSet.mean_over_seeds`). One seed's ranking of networks of
+#: similar accuracy is mostly noise (seed-to-seed Kendall tau 0.74); the mean of four
+#: ranks them reproducibly (``lde/starter/DATA_CARD.md``).
+STARTER_SEEDS: tuple[int, ...] = (0, 1, 2, 3)
+#: Networks per starter dataset trained with four seeds more (:data:`NOISE_SEEDS`): two
+#: independent four-seed labels of the same networks measure how reproducible a label is.
+NOISE_NETWORKS_PER_DATASET = 60
+NOISE_SEEDS: tuple[int, ...] = (4, 5, 6, 7)
+
+
+def _with_seeds(plan: Plan, seeds: Sequence[int]) -> Plan:
+    """Every job once per seed, a network's seeds together (a run stopped half-way still
+    holds complete labels)."""
+    from dataclasses import replace
+
+    return Plan([replace(j, seed=s) for j in plan.jobs for s in seeds], plan.datasets)
+
+
+def _v1_plan() -> Plan:
+    return plan_jobs(STARTER_DATASETS, STARTER_SPACES, STARTER_DATASETS_PER_ARCH,
+                     STARTER_RECIPE, seed=STARTER_SEED, source=STARTER_SOURCE)
+
+
+def starter_plan(seeds: Sequence[int] = STARTER_SEEDS) -> Plan:
+    """The exact plan behind the shipped starter v1 data (``--preset starter``)."""
+    return _with_seeds(_v1_plan(), seeds)
+
+
+def starter_noise_plan(per_dataset: int = NOISE_NETWORKS_PER_DATASET,
+                       seeds: Sequence[int] = NOISE_SEEDS) -> Plan:
+    """The first ``per_dataset`` v1 networks of every dataset (plan order), trained with
+    ``seeds`` (``--preset starter-noise``): with :data:`STARTER_SEEDS` they give two
+    independent four-seed labels, the most any predictor can score against one."""
+    base = _v1_plan()
+    taken: Counter[str] = Counter()
+    jobs = []
+    for j in base.jobs:
+        if taken[j.dataset] < per_dataset:
+            taken[j.dataset] += 1
+            jobs.append(j)
+    return _with_seeds(Plan(jobs, base.datasets), seeds)
+
+
+STARTER_V2_SOURCE = "tapas-starter-v2"  # the tag lde.starter.STARTER_V2_SOURCE names
+
+#: Starter v2 adds the input sizes of real NAS work: 16x16 and 28x28 grayscale and
+#: 32x32 RGB. Longer than v1 (6 epochs, 100-200 images per class).
+STARTER_V2_RECIPE: dict[str, Any] = dict(STARTER_RECIPE, epochs=6)
+STARTER_V2_DATASETS: tuple[str, ...] = (
+    "mnist5k?per_class=200&resize=16",
+    "mnist5k?per_class=200&resize=16&label_noise=0.4",
+    "mnist5k?per_class=120&resize=16&occlude=0.5&pixel_noise=0.3",
+    "mnist5k?per_class=100",
+    "mnist5k?per_class=100&occlude=0.4&pixel_noise=0.5",
+    "cmnist?per_class=150",
+    "photos?per_class=100",
+)
+STARTER_V2_SPACES: dict[str, int] = {"chain": 48, "nb201-small": 12}
+
+
+def starter_v2_plan(seeds: Sequence[int] = STARTER_SEEDS) -> Plan:
+    """Starter v2 (``--preset starter-v2``): every sampled network on every v2 dataset,
+    once per seed."""
+    return _with_seeds(plan_jobs(STARTER_V2_DATASETS, STARTER_V2_SPACES,
+                                 len(STARTER_V2_DATASETS), STARTER_V2_RECIPE,
+                                 seed=STARTER_SEED + 2, source=STARTER_V2_SOURCE), seeds)
