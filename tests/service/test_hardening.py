@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from benchmarks.soak import bomb, npy_zip
-from tests.service.conftest import digits_npz
+from tests.service.conftest import digits_npz, wait_job
 from tests.service.proc_server import AUTH, ProcServer, proc_kib
 
 GIB_KIB = 2**20
@@ -54,16 +54,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcServer]:
 def client(srv: ProcServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=srv.url, headers=AUTH, timeout=120) as c:
         yield c
-
-
-def wait_job(client: httpx.Client, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["state"] not in ("queued", "running"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish within {timeout} s")
 
 
 def upload(client: httpx.Client, data: bytes, name: str | None = None,
