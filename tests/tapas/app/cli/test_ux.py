@@ -487,7 +487,9 @@ def test_client_only_install_scores_through_a_running_service(api: Client,
     # a copy of the checkout, so the build leaves nothing behind in the repository
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
         ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", "notebooks", "tests"))
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    # without PYTHONPATH: a checkout on it (a worktree's tests) would be what gets imported
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
                     "--no-build-isolation", "-w", str(wheels), str(src)], check=True, env=env,
                    timeout=300)
@@ -509,7 +511,7 @@ def test_client_only_install_scores_through_a_running_service(api: Client,
     api.train_predictor(dcn=0.6)
     # run from tmp_path: the repository's own tapas/ must not be what gets imported
     r = subprocess.run([str(py), "-c", script], capture_output=True, text=True, timeout=120,
-                       cwd=tmp_path)
+                       cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     first, second = r.stdout.strip().splitlines()
     pid, mean, k = first.split()
@@ -517,6 +519,6 @@ def test_client_only_install_scores_through_a_running_service(api: Client,
     assert second == "[]"
     # the CLI without the server extra: one line saying what to install
     r = subprocess.run([str(venv / "bin" / "tapas"), "--version"], capture_output=True,
-                       text=True, timeout=60, cwd=tmp_path)
+                       text=True, timeout=60, cwd=tmp_path, env=env)
     assert r.returncode == 1 and "pip install 'tapas-nas[server]'" in r.stderr
     assert "Traceback" not in r.stderr
