@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tapas.core.arch.accel import from_accel
 from tapas.core.arch.darts import DARTS_OPS, DARTS_V2, from_darts, is_darts_string, parse_genotype
 from tapas.core.arch.ir import INPUT, Architecture, LayerInfo
+from tapas.core.arch.macro import from_macro
 from tapas.core.arch.nb101 import NB101_OPS, from_nb101, is_nb101
 from tapas.core.arch.nb201 import (
     NB201_BY_KEY,
@@ -118,6 +120,7 @@ def load(obj: Any, num_classes: int | None = None,
 
 __all__ = ["DARTS_OPS", "DARTS_V2", "INPUT", "NB101_OPS", "NB201_BY_KEY", "NB201_DATASETS",
            "NB201_OPS", "OPS", "REFERENCE_CELL", "ArchError", "Architecture", "LayerInfo",
-           "NB201Dataset", "all_cells", "cell_ops", "cell_string", "expand", "from_darts",
-           "from_module", "from_nb101", "from_nb201", "is_cell_spec", "is_darts_string",
-           "is_nb101", "is_nb201_string", "load", "parse_cell", "parse_genotype", "to_module"]
+           "NB201Dataset", "all_cells", "cell_ops", "cell_string", "expand", "from_accel",
+           "from_darts", "from_macro", "from_module", "from_nb101", "from_nb201", "is_cell_spec",
+           "is_darts_string", "is_nb101", "is_nb201_string", "load", "parse_cell",
+           "parse_genotype", "to_module"]

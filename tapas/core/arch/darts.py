@@ -35,12 +35,11 @@ Op compositions (all convs without bias, BN affine):
 from __future__ import annotations
 
 import ast
-import json
 from typing import Any
 
 from tapas.core.arch.cache import budgeted, network_bytes
 from tapas.core.arch.ir import INPUT, Architecture, LayerBuilder
-from tapas.core.arch.ops import ArchError
+from tapas.core.arch.ops import ArchError, json_value
 
 DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
              "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -90,11 +89,7 @@ def parse_genotype(obj: Any) -> dict[str, Any]:
     if isinstance(obj, str):
         text = obj.strip()
         if text.startswith("{"):
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ArchError(f"malformed genotype JSON at line {e.lineno}, column "
-                                f"{e.colno}: {e.msg}", field="genotype") from None
+            obj = json_value(text, "genotype ", "genotype")
         else:
             if len(text) > 20_000:
                 raise ArchError("genotype text is too long", field="genotype")

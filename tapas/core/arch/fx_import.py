@@ -4,7 +4,9 @@ The module is traced, then run once in eval mode on a zero batch of two inputs
 so every node's real output shape is known: reshapes in any form
 (``x.view(x.size(0), -1)``, ``x.reshape(b, c, 1, 1)``, ``torch.flatten(x, 1)``,
 ``nn.Flatten``) become the IR's ``flatten``/``reshape`` with the shape they produced,
-and every IR layer's inferred shape is checked against the traced one.
+and every IR layer's inferred shape is checked against the traced one. Functional
+code reads as its modules do: ``F.relu``, ``F.max_pool2d``, ``F.avg_pool2d``,
+``F.adaptive_avg_pool2d(x, 1)``, ``F.dropout``, ``x.mean((2, 3))``.
 
 Channels-last blocks (ConvNeXt's ``x.permute(0, 2, 3, 1)`` -> ``LayerNorm`` ->
 ``Linear`` -> ``GELU`` -> ``Linear`` -> ``permute(0, 3, 1, 2)``) are described in
@@ -35,7 +37,8 @@ SUPPORTED_MODULES = ("Conv2d", "BatchNorm2d", "LayerNorm (over channels)", "Line
                      "Identity")
 SUPPORTED_FUNCTIONS = ("+ / add", "* / mul (tensors, broadcasting)", "torch.cat(dim=1)",
                        "flatten / view / reshape", "mean over dims (2, 3)",
-                       "adaptive_avg_pool2d(x, 1)", "permute to and from channels-last",
+                       "adaptive_avg_pool2d(x, 1)", "max_pool2d, avg_pool2d", "dropout",
+                       "permute to and from channels-last",
                        "contiguous", "size / shape", "relu, relu6, gelu, silu, hardswish, "
                        "sigmoid, hardsigmoid, tanh (function or method)")
 
@@ -50,6 +53,15 @@ _ACT_FUNCTIONS: dict[Any, str] = {
     F.hardsigmoid: "hardsigmoid", torch.tanh: "tanh", F.tanh: "tanh",
 }
 _ACT_METHODS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
+# pooling functions -> (IR op, the names of their arguments after the input)
+_POOL_FUNCTIONS: dict[Any, tuple[str, tuple[str, ...]]] = {
+    F.max_pool2d: ("maxpool", ("kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                               "return_indices")),
+    torch.max_pool2d: ("maxpool", ("kernel_size", "stride", "padding", "dilation",
+                                   "ceil_mode")),
+    F.avg_pool2d: ("avgpool", ("kernel_size", "stride", "padding", "ceil_mode",
+                               "count_include_pad", "divisor_override")),
+}
 _NHWC, _NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 
 
@@ -82,6 +94,25 @@ def _conv_layer(name: str, m: nn.Conv2d) -> dict[str, Any]:
     return {"op": "conv", "out": m.out_channels, "kernel": _int_or_pair(k),
             "stride": _int_or_pair(m.stride), "padding": _int_or_pair(pad),
             "dilation": _int_or_pair(d), "groups": m.groups, "bias": m.bias is not None}
+
+
+def _pool_layer(what: str, op: str, a: dict[str, Any]) -> dict[str, Any]:
+    """The IR layer of a max or average pooling, from a module's attributes or a
+    function call's arguments (names as in ``F.max_pool2d`` / ``F.avg_pool2d``)."""
+    if a.get("ceil_mode") or _int_or_pair(a.get("dilation", 1)) != 1:
+        raise ArchError(f"{what} uses ceil_mode or dilation, which the IR does not describe")
+    if a.get("divisor_override") is not None:
+        raise ArchError(f"{what} uses divisor_override, which the IR does not describe")
+    if a.get("return_indices"):
+        raise ArchError(f"{what} returns indices; only the pooled tensor is supported")
+    kernel = a["kernel_size"]
+    stride = a.get("stride")  # None, or () for torch.max_pool2d: the kernel's size
+    layer = {"op": op, "kernel": _int_or_pair(kernel),
+             "stride": _int_or_pair(stride if stride not in (None, (), []) else kernel),
+             "padding": _int_or_pair(a.get("padding", 0))}
+    if op == "avgpool":
+        layer["count_include_pad"] = bool(a.get("count_include_pad", True))
+    return layer
 
 
 def _module_layer(name: str, m: nn.Module, nhwc: bool, in_shape: tuple[int, ...]
@@ -121,19 +152,15 @@ def _module_layer(name: str, m: nn.Module, nhwc: bool, in_shape: tuple[int, ...]
         return _conv_layer(name, m)
     if isinstance(m, nn.BatchNorm2d):
         return {"op": "bn", "affine": m.affine}
-    if isinstance(m, nn.MaxPool2d | nn.AvgPool2d):
-        if m.ceil_mode or (isinstance(m, nn.MaxPool2d) and _int_or_pair(m.dilation) != 1):
-            raise ArchError(f"module '{name}' ({kind}) uses ceil_mode or dilation, which the "
-                            "IR does not describe", field=name)
-        layer = {"op": "maxpool" if isinstance(m, nn.MaxPool2d) else "avgpool",
-                 "kernel": _int_or_pair(m.kernel_size),
-                 "stride": _int_or_pair(m.stride if m.stride is not None else m.kernel_size),
-                 "padding": _int_or_pair(m.padding)}
-        if isinstance(m, nn.AvgPool2d):
-            if m.divisor_override is not None:
-                raise ArchError(f"module '{name}' (AvgPool2d) uses divisor_override", field=name)
-            layer["count_include_pad"] = bool(m.count_include_pad)
-        return layer
+    if isinstance(m, nn.MaxPool2d):
+        return _pool_layer(f"module '{name}' ({kind})", "maxpool", {
+            "kernel_size": m.kernel_size, "stride": m.stride, "padding": m.padding,
+            "dilation": m.dilation, "ceil_mode": m.ceil_mode})
+    if isinstance(m, nn.AvgPool2d):
+        return _pool_layer(f"module '{name}' ({kind})", "avgpool", {
+            "kernel_size": m.kernel_size, "stride": m.stride, "padding": m.padding,
+            "ceil_mode": m.ceil_mode, "count_include_pad": m.count_include_pad,
+            "divisor_override": m.divisor_override})
     if isinstance(m, nn.AdaptiveAvgPool2d):
         if _int_or_pair(m.output_size) != 1:
             raise ArchError(f"module '{name}' (AdaptiveAvgPool2d) has output size "
@@ -285,6 +312,15 @@ def from_module(module: nn.Module, input_shape: tuple[int, int, int],
             if _int_or_pair(size) != 1 or layout:
                 raise ArchError(f"{_describe(node)} pools to {size}; only 1 is supported")
             layer, inputs = {"op": "gap", "flatten": False}, tensors(node, src)
+        elif node.op == "call_function" and node.target in _POOL_FUNCTIONS:
+            op, names = _POOL_FUNCTIONS[node.target]
+            if layout:
+                raise ArchError(f"{_describe(node)} pools a channels-last tensor")
+            args = {**dict(zip(names, node.args[1:], strict=False)), **node.kwargs}
+            layer, inputs = _pool_layer(_describe(node), op, args), tensors(node, src)
+        elif _is(node, (F.dropout,), ()):
+            p = node.args[1] if len(node.args) > 1 else node.kwargs.get("p", 0.5)
+            layer, inputs = {"op": "dropout", "p": float(p)}, tensors(node, src)
         elif _is(node, tuple(_ACT_FUNCTIONS), tuple(_ACT_METHODS)):
             op = (_ACT_FUNCTIONS[node.target] if node.op == "call_function"
                   else _ACT_METHODS[node.target])

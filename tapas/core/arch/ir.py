@@ -34,6 +34,7 @@ from tapas.core.arch.ops import (
     ArchError,
     Shape,
     _Fail,
+    json_value,
 )
 
 MAX_LAYERS = 2_000
@@ -223,11 +224,7 @@ class Architecture:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Architecture:
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ArchError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
-        return cls.from_dict(obj)
+        return cls.from_dict(json_value(text))
 
     # ------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:

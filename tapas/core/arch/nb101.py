@@ -22,11 +22,10 @@ Convs have no bias, BN is affine, the classifier has a bias.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tapas.core.arch.ir import INPUT, Architecture
-from tapas.core.arch.ops import ArchError
+from tapas.core.arch.ops import ArchError, json_value
 
 NB101_OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 MAX_VERTICES = 7
@@ -59,11 +58,7 @@ def prune(matrix: list[list[int]], ops: list[str]) -> tuple[list[list[int]], lis
 def parse_cell(obj: Any) -> tuple[list[list[int]], list[str]]:
     """Validate a cell (dict or JSON text) and return its pruned ``(matrix, ops)``."""
     if isinstance(obj, str):
-        try:
-            obj = json.loads(obj)
-        except json.JSONDecodeError as e:
-            raise ArchError(f"malformed NAS-Bench-101 cell JSON at line {e.lineno}, column "
-                            f"{e.colno}: {e.msg}", field="cell") from None
+        obj = json_value(obj, "NAS-Bench-101 cell ", "cell")
     if not is_nb101(obj):
         raise ArchError("a NAS-Bench-101 cell is an object with 'matrix' and 'ops'",
                         field="cell")

@@ -15,6 +15,7 @@ every network described before they existed keeps its id.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,16 @@ class ArchError(InvalidArchitecture):
         if self.layer is None:
             return self.field or ""
         return f"layers[{self.layer}]" + (f".{self.field}" if self.field else "")
+
+
+def json_value(text: str | bytes, what: str = "", field: str | None = None) -> Any:
+    """``json.loads(text)``, with malformed text an :class:`ArchError` naming the line and
+    column (``what`` names the notation, e.g. ``"genotype "``)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ArchError(f"malformed {what}JSON at line {e.lineno}, column {e.colno}: {e.msg}",
+                        field=field) from None
 
 
 class _Fail(Exception):

@@ -6,6 +6,8 @@
 ``chain``       plain and residual CNN chains: the starter data's main space
 ``darts``       DARTS / NAS-Bench-301 cell pairs (C=16, 8 cells)
 ``nb101``       NAS-Bench-101 cells
+``macro``       NAS-Bench-Macro strings (identity / MobileNetV2 layers)
+``accel``       Accel-NASBench MBConv designs (ImageNet networks)
 =============== ==========================================================================
 
 Each space owns its notation (``parse``/``format``), its key, seeded ``sample`` and
@@ -22,7 +24,7 @@ import random
 from typing import Any
 
 from tapas.core.arch import Architecture
-from tapas.core.spaces import chain, darts, nb101, nb201
+from tapas.core.spaces import accel, chain, darts, macro, nb101, nb201
 from tapas.core.spaces.base import (
     REFERENCE_SHAPE,
     SPACES,
@@ -36,7 +38,8 @@ from tapas.core.spaces.base import (
     space_of,
 )
 
-for _space in (nb201.CELLS, nb201.SMALL, chain.SPACE, darts.SPACE, nb101.SPACE):
+for _space in (nb201.CELLS, nb201.SMALL, chain.SPACE, darts.SPACE, nb101.SPACE, macro.SPACE,
+               accel.SPACE):
     register(_space)  # in the order the CLI lists them
 
 
@@ -76,5 +79,5 @@ def sample_unique(space: str, n: int, seed: int) -> list[Any]:
 
 
 __all__ = ["REFERENCE_SHAPE", "SPACES", "CellSpecSpace", "DictSpace", "SearchSpace", "Space",
-           "build", "chain", "darts", "genotype_key", "get_space", "nb101", "nb201", "register",
-           "sample_unique", "space_of", "template_of"]
+           "accel", "build", "chain", "darts", "genotype_key", "get_space", "macro", "nb101",
+           "nb201", "register", "sample_unique", "space_of", "template_of"]

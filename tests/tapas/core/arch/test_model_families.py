@@ -99,6 +99,48 @@ class MobileNetV2SE(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
+# ------------------------------------------------ functional style (F.* calls)
+class FunctionalCNN(nn.Module):
+    """A LeNet/VGG-style network written with ``torch.nn.functional`` calls."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)
+        self.conv3 = nn.Conv2d(16, 16, 3, padding=1, bias=False)
+        self.fc1 = nn.Linear(16, 32)
+        self.fc2 = nn.Linear(32, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.avg_pool2d(F.relu(self.conv2(x)), kernel_size=3, stride=1, padding=1,
+                         count_include_pad=False)
+        x = torch.max_pool2d(x, 3, 2, 1)
+        x = F.max_pool2d(F.relu(self.conv3(x)), kernel_size=2, stride=2)
+        x = torch.flatten(F.adaptive_avg_pool2d(x, (1, 1)), 1)
+        x = F.dropout(F.relu(self.fc1(x)), p=0.3, training=self.training)
+        return self.fc2(x)
+
+
+class FunctionalMeanHead(nn.Module):
+    """The other functional heads: ``x.mean((2, 3))``, ``x.mean(dim=(2, 3), keepdim=True)``
+    with ``x.view(x.size(0), -1)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 5, stride=2, padding=2)
+        self.gate = nn.Linear(12, 12)
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x):
+        x = F.relu(self.conv(x))
+        g = torch.sigmoid(self.gate(x.mean((2, 3))))
+        x = x * g.view(g.size(0), -1, 1, 1)
+        x = F.avg_pool2d(x, 2)
+        x = x.mean(dim=(2, 3), keepdim=True)
+        return self.fc(x.view(x.size(0), -1))
+
+
 # ------------------------------------------------------------ ConvNeXt-style
 class ConvNeXtBlock(nn.Module):
     def __init__(self, dim: int) -> None:
@@ -137,7 +179,10 @@ class ConvNeXtTiny(nn.Module):
     (MobileNetV2SE, (3, 32, 32), {"relu6", "hardswish", "silu", "sigmoid", "mul", "reshape",
                                   "gap"}),
     (ConvNeXtTiny, (3, 32, 32), {"layernorm", "gelu", "conv", "add", "gap"}),
-], ids=["resnet18", "mobilenetv2-se", "convnext"])
+    (FunctionalCNN, (3, 32, 32), {"maxpool", "avgpool", "relu", "gap", "flatten", "dropout"}),
+    (FunctionalMeanHead, (3, 16, 16), {"gap", "sigmoid", "reshape", "mul", "avgpool",
+                                       "flatten"}),
+], ids=["resnet18", "mobilenetv2-se", "convnext", "functional", "functional-mean"])
 def test_model_family_imports_exactly(make, shape, ops) -> None:
     torch.manual_seed(0)
     net = make().eval()
@@ -153,6 +198,35 @@ def test_model_family_imports_exactly(make, shape, ops) -> None:
             d.copy_(s.reshape(d.shape))
         x = torch.randn(2, *shape)
         assert torch.allclose(net(x), rebuilt(x), atol=1e-4)
+
+
+def test_functional_pooling_reads_its_arguments() -> None:
+    arch = from_module(FunctionalCNN().eval(), (3, 32, 32))
+    pools = [(op, f) for op, f, _ in arch.layers if op in ("maxpool", "avgpool")]
+    assert [(op, f["kernel"], f["stride"], f["padding"]) for op, f in pools] == [
+        ("maxpool", 2, 2, 0), ("avgpool", 3, 1, 1), ("maxpool", 3, 2, 1), ("maxpool", 2, 2, 0)]
+    assert pools[1][1]["count_include_pad"] is False
+    assert arch.output_shape == (10,)
+    assert [li.out_shape for li in arch.infos if li.op == "gap"] == [(16, 1, 1)]
+
+
+class _Pooled(nn.Module):
+    def __init__(self, pool) -> None:
+        super().__init__()
+        self.pool, self.fc = pool, nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.pool(x), 1), 1))
+
+
+@pytest.mark.parametrize("pool, match", [
+    (lambda x: F.max_pool2d(x, 2, ceil_mode=True), "max_pool2d.*ceil_mode"),
+    (lambda x: F.avg_pool2d(x, 2, divisor_override=3), "avg_pool2d.*divisor_override"),
+    (lambda x: F.max_pool2d(x, 3, 1, 1, 2), "ceil_mode or dilation"),
+], ids=["ceil-mode", "divisor", "dilation"])
+def test_functional_pooling_the_ir_cannot_describe_is_named(pool, match: str) -> None:
+    with pytest.raises(ArchError, match=match):
+        from_module(_Pooled(pool), (3, 9, 9))
 
 
 def test_resnet18_is_the_published_size() -> None:

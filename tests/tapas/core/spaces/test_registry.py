@@ -17,9 +17,11 @@ from tapas.core.spaces import SPACES, Space
 from tapas.core.types import Target
 
 # every input shape the starter datasets use: digits 8x8, MNIST 7x7 and 4x4, MNIST-1D 5x8,
-# and the 28x28 / 32x32 inputs of the v2 datasets and the benchmarks
+# the 28x28 / 32x32 inputs of the v2 datasets and the benchmarks, and a 64x64 one (down-sampled
+# ImageNet) for the ImageNet-sized space
 SHAPES = [((1, 8, 8), 10), ((1, 7, 7), 10), ((1, 4, 4), 10), ((1, 5, 8), 10), ((1, 8, 8), 4),
-          ((3, 28, 28), 3), ((3, 16, 32), 10), ((1, 3, 8), 10), ((3, 32, 32), 100)]
+          ((3, 28, 28), 3), ((3, 16, 32), 10), ((1, 3, 8), 10), ((3, 32, 32), 100),
+          ((3, 64, 64), 200)]
 
 
 class SpaceContract:
@@ -107,7 +109,7 @@ class TestRegisteredSpaces(SpaceContract):
 
 
 def test_the_registry_names_each_space_once() -> None:
-    assert list(SPACES) == ["nb201", "nb201-small", "chain", "darts", "nb101"]
+    assert list(SPACES) == ["nb201", "nb201-small", "chain", "darts", "nb101", "macro", "accel"]
     with pytest.raises(ValueError, match="unknown search space 'resnet'; expected one of nb201"):
         spaces.get_space("resnet")
     with pytest.raises(ValueError, match="already registered"):

@@ -1,0 +1,69 @@
+"""The NAS-Bench-Macro space: 8-character strings of identity and MobileNetV2 layers.
+
+A genotype is the string as NAS-Bench-Macro writes it, e.g. ``"02012100"``: one of
+``0`` (identity), ``1`` (inverted residual k3 e3) or ``2`` (k5 e6) for each of eight
+layers in stages of 2, 3 and 3, built into the benchmark's network
+(:func:`tapas.core.arch.macro.from_macro`). Its key is the string the benchmark trained
+for it (``trained_arch``, :func:`tapas.core.arch.macro.canonical_string`), since strings
+that differ only in where a stage's later identities sit are one network: 6,561
+strings, 3,969 networks. Mutation changes one character so that the network changes.
+
+Each stage halves the map with a stride-2 layer, so the space takes inputs whose sides
+are at least 8 (three halvings that each still down-sample).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from tapas.core.arch import Architecture
+from tapas.core.arch.macro import LENGTH, MACRO_CHOICES, canonical_string, from_macro, parse_string
+from tapas.core.spaces.base import Space
+
+MIN_SIDE = 2 ** 3
+
+
+class Macro(Space):
+    """NAS-Bench-Macro strings in the benchmark's network (CIFAR-10 size)."""
+
+    name = "macro"
+    description = "NAS-Bench-Macro strings: 8 identity / MobileNetV2 layers in 3 stages"
+    inputs = f"inputs whose sides are both at least {MIN_SIDE}"
+    size = len(MACRO_CHOICES) ** LENGTH
+
+    def parse(self, obj: Any) -> str:
+        return parse_string(obj)
+
+    def format(self, genotype: str) -> str:
+        return genotype
+
+    def validate(self, genotype: Any) -> None:
+        parse_string(genotype)
+
+    def sample(self, rng: random.Random) -> str:
+        return "".join(rng.choice(MACRO_CHOICES) for _ in range(LENGTH))
+
+    def mutate(self, genotype: str, rng: random.Random) -> str:
+        """One character changed, chosen uniformly among the changes that change the
+        network (moving a later identity within its stage does not)."""
+        key = canonical_string(genotype)
+        edits = [genotype[:i] + ch + genotype[i + 1:] for i in range(LENGTH)
+                 for ch in MACRO_CHOICES if ch != genotype[i]]
+        return rng.choice([g for g in edits if canonical_string(g) != key])
+
+    def key(self, genotype: str) -> str:
+        return canonical_string(genotype)
+
+    def describe(self, genotype: str) -> str:
+        return genotype
+
+    def fits(self, input_shape: tuple[int, ...]) -> bool:
+        return min(input_shape[1:]) >= MIN_SIDE
+
+    def _network(self, genotype: str, input_shape: tuple[int, int, int],
+                 num_classes: int) -> Architecture:
+        return from_macro(genotype, num_classes, input_shape)
+
+
+SPACE = Macro()
