@@ -33,7 +33,7 @@ def lde_history(store: Store, exclude_datasets: Sequence[str] = ()) -> Any:
 
 
 class TrainingMixin(RegistryMixin):
-    """:meth:`train`."""
+    """The predictor for a target DCN (:meth:`train`): reused by id, else trained."""
 
     def train(self, dcn: float, *, exclude_datasets: Sequence[str] = (), force: bool = False,
               pin: bool = False, progress: Callable[[int, int], None] | None = None,
