@@ -61,10 +61,10 @@ from __future__ import annotations
 from lde.errors import DatasetConflict, LDEError
 from lde.selection import MIN_DATASETS, MIN_EXPERIMENTS, TAU
 from predictor.persist import ModelFileError
-from predictor.sampling import MAX_TRAIN_ROWS
+from predictor.sampling import MAX_TRAIN_ROWS  # training reads it here: setting it here counts
 from probenet.datasets import BUILTINS as BUILTIN_DATASETS
 from probenet.datasets import DataLimits, DatasetError, DatasetTooLarge
-from tapas import __version__ as __version__  # the parts read it here: one place to set it
+from tapas import __version__ as __version__  # the parts read it here, as MAX_TRAIN_ROWS
 from tapas.app.pipeline.answering import AnsweringMixin, to_predictions
 from tapas.app.pipeline.base import PipelineBase
 from tapas.app.pipeline.base import apply_cache_setting as apply_cache_setting
