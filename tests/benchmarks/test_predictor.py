@@ -67,7 +67,8 @@ def _from_checkout(name: str, *args: str, **env: str) -> subprocess.CompletedPro
                           text=True, timeout=120)
 
 
-@pytest.mark.parametrize("name", ["predictor", "search", "soak", "spaces", "experiments"])
+@pytest.mark.parametrize("name", ["predictor", "search", "soak", "spaces", "experiments",
+                                  "knowledge"])
 def test_each_bench_command_runs_from_the_checkout(name: str) -> None:
     """The flags the bench had as ``tapas bench NAME``."""
     r = _from_checkout(name, "--help")
