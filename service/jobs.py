@@ -163,6 +163,9 @@ class JobRunner:
                 self._trim()
                 wrapped = self._with_done(work, on_done)
                 job.release = getattr(wrapped, "on_done", None)
+                # journaled before a worker can take it: a later write of the queued state
+                # would replace the worker's first progress (a lost job back at 0)
+                self._write(job)
                 self._queue.put((job, wrapped))
         if same is not None or full:
             if on_done is not None:
@@ -170,7 +173,6 @@ class JobRunner:
             if full:
                 raise QueueFull(queued, self._retry_after(queued))
             return same  # type: ignore[return-value]
-        self._write(job)
         return job
 
     @staticmethod
