@@ -241,7 +241,7 @@ def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
                                              and is_nb201_string(rec.arch)):
         arch = rec.arch if isinstance(rec.arch, Architecture) else None
         if arch is None:
-            from tapas.core.types import parse_arch
+            from tapas.core.spaces import parse_arch
 
             arch = parse_arch(rec.arch)
         k, shape = k or arch.num_classes, shape or tuple(arch.input_shape)

@@ -74,7 +74,7 @@ def _heredoc(name: str) -> list[str]:
 
 
 def test_the_records_the_docs_ingest_parse() -> None:
-    from tapas.core.types import parse_arch
+    from tapas.core.spaces import parse_arch
 
     for line in _heredoc("runs.jsonl"):
         rec: dict[str, Any] = json.loads(line)
