@@ -140,15 +140,16 @@ def read_notation(obj: Any) -> Notation:
     if isinstance(obj, bytes):
         obj = obj.decode("utf-8", errors="replace")
     try:
-        key = obj if isinstance(obj, str) else json.dumps(obj, sort_keys=True,
-                                                           separators=(",", ":"))
+        text = obj if isinstance(obj, str) else json.dumps(obj, sort_keys=True,
+                                                            separators=(",", ":"))
     except (TypeError, ValueError, RecursionError):
         return _read(obj)
+    key = (text, tuple(SPACES.values()))  # a space registered since may read it too
     hit = _READ.get(key)
     if hit is None:
         hit = _read(obj)
-        size = (network_bytes(len(hit.value.layers), len(key)) if hit.space is None
-                else 2 * sizeof(key))
+        size = (network_bytes(len(hit.value.layers), len(text)) if hit.space is None
+                else 2 * sizeof(text))
         _READ.put(key, hit, size)
     return hit
 
