@@ -10,7 +10,7 @@ Own records (``.jsonl``, ``.csv`` or ``.parquet``), one experiment per row/line:
 column             meaning
 =================  ===========================================================
 ``arch``           required. IR JSON (an object in JSONL/Parquet, or JSON text)
-                   or a cell (see :func:`tapas.core.arch.is_cell_spec`): a NAS-Bench-201
+                   or any notation (:func:`tapas.core.spaces.read_notation`): a NAS-Bench-201
                    cell string ``|op~0|+|op~0|op~1|+|...|``, a DARTS genotype
                    ``Genotype(normal=[...], ...)``, ``{"genotype": ..., "C": ..,
                    "layers": ..}`` or a NAS-Bench-101 ``{"matrix": .., "ops": ..}``,

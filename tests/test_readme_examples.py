@@ -21,8 +21,8 @@ DOCS = (ROOT / "README.md", ROOT / "docs" / "cli.md", ROOT / "docs" / "http.md",
         ROOT / "docs" / "python.md", ROOT / "docs" / "data.md")
 #: The page whose IR example is the ``net.json`` that ``tapas arch show net.json`` reads.
 IR_PAGE = ROOT / "docs" / "data.md"
-CHEAP = (("arch", "show"), ("arch", "ops"), ("lde", "stats"), ("predictor", "list"),
-         ("--version",))
+CHEAP = (("arch", "show"), ("arch", "ops"), ("arch", "notations"), ("lde", "stats"),
+         ("predictor", "list"), ("--version",))
 
 
 def _blocks(lang: str, pages: tuple[Path, ...] = DOCS) -> list[str]:
