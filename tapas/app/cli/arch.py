@@ -132,6 +132,21 @@ def read_folder(path: Path) -> list[Source]:
         fail(str(e))
 
 
+def read_genotypes(path: Path, space: str) -> list[Any]:
+    """The genotypes of ``space`` in a file (one a line, in any notation that reads to
+    that space: a search's starting points); a line of another notation is named."""
+    from tapas.core.spaces import read_notation
+
+    out = []
+    for src in read_sources(file=path):
+        n = read_notation(src.value)
+        if n.name != space:
+            fail(f"{src.where}: reads as {n.name}, not as a genotype of the {space} space "
+                 "(--space)")
+        out.append(n.value)
+    return out
+
+
 def where_invalid(e: InvalidArchitecture, sources: Sequence[Source], offset: int = 0) -> str:
     """An error of a list of architectures scored (in process or by a service), its items
     named as the user gave them (``archs[3]`` -> ``nets.txt:5``)."""

@@ -171,6 +171,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                      "thompson (BANANAS-style Thompson sampling on the "
                                      "ensemble)."),
         seed: int = typer.Option(0, min=0, help="Seed of the search."),
+        start: Path = typer.Option(None, "--start", help="A file of genotypes of --space, "
+                                   "one a line in any notation (tapas arch notations): "
+                                   "scored first, the start of the population."),
         population: int = typer.Option(50, min=2, help="REA population size (thompson: "
                                        "random architectures scored first)."),
         parents: int = typer.Option(10, min=1, help="thompson: sampled parents per round."),
@@ -218,9 +221,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         quiet = dest.quiet
         if plot is not None and (plot.is_dir() or plot.suffix.lower() != ".png"):
             fail(f"--plot needs a .png file name, got {plot}")
+        from tapas.app.cli.arch import read_genotypes
+
         kw: dict[str, Any] = {"budget": budget, "seed": seed, "objective": objective,
                               "top_k": top, "num_classes": num_classes, "input_shape": shape,
                               "batch_size": batch_size or (100 if strategy == "random" else 10)}
+        if start is not None:
+            if not start.is_file():
+                fail(f"--start {start}: no such file")
+            kw["start"] = read_genotypes(start, space)
         if strategy == "rea":
             kw.update(population=population, sample_size=sample_size)
         elif strategy == "thompson":

@@ -126,3 +126,22 @@ def test_the_service_and_client_take_the_same_values(api: Client, tmp_path: Path
     r = runner.invoke(app, ["rank", "--dcn", "0.6", "--archs", str(path), "--url", api.url,
                             "--token", TOKEN, "--input-shape", "3x30x30"])
     assert r.exit_code == 1 and f"{path}:1: " in " ".join(r.output.split())
+
+
+def test_search_starts_from_a_file_in_any_notation(tmp_path: Path, tapas_home: Path) -> None:
+    sized = {"genotype": DARTS_V2, "C": 16, "layers": 8}
+    start = tmp_path / "start.txt"
+    other = SPACES["darts"].format(SPACES["darts"].sample(random.Random(1)))
+    start.write_text(f"# DARTS_V2 at the space's size, twice, then a sampled genotype\n"
+                     f"{json.dumps(sized)}\ndarts:{json.dumps(sized)}\n{other}\n")
+    r = runner.invoke(app, ["search", "--dcn", "0.6", "--space", "darts", "--strategy", "random",
+                            "--budget", "2", "--start", str(start), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    keys = {SPACES["darts"].key(SPACES["darts"].parse(c["genotype"])) for c in res["best"]}
+    assert res["queries"] == 2 and len(keys) == 2
+    assert SPACES["darts"].key(SPACES["darts"].parse(sized)) in keys
+    start.write_text(f"{json.dumps(sized)}\n{CELL}\n")
+    r = runner.invoke(app, ["search", "--dcn", "0.6", "--space", "darts", "--start", str(start)])
+    assert r.exit_code == 1 and f"{start}:2: reads as nb201, not as a genotype of the darts " \
+        "space" in " ".join(r.output.split())
