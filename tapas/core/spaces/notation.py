@@ -26,6 +26,7 @@ from typing import Any
 
 from tapas.core.arch import ArchError, Architecture
 from tapas.core.arch.cache import budgeted, network_bytes, sizeof
+from tapas.core.arch.ops import json_value
 from tapas.core.spaces.base import SPACES, Space, space_of
 from tapas.core.types import (
     DEFAULT_INPUT_SHAPE,
@@ -87,15 +88,7 @@ def notations() -> list[str]:
 def _read_ir(obj: Any) -> Architecture:
     if isinstance(obj, Architecture):
         return obj
-    if isinstance(obj, str):
-        try:
-            obj = json.loads(obj)
-        except json.JSONDecodeError as e:
-            raise ArchError(f"malformed JSON at line {e.lineno}, column {e.colno}: "
-                            f"{e.msg}") from None
-    if not isinstance(obj, dict):
-        raise ArchError(f"an IR network is a JSON object, got {type(obj).__name__}")
-    return Architecture.from_dict(obj)
+    return Architecture.from_json(obj) if isinstance(obj, str) else Architecture.from_dict(obj)
 
 
 def _read_by(name: str, obj: Any, named: bool = False) -> Notation:
@@ -161,11 +154,7 @@ def _read(obj: Any) -> Notation:
             return _read_by(m.group(1), obj[m.end():].strip(), named=True)
         obj = obj.strip()
         if obj.startswith("{"):
-            try:
-                obj = json.loads(obj)
-            except json.JSONDecodeError as e:
-                raise NotationError(f"malformed JSON at line {e.lineno}, column {e.colno}: "
-                                    f"{e.msg}", notations()) from None
+            obj = json_value(obj)
     if isinstance(obj, dict) and "space" in obj:
         try:
             space = space_of(obj)

@@ -94,7 +94,7 @@ def test_values_no_notation_reads_list_the_notations_tried() -> None:
             read_notation(value)
         if not isinstance(value, list):
             assert f"tried {tried}" in str(e.value) and e.value.tried == notations()
-    with pytest.raises(NotationError, match="malformed JSON at line 1, column 2"):
+    with pytest.raises(ArchError, match="malformed JSON at line 1, column 2"):
         read_notation("{bad")
 
 
