@@ -3,6 +3,7 @@ NAS-Bench-301 genotypes, NAS-Bench-101 cells)."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -143,7 +144,7 @@ def read_genotypes(path: Path, space: str) -> list[Any]:
         if n.name != space:
             fail(f"{src.where}: reads as {n.name}, not as a genotype of the {space} space "
                  "(--space)")
-        out.append(n.value)
+        out.append(copy.deepcopy(n.value))  # the reader's is shared; a search mutates
     return out
 
 

@@ -57,7 +57,8 @@ class NotationError(ArchError):
 
 @dataclass(frozen=True)
 class Notation:
-    """A value read: the space's genotype (``space`` set) or an IR network (``space`` None)."""
+    """A value read: the space's genotype (``space`` set) or an IR network (``space`` None).
+    Values read are remembered and shared: copy a genotype before changing it."""
 
     space: Space | None
     value: Any
