@@ -10,7 +10,7 @@ Own records (``.jsonl``, ``.csv`` or ``.parquet``), one experiment per row/line:
 column             meaning
 =================  ===========================================================
 ``arch``           required. IR JSON (an object in JSONL/Parquet, or JSON text)
-                   or a cell (see :func:`tapas.core.arch.is_cell_spec`): a NAS-Bench-201
+                   or any notation (:func:`tapas.core.spaces.read_notation`): a NAS-Bench-201
                    cell string ``|op~0|+|op~0|op~1|+|...|``, a DARTS genotype
                    ``Genotype(normal=[...], ...)``, ``{"genotype": ..., "C": ..,
                    "layers": ..}`` or a NAS-Bench-101 ``{"matrix": .., "ops": ..}``,
@@ -241,7 +241,7 @@ def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
                                              and is_nb201_string(rec.arch)):
         arch = rec.arch if isinstance(rec.arch, Architecture) else None
         if arch is None:
-            from tapas.core.types import parse_arch
+            from tapas.core.spaces import parse_arch
 
             arch = parse_arch(rec.arch)
         k, shape = k or arch.num_classes, shape or tuple(arch.input_shape)

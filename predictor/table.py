@@ -104,7 +104,7 @@ def load_table_file(paths: Sequence[Path] | Path) -> Table:
     cell string), ``dataset``, ``dcn`` and ``accuracy`` (in [0, 1]); optional
     ``num_classes``/``input_size`` for cell strings. This is how other experiment
     collections (the starter LDE, exports of an LDE) plug into the scenarios."""
-    from tapas.core.types import parse_arch as load_arch
+    from tapas.core.spaces import parse_arch as load_arch
 
     files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     recs: list[dict[str, Any]] = []

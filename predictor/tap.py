@@ -118,7 +118,7 @@ def check_archs(archs: Sequence[Any], what: str = "archs") -> list[Architecture]
     for i, a in enumerate(out):
         if not isinstance(a, Architecture):
             raise TypeError(f"{what}[{i}] is a {type(a).__name__}, not an Architecture "
-                            "(convert with tapas.core.arch.load)")
+                            "(convert with tapas.core.spaces.parse_arch)")
     return out
 
 

@@ -203,7 +203,9 @@ class PredictorAccepted(BaseModel):
 # ---------------------------------------------------------------------------- predict
 class PredictRequest(_Strict):
     archs: list[str | dict[str, Any]] = Field(
-        description="IR JSON objects or NAS-Bench-201 cell strings; at most "
+        description="Architectures in any notation `tapas arch notations` lists (IR JSON "
+                    "objects, NAS-Bench-201 cell strings, DARTS genotypes, NAS-Bench-101 "
+                    "cells, search-space genotypes, a `SPACE:` prefix naming one); at most "
                     "`max_archs_per_request` (default 10,000).")
     dcn: Fraction | None = Field(None, description="Target DCN (give this or `dataset`).")
     dataset: str | None = Field(None, min_length=1, max_length=500,

@@ -21,8 +21,8 @@ DOCS = (ROOT / "README.md", ROOT / "docs" / "cli.md", ROOT / "docs" / "http.md",
         ROOT / "docs" / "python.md", ROOT / "docs" / "data.md")
 #: The page whose IR example is the ``net.json`` that ``tapas arch show net.json`` reads.
 IR_PAGE = ROOT / "docs" / "data.md"
-CHEAP = (("arch", "show"), ("arch", "ops"), ("lde", "stats"), ("predictor", "list"),
-         ("--version",))
+CHEAP = (("arch", "show"), ("arch", "ops"), ("arch", "notations"), ("lde", "stats"),
+         ("predictor", "list"), ("--version",))
 
 
 def _blocks(lang: str, pages: tuple[Path, ...] = DOCS) -> list[str]:
@@ -74,7 +74,7 @@ def _heredoc(name: str) -> list[str]:
 
 
 def test_the_records_the_docs_ingest_parse() -> None:
-    from tapas.core.types import parse_arch
+    from tapas.core.spaces import parse_arch
 
     for line in _heredoc("runs.jsonl"):
         rec: dict[str, Any] = json.loads(line)

@@ -27,7 +27,7 @@ from lde.tables import EXPERIMENT_COLUMNS, experiment_table
 from tapas.core.arch import ArchError, Architecture, is_nb201_string, parse_cell
 from tapas.core.lazy import LazyImport
 from tapas.core.records import check_record
-from tapas.core.types import parse_arch
+from tapas.core.spaces import parse_arch
 
 pa = LazyImport("pyarrow")
 

@@ -13,7 +13,8 @@ from service.errors import APIError
 from service.routes import State, errors, json_body, parse_body
 from service.schemas import PredictRequest, PredictResponse
 from service.state import ServiceState
-from tapas.core.types import Query, parse_archs
+from tapas.core.spaces import parse_archs
+from tapas.core.types import Query
 
 router = APIRouter(prefix="/v1", tags=["predict"])
 

@@ -91,7 +91,7 @@ class Job:
 
 # ------------------------------------------------------------------------ helpers
 def arch_payload(arch: Any) -> str | dict[str, Any]:
-    """An architecture as the API takes it: a cell string, IR JSON text or IR dict.
+    """An architecture as the API takes it: text or a JSON object in any notation.
 
     Accepts strings, dicts and anything with ``to_dict()`` (e.g. ``tapas.core.arch.Architecture``).
     """
@@ -100,8 +100,9 @@ def arch_payload(arch: Any) -> str | dict[str, Any]:
     to_dict = getattr(arch, "to_dict", None)
     if callable(to_dict):
         return to_dict()
-    raise TypeError(f"cannot send {type(arch).__name__} as an architecture; give a NAS-Bench-"
-                    "201 cell string, an IR dict/JSON text or a tapas.core.arch.Architecture")
+    raise TypeError(f"cannot send {type(arch).__name__} as an architecture; give text or a "
+                    "JSON object in a notation (tapas arch notations) or a "
+                    "tapas.core.arch.Architecture")
 
 
 def npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
@@ -468,9 +469,11 @@ class Client:
                 predictor: str | None = None) -> list[Prediction]:
         """Predicted accuracy of each architecture, in the order given.
 
-        ``archs``: NAS-Bench-201 cell strings, IR dicts/JSON text or
+        ``archs``: values in any notation the service reads (NAS-Bench-201 cell strings,
+        DARTS genotypes, NAS-Bench-101 ``{"matrix", "ops"}`` cells, search-space
+        genotypes, IR dicts/JSON text; see :func:`tapas.core.spaces.read_notation`) or
         ``Architecture`` objects. Give ``dcn`` or ``dataset`` (a characterised
-        dataset: its DCN, classes and input shape are used for cell strings).
+        dataset: its DCN, classes and input shape are used for genotypes).
         No predictor covers the target yet: :class:`NoPredictor` (a
         :class:`tapas.core.errors.NoPredictor`, as from the in-process scorer), or with
         ``train=True`` one is trained first (:meth:`train_predictor`).

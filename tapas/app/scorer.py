@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tapas.core.types import DatasetInfo, Prediction, PredictorInfo, parse_archs
+from tapas.core.spaces import parse_archs
+from tapas.core.types import DatasetInfo, Prediction, PredictorInfo
 
 if TYPE_CHECKING:
     from lde import Store

@@ -13,23 +13,22 @@ same records:
 * :class:`Query`, :class:`Answer`: a predict request, parsed, and its answer (the
   predictor, the values its networks share, a :class:`Prediction` each).
 * :func:`covering_first`: which registered or loaded predictor answers a DCN.
-* :func:`parse_archs`: architectures as they come over the wire or from a user (cell
-  strings, IR dicts/JSON text, ``Architecture`` objects); errors name the failing item.
+* :class:`ArchListError`: the one error for a list of architectures with invalid items
+  (read by :func:`tapas.core.spaces.parse_archs`), each named by its path.
 * :func:`check_predictor_id`, :func:`is_model_file_name`: a predictor id and its model
   file's name are names, never paths (an id from a file or a request is checked first).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
-from tapas.core.arch import Architecture, expand, is_cell_spec
-from tapas.core.arch.cache import budgeted, network_bytes, set_budget, usage
+from tapas.core.arch import Architecture
+from tapas.core.arch.cache import set_budget, usage
 from tapas.core.arch.ops import ArchError
 from tapas.core.errors import DcnPending, Invalid, NoPredictor, PredictorNotFound
 
@@ -498,15 +497,13 @@ def resolve_target(lookup: Callable[[str], DatasetInfo] | Any, *, dcn: float | N
 # ------------------------------------------------------------------------- archs
 MAX_REPORTED = 20
 """Invalid architectures described one by one in an :class:`ArchListError`."""
-_ir = budgeted("ir")
-"""``Architecture.from_dict`` results by JSON text (see :func:`_from_ir`)."""
 
 
 def set_cache_budget(total_bytes: int) -> None:
-    """One memory budget for every cache that can grow (:mod:`tapas.core.arch.cache`: the IR
-    cache here, the NAS-Bench-201 and DARTS expansions, the LDE's rebuilt networks, the
-    predictors pipelines hold, ...), which share it as one LRU pool; the least recently
-    used entries go until it fits."""
+    """One memory budget for every cache that can grow (:mod:`tapas.core.arch.cache`: the
+    notations read (:mod:`tapas.core.spaces.notation`), the NAS-Bench-201 and DARTS
+    expansions, the LDE's rebuilt networks, the predictors pipelines hold, ...), which
+    share it as one LRU pool; the least recently used entries go until it fits."""
     set_budget(total_bytes)
 
 
@@ -515,50 +512,11 @@ def cache_bytes() -> int:
     return sum(usage().values())
 
 
-def _from_ir(obj: Any) -> Any:
-    """``Architecture.from_dict`` memoised on the object's JSON text: a search loop that
-    re-sends the same IR objects skips validation, shape inference and encoding (the
-    predictor caches its encoding on the Architecture instance)."""
-    try:
-        key = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError, RecursionError):
-        return Architecture.from_dict(obj)
-    hit = _ir.get(key)
-    if hit is not None:
-        return hit
-    arch = Architecture.from_dict(obj)
-    _ir.put(key, arch, network_bytes(len(arch.layers), len(key)))
-    return arch
-
-
 def join_path(prefix: str, sub: str | None) -> str:
     """``archs[3]`` + ``layers[2].kernel`` -> ``archs[3].layers[2].kernel``."""
     if not sub:
         return prefix
     return prefix + (sub if sub.startswith("[") else "." + sub)
-
-
-def parse_arch(obj: Any, num_classes: int | None = DEFAULT_NUM_CLASSES,
-               input_shape: Sequence[int] | None = DEFAULT_INPUT_SHAPE) -> Any:
-    """One architecture: a cell spec (a NAS-Bench-201 cell string, a DARTS genotype or a
-    NAS-Bench-101 cell, :func:`tapas.core.arch.is_cell_spec`; expanded for ``num_classes`` and
-    ``input_shape``; None: the defaults), an IR dict or JSON text, or an ``Architecture``
-    (``ArchError`` naming what is wrong)."""
-    c, h, w = check_shape(input_shape or DEFAULT_INPUT_SHAPE)
-    return _parse(obj, check_classes(num_classes), c, h, w)
-
-
-def _parse(obj: Any, k: int, c: int, h: int, w: int) -> Any:
-    if isinstance(obj, Architecture):
-        return obj
-    if is_cell_spec(obj):  # NAS-Bench-201/-101 cells, DARTS genotypes
-        return expand(obj.strip() if isinstance(obj, str) else obj, k, (c, h, w))
-    if isinstance(obj, str | bytes):
-        return Architecture.from_json(obj)
-    if isinstance(obj, dict):
-        return _from_ir(obj)
-    raise ArchError(f"expected a cell string, IR dict/JSON or Architecture, got "
-                    f"{type(obj).__name__}")
 
 
 class ArchListError(ArchError):
@@ -576,42 +534,9 @@ class ArchListError(ArchError):
         return self.item_path
 
 
-def parse_archs(archs: Sequence[Any], num_classes: int = DEFAULT_NUM_CLASSES,
-                input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE, *,
-                prefix: str = "archs") -> list[Any]:
-    """Each item as an ``Architecture`` (see :func:`parse_arch`).
-
-    All invalid items are collected into one ``ArchError`` (an ``ArchListError``) whose
-    message starts with the first one's path (``archs[3].layers[2].kernel: ...``) and
-    whose ``errors`` lists each (up to :data:`MAX_REPORTED`).
-    """
-    out: list[Any] = []
-    errors: list[dict[str, Any]] = []
-    bad = 0
-    k = check_classes(num_classes)
-    c, h, w = check_shape(input_shape or DEFAULT_INPUT_SHAPE)
-    for i, obj in enumerate(archs):
-        try:
-            out.append(_parse(obj, k, c, h, w))
-        except ArchError as e:
-            bad += 1
-            if len(errors) < MAX_REPORTED:
-                # A cell string is one value: its error belongs to the item, not a sub-field.
-                sub = None if isinstance(obj, str) and e.layer is None else e.path
-                errors.append({"path": join_path(f"{prefix}[{i}]", sub), "message": str(e),
-                               "index": i})
-    if errors:
-        first = errors[0]
-        more = f" ({bad} invalid architectures in all)" if bad > 1 else ""
-        raise ArchListError(f"{first['path']}: {first['message']}{more}", first["path"],
-                             errors)
-    return out
-
-
 __all__ = ["ANSWER_FIELDS", "DEFAULT_INPUT_SHAPE", "DEFAULT_NUM_CLASSES", "MODEL_FILE_NAME",
            "NETWORK_FIELDS", "PREDICTOR_ID", "Answer", "ArchListError", "DatasetInfo",
            "NoPredictorError", "Prediction", "PredictorIdError", "PredictorInfo", "Query",
            "Target", "TargetError", "check_classes", "check_dcn_or_dataset", "covering_first",
-           "check_predictor_id", "check_shape", "is_model_file_name", "join_path", "parse_arch",
-           "parse_input_shape",
-           "parse_archs", "resolve_target"]
+           "check_predictor_id", "check_shape", "is_model_file_name", "join_path",
+           "parse_input_shape", "resolve_target"]

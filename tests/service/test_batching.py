@@ -12,7 +12,8 @@ from lde import Store
 from service.batching import ScoreBatcher
 from tapas.app.pipeline import Pipeline
 from tapas.core.errors import NoPredictor, PredictorNotFound
-from tapas.core.types import Query, parse_archs
+from tapas.core.spaces import parse_archs
+from tapas.core.types import Query
 from tests.lde.conftest import small_arch
 from tests.tapas.app.test_pipeline import SMALL, _dataset
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tapas.core.arch import ArchError, Architecture
 from tapas.core.records import record_from_row
-from tapas.core.types import parse_arch
+from tapas.core.spaces import parse_arch
 
 FUZZ = settings(max_examples=300, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -93,7 +93,7 @@ def test_records_validate_or_name_the_field(row: dict[str, Any]) -> None:
        classes=st.one_of(_numbers, st.none()))
 def test_targets_of_any_shape_parse_or_say_what_is_wrong(shape: Any, classes: Any) -> None:
     """The request's ``input_shape`` and ``num_classes`` (``1e999``, NaN, text, ...)."""
-    from tapas.core.types import parse_archs
+    from tapas.core.spaces import parse_archs
 
     cell = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|"
     try:

@@ -96,8 +96,8 @@ def compact_to_genotype(compact: Sequence[Sequence[Sequence[int]]]) -> str:
 
 
 def to_spec(x: Any, ss_type: str, channels: int = 32, layers: int = 8) -> Any:
-    """The cell spec tapas expands (:func:`tapas.core.arch.expand`) from what NASLib hands over
-    for ``ss_type``; NAS-Bench-201 cells stay cell strings."""
+    """The cell spec tapas reads (:func:`tapas.core.spaces.read_notation`) from what NASLib
+    hands over for ``ss_type``; NAS-Bench-201 cells stay cell strings."""
     from tapas.core.arch import parse_genotype
     from tapas.core.arch.nb101 import parse_cell as parse_nb101
 
@@ -200,10 +200,10 @@ class TapasNASLibPredictor:
         return [to_spec(x, self.ss_type, self.channels, self.layers) for x in xs]
 
     def _archs(self, xs: Sequence[Any]) -> list[Any]:
-        from tapas.core.arch import expand
+        from tapas.core.spaces import parse_archs
 
         shape = (self.in_channels, self.input_size, self.input_size)
-        return [expand(s, self.num_classes, shape) for s in self._specs(xs)]
+        return parse_archs(self._specs(xs), self.num_classes, shape)
 
     def fit(self, xtrain: Sequence[Any], ytrain: Sequence[float],
             train_info: Any = None, **kwargs: Any) -> TapasNASLibPredictor:

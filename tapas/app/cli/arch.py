@@ -3,8 +3,12 @@ NAS-Bench-301 genotypes, NAS-Bench-101 cells)."""
 
 from __future__ import annotations
 
+import copy
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,58 +21,161 @@ from tapas.app.cli.common import (
     print_json,
 )
 
+if TYPE_CHECKING:
+    from tapas.core.errors import InvalidArchitecture
+
 arch_app = typer.Typer(help="Inspect architecture descriptions.", no_args_is_help=True)
+
+
+NOTATION_HELP = ("any notation of `tapas arch notations`: a NAS-Bench-201 cell string, a "
+                 "DARTS genotype, a NAS-Bench-101 {\"matrix\", \"ops\"} object, a search "
+                 "space's genotype (named by a SPACE: prefix or a \"space\" key) or IR JSON")
+
+
+MAX_LABEL = 120
+"""Longest line labelled by its text (a NAS-Bench-201 cell string fits; a DARTS genotype
+does not)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One architecture a user gave: its label, where it was given, and its value as
+    written (text or a JSON object), for a scorer that builds it for the target."""
+
+    label: str
+    where: str
+    value: Any
+
+
+def _with_target(value: Any, classes: int | None,
+                 input_shape: tuple[int, int, int] | None) -> Any:
+    """An IR network from a file takes ``--classes``/``--input-shape`` when given."""
+    if isinstance(value, dict) and isinstance(value.get("input"), dict) and (
+            classes is not None or input_shape is not None):
+        given = {"num_classes": classes, "shape": None if input_shape is None
+                 else list(input_shape)}
+        value = {**value, "input": {**value["input"],
+                                    **{k: v for k, v in given.items() if v is not None}}}
+    return value
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte: text, not a path
+        return False
+
+
+def read_source(text: str, where: str) -> Any:
+    """The value of ``text``: itself when a notation reads it, else the content of the
+    file it names (a notation, or a JSON object); ``ArchError`` naming ``where`` (an
+    argument: the text itself)."""
+    from tapas.core.arch import ArchError
+    from tapas.core.spaces import NotationError, read_notation
+
+    try:
+        read_notation(text)
+        return json.loads(text) if text.lstrip().startswith("{") else text
+    except ArchError as e:
+        path = Path(text)
+        if text.lstrip().startswith("{") or not _is_file(path):
+            nor = "; nor is it a file" if isinstance(e, NotationError) else ""
+            raise ArchError(f"{where}: {e}{nor}" if where else f"{e}{nor}") from None
+    try:
+        content = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ArchError(f"cannot read {path}: {e}") from None
+    try:
+        read_notation(content)
+    except ArchError as e:
+        raise ArchError(f"{path}: {e}") from None
+    return json.loads(content) if content.startswith("{") else content
+
+
+def read_sources(args: Sequence[str] = (), file: Path | None = None) -> list[Source]:
+    """The architectures of the command line (each a notation or a file holding one) and
+    of ``file`` (one a line, likewise; blank lines and ``#`` comments skipped). Each is
+    read here, so an error names the argument or ``file:line`` and the notations tried.
+    A line's label is its text, a JSON or long line's ``file:line``."""
+    from tapas.core.arch import ArchError
+
+    out: list[Source] = []
+    try:
+        for a in args:
+            out.append(Source(a, repr(a) if len(a) < 60 else repr(a[:57] + "..."),
+                              read_source(a, "")))
+        if file is not None:
+            try:
+                lines = file.read_text().splitlines()
+            except (OSError, UnicodeDecodeError) as e:
+                raise ArchError(f"cannot read {file}: {e}") from None
+            for n, line in enumerate(lines, 1):
+                text = line.strip()
+                if text and not text.startswith("#"):
+                    long = text.startswith("{") or len(text) > MAX_LABEL
+                    label = f"{file.name}:{n}" if long else text
+                    out.append(Source(label, f"{file}:{n}", read_source(text, f"{file}:{n}")))
+    except ArchError as e:
+        fail(str(e))
+    return out
+
+
+def read_folder(path: Path) -> list[Source]:
+    """A folder's ``.json`` files, one architecture each (as :func:`read_source` reads a file)."""
+    from tapas.core.arch import ArchError
+
+    files = sorted(path.glob("*.json"))
+    if not files:
+        fail(f"{path}: a folder without .json files")
+    try:
+        return [Source(f.name, str(f), read_source(str(f), str(f))) for f in files]
+    except ArchError as e:
+        fail(str(e))
+
+
+def read_genotypes(path: Path, space: str) -> list[Any]:
+    """The genotypes of ``space`` in a file (one a line, in any notation that reads to
+    that space: a search's starting points); a line of another notation is named."""
+    from tapas.core.spaces import read_notation
+
+    out = []
+    for src in read_sources(file=path):
+        n = read_notation(src.value)
+        if n.name != space:
+            fail(f"{src.where}: reads as {n.name}, not as a genotype of the {space} space "
+                 "(--space)")
+        out.append(copy.deepcopy(n.value))  # the reader's is shared; a search mutates
+    return out
+
+
+def where_invalid(e: InvalidArchitecture, sources: Sequence[Source], offset: int = 0) -> str:
+    """An error of a list of architectures scored (in process or by a service), its items
+    named as the user gave them (``archs[3]`` -> ``nets.txt:5``)."""
+    errors = [d for d in e.details or () if isinstance(d.get("index"), int)]
+    if not errors or not 0 <= offset + errors[0]["index"] < len(sources):
+        return str(e)
+    more = f" ({len(errors)} invalid architectures)" if len(errors) > 1 else ""
+    return f"{sources[offset + errors[0]['index']].where}: {errors[0]['message']}{more}"
 
 
 def resolve_arch(source: str, classes: int | None,  # noqa: ANN201
                  input_shape: tuple[int, int, int] | None):
-    """Load an architecture from a cell spec (NAS-Bench-201 cell string, DARTS genotype)
-    or a file (IR JSON, a genotype, a DARTS/NAS-Bench-101 cell object), with CLI-friendly
-    errors. Cell specs go through :func:`tapas.core.types.parse_arch`, like every other input."""
-    from tapas.core.arch import ArchError, is_cell_spec
-    from tapas.core.types import DEFAULT_INPUT_SHAPE, DEFAULT_NUM_CLASSES, parse_arch
+    """The network of one argument (a notation or a file holding one, see
+    :func:`read_source`), built for ``classes`` and ``input_shape``, with one-line errors."""
+    from tapas.core.arch import ArchError
+    from tapas.core.spaces import parse_arch
 
-    k = classes or DEFAULT_NUM_CLASSES
-    shape = input_shape or DEFAULT_INPUT_SHAPE
+    (src,) = read_sources([source])
     try:
-        if is_cell_spec(source):
-            return parse_arch(source, k, shape)
-        path = Path(source)
-        if not path.is_file():
-            fail(f"{source!r} is neither a NAS-Bench-201 cell string, a DARTS genotype nor "
-                 "a file")
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            fail(f"cannot read {path}: {e}")
-        if is_cell_spec(text.strip()):
-            return parse_arch(text.strip(), k, shape)
-        import json
-
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            fail(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}")
-        if is_cell_spec(obj):
-            return parse_arch(obj, k, shape)
-        if isinstance(obj, dict) and isinstance(obj.get("input"), dict):
-            if classes is not None:
-                obj["input"]["num_classes"] = classes
-            if input_shape is not None:
-                obj["input"]["shape"] = list(input_shape)
-        return parse_arch(obj)
+        return parse_arch(_with_target(src.value, classes, input_shape), classes, input_shape)
     except ArchError as e:
-        label = source[:40] + "..." if is_cell_spec(source) and len(source) > 60 else source
-        fail(f"{label}: {e}")
+        fail(f"{src.where}: {e}")
 
 
 @arch_app.command("show")
 def show(
     source: Annotated[str, typer.Argument(
-        help="IR JSON file, NAS-Bench-201 cell string, DARTS genotype "
-             "(Genotype(normal=[...], ...)) or a file holding a genotype or a DARTS "
-             '({"genotype": ..., "C": 16, "layers": 8}) or NAS-Bench-101 '
-             '({"matrix": ..., "ops": ...}) cell.')],
+        help=f"An architecture in {NOTATION_HELP}; or a file holding one.")],
     classes: Annotated[int | None, typer.Option("--classes", help="Number of classes.")] = None,
     input_shape: InputShapeOpt = None,
     legacy_input: LegacyInputOpt = None,
@@ -93,6 +200,32 @@ def show(
     console.print(f"input {list(arch.input_shape)}, {arch.num_classes} classes, "
                   f"{len(arch)} layers, depth {summary['depth']}, "
                   f"params {arch.params:,}, FLOPs {arch.flops:,} (multiply-accumulates)")
+
+
+@arch_app.command("notations")
+def notations_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the notations an architecture may be written in, in the order a value that
+    names none is tried (a SPACE: prefix or a "space" key names one)."""
+    import random
+
+    from tapas.core.spaces import IR, SPACES, notations
+
+    rows = []
+    for name in notations():
+        if name == IR:
+            rows.append({"name": IR, "description": "the IR: a JSON object of layers "
+                         "(docs/data.md), built as written", "example": '{"input": {...}, '
+                         '"layers": [...]}'})
+            continue
+        sp = SPACES[name]
+        rows.append({"name": name, "description": sp.description,
+                     "example": sp.format(sp.sample(random.Random(0)))})
+    if as_json:
+        print_json({"notations": rows})
+        return
+    for r in rows:
+        console.print(f"[bold]{r['name']}[/]: {r['description']}", highlight=False)
+        console.print(f"  {r['example']}", highlight=False, markup=False, soft_wrap=True)
 
 
 @arch_app.command("ops")

@@ -26,6 +26,7 @@ from tapas.app.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from tapas.app.cli.arch import Source
     from tapas.core.types import Prediction
 
 
@@ -128,14 +129,16 @@ def train(
 
 def predict(
     archs: Annotated[list[str] | None, typer.Argument(
-        help="[MODEL.tap] then NAS-Bench-201 cell strings or IR JSON files. Without a model "
-             "file the LDE's predictor for the target answers (as in the service).")] = None,
+        help="[MODEL.tap] then architectures: each in any notation (tapas arch notations) "
+             "or a file holding one. Without a model file the LDE's predictor for the "
+             "target answers (as in the service).")] = None,
     dcn: Annotated[float | None, typer.Option(
         help="The target dataset's DCN in [0, 1].")] = None,
     dataset: Annotated[str | None, typer.Option(
         help="A characterised dataset in the LDE (its DCN, classes and input shape).")] = None,
     file: Annotated[Path | None, typer.Option(
-        "--file", help="A text file with one cell string or JSON file path per line.")] = None,
+        "--file", help="A text file of architectures, one a line: a notation or a file "
+                       "path ('#' comments).")] = None,
     classes: Annotated[int | None, typer.Option("--classes", help="Number of classes.")] = None,
     input_shape: InputShapeOpt = None,
     legacy_input: LegacyInputOpt = None,
@@ -156,20 +159,20 @@ def predict(
                                           "(= --format json).")] = False,
 ) -> None:
     """Predict accuracies (mean, ensemble spread, conformal interval) for architectures."""
+    from tapas.app.cli.arch import read_sources
+
     shape = input_shape_arg(input_shape, legacy_input)
-    sources = list(archs or [])
-    model_path = Path(sources.pop(0)) if sources and sources[0].endswith(".tap") else None
-    if file is not None:
-        try:
-            sources += [ln.strip() for ln in file.read_text().splitlines() if ln.strip()]
-        except (OSError, UnicodeDecodeError) as e:
-            fail(f"cannot read {file}: {e}")
-    if not sources:
-        fail("no architectures given (pass cell strings / JSON files or --file)")
+    args = list(archs or [])
+    model_path = Path(args.pop(0)) if args and args[0].endswith(".tap") else None
+    if not args and file is None:
+        fail("no architectures given (pass notations / files or --file)")
     if (dcn is None) == (dataset is None):
         fail("give exactly one of --dcn and --dataset")
     if dcn is not None and not 0.0 <= dcn <= 1.0:
         fail(f"--dcn must lie in [0, 1], got {dcn}")
+    sources = read_sources(args, file)
+    if not sources:
+        fail(f"{file}: no architectures (one a line, in any notation of tapas arch notations)")
     dest = resolve_format(fmt, out, as_json)
     if model_path is not None:
         if dataset is not None:
@@ -180,7 +183,7 @@ def predict(
     else:
         summary, preds = _predict_with_pipeline(sources, dcn, dataset, classes, shape,
                                                 train_, db, predictor_id, dest.quiet)
-    rows = [{"arch": s, **p.row()} for s, p in zip(sources, preds, strict=True)]
+    rows = [{"arch": s.label, **p.row()} for s, p in zip(sources, preds, strict=True)]
 
     def table() -> None:
         from rich.table import Table
@@ -200,20 +203,27 @@ def predict(
     result_caveats(rows)
 
 
-def _predict_with_file(model_path: Path, sources: list[str], dcn: float | None,
+def _predict_with_file(model_path: Path, sources: list[Source], dcn: float | None,
                        classes: int | None, input_shape: tuple[int, int, int] | None
                        ) -> tuple[dict[str, Any], Sequence[Prediction]]:
     """A saved model file answers (no database): the answer's fields (the file names the
     predictor) and a prediction per network."""
     from predictor import ModelFileError, load
-    from tapas.app.cli.arch import resolve_arch
+    from tapas.app.cli.arch import where_invalid
     from tapas.app.pipeline import to_predictions
+    from tapas.core.arch import ArchError
+    from tapas.core.spaces import parse_archs
+    from tapas.core.types import DEFAULT_INPUT_SHAPE, DEFAULT_NUM_CLASSES
 
     try:
         model = load(model_path)
     except ModelFileError as e:
         fail(str(e))
-    nets = [resolve_arch(s, classes, input_shape) for s in sources]
+    try:
+        nets = parse_archs([s.value for s in sources], classes or DEFAULT_NUM_CLASSES,
+                           input_shape or DEFAULT_INPUT_SHAPE)
+    except ArchError as e:
+        fail(where_invalid(e, sources))
     out = model.predict_interval(nets, dcn)
     summary = {"predictor": str(model_path), "dcn": dcn, "coverage": float(out.coverage)}
     return summary, to_predictions(nets, out, str(model_path), float(dcn))
@@ -235,7 +245,7 @@ def _train_if_uncovered(app: Any, dcn: float | None, dataset: str | None,
             app.train(value, progress=lambda e, n: bar.update(task, completed=e, total=n))
 
 
-def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str | None,
+def _predict_with_pipeline(sources: list[Source], dcn: float | None, dataset: str | None,
                            classes: int | None, shape: tuple[int, int, int] | None,
                            train: bool,
                            db: Path | None, predictor: str | None = None,
@@ -244,12 +254,11 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
     """The LDE's predictor answers, chosen by the pipeline's one rule (as for the service
     and the in-process scorer): the answer's fields and a prediction per network; with
     ``train``, a predictor trained first shows its epochs."""
-    from tapas.app.cli.arch import resolve_arch
-    from tapas.core.arch import is_cell_spec
+    from tapas.app.cli.arch import where_invalid
+    from tapas.core.errors import InvalidArchitecture
     from tapas.core.types import NoPredictorError
 
-    items = [s if is_cell_spec(s) else resolve_arch(s, classes, shape)
-             for s in sources]
+    items = [s.value for s in sources]
     with open_pipeline(db) as app:
         try:
             if train and predictor is None:
@@ -260,6 +269,8 @@ def _predict_with_pipeline(sources: list[str], dcn: float | None, dataset: str |
         except NoPredictorError as e:
             fail(f"no trained predictor covers DCN {e.dcn:.4f} yet; add --train to train one "
                  "(on the experiments the DCN filter selects) and predict")
+        except InvalidArchitecture as e:
+            fail(where_invalid(e, sources))
         except ValueError as e:  # not only domain errors: bad numbers in the input too
             fail(str(e))
     return answer.summary(), answer.predictions

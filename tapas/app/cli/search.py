@@ -171,6 +171,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                      "thompson (BANANAS-style Thompson sampling on the "
                                      "ensemble)."),
         seed: int = typer.Option(0, min=0, help="Seed of the search."),
+        start: Path = typer.Option(None, "--start", help="A file of genotypes of --space, "
+                                   "one a line in any notation (tapas arch notations): "
+                                   "scored first, the start of the population."),
         population: int = typer.Option(50, min=2, help="REA population size (thompson: "
                                        "random architectures scored first)."),
         parents: int = typer.Option(10, min=1, help="thompson: sampled parents per round."),
@@ -218,9 +221,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         quiet = dest.quiet
         if plot is not None and (plot.is_dir() or plot.suffix.lower() != ".png"):
             fail(f"--plot needs a .png file name, got {plot}")
+        from tapas.app.cli.arch import read_genotypes
+
         kw: dict[str, Any] = {"budget": budget, "seed": seed, "objective": objective,
                               "top_k": top, "num_classes": num_classes, "input_shape": shape,
                               "batch_size": batch_size or (100 if strategy == "random" else 10)}
+        if start is not None:
+            if not start.is_file():
+                fail(f"--start {start}: no such file")
+            kw["start"] = read_genotypes(start, space)
         if strategy == "rea":
             kw.update(population=population, sample_size=sample_size)
         elif strategy == "thompson":
@@ -256,67 +265,20 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         result_caveats(rows)
 
 
-def read_archs(path: Path) -> tuple[list[str], list[Any]]:
-    """Architectures to rank: a folder of IR ``.json`` files, a JSONL of IR objects (one a
-    line), or a text file of NAS-Bench-201 cell strings (one a line; ``#`` comments).
-    Returns (labels, architectures); errors name the file and line."""
-    import json
-
-    from tapas.core.arch import ArchError, Architecture, is_nb201_string
-
-    labels: list[str] = []
-    archs: list[Any] = []
-    if path.is_dir():
-        files = sorted(path.glob("*.json"))
-        if not files:
-            fail(f"{path}: a folder without .json IR files")
-        for f in files:
-            try:
-                archs.append(Architecture.from_json(f.read_text()))
-            except (ArchError, ValueError, OSError, UnicodeDecodeError) as e:
-                fail(f"{f}: {e}")
-            labels.append(f.name)
-        return labels, archs
-    if not path.is_file():
-        fail(f"--archs {path}: no such file or folder")
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        fail(f"cannot read {path}: {e}")
-    for n, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            if text.startswith("{"):
-                a = Architecture.from_dict(json.loads(text))
-                archs.append(a)
-                labels.append(f"{path.name}:{n}")
-            elif is_nb201_string(text):
-                archs.append(text)
-                labels.append(text)
-            else:
-                raise ArchError("neither a NAS-Bench-201 cell string nor a JSON IR object")
-        except (ArchError, ValueError) as e:
-            fail(f"{path}:{n}: {e}")
-    if not archs:
-        fail(f"{path}: no architectures (one cell string or JSON IR object per line)")
-    return labels, archs
-
-
 def rank_cmd(
     dataset: str = typer.Option(None, "--dataset", "-d", help="Target dataset (stored name/id, "
                                 "built-in spec or .npz); characterised first if needed."),
     dcn: float = typer.Option(None, "--dcn", min=0.0, max=1.0,
                               help="Target DCN instead of a dataset."),
-    archs: Path = typer.Option(..., "--archs", "-a", help="A text file of cell strings, a "
-                               "JSONL of IR objects, or a folder of IR .json files."),
+    archs: Path = typer.Option(..., "--archs", "-a", help="A text file of architectures, one "
+                               "a line in any notation (tapas arch notations; '#' comments),"
+                               " or a folder of .json files."),
     out: Path = typer.Option(None, "--out", "-o", help="Write every ranked architecture "
                              "(.parquet, .csv or .json)."),
     fmt: str = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
     top: int = typer.Option(20, min=1, help="Rows shown in the table (files get all)."),
-    num_classes: int = typer.Option(None, min=2, help="Classes for cell strings (default: "
-                                    "the dataset's, else 10)."),
+    num_classes: int = typer.Option(None, min=2, help="Classes the genotypes are built for "
+                                    "(default: the dataset's, else 10)."),
     input_shape: InputShapeOpt = None,
     url: str = typer.Option(None, "--url", help="Score through this tapas service."),
     token: str = typer.Option(None, "--token", envvar="TAPAS_API_TOKEN",
@@ -328,12 +290,24 @@ def rank_cmd(
     """Score a file of architectures once and rank them by predicted accuracy."""
     from rich.table import Table
 
+    from tapas.app.cli.arch import read_folder, read_sources, where_invalid
+    from tapas.core.errors import InvalidArchitecture
+
     if (dataset is None) == (dcn is None):
         fail("give exactly one of --dataset and --dcn")
     dest = resolve_format(fmt, out, json_out)
     quiet = dest.quiet
     shape = input_shape_arg(input_shape)
-    labels, items = read_archs(archs)
+    if archs.is_dir():
+        sources = read_folder(archs)
+    elif archs.is_file():
+        sources = read_sources(file=archs)
+    else:
+        fail(f"--archs {archs}: no such file or folder")
+    if not sources:
+        fail(f"{archs}: no architectures (one a line, in any notation of tapas arch "
+             "notations)")
+    items = [s.value for s in sources]
     scorer = _open_scorer(url, token, quiet)
     preds: list[Any] = []
     try:
@@ -345,15 +319,20 @@ def rank_cmd(
             step = 2_000
             pin = {} if predictor is None else {"predictor": predictor}
             for start in range(0, len(items), step):
-                preds += scorer.predict(items[start:start + step], num_classes=num_classes,
-                                        input_shape=shape, **target, **pin)
+                try:
+                    preds += scorer.predict(items[start:start + step],
+                                            num_classes=num_classes, input_shape=shape,
+                                            **target, **pin)
+                except InvalidArchitecture as e:
+                    fail(where_invalid(e, sources, start))
                 bar.update(task, completed=min(start + step, len(items)))
     except ValueError as e:  # not only domain errors (those exit from the root command)
         fail(str(e))
     finally:
         scorer.close()
     order = sorted(range(len(preds)), key=lambda i: (-preds[i].mean, i))
-    rows = [{"rank": r, "arch": labels[i], **preds[i].row()} for r, i in enumerate(order, 1)]
+    rows = [{"rank": r, "arch": sources[i].label, **preds[i].row()}
+            for r, i in enumerate(order, 1)]
     pid = preds[0].predictor if preds else predictor
     obj = {"target": target, "predictor": pid, "dcn": preds[0].dcn if preds else dcn,
            "coverage": preds[0].coverage if preds else None, "source": str(archs),

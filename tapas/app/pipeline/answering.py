@@ -13,7 +13,8 @@ import numpy as np
 
 from tapas.app.pipeline.covering import CoveringMixin
 from tapas.app.pipeline.datasets import DatasetsMixin
-from tapas.core.types import Answer, Prediction, PredictorInfo, Query, parse_archs
+from tapas.core.spaces import parse_archs
+from tapas.core.types import Answer, Prediction, PredictorInfo, Query
 
 
 def to_predictions(archs: Sequence[Any], out: Any, predictor: str, dcn: float,

@@ -299,10 +299,15 @@ def _setup(scorer: Scorer, space: SearchSpace | str, target: Target | None, budg
     return _Evaluator(scorer, sp, tg, budget, objective, progress)
 
 
-def _initial(sp: SearchSpace, rng: random.Random, population: int, budget: int) -> list[Any]:
-    """The initial population: up to ``min(population, budget)`` distinct random members
-    (fewer in a space too small to draw them from in ``50 * population`` draws)."""
+def _initial(sp: SearchSpace, rng: random.Random, population: int, budget: int,
+             start: Sequence[Any] = ()) -> list[Any]:
+    """The initial population: the distinct ``start`` genotypes (up to ``budget``), then
+    random members up to ``min(population, budget)`` (fewer in a space too small to draw
+    them from in ``50 * population`` draws)."""
     init: dict[str, Any] = {}
+    for g in start:
+        if len(init) < budget:
+            init.setdefault(sp.key(g), g)
     draws = 0
     while len(init) < min(population, budget) and draws < 50 * population:
         g = sp.sample(rng)
@@ -317,12 +322,16 @@ def random_search(scorer: Scorer, space: SearchSpace | str = "nb201", *, budget:
                   num_classes: int | None = None, input_shape: Sequence[int] | None = None,
                   target: Target | None = None, batch_size: int = 100,
                   objective: str = "mean", top_k: int = 10,
-                  progress: Progress | None = None) -> SearchResult:
-    """Score ``budget`` distinct random architectures; return the best ones."""
+                  progress: Progress | None = None, start: Sequence[Any] = ()) -> SearchResult:
+    """Score ``budget`` distinct architectures (the ``start`` genotypes first, then random
+    ones); return the best ones."""
     _check(budget, batch_size, objective, top_k)
     ev = _setup(scorer, space, target, budget, objective, progress, dcn=dcn, dataset=dataset,
                 num_classes=num_classes, input_shape=input_shape)
     sp, tg, rng, t0 = ev.space, ev.target, random.Random(seed), time.perf_counter()
+    first = _initial(sp, rng, 0, budget, start)
+    for i in range(0, len(first), batch_size):
+        ev.score(first[i:i + batch_size])
     draws, max_draws = 0, 50 * budget + 1000  # stops in spaces smaller than the budget
     while ev.left > 0:
         if draws >= max_draws:
@@ -347,10 +356,12 @@ def regularized_evolution(scorer: Scorer, space: SearchSpace | str = "nb201", *,
                           target: Target | None = None, population: int = 50,
                           sample_size: int = 10, batch_size: int = 10,
                           objective: str = "mean", top_k: int = 10,
-                          progress: Progress | None = None) -> SearchResult:
+                          progress: Progress | None = None,
+                          start: Sequence[Any] = ()) -> SearchResult:
     """Aging evolution (Real et al. 2019) with a budget of ``budget`` predictor queries.
 
-    ``population`` random architectures start the population; then each child is a
+    The ``start`` genotypes and random architectures up to ``population`` start the
+    population (the newest ``population`` of them stay); then each child is a
     mutation of the best of ``sample_size`` random members, joins the population and
     pushes out the oldest member. New children are scored ``batch_size`` at a time.
     """
@@ -362,22 +373,17 @@ def regularized_evolution(scorer: Scorer, space: SearchSpace | str = "nb201", *,
                 num_classes=num_classes, input_shape=input_shape)
     sp, tg, rng, t0 = ev.space, ev.target, random.Random(seed), time.perf_counter()
 
-    init = _initial(sp, rng, population, budget)
-    pop: deque[tuple[Any, float]] = deque()
+    init = _initial(sp, rng, population, budget, start)
+    pop: deque[tuple[Any, float]] = deque(maxlen=population)
     for start in range(0, len(init), batch_size * 10):
         chunk = init[start:start + batch_size * 10]
         for g, c in zip(chunk, ev.score(chunk), strict=True):
             if c is not None:
                 pop.append((g, ev.fitness(c)))
 
-    # evolution: a child already scored costs nothing and joins at once; new children
-    # wait until ``batch_size`` of them can be scored together (as if bred by parallel
-    # workers: they join the population when their scores come back)
-    def join(g: Any, fitness: float) -> None:
-        pop.append((g, fitness))
-        if len(pop) > population:
-            pop.popleft()
-
+    # evolution: a child already scored costs nothing and joins at once (the oldest
+    # member leaves); new children wait until ``batch_size`` of them can be scored
+    # together (as if bred by parallel workers: they join when their scores come back)
     pending: dict[str, Any] = {}
     # converged: this many children in a row were all scored before (the population
     # sits on one optimum and every mutation of it is known); the search stops there
@@ -394,7 +400,7 @@ def regularized_evolution(scorer: Scorer, space: SearchSpace | str = "nb201", *,
         if k in ev.cache or k in pending:
             stalled += 1
             if k in ev.cache:
-                join(child, ev.fitness(ev.cache[k]))
+                pop.append((child, ev.fitness(ev.cache[k])))
             continue
         stalled = 0
         pending[k] = child
@@ -403,7 +409,7 @@ def regularized_evolution(scorer: Scorer, space: SearchSpace | str = "nb201", *,
             pending = {}
             for g, c in zip(kids, ev.score(kids), strict=True):
                 if c is not None:
-                    join(g, ev.fitness(c))
+                    pop.append((g, ev.fitness(c)))
     if pending and ev.left > 0:
         ev.score(list(pending.values()))
     return _result("rea", sp, tg, budget, seed, objective, t0, ev, top_k,
@@ -417,10 +423,12 @@ def thompson_search(scorer: Scorer, space: SearchSpace | str = "nb201", *,
                     input_shape: Sequence[int] | None = None,
                     target: Target | None = None, population: int = 50, parents: int = 10,
                     batch_size: int = 10, objective: str = "mean", top_k: int = 10,
-                    progress: Progress | None = None) -> SearchResult:
+                    progress: Progress | None = None,
+                    start: Sequence[Any] = ()) -> SearchResult:
     """BANANAS-style search with independent Thompson sampling over the ensemble.
 
-    ``population`` random architectures are scored first; then each round draws one
+    The ``start`` genotypes and random architectures up to ``population`` are scored
+    first; then each round draws one
     sample from N(mean, spread) for every scored architecture, mutates the ``parents``
     best draws into ``batch_size`` new children and scores them. The result ranks by
     ``objective`` as the other strategies do.
@@ -432,7 +440,7 @@ def thompson_search(scorer: Scorer, space: SearchSpace | str = "nb201", *,
     ev = _setup(scorer, space, target, budget, objective, progress, dcn=dcn, dataset=dataset,
                 num_classes=num_classes, input_shape=input_shape)
     sp, tg, rng, t0 = ev.space, ev.target, random.Random(seed), time.perf_counter()
-    ev.score(_initial(sp, rng, population, budget))
+    ev.score(_initial(sp, rng, population, budget, start))
     stop = "budget"
     while ev.left > 0:
         scored = list(ev.cache.values())

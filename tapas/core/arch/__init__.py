@@ -56,22 +56,15 @@ def _darts_dict(obj: Any) -> bool:
             or ("normal" in obj and "reduce" in obj and set(obj) <= _DARTS_DICT_KEYS)))
 
 
-def is_cell_spec(obj: Any) -> bool:
-    """Whether ``obj`` is a benchmark cell rather than an IR network: a NAS-Bench-201
-    cell string, a DARTS genotype (printed, ``{"genotype": ..., "C": .., "layers": ..}``
-    or a ``darts`` search-space genotype dict) or a NAS-Bench-101 cell
-    ``{"matrix": ..., "ops": ...}``."""
-    if isinstance(obj, str):
-        return is_nb201_string(obj) or is_darts_string(obj)
-    return isinstance(obj, dict) and (is_nb101(obj) or _darts_dict(obj))
-
-
 def expand(obj: Any, num_classes: int = 10,
            input_shape: tuple[int, int, int] = (3, 32, 32)) -> Architecture:
-    """The full benchmark network of a cell spec (see :func:`is_cell_spec`) for
-    ``num_classes`` and ``input_shape``: NAS-Bench-201 and NAS-Bench-101 cells in their
-    benchmark's skeleton, DARTS genotypes in the DARTS evaluation network (C=36, 20
-    cells unless the object says ``C``/``layers``)."""
+    """The full benchmark network of a cell spec (a NAS-Bench-201 cell string, a DARTS
+    genotype, printed or ``{"genotype": ..., "C": .., "layers": ..}``, or a NAS-Bench-101
+    ``{"matrix", "ops"}`` cell) for ``num_classes`` and ``input_shape``, as the spaces
+    build them (users' values are read by :func:`tapas.core.spaces.read_notation`):
+    NAS-Bench-201 and NAS-Bench-101 cells in their benchmark's skeleton, DARTS genotypes
+    in the DARTS evaluation network (C=36, 20 cells unless the object says
+    ``C``/``layers``)."""
     c, h, w = input_shape
     if isinstance(obj, str) and is_nb201_string(obj):
         if h != w:
@@ -93,34 +86,9 @@ def expand(obj: Any, num_classes: int = 10,
     raise ArchError("not a NAS-Bench-201 cell string, DARTS genotype or NAS-Bench-101 cell")
 
 
-def load(obj: Any, num_classes: int | None = None,
-         input_shape: tuple[int, int, int] | None = None) -> Architecture:
-    """An :class:`Architecture` from whatever a user hands in: an instance, a dict, JSON
-    text, or a cell spec (:func:`is_cell_spec`; expanded with ``num_classes`` and
-    ``input_shape``, by default 10 classes of 3x32x32)."""
-    if isinstance(obj, Architecture):
-        return obj
-    if isinstance(obj, bytes):
-        obj = obj.decode("utf-8", errors="replace")
-    if isinstance(obj, str) and obj.lstrip().startswith("{"):
-        import json
-
-        try:
-            parsed = json.loads(obj)
-        except json.JSONDecodeError:
-            parsed = None
-        if is_cell_spec(parsed):
-            obj = parsed
-    if is_cell_spec(obj):
-        return expand(obj, num_classes or 10, tuple(input_shape or (3, 32, 32)))
-    if isinstance(obj, str):
-        return Architecture.from_json(obj)
-    return Architecture.from_dict(obj)
-
-
 __all__ = ["DARTS_OPS", "DARTS_V2", "INPUT", "NB101_OPS", "NB201_BY_KEY", "NB201_DATASETS",
            "NB201_OPS", "OPS", "REFERENCE_CELL", "ArchError", "Architecture", "LayerInfo",
            "NB201Dataset", "all_cells", "cell_ops", "cell_string", "expand", "from_accel",
-           "from_darts", "from_macro", "from_module", "from_nb101", "from_nb201", "is_cell_spec",
-           "is_darts_string", "is_nb101", "is_nb201_string", "load", "parse_cell",
-           "parse_genotype", "to_module"]
+           "from_darts", "from_macro", "from_module", "from_nb101", "from_nb201",
+           "is_darts_string", "is_nb101", "is_nb201_string", "parse_cell", "parse_genotype",
+           "to_module"]

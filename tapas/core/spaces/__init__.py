@@ -37,6 +37,15 @@ from tapas.core.spaces.base import (
     register,
     space_of,
 )
+from tapas.core.spaces.notation import (
+    IR,
+    Notation,
+    NotationError,
+    notations,
+    parse_arch,
+    parse_archs,
+    read_notation,
+)
 
 for _space in (nb201.CELLS, nb201.SMALL, chain.SPACE, darts.SPACE, nb101.SPACE, macro.SPACE,
                accel.SPACE):
@@ -78,6 +87,8 @@ def sample_unique(space: str, n: int, seed: int) -> list[Any]:
     return out
 
 
-__all__ = ["REFERENCE_SHAPE", "SPACES", "CellSpecSpace", "DictSpace", "SearchSpace", "Space",
-           "accel", "build", "chain", "darts", "genotype_key", "get_space", "macro", "nb101",
-           "nb201", "register", "sample_unique", "space_of", "template_of"]
+__all__ = ["IR", "REFERENCE_SHAPE", "SPACES", "CellSpecSpace", "DictSpace", "Notation",
+           "NotationError", "SearchSpace", "Space", "accel", "build", "chain", "darts",
+           "genotype_key", "get_space", "macro", "nb101", "nb201", "notations", "parse_arch",
+           "parse_archs", "read_notation", "register", "sample_unique", "space_of",
+           "template_of"]

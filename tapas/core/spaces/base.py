@@ -85,6 +85,11 @@ class Space(SearchSpace, ABC):
     def format(self, genotype: Any) -> str:
         """The genotype's text; :meth:`parse` reads it back to an equal genotype."""
 
+    def claims(self, obj: Any) -> bool:
+        """Whether ``obj`` is written in this space's notation, valid or not: when no
+        notation reads a value, the one that claims it explains why."""
+        return False
+
     @abstractmethod
     def validate(self, genotype: Any) -> None:
         """Raise ``ValueError`` naming what puts ``genotype`` outside the space."""
@@ -151,15 +156,35 @@ class DictSpace(Space):
         return (self.tag,)
 
     def parse(self, obj: Any) -> dict[str, Any]:
-        if isinstance(obj, str):
+        if isinstance(obj, str) and obj.lstrip().startswith("{"):
             try:
                 obj = json.loads(obj)
             except json.JSONDecodeError as e:
                 raise ValueError(f"a {self.name} genotype must be a JSON object: {e}") from None
+        obj = self.untagged(obj)
         if isinstance(obj, dict) and obj.get("space") in self.tags:
             obj = {**obj, "space": self.tag}
         self.validate(obj)
         return obj
+
+    def untagged(self, obj: Any) -> Any:
+        """The tagged genotype of a value written in one of the space's own untagged
+        notations (a benchmark's format, read by :meth:`parse`); other values as they are."""
+        return obj
+
+    def claims(self, obj: Any) -> bool:
+        """A JSON object with one of the space's tags, or one its :meth:`untagged` reads
+        (or rejects)."""
+        if isinstance(obj, str) and obj.lstrip().startswith("{"):
+            try:
+                obj = json.loads(obj)
+            except json.JSONDecodeError:
+                return False
+        try:
+            obj = self.untagged(obj)
+        except ValueError:
+            return True
+        return isinstance(obj, dict) and obj.get("space") in self.tags
 
     def format(self, genotype: dict[str, Any]) -> str:
         return canonical_json(genotype)

@@ -22,7 +22,7 @@ import random
 from typing import Any
 
 from tapas.core.arch import parse_genotype
-from tapas.core.arch.darts import genotype_string
+from tapas.core.arch.darts import genotype_string, is_darts_string
 from tapas.core.spaces.base import CellSpecSpace
 
 OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -30,6 +30,9 @@ OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv
 NODES = 4
 CONCAT = [2, 3, 4, 5]
 C, LAYERS = 16, 8
+EVAL_C, EVAL_LAYERS = 36, 20
+"""The size of a genotype written without one: the DARTS evaluation network."""
+_SIZE = ("C", "layers")
 
 Genotype = dict[str, Any]
 
@@ -48,6 +51,23 @@ class Darts(CellSpecSpace):
     name = "darts"
     description = "DARTS / NAS-Bench-301 cell pairs (7 ops, C=16, 8 cells)"
     inputs = "inputs whose sides are multiples of 4"
+
+    def untagged(self, obj: Any) -> Any:
+        """The genotype of the DARTS notations: as the DARTS code and NAS-Bench-301 print
+        it (``Genotype(normal=[...], ...)``), the same as an untagged object, or
+        ``{"genotype": "Genotype(...)", "C": .., "layers": ..}``. Without ``C``/``layers``
+        the network is the DARTS evaluation network (C=36, 20 cells)."""
+        if is_darts_string(obj):
+            obj = {"genotype": obj}
+        if not isinstance(obj, dict) or "space" in obj or not (
+                ("genotype" in obj and set(obj) <= {"genotype", *_SIZE})
+                or ("normal" in obj and "reduce" in obj)):
+            return obj
+        cells = parse_genotype(obj["genotype"] if "genotype" in obj else
+                               {k: v for k, v in obj.items() if k not in _SIZE})
+        edges = {k: [list(e) for e in cells[k]] for k in ("normal", "reduce")}
+        return {"space": self.tag, **cells, **edges, "C": obj.get("C", EVAL_C),
+                "layers": obj.get("layers", EVAL_LAYERS)}
 
     def sample(self, rng: random.Random) -> Genotype:
         """A uniform member of the NAS-Bench-301 space at the default size."""

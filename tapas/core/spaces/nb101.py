@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tapas.core.arch import ArchError
+from tapas.core.arch import ArchError, is_nb101
 from tapas.core.arch.nb101 import MAX_EDGES, NB101_OPS, parse_cell
 from tapas.core.spaces.base import CellSpecSpace
 
@@ -40,6 +40,11 @@ class NB101(CellSpecSpace):
     name = "nb101"
     description = "NAS-Bench-101 cells (7 vertices, at most 9 edges, 3 ops)"
     inputs = "inputs whose sides are multiples of 4"
+
+    def untagged(self, obj: Any) -> Any:
+        """The genotype of the benchmark's own notation, ``{"matrix": [[0, 1, ...], ...],
+        "ops": ["input", ..., "output"]}``."""
+        return {"space": self.tag, **obj} if is_nb101(obj) and "space" not in obj else obj
 
     def sample(self, rng: random.Random) -> Genotype:
         """A random valid cell (rejection sampling, as the benchmark's example does)."""

@@ -34,6 +34,7 @@ from tapas.core.arch import (
     cell_string,
     expand,
     from_nb201,
+    is_nb201_string,
 )
 from tapas.core.spaces.base import DictSpace, Space
 
@@ -67,6 +68,9 @@ class NB201Cells(Space):
 
     def parse(self, obj: Any) -> str:
         return _cell(obj)
+
+    def claims(self, obj: Any) -> bool:
+        return isinstance(obj, str) and is_nb201_string(obj)
 
     def format(self, genotype: str) -> str:
         return genotype

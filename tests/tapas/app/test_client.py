@@ -209,7 +209,7 @@ def test_client_checks_arguments() -> None:
         c.predict([CELL], dcn=0.5, dataset="digits")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         c.predict([CELL], dcn=1.5)
-    with pytest.raises(TypeError, match="cell string"):
+    with pytest.raises(TypeError, match="in a notation"):
         c.predict([object()], dcn=0.5)
     c.close()
 

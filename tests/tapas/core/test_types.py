@@ -9,7 +9,8 @@ import math
 import pytest
 
 from tapas.app.client import Client
-from tapas.core.types import TargetError, parse_archs, parse_input_shape, resolve_target
+from tapas.core.spaces import parse_archs
+from tapas.core.types import TargetError, parse_input_shape, resolve_target
 
 CELL = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 

@@ -69,6 +69,7 @@ def test_show_errors_are_clean(tmp_path) -> None:
     r = runner.invoke(app, ["arch", "show", str(bad)])
     assert r.exit_code == 1 and "unknown op 'conv9'" in " ".join(r.output.split())
     r = runner.invoke(app, ["arch", "show", "no-such-file.json"])
-    assert r.exit_code == 1 and "neither" in r.output
+    assert r.exit_code == 1 and "no known notation (tried nb201, " in r.output
+    assert "nor is it a file" in r.output
     r = runner.invoke(app, ["arch", "show", "|conv~0|+|x|"])
     assert r.exit_code == 1 and "NAS-Bench-201" in r.output

@@ -82,6 +82,18 @@ def test_same_seed_same_result(strategy: Any) -> None:
     assert a["best"] != c["best"] or a["history"] != c["history"]
 
 
+@pytest.mark.parametrize("strategy", [regularized_evolution, random_search,
+                                      thompson_search])
+def test_a_search_starts_from_the_genotypes_given(strategy: Any) -> None:
+    start = [c for c in SPACES["nb201"].enumerate() if "none" not in c][:12]
+    f = FunctionScorer()
+    res = strategy(f, "nb201", dcn=0.5, budget=40, seed=3, start=[*start, start[0]])
+    assert f.asked[:12] == start and res.queries == 40 == len(set(f.asked))
+    f = FunctionScorer()
+    strategy(f, "nb201", dcn=0.5, budget=5, seed=3, start=start)
+    assert f.asked == start[:5]  # no more than the budget
+
+
 def test_evolution_beats_random_on_a_structured_landscape() -> None:
     space_best = max(FunctionScorer().value(c) for c in SPACES["nb201"].enumerate())
     rea = [regularized_evolution(FunctionScorer(), "nb201", dcn=0.5, budget=300, seed=s)

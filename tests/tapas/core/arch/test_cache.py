@@ -8,7 +8,8 @@ import pytest
 
 from tapas.core.arch import all_cells, from_nb201
 from tapas.core.arch.cache import usage
-from tapas.core.types import cache_bytes, parse_arch, set_cache_budget
+from tapas.core.spaces import parse_arch
+from tapas.core.types import cache_bytes, set_cache_budget
 
 
 @pytest.fixture()
@@ -23,7 +24,7 @@ def test_every_cache_is_registered_in_one_pool(small_budget: int) -> None:
     import lde.store  # noqa: F401 - registers the LDE's cache of rebuilt networks
     from tapas.core.arch import cache
 
-    assert {"ir", "nb201", "darts", "lde-archs"} <= set(usage())
+    assert {"notations", "nb201", "darts", "lde-archs"} <= set(usage())
     assert cache.budget() == small_budget
     assert {c.pool for c in cache._registry.values()} == {cache._pool}
 
@@ -47,9 +48,9 @@ def test_many_distinct_networks_stay_within_the_budget(small_budget: int,
     cells = all_cells()[:400]
     for c in cells:  # ~120 KB each: far more than the NAS-Bench-201 share holds
         assert from_nb201(c, 10, 32) is from_nb201(c, 10, 32)  # kept while the newest
-        parse_arch(from_nb201(c, 10, 32).to_dict(), 10, (3, 32, 32))  # the IR cache
+        parse_arch(from_nb201(c, 10, 32).to_dict(), 10, (3, 32, 32))  # the notations read
         assert cache_bytes() <= small_budget
-    assert 0 < usage()["nb201"] < small_budget and 0 < usage()["ir"] < small_budget
+    assert 0 < usage()["nb201"] < small_budget and 0 < usage()["notations"] < small_budget
     with Store(tmp_path / "lde.duckdb") as store:
         store.upsert_dataset("d", "fp-d", 100, 10, (3, 8, 8), dcn=0.5,
                              dcn_meta={"method": "test"})

@@ -22,8 +22,8 @@ from tapas.core.spaces import SPACES
 from tapas.core.types import cache_bytes, set_cache_budget
 from tests.tapas.app.test_pipeline import SMALL, _dataset
 
-GROWING = {"ir", "nb201", "darts", "lde-archs", "lde-columns", "predictors", "train-requests",
-           "excluded-ids", "genotype-keys", "model-checks", "experiment-datasets"}
+GROWING = {"notations", "nb201", "darts", "lde-archs", "lde-columns", "predictors",
+           "train-requests", "excluded-ids", "genotype-keys", "model-checks", "experiment-datasets"}
 
 
 @pytest.fixture()

@@ -17,12 +17,11 @@ from tapas.core.arch import (
     expand,
     from_darts,
     from_nb101,
-    is_cell_spec,
-    load,
     parse_genotype,
 )
 from tapas.core.arch.darts import genotype_string
 from tapas.core.arch.nb101 import vertex_channels
+from tapas.core.spaces import parse_arch
 from tests.tapas.core.arch.torch_checks import assert_module_matches
 
 # The DARTS code prints DARTS_V2 with normal_concat=range(2, 6) in some versions.
@@ -130,12 +129,12 @@ def test_bad_nb101_cells_are_named(cell: dict, match: str) -> None:
 
 
 def test_cell_specs_load_everywhere_an_architecture_loads() -> None:
-    assert is_cell_spec(DARTS_V2) and is_cell_spec(NB101_README)
-    assert is_cell_spec({"genotype": DARTS_V2, "C": 16, "layers": 8})
-    assert load(DARTS_V2).params == 3_349_342
-    assert load(json.dumps(NB101_README)).params == 8_555_530
-    small = load({"genotype": DARTS_V2, "C": 16, "layers": 8}, 100, (3, 16, 16))
+    assert parse_arch(DARTS_V2).params == 3_349_342
+    assert parse_arch(json.dumps(NB101_README)).params == 8_555_530
+    small = parse_arch({"genotype": DARTS_V2, "C": 16, "layers": 8}, 100, (3, 16, 16))
     assert small.num_classes == 100 and small == from_darts(DARTS_V2, 16, 8, 100, (3, 16, 16))
+    with pytest.raises(ArchError, match="'C' must be an integer"):
+        parse_arch({"genotype": DARTS_V2, "C": "16"})
     with pytest.raises(ArchError, match="must be an integer"):
         expand({"genotype": DARTS_V2, "C": "16"})
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tapas.core.arch import ArchError, Architecture
-from tapas.core.types import parse_arch
+from tapas.core.spaces import parse_arch
 
 RESNETISH = {
     "input": {"shape": [3, 32, 32], "num_classes": 10},

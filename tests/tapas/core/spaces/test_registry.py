@@ -12,7 +12,7 @@ import pytest
 
 from tapas.app.search import check_space
 from tapas.core import spaces
-from tapas.core.arch import ArchError, Architecture, load
+from tapas.core.arch import ArchError, Architecture
 from tapas.core.spaces import SPACES, Space
 from tapas.core.types import Target
 
@@ -99,7 +99,7 @@ class SpaceContract:
         g = space.sample(random.Random(3))
         for s, k in [(s, k) for s, k in SHAPES if space.fits(s)][:2]:
             target = Target(dcn=0.5, dataset=None, num_classes=k, input_shape=s)
-            assert load(space.query(g, target), k, s) == space.build(g, s, k)
+            assert spaces.parse_arch(space.query(g, target), k, s) == space.build(g, s, k)
 
 
 class TestRegisteredSpaces(SpaceContract):
