@@ -25,8 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tapas.core.arch import NB201_OPS, Architecture, cell_string, from_nb201
+from tapas.core.arch import NB201_OPS, Architecture, cell_string, from_nb201, parse_cell
 from tapas.core.arch.nb201 import nb201_dict
+from tapas.core.config import thread_budget
 
 _SEP = (",", ":")
 
@@ -123,8 +124,6 @@ class NB201Expander:
         return pre + ",".join(map(str, raw["inputs"])) + post
 
     def _fast(self, cell: str, configs: list[tuple[int, int]]) -> list[ArchRow]:
-        from tapas.core.arch import parse_cell
-
         nc0, s0 = configs[0]
         raw = nb201_dict(cell, nc0, s0)["layers"]
         body = ",".join([self._layer(r) for r in raw[:-1]])
@@ -208,8 +207,6 @@ def iter_nb201_rows(cells: list[str], configs: list[tuple[int, int]], chunk: int
     """
     chunks = [cells[i:i + chunk] for i in range(0, len(cells), chunk)]
     if workers is None:
-        from tapas.core.config import thread_budget
-
         workers = min(thread_budget(), 4) if len(cells) >= PARALLEL_MIN_CELLS else 1
     if workers <= 1 or len(chunks) <= 1:
         for c in chunks:

@@ -59,6 +59,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from predictor import persist
 from predictor.domain import OUT_OF_DOMAIN_WIDENING, Domain
 from predictor.encoding import ENCODING_VERSION, MAX_STEPS, STEP_DIM, encode_batch
 from predictor.ensemble import EnsembleOutput, calibrate, interval
@@ -73,6 +74,8 @@ from predictor.history import (
 )
 from predictor.trees import BoostedTrees, tree_features
 from tapas.core.arch import Architecture
+from tapas.core.config import get_settings
+from tapas.core.device import resolve_device
 
 __all__ = ["CONTEXT_DIM", "NotFittedError", "TAPRegressor"]
 
@@ -457,9 +460,6 @@ class TAPRegressor(BaseEstimator):
                              "of range")
 
     def _device(self) -> Any:
-        from tapas.core.config import get_settings
-        from tapas.core.device import resolve_device
-
         return resolve_device(self.device or get_settings().device)
 
     def _context(self, archs: Sequence[Architecture], dcn: np.ndarray, geom: np.ndarray,
@@ -763,8 +763,6 @@ class TAPRegressor(BaseEstimator):
     # ------------------------------------------------------------- persistence
     def save(self, path: Any, provenance: dict[str, Any] | None = None) -> None:
         """Write the fitted model (no pickle); see :mod:`predictor.persist`."""
-        from predictor import persist
-
         check_is_fitted(self, "net_")
         arrays = {f"net.{k}": v.detach().cpu().numpy().astype(np.float32)
                   for k, v in self.net_.state_dict().items()}
@@ -800,8 +798,6 @@ class TAPRegressor(BaseEstimator):
         its exact shape, and the weights finite: checked before any torch module is
         built, so a file cannot make loading allocate more than it holds."""
         import torch
-
-        from predictor import persist
 
         header, arrays = persist.read(path)
         params = {**header["params"], "device": device}

@@ -50,6 +50,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from probenet.fingerprint import fingerprint as _fingerprint
+from tapas.core.config import get_settings
 from tapas.core.errors import DatasetTooLarge as TooLarge
 from tapas.core.errors import InvalidDataset
 
@@ -209,8 +210,6 @@ class DataLimits:
 
     @classmethod
     def from_settings(cls, settings: Any = None) -> DataLimits:
-        from tapas.core.config import get_settings
-
         s = settings or get_settings()
         return cls(int(s.max_dataset_mb * 2**20), int(s.max_dataset_samples),
                    int(s.max_image_values))

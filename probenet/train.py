@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tapas.core.device import resolve_device
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -211,8 +213,6 @@ def fit_evaluate(module: nn.Module, train: Dataset, test: Dataset, recipe: Recip
     ``device`` is a ``torch.device`` or a policy (``auto|cpu|cuda``).
     """
     import torch
-
-    from tapas.core.device import resolve_device
 
     dev = device if isinstance(device, torch.device) else resolve_device(str(device))
     if train.input_shape != test.input_shape:

@@ -31,6 +31,7 @@ import numpy as np
 
 from probenet.datasets import Dataset, stratified_subsample
 from probenet.train import channel_stats
+from tapas.core.arch import to_module
 
 if TYPE_CHECKING:
     import torch
@@ -128,8 +129,6 @@ def score_archs(archs: Sequence[Architecture], ds: Dataset, n: int = BATCH, seed
     """Each proxy for each network on ``ds`` (one mini-batch for all; every network
     initialised from ``seed``). Networks must match ``ds``'s input shape and classes."""
     import torch
-
-    from tapas.core.arch import to_module
 
     x, y = minibatch(ds, n, seed)
     out = {p: np.empty(len(archs)) for p in PROXIES}

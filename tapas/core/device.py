@@ -13,8 +13,12 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from tapas.core.lazy import LazyImport
+
 if TYPE_CHECKING:
     import torch
+
+config = LazyImport("tapas.core.config")  # pydantic: not for `tapas --help`
 
 #: torch threads applied in this process (None: not yet); an explicit count (a bench's
 #: ``--threads``) replaces it, a later call without one keeps it.
@@ -40,12 +44,7 @@ def apply_threads(torch_threads: int | None = None) -> int:
     global _applied, _interop_pending
     if torch_threads is None and _applied is not None:
         return _applied
-    if torch_threads is None:
-        from tapas.core.config import get_settings
-
-        n = get_settings().torch_threads
-    else:
-        n = max(1, int(torch_threads))
+    n = config.get_settings().torch_threads if torch_threads is None else max(1, int(torch_threads))
     _applied = n
     if "torch" not in sys.modules:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
