@@ -3,10 +3,12 @@ NAS-Bench-301 genotypes, NAS-Bench-101 cells)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from tapas.app.cli.common import (
     InputShapeOpt,
@@ -16,6 +18,12 @@ from tapas.app.cli.common import (
     input_shape_arg,
     print_json,
 )
+from tapas.core.lazy import LazyImport
+
+# numpy and the IR: loaded when a command runs, not for `tapas --help`
+core_arch = LazyImport("tapas.core.arch")
+core_types = LazyImport("tapas.core.types")
+arch_ops = LazyImport("tapas.core.arch.ops")
 
 arch_app = typer.Typer(help="Inspect architecture descriptions.", no_args_is_help=True)
 
@@ -25,11 +33,9 @@ def resolve_arch(source: str, classes: int | None,  # noqa: ANN201
     """Load an architecture from a cell spec (NAS-Bench-201 cell string, DARTS genotype)
     or a file (IR JSON, a genotype, a DARTS/NAS-Bench-101 cell object), with CLI-friendly
     errors. Cell specs go through :func:`tapas.core.types.parse_arch`, like every other input."""
-    from tapas.core.arch import ArchError, is_cell_spec
-    from tapas.core.types import DEFAULT_INPUT_SHAPE, DEFAULT_NUM_CLASSES, parse_arch
-
-    k = classes or DEFAULT_NUM_CLASSES
-    shape = input_shape or DEFAULT_INPUT_SHAPE
+    is_cell_spec, parse_arch = core_arch.is_cell_spec, core_types.parse_arch
+    k = classes or core_types.DEFAULT_NUM_CLASSES
+    shape = input_shape or core_types.DEFAULT_INPUT_SHAPE
     try:
         if is_cell_spec(source):
             return parse_arch(source, k, shape)
@@ -43,8 +49,6 @@ def resolve_arch(source: str, classes: int | None,  # noqa: ANN201
             fail(f"cannot read {path}: {e}")
         if is_cell_spec(text.strip()):
             return parse_arch(text.strip(), k, shape)
-        import json
-
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
@@ -57,7 +61,7 @@ def resolve_arch(source: str, classes: int | None,  # noqa: ANN201
             if input_shape is not None:
                 obj["input"]["shape"] = list(input_shape)
         return parse_arch(obj)
-    except ArchError as e:
+    except core_arch.ArchError as e:
         label = source[:40] + "..." if is_cell_spec(source) and len(source) > 60 else source
         fail(f"{label}: {e}")
 
@@ -80,8 +84,6 @@ def show(
     if as_json:
         print_json(summary)
         return
-    from rich.table import Table
-
     table = Table(title=f"architecture {arch.id}", show_lines=False)
     for col in ("#", "op", "inputs", "output", "params", "FLOPs (MACs)"):
         table.add_column(col, justify="right" if col in ("#", "params", "FLOPs (MACs)") else "left")
@@ -98,14 +100,12 @@ def show(
 @arch_app.command("ops")
 def ops(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the layer ops the IR knows, with their fields and defaults."""
-    from tapas.core.arch.ops import OPS, REQUIRED
-
-    rows = {name: {k: ("required" if v is REQUIRED else v) for k, v in spec.fields.items()}
-            for name, spec in OPS.items()}
+    rows = {name: {k: ("required" if v is arch_ops.REQUIRED else v)
+                   for k, v in spec.fields.items()} for name, spec in arch_ops.OPS.items()}
     if as_json:
         print_json(rows)
         return
-    for name, spec in OPS.items():
+    for name, spec in arch_ops.OPS.items():
         fields = ", ".join(f"{k}={v}" for k, v in rows[name].items()) or "-"
         console.print(f"[bold]{name}[/]: {spec.doc}  [dim]({fields})[/]")
 
