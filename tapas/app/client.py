@@ -35,6 +35,7 @@ import httpx
 import numpy as np
 
 from tapas.core.errors import NoPredictor, TapasError
+from tapas.core.lazy import LazyImport
 from tapas.core.types import (
     Answer,
     DatasetInfo,
@@ -42,6 +43,9 @@ from tapas.core.types import (
     check_dcn_or_dataset,
     check_shape,
 )
+
+# pydantic (record validation): loaded by the ingest calls, not for every `import`
+core_records = LazyImport("tapas.core.records")
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_BATCH = 5_000
@@ -374,11 +378,9 @@ class Client:
         A refused batch raises :class:`TapasError` with ``batch_start`` set (the batches
         before it stay committed).
         """
-        from tapas.core.records import normalize
-
         if not 1 <= batch_size <= 100_000:
             raise ValueError(f"batch_size must be in [1, 100000], got {batch_size}")
-        rows, index, local = normalize(records, source)
+        rows, index, local = core_records.normalize(records, source)
         total: dict[str, Any] = {"added": 0, "skipped": 0,
                                  "rejected": [{"where": w, "reason": r} for w, r in local],
                                  "n_rejected": len(local), "architectures_added": 0,
@@ -425,10 +427,8 @@ class Client:
         """``tapas ingest --url URL FILE``: own records (JSONL, CSV or Parquet) read as the
         local ingest reads them and sent with :meth:`ingest`; ``rejected`` entries name the
         file's line. :class:`~tapas.core.records.RecordError` when the file is not records."""
-        from tapas.core.records import read_records
-
         path = Path(path)
-        lines, rows, bad = read_records(path)
+        lines, rows, bad = core_records.read_records(path)
         rep = self.ingest(rows, source=source or f"file:{path.name}", batch_size=batch_size,
                           progress=progress)
         for r in rep["rejected"]:

@@ -31,6 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from probenet.datasets import load_dataset, split, stratified_subsample
+from probenet.dcn import PROBE_VERSION, compute_dcn
+from probenet.train import Recipe, fit_evaluate
+from tapas.core.arch import Architecture, to_module
+
 Progress = Callable[[str, int, int], None]
 
 BUILTIN = ("digits", "mnist5k", "mnist1d")
@@ -98,8 +103,6 @@ def panel_archs(shape: tuple[int, int, int], k: int) -> dict[str, dict[str, Any]
 def _panel_recipe(n_train: int, min_steps: int) -> Any:
     """Enough epochs for at least ``min_steps`` optimizer steps (small datasets get more
     epochs, so every panel network is trained comparably far), between 4 and 40."""
-    from probenet.train import Recipe
-
     bs = 64 if n_train >= 640 else 32
     steps_per_epoch = max(1, n_train // bs)
     epochs = int(np.clip(-(-min_steps // steps_per_epoch), 4, 40))
@@ -110,10 +113,6 @@ def _panel_recipe(n_train: int, min_steps: int) -> Any:
 def panel_accuracy(spec: str, seed: int = 0, panel_train: int = 1000, panel_test: int = 1000,
                    min_steps: int = 200) -> dict[str, float]:
     """Held-out accuracy of each panel network on ``spec`` (same split for all)."""
-    from probenet.datasets import load_dataset, split, stratified_subsample
-    from probenet.train import fit_evaluate
-    from tapas.core.arch import Architecture, to_module
-
     ds = load_dataset(spec)
     train, test = split(ds, 0.3, seed=seed)
     train = train.subset(stratified_subsample(train.y, panel_train, seed), train.name)
@@ -132,9 +131,6 @@ def run_benchmark(quick: bool = False, speed_threads: int = 2,
     """Run every measurement; returns the JSON object (stable keys)."""
     import torch
     from scipy.stats import spearmanr
-
-    from probenet.datasets import load_dataset
-    from probenet.dcn import PROBE_VERSION, compute_dcn
 
     def tick(phase: str, done: int, total: int) -> None:
         if progress is not None:

@@ -30,7 +30,14 @@ from typing import Any
 
 import numpy as np
 
+from lde.default_data import seed_default
+from lde.store import Store
+from predictor import TAPRegressor
+from predictor.metrics import kendall
+from probenet.datasets import load_dataset
+from probenet.dcn import compute_dcn
 from tapas.app.bench.dcn import SPEED_SPEC
+from tapas.core.spaces import build, sample_unique
 
 SCORE_SHAPE = (3, 32, 32)
 SCORE_CLASSES = 10
@@ -75,9 +82,6 @@ def available_devices() -> list[str]:
 def _training_rows(n: int, seed: int) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]:
     """``n`` seeded experiments of a new default database: (archs, dcns, accuracies,
     dataset ids)."""
-    from lde.default_data import seed_default
-    from lde.store import Store
-
     with tempfile.TemporaryDirectory(prefix="tapas-devices-") as tmp:
         store = Store(Path(tmp) / "lde.duckdb")
         try:
@@ -101,10 +105,6 @@ def _sync(device: str) -> None:
 
 def _one_device(device: str, data: tuple[Any, ...], score_archs: list[Any], seed: int,
                 model_path: Path, tick: Progress) -> dict[str, Any]:
-    from predictor import TAPRegressor
-    from probenet.datasets import load_dataset
-    from probenet.dcn import compute_dcn
-
     out: dict[str, Any] = {}
     ds = load_dataset(SPEED_SPEC)
     tick(f"dcn on {device}")
@@ -156,10 +156,6 @@ def run_device_comparison(devices: Sequence[str] | None = None, *, train_rows: i
 def _compare(devs: list[str], train_rows: int, networks: int, seed: int,
              tick: Progress) -> dict[str, Any]:
     import torch
-
-    from predictor import TAPRegressor
-    from predictor.metrics import kendall
-    from tapas.core.spaces import build, sample_unique
 
     tick("loading the default database")
     data = _training_rows(train_rows, seed)

@@ -23,6 +23,7 @@ Every loop is bounded by its request count; the server listens on 127.0.0.1 only
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -35,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tapas.core.arch import all_cells, from_nb201
 
 Progress = Callable[[str, int, int], None]
 READY_TIMEOUT_S = 900.0
@@ -144,10 +147,6 @@ def _client_process(url: str, dcn: float, singles: list[str], clients: int, requ
 
 def ir_body(mb: float, dcn: float) -> bytes:
     """A predict body of about ``mb`` MiB: distinct NAS-Bench-201 networks as IR dicts."""
-    import json
-
-    from tapas.core.arch import all_cells, from_nb201
-
     cells = all_cells()
     archs: list[dict[str, Any]] = []
     size, i = 0, 0
@@ -192,8 +191,6 @@ def run_benchmark(requests_1: int = 300, requests_1000: int = 40, clients: int =
                   progress: Progress | None = None) -> dict[str, Any]:
     """Start a server, measure, stop it; returns the stable-keyed result dict."""
     import httpx
-
-    from tapas.core.arch import all_cells
 
     def report(phase: str, done: int, total: int) -> None:
         if progress is not None:
