@@ -76,6 +76,10 @@ from predictor.trees import BoostedTrees, tree_features
 from tapas.core.arch import Architecture
 from tapas.core.config import get_settings
 from tapas.core.device import resolve_device
+from tapas.core.lazy import LazyImport
+
+torch = LazyImport("torch")
+nn = LazyImport("torch.nn")
 
 __all__ = ["CONTEXT_DIM", "NotFittedError", "TAPRegressor"]
 
@@ -267,9 +271,6 @@ def net_shapes(k: int, f: int, c: int, h: int, e: int) -> dict[str, tuple[int, .
 
 def build_net(k: int, f: int, c: int, h: int, e: int, seed: int) -> Any:
     """The torch module: K stacked-LSTM members with accuracy feedback, one batch."""
-    import torch
-    from torch import nn
-
     class TAPNet(nn.Module):
         """A shared linear embedding (F -> E) of each encoded step feeds every member;
         each member's first LSTM layer sees ``[emb(e_{t-1}), emb(e_t), context, A_{t-1}]``,
@@ -482,8 +483,6 @@ class TAPRegressor(BaseEstimator):
         """Every member's predicted accuracy (K, N) for networks on datasets of geometry
         ``geom`` (:func:`geometry_of`); ``levels`` and ``level_table`` override the dataset
         levels the relative output is read against (``levels_``, ``level_table_``)."""
-        import torch
-
         dev = self.device_
         # outside the DCN range seen in training the LSTM would extrapolate blindly;
         # evaluate it at the nearest seen DCN; the level follows the unclipped DCN
@@ -574,8 +573,6 @@ class TAPRegressor(BaseEstimator):
                      progress: Callable[[int, int], None] | None = None) -> None:
         """Training on already encoded, padded step sequences (see ``encode_batch``);
         ``level_groups`` names the rows of ``level_table_``."""
-        import torch
-
         t0 = time.perf_counter()
         rng = np.random.default_rng(self.seed)
         n = len(y)
@@ -797,8 +794,6 @@ class TAPRegressor(BaseEstimator):
         Every array the file holds must be one this model's hyper-parameters imply, with
         its exact shape, and the weights finite: checked before any torch module is
         built, so a file cannot make loading allocate more than it holds."""
-        import torch
-
         header, arrays = persist.read(path)
         params = {**header["params"], "device": device}
         try:
