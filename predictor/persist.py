@@ -36,6 +36,10 @@ import numpy as np
 
 from predictor.encoding import ENCODING_VERSION, STEP_DIM
 from tapas.core.errors import UnreadablePredictor
+from tapas.core.lazy import LazyImport
+
+sklearn = LazyImport("sklearn")
+torch = LazyImport("torch")
 
 MAGIC = b"TAPMODEL\n"
 FORMAT_VERSION = 2
@@ -53,9 +57,6 @@ class ModelFileError(UnreadablePredictor, ValueError):
 
 
 def _versions() -> dict[str, str]:
-    import sklearn
-    import torch
-
     try:
         from importlib.metadata import version
 

@@ -23,7 +23,10 @@ from typing import Any
 import numpy as np
 
 from tapas.core.arch import NB201_BY_KEY, REFERENCE_CELL, Architecture, from_nb201
+from tapas.core.lazy import LazyImport
 from tapas.core.types import parse_arch as load_arch
+
+pq = LazyImport("pyarrow.parquet")
 
 #: Where ``nb201.csv`` and the other shared tables lie in a checkout: ``../shared/data``
 #: beside the repository (``tapas train --nb201`` and the benchmarks read it by default).
@@ -107,8 +110,6 @@ def load_table_file(paths: Sequence[Path] | Path) -> Table:
     recs: list[dict[str, Any]] = []
     for p in files:
         if p.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
             recs += pq.read_table(p).to_pylist()
         elif p.suffix == ".csv":
             with p.open(newline="") as f:

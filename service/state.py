@@ -49,6 +49,7 @@ from tapas.core.errors import (
     UnreadablePredictor,
     Unscorable,
 )
+from tapas.core.lazy import LazyImport
 from tapas.core.types import (
     Answer,
     DatasetInfo,
@@ -59,6 +60,8 @@ from tapas.core.types import (
     resolve_target,
     set_cache_budget,
 )
+
+torch = LazyImport("torch")
 
 log = logging.getLogger("tapas.service")
 
@@ -144,7 +147,6 @@ class ServiceState:
             # Requests run in parallel on the server's thread pool; torch's own intra-op
             # threads on top of that oversubscribe the cores (measured on 2 cores: 1,000
             # networks in 0.17 s with 1 thread, 0.9-1.4 s with 2 under load).
-            import torch
 
             self._prev_threads = torch.get_num_threads()
             torch.set_num_threads(self.torch_threads)
@@ -202,7 +204,6 @@ class ServiceState:
             self.pipeline.close()
             self.store = None
         if self._prev_threads is not None:
-            import torch
 
             torch.set_num_threads(self._prev_threads)
             self._prev_threads = None

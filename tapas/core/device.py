@@ -52,7 +52,7 @@ def apply_threads(torch_threads: int | None = None) -> int:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         _interop_pending = n
         return n
-    import torch
+    import torch  # already loaded (checked above): this never loads it
 
     torch.set_num_threads(n)
     _interop_pending = n
@@ -65,7 +65,7 @@ def _apply_interop() -> None:
     global _interop_pending
     if _interop_pending is None or "torch" not in sys.modules:
         return
-    import torch
+    import torch  # already loaded (checked above): this never loads it
 
     with contextlib.suppress(RuntimeError):  # already set, or inter-op work has begun
         torch.set_num_interop_threads(_interop_pending)
@@ -75,7 +75,7 @@ def _apply_interop() -> None:
 def resolve_device(policy: str = "auto") -> torch.device:
     """Turn ``auto|cpu|cuda`` into a ``torch.device``; ``cuda`` without a GPU is an error.
     Called where torch compute starts, so it also finishes :func:`apply_threads`."""
-    import torch
+    import torch  # loaded here, before the pending inter-op threads are set below
 
     _apply_interop()
 

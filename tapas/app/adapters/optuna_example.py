@@ -24,6 +24,7 @@ from tapas.core.lazy import LazyImport
 
 # the server side, absent from a client-only install (which runs this with --url)
 local_scorer = LazyImport("tapas.app.scorer")
+optuna = LazyImport("optuna")  # the adapter's own dependency, not tapas's
 
 
 def suggest_cell(trial: Any) -> str:
@@ -40,8 +41,6 @@ def search(scorer: Any, *, dcn: float | None = None, dataset: str | None = None,
     ``scorer``: :class:`tapas.app.client.Client` or :class:`tapas.app.scorer.LocalScorer`.
     Each trial records the prediction's interval and predictor id as user attributes.
     """
-    import optuna
-
     if (dcn is None) == (dataset is None):
         raise ValueError("give exactly one of dcn= and dataset=")
     if n_trials < 1 or batch < 1:

@@ -35,6 +35,10 @@ from probenet.datasets import load_dataset, split, stratified_subsample
 from probenet.dcn import PROBE_VERSION, compute_dcn
 from probenet.train import Recipe, fit_evaluate
 from tapas.core.arch import Architecture, to_module
+from tapas.core.lazy import LazyImport
+
+stats = LazyImport("scipy.stats")
+torch = LazyImport("torch")
 
 Progress = Callable[[str, int, int], None]
 
@@ -129,9 +133,6 @@ def panel_accuracy(spec: str, seed: int = 0, panel_train: int = 1000, panel_test
 def run_benchmark(quick: bool = False, speed_threads: int = 2,
                   progress: Progress | None = None) -> dict[str, Any]:
     """Run every measurement; returns the JSON object (stable keys)."""
-    import torch
-    from scipy.stats import spearmanr
-
     def tick(phase: str, done: int, total: int) -> None:
         if progress is not None:
             progress(phase, done, total)
@@ -190,8 +191,8 @@ def run_benchmark(quick: bool = False, speed_threads: int = 2,
     finally:
         torch.set_num_threads(prev_threads)
     dcns = [r["dcn"] for r in rows]
-    rho = float(spearmanr(dcns, [r["panel_mean"] for r in rows]).statistic)
-    rho_n = float(spearmanr(dcns, [r["panel_mean_normalized"] for r in rows]).statistic)
+    rho = float(stats.spearmanr(dcns, [r["panel_mean"] for r in rows]).statistic)
+    rho_n = float(stats.spearmanr(dcns, [r["panel_mean_normalized"] for r in rows]).statistic)
     return {
         "dcn_seed_std_max": max(stds.values()),
         "seconds_10k_28x28": seconds_10k,

@@ -37,7 +37,10 @@ from predictor.metrics import kendall
 from probenet.datasets import load_dataset
 from probenet.dcn import compute_dcn
 from tapas.app.bench.dcn import SPEED_SPEC
+from tapas.core.lazy import LazyImport
 from tapas.core.spaces import build, sample_unique
+
+torch = LazyImport("torch")
 
 SCORE_SHAPE = (3, 32, 32)
 SCORE_CLASSES = 10
@@ -74,8 +77,6 @@ def measure_throughput(model: Any, archs: list[Any], dcn: float, repeats: int = 
 
 def available_devices() -> list[str]:
     """``cpu``, and ``cuda`` when torch sees a GPU."""
-    import torch
-
     return ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
 
@@ -97,8 +98,6 @@ def _training_rows(n: int, seed: int) -> tuple[list[Any], np.ndarray, np.ndarray
 
 
 def _sync(device: str) -> None:
-    import torch
-
     if device == "cuda":
         torch.cuda.synchronize()
 
@@ -139,8 +138,6 @@ def run_device_comparison(devices: Sequence[str] | None = None, *, train_rows: i
                           progress: Progress | None = None) -> dict[str, Any]:
     """Time and compare the DCN, training and scoring on ``devices`` (default: every
     available one); see the module doc. Returns one JSON-ready object."""
-    import torch
-
     devs = list(devices or available_devices())
     if not devs or len(set(devs)) != len(devs):
         raise ValueError(f"devices must be distinct and at least one, got {devs}")
@@ -155,8 +152,6 @@ def run_device_comparison(devices: Sequence[str] | None = None, *, train_rows: i
 
 def _compare(devs: list[str], train_rows: int, networks: int, seed: int,
              tick: Progress) -> dict[str, Any]:
-    import torch
-
     tick("loading the default database")
     data = _training_rows(train_rows, seed)
     score_archs = [build(g, SCORE_SHAPE, SCORE_CLASSES)

@@ -29,7 +29,10 @@ from typing import Any
 from tapas.app.pipeline import Pipeline, is_shipped
 from tapas.core.config import get_settings
 from tapas.core.device import apply_threads, resolve_device
+from tapas.core.lazy import LazyImport
 from tapas.core.spaces import build, sample_unique
+
+torch = LazyImport("torch")
 
 DEFAULT_DATASET = "digits?per_class=60&pixel_noise=0.15"
 """A dataset whose DCN selection stays small (starter datasets only)."""
@@ -61,8 +64,6 @@ def run_first_prediction(dataset: str = DEFAULT_DATASET, *, n_networks: int = 10
     in the report). ``shipped``: register the shipped predictors in the new database (as
     a user's first start does); False times the training they save.
     """
-    import torch
-
     if n_networks < 1:
         raise ValueError(f"n_networks must be >= 1, got {n_networks}")
     if threads is not None:  # overrides the budget, also for the pipeline below

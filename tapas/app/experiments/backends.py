@@ -47,7 +47,7 @@ class BackendError(RuntimeError):
 def init_worker() -> None:
     """One torch thread per worker: the backend, not torch, spreads work over the cores."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import torch
+    import torch  # here: after OMP_NUM_THREADS, which torch reads when it loads
 
     torch.set_num_threads(1)
     with contextlib.suppress(RuntimeError):  # already set in this process
@@ -118,7 +118,7 @@ def _pool_map(fn: Callable[..., Any], args: list[tuple], on_result: OnResult, wo
 def import_ray() -> Any:
     """``ray``, or a :class:`BackendError` with the one line that says how to get it."""
     try:
-        import ray
+        import ray  # the optional ray extra: its absence is the one-line error below
     except ImportError:
         raise BackendError(RAY_MISSING) from None
     return ray
