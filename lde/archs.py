@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import Any
 
 from tapas.core.arch import NB201_OPS, Architecture, cell_string, from_nb201, parse_cell
@@ -212,9 +214,6 @@ def iter_nb201_rows(cells: list[str], configs: list[tuple[int, int]], chunk: int
         for c in chunks:
             yield c, _EXPANDER.rows(c, configs)
         return
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
     # spawn, not fork: the parent holds DuckDB's threads
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         yield from zip(chunks, pool.map(_expand_chunk, [(c, configs) for c in chunks]),

@@ -29,6 +29,7 @@ import os
 import platform
 import struct
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,6 @@ class ModelFileError(UnreadablePredictor, ValueError):
 
 def _versions() -> dict[str, str]:
     try:
-        from importlib.metadata import version
-
         tapas_v = version("tapas-nas")
     except Exception:  # noqa: BLE001 - not installed as a distribution
         tapas_v = "unknown"

@@ -16,6 +16,8 @@ import dataclasses
 import hashlib
 import logging
 import os
+import re
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -294,12 +296,8 @@ class ServiceState:
     def check_upload(self, data: bytes, name: str | None, filename: str) -> DatasetRef:
         """Validate uploaded ``.npz`` bytes (limits from the headers first) and keep them in
         ``uploads/<sha256>.npz`` for the job; identical uploads share the file."""
-        import tempfile
-
         sha = hashlib.sha256(data).hexdigest()
         if name is None:
-            import re
-
             stem = re.sub(r"[^A-Za-z0-9._-]+", "_", filename.rsplit("/", 1)[-1])
             stem = re.sub(r"\.npz$", "", stem, flags=re.IGNORECASE).strip("._-")[:48]
             name = f"{stem or 'upload'}-{sha[:8]}"

@@ -25,11 +25,13 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -316,8 +318,6 @@ class Client:
 
     def dataset(self, ident: str) -> DatasetInfo:
         """A stored dataset by id or name (:class:`TapasError` 404 when unknown)."""
-        from urllib.parse import quote
-
         return DatasetInfo.from_dict(self._json("GET", f"/v1/datasets/{quote(ident, safe='')}"))
 
     def characterize(self, spec: str | None = None, *, x: np.ndarray | None = None,
@@ -571,8 +571,6 @@ def _where_key(r: dict[str, Any]) -> tuple[int, int, str]:
 
 def _shift_index(text: str, offset: int) -> str:
     """``body.archs[3]`` in a batch that started at ``offset`` -> the index in the input."""
-    import re
-
     return re.sub(r"body\.archs\[(\d+)\]", lambda m: f"body.archs[{int(m.group(1)) + offset}]",
                   text)
 

@@ -24,6 +24,7 @@ Every loop is bounded by its request count; the server listens on 127.0.0.1 only
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import socket
 import subprocess
@@ -237,8 +238,6 @@ def run_benchmark(requests_1: int = 300, requests_1000: int = 40, clients: int =
             report(f"{clients} concurrent clients", 0, 1)
             procs = max(1, min(clients, os.cpu_count() or 1))
             shares = [clients // procs + (k < clients % procs) for k in range(procs)]
-            import multiprocessing as mp
-
             with mp.get_context("spawn").Pool(procs) as pool:
                 t0 = time.perf_counter()
                 parts = pool.starmap(_client_process, [

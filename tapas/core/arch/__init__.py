@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from tapas.core.arch.darts import DARTS_OPS, DARTS_V2, from_darts, is_darts_string, parse_genotype
@@ -101,8 +102,6 @@ def load(obj: Any, num_classes: int | None = None,
     if isinstance(obj, bytes):
         obj = obj.decode("utf-8", errors="replace")
     if isinstance(obj, str) and obj.lstrip().startswith("{"):
-        import json
-
         try:
             parsed = json.loads(obj)
         except json.JSONDecodeError:
