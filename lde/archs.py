@@ -22,11 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import Any
 
-from tapas.core.arch import NB201_OPS, Architecture, cell_string, from_nb201
+from tapas.core.arch import NB201_OPS, Architecture, cell_string, from_nb201, parse_cell
 from tapas.core.arch.nb201 import nb201_dict
+from tapas.core.config import thread_budget
 
 _SEP = (",", ":")
 
@@ -123,8 +126,6 @@ class NB201Expander:
         return pre + ",".join(map(str, raw["inputs"])) + post
 
     def _fast(self, cell: str, configs: list[tuple[int, int]]) -> list[ArchRow]:
-        from tapas.core.arch import parse_cell
-
         nc0, s0 = configs[0]
         raw = nb201_dict(cell, nc0, s0)["layers"]
         body = ",".join([self._layer(r) for r in raw[:-1]])
@@ -208,16 +209,11 @@ def iter_nb201_rows(cells: list[str], configs: list[tuple[int, int]], chunk: int
     """
     chunks = [cells[i:i + chunk] for i in range(0, len(cells), chunk)]
     if workers is None:
-        from tapas.core.config import thread_budget
-
         workers = min(thread_budget(), 4) if len(cells) >= PARALLEL_MIN_CELLS else 1
     if workers <= 1 or len(chunks) <= 1:
         for c in chunks:
             yield c, _EXPANDER.rows(c, configs)
         return
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
     # spawn, not fork: the parent holds DuckDB's threads
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         yield from zip(chunks, pool.map(_expand_chunk, [(c, configs) for c in chunks]),

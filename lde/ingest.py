@@ -65,7 +65,7 @@ from lde.store import (
     check_accuracy,
     experiment_table,
 )
-from tapas.core.arch import NB201_DATASETS
+from tapas.core.arch import NB201_DATASETS, ArchError, Architecture, is_nb201_string, parse_cell
 from tapas.core.records import (
     SPLITS,
     ExperimentRecord,
@@ -74,6 +74,7 @@ from tapas.core.records import (
     record_from_row,
     whole,
 )
+from tapas.core.spaces import parse_arch
 from tapas.core.types import parse_input_shape
 
 NB201_COLUMNS: dict[str, tuple[str, str]] = {
@@ -229,8 +230,6 @@ def ingest_records(store: Store, path: str | Path, *, source: str | None = None,
 
 def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
     """Classes and input shape of a dataset to register, from the row or its arch."""
-    from tapas.core.arch import Architecture, is_nb201_string
-
     k = whole(row.get("num_classes"), "num_classes", 2, 1_000_000)
     shape = _shape(row.get("input_shape"))
     if (k is None or shape is None) and rec.dataset in NB201_DATASETS:
@@ -241,8 +240,6 @@ def _dataset_info(rec: ExperimentRecord, row: dict[str, Any]) -> dict[str, Any]:
                                              and is_nb201_string(rec.arch)):
         arch = rec.arch if isinstance(rec.arch, Architecture) else None
         if arch is None:
-            from tapas.core.spaces import parse_arch
-
             arch = parse_arch(rec.arch)
         k, shape = k or arch.num_classes, shape or tuple(arch.input_shape)
     return {"num_classes": k, "input_shape": shape}
@@ -289,8 +286,6 @@ def ingest_nb201(store: Store, path: str | Path, *, columns: list[str] | None = 
     ``workers``: processes expanding cells (None: one per thread of the budget; see
     :func:`lde.archs.iter_nb201_rows` for when that is safe).
     """
-    from tapas.core.arch import ArchError, parse_cell
-
     t0 = time.perf_counter()
     path = Path(path)
     if not path.is_file():

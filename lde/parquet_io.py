@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import shutil
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,6 @@ def check_arch_ids(rows: list[tuple], rep: IngestReport, full: bool) -> set[str]
     full when ``full``, else a random sample of 256 per input configuration (each
     stored cell is checked again when :meth:`Store.architectures` rebuilds it).
     """
-    import random
-
     bad: set[str] = set()
     nb: dict[tuple[int, int], list[tuple[int, str, str]]] = {}
     for n, aid, cj, cell, k, shape in rows:

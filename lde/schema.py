@@ -14,7 +14,10 @@ open of an old database asks for a writable open first.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from lde.archs import family_of
 
 SCHEMA_VERSION = 2
 
@@ -103,10 +106,6 @@ def current_version(con: Any) -> int | None:
 
 def _fill_families(con: Any) -> None:
     """Version 2 adds ``family``: compute it for architectures stored by version 1."""
-    import json
-
-    from lde.archs import family_of
-
     rows = con.execute("SELECT id, canonical_json FROM architectures").fetchall()
     if rows:
         con.executemany("UPDATE architectures SET family = ? WHERE id = ?",

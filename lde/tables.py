@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lde.archs import ArchRow
+from tapas.core.lazy import LazyImport
 
-if TYPE_CHECKING:
-    import pyarrow as pa
+pa = LazyImport("pyarrow")
 
 
 def arch_table(rows: Sequence[ArchRow], source: str) -> pa.Table:
-    import pyarrow as pa
-
     return pa.table({
         "id": pa.array([r.id for r in rows], pa.string()),
         "family": pa.array([r.family for r in rows], pa.string()),
@@ -34,8 +32,6 @@ EXPERIMENT_COLUMNS = ("arch_id", "dataset_id", "split", "seed", "source", "accur
 
 def experiment_table(cols: dict[str, Sequence[Any]]) -> pa.Table:
     """Arrow table of experiments in the store's column types (``hparams`` as JSON text)."""
-    import pyarrow as pa
-
     types = {"arch_id": pa.string(), "dataset_id": pa.string(), "split": pa.string(),
              "seed": pa.int64(), "source": pa.string(), "accuracy": pa.float64(),
              "epochs": pa.int32(), "hparams": pa.string(), "curve": pa.list_(pa.float64())}

@@ -37,6 +37,9 @@ from typing import Any
 import numpy as np
 
 from tapas.core.arch import Architecture
+from tapas.core.lazy import LazyImport
+
+stats = LazyImport("scipy.stats")
 
 HISTORY_DIM = 8
 #: Columns of :meth:`HistoryTable.features` that :func:`consensus` reads.
@@ -238,10 +241,8 @@ def fit_kernels(table: HistoryTable, seed: int = 0) -> KernelSet:
 
 def _spearman_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman correlation of each column of ``x`` with ``y``."""
-    from scipy.stats import rankdata
-
-    rx = rankdata(x, axis=0)
-    ry = rankdata(y)
+    rx = stats.rankdata(x, axis=0)
+    ry = stats.rankdata(y)
     rx -= rx.mean(0)
     ry -= ry.mean()
     den = np.sqrt((rx ** 2).sum(0) * (ry ** 2).sum())

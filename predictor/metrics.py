@@ -5,24 +5,24 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from tapas.core.lazy import LazyImport
+
+stats = LazyImport("scipy.stats")  # over half a second: loaded by the first measure
+
 
 def kendall(pred: ArrayLike, true: ArrayLike) -> float:
     """Kendall tau-b (ties handled), the ranking measure the targets are stated in."""
-    from scipy.stats import kendalltau
-
     p, t = np.asarray(pred, float), np.asarray(true, float)
     if len(p) < 2 or np.ptp(p) == 0 or np.ptp(t) == 0:
         return 0.0
-    return float(kendalltau(p, t).statistic)
+    return float(stats.kendalltau(p, t).statistic)
 
 
 def spearman(pred: ArrayLike, true: ArrayLike) -> float:
-    from scipy.stats import spearmanr
-
     p, t = np.asarray(pred, float), np.asarray(true, float)
     if len(p) < 2 or np.ptp(p) == 0 or np.ptp(t) == 0:
         return 0.0
-    return float(spearmanr(p, t).statistic)
+    return float(stats.spearmanr(p, t).statistic)
 
 
 def mae(pred: ArrayLike, true: ArrayLike) -> float:

@@ -29,6 +29,7 @@ import os
 import platform
 import struct
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ import numpy as np
 
 from predictor.encoding import ENCODING_VERSION, STEP_DIM
 from tapas.core.errors import UnreadablePredictor
+from tapas.core.lazy import LazyImport
+
+sklearn = LazyImport("sklearn")
+torch = LazyImport("torch")
 
 MAGIC = b"TAPMODEL\n"
 FORMAT_VERSION = 2
@@ -53,12 +58,7 @@ class ModelFileError(UnreadablePredictor, ValueError):
 
 
 def _versions() -> dict[str, str]:
-    import sklearn
-    import torch
-
     try:
-        from importlib.metadata import version
-
         tapas_v = version("tapas-nas")
     except Exception:  # noqa: BLE001 - not installed as a distribution
         tapas_v = "unknown"

@@ -22,7 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from tapas.core.arch import NB201_BY_KEY, REFERENCE_CELL, Architecture
+from tapas.core.arch import NB201_BY_KEY, REFERENCE_CELL, Architecture, from_nb201
+from tapas.core.lazy import LazyImport
+from tapas.core.spaces import parse_arch as load_arch
+
+pq = LazyImport("pyarrow.parquet")
 
 #: Where ``nb201.csv`` and the other shared tables lie in a checkout: ``../shared/data``
 #: beside the repository (``tapas train --nb201`` and the benchmarks read it by default).
@@ -67,8 +71,6 @@ def load_nb201(data_dir: Path, datasets: Sequence[str] = tuple(NB201_DATASETS),
                limit: int | None = None, progress: Callable[[int], None] | None = None
                ) -> Table:
     """The NAS-Bench-201 table from ``nb201.csv`` (accuracies / 100; see the module doc)."""
-    from tapas.core.arch import from_nb201
-
     path = Path(data_dir) / "nb201.csv"
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -104,14 +106,10 @@ def load_table_file(paths: Sequence[Path] | Path) -> Table:
     cell string), ``dataset``, ``dcn`` and ``accuracy`` (in [0, 1]); optional
     ``num_classes``/``input_size`` for cell strings. This is how other experiment
     collections (the starter LDE, exports of an LDE) plug into the scenarios."""
-    from tapas.core.spaces import parse_arch as load_arch
-
     files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     recs: list[dict[str, Any]] = []
     for p in files:
         if p.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
             recs += pq.read_table(p).to_pylist()
         elif p.suffix == ".csv":
             with p.open(newline="") as f:

@@ -59,6 +59,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from predictor import persist
 from predictor.domain import OUT_OF_DOMAIN_WIDENING, Domain
 from predictor.encoding import ENCODING_VERSION, MAX_STEPS, STEP_DIM, encode_batch
 from predictor.ensemble import EnsembleOutput, calibrate, interval
@@ -73,6 +74,12 @@ from predictor.history import (
 )
 from predictor.trees import BoostedTrees, tree_features
 from tapas.core.arch import Architecture
+from tapas.core.config import get_settings
+from tapas.core.device import resolve_device
+from tapas.core.lazy import LazyImport
+
+torch = LazyImport("torch")
+nn = LazyImport("torch.nn")
 
 __all__ = ["CONTEXT_DIM", "NotFittedError", "TAPRegressor"]
 
@@ -264,9 +271,6 @@ def net_shapes(k: int, f: int, c: int, h: int, e: int) -> dict[str, tuple[int, .
 
 def build_net(k: int, f: int, c: int, h: int, e: int, seed: int) -> Any:
     """The torch module: K stacked-LSTM members with accuracy feedback, one batch."""
-    import torch
-    from torch import nn
-
     class TAPNet(nn.Module):
         """A shared linear embedding (F -> E) of each encoded step feeds every member;
         each member's first LSTM layer sees ``[emb(e_{t-1}), emb(e_t), context, A_{t-1}]``,
@@ -457,9 +461,6 @@ class TAPRegressor(BaseEstimator):
                              "of range")
 
     def _device(self) -> Any:
-        from tapas.core.config import get_settings
-        from tapas.core.device import resolve_device
-
         return resolve_device(self.device or get_settings().device)
 
     def _context(self, archs: Sequence[Architecture], dcn: np.ndarray, geom: np.ndarray,
@@ -482,8 +483,6 @@ class TAPRegressor(BaseEstimator):
         """Every member's predicted accuracy (K, N) for networks on datasets of geometry
         ``geom`` (:func:`geometry_of`); ``levels`` and ``level_table`` override the dataset
         levels the relative output is read against (``levels_``, ``level_table_``)."""
-        import torch
-
         dev = self.device_
         # outside the DCN range seen in training the LSTM would extrapolate blindly;
         # evaluate it at the nearest seen DCN; the level follows the unclipped DCN
@@ -574,8 +573,6 @@ class TAPRegressor(BaseEstimator):
                      progress: Callable[[int, int], None] | None = None) -> None:
         """Training on already encoded, padded step sequences (see ``encode_batch``);
         ``level_groups`` names the rows of ``level_table_``."""
-        import torch
-
         t0 = time.perf_counter()
         rng = np.random.default_rng(self.seed)
         n = len(y)
@@ -763,8 +760,6 @@ class TAPRegressor(BaseEstimator):
     # ------------------------------------------------------------- persistence
     def save(self, path: Any, provenance: dict[str, Any] | None = None) -> None:
         """Write the fitted model (no pickle); see :mod:`predictor.persist`."""
-        from predictor import persist
-
         check_is_fitted(self, "net_")
         arrays = {f"net.{k}": v.detach().cpu().numpy().astype(np.float32)
                   for k, v in self.net_.state_dict().items()}
@@ -799,10 +794,6 @@ class TAPRegressor(BaseEstimator):
         Every array the file holds must be one this model's hyper-parameters imply, with
         its exact shape, and the weights finite: checked before any torch module is
         built, so a file cannot make loading allocate more than it holds."""
-        import torch
-
-        from predictor import persist
-
         header, arrays = persist.read(path)
         params = {**header["params"], "device": device}
         try:

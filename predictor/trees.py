@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tapas.core.lazy import LazyImport
+
+ensemble = LazyImport("sklearn.ensemble")
+
 #: Depth of every tree (2**MAX_DEPTH leaves at most).
 MAX_DEPTH = 6
 N_TREES = 200
@@ -46,9 +50,7 @@ class BoostedTrees:
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, seed: int = 0) -> BoostedTrees:
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
-        model = HistGradientBoostingRegressor(
+        model = ensemble.HistGradientBoostingRegressor(
             max_iter=N_TREES, learning_rate=LEARNING_RATE, max_depth=MAX_DEPTH,
             max_leaf_nodes=2 ** MAX_DEPTH, early_stopping=False, random_state=seed).fit(x, y)
         # scikit-learn's fitted trees (private attributes; tests/predictor/test_trees.py

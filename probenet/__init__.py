@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name == "ProbeNet":
-        from probenet.net import ProbeNet
+        from probenet.net import ProbeNet  # torch (~1.5 s): on first use, not on import
 
         return ProbeNet
     raise AttributeError(f"module 'probenet' has no attribute {name!r}")

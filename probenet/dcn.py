@@ -64,6 +64,7 @@ from tapas.core.device import resolve_device
 from tapas.core.lazy import LazyImport
 
 torch = LazyImport("torch")
+probe_net = LazyImport("probenet.net")  # torch.nn
 
 PROBE_VERSION = "probenet-2"
 """Bumped whenever the probe, its recipe or the DCN procedure changes (cached DCNs of
@@ -165,8 +166,6 @@ def compute_dcn(dataset: Dataset, seed: int = 0, device: str | torch.device | No
     ``Settings.probe_max_steps``; 0: no cap). ``progress(done, total)`` counts epochs
     over all folds.
     """
-    from probenet.net import ProbeNet
-
     settings = get_settings()
     epochs = int(epochs or settings.probe_epochs)
     max_samples = int(max_samples or settings.probe_max_samples)
@@ -195,7 +194,7 @@ def compute_dcn(dataset: Dataset, seed: int = 0, device: str | torch.device | No
             te = torch.from_numpy(np.flatnonzero(folds == f)).to(dev)
             tr = torch.from_numpy(np.flatnonzero(folds != f)).to(dev)
             n_train = max(n_train, len(tr))
-            net = ProbeNet(c, k, width=PROBE_WIDTH, input_hw=(h, w))
+            net = probe_net.ProbeNet(c, k, width=PROBE_WIDTH, input_hw=(h, w))
             run = r * N_FOLDS + f
             ep, run_steps = probe_plan(len(tr), epochs, max_steps)
             capped = capped or run_steps < probe_plan(len(tr), epochs)[1]

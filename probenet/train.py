@@ -16,10 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
+from tapas.core.device import resolve_device
+from tapas.core.lazy import LazyImport
 
+torch = LazyImport("torch")
+nn = LazyImport("torch.nn")
+F = LazyImport("torch.nn.functional")
+
+if TYPE_CHECKING:
     from probenet.datasets import Dataset
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -80,17 +84,12 @@ def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _tensors(ds: Dataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    import torch
-
     return (torch.from_numpy(np.array(ds.x)).to(device),
             torch.from_numpy(np.array(ds.y)).to(device))
 
 
 def _shift(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
     """Random per-sample translation by up to ``pad`` pixels (zero padded)."""
-    import torch
-    from torch.nn import functional as F
-
     n, c, h, w = x.shape
     xp = F.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
@@ -110,8 +109,6 @@ def _reset(module: nn.Module) -> None:
 
 
 def _predict(module: nn.Module, x: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-    import torch
-
     module.eval()
     with torch.no_grad():
         out = [module(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)]
@@ -135,9 +132,6 @@ def train_tensors(module: nn.Module, xtr: torch.Tensor, ytr: torch.Tensor, xte: 
     step count, so a capped run still warms up and anneals to zero. A cap at or above
     ``recipe.epochs`` epochs' worth of steps changes nothing (same steps, same numbers).
     """
-    import torch
-    from torch import nn
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         _reset(module)
@@ -210,10 +204,6 @@ def fit_evaluate(module: nn.Module, train: Dataset, test: Dataset, recipe: Recip
 
     ``device`` is a ``torch.device`` or a policy (``auto|cpu|cuda``).
     """
-    import torch
-
-    from tapas.core.device import resolve_device
-
     dev = device if isinstance(device, torch.device) else resolve_device(str(device))
     if train.input_shape != test.input_shape:
         raise ValueError(f"train and test shapes differ: {train.input_shape} vs "

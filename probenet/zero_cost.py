@@ -31,10 +31,13 @@ import numpy as np
 
 from probenet.datasets import Dataset, stratified_subsample
 from probenet.train import channel_stats
+from tapas.core.arch import to_module
+from tapas.core.lazy import LazyImport
+
+torch = LazyImport("torch")
+nn = LazyImport("torch.nn")
 
 if TYPE_CHECKING:
-    import torch
-
     from tapas.core.arch import Architecture
 
 PROXIES = ("naswot", "synflow", "snip", "grad_norm")
@@ -45,8 +48,6 @@ BATCH = 64
 def minibatch(ds: Dataset, n: int = BATCH, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` images of ``ds`` in class proportion (seeded), standardised per channel with
     the dataset's own mean and std, and their labels."""
-    import torch
-
     x = torch.from_numpy(np.array(ds.x))
     mean, std = channel_stats(x)
     idx = torch.from_numpy(stratified_subsample(ds.y, n, seed))
@@ -57,9 +58,6 @@ def naswot(module: torch.nn.Module, x: torch.Tensor) -> float:
     """Log-determinant of the activation-code kernel ``K = C C^T + (1 - C)(1 - C)^T``
     (``C``: which ReLU units are on, per image). ``-inf`` when ``K`` is singular, e.g.
     with no ReLU or two images coded alike."""
-    import torch
-    from torch import nn
-
     codes: list[torch.Tensor] = []
     hooks = [m.register_forward_hook(
         lambda _m, _i, out: codes.append((out.detach() > 0).flatten(1).double()))
@@ -82,8 +80,6 @@ def synflow(module: torch.nn.Module, input_shape: Sequence[int]) -> float:
     """``log sum(theta * dR/dtheta)`` of a float64 copy with absolute weights, ``R`` the
     sum of its output for an all-ones input (``-inf`` when the sum is 0). ``module`` is
     not changed."""
-    import torch
-
     net = copy.deepcopy(module).double().eval()
     with torch.no_grad():
         for p in net.state_dict().values():
@@ -99,8 +95,6 @@ def synflow(module: torch.nn.Module, input_shape: Sequence[int]) -> float:
 def gradient_scores(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
                     ) -> dict[str, float]:
     """``snip`` and ``grad_norm`` from one cross-entropy backward pass (train mode)."""
-    import torch
-
     module.train()
     module.zero_grad()
     torch.nn.functional.cross_entropy(module(x), y).backward()
@@ -127,10 +121,6 @@ def score_archs(archs: Sequence[Architecture], ds: Dataset, n: int = BATCH, seed
                 ) -> dict[str, np.ndarray]:
     """Each proxy for each network on ``ds`` (one mini-batch for all; every network
     initialised from ``seed``). Networks must match ``ds``'s input shape and classes."""
-    import torch
-
-    from tapas.core.arch import to_module
-
     x, y = minibatch(ds, n, seed)
     out = {p: np.empty(len(archs)) for p in PROXIES}
     for i, a in enumerate(archs):

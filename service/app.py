@@ -15,10 +15,16 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from service.body import freeze_long_lived
 from service.errors import install_error_handlers
+from service.routes import datasets, experiments, health, jobs, predict, predictors
+from service.schemas import DatasetSpec, ErrorResponse, ExperimentBatch, PredictRequest
+from service.security import RequestGuard, require_token
 from service.state import ServiceState
+from tapas import __version__
 from tapas.core.config import Settings, get_settings
 
 log = logging.getLogger("tapas.service")
@@ -50,8 +56,6 @@ def create_app(settings: Settings | None = None, *, train_default: bool = True,
         finally:
             await run_in_threadpool(state.close)
 
-    from tapas import __version__
-
     app = FastAPI(
         title="tapas",
         version=__version__,
@@ -66,8 +70,6 @@ def create_app(settings: Settings | None = None, *, train_default: bool = True,
     app.state.tapas = state
     install_error_handlers(app)
 
-    from service.routes import datasets, experiments, health, jobs, predict, predictors
-
     for module in (health, datasets, jobs, experiments, predictors, predict):
         app.include_router(module.router)
     _document_errors(app)
@@ -77,10 +79,6 @@ def create_app(settings: Settings | None = None, *, train_default: bool = True,
 
 def _guard(app: FastAPI, settings: Settings) -> None:
     """Token and body-size checks before any route reads the body (see RequestGuard)."""
-    from fastapi.routing import APIRoute
-
-    from service.security import RequestGuard, require_token
-
     def needs_token(dep: Any) -> bool:
         return dep.call is require_token or any(needs_token(d) for d in dep.dependencies)
 
@@ -100,8 +98,6 @@ def _document_errors(app: FastAPI) -> None:
     """Make the OpenAPI schema tell the truth about errors: every 4xx/5xx body is
     ``ErrorResponse`` (FastAPI documents its own 422 shape, which this service replaces),
     and every operation may answer 422 (its parameters are validated) and 500."""
-    from fastapi.openapi.utils import get_openapi
-
     ref = {"$ref": "#/components/schemas/ErrorResponse"}
 
     def openapi() -> dict[str, Any]:
@@ -110,15 +106,11 @@ def _document_errors(app: FastAPI) -> None:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
                              description=app.description, routes=app.routes)
         comps = schema.setdefault("components", {}).setdefault("schemas", {})
-        from service.schemas import ErrorResponse
-
         for name, sub in ErrorResponse.model_json_schema(
                 ref_template="#/components/schemas/{model}").get("$defs", {}).items():
             comps.setdefault(name, sub)
         comps["ErrorResponse"] = {k: v for k, v in ErrorResponse.model_json_schema(
             ref_template="#/components/schemas/{model}").items() if k != "$defs"}
-        from service.schemas import DatasetSpec, ExperimentBatch, PredictRequest
-
         for model in (DatasetSpec, ExperimentBatch, PredictRequest):  # bodies routes parse
             sch = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, sub in sch.pop("$defs", {}).items():

@@ -16,6 +16,7 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -104,8 +105,6 @@ class RequestGuard:
 
     @staticmethod
     async def _answer(err: APIError, scope: Any, receive: Any, send: Any) -> None:
-        from fastapi.responses import JSONResponse
-
         headers = {**(err.headers or {}), "Connection": "close"}
         await JSONResponse(err.body(), status_code=err.status, headers=headers)(
             scope, receive, send)

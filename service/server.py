@@ -7,6 +7,9 @@ import threading
 import time
 from typing import Any
 
+import uvicorn
+
+from service.app import create_app
 from service.security import check_bind
 from tapas.core.config import Settings
 
@@ -14,10 +17,6 @@ from tapas.core.config import Settings
 def serve(settings: Settings, host: str | None = None, port: int | None = None,
           log_level: str = "info", **app_kwargs: Any) -> None:
     """Serve until interrupted. Refuses a non-loopback ``host`` without an API token."""
-    import uvicorn
-
-    from service.app import create_app
-
     host = host or settings.host
     port = settings.port if port is None else port
     check_bind(host, settings.api_token is not None)
@@ -33,8 +32,6 @@ class BackgroundServer:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0,
                  log_level: str = "warning", token_set: bool = False) -> None:
-        import uvicorn
-
         check_bind(host, token_set)
         self.host = host
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level,

@@ -16,6 +16,8 @@ import dataclasses
 import hashlib
 import logging
 import os
+import re
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -49,6 +51,7 @@ from tapas.core.errors import (
     UnreadablePredictor,
     Unscorable,
 )
+from tapas.core.lazy import LazyImport
 from tapas.core.types import (
     Answer,
     DatasetInfo,
@@ -59,6 +62,8 @@ from tapas.core.types import (
     resolve_target,
     set_cache_budget,
 )
+
+torch = LazyImport("torch")
 
 log = logging.getLogger("tapas.service")
 
@@ -144,7 +149,6 @@ class ServiceState:
             # Requests run in parallel on the server's thread pool; torch's own intra-op
             # threads on top of that oversubscribe the cores (measured on 2 cores: 1,000
             # networks in 0.17 s with 1 thread, 0.9-1.4 s with 2 under load).
-            import torch
 
             self._prev_threads = torch.get_num_threads()
             torch.set_num_threads(self.torch_threads)
@@ -202,7 +206,6 @@ class ServiceState:
             self.pipeline.close()
             self.store = None
         if self._prev_threads is not None:
-            import torch
 
             torch.set_num_threads(self._prev_threads)
             self._prev_threads = None
@@ -293,12 +296,8 @@ class ServiceState:
     def check_upload(self, data: bytes, name: str | None, filename: str) -> DatasetRef:
         """Validate uploaded ``.npz`` bytes (limits from the headers first) and keep them in
         ``uploads/<sha256>.npz`` for the job; identical uploads share the file."""
-        import tempfile
-
         sha = hashlib.sha256(data).hexdigest()
         if name is None:
-            import re
-
             stem = re.sub(r"[^A-Za-z0-9._-]+", "_", filename.rsplit("/", 1)[-1])
             stem = re.sub(r"\.npz$", "", stem, flags=re.IGNORECASE).strip("._-")[:48]
             name = f"{stem or 'upload'}-{sha[:8]}"

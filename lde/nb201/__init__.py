@@ -19,6 +19,8 @@ row's experiments stay, the replaced value is kept in ``dcn_meta["replaced"]``).
 
 from __future__ import annotations
 
+import csv
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -46,8 +48,6 @@ def seed_nb201(store: Store, directory: Path | None = None) -> IngestReport | No
 
 def reference_dcns(csv_path: Path) -> dict[str, float]:
     """Each dataset's DCN: the reference cell's test accuracy in [0, 1]."""
-    import csv
-
     with Path(csv_path).open(newline="") as f:
         for row in csv.DictReader(f):
             if row["arch_str"] == REFERENCE_CELL:
@@ -57,8 +57,6 @@ def reference_dcns(csv_path: Path) -> dict[str, float]:
 
 def build(csv_path: Path, out: Path = NB201_DIR) -> IngestReport:
     """Rebuild the shipped export from ``nb201.csv`` (the test columns only)."""
-    import shutil
-
     dcn = reference_dcns(csv_path)
     with tempfile.TemporaryDirectory() as tmp:
         with Store(Path(tmp) / "nb201.duckdb") as store:

@@ -6,8 +6,17 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from service.body import (
+    LARGE_BODY,
+    BodyError,
+    ItemErrors,
+    decode_json,
+    gc_paused,
+    validate_stepwise,
+)
 from service.errors import APIError
 from service.schemas import ErrorResponse
 from service.state import ServiceState
@@ -74,17 +83,6 @@ async def parse_body(request: Request, model: type[M]) -> M:
 
 
 def _decode_and_validate(model: type[M], body: bytes) -> M:
-    from fastapi.exceptions import RequestValidationError
-
-    from service.body import (
-        LARGE_BODY,
-        BodyError,
-        ItemErrors,
-        decode_json,
-        gc_paused,
-        validate_stepwise,
-    )
-
     try:
         with gc_paused(len(body) >= LARGE_BODY):
             return validate_stepwise(model, decode_json(body))

@@ -25,16 +25,19 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import numpy as np
 
 from tapas.core.errors import NoPredictor, TapasError
+from tapas.core.lazy import LazyImport
 from tapas.core.types import (
     Answer,
     DatasetInfo,
@@ -42,6 +45,9 @@ from tapas.core.types import (
     check_dcn_or_dataset,
     check_shape,
 )
+
+# pydantic (record validation): loaded by the ingest calls, not for every `import`
+core_records = LazyImport("tapas.core.records")
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_BATCH = 5_000
@@ -313,8 +319,6 @@ class Client:
 
     def dataset(self, ident: str) -> DatasetInfo:
         """A stored dataset by id or name (:class:`TapasError` 404 when unknown)."""
-        from urllib.parse import quote
-
         return DatasetInfo.from_dict(self._json("GET", f"/v1/datasets/{quote(ident, safe='')}"))
 
     def characterize(self, spec: str | None = None, *, x: np.ndarray | None = None,
@@ -375,11 +379,9 @@ class Client:
         A refused batch raises :class:`TapasError` with ``batch_start`` set (the batches
         before it stay committed).
         """
-        from tapas.core.records import normalize
-
         if not 1 <= batch_size <= 100_000:
             raise ValueError(f"batch_size must be in [1, 100000], got {batch_size}")
-        rows, index, local = normalize(records, source)
+        rows, index, local = core_records.normalize(records, source)
         total: dict[str, Any] = {"added": 0, "skipped": 0,
                                  "rejected": [{"where": w, "reason": r} for w, r in local],
                                  "n_rejected": len(local), "architectures_added": 0,
@@ -426,10 +428,8 @@ class Client:
         """``tapas ingest --url URL FILE``: own records (JSONL, CSV or Parquet) read as the
         local ingest reads them and sent with :meth:`ingest`; ``rejected`` entries name the
         file's line. :class:`~tapas.core.records.RecordError` when the file is not records."""
-        from tapas.core.records import read_records
-
         path = Path(path)
-        lines, rows, bad = read_records(path)
+        lines, rows, bad = core_records.read_records(path)
         rep = self.ingest(rows, source=source or f"file:{path.name}", batch_size=batch_size,
                           progress=progress)
         for r in rep["rejected"]:
@@ -574,8 +574,6 @@ def _where_key(r: dict[str, Any]) -> tuple[int, int, str]:
 
 def _shift_index(text: str, offset: int) -> str:
     """``body.archs[3]`` in a batch that started at ``offset`` -> the index in the input."""
-    import re
-
     return re.sub(r"body\.archs\[(\d+)\]", lambda m: f"body.archs[{int(m.group(1)) + offset}]",
                   text)
 

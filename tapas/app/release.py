@@ -28,6 +28,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from lde import shipped_predictors
+from lde.selection import MIN_DATASETS, TAU, selection_interval
+from tapas import __version__
+from tapas.app.pipeline import Pipeline
+from tapas.core.device import apply_threads
+
 #: The release grid. 0.95: the selection of every DCN >= 0.921, holding the README's main
 #: job (``digits``, DCN 0.990) and ``tapas bench first-prediction`` (0.952); 0.634: the
 #: median DCN of a fresh database, the service's default predictor; 0.86: CIFAR-10's
@@ -44,12 +50,7 @@ def build(grid: Sequence[float] = DEFAULT_GRID, out: Path | None = None, *,
     (default: the package's ``lde/shipped_predictors``). Returns the manifest.
     ``predictor_params``/``min_experiments``: a pipeline's (tests build small packs; a
     pipeline registers only the shipped predictors it would train itself)."""
-    from lde.selection import MIN_DATASETS, TAU, selection_interval
-    from lde.shipped_predictors import SHIPPED_DIR, pack
-    from tapas import __version__
-    from tapas.app.pipeline import Pipeline
-
-    out = Path(out) if out is not None else SHIPPED_DIR
+    out = Path(out) if out is not None else shipped_predictors.SHIPPED_DIR
     with tempfile.TemporaryDirectory(prefix="tapas-release-") as tmp:
         t0 = time.perf_counter()
         pipe = Pipeline(Path(tmp) / "lde.duckdb", model_dir=Path(tmp) / "models",
@@ -86,9 +87,9 @@ def build(grid: Sequence[float] = DEFAULT_GRID, out: Path | None = None, *,
                     f"covers [{rows[-1]['dcn_lo']:.4f}, {rows[-1]['dcn_hi']:.4f}] "
                     f"({time.perf_counter() - t1:.1f} s)")
             gaps = _gaps([(r["dcn_lo"], r["dcn_hi"]) for r in rows])
-            m = pack(files, rows, out, {"tapas_version": __version__, "lde_snapshot": snapshot,
-                                        "command": COMMAND, "grid": [float(g) for g in grid],
-                                        "uncovered": gaps})
+            m = shipped_predictors.pack(files, rows, out, {
+                "tapas_version": __version__, "lde_snapshot": snapshot, "command": COMMAND,
+                "grid": [float(g) for g in grid], "uncovered": gaps})
     size = sum(f.stat().st_size for f in out.iterdir() if f.name in ("manifest.json",
                                                                      "predictors.tap.xz"))
     raw = sum(e["bytes"] for e in m["predictors"])
@@ -122,8 +123,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--dcn must be numbers separated by commas, got {a.dcn!r}")
     if not grid or not all(0.0 <= g <= 1.0 for g in grid):
         p.error("--dcn needs DCNs in [0, 1]")
-    from tapas.core.device import apply_threads
-
     apply_threads()
     build(grid, a.out, log=lambda s: print(s, file=sys.stderr, flush=True))
     return 0

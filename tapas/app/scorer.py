@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tapas.app.pipeline import Pipeline
 from tapas.core.spaces import parse_archs
 from tapas.core.types import DatasetInfo, Prediction, PredictorInfo
 
 if TYPE_CHECKING:
     from lde import Store
-    from tapas.app.pipeline import Pipeline
 
 
 class LocalScorer:
@@ -46,8 +46,6 @@ class LocalScorer:
                  min_experiments: int | None = None,
                  model_dir: str | Path | None = None) -> None:
         if pipeline is None:
-            from tapas.app.pipeline import Pipeline
-
             pipeline = Pipeline(db_path, store=store, model_dir=model_dir,
                                 predictor_params=predictor_params,
                                 min_experiments=min_experiments)

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tapas.core.errors import Invalid
@@ -125,8 +125,6 @@ def get_settings() -> Settings:
     A bad value raises :class:`SettingsError` with one line per variable, e.g.
     ``TAPAS_DEVICE='gpu': Input should be 'auto', 'cpu' or 'cuda'``.
     """
-    from pydantic import ValidationError
-
     try:
         return Settings()
     except ValidationError as e:

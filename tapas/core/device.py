@@ -13,8 +13,12 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from tapas.core.lazy import LazyImport
+
 if TYPE_CHECKING:
     import torch
+
+config = LazyImport("tapas.core.config")  # pydantic: not for `tapas --help`
 
 #: torch threads applied in this process (None: not yet); an explicit count (a bench's
 #: ``--threads``) replaces it, a later call without one keeps it.
@@ -40,12 +44,7 @@ def apply_threads(torch_threads: int | None = None) -> int:
     global _applied, _interop_pending
     if torch_threads is None and _applied is not None:
         return _applied
-    if torch_threads is None:
-        from tapas.core.config import get_settings
-
-        n = get_settings().torch_threads
-    else:
-        n = max(1, int(torch_threads))
+    n = config.get_settings().torch_threads if torch_threads is None else max(1, int(torch_threads))
     _applied = n
     if "torch" not in sys.modules:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -53,7 +52,7 @@ def apply_threads(torch_threads: int | None = None) -> int:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         _interop_pending = n
         return n
-    import torch
+    import torch  # already loaded (checked above): this never loads it
 
     torch.set_num_threads(n)
     _interop_pending = n
@@ -66,7 +65,7 @@ def _apply_interop() -> None:
     global _interop_pending
     if _interop_pending is None or "torch" not in sys.modules:
         return
-    import torch
+    import torch  # already loaded (checked above): this never loads it
 
     with contextlib.suppress(RuntimeError):  # already set, or inter-op work has begun
         torch.set_num_interop_threads(_interop_pending)
@@ -76,7 +75,7 @@ def _apply_interop() -> None:
 def resolve_device(policy: str = "auto") -> torch.device:
     """Turn ``auto|cpu|cuda`` into a ``torch.device``; ``cuda`` without a GPU is an error.
     Called where torch compute starts, so it also finishes :func:`apply_threads`."""
-    import torch
+    import torch  # loaded here, before the pending inter-op threads are set below
 
     _apply_interop()
 

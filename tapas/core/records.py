@@ -21,6 +21,9 @@ from typing import Any
 
 from tapas.core.config import MAX_CURVE_LEN, MAX_EPOCHS, MAX_HPARAMS_BYTES, SEED_RANGE
 from tapas.core.errors import Invalid
+from tapas.core.lazy import LazyImport
+
+pq = LazyImport("pyarrow.parquet")
 
 SPLITS = ("test", "valid", "train")
 RECORD_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
@@ -78,8 +81,6 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 yield start, {k: v for k, v in row.items() if k is not None}
                 start = reader.line_num + 1
     elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
         try:
             table = pq.read_table(path)
         except Exception as e:  # pyarrow raises several types for unreadable files

@@ -14,6 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tapas.core.lazy import LazyImport
+
+pa = LazyImport("pyarrow")
+pq = LazyImport("pyarrow.parquet")
+
 
 def _cell(v: Any) -> Any:
     """Nested values (genotype dicts, lists) as JSON text, so every column is flat."""
@@ -35,9 +40,6 @@ def write_parquet(rows: Sequence[dict[str, Any]], path: str | Path,
                   metadata: dict[str, Any] | None = None) -> Path:
     """Rows as a Parquet file, written atomically; ``metadata`` (any JSON) rides in the
     file's key-value metadata under ``tapas`` (read back with :func:`parquet_metadata`)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     p = Path(path)
     table = pa.Table.from_pylist([{k: _cell(v) for k, v in r.items()} for r in rows])
     if metadata is not None:
@@ -59,7 +61,5 @@ def write_text(text: str, path: str | Path) -> Path:
 
 def parquet_metadata(path: str | Path) -> Any:
     """The JSON stored by :func:`write_parquet` (None when the file has none)."""
-    import pyarrow.parquet as pq
-
     meta = pq.read_schema(path).metadata or {}
     return json.loads(meta[b"tapas"]) if b"tapas" in meta else None

@@ -31,6 +31,14 @@ from typing import Any
 
 import numpy as np
 
+from tapas.core.arch import cell_string, parse_cell, parse_genotype
+from tapas.core.arch.darts import genotype_string
+from tapas.core.arch.nb101 import parse_cell as parse_nb101
+from tapas.core.lazy import LazyImport
+from tapas.core.spaces import SPACES, parse_archs
+
+tap = LazyImport("predictor.tap")  # torch and scikit-learn: loaded by fit()
+
 NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 _EDGES = ((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4))
 # cell-string order of the edges: node 1 <- 0; node 2 <- 0, 1; node 3 <- 0, 1, 2
@@ -43,15 +51,11 @@ def op_indices_to_cell(op_indices: Sequence[int]) -> str:
     if len(idx) != 6 or not all(0 <= i < len(NASLIB_OPS) for i in idx):
         raise ValueError(f"expected six op indices in 0..4, got {list(op_indices)!r}")
     ops = [NASLIB_OPS[idx[k]] for k in _STRING_ORDER]
-    from tapas.core.arch import cell_string
-
     return cell_string(ops)
 
 
 def cell_to_op_indices(cell: str) -> tuple[int, ...]:
     """The NAS-Bench-201 cell string as NASLib's six op indices (inverse of the above)."""
-    from tapas.core.arch import parse_cell
-
     by_edge = {(j + 1, i + 2): op for i, node in enumerate(parse_cell(cell))
                for op, j in node}
     return tuple(NASLIB_OPS.index(by_edge[e]) for e in _EDGES)
@@ -60,8 +64,6 @@ def cell_to_op_indices(cell: str) -> tuple[int, ...]:
 def to_cell(x: Any) -> str:
     """A cell string from whatever NASLib hands over (string, indices, or graph object)."""
     if isinstance(x, str):
-        from tapas.core.spaces import SPACES
-
         return SPACES["nb201"].parse(x)  # ArchError names what is wrong
     get = getattr(x, "get_op_indices", None)
     if callable(get):
@@ -79,8 +81,6 @@ SS_TYPES = ("nasbench201", "nasbench301", "nasbench101")
 
 def compact_to_genotype(compact: Sequence[Sequence[Sequence[int]]]) -> str:
     """NASLib's compact DARTS form as the genotype text the DARTS code prints."""
-    from tapas.core.arch.darts import genotype_string
-
     if len(compact) != 2 or any(len(cell) != 8 for cell in compact):
         raise ValueError("a compact DARTS architecture is two cells of eight (input, op) pairs")
     cells = []
@@ -98,8 +98,6 @@ def compact_to_genotype(compact: Sequence[Sequence[Sequence[int]]]) -> str:
 def to_spec(x: Any, ss_type: str, channels: int = 32, layers: int = 8) -> Any:
     """The cell spec tapas reads (:func:`tapas.core.spaces.read_notation`) from what NASLib
     hands over for ``ss_type``; NAS-Bench-201 cells stay cell strings."""
-    from tapas.core.arch import parse_genotype
-    from tapas.core.arch.nb101 import parse_cell as parse_nb101
 
     if ss_type == "nasbench201":
         return to_cell(x)
@@ -130,8 +128,6 @@ def to_spec(x: Any, ss_type: str, channels: int = 32, layers: int = 8) -> Any:
 
 def compact_genotype_text(g: Any) -> str:
     """A ``Genotype`` namedtuple (the DARTS code's) as its printed text."""
-    from tapas.core.arch.darts import genotype_string
-
     return genotype_string({"normal": [tuple(e) for e in g.normal],
                             "normal_concat": list(g.normal_concat),
                             "reduce": [tuple(e) for e in g.reduce],
@@ -200,16 +196,12 @@ class TapasNASLibPredictor:
         return [to_spec(x, self.ss_type, self.channels, self.layers) for x in xs]
 
     def _archs(self, xs: Sequence[Any]) -> list[Any]:
-        from tapas.core.spaces import parse_archs
-
         shape = (self.in_channels, self.input_size, self.input_size)
         return parse_archs(self._specs(xs), self.num_classes, shape)
 
     def fit(self, xtrain: Sequence[Any], ytrain: Sequence[float],
             train_info: Any = None, **kwargs: Any) -> TapasNASLibPredictor:
         """Train the TAP on labelled cells (percent or fraction accuracies)."""
-        from predictor.tap import TAPRegressor
-
         y = np.asarray(ytrain, dtype=np.float64)
         if len(xtrain) != len(y) or len(y) < 2:
             raise ValueError(f"need at least two labelled cells with one accuracy each, got "
@@ -218,7 +210,8 @@ class TapasNASLibPredictor:
             raise ValueError("accuracies must be finite, in [0, 1] or in percent [0, 100]")
         self.scale_ = 100.0 if y.max() > 1.0 else 1.0
         dcn = 0.5 if self.dcn is None else float(self.dcn)
-        self.model_ = TAPRegressor(**self.hparams).fit(self._archs(xtrain), dcn, y / self.scale_)
+        self.model_ = tap.TAPRegressor(**self.hparams).fit(self._archs(xtrain), dcn,
+                                                           y / self.scale_)
         return self
 
     def query(self, xtest: Sequence[Any], info: Any = None, **kwargs: Any) -> np.ndarray:

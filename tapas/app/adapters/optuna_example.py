@@ -18,7 +18,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from tapas.app.client import Client
 from tapas.core.arch import NB201_OPS, cell_string
+from tapas.core.lazy import LazyImport
+
+# the server side, absent from a client-only install (which runs this with --url)
+local_scorer = LazyImport("tapas.app.scorer")
+optuna = LazyImport("optuna")  # the adapter's own dependency, not tapas's
 
 
 def suggest_cell(trial: Any) -> str:
@@ -35,8 +41,6 @@ def search(scorer: Any, *, dcn: float | None = None, dataset: str | None = None,
     ``scorer``: :class:`tapas.app.client.Client` or :class:`tapas.app.scorer.LocalScorer`.
     Each trial records the prediction's interval and predictor id as user attributes.
     """
-    import optuna
-
     if (dcn is None) == (dataset is None):
         raise ValueError("give exactly one of dcn= and dataset=")
     if n_trials < 1 or batch < 1:
@@ -75,19 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    if args.url:
-        from tapas.app.client import Client
-
-        scorer: Any = Client(args.url, args.token)
-    else:
-        from tapas.app.scorer import LocalScorer
-
-        scorer = LocalScorer()
+    source: Any = Client(args.url, args.token) if args.url else local_scorer.LocalScorer()
     try:
-        study = search(scorer, dcn=args.dcn, dataset=args.dataset, n_trials=args.trials,
+        study = search(source, dcn=args.dcn, dataset=args.dataset, n_trials=args.trials,
                        batch=args.batch, seed=args.seed)
     finally:
-        scorer.close()
+        source.close()
     best = study.best_trial
     print(json.dumps({"cell": best.user_attrs["cell"], "predicted": best.value,
                       "interval": [best.user_attrs["lower"], best.user_attrs["upper"]],

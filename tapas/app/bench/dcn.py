@@ -31,6 +31,15 @@ from typing import Any
 
 import numpy as np
 
+from probenet.datasets import load_dataset, split, stratified_subsample
+from probenet.dcn import PROBE_VERSION, compute_dcn
+from probenet.train import Recipe, fit_evaluate
+from tapas.core.arch import Architecture, to_module
+from tapas.core.lazy import LazyImport
+
+stats = LazyImport("scipy.stats")
+torch = LazyImport("torch")
+
 Progress = Callable[[str, int, int], None]
 
 BUILTIN = ("digits", "mnist5k", "mnist1d")
@@ -98,8 +107,6 @@ def panel_archs(shape: tuple[int, int, int], k: int) -> dict[str, dict[str, Any]
 def _panel_recipe(n_train: int, min_steps: int) -> Any:
     """Enough epochs for at least ``min_steps`` optimizer steps (small datasets get more
     epochs, so every panel network is trained comparably far), between 4 and 40."""
-    from probenet.train import Recipe
-
     bs = 64 if n_train >= 640 else 32
     steps_per_epoch = max(1, n_train // bs)
     epochs = int(np.clip(-(-min_steps // steps_per_epoch), 4, 40))
@@ -110,10 +117,6 @@ def _panel_recipe(n_train: int, min_steps: int) -> Any:
 def panel_accuracy(spec: str, seed: int = 0, panel_train: int = 1000, panel_test: int = 1000,
                    min_steps: int = 200) -> dict[str, float]:
     """Held-out accuracy of each panel network on ``spec`` (same split for all)."""
-    from probenet.datasets import load_dataset, split, stratified_subsample
-    from probenet.train import fit_evaluate
-    from tapas.core.arch import Architecture, to_module
-
     ds = load_dataset(spec)
     train, test = split(ds, 0.3, seed=seed)
     train = train.subset(stratified_subsample(train.y, panel_train, seed), train.name)
@@ -130,12 +133,6 @@ def panel_accuracy(spec: str, seed: int = 0, panel_train: int = 1000, panel_test
 def run_benchmark(quick: bool = False, speed_threads: int = 2,
                   progress: Progress | None = None) -> dict[str, Any]:
     """Run every measurement; returns the JSON object (stable keys)."""
-    import torch
-    from scipy.stats import spearmanr
-
-    from probenet.datasets import load_dataset
-    from probenet.dcn import PROBE_VERSION, compute_dcn
-
     def tick(phase: str, done: int, total: int) -> None:
         if progress is not None:
             progress(phase, done, total)
@@ -194,8 +191,8 @@ def run_benchmark(quick: bool = False, speed_threads: int = 2,
     finally:
         torch.set_num_threads(prev_threads)
     dcns = [r["dcn"] for r in rows]
-    rho = float(spearmanr(dcns, [r["panel_mean"] for r in rows]).statistic)
-    rho_n = float(spearmanr(dcns, [r["panel_mean_normalized"] for r in rows]).statistic)
+    rho = float(stats.spearmanr(dcns, [r["panel_mean"] for r in rows]).statistic)
+    rho_n = float(stats.spearmanr(dcns, [r["panel_mean_normalized"] for r in rows]).statistic)
     return {
         "dcn_seed_std_max": max(stds.values()),
         "seconds_10k_28x28": seconds_10k,

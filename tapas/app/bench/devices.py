@@ -30,7 +30,17 @@ from typing import Any
 
 import numpy as np
 
+from lde.default_data import seed_default
+from lde.store import Store
+from predictor import TAPRegressor
+from predictor.metrics import kendall
+from probenet.datasets import load_dataset
+from probenet.dcn import compute_dcn
 from tapas.app.bench.dcn import SPEED_SPEC
+from tapas.core.lazy import LazyImport
+from tapas.core.spaces import build, sample_unique
+
+torch = LazyImport("torch")
 
 SCORE_SHAPE = (3, 32, 32)
 SCORE_CLASSES = 10
@@ -67,17 +77,12 @@ def measure_throughput(model: Any, archs: list[Any], dcn: float, repeats: int = 
 
 def available_devices() -> list[str]:
     """``cpu``, and ``cuda`` when torch sees a GPU."""
-    import torch
-
     return ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
 
 def _training_rows(n: int, seed: int) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]:
     """``n`` seeded experiments of a new default database: (archs, dcns, accuracies,
     dataset ids)."""
-    from lde.default_data import seed_default
-    from lde.store import Store
-
     with tempfile.TemporaryDirectory(prefix="tapas-devices-") as tmp:
         store = Store(Path(tmp) / "lde.duckdb")
         try:
@@ -93,18 +98,12 @@ def _training_rows(n: int, seed: int) -> tuple[list[Any], np.ndarray, np.ndarray
 
 
 def _sync(device: str) -> None:
-    import torch
-
     if device == "cuda":
         torch.cuda.synchronize()
 
 
 def _one_device(device: str, data: tuple[Any, ...], score_archs: list[Any], seed: int,
                 model_path: Path, tick: Progress) -> dict[str, Any]:
-    from predictor import TAPRegressor
-    from probenet.datasets import load_dataset
-    from probenet.dcn import compute_dcn
-
     out: dict[str, Any] = {}
     ds = load_dataset(SPEED_SPEC)
     tick(f"dcn on {device}")
@@ -139,8 +138,6 @@ def run_device_comparison(devices: Sequence[str] | None = None, *, train_rows: i
                           progress: Progress | None = None) -> dict[str, Any]:
     """Time and compare the DCN, training and scoring on ``devices`` (default: every
     available one); see the module doc. Returns one JSON-ready object."""
-    import torch
-
     devs = list(devices or available_devices())
     if not devs or len(set(devs)) != len(devs):
         raise ValueError(f"devices must be distinct and at least one, got {devs}")
@@ -155,12 +152,6 @@ def run_device_comparison(devices: Sequence[str] | None = None, *, train_rows: i
 
 def _compare(devs: list[str], train_rows: int, networks: int, seed: int,
              tick: Progress) -> dict[str, Any]:
-    import torch
-
-    from predictor import TAPRegressor
-    from predictor.metrics import kendall
-    from tapas.core.spaces import build, sample_unique
-
     tick("loading the default database")
     data = _training_rows(train_rows, seed)
     score_archs = [build(g, SCORE_SHAPE, SCORE_CLASSES)

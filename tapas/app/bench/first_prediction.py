@@ -26,6 +26,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tapas.app.pipeline import Pipeline, is_shipped
+from tapas.core.config import get_settings
+from tapas.core.device import apply_threads, resolve_device
+from tapas.core.lazy import LazyImport
+from tapas.core.spaces import build, sample_unique
+
+torch = LazyImport("torch")
+
 DEFAULT_DATASET = "digits?per_class=60&pixel_noise=0.15"
 """A dataset whose DCN selection stays small (starter datasets only)."""
 NB201_DATASET = "digits"
@@ -56,13 +64,6 @@ def run_first_prediction(dataset: str = DEFAULT_DATASET, *, n_networks: int = 10
     in the report). ``shipped``: register the shipped predictors in the new database (as
     a user's first start does); False times the training they save.
     """
-    import torch
-
-    from tapas.app.pipeline import Pipeline, is_shipped
-    from tapas.core.config import get_settings
-    from tapas.core.device import apply_threads, resolve_device
-    from tapas.core.spaces import build, sample_unique
-
     if n_networks < 1:
         raise ValueError(f"n_networks must be >= 1, got {n_networks}")
     if threads is not None:  # overrides the budget, also for the pipeline below

@@ -28,7 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from lde import Store
+from lde.archs import arch_row
+from lde.ingest import ingest_nb201
+from lde.store import experiment_table
 from predictor.table import SHARED_DATA
+from tapas.core.arch import Architecture
 
 SHARED_NB201 = SHARED_DATA / "nb201.csv"
 NB201_TEST_COLUMNS = ["cifar10_test", "cifar100_test", "imagenet16_test"]
@@ -36,8 +41,6 @@ NB201_TEST_COLUMNS = ["cifar10_test", "cifar100_test", "imagenet16_test"]
 
 def synthetic_archs(n: int, num_classes: int = 10, seed: int = 0) -> list[Any]:
     """``n`` distinct small conv nets (real, validated IR) for (3, 32, 32) inputs."""
-    from tapas.core.arch import Architecture
-
     rng = np.random.default_rng(seed)
     seen: dict[str, Any] = {}
     while len(seen) < n:
@@ -55,9 +58,6 @@ def synthetic_archs(n: int, num_classes: int = 10, seed: int = 0) -> list[Any]:
 
 def build_synthetic(store: Any, rows: int, n_datasets: int, seed: int = 0) -> None:
     """Fill ``store`` with ``rows`` experiments over ``n_datasets`` datasets (Arrow bulk path)."""
-    from lde.archs import arch_row
-    from lde.store import experiment_table
-
     rng = np.random.default_rng(seed)
     archs = synthetic_archs(2000, seed=seed)
     dcns = np.clip(np.linspace(0.05, 0.95, n_datasets) + rng.normal(0, 0.005, n_datasets),
@@ -88,9 +88,6 @@ def run(rows: int = 1_000_000, n_datasets: int = 50, repeats: int = 50,
 
     ``workers`` is passed to the NB201 ingest (None: one per core, as the CLI does).
     """
-    from lde import Store
-    from lde.ingest import ingest_nb201
-
     def tick(phase: str, done: int, total: int) -> None:
         if progress:
             progress(phase, done, total)

@@ -23,6 +23,8 @@ Every loop is bounded by its request count; the server listens on 127.0.0.1 only
 
 from __future__ import annotations
 
+import json
+import multiprocessing as mp
 import os
 import socket
 import subprocess
@@ -34,7 +36,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+
+from tapas.core.arch import all_cells, from_nb201
 
 Progress = Callable[[str, int, int], None]
 READY_TIMEOUT_S = 900.0
@@ -50,8 +55,6 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
                 default: bool = True) -> float:
     """Seconds until ``/health/ready`` answers 200 (with ``default``: and the default
     predictor is loaded, or known to be absent)."""
-    import httpx
-
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
         if proc.poll() is not None:
@@ -96,8 +99,6 @@ def _pct(xs: list[float], q: float) -> float:
 
 def _target_dcn(url: str) -> float:
     """The default predictor's DCN (what the server answers without training)."""
-    import httpx
-
     ready = httpx.get(url + "/health/ready", timeout=10).json()
     if not ready.get("predictor"):
         raise RuntimeError("the served database has no predictor to score with "
@@ -110,8 +111,6 @@ def _client_process(url: str, dcn: float, singles: list[str], clients: int, requ
     """``clients`` keep-alive clients on threads of one process (the load is spread over
     processes so that the clients' own GIL does not cap what the server is asked for),
     each sending ``requests`` single-network predicts; ``(latencies, errors)``."""
-    import httpx
-
     lat: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -144,10 +143,6 @@ def _client_process(url: str, dcn: float, singles: list[str], clients: int, requ
 
 def ir_body(mb: float, dcn: float) -> bytes:
     """A predict body of about ``mb`` MiB: distinct NAS-Bench-201 networks as IR dicts."""
-    import json
-
-    from tapas.core.arch import all_cells, from_nb201
-
     cells = all_cells()
     archs: list[dict[str, Any]] = []
     size, i = 0, 0
@@ -162,8 +157,6 @@ def ir_body(mb: float, dcn: float) -> bytes:
 def live_during(url: str, path: str, body: bytes) -> tuple[float, int | str]:
     """(max ``/health/live`` latency in ms, the big request's status) while ``body`` is
     POSTed to ``path`` on another connection."""
-    import httpx
-
     out: dict[str, int | str] = {}
 
     def post() -> None:
@@ -191,10 +184,6 @@ def run_benchmark(requests_1: int = 300, requests_1000: int = 40, clients: int =
                   concurrent_requests: int = 50, db: Path | None = None,
                   progress: Progress | None = None) -> dict[str, Any]:
     """Start a server, measure, stop it; returns the stable-keyed result dict."""
-    import httpx
-
-    from tapas.core.arch import all_cells
-
     def report(phase: str, done: int, total: int) -> None:
         if progress is not None:
             progress(phase, done, total)
@@ -249,8 +238,6 @@ def run_benchmark(requests_1: int = 300, requests_1000: int = 40, clients: int =
             report(f"{clients} concurrent clients", 0, 1)
             procs = max(1, min(clients, os.cpu_count() or 1))
             shares = [clients // procs + (k < clients % procs) for k in range(procs)]
-            import multiprocessing as mp
-
             with mp.get_context("spawn").Pool(procs) as pool:
                 t0 = time.perf_counter()
                 parts = pool.starmap(_client_process, [

@@ -11,7 +11,7 @@ import sys
 
 def main() -> None:
     """Run the ``tapas`` command line."""
-    try:
+    try:  # inside: a client-only install lacks typer, and must get the line below
         from tapas.app.cli.main import app
     except ModuleNotFoundError as e:
         sys.stderr.write(f"error: the tapas command line needs the server extra (missing "

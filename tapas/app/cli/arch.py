@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from tapas.app.cli.common import (
     InputShapeOpt,
@@ -20,6 +22,13 @@ from tapas.app.cli.common import (
     input_shape_arg,
     print_json,
 )
+from tapas.core.lazy import LazyImport
+
+# numpy and the IR: loaded when a command runs, not for `tapas --help`
+core_arch = LazyImport("tapas.core.arch")
+core_types = LazyImport("tapas.core.types")
+core_spaces = LazyImport("tapas.core.spaces")
+arch_ops = LazyImport("tapas.core.arch.ops")
 
 if TYPE_CHECKING:
     from tapas.core.errors import InvalidArchitecture
@@ -70,16 +79,14 @@ def read_source(text: str, where: str) -> Any:
     """The value of ``text``: itself when a notation reads it, else the content of the
     file it names (a notation, or a JSON object); ``ArchError`` naming ``where`` (an
     argument: the text itself)."""
-    from tapas.core.arch import ArchError
-    from tapas.core.spaces import NotationError, read_notation
-
+    ArchError, read_notation = core_arch.ArchError, core_spaces.read_notation
     try:
         read_notation(text)
         return json.loads(text) if text.lstrip().startswith("{") else text
     except ArchError as e:
         path = Path(text)
         if text.lstrip().startswith("{") or not _is_file(path):
-            nor = "; nor is it a file" if isinstance(e, NotationError) else ""
+            nor = "; nor is it a file" if isinstance(e, core_spaces.NotationError) else ""
             raise ArchError(f"{where}: {e}{nor}" if where else f"{e}{nor}") from None
     try:
         content = path.read_text().strip()
@@ -97,8 +104,7 @@ def read_sources(args: Sequence[str] = (), file: Path | None = None) -> list[Sou
     of ``file`` (one a line, likewise; blank lines and ``#`` comments skipped). Each is
     read here, so an error names the argument or ``file:line`` and the notations tried.
     A line's label is its text, a JSON or long line's ``file:line``."""
-    from tapas.core.arch import ArchError
-
+    ArchError = core_arch.ArchError
     out: list[Source] = []
     try:
         for a in args:
@@ -115,32 +121,28 @@ def read_sources(args: Sequence[str] = (), file: Path | None = None) -> list[Sou
                     long = text.startswith("{") or len(text) > MAX_LABEL
                     label = f"{file.name}:{n}" if long else text
                     out.append(Source(label, f"{file}:{n}", read_source(text, f"{file}:{n}")))
-    except ArchError as e:
+    except core_arch.ArchError as e:
         fail(str(e))
     return out
 
 
 def read_folder(path: Path) -> list[Source]:
     """A folder's ``.json`` files, one architecture each (as :func:`read_source` reads a file)."""
-    from tapas.core.arch import ArchError
-
     files = sorted(path.glob("*.json"))
     if not files:
         fail(f"{path}: a folder without .json files")
     try:
         return [Source(f.name, str(f), read_source(str(f), str(f))) for f in files]
-    except ArchError as e:
+    except core_arch.ArchError as e:
         fail(str(e))
 
 
 def read_genotypes(path: Path, space: str) -> list[Any]:
     """The genotypes of ``space`` in a file (one a line, in any notation that reads to
     that space: a search's starting points); a line of another notation is named."""
-    from tapas.core.spaces import read_notation
-
     out = []
     for src in read_sources(file=path):
-        n = read_notation(src.value)
+        n = core_spaces.read_notation(src.value)
         if n.name != space:
             fail(f"{src.where}: reads as {n.name}, not as a genotype of the {space} space "
                  "(--space)")
@@ -162,13 +164,11 @@ def resolve_arch(source: str, classes: int | None,  # noqa: ANN201
                  input_shape: tuple[int, int, int] | None):
     """The network of one argument (a notation or a file holding one, see
     :func:`read_source`), built for ``classes`` and ``input_shape``, with one-line errors."""
-    from tapas.core.arch import ArchError
-    from tapas.core.spaces import parse_arch
-
     (src,) = read_sources([source])
     try:
-        return parse_arch(_with_target(src.value, classes, input_shape), classes, input_shape)
-    except ArchError as e:
+        return core_spaces.parse_arch(_with_target(src.value, classes, input_shape), classes,
+                                      input_shape)
+    except core_arch.ArchError as e:
         fail(f"{src.where}: {e}")
 
 
@@ -187,8 +187,6 @@ def show(
     if as_json:
         print_json(summary)
         return
-    from rich.table import Table
-
     table = Table(title=f"architecture {arch.id}", show_lines=False)
     for col in ("#", "op", "inputs", "output", "params", "FLOPs (MACs)"):
         table.add_column(col, justify="right" if col in ("#", "params", "FLOPs (MACs)") else "left")
@@ -206,12 +204,9 @@ def show(
 def notations_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the notations an architecture may be written in, in the order a value that
     names none is tried (a SPACE: prefix or a "space" key names one)."""
-    import random
-
-    from tapas.core.spaces import IR, SPACES, notations
-
+    IR, SPACES = core_spaces.IR, core_spaces.SPACES
     rows = []
-    for name in notations():
+    for name in core_spaces.notations():
         if name == IR:
             rows.append({"name": IR, "description": "the IR: a JSON object of layers "
                          "(docs/data.md), built as written", "example": '{"input": {...}, '
@@ -231,14 +226,12 @@ def notations_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
 @arch_app.command("ops")
 def ops(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the layer ops the IR knows, with their fields and defaults."""
-    from tapas.core.arch.ops import OPS, REQUIRED
-
-    rows = {name: {k: ("required" if v is REQUIRED else v) for k, v in spec.fields.items()}
-            for name, spec in OPS.items()}
+    rows = {name: {k: ("required" if v is arch_ops.REQUIRED else v)
+                   for k, v in spec.fields.items()} for name, spec in arch_ops.OPS.items()}
     if as_json:
         print_json(rows)
         return
-    for name, spec in OPS.items():
+    for name, spec in arch_ops.OPS.items():
         fields = ", ".join(f"{k}={v}" for k, v in rows[name].items()) or "-"
         console.print(f"[bold]{name}[/]: {spec.doc}  [dim]({fields})[/]")
 

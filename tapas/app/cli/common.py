@@ -8,6 +8,7 @@ import statistics
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,15 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 from rich.text import Text
+
+from tapas.core.lazy import LazyImport
+from tapas.core.tables import csv_text, write_parquet, write_text
+
+# numpy, pydantic and the whole application: loaded when a command runs
+core_types = LazyImport("tapas.core.types")
+pipeline = LazyImport("tapas.app.pipeline")
 
 console = Console()
 #: Errors are never wrapped: on a narrow terminal or a pipe (80 columns) a long path
@@ -43,8 +52,6 @@ LegacyInputOpt = Annotated[str | None, typer.Option(
 def input_shape_arg(text: str | None, legacy: str | None = None) -> tuple[int, int, int] | None:
     """The parsed ``--input-shape`` (or the deprecated ``--input``, with a warning);
     a one-line error naming the flag and the value when it is not C x H x W."""
-    from tapas.core.types import TargetError, parse_input_shape
-
     flag = "--input-shape"
     if legacy is not None:
         if text is not None:
@@ -53,8 +60,8 @@ def input_shape_arg(text: str | None, legacy: str | None = None) -> tuple[int, i
                           "--input-shape 3x32x32", highlight=False)
         text, flag = legacy, "--input"
     try:
-        return None if text is None else parse_input_shape(text, flag)
-    except TargetError as e:
+        return None if text is None else core_types.parse_input_shape(text, flag)
+    except core_types.TargetError as e:
         fail(str(e))
 
 
@@ -118,8 +125,6 @@ def print_metrics(title: str, res: dict[str, Any], targets: dict[str, str] | Non
                   fmt: str = ",.2f", name: str = "metric") -> None:
     """A bench's flat results as a table: each measure, its value (floats as ``fmt``) and,
     with ``targets``, its target; nested results are left to ``--json``."""
-    from rich.table import Table
-
     t = Table(title=title)
     t.add_column(name)
     t.add_column("value", justify="right")
@@ -227,8 +232,6 @@ def warn_out_of_domain(rows: Sequence[dict[str, Any]]) -> None:
     """One warning line on stderr when some predictions (rows with ``in_domain`` and
     ``domain_reasons``) extrapolate beyond the predictor's training experiments: how
     many, and the most common reason."""
-    from collections import Counter
-
     out = [r for r in rows if not r.get("in_domain", True)]
     if not out:
         return
@@ -318,8 +321,6 @@ def emit(dest: Output, *, obj: dict[str, Any], rows: list[dict[str, Any]],
          table: Callable[[], None]) -> None:
     """Write a result: the whole ``obj`` as JSON, ``rows`` as CSV or Parquet (``obj`` in
     the Parquet file's metadata), and show the table, JSON or CSV on stdout."""
-    from tapas.core.tables import csv_text, write_parquet, write_text
-
     if dest.out is not None:
         dest.out.parent.mkdir(parents=True, exist_ok=True)
         if dest.file == "parquet":
@@ -358,9 +359,7 @@ def open_pipeline(db: Path | None = None, *, read_only: bool = False, lazy: bool
     yielded. An LDE error (a locked database) exits with its one line and ``hint`` after
     it; other domain errors exit from the root command (:class:`tapas.app.cli.main.Commands`).
     """
-    from tapas.app.pipeline import LDEError, Pipeline
-
-    app = Pipeline(db, read_only=read_only, **kwargs)
+    app = pipeline.Pipeline(db, read_only=read_only, **kwargs)
     if missing_ok and not app.database.exists():
         yield None
         return
@@ -375,7 +374,7 @@ def open_pipeline(db: Path | None = None, *, read_only: bool = False, lazy: bool
         elif not lazy:
             app.open()
         yield app
-    except LDEError as e:
+    except pipeline.LDEError as e:
         fail(f"{e} ({hint})" if hint else str(e))
     finally:
         app.close()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from typing import Any
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
 from tapas.app.cli.common import console, err_console, fail, open_pipeline, print_json, progress_bar
+from tapas.core.lazy import LazyImport
 
-
-def _nothing() -> Any:
-    from contextlib import nullcontext
-
-    return nullcontext()
+# torch, pydantic and the application: loaded when a command runs
+probenet = LazyImport("probenet")
+pipeline = LazyImport("tapas.app.pipeline")
+config = LazyImport("tapas.core.config")
+dcn_bench = LazyImport("tapas.app.bench.dcn")
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -54,11 +57,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         With --as NAME, the images are those of a dataset already in the LDE (e.g.
         NAS-Bench-201's cifar10, cifar100, ImageNet16-120, whose DCNs follow the
         reference-cell convention): the probe's DCN replaces the stored one."""
-        from probenet import characterize, load_dataset
-        from tapas.app.pipeline import DatasetConflict
-        from tapas.core.config import get_settings
-
-        policy = device or get_settings().device
+        policy = device or config.get_settings().device
         if policy not in ("auto", "cpu", "cuda"):
             fail(f"--device must be auto, cpu or cuda, got {policy!r}")
 
@@ -82,8 +81,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 if app.dataset(as_name) is None:
                     app.dataset_info(as_name)  # DatasetNotFound, with close names
             with err_console.status(f"loading {dataset}", spinner="dots") if not json_out \
-                    else _nothing():
-                ds = load_dataset(dataset)
+                    else nullcontext():
+                ds = probenet.load_dataset(dataset)
             if as_name is None and store is not False:
                 app = opened.enter_context(open_pipeline(unavailable=note_unstored))
             try:
@@ -105,8 +104,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                         _, res = app.characterize(ds, seed=seed, force=force, progress=cb,
                                                   **probe)
                     else:
-                        res = characterize(ds, seed=seed, force=force, progress=cb, **probe)
-            except DatasetConflict as e:
+                        res = probenet.characterize(ds, seed=seed, force=force, progress=cb,
+                                                    **probe)
+            except pipeline.DatasetConflict as e:
                 fail(f"{e}; `tapas dcn` stores a file under its path, so copying the changed "
                      "file to a new path keeps both")
             except (RuntimeError, ValueError) as e:  # domain errors exit from the root command
@@ -116,9 +116,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if json_out:
             print_json(out)
             return
-        from rich.markup import escape
-        from rich.table import Table
-
         t = Table(title=f"DCN of {escape(ds.name)}", show_header=False)
         t.add_row("DCN (higher = easier)", f"[bold]{res.dcn:.4f}[/]")
         t.add_row("probe accuracy", f"{res.accuracy:.4f} (chance {res.chance:.4f})")
@@ -149,8 +146,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         """DCN repeatability (3 seeds), speed on 10,000 images of 28x28 and of 3x32x32
         (under the probe budget, TAPAS_PROBE_MAX_STEPS), and Spearman correlation with a
         5-architecture panel over a family of datasets."""
-        from tapas.app.bench.dcn import run_benchmark
-
         with progress_bar(json_out) as bar:
             tasks: dict[str, Any] = {}
 
@@ -159,12 +154,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     tasks[phase] = bar.add_task(phase, total=total)
                 bar.update(tasks[phase], completed=done, total=total)
 
-            res = run_benchmark(quick=quick, speed_threads=speed_threads, progress=cb)
+            res = dcn_bench.run_benchmark(quick=quick, speed_threads=speed_threads, progress=cb)
         if json_out:
             print_json(res)
             return
-        from rich.table import Table
-
         t = Table(title="tapas bench dcn" + (" (quick)" if quick else ""))
         t.add_column("metric")
         t.add_column("value", justify="right")

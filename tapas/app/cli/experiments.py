@@ -16,8 +16,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from tapas.app.cli.common import console, fail, open_pipeline, print_json, progress_bar
+from tapas.core.lazy import LazyImport
+
+# torch, duckdb and the experiment runner: loaded when a command runs
+experiments = LazyImport("tapas.app.experiments")
+backends = LazyImport("tapas.app.experiments.backends")
+exp_plan = LazyImport("tapas.app.experiments.plan")
+exp_verify = LazyImport("tapas.app.experiments.verify")
+probenet_datasets = LazyImport("probenet.datasets")
+starter = LazyImport("lde.starter")
+config = LazyImport("tapas.core.config")
+core_spaces = LazyImport("tapas.core.spaces")
 
 experiments_app = typer.Typer(help="Train sampled architectures on datasets, into the LDE.",
                               no_args_is_help=True)
@@ -53,30 +65,26 @@ AddressOpt = Annotated[str | None, typer.Option(
 @contextmanager
 def _backend(backend: str, address: str | None, workers: int) -> Iterator[None]:
     """Check the backend and, for Ray, hold one session for the whole command."""
-    from tapas.app.experiments.backends import BackendError, check_backend, ray_session
-
     try:
-        check_backend(backend)
+        backends.check_backend(backend)
         if backend == "ray":
-            with ray_session(address, workers):
+            with backends.ray_session(address, workers):
                 yield
         else:
             if address:
                 fail("--address is for --backend ray")
             yield
-    except BackendError as e:
+    except backends.BackendError as e:
         fail(str(e))
 
 
 def _parse_spaces(spaces: list[str] | None, n_archs: int) -> dict[str, int]:
-    from tapas.core.spaces import SPACES
-
     out: dict[str, int] = {}
     for item in spaces or ["chain"]:
         name, _, n = item.partition(":")
-        if name not in SPACES:
+        if name not in core_spaces.SPACES:
             fail(f"--space {item!r}: unknown space {name!r}; expected one of "
-                 f"{', '.join(SPACES)}")
+                 f"{', '.join(core_spaces.SPACES)}")
         try:
             out[name] = int(n) if n else n_archs
         except ValueError:
@@ -102,24 +110,22 @@ def _slice(jobs: list[Any], text: str | None) -> list[Any]:
 
 def _make_plan(preset: str | None, datasets: list[str] | None, spaces: list[str] | None,
                n_archs: int, per_arch: int, epochs: int | None, seed: int, source: str | None):
-    from probenet.datasets import DatasetError
-    from tapas.app.experiments import plan as P
-
     try:
         if preset is not None:
-            presets = {"starter": P.starter_plan, "starter-noise": P.starter_noise_plan,
-                       "starter-v2": P.starter_v2_plan}
+            presets = {"starter": exp_plan.starter_plan,
+                       "starter-noise": exp_plan.starter_noise_plan,
+                       "starter-v2": exp_plan.starter_v2_plan}
             if preset not in presets:
                 fail(f"unknown --preset {preset!r}; expected one of {', '.join(presets)}")
             return presets[preset]()
         if not datasets:
             fail("give at least one --dataset (or --preset starter)")
-        recipe = dict(P.STARTER_RECIPE)
+        recipe = dict(exp_plan.STARTER_RECIPE)
         if epochs:
             recipe["epochs"] = epochs
-        return P.plan_jobs(datasets, _parse_spaces(spaces, n_archs), per_arch, recipe,
+        return exp_plan.plan_jobs(datasets, _parse_spaces(spaces, n_archs), per_arch, recipe,
                            seed=seed, source=source or "tapas-experiments")
-    except DatasetError as e:
+    except probenet_datasets.DatasetError as e:
         fail(str(e))
     except ValueError as e:
         fail(str(e))
@@ -136,16 +142,12 @@ def plan_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArch
              epochs: EpochsOpt = None, seed: SeedOpt = 0, slice_: SliceOpt = None,
              as_json: JsonOpt = False) -> None:
     """Show what a run would train: jobs per dataset and space, architectures."""
-    from tapas.app.experiments.plan import Plan
-
     p = _make_plan(preset, dataset, space, n_archs, datasets_per_arch, epochs, seed, None)
-    p = Plan(_slice(p.jobs, slice_), p.datasets)
+    p = exp_plan.Plan(_slice(p.jobs, slice_), p.datasets)
     s = p.summary()
     if as_json:
         print_json(s)
         return
-    from rich.table import Table
-
     t = Table(title=f"{s['jobs']} jobs, {s['architectures']} architectures, "
                     f"{s['datasets']} datasets")
     t.add_column("dataset")
@@ -183,10 +185,7 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
                 "most one unwritten batch).")] = 64,
             as_json: JsonOpt = False) -> None:
     """Train the planned jobs not yet in the LDE (resumable) and record the results."""
-    from tapas.app.experiments import ensure_datasets, run_jobs
-    from tapas.core.config import thread_budget
-
-    workers = thread_budget() if workers is None else workers
+    workers = config.thread_budget() if workers is None else workers
 
     p = _make_plan(preset, dataset, space, n_archs, datasets_per_arch, epochs, seed, source)
     jobs = [] if datasets_only else _slice(p.jobs, slice_)
@@ -203,8 +202,9 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
             bar.update(task, completed=done if total else 1, total=total or 1, info=info)
 
         try:
-            ensure_datasets(store, wanted, workers=workers, source=src, device=device,
-                            callback=ds_cb, dcn=not skip_dcn, backend=backend, address=address)
+            experiments.ensure_datasets(store, wanted, workers=workers, source=src,
+                                        device=device, callback=ds_cb, dcn=not skip_dcn,
+                                        backend=backend, address=address)
         except ValueError as e:
             fail(str(e))
         jt = bar.add_task("experiments", total=None, info="")
@@ -216,7 +216,7 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
             info = f"last acc {accs[-1]:.3f}" if accs else ""
             bar.update(jt, completed=done, total=total, info=info)
 
-        rep = run_jobs(jobs, store, workers=workers, device=device, callback=job_cb,
+        rep = experiments.run_jobs(jobs, store, workers=workers, device=device, callback=job_cb,
                        batch_size=batch_size, backend=backend, address=address)
         stats = store.counts()
     out = {**rep.to_dict(), "backend": backend, "db": str(store.path), "store": stats}
@@ -250,14 +250,10 @@ def verify_cmd(
         backend: BackendOpt = "local", address: AddressOpt = None,
         as_json: JsonOpt = False) -> None:
     """Re-train stored experiments from their recorded jobs and compare accuracies."""
-    from lde.starter import STARTER_DIR, available
-    from tapas.app.experiments.verify import verify
-    from tapas.core.config import thread_budget
+    workers = config.thread_budget() if workers is None else workers
 
-    workers = thread_budget() if workers is None else workers
-
-    d = directory or STARTER_DIR
-    if not available(d):
+    d = directory or starter.STARTER_DIR
+    if not starter.available(d):
         fail(f"{d} is not an LDE export with experiments")
     lo_s, _, hi_s = slice_.partition(":")
     try:
@@ -265,7 +261,7 @@ def verify_cmd(
     except ValueError:
         fail(f"--slice must be A:B with integers, got {slice_!r}")
     with _backend(backend, address, workers):
-        out = verify(d, lo, hi, workers, seed_offset, backend, address)
+        out = exp_verify.verify(d, lo, hi, workers, seed_offset, backend, address)
     if as_json:
         print_json(out)
         return

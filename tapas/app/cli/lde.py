@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.table import Table
 
 from tapas.app.cli.common import (
     console,
@@ -17,6 +18,15 @@ from tapas.app.cli.common import (
     print_metrics,
     progress_bar,
 )
+from tapas.core.lazy import LazyImport
+
+# duckdb, httpx, pydantic: loaded when a command runs
+http_client = LazyImport("tapas.app.client")
+records = LazyImport("tapas.core.records")
+config = LazyImport("tapas.core.config")
+lde_ingest = LazyImport("lde.ingest")
+default_data = LazyImport("lde.default_data")
+lde_bench = LazyImport("tapas.app.bench.lde")
 
 lde_app = typer.Typer(help="The Lifelong Database of Experiments (DuckDB).",
                       no_args_is_help=True)
@@ -49,8 +59,6 @@ def _print_report(rep: Any, as_json: bool, show: int, title: str) -> None:
     if as_json:
         print_json(d)
         return
-    from rich.table import Table
-
     t = Table(title=title, show_header=False)
     rejected = d.get("rejected", [])
     for label, key in (("experiments added", "added"), ("skipped (already present)", "skipped"),
@@ -73,19 +81,16 @@ def _print_report(rep: Any, as_json: bool, show: int, title: str) -> None:
 def _ingest_remote(url: str, path: Path, token: str | None, source: str | None,
                    as_json: bool, show: int) -> None:
     """``tapas ingest --url``: send own records to a running server (which holds the LDE)."""
-    from tapas.app.client import Client, TapasError
-    from tapas.core.records import RECORD_SUFFIXES, RecordError
-
-    if path.is_dir() or path.suffix.lower() not in RECORD_SUFFIXES:
+    if path.is_dir() or path.suffix.lower() not in records.RECORD_SUFFIXES:
         fail(f"--url sends own experiment records (.jsonl, .csv, .parquet); {path} is not one. "
              "Stop the server to ingest NAS-Bench-201 tables or exports locally.")
     with _progress(not as_json) as cb:
         try:
-            with Client(url, token) as client:
+            with http_client.Client(url, token) as client:
                 rep = client.ingest_file(path, source=source,
                                          progress=(lambda done, total: cb("send", done, total))
                                          if cb else None)
-        except (TapasError, RecordError, ValueError) as e:
+        except (http_client.TapasError, records.RecordError, ValueError) as e:
             fail(str(e))
     _print_report(rep, as_json, show, f"ingest {path.name} -> {url}")
     _fail_if_all_rejected(rep)
@@ -135,11 +140,9 @@ def ingest(
                  "with the server stopped")
         _ingest_remote(url, path, token, source, as_json, show)
         return
-    from lde.ingest import parse_column_items, parse_dcn_items, read_dcn_file
-
-    dcns = read_dcn_file(dcn_file) if dcn_file else {}  # an IngestError exits from the root
-    dcns.update(parse_dcn_items(dcn))
-    mapping = parse_column_items(column)
+    dcns = lde_ingest.read_dcn_file(dcn_file) if dcn_file else {}  # IngestError: root exits
+    dcns.update(lde_ingest.parse_dcn_items(dcn))
+    mapping = lde_ingest.parse_column_items(column)
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     with open_pipeline(db) as app, _progress(not as_json) as cb:
         rep = app.ingest_file(path, fmt, verify=verify, dcn=dcns, mapping=mapping,
@@ -165,8 +168,6 @@ def stats(db: Path | None = _DB,
     if as_json:
         print_json(s)
         return
-    from rich.table import Table
-
     t = Table(title=f"LDE {s['path']} (schema {s['schema_version']}, snapshot {s['snapshot']})")
     t.add_column("dataset", overflow="fold", min_width=12)
     for c in ("DCN", "classes", "input", "experiments", "archs", "mean acc", "max acc"):
@@ -188,17 +189,13 @@ def stats(db: Path | None = _DB,
 
 
 def _database(db: Path | None) -> Path:
-    from tapas.core.config import get_settings
-
-    return db.expanduser() if db is not None else get_settings().database
+    return db.expanduser() if db is not None else config.get_settings().database
 
 
 def _no_database(path: Path, as_json: bool) -> None:
     """``tapas lde stats`` before any database exists: what the shipped data holds,
     without seeding it (the first command that needs the database does)."""
-    from lde.default_data import shipped_counts
-
-    shipped = shipped_counts()
+    shipped = default_data.shipped_counts()
     if as_json:
         print_json({"path": str(path), "exists": False, "shipped": shipped})
         return
@@ -248,10 +245,9 @@ def bench_lde(rows: int = typer.Option(1_000_000, help="Synthetic experiments.")
                                                 "../shared/data/nb201.csv when present)."),
               as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Parquet ingest rate, DCN filter latency over 1M experiments, NB201 ingest time."""
-    from tapas.app.bench.lde import run
-
     with _progress(not as_json) as cb:
-        res = run(rows=rows, n_datasets=datasets, repeats=repeats, nb201=nb201, progress=cb)
+        res = lde_bench.run(rows=rows, n_datasets=datasets, repeats=repeats, nb201=nb201,
+                            progress=cb)
     if as_json:
         print_json(res)
         return

@@ -1,7 +1,7 @@
 """Entry point of ``tapas``. Each part's module registers its commands and benchmark.
 
-Modules import their heavy dependencies inside the commands, so ``tapas --help``
-stays fast.
+Modules name their heavy dependencies with ``LazyImport`` at the top, loaded when a
+command runs, so ``tapas --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -12,8 +12,14 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from tapas import __version__
 from tapas.app.cli import arch, dcn, experiments, lde, predictor, search, serve
+from tapas.app.cli.common import fail
+from tapas.core.device import apply_threads
 from tapas.core.errors import TapasError
+from tapas.core.lazy import LazyImport
+
+config = LazyImport("tapas.core.config")
 
 
 class Commands(TyperGroup):
@@ -22,8 +28,6 @@ class Commands(TyperGroup):
     becomes its one-line message and exit status 1, without a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from tapas.app.cli.common import fail
-
         try:
             return super().invoke(ctx)
         except TapasError as e:
@@ -43,8 +47,6 @@ bench_app = typer.Typer(help="Measure speed and quality; --json for scripts.", n
 
 def _version(value: bool) -> None:
     if value:
-        from tapas import __version__
-
         typer.echo(f"tapas {__version__}")
         raise typer.Exit()
 
@@ -54,13 +56,9 @@ def _root(version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True,
         help="Print the version and exit.")] = False) -> None:
     """Train-less accuracy predictor for neural architecture search."""
-    from tapas.app.cli.common import fail
-    from tapas.core.config import SettingsError, get_settings
-    from tapas.core.device import apply_threads
-
     try:  # a bad TAPAS_* variable: one line naming it, before any command starts
-        get_settings()
-    except SettingsError as e:
+        config.get_settings()
+    except config.SettingsError as e:
         fail(str(e))
     apply_threads()  # the thread budget (TAPAS_THREADS), before torch loads
 

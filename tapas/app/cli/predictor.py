@@ -3,12 +3,16 @@ checks (``tapas bench first-prediction``, ``tapas bench devices``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
+from tapas.app.bench.load import busy
+from tapas.app.cli.arch import read_sources, where_invalid
 from tapas.app.cli.common import (
     FORMAT_HELP,
     InputShapeOpt,
@@ -24,6 +28,19 @@ from tapas.app.cli.common import (
     resolve_format,
     result_caveats,
 )
+from tapas.core.errors import InvalidArchitecture
+from tapas.core.lazy import LazyImport
+
+# numpy, torch, scikit-learn and the application: loaded when a command runs
+np = LazyImport("numpy")
+predictor_pkg = LazyImport("predictor")
+predictor_table = LazyImport("predictor.table")
+pipeline = LazyImport("tapas.app.pipeline")
+core_arch = LazyImport("tapas.core.arch")
+core_types = LazyImport("tapas.core.types")
+core_spaces = LazyImport("tapas.core.spaces")
+fp_bench = LazyImport("tapas.app.bench.first_prediction")
+devices_bench = LazyImport("tapas.app.bench.devices")
 
 if TYPE_CHECKING:
     from tapas.app.cli.arch import Source
@@ -63,11 +80,6 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train a TAP ensemble on a table of experiments and save it (no pickle)."""
-    import numpy as np
-
-    from predictor import TAPRegressor
-    from predictor.table import SHARED_DATA, Table, load_nb201, load_table_file
-
     if (table is None) == (not nb201):
         fail("give an experiments table file or --nb201 (exactly one)")
     if data_dir is not None and not nb201:
@@ -75,28 +87,27 @@ def train(
     try:
         if nb201:
             names = datasets.split(",") if datasets else None
-            from predictor.table import NB201_DATASETS
-
             for n in names or []:
-                if n not in NB201_DATASETS:
+                if n not in predictor_table.NB201_DATASETS:
                     fail(f"unknown NAS-Bench-201 dataset {n!r}; known: "
-                         f"{', '.join(NB201_DATASETS)}")
-            folder = data_dir or SHARED_DATA
+                         f"{', '.join(predictor_table.NB201_DATASETS)}")
+            folder = data_dir or predictor_table.SHARED_DATA
             if not (folder / "nb201.csv").is_file():
                 fail(f"no nb201.csv in {folder}; point --data-dir at the folder that holds it")
             with console.status("expanding NAS-Bench-201 cells"):
-                tab = load_nb201(folder, names or tuple(NB201_DATASETS), limit=max_rows)
+                tab = predictor_table.load_nb201(
+                    folder, names or tuple(predictor_table.NB201_DATASETS), limit=max_rows)
         else:
             if not table.exists():
                 fail(f"experiments table {table} does not exist")
-            tab = load_table_file(table)
+            tab = predictor_table.load_table_file(table)
             if datasets:
                 keep = np.isin(tab.datasets, datasets.split(","))
                 if not keep.any():
                     fail(f"no rows of dataset(s) {datasets} in {table}")
                 idx = np.flatnonzero(keep)
-                tab = Table([tab.archs[i] for i in idx], tab.datasets[idx], tab.dcns[idx],
-                            tab.accuracies[idx])
+                tab = predictor_table.Table([tab.archs[i] for i in idx], tab.datasets[idx],
+                                            tab.dcns[idx], tab.accuracies[idx])
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
     idx = np.flatnonzero(~tab.reference)
@@ -104,7 +115,7 @@ def train(
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_rows, replace=False))
     archs, dcns, y = tab.take(idx)
     try:
-        model = TAPRegressor(**_tap_kwargs(epochs, members, seed, device))
+        model = predictor_pkg.TAPRegressor(**_tap_kwargs(epochs, members, seed, device))
         with progress_bar(as_json) as bar:
             task = bar.add_task(f"training TAP on {len(y):,} experiments (epochs)", total=None)
             model.fit(archs, dcns, y, progress=lambda e, n: bar.update(task, completed=e,
@@ -159,8 +170,6 @@ def predict(
                                           "(= --format json).")] = False,
 ) -> None:
     """Predict accuracies (mean, ensemble spread, conformal interval) for architectures."""
-    from tapas.app.cli.arch import read_sources
-
     shape = input_shape_arg(input_shape, legacy_input)
     args = list(archs or [])
     model_path = Path(args.pop(0)) if args and args[0].endswith(".tap") else None
@@ -186,8 +195,6 @@ def predict(
     rows = [{"arch": s.label, **p.row()} for s, p in zip(sources, preds, strict=True)]
 
     def table() -> None:
-        from rich.table import Table
-
         t = Table(title=f"predicted accuracy (DCN {summary['dcn']}, "
                   f"{summary['coverage']:.0%} interval, predictor {summary['predictor']})")
         for col in ("architecture", "mean", "interval", "spread", "in_domain"):
@@ -208,38 +215,30 @@ def _predict_with_file(model_path: Path, sources: list[Source], dcn: float | Non
                        ) -> tuple[dict[str, Any], Sequence[Prediction]]:
     """A saved model file answers (no database): the answer's fields (the file names the
     predictor) and a prediction per network."""
-    from predictor import ModelFileError, load
-    from tapas.app.cli.arch import where_invalid
-    from tapas.app.pipeline import to_predictions
-    from tapas.core.arch import ArchError
-    from tapas.core.spaces import parse_archs
-    from tapas.core.types import DEFAULT_INPUT_SHAPE, DEFAULT_NUM_CLASSES
-
+    ArchError, parse_archs = core_arch.ArchError, core_spaces.parse_archs
     try:
-        model = load(model_path)
-    except ModelFileError as e:
+        model = predictor_pkg.load(model_path)
+    except predictor_pkg.ModelFileError as e:
         fail(str(e))
     try:
-        nets = parse_archs([s.value for s in sources], classes or DEFAULT_NUM_CLASSES,
-                           input_shape or DEFAULT_INPUT_SHAPE)
+        nets = parse_archs([s.value for s in sources], classes or core_types.DEFAULT_NUM_CLASSES,
+                           input_shape or core_types.DEFAULT_INPUT_SHAPE)
     except ArchError as e:
         fail(where_invalid(e, sources))
     out = model.predict_interval(nets, dcn)
     summary = {"predictor": str(model_path), "dcn": dcn, "coverage": float(out.coverage)}
-    return summary, to_predictions(nets, out, str(model_path), float(dcn))
+    return summary, pipeline.to_predictions(nets, out, str(model_path), float(dcn))
 
 
 def _train_if_uncovered(app: Any, dcn: float | None, dataset: str | None,
                         classes: int | None, shape: Any, quiet: bool) -> None:
     """Train the target's predictor, its epochs on the progress display, when none covers
     it yet (what ``Pipeline.predict(train=True)`` would do, silently)."""
-    from tapas.core.types import NoPredictorError
-
     value = app.target(dcn=dcn, dataset=dataset, num_classes=classes,
                        input_shape=shape).value
     try:
         app.select(value)
-    except NoPredictorError:
+    except core_types.NoPredictorError:
         with progress_bar(quiet) as bar:
             task = bar.add_task("training the predictor (epochs)", total=None)
             app.train(value, progress=lambda e, n: bar.update(task, completed=e, total=n))
@@ -254,10 +253,6 @@ def _predict_with_pipeline(sources: list[Source], dcn: float | None, dataset: st
     """The LDE's predictor answers, chosen by the pipeline's one rule (as for the service
     and the in-process scorer): the answer's fields and a prediction per network; with
     ``train``, a predictor trained first shows its epochs."""
-    from tapas.app.cli.arch import where_invalid
-    from tapas.core.errors import InvalidArchitecture
-    from tapas.core.types import NoPredictorError
-
     items = [s.value for s in sources]
     with open_pipeline(db) as app:
         try:
@@ -266,7 +261,7 @@ def _predict_with_pipeline(sources: list[Source], dcn: float | None, dataset: st
             answer = app.answer(app.query(items, dcn=dcn, dataset=dataset, num_classes=classes,
                                           input_shape=shape, train=train,
                                           predictor=predictor))
-        except NoPredictorError as e:
+        except core_types.NoPredictorError as e:
             fail(f"no trained predictor covers DCN {e.dcn:.4f} yet; add --train to train one "
                  "(on the experiments the DCN filter selects) and predict")
         except InvalidArchitecture as e:
@@ -279,8 +274,6 @@ def _predict_with_pipeline(sources: list[Source], dcn: float | None, dataset: st
 def first_prediction_report(quiet: bool, **kwargs: Any) -> dict[str, Any]:
     """Run :func:`tapas.app.bench.first_prediction.run_first_prediction` with the one progress
     display (phase, bar, done/total, elapsed, eta on stderr; hidden when ``quiet``)."""
-    from tapas.app.bench.first_prediction import run_first_prediction
-
     labels = {"characterize": "characterising the dataset (probe epochs)",
               "train": "loading or training the predictor (epochs)",
               "score": "scoring networks"}
@@ -292,7 +285,7 @@ def first_prediction_report(quiet: bool, **kwargs: Any) -> dict[str, Any]:
                        total=total)
 
         try:
-            return run_first_prediction(progress=tick, log=lambda s: bar.console.print(
+            return fp_bench.run_first_prediction(progress=tick, log=lambda s: bar.console.print(
                 f"[dim]{s}[/]", highlight=False), **kwargs)
         except (ValueError, OSError) as e:
             fail(str(e))
@@ -336,10 +329,7 @@ def bench_first_prediction(
     trained) and score networks on a fresh default database (each phase and the total),
     per dataset. One dataset gives one report; several give ``runs`` (one report each)
     and ``first_prediction_s`` by dataset."""
-    from tapas.app.bench.first_prediction import DEFAULT_DATASET, NB201_DATASET
-    from tapas.app.bench.load import busy
-
-    datasets = dataset or [DEFAULT_DATASET, NB201_DATASET]
+    datasets = dataset or [fp_bench.DEFAULT_DATASET, fp_bench.NB201_DATASET]
     with busy(load):
         runs = [{**first_prediction_report(as_json, dataset=d, n_networks=networks, space=space,
                                      threads=threads, seed=seed, shipped=shipped),
@@ -371,11 +361,9 @@ def bench_devices(
 ) -> None:
     """The DCN, predictor training and scoring timed on each device, and whether the
     devices agree (DCN, score ranking, a GPU-trained model loaded on the CPU)."""
-    from tapas.app.bench.devices import run_device_comparison
-
     with progress_bar(as_json) as bar:
         task = bar.add_task("starting", total=None)
-        r = run_device_comparison(device, train_rows=train_rows, networks=networks,
+        r = devices_bench.run_device_comparison(device, train_rows=train_rows, networks=networks,
                                   seed=seed, threads=threads,
                                   progress=lambda step: bar.update(task, description=step))
     if as_json:
@@ -409,17 +397,15 @@ def _open(read_only: bool = False, lazy: bool = False) -> Any:
 
 
 def _row_dict(app: Any, info: Any) -> dict[str, Any]:
-    from tapas.app.pipeline import ModelFileError, is_shipped
-
     try:
         path: Any = app.model_path(info.artifact)
-    except ModelFileError:  # an older registry entry naming a file outside the model dir
+    except pipeline.ModelFileError:  # an older registry entry naming a file outside the model dir
         path = None
     return {"id": info.id, "dcn": info.dcn, "tau": info.tau, "dcn_lo": info.dcn_lo,
             "dcn_hi": info.dcn_hi, "n_train": info.n_train, "snapshot": info.snapshot,
             "created": str(info.created), "file": None if path is None else str(path),
             "file_exists": path is not None and path.is_file(),
-            "origin": "shipped" if is_shipped(info) else "trained",
+            "origin": "shipped" if pipeline.is_shipped(info) else "trained",
             "datasets": list(info.datasets), "metrics": info.metrics,
             "provenance": info.provenance}
 
@@ -430,8 +416,6 @@ def predictor_list(
 ) -> None:
     """Every registered predictor: id, DCN range, training size, origin, file (a shipped
     predictor's file is unpacked from the package when first used: "packed" until then)."""
-    from rich.table import Table
-
     with _open(read_only=True) as app:
         rows = [] if app is None else [_row_dict(app, i) for i in app.predictors()]
     if as_json:
@@ -455,11 +439,7 @@ def predictor_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """One predictor's registry entry, metrics and provenance."""
-    import json
-
-    from tapas.core.types import check_predictor_id
-
-    check_predictor_id(ident)
+    core_types.check_predictor_id(ident)
     with _open(read_only=True) as app:
         info = None if app is None else app.predictor(ident)
         d = None if info is None else _row_dict(app, info)
@@ -468,8 +448,6 @@ def predictor_show(
     if as_json:
         print_json(d)
         return
-    from rich.table import Table
-
     t = Table(title=f"predictor {ident}", show_header=False, title_justify="left")
     for k, v in d.items():
         t.add_row(k, plain(json.dumps(v, default=str) if isinstance(v, dict | list) else v))

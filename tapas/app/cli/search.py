@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
+from tapas.app.cli.arch import read_folder, read_genotypes, read_sources, where_invalid
 from tapas.app.cli.common import (
     FORMAT_HELP,
     InputShapeOpt,
@@ -21,12 +24,20 @@ from tapas.app.cli.common import (
     resolve_format,
     result_caveats,
 )
+from tapas.core.errors import DatasetNotFound, InvalidArchitecture
+from tapas.core.lazy import LazyImport
+
+# numpy, httpx, torch and the application: loaded when a command runs
+app_search = LazyImport("tapas.app.search")
+search_plot = LazyImport("tapas.app.search.plot")
+http_client = LazyImport("tapas.app.client")
+local_scorer = LazyImport("tapas.app.scorer")
+pipeline = LazyImport("tapas.app.pipeline")
+core_arch = LazyImport("tapas.core.arch")
 
 
 def _remote_dataset(client: Any, spec: str, quiet: bool) -> str:
     """The stored dataset called ``spec`` on the server, characterised there if needed."""
-    from tapas.core.errors import DatasetNotFound
-
     try:
         return client.dataset(spec).name
     except DatasetNotFound:
@@ -64,22 +75,17 @@ def _local_dataset(scorer: Any, spec: str, quiet: bool, bar: Any = None, task: A
 def _open_scorer(url: str | None, token: str | None, quiet: bool = False) -> Any:
     """The HTTP client for ``--url``, else the in-process scorer on the local database."""
     if url:
-        from tapas.app.client import Client
-
         try:
-            return Client(url, token)
+            return http_client.Client(url, token)
         except ValueError as e:
             fail(str(e))
-    from tapas.app.pipeline import LDEError
-    from tapas.app.scorer import LocalScorer
-
-    scorer = LocalScorer()
+    scorer = local_scorer.LocalScorer()
     if not quiet and not scorer.pipeline.database.exists():
         err_console.print(f"creating the experiment database {scorer.pipeline.database} with "
                           "the shipped data (once) ...", highlight=False)
     try:
         scorer.pipeline.open()  # a locked database fails cleanly here
-    except LDEError as e:
+    except pipeline.LDEError as e:
         fail(f"{e} (while a service holds the database, score through it with --url)")
     return scorer
 
@@ -87,10 +93,8 @@ def _open_scorer(url: str | None, token: str | None, quiet: bool = False) -> Any
 def train_with_progress(scorer: Any, bar: Any, task: Any, **target: Any) -> Any:
     """``scorer.train_predictor(**target)`` with its training shown on ``bar``: epochs in
     process, the job's progress and message through a service."""
-    from tapas.app.client import Client
-
     bar.update(task, description="loading or training the predictor", total=None)
-    if isinstance(scorer, Client):
+    if isinstance(scorer, http_client.Client):
         def on_job(job: Any) -> None:
             bar.update(task, description=job.message or "training the predictor (service)",
                        completed=round(100 * job.progress), total=100)
@@ -127,9 +131,6 @@ def _prepare_target(scorer: Any, bar: Any, task: Any, *, url: str | None, datase
 
 
 def _print_result(res: Any) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
     t = res.target
     tgt = (f"dataset {escape(t.dataset)}" if t.dataset else f"DCN {t.dcn:.4f}") + (
         f", {t.num_classes} classes, input {'x'.join(map(str, t.input_shape))}")
@@ -204,8 +205,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                       "(= --format json)."),
     ) -> None:
         """Search architectures with the predictor instead of training them."""
-        from tapas.app.search import OBJECTIVES, SPACES, STRATEGIES
-
+        OBJECTIVES, SPACES, STRATEGIES = (app_search.OBJECTIVES, app_search.SPACES,
+                                          app_search.STRATEGIES)
         if (dataset is None) == (dcn is None):
             fail("give exactly one of --dataset and --dcn")
         if space not in SPACES:
@@ -221,8 +222,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         quiet = dest.quiet
         if plot is not None and (plot.is_dir() or plot.suffix.lower() != ".png"):
             fail(f"--plot needs a .png file name, got {plot}")
-        from tapas.app.cli.arch import read_genotypes
-
         kw: dict[str, Any] = {"budget": budget, "seed": seed, "objective": objective,
                               "top_k": top, "num_classes": num_classes, "input_shape": shape,
                               "batch_size": batch_size or (100 if strategy == "random" else 10)}
@@ -246,18 +245,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     bar.update(task, description=f"{strategy}: best {best:.4f}",
                                completed=done, total=total)
 
-                from tapas.app.search import Pinned
-
-                res = STRATEGIES[strategy](Pinned(scorer, predictor) if predictor else scorer,
-                                           space, progress=progress, **kw)
+                pinned = app_search.Pinned(scorer, predictor) if predictor else scorer
+                res = STRATEGIES[strategy](pinned, space, progress=progress, **kw)
         except ValueError as e:  # not only domain errors (those exit from the root command)
             fail(str(e))
         finally:
             scorer.close()
         if plot is not None:
-            from tapas.app.search.plot import plot_search
-
-            plot_search(res, plot)
+            search_plot.plot_search(res, plot)
             if not quiet:
                 err_console.print(f"plot saved to {plot}", highlight=False)
         rows = res.rows()
@@ -288,11 +283,6 @@ def rank_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a file of architectures once and rank them by predicted accuracy."""
-    from rich.table import Table
-
-    from tapas.app.cli.arch import read_folder, read_sources, where_invalid
-    from tapas.core.errors import InvalidArchitecture
-
     if (dataset is None) == (dcn is None):
         fail("give exactly one of --dataset and --dcn")
     dest = resolve_format(fmt, out, json_out)

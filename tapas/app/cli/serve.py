@@ -14,6 +14,13 @@ from tapas.app.cli.common import (
     print_json,
     print_metrics,
 )
+from tapas.core.lazy import LazyImport
+
+# fastapi, uvicorn, pydantic: loaded when a command runs
+security = LazyImport("service.security")
+server = LazyImport("service.server")
+config = LazyImport("tapas.core.config")
+service_bench = LazyImport("tapas.app.bench.service")
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -33,26 +40,21 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                           "(requests already run in parallel)."),
     ) -> None:
         """Run the HTTP scoring service (FastAPI on uvicorn) until interrupted."""
-        from service.security import BindRefused, check_bind
-        from tapas.core.config import get_settings
-
-        settings = get_settings()
+        settings = config.get_settings()
         if db is not None:
             settings = settings.model_copy(update={"db_path": db.expanduser()})
         host = host or settings.host
         port = settings.port if port is None else port
         try:
-            check_bind(host, settings.api_token is not None)
-        except BindRefused as e:
+            security.check_bind(host, settings.api_token is not None)
+        except security.BindRefused as e:
             fail(str(e))
         # fail cleanly (not with a startup traceback) when another process holds the file
         with open_pipeline(settings.database):
             pass
-        from service.server import serve
-
         console.print(f"tapas service on http://{host}:{port} (database {settings.database}; "
                       f"docs at /docs)", highlight=False)
-        serve(settings, host, port, log_level=log_level, train_default=default_predictor,
+        server.serve(settings, host, port, log_level=log_level, train_default=default_predictor,
               torch_threads=torch_threads)
 
     @bench.command("service")
@@ -69,13 +71,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                 "one seeded with the starter data)."),
     ) -> None:
         """Latency and throughput of /v1/predict against a real server on 127.0.0.1."""
-        from tapas.app.bench.service import run_benchmark
-
         with phase_progress(json_out) as progress:
             try:
-                res = run_benchmark(requests_1=requests_1, requests_1000=requests_1000,
-                                    clients=clients, concurrent_requests=concurrent_requests,
-                                    db=db, progress=progress)
+                res = service_bench.run_benchmark(
+                    requests_1=requests_1, requests_1000=requests_1000, clients=clients,
+                    concurrent_requests=concurrent_requests, db=db, progress=progress)
             except RuntimeError as e:
                 fail(str(e))
         if json_out:

@@ -23,8 +23,10 @@ and only when the ``ray`` backend is chosen.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
+import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -47,7 +49,7 @@ class BackendError(RuntimeError):
 def init_worker() -> None:
     """One torch thread per worker: the backend, not torch, spreads work over the cores."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import torch
+    import torch  # here: after OMP_NUM_THREADS, which torch reads when it loads
 
     torch.set_num_threads(1)
     with contextlib.suppress(RuntimeError):  # already set in this process
@@ -118,7 +120,7 @@ def _pool_map(fn: Callable[..., Any], args: list[tuple], on_result: OnResult, wo
 def import_ray() -> Any:
     """``ray``, or a :class:`BackendError` with the one line that says how to get it."""
     try:
-        import ray
+        import ray  # the optional ray extra: its absence is the one-line error below
     except ImportError:
         raise BackendError(RAY_MISSING) from None
     return ray
@@ -131,8 +133,6 @@ def ray_session(address: str | None = None, num_cpus: int = 0) -> Iterator[Any]:
     ``address`` None starts a local instance with ``num_cpus`` CPUs (all when 0), no
     dashboard and a small object store, and shuts it down at the end.
     """
-    import logging
-
     ray = import_ray()
     if ray.is_initialized():
         yield ray
@@ -159,8 +159,6 @@ def ray_session(address: str | None = None, num_cpus: int = 0) -> Iterator[Any]:
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """Fail in seconds, not minutes, when a ``host:port`` or ``ray://host:port`` address
     does not answer (Ray itself waits for a lost head node for minutes)."""
-    import socket
-
     if address == "auto":
         return
     host, sep, port = address.removeprefix("ray://").rpartition(":")

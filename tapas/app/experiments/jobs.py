@@ -23,6 +23,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from probenet.datasets import load_dataset, split
+from probenet.dcn import compute_dcn
+from probenet.train import Recipe, fit_evaluate
+from tapas.core import spaces
+from tapas.core.arch import to_module
 from tapas.core.arch.cache import budgeted
 
 if TYPE_CHECKING:
@@ -89,8 +94,6 @@ _SPLITS = budgeted("experiment-datasets")
 def load_split(spec: str, test_fraction: float, split_seed: int) -> tuple[Dataset, Dataset,
                                                                           Dataset]:
     """(full, train, test) for a dataset spec; cached per process (same spec, same arrays)."""
-    from probenet.datasets import load_dataset, split
-
     key = (spec, float(test_fraction), int(split_seed))
     hit = _SPLITS.get(key)
     if hit is None:
@@ -102,8 +105,6 @@ def load_split(spec: str, test_fraction: float, split_seed: int) -> tuple[Datase
 
 def dataset_info(spec: str) -> dict[str, Any]:
     """Name, fingerprint, size, classes and input shape of a dataset spec."""
-    from probenet.datasets import load_dataset
-
     ds = load_dataset(spec)
     return {"name": ds.name, "fingerprint": ds.fingerprint, "n_samples": ds.n_samples,
             "num_classes": ds.num_classes, "input_shape": list(ds.input_shape)}
@@ -118,10 +119,6 @@ def run_job(job: Job, device: str = "cpu") -> dict[str, Any]:
     ``seed``, ``hparams``, ``source``. Failures to build (a genotype that does not fit
     the dataset) raise ``ValueError`` with the job named.
     """
-    from probenet.train import Recipe, fit_evaluate
-    from tapas.core import spaces
-    from tapas.core.arch import to_module
-
     t0 = time.perf_counter()
     ds, tr, te = load_split(job.dataset, job.test_fraction, job.split_seed)
     try:
@@ -146,9 +143,6 @@ def dcn_job(spec: str, seed: int, epochs: int, max_samples: int,
     the settings) so the job itself reads no configuration (``max_steps=None``, for a
     caller that passes only the first five, falls back to ``Settings.probe_max_steps``).
     """
-    from probenet.datasets import load_dataset
-    from probenet.dcn import compute_dcn
-
     ds = load_dataset(spec)
     r = compute_dcn(ds, seed=seed, device=device, epochs=epochs, max_samples=max_samples,
                     max_steps=max_steps)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from probenet.train import Recipe
 from tapas.app.experiments.jobs import Job, dataset_info
 from tapas.core.spaces import DictSpace, genotype_key, get_space, sample_unique, space_of
 
@@ -92,8 +93,6 @@ def plan_jobs(datasets: Sequence[str], spaces: dict[str, int], datasets_per_arch
               source: str = "tapas-experiments") -> Plan:
     """Sample ``spaces[name]`` distinct genotypes per space and spread them over
     ``datasets`` (each genotype on ``datasets_per_arch`` compatible datasets)."""
-    from probenet.train import Recipe
-
     if not datasets:
         raise ValueError("no datasets given")
     if datasets_per_arch < 1:
@@ -141,8 +140,6 @@ NOISE_SEEDS: tuple[int, ...] = (4, 5, 6, 7)
 def _with_seeds(plan: Plan, seeds: Sequence[int]) -> Plan:
     """Every job once per seed, a network's seeds together (a run stopped half-way still
     holds complete labels)."""
-    from dataclasses import replace
-
     return Plan([replace(j, seed=s) for j in plan.jobs for s in seeds], plan.datasets)
 
 

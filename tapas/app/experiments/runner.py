@@ -17,8 +17,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lde import ExperimentRecord
 from tapas.app.experiments.backends import map_jobs
-from tapas.app.experiments.jobs import Job, dcn_job, run_job
+from tapas.app.experiments.jobs import Job, dataset_info, dcn_job, run_job
+from tapas.core.arch import Architecture
+from tapas.core.config import get_settings
 
 if TYPE_CHECKING:
     from lde import Store
@@ -60,8 +63,6 @@ def done_keys(store: Store, source: str | None = None) -> set[str]:
 
 
 def _records(results: Sequence[dict[str, Any]], archs: dict[str, Any]) -> list[Any]:
-    from lde import ExperimentRecord
-
     return [ExperimentRecord(arch=archs[r["arch_id"]], dataset=r["dataset"],
                              accuracy=r["accuracy"], split="test", epochs=r["epochs"],
                              hparams=r["hparams"], curve=r["curve"], seed=r["seed"],
@@ -103,8 +104,6 @@ class ResultWriter:
         self._last = time.perf_counter()
         if not buf:
             return
-        from tapas.core.arch import Architecture
-
         # each distinct architecture built once (shape inference is the writer's main
         # cost), and stored first so it carries the run's source rather than "user"
         archs = {r["arch_id"]: r["arch"] for r in buf}
@@ -126,9 +125,6 @@ def ensure_datasets(store: Store, specs: Iterable[str], workers: int = 0, seed: 
 
     The DCN jobs run on ``backend`` (see :func:`tapas.app.experiments.backends.map_jobs`);
     ``dcn=False`` registers datasets without a DCN (a stored one is kept)."""
-    from tapas.app.experiments.jobs import dataset_info
-    from tapas.core.config import get_settings
-
     settings = get_settings()
     specs = list(dict.fromkeys(specs))
     ids: dict[str, str] = {}

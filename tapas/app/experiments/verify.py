@@ -16,13 +16,14 @@ from typing import Any
 
 from tapas.app.experiments.backends import map_jobs
 from tapas.app.experiments.jobs import Job, run_job
+from tapas.core.lazy import LazyImport
+
+duckdb = LazyImport("duckdb")
 
 
 def stored_jobs(directory: Path, lo: int = 0, hi: int | None = None
                 ) -> list[tuple[Job, float, list[float]]]:
     """(job, stored accuracy, stored curve) for rows ``lo:hi`` of an LDE export, by ``seq``."""
-    import duckdb
-
     d = str(Path(directory) / "experiments" / "*" / "*.parquet").replace("'", "''")
     limit = "" if hi is None else f"LIMIT {max(0, int(hi) - int(lo))}"
     con = duckdb.connect()

@@ -37,6 +37,7 @@ optimistic candidates without ties.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tapas.core.spaces import SearchSpace, get_space
+from tapas.core.tables import parquet_metadata, write_parquet, write_text
 from tapas.core.types import DatasetInfo, Prediction, Target, resolve_target
 
 OBJECTIVES = ("mean", "lower", "upper", "ucb")
@@ -158,10 +160,6 @@ class SearchResult:
     def save(self, path: str | Path) -> Path:
         """Write the result: ``.json`` (everything) or ``.parquet`` (the best architectures
         as rows, everything in the file's metadata); both load back with :meth:`load`."""
-        import json
-
-        from tapas.core.tables import write_parquet, write_text
-
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         if p.suffix.lower() in (".parquet", ".pq"):
@@ -171,14 +169,10 @@ class SearchResult:
     @classmethod
     def load(cls, path: str | Path) -> SearchResult:
         """A result saved by :meth:`save` or ``tapas search --out`` (JSON or Parquet)."""
-        import json
-
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"no saved search result at {p}")
         if p.suffix.lower() in (".parquet", ".pq"):
-            from tapas.core.tables import parquet_metadata
-
             meta = parquet_metadata(p)
             if not isinstance(meta, dict):
                 raise ValueError(f"{p}: a Parquet file without a tapas search result in its "

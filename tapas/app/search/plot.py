@@ -19,7 +19,7 @@ def plot_search(results: SearchResult | Sequence[SearchResult], path: str | Path
                 *, labels: Sequence[str] | None = None) -> Any:
     """Draw one or more results side by side (one colour each); save a PNG at ``path``
     when given. Returns the matplotlib figure."""
-    import matplotlib
+    import matplotlib  # here: the backend must be chosen before pyplot loads
 
     if path is not None:
         matplotlib.use("Agg")

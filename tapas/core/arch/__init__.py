@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 def to_module(arch: Architecture) -> torch.nn.Module:
     """Build a real ``nn.Module`` computing exactly ``arch``."""
-    from tapas.core.arch.torch_export import IRModule
+    from tapas.core.arch.torch_export import IRModule  # torch (~1.2 s): only when called
 
     return IRModule(arch)
 
@@ -42,7 +42,7 @@ def to_module(arch: Architecture) -> torch.nn.Module:
 def from_module(module: torch.nn.Module, input_shape: tuple[int, int, int],
                 num_classes: int | None = None) -> Architecture:
     """Trace ``module`` with ``torch.fx`` into the IR (unsupported parts are named)."""
-    from tapas.core.arch.fx_import import from_module as _from_module
+    from tapas.core.arch.fx_import import from_module as _from_module  # torch, when called
 
     return _from_module(module, input_shape, num_classes)
 

@@ -13,6 +13,7 @@ applied to node ``i``. The string lists the edges by target node:
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -184,8 +185,6 @@ TAPAS_CACHE_MB (:mod:`tapas.core.arch.cache`)."""
 
 def all_cells() -> list[str]:
     """Every one of the 5^6 = 15,625 cell strings, in a fixed order."""
-    import itertools
-
     return [cell_string(o) for o in itertools.product(NB201_OPS, repeat=6)]
 
 
