@@ -171,7 +171,11 @@ def _read(obj: Any) -> Notation:
         try:
             read.append(_read_by(name, obj))
         except ArchError as e:
-            why[name] = e
+            # kept without its traceback and context, whose frames lead back to this one:
+            # a cycle per value read, and a large request's cyclic garbage outlives it
+            # (the service freezes what a request leaves, service.body.gc_paused)
+            e.__context__ = None
+            why[name] = e.with_traceback(None)
     if len(read) == 1:
         return read[0]
     if read:
