@@ -1,0 +1,71 @@
+"""Where a families generation stands (``--preset families``), from its database.
+
+``python -m benchmarks.families /work/families-gen/lde.duckdb`` prints per family the
+runs, the networks per dataset that hold a complete label (every seed of
+:data:`~tapas.app.experiments.plan.FAMILIES_SEEDS`; a mean over the datasets), and the
+mean over datasets of the seed-to-seed Kendall tau and of the label tau (two
+independent labels, as the starter data card measures them, :func:`lde.starter.label_kendall`),
+then one JSON object. DuckDB lets one process hold a database file: stop the generation
+first (it resumes where it stopped).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def status(db: Path) -> dict[str, Any]:
+    """Per family: runs, complete labels per dataset, seed-to-seed and label tau."""
+    import numpy as np
+
+    from lde import Store
+    from lde.starter import first_two_seeds, label_kendall, seed_to_seed_kendall
+    from tapas.app.experiments.plan import (
+        FAMILIES,
+        FAMILIES_DATASETS,
+        FAMILIES_SEEDS,
+        FAMILIES_SOURCE,
+    )
+
+    with Store(db, read_only=True) as store:
+        rows = store.sql("""
+            SELECT json_extract_string(hparams, '$.family') AS family,
+                   json_extract_string(hparams, '$.dataset_spec') AS dataset,
+                   arch_id, seed, accuracy
+            FROM experiments WHERE source = ? ORDER BY family, dataset, arch_id, seed""",
+                         [FAMILIES_SOURCE]).to_pylist()
+    out: dict[str, Any] = {}
+    for fam in FAMILIES:
+        runs = [(r["dataset"], r["arch_id"], r["seed"], r["accuracy"])
+                for r in rows if r["family"] == fam]
+        seeds: dict[tuple[str, str], set[int]] = {}
+        for d, a, s, _ in runs:
+            seeds.setdefault((d, a), set()).add(s)
+        labelled = sum(set(FAMILIES_SEEDS) <= ss for ss in seeds.values())
+        s2s = seed_to_seed_kendall(first_two_seeds(runs))
+        lab = label_kendall(runs)
+        out[fam] = {"runs": len(runs), "labels_per_dataset": labelled / len(FAMILIES_DATASETS),
+                    "seed_to_seed_kendall": round(float(np.mean(list(s2s.values()))), 4)
+                    if s2s else None,
+                    "label_kendall": round(float(np.mean([t for t, _ in lab.values()])), 4)
+                    if lab else None,
+                    "label_kendall_seeds": min((k for _, k in lab.values()), default=0)}
+    return out
+
+
+def main(db: Annotated[Path, typer.Argument(help="The generation's database.")]) -> None:
+    """Print the families generation's progress and label reproducibility."""
+    out = status(db)
+    for fam, s in out.items():
+        print(fam, s, flush=True)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    from benchmarks import run_cli
+
+    run_cli(main)
