@@ -12,18 +12,21 @@ first (it resumes where it stopped).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from lde.starter import MIN_LABEL_NETWORKS, first_two_seeds, label_kendall, seed_to_seed_kendall
 
-def status(db: Path) -> dict[str, Any]:
-    """Per family: runs, complete labels per dataset, seed-to-seed and label tau."""
+
+def status(db: Path, min_networks: int = MIN_LABEL_NETWORKS) -> dict[str, Any]:
+    """Per family: runs, complete labels per dataset, and the seed-to-seed and label tau
+    of the datasets where at least ``min_networks`` networks have the runs to compare."""
     import numpy as np
 
     from lde import Store
-    from lde.starter import first_two_seeds, label_kendall, seed_to_seed_kendall
     from tapas.app.experiments.plan import (
         FAMILIES,
         FAMILIES_DATASETS,
@@ -46,8 +49,10 @@ def status(db: Path) -> dict[str, Any]:
         for d, a, s, _ in runs:
             seeds.setdefault((d, a), set()).add(s)
         labelled = sum(set(FAMILIES_SEEDS) <= ss for ss in seeds.values())
-        s2s = seed_to_seed_kendall(first_two_seeds(runs))
-        lab = label_kendall(runs)
+        pairs = first_two_seeds(runs)
+        enough = {d for d, n in Counter(d for d, *_ in pairs).items() if n >= min_networks}
+        s2s = seed_to_seed_kendall([p for p in pairs if p[0] in enough])
+        lab = label_kendall(runs, min_networks)
         out[fam] = {"runs": len(runs), "labels_per_dataset": labelled / len(FAMILIES_DATASETS),
                     "seed_to_seed_kendall": round(float(np.mean(list(s2s.values()))), 4)
                     if s2s else None,
@@ -57,9 +62,12 @@ def status(db: Path) -> dict[str, Any]:
     return out
 
 
-def main(db: Annotated[Path, typer.Argument(help="The generation's database.")]) -> None:
+def main(db: Annotated[Path, typer.Argument(help="The generation's database.")],
+         min_networks: Annotated[int, typer.Option(
+             "--min-networks", min=2, help="Networks a dataset needs for its taus.")
+         ] = MIN_LABEL_NETWORKS) -> None:
     """Print the families generation's progress and label reproducibility."""
-    out = status(db)
+    out = status(db, min_networks)
     for fam, s in out.items():
         print(fam, s, flush=True)
     print(json.dumps(out))

@@ -25,12 +25,14 @@ def test_status_counts_a_family_s_runs_labels_and_seed_agreement(tmp_path: Path)
     with Store(db) as store:
         ensure_datasets(store, [TINY], dcn=False)
         assert run_jobs(jobs, store).trained == len(jobs) == 12  # 3 networks, seeds 0-3
-    res = bench(fam_bench, str(db))
+    res = bench(fam_bench, str(db), "--min-networks", "3")
     assert res.exit_code == 0, res.output
     out = json.loads(res.output.strip().splitlines()[-1])
     assert set(out) == set(FAMILIES)
     assert out["resnet"]["runs"] == 12
     assert out["resnet"]["labels_per_dataset"] == 3 / len(FAMILIES_DATASETS)
     assert -1 <= out["resnet"]["seed_to_seed_kendall"] <= 1
-    assert out["resnet"]["label_kendall"] is None  # fewer than 20 networks: not measured
+    assert -1 <= out["resnet"]["label_kendall"] <= 1 and out["resnet"]["label_kendall_seeds"] == 2
+    default = fam_bench.status(db)["resnet"]  # fewer than 20 networks: no tau
+    assert default["seed_to_seed_kendall"] is None and default["label_kendall"] is None
     assert out["darts"]["runs"] == 0
