@@ -115,6 +115,10 @@ class NB101Small(NB101):
     def sample(self, rng: random.Random) -> Genotype:
         return {**super().sample(rng), **SMALL_SIZE}
 
+    def untagged(self, obj: Any) -> Any:
+        """Only tagged genotypes: an untagged cell is ``nb101``'s."""
+        return obj
+
     def validate(self, genotype: Genotype) -> None:
         super().validate(genotype)
         if set(genotype) != {"space", "matrix", "ops", *SIZE_RANGE}:
