@@ -47,7 +47,9 @@ PresetOpt = Annotated[str | None, typer.Option(
     "--preset", help="'starter': the plan of the shipped starter data, four seeds per "
                      "network; 'starter-noise': its first 60 networks per dataset with four "
                      "seeds more; 'starter-v2': the 16x16/28x28 gray and 32x32 RGB datasets, "
-                     "four seeds (other options except --slice/--workers/--db are ignored).")]
+                     "four seeds; 'families': DARTS, NAS-Bench-101, NAS-Bench-Macro and ResNet "
+                     "families, 150 networks each on six v2 datasets, two seeds (four for the "
+                     "first 60) (other options except --slice/--workers/--db are ignored).")]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1,
                                                help="Override the recipe's epochs.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Sampling seed.")]
@@ -114,7 +116,8 @@ def _make_plan(preset: str | None, datasets: list[str] | None, spaces: list[str]
         if preset is not None:
             presets = {"starter": exp_plan.starter_plan,
                        "starter-noise": exp_plan.starter_noise_plan,
-                       "starter-v2": exp_plan.starter_v2_plan}
+                       "starter-v2": exp_plan.starter_v2_plan,
+                       "families": exp_plan.families_plan}
             if preset not in presets:
                 fail(f"unknown --preset {preset!r}; expected one of {', '.join(presets)}")
             return presets[preset]()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from probenet.train import Recipe
@@ -191,3 +191,77 @@ def starter_v2_plan(seeds: Sequence[int] = STARTER_SEEDS) -> Plan:
     return _with_seeds(plan_jobs(STARTER_V2_DATASETS, STARTER_V2_SPACES,
                                  len(STARTER_V2_DATASETS), STARTER_V2_RECIPE,
                                  seed=STARTER_SEED + 2, source=STARTER_V2_SOURCE), seeds)
+
+
+FAMILIES_SOURCE = "tapas-families-v1"
+
+
+@dataclass(frozen=True)
+class Family:
+    """One network family of the families preset: a registered space, and the size
+    fields merged into every genotype it samples (the family's scaling)."""
+
+    space: str
+    size: dict[str, Any] = field(default_factory=dict)
+
+    def sample(self, n: int, seed: int) -> list[dict[str, Any]]:
+        """``n`` distinct networks of the family, drawn with ``seed``."""
+        return [{**g, **self.size} for g in sample_unique(self.space, n, seed)]
+
+
+#: The families researchers bring (issue 34), scaled down for the v2 datasets with
+#: :data:`STARTER_V2_RECIPE` (``lde/starter/DATA_CARD.md``, "Families"): DARTS cells in
+#: the smallest DARTS network (C=4, 3 cells), and the samples of the scaled spaces
+#: (NAS-Bench-101 cells from a 16-channel stem in 3 stacks of one cell, NAS-Bench-Macro
+#: strings from a 4-channel stem, ResNets of widths 8-32).
+FAMILIES: dict[str, Family] = {
+    "darts": Family("darts", {"C": 4, "layers": 3}),
+    "nb101": Family("nb101-small"),
+    "macro": Family("macro-small"),
+    "resnet": Family("resnet"),
+}
+FAMILY_NETWORKS = 150
+#: Six of the v2 datasets: both 32x32 RGB ones, both 28x28 ones and two 16x16 ones (the
+#: 16x16 one with 40 % label noise, whose two-seed label was the least reproducible of v2,
+#: is left out).
+FAMILIES_DATASETS: tuple[str, ...] = (
+    "mnist5k?per_class=200&resize=16",
+    "mnist5k?per_class=120&resize=16&occlude=0.5&pixel_noise=0.3",
+    "mnist5k?per_class=100",
+    "mnist5k?per_class=100&occlude=0.4&pixel_noise=0.5",
+    "cmnist?per_class=150",
+    "photos?per_class=100",
+)
+#: A network's label is the mean of two seeds; the first :data:`FAMILIES_NOISE_NETWORKS`
+#: networks of each family get two more, so that two independent two-seed labels (seeds
+#: 0, 2 against 1, 3) measure how reproducible a label is, as for starter v2.
+FAMILIES_SEEDS: tuple[int, ...] = (0, 1)
+FAMILIES_NOISE_NETWORKS = 60
+FAMILIES_NOISE_SEEDS: tuple[int, ...] = (2, 3)
+
+
+def families_plan(families: dict[str, Family] | None = None,
+                  networks: int = FAMILY_NETWORKS,
+                  datasets: Sequence[str] = FAMILIES_DATASETS) -> Plan:
+    """The families preset (``--preset families``): every network of every family on
+    every dataset, with :data:`FAMILIES_SEEDS` (and :data:`FAMILIES_NOISE_SEEDS` for the
+    first networks). Jobs go network by network, the families in turn, a (network,
+    dataset)'s seeds together, so a run stopped at any point has complete labels on
+    every dataset for about as many networks of each family."""
+    families = FAMILIES if families is None else families
+    infos = {d: dataset_info(d) for d in dict.fromkeys(datasets)}
+    drawn: dict[str, list[dict[str, Any]]] = {}
+    for i, (name, fam) in enumerate(families.items()):
+        space = get_space(fam.space)
+        misfits = [d for d, v in infos.items() if not space.fits(tuple(v["input_shape"]))]
+        if misfits:
+            raise ValueError(f"family {name!r} ({fam.space}) does not fit {', '.join(misfits)}")
+        drawn[name] = fam.sample(networks, STARTER_SEED * 1000 + i)
+    jobs = []
+    for k in range(networks):
+        seeds = FAMILIES_SEEDS + (FAMILIES_NOISE_SEEDS if k < FAMILIES_NOISE_NETWORKS else ())
+        for name, genotypes in drawn.items():
+            jobs += [Job(genotype=genotypes[k], dataset=d, recipe=dict(STARTER_V2_RECIPE),
+                         seed=s, source=FAMILIES_SOURCE, tags={"family": name})
+                     for d in infos for s in seeds]
+    return Plan(jobs, infos)

@@ -67,11 +67,13 @@ def canonical_string(text: Any) -> str:
 
 
 def macro_dict(text: Any, num_classes: int = 10,
-               input_shape: tuple[int, int, int] = (3, 32, 32)) -> dict[str, Any]:
-    """The IR dict of the benchmark network of ``text`` (see the module)."""
+               input_shape: tuple[int, int, int] = (3, 32, 32), stem: int = STEM,
+               head: int = HEAD) -> dict[str, Any]:
+    """The IR dict of the benchmark network of ``text`` (see the module); ``stem`` and
+    ``head`` scale its widths down for small data (the stages stay 2x, 4x, 8x the stem)."""
     b = LayerBuilder()
-    x = b.add("relu", b.add("bn", b.add("conv", INPUT, out=STEM, kernel=3)))
-    c = STEM
+    x = b.add("relu", b.add("bn", b.add("conv", INPUT, out=stem, kernel=3)))
+    c = stem
     for st in stages(parse_string(text)):
         for j, ch in enumerate(st):
             stride, out = (2, 2 * c) if j == 0 else (1, c)
@@ -86,15 +88,19 @@ def macro_dict(text: Any, num_classes: int = 10,
                 y = b.add("bn", b.add("conv", y, out=out, kernel=1))
                 x = b.add("add", [y, x]) if j else y
             c = out
-    x = b.add("relu", b.add("bn", b.add("conv", x, out=HEAD, kernel=1)))
+    x = b.add("relu", b.add("bn", b.add("conv", x, out=head, kernel=1)))
     b.add("linear", b.add("gap", x), out=num_classes)
     return {"input": {"shape": list(input_shape), "num_classes": num_classes},
             "layers": b.layers}
 
 
 def from_macro(text: Any, num_classes: int = 10,
-               input_shape: tuple[int, int, int] = (3, 32, 32)) -> Architecture:
+               input_shape: tuple[int, int, int] = (3, 32, 32), stem: int = STEM,
+               head: int = HEAD) -> Architecture:
     """Expand a NAS-Bench-Macro string into the benchmark's network (CIFAR-10 by
     default); its ``params`` equal the benchmark's, and its ``flops`` the benchmark's
-    plus the classifier's bias (``num_classes``), which the benchmark leaves out."""
-    return Architecture.from_dict(macro_dict(text, num_classes, tuple(input_shape)))
+    plus the classifier's bias (``num_classes``), which the benchmark leaves out.
+    A smaller ``stem``/``head`` gives the scaled-down networks of the ``macro-small``
+    space."""
+    return Architecture.from_dict(macro_dict(text, num_classes, tuple(input_shape), stem,
+                                             head))

@@ -8,6 +8,9 @@
 ``nb101``       NAS-Bench-101 cells
 ``macro``       NAS-Bench-Macro strings (identity / MobileNetV2 layers)
 ``accel``       Accel-NASBench MBConv designs (ImageNet networks)
+``nb101-small`` NAS-Bench-101 cells in a smaller network (starter families)
+``macro-small`` NAS-Bench-Macro strings at reduced width (starter families)
+``resnet``      ResNet-style stages of basic or bottleneck blocks
 =============== ==========================================================================
 
 Each space owns its notation (``parse``/``format``), its key, seeded ``sample`` and
@@ -24,7 +27,7 @@ import random
 from typing import Any
 
 from tapas.core.arch import Architecture
-from tapas.core.spaces import accel, chain, darts, macro, nb101, nb201
+from tapas.core.spaces import accel, chain, darts, macro, nb101, nb201, resnet
 from tapas.core.spaces.base import (
     REFERENCE_SHAPE,
     SPACES,
@@ -48,7 +51,7 @@ from tapas.core.spaces.notation import (
 )
 
 for _space in (nb201.CELLS, nb201.SMALL, chain.SPACE, darts.SPACE, nb101.SPACE, macro.SPACE,
-               accel.SPACE):
+               accel.SPACE, nb101.SMALL, macro.SMALL, resnet.SPACE):
     register(_space)  # in the order the CLI lists them
 
 
@@ -90,5 +93,5 @@ def sample_unique(space: str, n: int, seed: int) -> list[Any]:
 __all__ = ["IR", "REFERENCE_SHAPE", "SPACES", "CellSpecSpace", "DictSpace", "Notation",
            "NotationError", "SearchSpace", "Space", "accel", "build", "chain", "darts",
            "genotype_key", "get_space", "macro", "nb101", "nb201", "notations", "parse_arch",
-           "parse_archs", "read_notation", "register", "sample_unique", "space_of",
+           "parse_archs", "read_notation", "register", "resnet", "sample_unique", "space_of",
            "template_of"]

@@ -9,6 +9,12 @@ valid (input connected to output, at most 9 edges); mutate by flipping each edge
 probability 1/21 and changing each op with probability 1/5, again until valid.
 
 The network's two 2x2 max-pools need inputs whose sides are multiples of 4.
+
+``nb101-small`` is the same cells in a smaller network, for the starter data's small
+datasets: the genotype carries the network's size beside the cell, ``{"space":
+"nb101-small", "matrix": ..., "ops": ..., "stem_channels": 16, "stacks": 3,
+"cells_per_stack": 1}`` (the benchmark's is 128, 3, 3); sampling draws the cell as above
+at that size, mutation changes the cell and keeps the size.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tapas.core.arch import ArchError, is_nb101
+from tapas.core.arch import ArchError, Architecture, from_nb101, is_nb101
 from tapas.core.arch.nb101 import MAX_EDGES, NB101_OPS, parse_cell
-from tapas.core.spaces.base import CellSpecSpace
+from tapas.core.spaces.base import CellSpecSpace, Space
 
 VERTICES = 7
 _EDGE_SPOTS = VERTICES * (VERTICES - 1) // 2
@@ -94,4 +100,49 @@ class NB101(CellSpecSpace):
         return f"{','.join(short[o] for o in genotype['ops'][1:-1])} | {edges}"
 
 
+#: The size of ``nb101-small`` samples, and each size key's allowed range.
+SMALL_SIZE = {"stem_channels": 16, "stacks": 3, "cells_per_stack": 1}
+SIZE_RANGE = {"stem_channels": (1, 128), "stacks": (1, 3), "cells_per_stack": (1, 3)}
+
+
+class NB101Small(NB101):
+    """NAS-Bench-101 cells in a smaller network (the size in the genotype)."""
+
+    name = "nb101-small"
+    description = ("NAS-Bench-101 cells in a smaller network (stem 16, 3 stacks of 1 cell: "
+                   "starter data)")
+
+    def sample(self, rng: random.Random) -> Genotype:
+        return {**super().sample(rng), **SMALL_SIZE}
+
+    def untagged(self, obj: Any) -> Any:
+        """Only tagged genotypes: an untagged cell is ``nb101``'s."""
+        return obj
+
+    def validate(self, genotype: Genotype) -> None:
+        super().validate(genotype)
+        if set(genotype) != {"space", "matrix", "ops", *SIZE_RANGE}:
+            raise ValueError(f"an nb101-small genotype is the cell and {sorted(SIZE_RANGE)}")
+        for key, (lo, hi) in SIZE_RANGE.items():
+            v = genotype[key]
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"nb101-small genotype: '{key}' must be an integer in "
+                                 f"[{lo}, {hi}]")
+
+    def mutate(self, genotype: Genotype, rng: random.Random) -> Genotype:
+        return {**super().mutate(genotype, rng), **{k: genotype[k] for k in SIZE_RANGE}}
+
+    def describe(self, genotype: Genotype) -> str:
+        size = "/".join(str(genotype[k]) for k in SIZE_RANGE)
+        return f"{super().describe(genotype)} | {size}"
+
+    query = Space.query  # the built network: the cell spec has no size
+
+    def _network(self, genotype: Genotype, input_shape: tuple[int, int, int],
+                 num_classes: int) -> Architecture:
+        return from_nb101(self.spec(genotype), num_classes, input_shape,
+                          **{k: genotype[k] for k in SIZE_RANGE})
+
+
 SPACE = NB101()
+SMALL = NB101Small()

@@ -80,7 +80,7 @@ def test_bad_lines_are_named_by_file_and_line(tmp_path: Path, tapas_home: Path) 
         "resnet18": "no known notation (tried nb201, nb201-small, chain, darts, nb101",
         json.dumps({**NB101_README, "ops": ["input", "output"]}): "not a valid nb101 genotype",
         DARTS_V2.replace("sep_conv_3x3", "sep_conv_9x9", 1): "unknown DARTS op 'sep_conv_9x9'",
-        '{"space": "resnet"}': "unknown search space 'resnet'",
+        '{"space": "resnet50"}': "unknown search space 'resnet50'",
         "{": "malformed JSON",
     }
     for line, message in cases.items():

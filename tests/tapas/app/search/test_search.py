@@ -177,7 +177,7 @@ def test_bad_arguments_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         random_search(f, "nb201", budget=10)
     with pytest.raises(ValueError, match="unknown search space"):
-        random_search(f, "resnet", dcn=0.5, budget=10)
+        random_search(f, "resnet50", dcn=0.5, budget=10)
     with pytest.raises(ValueError, match="budget"):
         random_search(f, "nb201", dcn=0.5, budget=0)
     with pytest.raises(ValueError, match="sample_size"):

@@ -106,7 +106,9 @@ def test_a_value_in_one_notation_with_a_mistake_says_what_is_wrong() -> None:
         read_notation(DARTS_V2.replace("dil_conv_3x3", "conv_9x9"))
     with pytest.raises(ArchError, match="unknown NAS-Bench-201 op"):
         read_notation(CELL.replace("avg_pool_3x3", "max_pool_9x9"))
-    with pytest.raises(ArchError, match="unknown search space 'resnet'"):
+    with pytest.raises(ArchError, match="unknown search space 'resnet50'"):
+        read_notation({"space": "resnet50", "depth": 18})
+    with pytest.raises(ArchError, match="not a valid resnet genotype: .*'block'"):
         read_notation({"space": "resnet", "depth": 18})
     with pytest.raises(ArchError, match="not a valid darts genotype"):
         read_notation("darts:" + CELL)  # named: only that notation is tried

@@ -109,9 +109,10 @@ class TestRegisteredSpaces(SpaceContract):
 
 
 def test_the_registry_names_each_space_once() -> None:
-    assert list(SPACES) == ["nb201", "nb201-small", "chain", "darts", "nb101", "macro", "accel"]
-    with pytest.raises(ValueError, match="unknown search space 'resnet'; expected one of nb201"):
-        spaces.get_space("resnet")
+    assert list(SPACES) == ["nb201", "nb201-small", "chain", "darts", "nb101", "macro", "accel",
+                           "nb101-small", "macro-small", "resnet"]
+    with pytest.raises(ValueError, match="unknown search space 'resnet50'; expected one of nb201"):
+        spaces.get_space("resnet50")
     with pytest.raises(ValueError, match="already registered"):
         spaces.register(SPACES["chain"])
     assert SPACES["nb201"].size == 15_625 and len(SPACES["nb201"].enumerate()) == 15_625
@@ -195,7 +196,7 @@ def test_bad_genotypes_are_named() -> None:
     with pytest.raises(ValueError, match="not a genotype of the chain space"):
         chain.build({**g, "space": "darts"}, (1, 8, 8), 10)
     with pytest.raises(ValueError, match="unknown search space"):
-        spaces.build({"space": "resnet"}, (1, 8, 8), 10)
+        spaces.build({"space": "resnet50"}, (1, 8, 8), 10)
     with pytest.raises(ValueError, match="JSON object"):
         chain.parse("{stages")
     cell = spaces.sample_unique("nb201-small", 1, 0)[0]
