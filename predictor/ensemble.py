@@ -13,8 +13,15 @@ on what the errors are: within one dataset they follow the spread, but for a
 dataset the predictor never saw they are mostly the *level* error (the whole
 dataset's accuracy guessed from its DCN), which the spread knows nothing of; a
 spread-scaled interval then spans [0, 1] wherever members happen to disagree.
-So ``s0`` is chosen on the calibration rows, from a geometric grid, as the one
-giving the narrowest mean interval (clipped to [0, 1]) at the stated coverage.
+So ``s0`` is chosen on the calibration rows, from a geometric grid: the largest one
+whose mean interval (clipped to [0, 1]) at the stated coverage is within
+``WIDTH_TOLERANCE`` of the narrowest. The preference for large ``s0`` is for the
+queries unlike the calibration rows: a network the LDE's history knows nothing of can
+have a spread twenty times the calibration median, and a spread-scaled interval
+multiplies that by the quantile of the calibration rows (an interval of 0.1-1.0 for a
+network predicted at 0.96, where a constant half-width gives +-0.31 at the same mean
+width on the calibration rows). Spread-scaling is kept where it narrows the intervals
+materially, i.e. where the errors follow the spread.
 Choosing one value of a small grid on the same rows costs little of the
 guarantee: under exchangeability of calibration and test rows the interval
 covers the truth with probability about >= coverage; on a dataset the predictor
@@ -80,6 +87,9 @@ def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
 #: ``s0`` candidates, as multiples of the median calibration spread: 1x (intervals
 #: follow the spread) to 1024x (nearly constant half-widths).
 S0_GRID = 2.0 ** np.arange(11)
+#: How much wider (relative mean width on the calibration rows) a larger ``s0`` may be
+#: and still be preferred to a smaller one.
+WIDTH_TOLERANCE = 0.05
 
 
 def calibrate(y: np.ndarray, mean: np.ndarray, spread: np.ndarray,
@@ -87,16 +97,18 @@ def calibrate(y: np.ndarray, mean: np.ndarray, spread: np.ndarray,
     """``(q, s0)`` from a calibration split (see the module docstring)."""
     floor = max(float(np.median(spread)) if len(spread) else 0.0, 1e-4)
     err = np.abs(y - mean)
-    best = (math.inf, math.inf, floor)
+    tried = []
     for s0 in floor * S0_GRID:
         q = conformal_quantile(err / (spread + s0), coverage)
         if not math.isfinite(q):
-            break
+            return math.inf, floor
         half = q * (spread + s0)
         width = float(np.mean(np.minimum(mean + half, 1.0) - np.maximum(mean - half, 0.0)))
-        if width < best[0]:
-            best = (width, q, float(s0))
-    return best[1], best[2]
+        tried.append((width, q, float(s0)))
+    narrowest = min(w for w, _, _ in tried)
+    _, q, s0 = max((t for t in tried if t[0] <= narrowest * (1.0 + WIDTH_TOLERANCE)),
+                   key=lambda t: t[2])
+    return q, s0
 
 
 def interval(mean: np.ndarray, spread: np.ndarray, q: float, s0: float,
