@@ -8,6 +8,12 @@ from typing import Any
 from lde.schema import SCHEMA_VERSION
 from lde.store.connection import Connection
 
+#: The search space of each published benchmark's runs, by experiment source (the
+#: shipped tables, :mod:`lde.default_data`, and what ``tapas ingest`` names them).
+SOURCE_SPACES = {"nas-bench-201": "nb201", "nas-bench-101": "nb101", "nas-bench-macro": "macro"}
+#: A run whose space nothing names.
+OTHER_SPACE = "other"
+
 
 class Summary(Connection):
     """Read-only totals over every table."""
@@ -51,4 +57,21 @@ class Summary(Connection):
         return {"path": str(self.path), "schema_version": self.schema_version,
                 "snapshot": self.snapshot_id(), **self.counts(),
                 "dcn_min": min(dcns, default=None), "dcn_max": max(dcns, default=None),
-                "input_shapes": dict(sorted(shapes.items())), "per_dataset": datasets}
+                "input_shapes": dict(sorted(shapes.items())), "spaces": self.spaces(),
+                "per_dataset": datasets}
+
+    def spaces(self) -> dict[str, dict[str, int]]:
+        """Per search space, the datasets and experiments the LDE holds. A run's space is
+        the one its job names (``hparams.space``: the experiment runner's runs), else its
+        published benchmark's (:data:`SOURCE_SPACES`), else ``nb201`` for a stored
+        NAS-Bench-201 cell, else :data:`OTHER_SPACE`."""
+        known = " ".join(f"WHEN '{src}' THEN '{sp}'" for src, sp in SOURCE_SPACES.items())
+        rows = self._q(f"""
+            SELECT coalesce(json_extract_string(e.hparams, '$.space'),
+                            CASE e.source {known} END,
+                            CASE WHEN a.nb201_cell IS NOT NULL THEN 'nb201' END,
+                            '{OTHER_SPACE}') AS space,
+                   count(DISTINCT e.dataset_id), count(*)
+            FROM experiments e LEFT JOIN architectures a ON a.id = e.arch_id
+            GROUP BY space ORDER BY space""")
+        return {sp: {"datasets": int(nd), "experiments": int(n)} for sp, nd, n in rows}

@@ -359,6 +359,23 @@ def test_stats(store: Store) -> None:
     json.dumps(s, default=str)
 
 
+def test_stats_per_space(store: Store) -> None:
+    """Issue 34: ``spaces`` counts each run under the space its job names, else its
+    published benchmark's, else ``nb201`` for a stored cell, else ``other``."""
+    store.upsert_dataset("x", None, None, 10, (3, 32, 32), 0.5)
+    store.upsert_dataset("y", None, None, 10, (3, 32, 32), 0.6)
+    net = small_arch(8, shape=(3, 32, 32))
+    recs = [ExperimentRecord(net, "x", 0.5, hparams={"space": "darts"}, seed=0),
+            ExperimentRecord(net, "y", 0.6, hparams={"space": "darts"}, seed=0),
+            ExperimentRecord(small_arch(9, shape=(3, 32, 32)), "x", 0.4,
+                             source="nas-bench-101"),
+            ExperimentRecord(CELLS[0], "x", 0.7),
+            ExperimentRecord(small_arch(10, shape=(3, 32, 32)), "x", 0.3)]
+    assert store.add_experiments(recs).added == len(recs)
+    assert store.stats()["spaces"] == {
+        "darts": {"datasets": 2, "experiments": 2}, "nb101": {"datasets": 1, "experiments": 1},
+        "nb201": {"datasets": 1, "experiments": 1}, "other": {"datasets": 1, "experiments": 1}}
+
 def test_selection_rule_widens_to_the_nearest_dataset() -> None:
     from lde.selection import select_adaptive
 

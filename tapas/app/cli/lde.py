@@ -186,6 +186,10 @@ def stats(db: Path | None = _DB,
         shapes = ", ".join(f"{k} ({n})" for k, n in s["input_shapes"].items())
         console.print(f"DCN {s['dcn_min']:.3f} .. {s['dcn_max']:.3f}; input shapes "
                       f"(datasets): {shapes}", highlight=False)
+    if s["spaces"]:
+        spaces = ", ".join(f"{k} ({v['experiments']:,} on {v['datasets']:,})"
+                           for k, v in s["spaces"].items())
+        console.print(f"spaces (experiments on datasets): {spaces}", highlight=False)
 
 
 def _database(db: Path | None) -> Path:

@@ -52,16 +52,18 @@ def test_cli_ingest_stats_export_import(tapas_home: Path, tmp_path: Path) -> Non
     r = _cli("ingest", str(p))  # table output, idempotent
     assert r.exit_code == 0 and "skipped" in r.stdout and "line 26" in r.stdout
     # a database the CLI creates starts with the shipped data (when it is installed): the
-    # starter experiments and NAS-Bench-201's results (lde.default_data)
-    from lde import nb201, starter
+    # starter experiments and the published tables (lde.default_data)
+    from lde.default_data import shipped_counts
 
-    n0 = ((starter.starter_stats()["experiments"] if starter.available() else 0)
-          + (3 * 15_625 if nb201.available() else 0))
+    n0 = shipped_counts()["experiments"]
     r = _cli("lde", "stats", "--json")
     s = json.loads(r.stdout)
     toy = [d for d in s["per_dataset"] if d["name"] == "toy"]
     assert s["experiments"] == n0 + 25 and toy and toy[0]["dcn"] == 0.4
-    assert "toy" in _cli("lde", "stats").stdout
+    assert sum(v["experiments"] for v in s["spaces"].values()) == n0 + 25
+    assert s["spaces"]["nb101"] == {"datasets": 1, "experiments": 1000}
+    text = _cli("lde", "stats").stdout
+    assert "toy" in text and "spaces (experiments on datasets): chain" in text
     r = _cli("lde", "export", str(tmp_path / "ex"), "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["counts"]["experiments"] == n0 + 25
     r = _cli("lde", "import", str(tmp_path / "ex"), "--db", str(tmp_path / "b.duckdb"), "--json")
