@@ -109,3 +109,11 @@ def test_a_new_database_holds_every_shipped_table_once(tmp_path: Path) -> None:
         {k: shipped[k] for k in ("datasets", "architectures", "families", "experiments")}
     assert by_source["nas-bench-101"] == 1000 and by_source["nas-bench-macro"] == 3 * 3969
     assert {s["name"] for s in shipped["sources"]} == {e.name for e in SHIPPED}
+
+
+def test_every_published_table_names_its_space() -> None:
+    """``tapas lde stats`` counts a published table's runs under its space by source."""
+    from lde.store.summary import SOURCE_SPACES
+
+    assert {e.name for e in SHIPPED} - {"starter"} <= set(SOURCE_SPACES)
+    assert (SOURCE_SPACES[nb101.SOURCE], SOURCE_SPACES[macro.SOURCE]) == ("nb101", "macro")
