@@ -332,7 +332,8 @@ def _loop(*, dataset: str | None, space: str, train: int | None, rounds: int | N
         with progress_bar(quiet) as bar:
             task = bar.add_task("preparing", total=None)
             target = _prepare_target(scorer, bar, task, url=None, dataset=dataset, dcn=None,
-                                     quiet=quiet, train=predictor is None)
+                                     quiet=quiet, train=False)
+            bar.update(task, description="loading or training the predictor", total=None)
             trainer = _loop_trainer(scorer, target["dataset"], space, lookup, workers)
 
             def progress(st: Any) -> None:

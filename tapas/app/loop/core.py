@@ -157,7 +157,8 @@ def lifelong_search(scorer: LocalScorer, trainer: Trainer, space: SearchSpace | 
 
     ``scorer``: an in-process scorer (:class:`tapas.app.scorer.LocalScorer`: its LDE
     receives the experiments). ``predictor`` pins a registered predictor (default: the
-    one the pipeline trains or finds for the dataset). ``search_budget``: predictor
+    one that would answer a prediction for the dataset, trained when none covers its DCN;
+    the experiments a loop adds do not retrain it, they reach it through the correction). ``search_budget``: predictor
     queries per round's search; ``reference``: random networks scored once to scale the
     correction's features; ``adapt=False`` keeps the zero-shot predictor throughout.
     ``search_kw`` go to the strategy (``population``, ``sample_size``, ...).
@@ -173,8 +174,10 @@ def lifelong_search(scorer: LocalScorer, trainer: Trainer, space: SearchSpace | 
     target: Target = resolve_target(scorer, dataset=trainer.dataset)
     sp.check(target)
     store = scorer.pipeline.store
-    if predictor is None:
-        predictor = scorer.train_predictor(dataset=trainer.dataset).id
+    if predictor is None:  # as a prediction would: one covering the DCN, else trained
+        dcn = scorer.pipeline.target(dataset=trainer.dataset).value
+        predictor = scorer.pipeline.select(dcn, exclude_datasets=scorer.exclude_datasets,
+                                           train=True)[1].id
     history = lde_history(store, exclude_datasets=[trainer.dataset])
     rng = random.Random(seed)
     ref = [sp.sample(rng) for _ in range(max(0, reference))]
