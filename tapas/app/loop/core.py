@@ -158,9 +158,10 @@ def lifelong_search(scorer: LocalScorer, trainer: Trainer, space: SearchSpace | 
     ``scorer``: an in-process scorer (:class:`tapas.app.scorer.LocalScorer`: its LDE
     receives the experiments). ``predictor`` pins a registered predictor (default: the
     one that would answer a prediction for the dataset, trained when none covers its DCN;
-    the experiments a loop adds do not retrain it, they reach it through the correction). ``search_budget``: predictor
-    queries per round's search; ``reference``: random networks scored once to scale the
-    correction's features; ``adapt=False`` keeps the zero-shot predictor throughout.
+    the experiments a loop adds do not retrain it, they reach it through the correction).
+    ``search_budget``: predictor queries per round's search; ``reference``: random
+    networks scored once to scale the correction's features; ``adapt=False`` keeps the
+    zero-shot predictor throughout.
     ``search_kw`` go to the strategy (``population``, ``sample_size``, ...).
     """
     t0 = time.perf_counter()
