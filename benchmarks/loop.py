@@ -89,10 +89,13 @@ class _Truth:
 
     def __init__(self, truth: dict[str, float]) -> None:
         self.truth = truth
+        self.asked: list[str] = []
+        """Every cell asked for, in order (each once: the search caches its answers)."""
 
     def predict(self, archs: Sequence[Any], **kw: Any) -> list[Any]:
         from tapas.core.types import Prediction
 
+        self.asked += archs
         return [Prediction(arch_id=a, mean=self.truth[a] / 100, spread=0.0,
                            lower=self.truth[a] / 100, upper=self.truth[a] / 100,
                            predictor="truth", dcn=0.0, coverage=1.0) for a in archs]
@@ -105,10 +108,13 @@ def _rea(truth: dict[str, float], n: int, seed: int) -> list[float]:
     from tapas.app.search import regularized_evolution
     from tapas.core.types import Target
 
-    res = regularized_evolution(_Truth(truth), "nb201", budget=n, seed=seed,
-                                target=Target(0.5, None, 10, (3, 32, 32)), population=10,
-                                sample_size=3, batch_size=1)
-    return [100 * m for m in res.means]
+    oracle = _Truth(truth)
+    regularized_evolution(oracle, "nb201", budget=n, seed=seed,
+                          target=Target(0.5, None, 10, (3, 32, 32)), population=10,
+                          sample_size=3, batch_size=1)
+    if len(oracle.asked) != n or len(set(oracle.asked)) != n:
+        raise BenchError(f"REA trained {len(set(oracle.asked))} distinct cells, not {n}")
+    return [truth[c] for c in oracle.asked]
 
 
 def _onehot(cells: Sequence[str]) -> np.ndarray:
