@@ -200,3 +200,19 @@ def test_cli_loop_bad_input(tapas_home: Path, args: list[str], what: str) -> Non
     assert r.exit_code != 0
     assert what in r.output, r.output
     assert "Traceback" not in r.output
+
+
+@pytest.mark.slow
+def test_cli_search_train_with_a_lookup_table(tapas_home: Path, shared_data: Path) -> None:
+    table = nb201_table(shared_data / "nb201.csv", "cifar10")
+    r = runner.invoke(cli_app, ["search", "--dataset", "cifar10", "--train", "3", "--rounds",
+                                "2", "--budget", "30", "--lookup",
+                                str(shared_data / "nb201.csv"), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["new"] == 6 and d["trainer"].startswith("lookup:")
+    for t in d["trained"]:
+        assert t["accuracy"] == pytest.approx(table[t["genotype"]])
+    bad = runner.invoke(cli_app, ["search", "--dataset", "cifar10", "--space", "chain",
+                                  "--train", "3", "--lookup", str(shared_data / "nb201.csv")])
+    assert bad.exit_code != 0 and "use --space nb201" in bad.output
