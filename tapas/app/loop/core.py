@@ -95,6 +95,9 @@ class LoopResult:
     seconds: float
     stop: str = "budget"
     params: dict[str, Any] = field(default_factory=dict)
+    alphas: list[float] = field(default_factory=list)
+    """The ridge strength the correction chose before each round's search (NaN: not
+    fitted; ``inf``: a shift of every prediction alike, which leaves the ranking as it was)."""
 
     @property
     def best(self) -> TrainedNetwork:
@@ -119,6 +122,8 @@ class LoopResult:
                 "seconds": round(self.seconds, 3), "params": self.params,
                 "new": self.new, "best": self.best.to_dict(),
                 "best_per_round": [_finite(b) for b in self.best_per_round],
+                "alphas": [a if math.isfinite(a) else (None if math.isnan(a) else "inf")
+                           for a in self.alphas],
                 "trained": [t.to_dict() for t in self.trained]}
 
     def rows(self) -> list[dict[str, Any]]:
@@ -193,6 +198,7 @@ def lifelong_search(scorer: LocalScorer, trainer: Trainer, space: SearchSpace | 
     keys = {sp.key(t.genotype) for t in trained}
     best_per_round = [max((t.accuracy for t in trained), default=math.nan)]
     stop, r = "budget", 0
+    alphas: list[float] = []
 
     def report(phase: str, done: int = 0, total: int = 0) -> None:
         if progress is not None:
@@ -208,6 +214,7 @@ def lifelong_search(scorer: LocalScorer, trainer: Trainer, space: SearchSpace | 
         report("search")
         if adapt and trained:
             model.fit([t.genotype for t in trained], [t.accuracy for t in trained])
+        alphas.append(float(model.adapter.alpha_) if model.adapter is not None else math.nan)
         picks = _propose(model, sp, target, trained, keys, want, strategy, search_budget,
                          seed * 1009 + r, search_kw)
         if not picks:
@@ -239,7 +246,8 @@ def lifelong_search(scorer: LocalScorer, trainer: Trainer, space: SearchSpace | 
                       trainer=trainer.signature, trained=trained,
                       best_per_round=best_per_round, seconds=time.perf_counter() - t0,
                       stop=stop, params={"search_budget": search_budget,
-                                         "reference": reference, "adapt": adapt, **search_kw})
+                                         "reference": reference, "adapt": adapt, **search_kw},
+                      alphas=alphas)
 
 
 def _propose(model: AdaptedScorer, sp: SearchSpace, target: Target,

@@ -4,6 +4,7 @@ dataset), a NAS-Bench-201 lookup oracle, resume and reuse through the LDE, bad i
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,9 @@ def test_a_lookup_loop_on_nb201_records_the_true_accuracies(nb201_scorer: Any,
                                                                      for t in res.trained]
     assert {r["ds"] for r in rows} == {TARGET} and all(r["epochs"] == 200 for r in rows)
     assert res.best_at(5) == max(t.accuracy for t in res.trained[:5])
+    assert len(res.alphas) == 3 and math.isnan(res.alphas[0])  # round 1: nothing to fit
+    assert all(a > 0 for a in res.alphas[1:])
+    assert json.loads(json.dumps(res.to_dict()))["alphas"][0] is None
     assert res.best_per_round[-1] == res.best.accuracy
     # the correction learned from the trained networks: predictions moved off the base
     later = [t for t in res.trained if t.round > 1]
