@@ -284,7 +284,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         result_caveats(rows)
 
 
-def _loop_trainer(scorer: Any, name: str, space: str, lookup: Path | None,
+def _loop_trainer(name: str, space: str, lookup: Path | None,
                   workers: int) -> Any:
     """The loop's trainer for stored dataset ``name``: a lookup in ``lookup``, else the
     experiment runner on the dataset's spec."""
@@ -334,7 +334,7 @@ def _loop(*, dataset: str | None, space: str, train: int | None, rounds: int | N
             target = _prepare_target(scorer, bar, task, url=None, dataset=dataset, dcn=None,
                                      quiet=quiet, train=False)
             bar.update(task, description="loading or training the predictor", total=None)
-            trainer = _loop_trainer(scorer, target["dataset"], space, lookup, workers)
+            trainer = _loop_trainer(target["dataset"], space, lookup, workers)
 
             def progress(st: Any) -> None:
                 what = {"search": "proposing", "train": "training",
