@@ -32,6 +32,7 @@ app_search = LazyImport("tapas.app.search")
 search_plot = LazyImport("tapas.app.search.plot")
 http_client = LazyImport("tapas.app.client")
 local_scorer = LazyImport("tapas.app.scorer")
+app_loop = LazyImport("tapas.app.loop")
 pipeline = LazyImport("tapas.app.pipeline")
 core_arch = LazyImport("tapas.core.arch")
 
@@ -203,8 +204,22 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                   "prediction into this PNG."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object "
                                       "(= --format json)."),
+        train: int = typer.Option(None, "--train", help="The lifelong loop: train this many "
+                                  "of the most promising networks per round for real (the "
+                                  "experiment runner, into the LDE), adapt the predictor to "
+                                  "them, repeat (--rounds). --budget is then each round's "
+                                  "predictor queries."),
+        rounds: int = typer.Option(None, "--rounds", help="Rounds of the loop (with --train; "
+                                   "default 3). Networks already trained by an earlier loop "
+                                   "on the dataset count: a stopped loop resumes."),
+        lookup: Path = typer.Option(None, "--lookup", help="With --train: look the accuracies "
+                                    "up in a NAS-Bench-201 table (nb201.csv) instead of "
+                                    "training (datasets cifar10, cifar100, ImageNet16-120)."),
+        workers: int = typer.Option(0, "--workers", min=0, help="With --train: training "
+                                    "processes (0: this one)."),
     ) -> None:
-        """Search architectures with the predictor instead of training them."""
+        """Search architectures with the predictor instead of training them (with --train:
+        train a few per round and learn from them)."""
         OBJECTIVES, SPACES, STRATEGIES = (app_search.OBJECTIVES, app_search.SPACES,
                                           app_search.STRATEGIES)
         if (dataset is None) == (dcn is None):
@@ -220,6 +235,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         shape = input_shape_arg(input_shape)
         dest = resolve_format(fmt, out, json_out)
         quiet = dest.quiet
+        if train is not None or rounds is not None or lookup is not None:
+            _loop(dataset=dataset, space=space, train=train, rounds=rounds, lookup=lookup,
+                  strategy=strategy, seed=seed, budget=budget, workers=workers, url=url,
+                  predictor=predictor, plot=plot, dest=dest,
+                  search_kw=({"population": population, "sample_size": sample_size}
+                             if strategy == "rea" else {"population": population,
+                                                        "parents": parents}
+                             if strategy == "thompson" else {}))
+            return
         if plot is not None and (plot.is_dir() or plot.suffix.lower() != ".png"):
             fail(f"--plot needs a .png file name, got {plot}")
         kw: dict[str, Any] = {"budget": budget, "seed": seed, "objective": objective,
@@ -258,6 +282,99 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         rows = res.rows()
         emit(dest, obj=res.to_dict(), rows=rows, table=lambda: _print_result(res))
         result_caveats(rows)
+
+
+def _loop_trainer(name: str, space: str, lookup: Path | None,
+                  workers: int) -> Any:
+    """The loop's trainer for stored dataset ``name``: a lookup in ``lookup``, else the
+    experiment runner on the dataset's spec."""
+    if lookup is not None:
+        try:
+            table = app_loop.nb201_table(lookup, name)
+        except (ValueError, FileNotFoundError) as e:
+            fail(f"--lookup {lookup}: {e}")
+        if space != "nb201":
+            fail(f"--lookup reads NAS-Bench-201 cells: use --space nb201, not {space!r}")
+        return app_loop.LookupTrainer(table, name, app_search.get_space(space),
+                                      name=f"nb201-table:{lookup.name}", epochs=200)
+    try:
+        trainer = app_loop.RunnerTrainer(name, workers=workers)
+    except (ValueError, OSError) as e:
+        fail(f"--train cannot train on dataset {name!r}: {e} (give a built-in spec or an "
+             ".npz file as --dataset, or --lookup with a table of results)")
+    if trainer.dataset != name:
+        fail(f"--train: the spec {name!r} loads as dataset {trainer.dataset!r}; give that name")
+    return trainer
+
+
+def _loop(*, dataset: str | None, space: str, train: int | None, rounds: int | None,
+          lookup: Path | None, strategy: str, seed: int, budget: int, workers: int,
+          url: str | None, predictor: str | None, plot: Path | None, dest: Any,
+          search_kw: dict[str, Any]) -> None:
+    """``tapas search --train K --rounds R``: the lifelong loop, in process."""
+    if train is None:
+        fail("--rounds and --lookup belong to the loop: give --train K (networks per round)")
+    rounds = 3 if rounds is None else rounds
+    if dataset is None:
+        fail("--train needs --dataset (the networks are trained on it), not --dcn")
+    if url:
+        fail("--train runs in process (it writes the trained networks to the local LDE); "
+             "drop --url")
+    if plot is not None:
+        fail("--plot draws a search without --train")
+    try:
+        app_loop.check_loop(train, rounds, app_search.get_space(space))
+    except ValueError as e:
+        fail(f"--train/--rounds: {e}")
+    quiet = dest.quiet
+    scorer = _open_scorer(None, None, quiet)
+    try:
+        with progress_bar(quiet) as bar:
+            task = bar.add_task("preparing", total=None)
+            target = _prepare_target(scorer, bar, task, url=None, dataset=dataset, dcn=None,
+                                     quiet=quiet, train=False)
+            bar.update(task, description="loading or training the predictor", total=None)
+            trainer = _loop_trainer(target["dataset"], space, lookup, workers)
+
+            def progress(st: Any) -> None:
+                what = {"search": "proposing", "train": "training",
+                        "round": "done"}[st.phase]
+                best = "-" if st.best != st.best else f"{st.best:.4f}"
+                part = f" {st.done}/{st.total}" if st.phase == "train" and st.total else ""
+                bar.update(task, description=f"round {st.round}/{st.rounds} {what}{part}: "
+                           f"{st.trained}/{st.budget} trained, best true {best}",
+                           completed=st.trained, total=st.budget)
+
+            res = app_loop.lifelong_search(scorer, trainer, space, train=train,
+                                           rounds=rounds, seed=seed, strategy=strategy,
+                                           search_budget=max(budget, train),
+                                           predictor=predictor, progress=progress,
+                                           **search_kw)
+    except (ValueError, app_loop.TrainingFailed) as e:
+        fail(str(e))
+    finally:
+        scorer.close()
+    rows = res.rows()
+    emit(dest, obj=res.to_dict(), rows=rows, table=lambda: _print_loop(res))
+
+
+def _print_loop(res: Any) -> None:
+    table = Table(title=f"lifelong loop on {res.space}, dataset {escape(res.dataset)}: "
+                  f"{len(res.trained)} networks ({res.new} trained now), {res.train} a round",
+                  title_justify="left")
+    for col in ("#", "round", "architecture", "true acc.", "predicted", "zero-shot", "from"):
+        table.add_column(col, justify="left" if col == "architecture" else "right",
+                         overflow="fold" if col == "architecture" else "ellipsis")
+    for r in res.rows():
+        pred = "-" if r["predicted"] is None else f"{r['predicted']:.4f}"
+        base = "-" if r["base"] is None else f"{r['base']:.4f}"
+        table.add_row(str(r["order"]), str(r["round"]), plain(r["label"]),
+                      f"{r['accuracy']:.4f}", pred, base, "LDE" if r["reused"] else "trained")
+    console.print(table)
+    per = ", ".join("-" if b is None else f"{b:.4f}" for b in res.to_dict()["best_per_round"])
+    console.print(f"best true accuracy {res.best.accuracy:.4f} ({plain(res.best.label)}); "
+                  f"after each round: {per}; predictor {res.predictor}, seed {res.seed}, "
+                  f"{res.seconds:.1f} s", highlight=False)
 
 
 def rank_cmd(
