@@ -3,10 +3,12 @@
 The sealed suite (``lde/sealed/DATA_CARD.md``, ``--preset sealed``) is scored only to
 *report* a change after it is chosen, never to choose one. For each sealed dataset this
 bench does what a fresh default install does for a dataset it has never seen (scenario C
-as production runs it): a copy of the default LDE (the starter data and NAS-Bench-201,
-:func:`lde.default_data.seed_default`; the sealed dataset is never in it), the predictor
-:meth:`~tapas.app.pipeline.Pipeline.select` answers the dataset's DCN with (trained on
-the production DCN selection when none covers it), and the sealed networks scored by it.
+as production runs it): a copy of a new default database (the starter data and
+NAS-Bench-201, :func:`lde.default_data.seed_default`, and the shipped predictors it
+registers; the sealed dataset is never in it), the predictor
+:meth:`~tapas.app.pipeline.Pipeline.select` answers the dataset's DCN with (a shipped one
+whose DCN range covers it, else one trained on the production DCN selection), and the
+sealed networks scored by it.
 Beside TAP, on the same selection rows (:func:`tapas.app.pipeline.identity.selection`,
 the pipeline's dataset-balanced sample): the project's gradient boosting
 (:class:`benchmarks.baselines.GBRBaseline`), the history consensus (the mean percentile of
@@ -110,7 +112,9 @@ def _selection_rows(store: Any, info: Any, pipe: Any) -> tuple[list[Any], np.nda
     from tapas.app import pipeline as package
     from tapas.app.pipeline.identity import selection
 
-    exps, _, pid = selection(store, info.dcn, pipe.min_experiments, pipe.predictor_params)
+    prov = info.provenance or {}  # a shipped predictor's own hyper-parameters are in its id
+    params = prov.get("params", pipe.predictor_params)
+    exps, _, pid = selection(store, info.dcn, pipe.min_experiments, params)
     runs = exps.mean_over_seeds()
     rows = balanced_rows(runs.dataset_id, package.MAX_TRAIN_ROWS, seed=0)
     ids = runs.arch_id[rows]
@@ -154,6 +158,7 @@ def score_dataset(ds: SealedDataset, archs: list[Any], base_db: Path, work: Path
             "noise_ceiling": ds.noise_ceiling, "noise_ceiling_seeds": ds.noise_ceiling_seeds,
             "history_known": float(np.mean(fam >= 0)),
             "predictor": {"id": info.id, "dcn": round(info.dcn, 4), "cached": info.cached,
+                          "origin": (info.provenance or {}).get("origin", "trained"),
                           "datasets": len(info.datasets), "n_train": info.n_train,
                           "same_selection": same},
             "train_rows": len(y_tr), "seconds": round(time.perf_counter() - t0, 1),
@@ -171,8 +176,7 @@ def run_sealed(db: Path, predictor_params: dict[str, Any] | None = None, seed: i
     """Score every sealed dataset with a complete-enough label set; one JSON-ready dict
     (stable keys: ``suite``, ``db``, ``coverage``, ``datasets``, ``kendall_mean``,
     ``coverage_90``, ``interval_width_median``, ``noise_ceiling_mean``, ``seconds``)."""
-    from lde import Store
-    from lde.default_data import seed_default
+    from tapas.app.pipeline import Pipeline
 
     say = log or (lambda s: None)
     t0 = time.perf_counter()
@@ -183,10 +187,10 @@ def run_sealed(db: Path, predictor_params: dict[str, Any] | None = None, seed: i
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tapas-sealed-") as tmp:
         base = Path(tmp) / "default.duckdb"
-        say("seeding a default LDE (starter + NAS-Bench-201)")
-        with Store(base) as store:
-            seed_default(store)
-            held = {d.name for d in store.datasets()}
+        say("a fresh default LDE (starter, NAS-Bench-201, the shipped predictors)")
+        with Pipeline(base, model_dir=Path(tmp) / "models",
+                      predictor_params=predictor_params) as pipe:
+            held = {d.name for d in pipe.store.datasets()}
         leaked = sorted(held & {d.name for d in sets})
         if leaked:
             raise ValueError(f"sealed datasets are in the default LDE: {leaked}")

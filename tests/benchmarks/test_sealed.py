@@ -67,7 +67,7 @@ def test_bench_scores_the_labelled_datasets_as_production_does(
     assert r["kendall"]["tap"] != 0.0  # a real ranking, not a constant
     assert r["history_known"] == 0.0 and r["kendall"]["history"] == 0.0  # new networks
     assert 0.0 <= r["coverage_90"] <= 1.0 and r["interval_width_median"] > 0
-    assert r["predictor"]["same_selection"] and r["predictor"]["datasets"] >= 2
+    assert r["predictor"]["same_selection"] and r["predictor"]["datasets"] >= 2, r["predictor"]
     assert r["noise_ceiling_seeds"] == 1 and -1.0 <= r["noise_ceiling"] <= 1.0
     assert rep["kendall_mean"] == r["kendall"]
     assert rep["noise_ceiling_mean"] == r["noise_ceiling"]
