@@ -38,6 +38,18 @@ import numpy as np
 import typer
 
 from lde.starter import label_kendall
+from tapas.core.lazy import LazyImport
+
+# the store, the pipeline, scikit-learn and torch: loaded when a bench runs
+lde = LazyImport("lde")
+baselines = LazyImport("benchmarks.baselines")
+metrics = LazyImport("predictor.metrics")
+sampling = LazyImport("predictor.sampling")
+pipeline = LazyImport("tapas.app.pipeline")
+identity = LazyImport("tapas.app.pipeline.identity")
+plan = LazyImport("tapas.app.experiments.plan")
+common = LazyImport("tapas.app.cli.common")
+rich_table = LazyImport("rich.table")
 
 #: Fewer networks with a complete label than this on a dataset: it is not scored.
 MIN_NETWORKS = 10
@@ -60,20 +72,17 @@ def load_sealed(db: Path, min_networks: int = MIN_NETWORKS
                 ) -> tuple[list[SealedDataset], dict[str, Any], Any]:
     """The sealed datasets with their labels, the suite's coverage, and the networks
     (``{arch_id: Architecture}``) from the sealed database ``db`` (read-only)."""
-    from lde import Store
-    from tapas.app.experiments.plan import SEALED_SEEDS, SEALED_SOURCE
-
     if not Path(db).exists():
         raise FileNotFoundError(f"no sealed database at {db}; generate it with "
                                 "tapas experiments run --preset sealed --db PATH")
-    with Store(db, read_only=True) as store:
+    with lde.Store(db, read_only=True) as store:
         runs = store.sql("""
             SELECT d.name AS dataset, d.dcn AS dcn, e.arch_id, e.seed, e.accuracy
             FROM experiments e JOIN datasets d ON d.id = e.dataset_id
             WHERE e.source = ? ORDER BY d.name, e.arch_id, e.seed""",
-                         [SEALED_SOURCE]).to_pylist()
+                         [plan.SEALED_SOURCE]).to_pylist()
         if not runs:
-            raise ValueError(f"{db}: holds no sealed runs (source {SEALED_SOURCE!r})")
+            raise ValueError(f"{db}: holds no sealed runs (source {plan.SEALED_SOURCE!r})")
         archs = store.architectures(sorted({r["arch_id"] for r in runs}))
     by: dict[str, dict[str, dict[int, float]]] = {}
     dcn: dict[str, float | None] = {}
@@ -85,7 +94,7 @@ def load_sealed(db: Path, min_networks: int = MIN_NETWORKS
     out: list[SealedDataset] = []
     skipped: dict[str, str] = {}
     for name, nets in by.items():
-        done = {a: s for a, s in nets.items() if set(SEALED_SEEDS) <= set(s)}
+        done = {a: s for a, s in nets.items() if set(plan.SEALED_SEEDS) <= set(s)}
         if dcn[name] is None:
             skipped[name] = "no DCN"
             continue
@@ -93,7 +102,7 @@ def load_sealed(db: Path, min_networks: int = MIN_NETWORKS
             skipped[name] = f"{len(done)} networks with a complete label (< {min_networks})"
             continue
         ids = sorted(done)
-        labels = np.array([np.mean([done[a][s] for s in SEALED_SEEDS]) for a in ids])
+        labels = np.array([np.mean([done[a][s] for s in plan.SEALED_SEEDS]) for a in ids])
         tau, k = ceiling.get(name, (None, 0))
         out.append(SealedDataset(name, float(dcn[name]), ids, labels, tau, k))
     coverage = {"runs": len(runs), "datasets_with_runs": len(by),
@@ -108,15 +117,11 @@ def _selection_rows(store: Any, info: Any, pipe: Any) -> tuple[list[Any], np.nda
     """The rows the pipeline trains the predictor ``info`` on: its DCN selection, seeds
     averaged, the dataset-balanced sample; and whether that selection is the predictor's
     own (its id recomputed)."""
-    from predictor.sampling import balanced_rows
-    from tapas.app import pipeline as package
-    from tapas.app.pipeline.identity import selection
-
     prov = info.provenance or {}  # a shipped predictor's own hyper-parameters are in its id
     params = prov.get("params", pipe.predictor_params)
-    exps, _, pid = selection(store, info.dcn, pipe.min_experiments, params)
+    exps, _, pid = identity.selection(store, info.dcn, pipe.min_experiments, params)
     runs = exps.mean_over_seeds()
-    rows = balanced_rows(runs.dataset_id, package.MAX_TRAIN_ROWS, seed=0)
+    rows = sampling.balanced_rows(runs.dataset_id, pipeline.MAX_TRAIN_ROWS, seed=0)
     ids = runs.arch_id[rows]
     got = store.architectures(list(dict.fromkeys(ids.tolist())))
     return [got[a] for a in ids], runs.dcn[rows], runs.accuracy[rows], pid == info.id
@@ -127,32 +132,28 @@ def score_dataset(ds: SealedDataset, archs: list[Any], base_db: Path, work: Path
                   ) -> dict[str, Any]:
     """TAP as a fresh default install answers ``ds`` (a copy of ``base_db``), and the
     baselines on the same selection rows; Kendall tau of each against the labels."""
-    from benchmarks.baselines import GBRBaseline, MeanRankOtherBaseline, ParamsBaseline
-    from predictor.metrics import coverage, kendall, mae
-    from tapas.app.pipeline import Pipeline, lde_history
-
     work.mkdir(parents=True)
     shutil.copy(base_db, work / "lde.duckdb")
     t0 = time.perf_counter()
-    with Pipeline(work / "lde.duckdb", model_dir=work / "models",
+    with pipeline.Pipeline(work / "lde.duckdb", model_dir=work / "models",
                   predictor_params=predictor_params) as pipe:
         model, info = pipe.select(ds.dcn, train=True)
         dcns = np.full(len(archs), ds.dcn)
         p = model.predict_interval(archs, dcns)
         tap_s = time.perf_counter() - t0
         a_tr, d_tr, y_tr, same = _selection_rows(pipe.store, info, pipe)
-        history = lde_history(pipe.store)
+        history = pipeline.lde_history(pipe.store)
         fam = history.rows(archs)
         others = {
-            "gbr": GBRBaseline(seed=seed).fit(a_tr, d_tr, y_tr),
-            "history": MeanRankOtherBaseline().fit(a_tr, d_tr, y_tr, history=history),
-            "params": ParamsBaseline().fit(a_tr, d_tr, y_tr)}
+            "gbr": baselines.GBRBaseline(seed=seed).fit(a_tr, d_tr, y_tr),
+            "history": baselines.MeanRankOtherBaseline().fit(a_tr, d_tr, y_tr, history=history),
+            "params": baselines.ParamsBaseline().fit(a_tr, d_tr, y_tr)}
     y = ds.labels
-    kt = {"tap": kendall(p.mean, y)}
-    kt.update({k: kendall(m.predict(archs, dcns), y) for k, m in others.items()})
+    kt = {"tap": metrics.kendall(p.mean, y)}
+    kt.update({k: metrics.kendall(m.predict(archs, dcns), y) for k, m in others.items()})
     lower, upper = np.asarray(p.lower), np.asarray(p.upper)
     return {"dcn": round(ds.dcn, 4), "n_networks": len(y), "kendall": kt,
-            "tap_mae": mae(p.mean, y), "coverage_90": coverage(lower, upper, y),
+            "tap_mae": metrics.mae(p.mean, y), "coverage_90": metrics.coverage(lower, upper, y),
             "interval_width_median": float(np.median(upper - lower)),
             "in_domain": _share(getattr(p, "in_domain", None)),
             "noise_ceiling": ds.noise_ceiling, "noise_ceiling_seeds": ds.noise_ceiling_seeds,
@@ -176,8 +177,6 @@ def run_sealed(db: Path, predictor_params: dict[str, Any] | None = None, seed: i
     """Score every sealed dataset with a complete-enough label set; one JSON-ready dict
     (stable keys: ``suite``, ``db``, ``coverage``, ``datasets``, ``kendall_mean``,
     ``coverage_90``, ``interval_width_median``, ``noise_ceiling_mean``, ``seconds``)."""
-    from tapas.app.pipeline import Pipeline
-
     say = log or (lambda s: None)
     t0 = time.perf_counter()
     sets, cov, by_id = load_sealed(db, min_networks)
@@ -188,7 +187,7 @@ def run_sealed(db: Path, predictor_params: dict[str, Any] | None = None, seed: i
     with tempfile.TemporaryDirectory(prefix="tapas-sealed-") as tmp:
         base = Path(tmp) / "default.duckdb"
         say("a fresh default LDE (starter, NAS-Bench-201, the shipped predictors)")
-        with Pipeline(base, model_dir=Path(tmp) / "models",
+        with pipeline.Pipeline(base, model_dir=Path(tmp) / "models",
                       predictor_params=predictor_params) as pipe:
             held = {d.name for d in pipe.store.datasets()}
         leaked = sorted(held & {d.name for d in sets})
@@ -212,11 +211,7 @@ def run_sealed(db: Path, predictor_params: dict[str, Any] | None = None, seed: i
 
 def print_table(rep: dict[str, Any]) -> None:
     """The report as one rich table (a row per dataset and the mean)."""
-    from rich.table import Table
-
-    from tapas.app.cli.common import console
-
-    t = Table(title=f"sealed suite, scenario C as production (Kendall tau); {rep['db']}")
+    t = rich_table.Table(title=f"sealed suite, scenario C as production (Kendall tau); {rep['db']}")
     for col in ("dataset", "DCN", "nets", "tap", "gbr", "history", "params", "coverage 90",
                 "width", "ceiling (seeds)"):
         t.add_column(col, justify="left" if col == "dataset" else "right")
@@ -231,8 +226,8 @@ def print_table(rep: dict[str, Any]) -> None:
     t.add_row("mean", "", "", *[f"{m[k]:.3f}" for k in ("tap", "gbr", "history", "params")],
               f"{rep['coverage_90']:.3f}", f"{rep['interval_width_median']:.3f}",
               f"{rep['noise_ceiling_mean']:.3f}" if rep["noise_ceiling_mean"] else "-")
-    console.print(t)
-    console.print(f"coverage of the suite: {rep['coverage']['runs']} runs, "
+    common.console.print(t)
+    common.console.print(f"coverage of the suite: {rep['coverage']['runs']} runs, "
                   f"{rep['coverage']['networks']} networks, labels per dataset "
                   f"{rep['coverage']['labels']}; skipped {rep['coverage']['skipped'] or 'none'}")
 
@@ -247,15 +242,13 @@ def main(
 ) -> None:
     """Report TAP, gradient boosting, the history consensus and the parameter count on
     the sealed suite (to report a change after it is chosen, never to choose one)."""
-    from tapas.app.cli.common import err_console, fail, print_json
-
     try:
         rep = run_sealed(db, seed=seed, min_networks=min_networks,
-                         log=lambda s: err_console.print(f"[dim]{s}[/]"))
+                         log=lambda s: common.err_console.print(f"[dim]{s}[/]"))
     except (FileNotFoundError, ValueError) as e:
-        fail(str(e))
+        common.fail(str(e))
     if as_json:
-        print_json(rep)
+        common.print_json(rep)
     else:
         print_table(rep)
 
