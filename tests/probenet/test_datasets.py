@@ -163,6 +163,54 @@ def test_variants_each_parameter():
     np.testing.assert_array_equal(ln.x, base.x)
 
 
+def test_sealed_suite_variants_rotate_blur_contrast_invert():
+    base = load_dataset("digits")
+    rot = load_dataset("digits?rotate=90")
+    assert rot.input_shape == base.input_shape and rot.x.min() >= 0 and rot.x.max() <= 1
+    diff = np.abs(rot.x - base.x).reshape(len(base.x), -1).mean(1)
+    assert (diff > 0.02).mean() > 0.8  # nearly every image moved
+    np.testing.assert_array_equal(rot.y, base.y)
+    # a 180-degree bound reaches every angle; a tiny one barely moves the images
+    assert np.abs(load_dataset("digits?rotate=1").x - base.x).mean() < 0.1 * diff.mean()
+    blur = load_dataset("digits?blur=1")
+    assert np.abs(np.diff(blur.x, axis=3)).mean() < 0.6 * np.abs(np.diff(base.x, axis=3)).mean()
+    assert abs(float(blur.x.mean()) - float(base.x.mean())) < 0.02  # mass kept
+    con = load_dataset("digits?contrast=0.3")
+    spread = con.x.std(axis=(1, 2, 3)) / base.x.std(axis=(1, 2, 3))
+    assert spread.min() >= 0.3 - 1e-5 and spread.max() <= 1 + 1e-5 and spread.std() > 0.1
+    np.testing.assert_allclose(con.x.mean(axis=(1, 2, 3)), base.x.mean(axis=(1, 2, 3)),
+                               atol=0.02)  # per-image mean kept (clipping aside)
+    inv = load_dataset("digits?invert=0.5")
+    flipped = np.isclose(inv.x, 1.0 - base.x).reshape(len(base.x), -1).all(1)
+    kept = np.isclose(inv.x, base.x).reshape(len(base.x), -1).all(1)
+    assert (flipped | kept).all() and 0.4 < flipped.mean() < 0.6
+    assert load_dataset("digits?invert=1").x.tolist() == (1.0 - base.x).tolist()
+
+
+def test_sealed_suite_variants_are_seeded_and_canonical():
+    a = load_dataset("digits?invert=0.3&rotate=20&contrast=0.5&blur=0.5&pixel_noise=0.1")
+    b = load_dataset("digits?pixel_noise=0.1&blur=0.5&contrast=0.5&rotate=20&invert=0.3")
+    assert a.name == b.name == "digits?rotate=20&blur=0.5&contrast=0.5&invert=0.3&pixel_noise=0.1"
+    assert a.fingerprint == b.fingerprint
+    assert load_dataset(a.name + "&seed=1").fingerprint != a.fingerprint
+
+
+def test_new_builtins_mnist1d64_and_hopper():
+    m = load_dataset("mnist1d64")
+    assert m.input_shape == (1, 8, 8) and m.num_classes == 10 and m.n_samples == 5000
+    assert m.x.min() == 0.0 and m.x.max() == 1.0
+    old = load_dataset("mnist1d")  # another generator configuration: other signals
+    assert m.fingerprint != old.fingerprint and m.x.shape[2:] != old.x.shape[2:]
+    h = load_dataset("hopper")
+    assert h.input_shape == (1, 28, 28) and h.num_classes == 9
+    assert np.bincount(h.y).tolist() == [300] * 9
+    assert h.x.min() >= 0.0 and h.x.max() <= 1.0
+    means = np.stack([h.x[h.y == c].mean(0) for c in range(9)])  # regions differ in content
+    own = ((h.x - means[h.y]) ** 2).sum(axis=(1, 2, 3)).mean()
+    assert own < ((h.x - means[(h.y + 4) % 9]) ** 2).sum(axis=(1, 2, 3)).mean()
+    assert load_dataset("hopper").fingerprint == h.fingerprint  # seeded
+
+
 def test_variants_are_deterministic_and_canonical():
     a = load_dataset("digits?pixel_noise=0.2&label_noise=0.3")
     b = load_dataset("digits?label_noise=0.30&pixel_noise=0.2")
@@ -187,6 +235,13 @@ def test_variants_on_npz(write_npz):
     ("digits?classes=3,42", "do not exist"),
     ("digits?downsample=9", "larger than"),
     ("digits?resize=0", "resize"),
+    ("digits?rotate=181", r"rotate: expected a number in \[0, 180\]"),
+    ("digits?rotate=-5", "rotate"),
+    ("digits?blur=11", r"blur: expected a number in \[0, 10\]"),
+    ("digits?blur=x", "blur"),
+    ("digits?contrast=0", r"contrast: expected a number in \(0, 1\]"),
+    ("digits?contrast=1.5", "contrast"),
+    ("digits?invert=2", r"invert: expected a number in \[0, 1\]"),
     ("nosuchset", "not a built-in"),
     ("", "empty"),
 ])

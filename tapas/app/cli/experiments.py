@@ -49,7 +49,9 @@ PresetOpt = Annotated[str | None, typer.Option(
                      "seeds more; 'starter-v2': the 16x16/28x28 gray and 32x32 RGB datasets, "
                      "four seeds; 'families': DARTS, NAS-Bench-101, NAS-Bench-Macro and ResNet "
                      "families, 150 networks each on six v2 datasets, two seeds (four for the "
-                     "first 60) (other options except --slice/--workers/--db are ignored).")]
+                     "first 60); 'sealed': the sealed test suite (issue 39), only into a --db "
+                     "of its own, never the default database (other options except "
+                     "--slice/--workers/--db are ignored).")]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1,
                                                help="Override the recipe's epochs.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Sampling seed.")]
@@ -117,7 +119,8 @@ def _make_plan(preset: str | None, datasets: list[str] | None, spaces: list[str]
             presets = {"starter": exp_plan.starter_plan,
                        "starter-noise": exp_plan.starter_noise_plan,
                        "starter-v2": exp_plan.starter_v2_plan,
-                       "families": exp_plan.families_plan}
+                       "families": exp_plan.families_plan,
+                       "sealed": exp_plan.sealed_plan}
             if preset not in presets:
                 fail(f"unknown --preset {preset!r}; expected one of {', '.join(presets)}")
             return presets[preset]()
@@ -137,6 +140,16 @@ def _make_plan(preset: str | None, datasets: list[str] | None, spaces: list[str]
 def _progress(disable: bool = False):  # noqa: ANN202
     """The CLI's progress display with each task's ``info`` (the last result)."""
     return progress_bar(disable, info=True)
+
+
+def _check_sealed_db(db: Path | None) -> None:
+    """The sealed suite lives apart from the training data: refuse the default database
+    (the LDE every predictor trains on) as its destination."""
+    default = Path(config.get_settings().database).expanduser().resolve()
+    if db is None or db.expanduser().resolve() == default:
+        fail("--preset sealed writes the sealed test suite, which must never be in the "
+             f"database predictors train on ({default}); give --db a file of its own, "
+             "e.g. --db /work/sealed/lde.duckdb (lde/sealed/DATA_CARD.md)")
 
 
 @experiments_app.command("plan")
@@ -189,7 +202,8 @@ def run_cmd(dataset: DatasetsOpt = None, space: SpaceOpt = None, n_archs: NArchs
             as_json: JsonOpt = False) -> None:
     """Train the planned jobs not yet in the LDE (resumable) and record the results."""
     workers = config.thread_budget() if workers is None else workers
-
+    if preset == "sealed":
+        _check_sealed_db(db)
     p = _make_plan(preset, dataset, space, n_archs, datasets_per_arch, epochs, seed, source)
     jobs = [] if datasets_only else _slice(p.jobs, slice_)
     src = p.jobs[0].source if p.jobs else (source or "tapas-experiments")

@@ -265,3 +265,87 @@ def families_plan(families: dict[str, Family] | None = None,
                          seed=s, source=FAMILIES_SOURCE, tags={"family": name})
                      for d in infos for s in seeds]
     return Plan(jobs, infos)
+
+
+SEALED_SOURCE = "tapas-sealed-v1"
+
+#: The sealed test suite (issue 39; ``lde/sealed/DATA_CARD.md``): datasets from sources
+#: and transformations the starter never uses, networks from a sampling seed it never
+#: used. It is generated once into its own database, never into the default one, and
+#: scored only to report a change after the change is chosen: never to choose one.
+SEALED_DATASETS: tuple[str, ...] = (
+    "digits?per_class=75&rotate=40",
+    "digits?per_class=60&contrast=0.5&invert=0.5&pixel_noise=0.15",
+    "mnist5k?per_class=75&resize=12&blur=1&contrast=0.3&pixel_noise=0.1",
+    "mnist1d64?per_class=75",
+    "hopper?per_class=50",
+    "mnist5k?per_class=50&rotate=30&invert=0.3",
+)
+#: Networks per space: the starter's two spaces, and ResNets, which it never trains.
+SEALED_SPACES: dict[str, int] = {"chain": 80, "nb201-small": 20, "resnet": 20}
+#: Sampling seed of the sealed networks (``sample_unique(space, n, 39_000 + i)``); the
+#: starter presets sample with 0-3 (v1, families) and 2_000-2_001 (v2).
+SEALED_SEED = 39
+SEALED_RECIPE: dict[str, Any] = dict(STARTER_RECIPE)
+#: Every network on every dataset with two seeds (a label is their mean); the first
+#: :data:`SEALED_NOISE_NETWORKS` get two more, so two independent two-seed labels
+#: (seeds 0, 2 against 1, 3) give the suite's noise ceiling.
+SEALED_SEEDS: tuple[int, ...] = (0, 1)
+SEALED_NOISE_NETWORKS = 60
+SEALED_NOISE_SEEDS: tuple[int, ...] = (2, 3)
+
+
+def starter_genotype_keys() -> set[str]:
+    """Keys of every genotype the starter presets sample (v1, v2, families), drawn
+    again from their seeds without loading a dataset."""
+    drawn: list[dict[str, Any]] = []
+    for seed, spaces_ in ((STARTER_SEED, STARTER_SPACES), (STARTER_SEED + 2, STARTER_V2_SPACES)):
+        for i, (name, n) in enumerate(spaces_.items()):
+            drawn += sample_unique(name, n, seed * 1000 + i)
+    for i, fam in enumerate(FAMILIES.values()):
+        drawn += fam.sample(FAMILY_NETWORKS, STARTER_SEED * 1000 + i)
+    return {genotype_key(g) for g in drawn}
+
+
+def sealed_networks(spaces_: dict[str, int] | None = None, seed: int = SEALED_SEED
+                    ) -> list[dict[str, Any]]:
+    """The sealed networks: ``spaces_[name]`` distinct genotypes per space drawn with
+    ``seed``, skipping any a starter preset samples, interleaved across spaces (so a
+    run stopped early still has networks of every space)."""
+    spaces_ = SEALED_SPACES if spaces_ is None else spaces_
+    taken = starter_genotype_keys()
+    per_space: list[list[dict[str, Any]]] = []
+    for i, (name, n) in enumerate(spaces_.items()):
+        pool = sample_unique(name, n + 50, seed * 1000 + i)
+        fresh = [g for g in pool if genotype_key(g) not in taken][:n]
+        if len(fresh) < n:
+            raise ValueError(f"space {name!r}: only {len(fresh)} of {n} sealed networks are "
+                             "not already in the starter presets")
+        per_space.append(fresh)
+    rng = random.Random(seed)
+    out = [g for gs in per_space for g in gs]
+    rng.shuffle(out)
+    return out
+
+
+def sealed_plan(datasets: Sequence[str] = SEALED_DATASETS,
+                spaces_: dict[str, int] | None = None, noise_networks: int = SEALED_NOISE_NETWORKS,
+                recipe: dict[str, Any] | None = None) -> Plan:
+    """The sealed suite (``--preset sealed``): every sealed network on every sealed
+    dataset it fits, seeds :data:`SEALED_SEEDS`; then :data:`SEALED_NOISE_SEEDS` for the
+    first ``noise_networks``. Network by network, a (network, dataset)'s seeds together,
+    so a run stopped at any point holds complete two-seed labels on every dataset."""
+    recipe = dict(SEALED_RECIPE if recipe is None else recipe)
+    Recipe(**recipe)
+    infos = {d: dataset_info(d) for d in dict.fromkeys(datasets)}
+    nets = sealed_networks(spaces_)
+
+    def jobs_for(g: dict[str, Any], seeds: Sequence[int]) -> list[Job]:
+        space = space_of(g)
+        return [Job(genotype=g, dataset=d, recipe=dict(recipe), seed=s, source=SEALED_SOURCE,
+                    tags={"suite": "sealed"})
+                for d in infos if space.fits(tuple(infos[d]["input_shape"])) for s in seeds]
+
+    jobs = [j for g in nets for j in jobs_for(g, SEALED_SEEDS)]
+    jobs += [j for g in nets[:noise_networks] for j in jobs_for(g, SEALED_NOISE_SEEDS)]
+    return Plan(jobs, infos)
