@@ -82,7 +82,7 @@ def test_seeding_a_fresh_database(tmp_path: Path, stats: dict) -> None:
 def test_pipeline_seeds_a_new_default_database(tapas_home: Path, stats: dict) -> None:
     from tapas.app.pipeline import Pipeline
 
-    n = stats["experiments"] + NB201_EXPERIMENTS
+    n = stats["experiments"] + NB201_EXPERIMENTS + NB101_EXPERIMENTS + MACRO_EXPERIMENTS
     with Pipeline() as app:
         store = app.store
         assert store.counts()["experiments"] == n
@@ -100,6 +100,8 @@ def test_pipeline_seeds_a_new_default_database(tapas_home: Path, stats: dict) ->
 
 
 NB201_EXPERIMENTS = 3 * 15_625
+NB101_EXPERIMENTS = 1_000
+MACRO_EXPERIMENTS = 3 * 3_969
 
 
 def test_shipped_nb201_results_carry_their_licence_and_reference_dcns() -> None:

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from lde.nb201 import NB201_DIR
+from lde.default_data import SHIPPED
 from lde.starter import STARTER_DIR
 from tapas.app.cli.main import app as cli_app
 from tapas.app.experiments.plan import (
@@ -27,6 +27,9 @@ from tapas.app.experiments.plan import (
     starter_genotype_keys,
 )
 from tapas.core import spaces
+
+#: Every export a new default database is seeded with.
+SHIPPED_FOLDERS = [e.directory for e in SHIPPED]
 
 STARTER_SPECS = (*STARTER_DATASETS, *STARTER_V2_DATASETS, *FAMILIES_DATASETS)
 
@@ -92,7 +95,7 @@ def test_networks_are_none_of_the_starter_s(plan) -> None:  # noqa: ANN001
     assert not keys & starter_genotype_keys()
     ids: set[str] = set()
     families: set[str] = set()
-    for folder in (STARTER_DIR, NB201_DIR / "export"):  # everything a default database holds
+    for folder in SHIPPED_FOLDERS:  # everything a default database holds
         if (folder / "architectures.parquet").exists():
             shipped = pq.read_table(folder / "architectures.parquet", columns=["id", "family"])
             ids |= set(shipped.column("id").to_pylist())
@@ -111,7 +114,7 @@ def test_nothing_sealed_is_shipped() -> None:
     sealed_names = {s.split("?")[0] for s in SEALED_DATASETS if s.split("?")[0] in
                     ("mnist1d64", "hopper")}
     assert sealed_names  # the new sources' runs would be recognisable by name
-    for folder in (STARTER_DIR, NB201_DIR / "export"):
+    for folder in SHIPPED_FOLDERS:
         if not (folder / "datasets.parquet").exists():
             continue
         names = pq.read_table(folder / "datasets.parquet").column("name").to_pylist()
