@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,23 +70,32 @@ def nb201_dataset(name: str) -> dict[str, Any]:
     raise ValueError(f"{NB201_EXPORT}: no dataset {name!r}")
 
 
-def write_export(records: Sequence[ExperimentRecord], datasets: Sequence[dict[str, Any]],
-                 out: Path) -> IngestReport:
-    """Build an export at ``out`` (replaced whole) from ``records`` on ``datasets``
-    (:meth:`Store.upsert_dataset` keywords). Every record must be stored: a rejected one
-    is a bug in the table's reader, so it raises and ``out`` is left as it was."""
+def build_export(out: Path, fill: Callable[[Store], IngestReport]) -> IngestReport:
+    """Fill a throwaway store with ``fill`` and write it as the export at ``out``, which is
+    replaced whole, or left as it was when ``fill`` raises."""
     with tempfile.TemporaryDirectory() as tmp:
         with Store(Path(tmp) / "build.duckdb") as store:
-            for d in datasets:
-                store.upsert_dataset(**d)
-            rep = store.add_experiments(records)
-            if rep.rejected:
-                i, why = rep.rejected[0]
-                raise ValueError(f"{len(rep.rejected)} record(s) rejected, the first "
-                                 f"(#{i}): {why}")
+            rep = fill(store)
             staged = Path(tmp) / "export"
             store.export_parquet(staged)
         if out.exists():
             shutil.rmtree(out)
         shutil.copytree(staged, out)
     return rep
+
+
+def write_export(records: Sequence[ExperimentRecord], datasets: Sequence[dict[str, Any]],
+                 out: Path) -> IngestReport:
+    """Build an export at ``out`` from ``records`` on ``datasets``
+    (:meth:`Store.upsert_dataset` keywords). Every record must be stored: a rejected one
+    is a bug in the table's reader, so it raises and ``out`` is left as it was."""
+    def fill(store: Store) -> IngestReport:
+        for d in datasets:
+            store.upsert_dataset(**d)
+        rep = store.add_experiments(records)
+        if rep.rejected:
+            i, why = rep.rejected[0]
+            raise ValueError(f"{len(rep.rejected)} record(s) rejected, the first (#{i}): {why}")
+        return rep
+
+    return build_export(out, fill)

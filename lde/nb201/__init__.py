@@ -20,11 +20,10 @@ row's experiments stay, the replaced value is kept in ``dcn_meta["replaced"]``).
 from __future__ import annotations
 
 import csv
-import shutil
-import tempfile
 from pathlib import Path
 
 from lde.ingest import ingest_nb201
+from lde.shipped import build_export
 from lde.store import IngestReport, Store
 from tapas.core.arch.nb201 import REFERENCE_CELL
 
@@ -58,18 +57,14 @@ def reference_dcns(csv_path: Path) -> dict[str, float]:
 def build(csv_path: Path, out: Path = NB201_DIR) -> IngestReport:
     """Rebuild the shipped export from ``nb201.csv`` (the test columns only)."""
     dcn = reference_dcns(csv_path)
-    with tempfile.TemporaryDirectory() as tmp:
-        with Store(Path(tmp) / "nb201.duckdb") as store:
-            rep = ingest_nb201(store, csv_path, columns=list(COLUMNS), dcn=dcn, source=SOURCE)
-            for name, v in dcn.items():
-                row = store.dataset(name)
-                assert row is not None
-                store.set_dcn(row.id, v, {"method": "reference-cell", "cell": REFERENCE_CELL,
-                                          "metric": "NAS-Bench-201 test accuracy, 200 epochs"})
-            staged = Path(tmp) / "export"
-            store.export_parquet(staged)
-        if out.exists():
-            shutil.rmtree(out)
-        shutil.copytree(staged, out)
-    return rep
 
+    def fill(store: Store) -> IngestReport:
+        rep = ingest_nb201(store, csv_path, columns=list(COLUMNS), dcn=dcn, source=SOURCE)
+        for name, v in dcn.items():
+            row = store.dataset(name)
+            assert row is not None
+            store.set_dcn(row.id, v, {"method": "reference-cell", "cell": REFERENCE_CELL,
+                                      "metric": "NAS-Bench-201 test accuracy, 200 epochs"})
+        return rep
+
+    return build_export(out, fill)
