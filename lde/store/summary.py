@@ -67,7 +67,8 @@ class Summary(Connection):
         NAS-Bench-201 cell, else :data:`OTHER_SPACE`."""
         known = " ".join(f"WHEN '{src}' THEN '{sp}'" for src, sp in SOURCE_SPACES.items())
         rows = self._q(f"""
-            SELECT coalesce(json_extract_string(e.hparams, '$.space'),
+            SELECT coalesce(CASE WHEN json_valid(e.hparams)
+                                 THEN json_extract_string(e.hparams, '$.space') END,
                             CASE e.source {known} END,
                             CASE WHEN a.nb201_cell IS NOT NULL THEN 'nb201' END,
                             '{OTHER_SPACE}') AS space,

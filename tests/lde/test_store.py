@@ -375,6 +375,10 @@ def test_stats_per_space(store: Store) -> None:
     assert store.stats()["spaces"] == {
         "darts": {"datasets": 2, "experiments": 2}, "nb101": {"datasets": 1, "experiments": 1},
         "nb201": {"datasets": 1, "experiments": 1}, "other": {"datasets": 1, "experiments": 1}}
+    with store.transaction() as con:  # a row whose hparams are not JSON (an old export)
+        con.execute("UPDATE experiments SET hparams = 'not json' WHERE accuracy = 0.6")
+    assert store.spaces()["darts"] == {"datasets": 1, "experiments": 1}
+    assert store.spaces()["other"] == {"datasets": 2, "experiments": 2}
 
 def test_selection_rule_widens_to_the_nearest_dataset() -> None:
     from lde.selection import select_adaptive
