@@ -156,6 +156,29 @@ def test_shipped_predictors_are_current(fresh: Any) -> None:
     assert size < 8 * 2**20  # the package's size budget for them
 
 
+@pytest.mark.slow  # trains the cheapest shipped selection again (~30-90 s on 2 cores)
+def test_a_shipped_predictor_is_the_model_a_training_here_gives(tmp_path: Path) -> None:
+    """Ids see the data, the selection, the hyper-parameters and the version, not the code:
+    a change to how a model is fitted or calibrated (e.g. the interval rule) leaves every
+    shipped model stale under its old id. So one is trained again and compared (bit for
+    bit on the machine that built them; the tolerances absorb another CPU's rounding, not
+    a changed rule, which moves widths by tenths)."""
+    import numpy as np
+
+    from tapas.app.pipeline import Pipeline
+    from tapas.core.spaces import build, sample_unique
+
+    archs = [build(g, (1, 8, 8), 10) for g in sample_unique("chain", 60, 7)]
+    with Pipeline(tmp_path / "lde.duckdb", model_dir=tmp_path / "models") as app:
+        shipped, info = app.train(0.634)
+        assert info.provenance["origin"] == "shipped"
+        retrained, again = app.train(0.634, force=True)
+    assert again.id == info.id and not again.cached
+    a, b = shipped.predict_interval(archs, 0.634), retrained.predict_interval(archs, 0.634)
+    stale = "rebuild the shipped predictors: python -m tapas.app.release"
+    np.testing.assert_allclose(b.mean, a.mean, atol=0.01, err_msg=stale)
+    np.testing.assert_allclose(b.upper - b.lower, a.upper - a.lower, atol=0.02, err_msg=stale)
+
 @pytest.mark.slow
 def test_first_train_for_a_grid_dcn_is_a_lookup(fresh: Any) -> None:
     """The README's main job (digits, DCN 0.990) and the first-prediction bench's dataset
