@@ -32,3 +32,22 @@ def run_cli(command: Callable[..., Any]) -> None:
             raise SystemExit(done.exit_code) from None
     apply_threads()
     typer.run(command)
+
+
+def measure(json_out: bool, run: Callable[[Callable[[str, int, int | None], None]], Any],
+            errors: tuple[type[BaseException], ...]) -> Any:
+    """A bench command's common part: ``run(progress)`` under a phase progress bar (hidden
+    with ``--json``); one of ``errors`` (the bench's own: missing data, bad input) ends the
+    command with its message on one line. With ``json_out`` the result is printed and
+    None returned; else the result is returned for the command's table."""
+    from tapas.app.cli.common import fail, phase_progress, print_json
+
+    with phase_progress(json_out) as progress:
+        try:
+            res = run(progress)
+        except errors as e:
+            fail(str(e))
+    if json_out:
+        print_json(res)
+        return None
+    return res

@@ -45,10 +45,10 @@ from typing import Any
 import numpy as np
 import typer
 
-from benchmarks import run_cli
+from benchmarks import measure, run_cli
 from benchmarks.search import _Env
 from predictor.table import SHARED_DATA
-from tapas.app.cli.common import console, fail, phase_progress, print_json
+from tapas.app.cli.common import console, fail
 
 Progress = Callable[[str, int, int], None]
 
@@ -314,16 +314,11 @@ def main(
 
     if suite != "nb201":
         fail(f"--suite must be nb201, got {suite!r}")
-    with phase_progress(json_out) as progress:
-        try:
-            res = run_benchmark(seeds=seeds, train=train, rounds=rounds,
-                                search_budget=search_budget,
-                                targets=[t.strip() for t in targets.split(",") if t.strip()],
-                                data=data, train_cells=train_cells, progress=progress)
-        except BenchError as e:
-            fail(str(e))
-    if json_out:
-        print_json(res)
+    res = measure(json_out, lambda progress: run_benchmark(
+        seeds=seeds, train=train, rounds=rounds, search_budget=search_budget,
+        targets=[t.strip() for t in targets.split(",") if t.strip()], data=data,
+        train_cells=train_cells, progress=progress), (BenchError,))
+    if res is None:
         return
     table = Table(title=f"benchmarks.loop: NAS-Bench-201, dataset left out, {seeds} seeds: "
                   "regret (points) after N trained networks, mean (std)", title_justify="left")

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 import typer
 
-from benchmarks import run_cli
+from benchmarks import measure, run_cli
 from predictor.table import SHARED_DATA
-from tapas.app.cli.common import console, fail, phase_progress, print_json
+from tapas.app.cli.common import console
 
 Progress = Callable[[str, int, int], None]
 
@@ -256,15 +256,10 @@ def main(
     """Search quality on NAS-Bench-201 with the target dataset unseen by the predictor."""
     from rich.table import Table
 
-    with phase_progress(json_out) as progress:
-        try:
-            res = run_benchmark(seeds=seeds, budget=budget,
-                                targets=[t.strip() for t in targets.split(",") if t.strip()],
-                                data=data, train_cells=train_cells, progress=progress)
-        except BenchError as e:
-            fail(str(e))
-    if json_out:
-        print_json(res)
+    res = measure(json_out, lambda progress: run_benchmark(
+        seeds=seeds, budget=budget, targets=[t.strip() for t in targets.split(",") if t.strip()],
+        data=data, train_cells=train_cells, progress=progress), (BenchError,))
+    if res is None:
         return
     table = Table(title=f"benchmarks.search: NAS-Bench-201, target unseen, {budget} "
                   f"queries, {seeds} seeds (true test accuracy of the chosen cell, %)",

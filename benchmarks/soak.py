@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import typer
 
-from benchmarks import run_cli
+from benchmarks import measure, run_cli
 from tapas.app.bench.service import (
     READY_TIMEOUT_S,
     _free_port,
@@ -51,7 +51,7 @@ from tapas.app.bench.service import (
     _target_dcn,
     _wait_ready,
 )
-from tapas.app.cli.common import console, fail, phase_progress, print_json
+from tapas.app.cli.common import console
 
 Progress = Callable[[str, int, int], None]
 MAX_REQUESTS_PER_CLIENT = 100_000
@@ -363,14 +363,9 @@ def main(
 ) -> None:
     """Good and hostile clients against a real server on 127.0.0.1: unexpected answers,
     latency, server memory and the database's integrity afterwards."""
-    with phase_progress(json_out) as progress:
-        try:
-            res = run_soak(clients=clients, seconds=seconds, progress=progress)
-        except RuntimeError as e:
-            fail(str(e))
-    if json_out:
-        print_json(res)
-    else:
+    res = measure(json_out, lambda progress: run_soak(clients=clients, seconds=seconds,
+                                                      progress=progress), (RuntimeError,))
+    if res is not None:
         from rich.table import Table
 
         t = Table(title=f"soak ({clients} clients, loopback)")
