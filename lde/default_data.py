@@ -11,19 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from lde import macro, nb101
-from lde.nb201 import NB201_DIR
+from lde import macro, nb101, nb201, starter
 from lde.shipped import COUNT_KEYS, ShippedExport
-from lde.starter import STARTER_DIR
 from lde.store import IngestReport, Store
 
 #: Every export a new database merges, in order.
-SHIPPED: tuple[ShippedExport, ...] = (
-    ShippedExport("starter", STARTER_DIR, "starter data"),
-    ShippedExport("nas-bench-201", NB201_DIR, "NAS-Bench-201 data"),
-    nb101.EXPORT,
-    macro.EXPORT,
-)
+SHIPPED: tuple[ShippedExport, ...] = (starter.EXPORT, nb201.EXPORT, nb101.EXPORT, macro.EXPORT)
 
 
 def seed_default(store: Store) -> list[IngestReport]:

@@ -14,7 +14,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,11 @@ class ShippedExport:
     what: str
 
     def available(self) -> bool:
-        return (self.directory / "manifest.json").is_file()
+        return all((self.directory / f).is_file() for f in ("manifest.json", "datasets.parquet"))
+
+    def at(self, directory: Path | None) -> ShippedExport:
+        """The same export read from ``directory`` (default: where it ships)."""
+        return self if directory is None else replace(self, directory=Path(directory))
 
     def seed(self, store: Store) -> IngestReport | None:
         """Merge it into ``store`` (idempotent); None when this installation left it out."""

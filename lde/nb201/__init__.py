@@ -23,7 +23,7 @@ import csv
 from pathlib import Path
 
 from lde.ingest import ingest_nb201
-from lde.shipped import build_export
+from lde.shipped import ShippedExport, build_export
 from lde.store import IngestReport, Store
 from tapas.core.arch.nb201 import REFERENCE_CELL
 
@@ -34,15 +34,16 @@ COLUMNS = {"cifar10_test": "cifar10", "cifar100_test": "cifar100",
            "imagenet16_test": "ImageNet16-120"}
 
 
+EXPORT = ShippedExport(SOURCE, NB201_DIR, "NAS-Bench-201 data")
+
+
 def available(directory: Path | None = None) -> bool:
-    d = directory or NB201_DIR
-    return (d / "manifest.json").is_file()
+    return EXPORT.at(directory).available()
 
 
 def seed_nb201(store: Store, directory: Path | None = None) -> IngestReport | None:
     """Merge the shipped NAS-Bench-201 results into ``store`` (idempotent)."""
-    d = Path(directory) if directory is not None else NB201_DIR
-    return store.seed_shipped(d, available(d), "NAS-Bench-201 data")
+    return EXPORT.at(directory).seed(store)
 
 
 def reference_dcns(csv_path: Path) -> dict[str, float]:

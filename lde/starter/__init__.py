@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lde.shipped import ShippedExport
 from lde.store import IngestReport, Store
 from tapas.core.lazy import LazyImport
 
@@ -31,10 +32,12 @@ _BEGIN = "<!-- starter-stats:begin -->"
 _END = "<!-- starter-stats:end -->"
 
 
+EXPORT = ShippedExport("starter", STARTER_DIR, "starter data")
+
+
 def available(directory: Path | None = None) -> bool:
     """Whether the starter export is present (an install may leave data files out)."""
-    d = directory or STARTER_DIR
-    return (d / "manifest.json").is_file() and (d / "datasets.parquet").is_file()
+    return EXPORT.at(directory).available()
 
 
 def seed_starter(store: Store, directory: Path | None = None) -> IngestReport | None:
@@ -43,8 +46,7 @@ def seed_starter(store: Store, directory: Path | None = None) -> IngestReport | 
     Returns the import report, or None (with a warning) when the starter files are
     missing from this installation.
     """
-    d = Path(directory) if directory is not None else STARTER_DIR
-    return store.seed_shipped(d, available(d), "starter data")
+    return EXPORT.at(directory).seed(store)
 
 
 def _q(con: Any, sql: str) -> list[tuple]:
