@@ -69,7 +69,13 @@ def main(argv: list[str]) -> None:
         for r in rs:
             res.setdefault(r.model, {})[ds] = (r.metrics["kendall"], r.metrics["mae"],
                                                r.metrics.get("coverage", float("nan")))
-        print(ds, {r.model: round(r.metrics["kendall"], 3) for r in rs}, flush=True)
+            for k, v in r.metrics.items():  # a TAP variant's parts (``kendall_lstm``, ...)
+                if k.startswith("kendall_"):
+                    res.setdefault(f"{r.model}.{k[8:]}", {})[ds] = (v, float("nan"),
+                                                                    float("nan"))
+        print(ds, {r.model: round(r.metrics["kendall"], 3) for r in rs},
+              {f"{r.model}.{k[8:]}": round(v, 3) for r in rs for k, v in r.metrics.items()
+               if k.startswith("kendall_")}, flush=True)
     for m, v in res.items():
         k, e, c = (float(np.mean([x[i] for x in v.values()])) for i in range(3))
         print(f"{m}: mean tau {k:.4f}, MAE {e:.4f}, coverage {c:.3f}")

@@ -43,6 +43,9 @@ def _score(model: Any, archs: list[Architecture], dcn: np.ndarray, y: np.ndarray
         p = model.predict_interval(archs, dcn)
         m = all_metrics(p.mean, y)
         m["coverage"] = coverage(p.lower, p.upper, y)
+        if hasattr(model, "predict_parts"):  # TAP's parts alone, from the same fit
+            m.update({f"kendall_{k}": kendall(v, y)
+                      for k, v in model.predict_parts(archs, dcn).items()})
         return m, p.mean, (np.asarray(p.lower), np.asarray(p.upper))
     pred = model.predict(archs, dcn)
     return all_metrics(pred, y), pred, None

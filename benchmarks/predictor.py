@@ -175,6 +175,11 @@ def run_benchmark(suite: str = "nb201", data_dir: Path | None = None, threads: i
     report: dict[str, Any] = {"suite": suite, "threads": threads, "dcn": dd,
                               "n_rows": len(table.archs)}
     report.update(maps("tap"))
+    tap_c = [r for r in results if r.model == "tap" and r.scenario == "C"]
+    parts = [k[8:] for k in (tap_c[0].metrics if tap_c else {}) if k.startswith("kendall_")]
+    # TAP's parts alone (``predictor.stacking``) beside the model, scenario C means
+    report["tap_parts_scenario_c_kendall_mean"] = {
+        p: float(np.mean([r.metrics[f"kendall_{p}"] for r in tap_c])) for p in parts}
     cov = {r.target: r.metrics.get("coverage") for r in results
            if r.model == "tap" and r.scenario == "C"}
     report["coverage_90_by_dataset"] = cov

@@ -150,10 +150,15 @@ def score_dataset(ds: SealedDataset, archs: list[Any], base_db: Path, work: Path
             "params": baselines.ParamsBaseline().fit(a_tr, d_tr, y_tr)}
     y = ds.labels
     kt = {"tap": metrics.kendall(p.mean, y)}
+    if hasattr(model, "predict_parts"):  # TAP's parts alone: lstm, trees, fixed, stack
+        kt.update({f"tap_{k}": metrics.kendall(v, y)
+                   for k, v in model.predict_parts(archs, dcns).items()})
     kt.update({k: metrics.kendall(m.predict(archs, dcns), y) for k, m in others.items()})
     lower, upper = np.asarray(p.lower), np.asarray(p.upper)
     return {"dcn": round(ds.dcn, 4), "n_networks": len(y), "kendall": kt,
             "tap_mae": metrics.mae(p.mean, y), "coverage_90": metrics.coverage(lower, upper, y),
+            # does the ensemble spread say where TAP errs? (issue 35: an acquisition's signal)
+            "spread_error_spearman": metrics.spearman(p.spread, np.abs(p.mean - y)),
             "interval_width_median": float(np.median(upper - lower)),
             "in_domain": _share(getattr(p, "in_domain", None)),
             "noise_ceiling": ds.noise_ceiling, "noise_ceiling_seeds": ds.noise_ceiling_seeds,
@@ -176,7 +181,8 @@ def run_sealed(db: Path, predictor_params: dict[str, Any] | None = None, seed: i
                log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Score every sealed dataset with a complete-enough label set; one JSON-ready dict
     (stable keys: ``suite``, ``db``, ``coverage``, ``datasets``, ``kendall_mean``,
-    ``coverage_90``, ``interval_width_median``, ``noise_ceiling_mean``, ``seconds``)."""
+    ``coverage_90``, ``interval_width_median``, ``spread_error_spearman``,
+    ``noise_ceiling_mean``, ``seconds``)."""
     say = log or (lambda s: None)
     t0 = time.perf_counter()
     sets, cov, by_id = load_sealed(db, min_networks)
@@ -197,12 +203,14 @@ def run_sealed(db: Path, predictor_params: dict[str, Any] | None = None, seed: i
             say(f"{ds.name}: DCN {ds.dcn:.3f}, {len(ds.arch_ids)} networks")
             out[ds.name] = score_dataset(ds, [by_id[a] for a in ds.arch_ids], base,
                                          Path(tmp) / f"d{i}", predictor_params, seed)
-    models = ("tap", "gbr", "history", "params")
+    models = tuple(next(iter(out.values()))["kendall"])  # TAP's parts too, when it has them
     ceil = [r["noise_ceiling"] for r in out.values() if r["noise_ceiling"] is not None]
     return {"suite": "sealed", "db": str(db), "coverage": cov, "datasets": out,
             "kendall_mean": {m: float(np.mean([r["kendall"][m] for r in out.values()]))
                              for m in models},
             "coverage_90": float(np.mean([r["coverage_90"] for r in out.values()])),
+            "spread_error_spearman": float(np.mean([r["spread_error_spearman"]
+                                                    for r in out.values()])),
             "interval_width_median": float(np.median(
                 [r["interval_width_median"] for r in out.values()])),
             "noise_ceiling_mean": float(np.mean(ceil)) if ceil else None,

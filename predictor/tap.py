@@ -29,7 +29,8 @@ not depth, so there is no ground truth for the accuracy "after layer i"; ``curve
 are validated and recorded in the provenance but do not enter the loss. History
 features are dropped for a share of the training rows (``history_dropout``) so the
 model also scores networks the LDE has never seen. Each member trains on its own
-bootstrap weights and initialisation (diversity for the spread); a held-out
+bootstrap weights and initialisation (diversity for the spread) and, when stacking,
+without one fold of the training datasets (:mod:`predictor.stacking`); a held-out
 calibration split sets the conformal interval.
 
 Beside the LSTM: gradient-boosted trees (:mod:`predictor.trees`, ``tree_weight``) read
@@ -59,7 +60,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from predictor import persist
+from predictor import persist, stacking
 from predictor.domain import OUT_OF_DOMAIN_WIDENING, Domain
 from predictor.encoding import ENCODING_VERSION, MAX_STEPS, STEP_DIM, encode_batch
 from predictor.ensemble import EnsembleOutput, calibrate, interval
@@ -387,6 +388,12 @@ class TAPRegressor(BaseEstimator):
         targets) in each member's output, the LSTM keeping the rest. The two err
         differently on families the LDE does not hold; 0 is the LSTM alone, and the
         default 0.5 is the ablation's choice (BENCHMARKS.md).
+    stack : choose the trees' share per query instead of fixing it at ``tree_weight``
+        (:mod:`predictor.stacking`): each member skips one fold of the training datasets
+        and scores it as unseen, a tree model per fold does the same, and a query takes
+        the share that ranked best on the training datasets nearest its DCN.
+        ``tree_weight`` stays the choice with fewer than two training datasets, and
+        unless another share gains ``stacking.MIN_GAIN``.
     max_steps : encoding length cap (see :mod:`predictor.encoding`).
     seed : everything random derives from it; same seed, same data -> same model.
     device : ``auto|cpu|cuda``; None (default) follows the settings (``TAPAS_DEVICE``,
@@ -400,7 +407,7 @@ class TAPRegressor(BaseEstimator):
                  rank_weight: float = 0.5, target: str = "relative", use_history: bool = True,
                  history_dropout: float = 0.5, history_weight: float = 0.8,
                  history_similarity: bool = True, level_model: str = "descriptor",
-                 tree_weight: float = 0.5,
+                 tree_weight: float = 0.5, stack: bool = True,
                  max_steps: int = MAX_STEPS, seed: int = 0,
                  device: str | None = None) -> None:
         self.hidden_size = hidden_size
@@ -422,6 +429,7 @@ class TAPRegressor(BaseEstimator):
         self.history_similarity = history_similarity
         self.level_model = level_model
         self.tree_weight = tree_weight
+        self.stack = stack
         self.max_steps = max_steps
         self.seed = seed
         self.device = device
@@ -455,6 +463,8 @@ class TAPRegressor(BaseEstimator):
             raise ValueError(f"history_weight must lie in [0, 1], got {self.history_weight!r}")
         if not 0.0 <= self.tree_weight <= 1.0:
             raise ValueError(f"tree_weight must lie in [0, 1], got {self.tree_weight!r}")
+        if not isinstance(self.stack, bool):
+            raise ValueError(f"stack must be True or False, got {self.stack!r}")
         if not (self.lr > 0 and self.batch_size >= 1 and self.weight_decay >= 0
                 and self.rank_weight >= 0 and 1 <= self.max_steps <= 256):
             raise ValueError("lr, batch_size, weight_decay, rank_weight or max_steps is out "
@@ -476,20 +486,15 @@ class TAPRegressor(BaseEstimator):
                 self.kernel_)
         return ctx
 
-    def _members_encoded(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
-                         ctx: np.ndarray, geom: np.ndarray, chunk: int = 8192,
-                         levels: np.ndarray | None = None,
-                         level_table: np.ndarray | None = None) -> np.ndarray:
-        """Every member's predicted accuracy (K, N) for networks on datasets of geometry
-        ``geom`` (:func:`geometry_of`); ``levels`` and ``level_table`` override the dataset
-        levels the relative output is read against (``levels_``, ``level_table_``)."""
+    def _net_encoded(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
+                     ctx: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        """Every member's LSTM output (K, N) on the accuracy-field scale."""
         dev = self.device_
         # outside the DCN range seen in training the LSTM would extrapolate blindly;
-        # evaluate it at the nearest seen DCN; the level follows the unclipped DCN
+        # evaluate it at the nearest seen DCN (the level follows the unclipped DCN)
         lo, hi = self.dcn_range_
-        dcn = ctx[:, 0].copy()
         ctx = ctx.copy()
-        ctx[:, 0] = np.clip(dcn, lo, hi)
+        ctx[:, 0] = np.clip(ctx[:, 0], lo, hi)
         outs = []
         with torch.inference_mode():
             for s in range(0, len(x), chunk):
@@ -501,18 +506,53 @@ class TAPRegressor(BaseEstimator):
                     torch.from_numpy(ln).to(dev),
                     torch.from_numpy((1.0 / ncls[s:s + chunk]).astype(np.float32)).to(dev),
                     torch.from_numpy(ctx[s:s + chunk].astype(np.float32)).to(dev)).cpu())
-        m = torch.cat(outs, 1).numpy().astype(np.float64)
+        return torch.cat(outs, 1).numpy().astype(np.float64)
+
+    def _grid(self) -> list[float]:
+        """The candidate tree shares, ``tree_weight`` first."""
+        return stacking.shares(self.tree_weight)
+
+    def shares(self, dcn: float | ArrayLike, exclude_group: str | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The trees' and the history consensus's shares for queries at ``dcn``: the
+        stacking's tree share (:mod:`predictor.stacking`; else ``tree_weight``) and
+        ``history_weight``. ``exclude_group`` leaves that training dataset's scores out."""
+        d = np.atleast_1d(np.asarray(dcn, np.float64))
+        wh = np.full(len(d), float(self.history_weight))
+        if getattr(self, "stack_scores_", None) is None:
+            return np.full(len(d), float(self.tree_weight)), wh
+        names = self.stack_groups_
+        excl = names.index(exclude_group) if exclude_group in names else None
+        return stacking.choose(self.stack_scores_, self.stack_dcn_, d, self._grid(), excl), wh
+
+    def _members_encoded(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
+                         ctx: np.ndarray, geom: np.ndarray, chunk: int = 8192,
+                         levels: np.ndarray | None = None,
+                         level_table: np.ndarray | None = None,
+                         exclude_group: str | None = None,
+                         weights: tuple[float, float] | None = None) -> np.ndarray:
+        """Every member's predicted accuracy (K, N) for networks on datasets of geometry
+        ``geom`` (:func:`geometry_of`); ``levels`` and ``level_table`` override the dataset
+        levels the relative output is read against (``levels_``, ``level_table_``);
+        ``weights`` fixes the trees' and the consensus's shares (default :meth:`shares`,
+        ``exclude_group`` passed on)."""
+        dcn = ctx[:, 0]
+        m = self._net_encoded(x, lengths, ncls, ctx, chunk)
+        if weights is None:
+            wt, wh = self.shares(dcn, exclude_group)
+        else:
+            wt, wh = np.full(len(x), float(weights[0])), np.full(len(x), float(weights[1]))
         if self.trees_ is not None:
             t = self.trees_.predict(tree_features(x, lengths, ctx[:, :N_DATASET_FEATURES]))
-            m = (1.0 - self.tree_weight) * m + self.tree_weight * t[None, :]
+            m = (1.0 - wt) * m + wt * t[None, :]
         table = self.level_table_ if level_table is None else level_table
         by_desc = (None if table is None
                    else level_by_descriptor(table, np.column_stack([dcn, geom])))
         mu, sd = by_desc or level_at(self.levels_ if levels is None else levels, dcn)
         z = (m - 0.5) / REL_SCALE
-        if self.history_weight > 0 and self.consensus_slope_:
+        if self.consensus_slope_ and (wh > 0).any():
             held, zc = consensus_z(ctx, self.consensus_map_)
-            w = self.history_weight * held
+            w = wh * held
             z = (1.0 - w) * z + w * self.consensus_slope_ * zc
         return np.clip(mu[None, :] + sd[None, :] * z, 0.0, 1.0)
 
@@ -607,7 +647,12 @@ class TAPRegressor(BaseEstimator):
         field = np.clip(0.5 + REL_SCALE * (y - mu) / sd, REL_CLIP, 1 - REL_CLIP)
         yt = torch.from_numpy(field.astype(np.float32)).to(dev)
         # bootstrap weights per member (Poisson(1)): diversity for the ensemble spread
-        boot = torch.from_numpy(rng.poisson(1.0, size=(k, n)).astype(np.float32)).to(dev)
+        boot_w = rng.poisson(1.0, size=(k, n)).astype(np.float32)
+        folds = (stacking.dataset_folds(list(dict.fromkeys(groups[tr].tolist())), k, self.seed)
+                 if self.stack and k >= 2 else {})
+        for g, f in folds.items():  # member f scores fold f's datasets as unseen
+            boot_w[f, groups == g] = 0.0
+        boot = torch.from_numpy(boot_w).to(dev)
         y_scale = float(max(np.std(field[tr]), MIN_TARGET_SCALE))
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         bs = min(self.batch_size, len(tr))
@@ -676,7 +721,7 @@ class TAPRegressor(BaseEstimator):
         self.trees_ = (BoostedTrees.fit(tree_features(x_all[tr], len_all[tr],
                                                       ctx_all[tr, :N_DATASET_FEATURES]),
                                         field[tr], self.seed)
-                       if self.tree_weight > 0 else None)
+                       if self.tree_weight > 0 or folds else None)
         self.n_features_ = STEP_DIM
         self.encoding_version_ = ENCODING_VERSION
         self.n_train_ = int(len(tr))
@@ -684,6 +729,7 @@ class TAPRegressor(BaseEstimator):
         self.dcn_range_ = (float(d.min()), float(d.max()))
         self.consensus_map_ = consensus_map(field[tr])
         self.consensus_slope_ = consensus_slope(ctx_all[tr], field[tr], self.consensus_map_)
+        self._fit_stack(x_all, len_all, ncls_all, ctx_all, y, field, groups, tr, folds)
         if n_cal:
             m = self._calibration_members(x_all[cal], len_all[cal], ncls_all[cal],
                                           ctx_all[cal], geom_all[cal], groups[cal], groups[tr],
@@ -692,6 +738,45 @@ class TAPRegressor(BaseEstimator):
         else:
             self.q_, self.s0_ = math.inf, 1e-4
         self.fit_seconds_ = time.perf_counter() - t0
+
+    def _fit_stack(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
+                   ctx: np.ndarray, y: np.ndarray, field: np.ndarray, groups: np.ndarray,
+                   tr: np.ndarray, folds: dict[str, int]) -> None:
+        """Score the candidate tree shares on each training dataset as unseen: member
+        ``f``'s LSTM and trees fitted without fold ``f`` on fold ``f``'s datasets
+        (``stack_scores_ [datasets, shares]``; None without folds)."""
+        self.stack_groups_: list[str] = []
+        self.stack_dcn_ = self.stack_scores_ = None
+        if not folds:
+            return
+        rng = np.random.default_rng([self.seed, 40])
+        # the tree share decides families no dataset holds: the LSTM as it scores them,
+        # its history inputs hidden
+        unheld = ctx.copy()
+        unheld[:, N_DATASET_FEATURES:] = 0.0
+        dcns, scores = [], []
+        for f in sorted(set(folds.values())):
+            names = [g for g, k in folds.items() if k == f]
+            fit_rows = tr[~np.isin(groups[tr], names)]
+            if len(fit_rows) < 2:
+                continue
+            trees = BoostedTrees.fit(tree_features(x[fit_rows], lengths[fit_rows],
+                                                   ctx[fit_rows, :N_DATASET_FEATURES]),
+                                     field[fit_rows], self.seed)
+            for g in names:
+                rows = np.flatnonzero(groups == g)
+                if len(rows) > stacking.MAX_ROWS_PER_DATASET:
+                    rows = np.sort(rng.choice(rows, stacking.MAX_ROWS_PER_DATASET,
+                                              replace=False))
+                lstm = self._net_encoded(x[rows], lengths[rows], ncls[rows], unheld[rows])[f]
+                t = trees.predict(tree_features(x[rows], lengths[rows],
+                                                ctx[rows, :N_DATASET_FEATURES]))
+                self.stack_groups_.append(g)
+                dcns.append(float(ctx[rows[0], 0]))
+                scores.append(stacking.part_scores(self._grid(), y[rows], lstm, t))
+        if scores:
+            self.stack_dcn_ = np.asarray(dcns, np.float64)
+            self.stack_scores_ = np.asarray(scores, np.float64)
 
     def _calibration_members(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
                              ctx: np.ndarray, geom: np.ndarray, groups: np.ndarray,
@@ -716,7 +801,8 @@ class TAPRegressor(BaseEstimator):
                 [i for i, n in enumerate(level_groups) if n != g]])
             out[:, rows] = self._members_encoded(x[rows], lengths[rows], ncls[rows],
                                                  ctx[rows], geom[rows],
-                                                 levels=self.levels_[keep], level_table=table)
+                                                 levels=self.levels_[keep], level_table=table,
+                                                 exclude_group=g)
         return out
 
     def predict_members(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
@@ -735,6 +821,25 @@ class TAPRegressor(BaseEstimator):
         ctx = self._context(a, d, geom, history if history is not None else self.history_)
         x, lengths, ncls = encode_batch(a, self.max_steps)
         return self._members_encoded(x, lengths, ncls, ctx, geom)
+
+    def predict_parts(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
+                      history: HistoryTable | None = None) -> dict[str, np.ndarray]:
+        """The prediction of each part alone and of fixed mixes, beside the model's own:
+        ``lstm``, ``trees`` (with trees), ``fixed`` (``tree_weight`` and
+        ``history_weight``) and ``stack`` (what :meth:`predict` gives)."""
+        check_is_fitted(self, "net_")
+        a = check_archs(archs)
+        d = check_vector(dcn, len(a), "dcn")
+        geom = geometry_of(a)
+        ctx = self._context(a, d, geom, history if history is not None else self.history_)
+        x, lengths, ncls = encode_batch(a, self.max_steps)
+        parts: dict[str, tuple[float, float] | None] = {
+            "lstm": (0.0, 0.0), "fixed": (self.tree_weight, self.history_weight),
+            "stack": None}
+        if self.trees_ is not None:
+            parts["trees"] = (1.0, 0.0)
+        return {k: self._members_encoded(x, lengths, ncls, ctx, geom, weights=w).mean(0)
+                for k, w in parts.items()}
 
     def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
                 history: HistoryTable | None = None) -> np.ndarray:
@@ -772,6 +877,9 @@ class TAPRegressor(BaseEstimator):
             arrays[f"history.{k}"] = np.asarray(v, np.float64)
         if self.trees_ is not None:
             arrays.update({f"trees.{k}": v for k, v in self.trees_.to_arrays().items()})
+        if getattr(self, "stack_scores_", None) is not None:
+            arrays["stack.dcn"] = np.asarray(self.stack_dcn_, np.float64)
+            arrays["stack.scores"] = np.asarray(self.stack_scores_, np.float64)
         state = {"q": None if not math.isfinite(self.q_) else self.q_, "s0": self.s0_,
                  "n_train": self.n_train_, "n_calibration": self.n_calibration_,
                  "n_curves": self.n_curves_, "dcn_range": list(self.dcn_range_),
@@ -781,6 +889,7 @@ class TAPRegressor(BaseEstimator):
                  "domain": (None if getattr(self, "domain_", None) is None
                             else self.domain_.to_dict()),
                  "history_families": self.history_.families,
+                 "stack_groups": list(getattr(self, "stack_groups_", [])),
                  "history_groups": self.history_.groups}
         persist.write(path, params=self.get_params(), state=state, arrays=arrays,
                       provenance=provenance)
@@ -829,7 +938,14 @@ class TAPRegressor(BaseEstimator):
                                  f"{len(model.history_.groups)} history datasets")
             model.trees_ = (BoostedTrees.from_arrays({k[6:]: v for k, v in arrays.items()
                                                       if k.startswith("trees.")})
-                            if model.tree_weight > 0 else None)
+                            if "trees.value" in arrays else None)
+            model.stack_groups_ = [str(g) for g in st.get("stack_groups", [])]
+            model.stack_dcn_ = arrays.get("stack.dcn")
+            model.stack_scores_ = arrays.get("stack.scores")
+            if model.stack_scores_ is not None and len(model.stack_groups_) != len(
+                    model.stack_dcn_):
+                raise ValueError(f"stack_groups names {len(model.stack_groups_)} datasets "
+                                 f"for {len(model.stack_dcn_)} stacking rows")
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             raise persist.ModelFileError(f"{path}: incomplete or inconsistent model state "
                                          f"({type(e).__name__}: {str(e)[:300]})") from None
@@ -854,6 +970,7 @@ class TAPRegressor(BaseEstimator):
 #: Arrays beside the network's a model file holds (``trees.*`` only with trees).
 _HISTORY_ARRAYS = ("history.group_dcn", "history.group_geom", "history.pct", "history.z")
 _TREE_ARRAYS = ("trees.baseline", "trees.feature", "trees.threshold", "trees.value")
+_STACK_ARRAYS = ("stack.dcn", "stack.scores")
 
 
 def _check_arrays(model: TAPRegressor, arrays: dict[str, np.ndarray]) -> None:
@@ -865,9 +982,11 @@ def _check_arrays(model: TAPRegressor, arrays: dict[str, np.ndarray]) -> None:
     want = {f"net.{k}": v for k, v in net_shapes(
         model.n_members, STEP_DIM, CONTEXT_DIM, model.hidden_size, model.embed_size).items()}
     want.update({"x_mean": (STEP_DIM,), "x_std": (STEP_DIM,)})
-    required = {*want, "levels", *_HISTORY_ARRAYS, *(_TREE_ARRAYS if model.tree_weight > 0
-                                                     else ())}
-    allowed = {*required, "level_table", *_TREE_ARRAYS}
+    stacked = "stack.scores" in arrays
+    required = {*want, "levels", *_HISTORY_ARRAYS,
+                *(_TREE_ARRAYS if model.tree_weight > 0 or stacked else ()),
+                *(_STACK_ARRAYS if stacked else ())}
+    allowed = {*required, "level_table", *_TREE_ARRAYS, *(_STACK_ARRAYS if model.stack else ())}
     missing = sorted(required - set(arrays))
     extra = sorted(set(arrays) - allowed)
     if missing or extra:
@@ -887,6 +1006,14 @@ def _check_arrays(model: TAPRegressor, arrays: dict[str, np.ndarray]) -> None:
     lv = arrays["levels"]
     if lv.ndim != 2 or lv.shape[1] != 3 or len(lv) < 1:
         raise ValueError(f"array levels has shape {list(lv.shape)}; [datasets, 3] expected")
+    if stacked:
+        sd, sc = arrays["stack.dcn"], arrays["stack.scores"]
+        n_cols = len(model._grid())
+        if (sd.ndim != 1 or sc.shape != (len(sd), n_cols) or not np.isfinite(sd).all()
+                or not np.isfinite(sc).all()):
+            raise ValueError(f"stacking arrays have shapes {list(sd.shape)} and "
+                             f"{list(sc.shape)}; [datasets] and [datasets, {n_cols}] of "
+                             "finite scores expected")
     lt = arrays.get("level_table")
     if lt is not None and (lt.ndim != 2 or lt.shape[1] != 2 + N_DESCRIPTOR):
         raise ValueError(f"array level_table has shape {list(lt.shape)}; "

@@ -97,3 +97,16 @@ def test_zero_cost_table_reads_the_published_file(shared_data: Path) -> None:
     for ds, res in z.items():
         assert res["n_cells"] > 0, ds
         assert all(-1.0 <= v <= 1.0 for k, v in res.items() if k != "n_cells")
+
+
+def test_tap_parts_are_scored_beside_it(shared_data: Path) -> None:
+    """Scenario C reports TAP's parts alone from the same fit (issue 39's stack)."""
+    table = load_nb201(shared_data, limit=60)
+    two = partial(select_adaptive, min_experiments=10, min_datasets=2)
+    small = partial(TAPRegressor, hidden_size=8, embed_size=8, epochs=2, n_members=2,
+                    device="cpu")
+    (res,) = scenario_c(table, "imagenet16", {"tap": small}, two)
+    assert len(res.train_datasets) == 2
+    parts = {k: v for k, v in res.metrics.items() if k.startswith("kendall_")}
+    assert set(parts) == {"kendall_lstm", "kendall_trees", "kendall_fixed", "kendall_stack"}
+    assert parts["kendall_stack"] == res.metrics["kendall"]

@@ -20,6 +20,11 @@ KNOWN_MISSES = {
     ("torch:mlp", "torch:linear"):
         "the default database holds no network without convolutions: both are "
         "extrapolations, ranked mostly by their size (issue 34)",
+    ("darts:DARTS_V2", "torch:cnn-2layer"):
+        "both are spaces CIFAR-10's predictor never trained on; its stack (issue 39) takes "
+        "the LSTM alone there, which ranked CIFAR-10's own networks best when left out "
+        "(Kendall 0.14 against -0.07 for the half-trees mix), and the LSTM alone puts the "
+        "2-layer CNN first (docs/research/stacking.md)",
 }
 
 

@@ -62,11 +62,14 @@ def test_bench_scores_the_labelled_datasets_as_production_does(
     assert rep["coverage"]["labels"] == {LABELLED: 20}
     assert rep["coverage"]["skipped"][HALF].startswith("0 networks with a complete label")
     r = rep["datasets"][LABELLED]
-    assert r["n_networks"] == 20 and set(r["kendall"]) == {"tap", "gbr", "history", "params"}
+    assert r["n_networks"] == 20 and set(r["kendall"]) == {
+        "tap", "gbr", "history", "params", "tap_lstm", "tap_trees", "tap_fixed", "tap_stack"}
+    assert r["kendall"]["tap_stack"] == r["kendall"]["tap"]  # the parts come from TAP's fit
     assert all(-1.0 <= v <= 1.0 for v in r["kendall"].values())
     assert r["kendall"]["tap"] != 0.0  # a real ranking, not a constant
     assert r["history_known"] == 0.0 and r["kendall"]["history"] == 0.0  # new networks
     assert 0.0 <= r["coverage_90"] <= 1.0 and r["interval_width_median"] > 0
+    assert -1.0 <= rep["spread_error_spearman"] == r["spread_error_spearman"] <= 1.0
     assert r["predictor"]["same_selection"] and r["predictor"]["datasets"] >= 2, r["predictor"]
     assert r["noise_ceiling_seeds"] == 1 and -1.0 <= r["noise_ceiling"] <= 1.0
     assert rep["kendall_mean"] == r["kendall"]

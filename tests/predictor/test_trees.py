@@ -41,9 +41,9 @@ def test_tree_features_read_only_the_valid_steps() -> None:
 
 def test_tree_weight_blends_saves_and_loads(toy_data, tmp_path: Path) -> None:  # noqa: ANN001
     archs, dcn, y = toy_data
-    lstm = TAPRegressor(**SMALL, tree_weight=0.0).fit(archs, dcn, y)
-    both = TAPRegressor(**SMALL, tree_weight=0.5).fit(archs, dcn, y)
-    only = TAPRegressor(**SMALL, tree_weight=1.0).fit(archs, dcn, y)
+    lstm = TAPRegressor(**SMALL, tree_weight=0.0, stack=False).fit(archs, dcn, y)
+    both = TAPRegressor(**SMALL, tree_weight=0.5, stack=False).fit(archs, dcn, y)
+    only = TAPRegressor(**SMALL, tree_weight=1.0, stack=False).fit(archs, dcn, y)
     assert lstm.trees_ is None and both.trees_ is not None
     # trees alone: every member gives the same answer; the blend differs from both
     assert np.allclose(only.predict_members(archs, dcn).std(0), 0.0)

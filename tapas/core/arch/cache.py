@@ -16,7 +16,7 @@ import itertools
 import sys
 import threading
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -68,6 +68,7 @@ class BudgetCache:
         self._items: OrderedDict[tuple[str, Any], tuple[Any, int]] = OrderedDict()
         self._keys: dict[str, OrderedDict[Any, None]] = {}  # each cache's keys, LRU order
         self._lock = threading.Lock()
+        self._later: deque[tuple[str, Callable[[Any, Any], bool] | None]] = deque()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -75,6 +76,7 @@ class BudgetCache:
     def get(self, name: str, key: Any) -> Any | None:
         """The value cache ``name`` holds under ``key`` (now the newest), or None."""
         with self._lock:
+            self._drop_queued()
             hit = self._items.get((name, key))
             if hit is None:
                 return None
@@ -86,6 +88,7 @@ class BudgetCache:
         """Keep ``value`` (``size`` estimated bytes; it replaces what ``key`` held) unless it
         alone exceeds the budget."""
         with self._lock:
+            self._drop_queued()
             self._pop(name, key)
             if size > self.budget:
                 return
@@ -107,18 +110,39 @@ class BudgetCache:
         """Remove cache ``name``'s entries, or only those for which ``keep(key, value)``
         is false."""
         with self._lock:
-            gone = [k for k in self._keys.get(name, ())
-                    if keep is None or not keep(k, self._items[(name, k)][0])]
-            for k in gone:
-                self._pop(name, k)
+            self._drop_queued()
+            self._drop(name, keep)
+
+    def drop_later(self, name: str, keep: Callable[[Any, Any], bool] | None = None) -> None:
+        """:meth:`drop` for finalizers: the garbage collector may run one inside a
+        locked section of this very thread, where waiting for the lock would never end.
+        The drop is queued, and done now if the lock is free, else by the next call."""
+        self._later.append((name, keep))
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drop_queued()
+            finally:
+                self._lock.release()
+
+    def _drop_queued(self) -> None:
+        while self._later:
+            self._drop(*self._later.popleft())
+
+    def _drop(self, name: str, keep: Callable[[Any, Any], bool] | None) -> None:
+        gone = [k for k in self._keys.get(name, ())
+                if keep is None or not keep(k, self._items[(name, k)][0])]
+        for k in gone:
+            self._pop(name, k)
 
     def items(self, name: str) -> list[tuple[Any, Any]]:
         """Cache ``name``'s (key, value) pairs, least recently used first (no use counted)."""
         with self._lock:
+            self._drop_queued()
             return [(k, self._items[(name, k)][0]) for k in self._keys.get(name, ())]
 
     def count(self, name: str) -> int:
         with self._lock:
+            self._drop_queued()
             return len(self._keys.get(name, ()))
 
     def resize(self, budget: int) -> None:
@@ -169,7 +193,7 @@ class ScopedCache:
         self.cache = cache
         self.scope = next(_scopes)
         scope = self.scope
-        weakref.finalize(owner, cache.pool.drop, cache.name, lambda k, v: k[0] != scope)
+        weakref.finalize(owner, cache.pool.drop_later, cache.name, lambda k, v: k[0] != scope)
 
     def _mine(self, key: Any) -> bool:
         return key[0] == self.scope

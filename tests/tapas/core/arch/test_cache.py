@@ -60,3 +60,28 @@ def test_many_distinct_networks_stay_within_the_budget(small_budget: int,
         assert len(got) == len(archs)
     assert 0 < usage()["lde-archs"] < small_budget
     assert cache_bytes() <= small_budget
+
+
+def test_a_finalizer_inside_a_locked_section_does_not_deadlock() -> None:
+    """The garbage collector may run an owner's finalizer while this thread holds the
+    pool's lock (it did, in the test suite: a pipeline's close hung for ever). The drop it
+    asks for is queued and done once the lock is free."""
+    import threading
+
+    from tapas.core.arch.cache import BudgetCache
+
+    pool = BudgetCache(10_000)
+    for i in range(3):
+        pool.put("a", (1, i), i, 10)
+        pool.put("b", (2, i), i, 10)
+
+    def keep(key: object, value: object) -> bool:  # a finalizer firing mid-drop
+        pool.drop_later("b", lambda k, v: k[1] == 0)
+        return value != 1
+
+    t = threading.Thread(target=pool.drop, args=("a", keep), daemon=True)
+    t.start()
+    t.join(timeout=10)
+    assert not t.is_alive(), "drop deadlocked on its own lock"
+    assert [k for k, _ in pool.items("a")] == [(1, 0), (1, 2)]
+    assert [k for k, _ in pool.items("b")] == [(2, 0)]
