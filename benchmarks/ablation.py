@@ -9,7 +9,8 @@
   :func:`benchmarks.evaluate.scenario_n`) or ``A``; ``BASELINES``: comma-separated names from
   :data:`benchmarks.baselines.BASELINES` (default ``gbr,mean_rank_other,nearest``).
 
-Prints Kendall tau per left-out dataset and each model's mean tau, MAE and coverage.
+Prints Kendall tau per left-out dataset and each model's mean tau, MAE, coverage and (for
+models with intervals) Spearman between the ensemble spread and the absolute error.
 Scenario C selects training datasets with the production rule (:mod:`lde.selection`).
 """
 
@@ -64,11 +65,14 @@ def main(argv: list[str]) -> None:
     for b in filter(None, names):
         models[b] = partial(BASELINES[b], seed=0) if b == "gbr" else BASELINES[b]
     res: dict[str, dict[str, tuple[float, float, float]]] = {}
+    spread: dict[str, list[float]] = {}
     for ds in table.dataset_dcn():
         rs = run_scenario(table, ds, scenario, models)
         for r in rs:
             res.setdefault(r.model, {})[ds] = (r.metrics["kendall"], r.metrics["mae"],
                                                r.metrics.get("coverage", float("nan")))
+            if "spread_error_spearman" in r.metrics:
+                spread.setdefault(r.model, []).append(r.metrics["spread_error_spearman"])
             for k, v in r.metrics.items():  # a TAP variant's parts (``kendall_lstm``, ...)
                 if k.startswith("kendall_"):
                     res.setdefault(f"{r.model}.{k[8:]}", {})[ds] = (v, float("nan"),
@@ -78,7 +82,9 @@ def main(argv: list[str]) -> None:
                if k.startswith("kendall_")}, flush=True)
     for m, v in res.items():
         k, e, c = (float(np.mean([x[i] for x in v.values()])) for i in range(3))
-        print(f"{m}: mean tau {k:.4f}, MAE {e:.4f}, coverage {c:.3f}")
+        sp = (f", Spearman(spread, abs. error) {np.mean(spread[m]):.3f}" if m in spread
+              else "")
+        print(f"{m}: mean tau {k:.4f}, MAE {e:.4f}, coverage {c:.3f}{sp}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from predictor.history import HistoryTable, family_key
-from predictor.metrics import all_metrics, coverage, kendall
+from predictor.metrics import all_metrics, coverage, kendall, spearman
 from predictor.sampling import MAX_TRAIN_ROWS, balanced_rows
 from predictor.table import Table
 from tapas.core.arch import Architecture
@@ -43,6 +43,8 @@ def _score(model: Any, archs: list[Architecture], dcn: np.ndarray, y: np.ndarray
         p = model.predict_interval(archs, dcn)
         m = all_metrics(p.mean, y)
         m["coverage"] = coverage(p.lower, p.upper, y)
+        # does the ensemble spread say where the model errs? (issue 35: an acquisition's signal)
+        m["spread_error_spearman"] = spearman(p.spread, np.abs(p.mean - y))
         if hasattr(model, "predict_parts"):  # TAP's parts alone, from the same fit
             m.update({f"kendall_{k}": kendall(v, y)
                       for k, v in model.predict_parts(archs, dcn).items()})

@@ -110,3 +110,4 @@ def test_tap_parts_are_scored_beside_it(shared_data: Path) -> None:
     parts = {k: v for k, v in res.metrics.items() if k.startswith("kendall_")}
     assert set(parts) == {"kendall_lstm", "kendall_trees", "kendall_fixed", "kendall_stack"}
     assert parts["kendall_stack"] == res.metrics["kendall"]
+    assert -1.0 <= res.metrics["spread_error_spearman"] <= 1.0
