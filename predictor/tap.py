@@ -52,7 +52,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -343,6 +343,21 @@ def build_net(k: int, f: int, c: int, h: int, e: int, seed: int) -> Any:
     return TAPNet()
 
 
+class _Parts(NamedTuple):
+    """What a prediction is mixed from (:meth:`TAPRegressor._mix`)."""
+
+    lstm: np.ndarray
+    """(K, N) each member's LSTM output on the accuracy-field scale."""
+    trees: np.ndarray | None
+    """(N,) the trees' output on the same scale; None without trees."""
+    mu: np.ndarray
+    """(N,) the dataset's expected accuracy level."""
+    sd: np.ndarray
+    """(N,) its spread of accuracies."""
+    ctx: np.ndarray
+    """(N, CONTEXT_DIM) the context rows (history features included)."""
+
+
 class TAPRegressor(BaseEstimator):
     """Train-less accuracy predictor (stacked LSTM ensemble) in scikit-learn's style.
 
@@ -519,42 +534,60 @@ class TAPRegressor(BaseEstimator):
         ``history_weight``. ``exclude_group`` leaves that training dataset's scores out."""
         d = np.atleast_1d(np.asarray(dcn, np.float64))
         wh = np.full(len(d), float(self.history_weight))
-        if getattr(self, "stack_scores_", None) is None:
+        if self.stack_scores_ is None:
             return np.full(len(d), float(self.tree_weight)), wh
         names = self.stack_groups_
         excl = names.index(exclude_group) if exclude_group in names else None
         return stacking.choose(self.stack_scores_, self.stack_dcn_, d, self._grid(), excl), wh
 
-    def _members_encoded(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
-                         ctx: np.ndarray, geom: np.ndarray, chunk: int = 8192,
-                         levels: np.ndarray | None = None,
-                         level_table: np.ndarray | None = None,
-                         exclude_group: str | None = None,
-                         weights: tuple[float, float] | None = None) -> np.ndarray:
-        """Every member's predicted accuracy (K, N) for networks on datasets of geometry
-        ``geom`` (:func:`geometry_of`); ``levels`` and ``level_table`` override the dataset
-        levels the relative output is read against (``levels_``, ``level_table_``);
-        ``weights`` fixes the trees' and the consensus's shares (default :meth:`shares`,
-        ``exclude_group`` passed on)."""
+    def _parts(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray, ctx: np.ndarray,
+               geom: np.ndarray, chunk: int = 8192, levels: np.ndarray | None = None,
+               level_table: np.ndarray | None = None) -> _Parts:
+        """What the predictions of networks on datasets of geometry ``geom``
+        (:func:`geometry_of`) are mixed from; ``levels`` and ``level_table`` override the
+        dataset levels the relative output is read against (``levels_``, ``level_table_``)."""
         dcn = ctx[:, 0]
-        m = self._net_encoded(x, lengths, ncls, ctx, chunk)
-        if weights is None:
-            wt, wh = self.shares(dcn, exclude_group)
-        else:
-            wt, wh = np.full(len(x), float(weights[0])), np.full(len(x), float(weights[1]))
-        if self.trees_ is not None:
-            t = self.trees_.predict(tree_features(x, lengths, ctx[:, :N_DATASET_FEATURES]))
-            m = (1.0 - wt) * m + wt * t[None, :]
+        trees = (None if self.trees_ is None else
+                 self.trees_.predict(tree_features(x, lengths, ctx[:, :N_DATASET_FEATURES])))
         table = self.level_table_ if level_table is None else level_table
         by_desc = (None if table is None
                    else level_by_descriptor(table, np.column_stack([dcn, geom])))
         mu, sd = by_desc or level_at(self.levels_ if levels is None else levels, dcn)
+        return _Parts(self._net_encoded(x, lengths, ncls, ctx, chunk), trees, mu, sd, ctx)
+
+    def _mix(self, p: _Parts, wt: np.ndarray, wh: np.ndarray) -> np.ndarray:
+        """Every member's predicted accuracy (K, N): the trees at share ``wt`` beside the
+        LSTM, the history consensus at share ``wh`` for families another dataset holds."""
+        m = p.lstm if p.trees is None else (1.0 - wt) * p.lstm + wt * p.trees[None, :]
         z = (m - 0.5) / REL_SCALE
         if self.consensus_slope_ and (wh > 0).any():
-            held, zc = consensus_z(ctx, self.consensus_map_)
+            held, zc = consensus_z(p.ctx, self.consensus_map_)
             w = wh * held
             z = (1.0 - w) * z + w * self.consensus_slope_ * zc
-        return np.clip(mu[None, :] + sd[None, :] * z, 0.0, 1.0)
+        return np.clip(p.mu[None, :] + p.sd[None, :] * z, 0.0, 1.0)
+
+    def _members_encoded(self, x: np.ndarray, lengths: np.ndarray, ncls: np.ndarray,
+                         ctx: np.ndarray, geom: np.ndarray, chunk: int = 8192,
+                         levels: np.ndarray | None = None,
+                         level_table: np.ndarray | None = None,
+                         exclude_group: str | None = None) -> np.ndarray:
+        """Every member's predicted accuracy (K, N) at the shares :meth:`shares` chooses
+        (``exclude_group`` passed on); the rest as :meth:`_parts`."""
+        p = self._parts(x, lengths, ncls, ctx, geom, chunk, levels, level_table)
+        return self._mix(p, *self.shares(ctx[:, 0], exclude_group))
+
+    def _inputs(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
+                history: HistoryTable | None) -> tuple[np.ndarray, ...] | None:
+        """``(x, lengths, ncls, ctx, geom)`` of ``archs`` on datasets of DCN ``dcn``
+        (None for no networks)."""
+        check_is_fitted(self, "net_")
+        a = check_archs(archs)
+        if not a:
+            return None
+        d = check_vector(dcn, len(a), "dcn")
+        geom = geometry_of(a)
+        ctx = self._context(a, d, geom, history if history is not None else self.history_)
+        return (*encode_batch(a, self.max_steps), ctx, geom)
 
     # --------------------------------------------------------------------- API
     def fit(self, archs: Sequence[Architecture], dcns: float | ArrayLike,
@@ -754,6 +787,7 @@ class TAPRegressor(BaseEstimator):
         # its history inputs hidden
         unheld = ctx.copy()
         unheld[:, N_DATASET_FEATURES:] = 0.0
+        shares = self._grid()
         dcns, scores = [], []
         for f in sorted(set(folds.values())):
             names = [g for g, k in folds.items() if k == f]
@@ -773,7 +807,7 @@ class TAPRegressor(BaseEstimator):
                                                 ctx[rows, :N_DATASET_FEATURES]))
                 self.stack_groups_.append(g)
                 dcns.append(float(ctx[rows[0], 0]))
-                scores.append(stacking.part_scores(self._grid(), y[rows], lstm, t))
+                scores.append(stacking.part_scores(shares, y[rows], lstm, t))
         if scores:
             self.stack_dcn_ = np.asarray(dcns, np.float64)
             self.stack_scores_ = np.asarray(scores, np.float64)
@@ -812,34 +846,31 @@ class TAPRegressor(BaseEstimator):
         ``history`` replaces the table saved at training time (e.g. a fresher one from
         the LDE); it must not hold the target dataset's own results for these networks.
         """
-        check_is_fitted(self, "net_")
-        a = check_archs(archs)
-        if not a:
+        inputs = self._inputs(archs, dcn, history)
+        if inputs is None:
             return np.zeros((self.n_members, 0))
-        d = check_vector(dcn, len(a), "dcn")
-        geom = geometry_of(a)
-        ctx = self._context(a, d, geom, history if history is not None else self.history_)
-        x, lengths, ncls = encode_batch(a, self.max_steps)
-        return self._members_encoded(x, lengths, ncls, ctx, geom)
+        return self._members_encoded(*inputs)
 
     def predict_parts(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
                       history: HistoryTable | None = None) -> dict[str, np.ndarray]:
         """The prediction of each part alone and of fixed mixes, beside the model's own:
         ``lstm``, ``trees`` (with trees), ``fixed`` (``tree_weight`` and
-        ``history_weight``) and ``stack`` (what :meth:`predict` gives)."""
-        check_is_fitted(self, "net_")
-        a = check_archs(archs)
-        d = check_vector(dcn, len(a), "dcn")
-        geom = geometry_of(a)
-        ctx = self._context(a, d, geom, history if history is not None else self.history_)
-        x, lengths, ncls = encode_batch(a, self.max_steps)
-        parts: dict[str, tuple[float, float] | None] = {
-            "lstm": (0.0, 0.0), "fixed": (self.tree_weight, self.history_weight),
-            "stack": None}
-        if self.trees_ is not None:
-            parts["trees"] = (1.0, 0.0)
-        return {k: self._members_encoded(x, lengths, ncls, ctx, geom, weights=w).mean(0)
-                for k, w in parts.items()}
+        ``history_weight``) and ``stack`` (what :meth:`predict` gives). The network, the
+        trees and the levels run once; only the mix differs."""
+        inputs = self._inputs(archs, dcn, history)
+        names = ["lstm", "fixed", "stack"] + (["trees"] if self.trees_ is not None else [])
+        if inputs is None:
+            return {k: np.zeros(0) for k in names}
+        p = self._parts(*inputs)
+        n = p.lstm.shape[1]
+        mixes = {"lstm": (0.0, 0.0), "fixed": (self.tree_weight, self.history_weight),
+                 "trees": (1.0, 0.0)}
+        out = {}
+        for k in names:
+            wt, wh = (self.shares(p.ctx[:, 0]) if k == "stack"
+                      else (np.full(n, mixes[k][0]), np.full(n, mixes[k][1])))
+            out[k] = self._mix(p, wt, wh).mean(0)
+        return out
 
     def predict(self, archs: Sequence[Architecture], dcn: float | ArrayLike,
                 history: HistoryTable | None = None) -> np.ndarray:
@@ -877,7 +908,7 @@ class TAPRegressor(BaseEstimator):
             arrays[f"history.{k}"] = np.asarray(v, np.float64)
         if self.trees_ is not None:
             arrays.update({f"trees.{k}": v for k, v in self.trees_.to_arrays().items()})
-        if getattr(self, "stack_scores_", None) is not None:
+        if self.stack_scores_ is not None:
             arrays["stack.dcn"] = np.asarray(self.stack_dcn_, np.float64)
             arrays["stack.scores"] = np.asarray(self.stack_scores_, np.float64)
         state = {"q": None if not math.isfinite(self.q_) else self.q_, "s0": self.s0_,
@@ -889,7 +920,7 @@ class TAPRegressor(BaseEstimator):
                  "domain": (None if getattr(self, "domain_", None) is None
                             else self.domain_.to_dict()),
                  "history_families": self.history_.families,
-                 "stack_groups": list(getattr(self, "stack_groups_", [])),
+                 "stack_groups": list(self.stack_groups_),
                  "history_groups": self.history_.groups}
         persist.write(path, params=self.get_params(), state=state, arrays=arrays,
                       provenance=provenance)

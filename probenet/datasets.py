@@ -26,7 +26,7 @@ Every source becomes a :class:`Dataset`: ``x`` float32 ``N x C x H x W`` scaled 
   more shear and correlated noise, its own seed), and ``hopper`` 1 x 28 x 28
   grayscale crops of matplotlib's bundled Grace Hopper portrait (half size), labelled
   by which of 9 regions (a 3 x 3 grid) a crop comes from, 300 per region. The last
-  two exist for the sealed test suite (``tapas.app.experiments.sealed``).
+  two exist for the sealed test suite (``tapas.app.experiments.plan.sealed_plan``).
 
 Any source may carry variant parameters after ``?`` (applied in this order, all
 seeded by ``seed``, default 0, so a spec always yields the same arrays):

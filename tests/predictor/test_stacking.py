@@ -74,6 +74,7 @@ def test_scores_are_out_of_dataset(four_datasets, tmp_path: Path) -> None:  # no
     parts = model.predict_parts(archs[:30], 0.35)
     assert set(parts) == {"lstm", "trees", "fixed", "stack"}
     np.testing.assert_array_equal(parts["stack"], model.predict(archs[:30], 0.35))
+    assert all(len(v) == 0 for v in model.predict_parts([], 0.35).values())
     model.save(tmp_path / "m.tap")
     back = TAPRegressor.load(tmp_path / "m.tap")
     np.testing.assert_array_equal(back.stack_scores_, model.stack_scores_)

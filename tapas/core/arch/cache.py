@@ -18,6 +18,7 @@ import threading
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 BYTES_PER_LAYER = 600
@@ -73,10 +74,17 @@ class BudgetCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, name: str, key: Any) -> Any | None:
-        """The value cache ``name`` holds under ``key`` (now the newest), or None."""
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the lock, having first done the drops finalizers queued
+        (:meth:`drop_later`)."""
         with self._lock:
             self._drop_queued()
+            yield
+
+    def get(self, name: str, key: Any) -> Any | None:
+        """The value cache ``name`` holds under ``key`` (now the newest), or None."""
+        with self._locked():
             hit = self._items.get((name, key))
             if hit is None:
                 return None
@@ -87,8 +95,7 @@ class BudgetCache:
     def put(self, name: str, key: Any, value: Any, size: int) -> None:
         """Keep ``value`` (``size`` estimated bytes; it replaces what ``key`` held) unless it
         alone exceeds the budget."""
-        with self._lock:
-            self._drop_queued()
+        with self._locked():
             self._pop(name, key)
             if size > self.budget:
                 return
@@ -109,8 +116,7 @@ class BudgetCache:
     def drop(self, name: str, keep: Callable[[Any, Any], bool] | None = None) -> None:
         """Remove cache ``name``'s entries, or only those for which ``keep(key, value)``
         is false."""
-        with self._lock:
-            self._drop_queued()
+        with self._locked():
             self._drop(name, keep)
 
     def drop_later(self, name: str, keep: Callable[[Any, Any], bool] | None = None) -> None:
@@ -136,18 +142,16 @@ class BudgetCache:
 
     def items(self, name: str) -> list[tuple[Any, Any]]:
         """Cache ``name``'s (key, value) pairs, least recently used first (no use counted)."""
-        with self._lock:
-            self._drop_queued()
+        with self._locked():
             return [(k, self._items[(name, k)][0]) for k in self._keys.get(name, ())]
 
     def count(self, name: str) -> int:
-        with self._lock:
-            self._drop_queued()
+        with self._locked():
             return len(self._keys.get(name, ()))
 
     def resize(self, budget: int) -> None:
         """A new budget; the least recently used entries go until the pool fits it."""
-        with self._lock:
+        with self._locked():
             self.budget = int(budget)
             while self.used > self.budget:
                 self._pop(*next(iter(self._items)))
