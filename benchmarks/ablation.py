@@ -9,8 +9,9 @@
   :func:`benchmarks.evaluate.scenario_n`) or ``A``; ``BASELINES``: comma-separated names from
   :data:`benchmarks.baselines.BASELINES` (default ``gbr,mean_rank_other,nearest``).
 
-Prints Kendall tau per left-out dataset and each model's mean tau, MAE, coverage and (for
-models with intervals) Spearman between the ensemble spread and the absolute error.
+Prints Kendall tau per left-out dataset and each model's mean tau, MAE, coverage, (for
+models with intervals) Spearman between the ensemble spread and the absolute error, and its
+median fit time.
 Scenario C selects training datasets with the production rule (:mod:`lde.selection`).
 """
 
@@ -66,11 +67,13 @@ def main(argv: list[str]) -> None:
         models[b] = partial(BASELINES[b], seed=0) if b == "gbr" else BASELINES[b]
     res: dict[str, dict[str, tuple[float, float, float]]] = {}
     spread: dict[str, list[float]] = {}
+    fit_s: dict[str, list[float]] = {}
     for ds in table.dataset_dcn():
         rs = run_scenario(table, ds, scenario, models)
         for r in rs:
             res.setdefault(r.model, {})[ds] = (r.metrics["kendall"], r.metrics["mae"],
                                                r.metrics.get("coverage", float("nan")))
+            fit_s.setdefault(r.model, []).append(r.fit_seconds)
             if "spread_error_spearman" in r.metrics:
                 spread.setdefault(r.model, []).append(r.metrics["spread_error_spearman"])
             for k, v in r.metrics.items():  # a TAP variant's parts (``kendall_lstm``, ...)
@@ -84,7 +87,8 @@ def main(argv: list[str]) -> None:
         k, e, c = (float(np.mean([x[i] for x in v.values()])) for i in range(3))
         sp = (f", Spearman(spread, abs. error) {np.mean(spread[m]):.3f}" if m in spread
               else "")
-        print(f"{m}: mean tau {k:.4f}, MAE {e:.4f}, coverage {c:.3f}{sp}")
+        fit = f", fit median {np.median(fit_s[m]):.1f} s" if m in fit_s else ""
+        print(f"{m}: mean tau {k:.4f}, MAE {e:.4f}, coverage {c:.3f}{sp}{fit}")
 
 
 if __name__ == "__main__":
